@@ -1,0 +1,145 @@
+import { existsSync, readFileSync } from "node:fs";
+import { hostname, homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { parse, TomlError } from "smol-toml";
+import { ConfigError } from "./errors.js";
+import { SCOPES } from "./wire/message.js";
+
+type Type = "string" | "port" | "seconds" | "bytes" | "boolean" | "scope";
+
+interface KeySpec {
+  type: Type;
+  default: string | number | boolean;
+}
+
+/** Every configuration key, its type and its default. config.example.toml documents each. */
+const KEYS = {
+  "host.name": { type: "string", default: hostname() },
+  "router.port": { type: "port", default: 55555 },
+  "router.address": { type: "string", default: "127.0.0.1" },
+  "router.linger": { type: "seconds", default: 60 },
+  "server.address": { type: "string", default: "127.0.0.1" },
+  "call.timeout": { type: "seconds", default: 30 },
+  "call.scope": { type: "scope", default: "network" },
+  "wire.max_frame_size": { type: "bytes", default: 64 * 1024 * 1024 },
+  "errors.send_stack": { type: "boolean", default: false },
+} as const satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof KEYS;
+type ValueOf<T extends Type> = T extends "string" | "scope" ? string : T extends "boolean" ? boolean : number;
+export type Config = { -readonly [K in ConfigKey]: ValueOf<(typeof KEYS)[K]["type"]> } & {
+  "call.scope": "server" | "host" | "network";
+};
+
+export const CONFIG_KEYS = Object.keys(KEYS) as ConfigKey[];
+
+export interface LoadedConfig {
+  values: Config;
+  /** Where each value came from: "default", a file path, "env LABC_X" or "flag". */
+  sources: Record<ConfigKey, string>;
+}
+
+export function envName(key: ConfigKey): string {
+  return `LABC_${key.replace(/\./g, "_").toUpperCase()}`;
+}
+
+/** `$XDG_CONFIG_HOME/labc`, else `~/.config/labc`. */
+export function configDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "labc");
+}
+
+const EXPECTED: Record<Type, string> = {
+  string: "a non-empty string",
+  port: "a port number from 0 to 65535",
+  seconds: "a number of seconds, 0 or more",
+  bytes: "a whole number of bytes, 1024 or more",
+  boolean: "true or false",
+  scope: `one of ${SCOPES.join(", ")}`,
+};
+
+function coerce(type: Type, raw: unknown, fromText: boolean): string | number | boolean | undefined {
+  let value = raw;
+  if (fromText && typeof raw === "string" && type !== "string" && type !== "scope") {
+    if (type === "boolean") {
+      const text = raw.trim().toLowerCase();
+      value = ["true", "1", "yes", "on"].includes(text) ? true : ["false", "0", "no", "off"].includes(text) ? false : raw;
+    } else if (raw.trim() !== "") {
+      value = Number(raw);
+    }
+  }
+  switch (type) {
+    case "string":
+      return typeof value === "string" && value !== "" ? value : undefined;
+    case "scope":
+      return typeof value === "string" && (SCOPES as readonly string[]).includes(value) ? value : undefined;
+    case "boolean":
+      return typeof value === "boolean" ? value : undefined;
+    case "port":
+      return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535 ? (value as number) : undefined;
+    case "seconds":
+      return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
+    case "bytes":
+      return Number.isInteger(value) && (value as number) >= 1024 ? (value as number) : undefined;
+  }
+}
+
+function set(
+  loaded: LoadedConfig,
+  key: string,
+  raw: unknown,
+  origin: string,
+  fromText: boolean,
+  shownKey = key,
+): void {
+  if (!(key in KEYS)) {
+    throw new ConfigError(origin, shownKey, `unknown key (known keys: ${CONFIG_KEYS.join(", ")})`);
+  }
+  const spec: KeySpec = KEYS[key as ConfigKey];
+  const value = coerce(spec.type, raw, fromText);
+  if (value === undefined) {
+    throw new ConfigError(origin, shownKey, `expected ${EXPECTED[spec.type]}, got ${JSON.stringify(raw)}`);
+  }
+  (loaded.values as Record<string, unknown>)[key] = value;
+  loaded.sources[key as ConfigKey] = origin;
+}
+
+function readFile(loaded: LoadedConfig, file: string): void {
+  if (!existsSync(file)) return;
+  let document: Record<string, unknown>;
+  try {
+    document = parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    const where = error instanceof TomlError ? ` (line ${error.line}, column ${error.column})` : "";
+    throw new ConfigError(file, undefined, `not valid TOML${where}: ${(error as Error).message.split("\n")[0]}`);
+  }
+  for (const [table, entries] of Object.entries(document)) {
+    if (typeof entries !== "object" || entries === null || Array.isArray(entries)) {
+      throw new ConfigError(file, table, "expected a table such as [router]");
+    }
+    for (const [name, raw] of Object.entries(entries)) set(loaded, `${table}.${name}`, raw, file, false);
+  }
+}
+
+/**
+ * Builds the effective configuration: defaults < `configDir()/config.toml` < `./labc.toml` <
+ * `LABC_*` environment variables < `flags` (keys as in the file: `{"router.port": 6000}`).
+ */
+export function loadConfig(
+  options: { flags?: Partial<Record<ConfigKey, unknown>>; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): LoadedConfig {
+  const env = options.env ?? process.env;
+  const loaded = {
+    values: Object.fromEntries(CONFIG_KEYS.map((key) => [key, KEYS[key].default])),
+    sources: Object.fromEntries(CONFIG_KEYS.map((key) => [key, "default"])),
+  } as LoadedConfig;
+  readFile(loaded, join(configDir(env), "config.toml"));
+  readFile(loaded, resolve(options.cwd ?? process.cwd(), "labc.toml"));
+  for (const key of CONFIG_KEYS) {
+    const raw = env[envName(key)];
+    if (raw !== undefined && raw !== "") set(loaded, key, raw, `env ${envName(key)}`, true, envName(key));
+  }
+  for (const [key, raw] of Object.entries(options.flags ?? {})) {
+    if (raw !== undefined) set(loaded, key, raw, "flag", typeof raw === "string");
+  }
+  return loaded;
+}

@@ -1,0 +1,215 @@
+/**
+ * Typed errors with stable codes. Every error labc raises is a `LabcError`; `code` is stable
+ * across versions and safe to branch on, `retryable` says whether the same call may succeed
+ * if simply tried again.
+ *
+ * `instanceof` works across two copies of this module (a service loaded from another folder
+ * brings its own): each class tags its prototype with a registered symbol and checks the tag.
+ */
+
+const kTag = Symbol.for("labc.error.tag");
+
+type Tagged = { [kTag]: symbol };
+
+function tag(cls: Function & Partial<Tagged>, name: string): void {
+  const symbol = Symbol.for(`labc.error.${name}`);
+  Object.defineProperty(cls, kTag, { value: symbol });
+  Object.defineProperty(cls.prototype, symbol, { value: true });
+}
+
+export class LabcError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+
+  constructor(code: string, message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options?.retryable ?? false;
+  }
+
+  static [Symbol.hasInstance](this: Function & Partial<Tagged>, value: unknown): boolean {
+    const symbol = this[kTag];
+    return symbol !== undefined && typeof value === "object" && value !== null && symbol in value;
+  }
+
+  /** Fields beyond name, code and message that travel with the error when sent to a caller. */
+  get data(): Record<string, unknown> | undefined {
+    return undefined;
+  }
+}
+tag(LabcError, "LabcError");
+LabcError.prototype.name = "LabcError";
+
+/** The remote function threw something that is not a LabcError. */
+export class RemoteError extends LabcError {
+  /** `name` of the error thrown remotely (`TypeError`, a user class name...). */
+  readonly remoteName: string;
+  /** `code` of the error thrown remotely, when it had one (`ENOENT`...). */
+  readonly remoteCode: string | undefined;
+  /** The remote stack, sent only when the server's config allows it. */
+  readonly remoteStack: string | undefined;
+
+  constructor(message: string, remote: { name?: string; code?: string; stack?: string } = {}) {
+    super("LABC_REMOTE_ERROR", message);
+    this.remoteName = remote.name ?? "Error";
+    this.remoteCode = remote.code;
+    this.remoteStack = remote.stack;
+  }
+
+  override get data() {
+    return { remoteName: this.remoteName, remoteCode: this.remoteCode };
+  }
+}
+tag(RemoteError, "RemoteError");
+RemoteError.prototype.name = "RemoteError";
+
+export class NoSuchFunctionError extends LabcError {
+  constructor(readonly functionName: string, readonly scope: string, detail?: string) {
+    super(
+      "LABC_NO_SUCH_FUNCTION",
+      `no function "${functionName}" in ${scope} scope${detail ? ` (${detail})` : ""}`,
+    );
+  }
+  override get data() {
+    return { function: this.functionName, scope: this.scope };
+  }
+}
+tag(NoSuchFunctionError, "NoSuchFunctionError");
+NoSuchFunctionError.prototype.name = "NoSuchFunctionError";
+
+export class TimeoutError extends LabcError {
+  constructor(readonly functionName: string, readonly timeoutMs: number, readonly target?: string) {
+    super(
+      "LABC_TIMEOUT",
+      `call to "${functionName}"${target ? ` on ${target}` : ""} timed out after ${timeoutMs} ms`,
+      { retryable: true },
+    );
+  }
+  override get data() {
+    return { function: this.functionName, timeoutMs: this.timeoutMs, target: this.target };
+  }
+}
+tag(TimeoutError, "TimeoutError");
+TimeoutError.prototype.name = "TimeoutError";
+
+export class ConnectionLostError extends LabcError {
+  constructor(readonly target: string, readonly functionName?: string, cause?: unknown) {
+    super(
+      "LABC_CONNECTION_LOST",
+      functionName
+        ? `connection to ${target} lost during call to "${functionName}"`
+        : `connection to ${target} lost`,
+      { cause, retryable: true },
+    );
+  }
+  override get data() {
+    return { target: this.target, function: this.functionName };
+  }
+}
+tag(ConnectionLostError, "ConnectionLostError");
+ConnectionLostError.prototype.name = "ConnectionLostError";
+
+export class BadArgumentsError extends LabcError {
+  constructor(message: string) {
+    super("LABC_BAD_ARGUMENTS", message);
+  }
+}
+tag(BadArgumentsError, "BadArgumentsError");
+BadArgumentsError.prototype.name = "BadArgumentsError";
+
+export class FrameTooLargeError extends LabcError {
+  constructor(readonly declared: number, readonly limit: number) {
+    super("LABC_FRAME_TOO_LARGE", `frame of ${declared} bytes exceeds the limit of ${limit} bytes`);
+  }
+}
+tag(FrameTooLargeError, "FrameTooLargeError");
+FrameTooLargeError.prototype.name = "FrameTooLargeError";
+
+export class MalformedFrameError extends LabcError {
+  constructor(message: string, cause?: unknown) {
+    super("LABC_BAD_FRAME", `malformed frame: ${message}`, { cause });
+  }
+}
+tag(MalformedFrameError, "MalformedFrameError");
+MalformedFrameError.prototype.name = "MalformedFrameError";
+
+export class ConfigError extends LabcError {
+  constructor(readonly file: string, readonly key: string | undefined, message: string) {
+    super("LABC_CONFIG", `${file}${key ? `: ${key}` : ""}: ${message}`);
+  }
+}
+tag(ConfigError, "ConfigError");
+ConfigError.prototype.name = "ConfigError";
+
+export class RouterUnavailableError extends LabcError {
+  constructor(readonly address: string, cause?: unknown) {
+    super("LABC_NO_ROUTER", `no labc router answers on ${address}`, { cause, retryable: true });
+  }
+}
+tag(RouterUnavailableError, "RouterUnavailableError");
+RouterUnavailableError.prototype.name = "RouterUnavailableError";
+
+export class ServiceLoadError extends LabcError {
+  constructor(readonly file: string, reason: string, cause?: unknown) {
+    super("LABC_SERVICE_LOAD", `${file}: ${reason}`, { cause });
+  }
+}
+tag(ServiceLoadError, "ServiceLoadError");
+ServiceLoadError.prototype.name = "ServiceLoadError";
+
+export class ClosedError extends LabcError {
+  constructor(what: string) {
+    super("LABC_CLOSED", `${what} is closed`);
+  }
+}
+tag(ClosedError, "ClosedError");
+ClosedError.prototype.name = "ClosedError";
+
+/** How an error travels in an `exc` message. */
+export interface ErrorPayload {
+  name: string;
+  code?: string;
+  message: string;
+  data?: Record<string, unknown>;
+  stack?: string;
+}
+
+export function errorToPayload(error: unknown, withStack: boolean): ErrorPayload {
+  if (!(error instanceof Error)) {
+    return { name: "Error", message: String(error) };
+  }
+  const payload: ErrorPayload = { name: error.name, message: error.message };
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string") payload.code = code;
+  if (error instanceof LabcError && error.data) payload.data = error.data;
+  if (withStack && error.stack) payload.stack = error.stack;
+  return payload;
+}
+
+/**
+ * Rebuilds a LabcError sent by a peer, or wraps anything else in a RemoteError. The map has no
+ * prototype, so a peer naming "constructor" or "__proto__" gets a RemoteError, nothing more.
+ */
+const rebuilders: Record<string, (p: ErrorPayload) => LabcError> = Object.assign(
+  Object.create(null),
+  {
+    NoSuchFunctionError: (p: ErrorPayload) =>
+      new NoSuchFunctionError(String(p.data?.function ?? "?"), String(p.data?.scope ?? "?")),
+    TimeoutError: (p: ErrorPayload) =>
+      new TimeoutError(String(p.data?.function ?? "?"), Number(p.data?.timeoutMs ?? 0)),
+    ConnectionLostError: (p: ErrorPayload) =>
+      new ConnectionLostError(String(p.data?.target ?? "?"), p.data?.function as string | undefined),
+    BadArgumentsError: (p: ErrorPayload) => new BadArgumentsError(p.message),
+  },
+);
+
+export function errorFromPayload(payload: ErrorPayload, functionName: string, target: string): LabcError {
+  const rebuild = rebuilders[payload.name];
+  const error = rebuild
+    ? rebuild(payload)
+    : new RemoteError(`${functionName} on ${target}: ${payload.message}`, payload);
+  if (payload.stack && !(error instanceof RemoteError)) {
+    Object.defineProperty(error, "remoteStack", { value: payload.stack, enumerable: true });
+  }
+  return error;
+}

@@ -1,0 +1,138 @@
+/**
+ * labc: call functions and publish topics across processes and hosts.
+ *
+ * ```ts
+ * import { register, subscribe } from "labc";
+ * import * as labc from "labc";
+ * class Echo { @register() echo(msg: string) { return msg; } }
+ * await labc.serve(new Echo());
+ * await labc.call("echo", "hi");
+ * ```
+ */
+import { loadConfig, type ConfigKey } from "./config.js";
+import {
+  isDecoratorContext,
+  markRegister,
+  markSubscribe,
+  methodDecorator,
+  type RegisterOptions,
+} from "./decorators.js";
+import { Runtime, type CallOptions, type Unsubscribe } from "./runtime.js";
+
+let current: Runtime | undefined;
+
+/** The process's runtime, made from the effective config on first use. */
+export function runtime(): Runtime {
+  return (current ??= new Runtime(loadConfig().values));
+}
+
+/**
+ * Sets configuration for this process (highest precedence, like CLI flags), before first use:
+ * `configure({ "router.port": 6000 })`.
+ */
+export function configure(flags: Partial<Record<ConfigKey, unknown>>, options: { state?: string } = {}): Runtime {
+  if (current) throw new Error("labc.configure() must come before the first register, serve, call or publish");
+  return (current = new Runtime(loadConfig({ flags }).values, options));
+}
+
+type MethodDecorator = (...args: any[]) => void;
+
+/**
+ * As a decorator, `@register()` or `@register({ name, scope, visibility })`, exposes a method
+ * when its instance is served. As a function, `register(fn, options)` exposes `fn` now.
+ */
+export function register(options?: RegisterOptions): MethodDecorator;
+export function register(fn: Function, options?: RegisterOptions): Promise<void>;
+export function register(target: object, key: string | symbol, descriptor: PropertyDescriptor): void;
+export function register(first?: unknown, second?: unknown, third?: unknown): unknown {
+  if (typeof third === "object" || isDecoratorContext(second)) {
+    return methodDecorator((method) => markRegister(method, {}))(first, second, third);
+  }
+  if (typeof first === "function") return runtime().register(first, second as RegisterOptions | undefined);
+  const options = (first ?? {}) as RegisterOptions;
+  return methodDecorator((method) => markRegister(method, options));
+}
+
+/**
+ * As a decorator, `@subscribe("lab.temp.*")` (or `@subscribe()` for the method's own name)
+ * receives publications when its instance is served. As a function, `subscribe(fn, pattern)`
+ * subscribes `fn` now and resolves with what undoes it.
+ */
+export function subscribe(pattern?: string): MethodDecorator;
+export function subscribe(fn: Function, pattern?: string): Promise<Unsubscribe>;
+export function subscribe(target: object, key: string | symbol, descriptor: PropertyDescriptor): void;
+export function subscribe(first?: unknown, second?: unknown, third?: unknown): unknown {
+  if (typeof third === "object" || isDecoratorContext(second)) {
+    return methodDecorator((method) => markSubscribe(method, undefined))(first, second, third);
+  }
+  if (typeof first === "function") return runtime().subscribe(first, second as string | undefined);
+  const pattern = first as string | undefined;
+  return methodDecorator((method) => markSubscribe(method, pattern));
+}
+
+/** Exposes every decorated method of each instance. The process then serves until closed. */
+export function serve(...instances: object[]): Promise<void> {
+  return runtime().serve(...instances);
+}
+
+export function unregister(name: string): Promise<boolean> {
+  return runtime().unregister(name);
+}
+
+/** Calls a function wherever it runs: `await call("add", 1, 2)`. */
+export function call(name: string, ...args: unknown[]): Promise<any> {
+  return runtime().callWith(name, args);
+}
+
+/** `call` with options: `await callWith("add", [1, 2], { timeoutMs: 500, scope: "host" })`. */
+export function callWith(name: string, args: unknown[], options?: CallOptions): Promise<any> {
+  return runtime().callWith(name, args, options);
+}
+
+/** Publishes to every matching subscriber; resolves with how many servers it reached. */
+export function publish(topic: string, ...args: unknown[]): Promise<number> {
+  return runtime().publish(topic, ...args);
+}
+
+/** Ends serving and closes every connection of this process. */
+export async function close(): Promise<void> {
+  await current?.close();
+  current = undefined;
+}
+
+/** Functions as properties: `network.echo.add(1, 2)` calls "echo.add". */
+export type Namespace = ((...args: unknown[]) => Promise<any>) & { readonly [name: string]: Namespace };
+
+function namespace(path: readonly string[]): Namespace {
+  return new Proxy(function () {} as unknown as Namespace, {
+    get(_target, property) {
+      // Not "then": awaiting a namespace must not call a function named "then".
+      if (typeof property !== "string" || property === "then") return undefined;
+      return namespace([...path, property]);
+    },
+    apply(_target, _this, args: unknown[]) {
+      return call(path.join("."), ...args);
+    },
+  });
+}
+
+export const network: Namespace = namespace([]);
+
+export { Runtime };
+export {
+  BadArgumentsError,
+  ClosedError,
+  ConfigError,
+  ConnectionLostError,
+  FrameTooLargeError,
+  LabcError,
+  MalformedFrameError,
+  NoSuchFunctionError,
+  RemoteError,
+  RouterUnavailableError,
+  ServiceLoadError,
+  TimeoutError,
+} from "./errors.js";
+export type { CallOptions, RegisterOptions, Unsubscribe };
+export type { Config, ConfigKey } from "./config.js";
+export type { Scope, Visibility } from "./wire/message.js";

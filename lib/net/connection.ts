@@ -1,0 +1,182 @@
+import {
+  BadArgumentsError,
+  ClosedError,
+  ConnectionLostError,
+  errorFromPayload,
+  errorToPayload,
+  TimeoutError,
+} from "../errors.js";
+import { debug, warn } from "../log.js";
+import { decodeMessage, encodeMessage } from "../wire/codec.js";
+import { FrameDecoder } from "../wire/frame-decoder.js";
+import type { Limits } from "../wire/limits.js";
+import { Kind, KIND_NAMES, type HelloBody, type Message } from "../wire/message.js";
+import { deadlines, type Deadline } from "./deadline-wheel.js";
+import { IGNORABLE_ERRORS, type Transport } from "./transport.js";
+
+interface Pending {
+  resolve: (value: any) => void;
+  reject: (error: Error) => void;
+  what: string;
+  deadline: Deadline | null;
+}
+
+export interface ConnectionOptions {
+  /** Who is on the other side, as errors should name it ("server 1a2b at 127.0.0.1:4000"). */
+  label: string;
+  limits: Limits;
+  /** Every message that is not the answer to one of our requests. */
+  onMessage?: (message: Message, connection: Connection) => void;
+  onClose?: (connection: Connection, error?: Error) => void;
+  /** Outgoing links keep the process alive only while a request waits on them, so a script
+   * that made its calls can exit without closing anything. */
+  refWhilePending?: boolean;
+  /** Send our stack with the errors we report to this peer. */
+  sendStacks?: boolean;
+}
+
+/**
+ * One persistent link to a peer, carrying any number of concurrent requests, each matched to
+ * its answer by id. Frames are decoded here, answers settled here, and everything else is
+ * handed to `onMessage`.
+ */
+export class Connection {
+  /** The peer's hello, once it arrived. */
+  peer: HelloBody | undefined;
+  closed = false;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly decoder: FrameDecoder;
+
+  constructor(readonly transport: Transport, private readonly options: ConnectionOptions) {
+    this.decoder = new FrameDecoder(options.limits.maxFrameBytes);
+    if (options.refWhilePending) transport.unref();
+    transport.start(
+      (chunk) => this.receive(chunk),
+      (error) => this.closedBy(error),
+    );
+  }
+
+  get label(): string {
+    return this.options.label;
+  }
+
+  set label(label: string) {
+    this.options.label = label;
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Sends a message that expects no answer. Throws BadArgumentsError if it cannot be encoded. */
+  send(kind: Kind, body: object, id = 0): void {
+    if (this.closed) throw new ClosedError(`connection to ${this.options.label}`);
+    this.transport.write(encodeMessage(kind, id, body, this.options.limits));
+  }
+
+  /** Sends a frame encoded once for many recipients (publications, pool notices). */
+  sendEncoded(frame: Buffer | Buffer[]): void {
+    if (!this.closed) this.transport.write(frame);
+  }
+
+  /**
+   * Sends a message and settles with the `rep` value or the `exc` error that answers it.
+   * `what` names the request in errors (the function called, or "hello", "announce"...).
+   */
+  request(kind: Kind, body: object, what: string, timeoutMs: number): Promise<any> {
+    if (this.closed) return Promise.reject(new ConnectionLostError(this.options.label, what));
+    const id = this.nextId;
+    this.nextId = id >= 0xffffffff ? 1 : id + 1;
+    let frame: Buffer | Buffer[];
+    try {
+      frame = encodeMessage(kind, id, body, this.options.limits);
+    } catch (error) {
+      if (error instanceof BadArgumentsError) {
+        return Promise.reject(new BadArgumentsError(`${what}: ${error.message}`));
+      }
+      return Promise.reject(error);
+    }
+    return new Promise((resolve, reject) => {
+      const entry: Pending = { resolve, reject, what, deadline: null };
+      if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
+        entry.deadline = deadlines.add(timeoutMs, () => {
+          if (this.pending.delete(id)) {
+            this.released();
+            reject(new TimeoutError(what, timeoutMs, this.options.label));
+          }
+        });
+      }
+      if (this.pending.size === 0 && this.options.refWhilePending) this.transport.ref();
+      this.pending.set(id, entry);
+      this.transport.write(frame);
+    });
+  }
+
+  reply(id: number, value: unknown): void {
+    if (this.closed) return;
+    try {
+      this.transport.write(encodeMessage(Kind.rep, id, { v: value }, this.options.limits));
+    } catch (error) {
+      this.replyError(id, error);
+    }
+  }
+
+  replyError(id: number, error: unknown): void {
+    if (this.closed) return;
+    const body = errorToPayload(error, this.options.sendStacks === true);
+    this.transport.write(encodeMessage(Kind.exc, id, body, this.options.limits));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.transport.close();
+    this.closedBy(undefined);
+  }
+
+  private receive(chunk: Buffer): void {
+    try {
+      this.decoder.push(chunk, (frame) => this.dispatch(decodeMessage(frame)));
+    } catch (error) {
+      // The stream is no longer aligned on frames: this link is done, the others are not.
+      warn(`closing connection from ${this.transport.remote} (${this.options.label}): ${(error as Error).message}`);
+      this.transport.close();
+      this.closedBy(error as Error);
+    }
+  }
+
+  private dispatch(message: Message): void {
+    debug("%s %s #%d", this.options.label, KIND_NAMES[message.kind], message.id);
+    if (message.kind === Kind.rep || message.kind === Kind.exc || message.kind === Kind.pong) {
+      const entry = this.pending.get(message.id);
+      if (!entry) return; // answer to a request that timed out: nobody waits for it
+      this.pending.delete(message.id);
+      if (entry.deadline) deadlines.cancel(entry.deadline);
+      this.released();
+      if (message.kind === Kind.rep) entry.resolve(message.body.v);
+      else if (message.kind === Kind.pong) entry.resolve(undefined);
+      else entry.reject(errorFromPayload(message.body, entry.what, this.options.label));
+      return;
+    }
+    if (message.kind === Kind.hello) this.peer = message.body;
+    this.options.onMessage?.(message, this);
+  }
+
+  private released(): void {
+    if (this.pending.size === 0 && this.options.refWhilePending && !this.closed) this.transport.unref();
+  }
+
+  private closedBy(error: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (error && !IGNORABLE_ERRORS.has((error as NodeJS.ErrnoException).code ?? "")) {
+      debug("%s closed: %s", this.options.label, error.message);
+    }
+    for (const entry of this.pending.values()) {
+      if (entry.deadline) deadlines.cancel(entry.deadline);
+      entry.reject(new ConnectionLostError(this.options.label, entry.what, error));
+    }
+    this.pending.clear();
+    this.options.onClose?.(this, error);
+  }
+}

@@ -1,0 +1,113 @@
+import net from "node:net";
+import type { Listener, Transport } from "./transport.js";
+
+export class TcpTransport implements Transport {
+  readonly remote: string;
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.socket.uncork();
+  };
+
+  constructor(private readonly socket: net.Socket) {
+    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    // Requests are small and latency-bound; batching is done per tick by cork/uncork instead.
+    socket.setNoDelay(true);
+  }
+
+  write(data: Buffer | Buffer[]): void {
+    if (this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    if (Array.isArray(data)) for (const part of data) this.socket.write(part);
+    else this.socket.write(data);
+  }
+
+  close(): void {
+    this.socket.end();
+    // A peer that never reads must not hold the socket open.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  start(onData: (chunk: Buffer) => void, onClose: (error?: Error) => void): void {
+    let failure: Error | undefined;
+    this.socket.on("data", onData);
+    this.socket.on("error", (error) => (failure = error));
+    this.socket.on("close", () => onClose(failure));
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  ref(): void {
+    this.socket.ref();
+  }
+
+  unref(): void {
+    this.socket.unref();
+  }
+}
+
+export function connectTcp(host: string, port: number, timeoutMs = 2000): Promise<TcpTransport> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: "ETIMEDOUT" }));
+    }, timeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      resolve(new TcpTransport(socket));
+    });
+    socket.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+export function listenTcp(
+  host: string,
+  port: number,
+  onTransport: (transport: TcpTransport) => void,
+): Promise<Listener> {
+  return new Promise((resolve, reject) => {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+      onTransport(new TcpTransport(socket));
+    });
+    server.once("error", reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.removeListener("error", reject);
+      server.on("error", () => {});
+      const address = server.address() as net.AddressInfo;
+      resolve({
+        port: address.port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            for (const socket of sockets) socket.destroy();
+          }),
+      });
+    });
+  });
+}
+
+/** A port nobody listens on right now, on `host` (for tests and the demo: each gets its own). */
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen({ host, port: 0 }, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}

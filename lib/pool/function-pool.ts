@@ -1,0 +1,179 @@
+import type {
+  AnnounceBody,
+  FunctionEntry,
+  Scope,
+  ServerEntry,
+  WithdrawBody,
+} from "../wire/message.js";
+import { TopicTrie } from "./topic-trie.js";
+
+/** Where a resolution is made from: a host, and optionally one server on it. */
+export interface Perspective {
+  hostId: string;
+  serverId?: string;
+}
+
+/** One server in the pool, with its functions and subscriptions indexed. */
+export interface PoolServer {
+  readonly id: string;
+  readonly host: string;
+  readonly hostId: string;
+  readonly address: string;
+  readonly port: number;
+  readonly pid: number;
+  readonly state: string | undefined;
+  readonly functions: Map<string, FunctionEntry>;
+  readonly topics: Set<string>;
+}
+
+export type Resolution = "bottom-up" | "random";
+
+const SCOPE_RANK: Record<Scope, number> = { server: 0, host: 1, network: 2 };
+
+/**
+ * Every function and subscription known, by server. Routers keep the authoritative copy for
+ * their host; callers keep a replica fed by the router's announce, withdraw and death notices.
+ *
+ * A function is visible to a call when it lies inside the call's scope (as seen from the
+ * perspective) and the caller lies inside the function's own scope: a function registered
+ * with scope "host" answers callers on its host, whatever scope they searched.
+ */
+export class FunctionPool {
+  readonly servers = new Map<string, PoolServer>();
+  private readonly byName = new Map<string, Set<PoolServer>>();
+  private readonly subscriptions = new TopicTrie<PoolServer>();
+
+  /** Adds a server, or returns the one with that id. */
+  addServer(entry: Omit<ServerEntry, "functions" | "topics">): PoolServer {
+    const known = this.servers.get(entry.id);
+    if (known) return known;
+    const server: PoolServer = {
+      id: entry.id,
+      host: entry.host,
+      hostId: entry.hostId,
+      address: entry.address,
+      port: entry.port,
+      pid: entry.pid,
+      state: entry.state,
+      functions: new Map(),
+      topics: new Set(),
+    };
+    this.servers.set(server.id, server);
+    return server;
+  }
+
+  announce(server: PoolServer, functions: FunctionEntry[] = [], topics: string[] = []): void {
+    for (const entry of functions) {
+      server.functions.set(entry.name, entry);
+      let set = this.byName.get(entry.name);
+      if (!set) this.byName.set(entry.name, (set = new Set()));
+      set.add(server);
+    }
+    for (const topic of topics) {
+      if (server.topics.has(topic)) continue;
+      server.topics.add(topic);
+      this.subscriptions.add(topic, server);
+    }
+  }
+
+  withdraw(server: PoolServer, functions: string[] = [], topics: string[] = []): void {
+    for (const name of functions) {
+      if (!server.functions.delete(name)) continue;
+      const set = this.byName.get(name);
+      set?.delete(server);
+      if (set?.size === 0) this.byName.delete(name);
+    }
+    for (const topic of topics) {
+      if (server.topics.delete(topic)) this.subscriptions.remove(topic, server);
+    }
+  }
+
+  removeServer(id: string): PoolServer | undefined {
+    const server = this.servers.get(id);
+    if (!server) return undefined;
+    this.withdraw(server, [...server.functions.keys()], [...server.topics]);
+    this.servers.delete(id);
+    return server;
+  }
+
+  clear(): void {
+    for (const id of [...this.servers.keys()]) this.removeServer(id);
+  }
+
+  /** Applies a router's announce notice (a new server or new entries of a known one). */
+  applyAnnounce(body: AnnounceBody): void {
+    if (!body.server) return;
+    this.announce(this.addServer(body.server), body.server.functions, body.server.topics);
+  }
+
+  applyWithdraw(body: WithdrawBody): void {
+    const server = body.server === undefined ? undefined : this.servers.get(body.server);
+    if (server) this.withdraw(server, body.functions, body.topics);
+  }
+
+  replaceWith(servers: ServerEntry[]): void {
+    this.clear();
+    for (const entry of servers) this.announce(this.addServer(entry), entry.functions, entry.topics);
+  }
+
+  snapshot(): ServerEntry[] {
+    return [...this.servers.values()].map((server) => entryOf(server));
+  }
+
+  /** Every server that offers `name` to a caller at `from`, searching `scope`. */
+  candidates(name: string, scope: Scope, from: Perspective): PoolServer[] {
+    const set = this.byName.get(name);
+    if (!set) return [];
+    const out: PoolServer[] = [];
+    for (const server of set) {
+      const entry = server.functions.get(name)!;
+      if (entry.visibility === "secret") continue;
+      if (!within(server, scope, from) || !within(server, entry.scope, from)) continue;
+      out.push(server);
+    }
+    return out;
+  }
+
+  /** Picks one server for `name`: the most local (random among equals), or any at random. */
+  resolve(name: string, scope: Scope, from: Perspective, order: Resolution = "bottom-up"): PoolServer | undefined {
+    const found = this.candidates(name, scope, from);
+    if (found.length <= 1 || order === "random") return pick(found);
+    let best = 3;
+    for (const server of found) best = Math.min(best, locality(server, from));
+    return pick(found.filter((server) => locality(server, from) === best));
+  }
+
+  /** Servers holding a subscription that matches `topic`. */
+  subscribers(topic: string): Set<PoolServer> {
+    return this.subscriptions.match(topic);
+  }
+}
+
+function within(server: PoolServer, scope: Scope, from: Perspective): boolean {
+  if (SCOPE_RANK[scope] >= SCOPE_RANK.network) return true;
+  if (server.hostId !== from.hostId) return false;
+  return scope === "host" || server.id === from.serverId;
+}
+
+function locality(server: PoolServer, from: Perspective): number {
+  if (server.id === from.serverId) return 0;
+  return server.hostId === from.hostId ? 1 : 2;
+}
+
+function pick<T>(items: T[]): T | undefined {
+  return items.length <= 1 ? items[0] : items[Math.floor(Math.random() * items.length)];
+}
+
+export function entryOf(server: PoolServer): ServerEntry {
+  return {
+    id: server.id,
+    host: server.host,
+    hostId: server.hostId,
+    address: server.address,
+    port: server.port,
+    pid: server.pid,
+    state: server.state,
+    functions: [...server.functions.values()],
+    topics: [...server.topics],
+  };
+}

@@ -1,0 +1,96 @@
+import { BadArgumentsError } from "../errors.js";
+
+/** `*` matches exactly one word; `#` matches all remaining words (zero or more), last only. */
+export const ONE_WORD = "*";
+export const REST = "#";
+
+/** Words are separated by `.`; `/` is accepted as the same separator (`lab/temp` = `lab.temp`). */
+export function topicWords(topic: string): string[] {
+  return topic.split(/[./]/);
+}
+
+export function checkPattern(pattern: string): string[] {
+  const words = topicWords(pattern);
+  words.forEach((word, i) => {
+    if (word === "") throw new BadArgumentsError(`topic pattern "${pattern}" has an empty word`);
+    if (word === REST && i !== words.length - 1) {
+      throw new BadArgumentsError(`topic pattern "${pattern}": "${REST}" may only be the last word`);
+    }
+    if (word !== REST && word !== ONE_WORD && (word.includes(REST) || word.includes(ONE_WORD))) {
+      throw new BadArgumentsError(`topic pattern "${pattern}": wildcards must be whole words`);
+    }
+  });
+  return words;
+}
+
+export function checkTopic(topic: string): string[] {
+  const words = topicWords(topic);
+  for (const word of words) {
+    if (word === "") throw new BadArgumentsError(`topic "${topic}" has an empty word`);
+    if (word.includes(REST) || word.includes(ONE_WORD)) {
+      throw new BadArgumentsError(`topic "${topic}": wildcards belong in subscriptions, not in published topics`);
+    }
+  }
+  return words;
+}
+
+interface Node<T> {
+  // Map, not an object: a word such as "__proto__" or "constructor" is just a word.
+  children: Map<string, Node<T>>;
+  values: Set<T> | null;
+}
+
+const newNode = <T>(): Node<T> => ({ children: new Map(), values: null });
+
+/** Subscriptions indexed by pattern; `match` finds every value whose pattern covers a topic. */
+export class TopicTrie<T> {
+  private readonly root: Node<T> = newNode();
+
+  add(pattern: string, value: T): void {
+    let node = this.root;
+    for (const word of checkPattern(pattern)) {
+      let child = node.children.get(word);
+      if (!child) node.children.set(word, (child = newNode()));
+      node = child;
+    }
+    (node.values ??= new Set()).add(value);
+  }
+
+  /** Removes one value from a pattern, pruning nodes left empty. Returns whether it was there. */
+  remove(pattern: string, value: T): boolean {
+    const words = topicWords(pattern);
+    const trail: Node<T>[] = [this.root];
+    for (const word of words) {
+      const child = trail[trail.length - 1]!.children.get(word);
+      if (!child) return false;
+      trail.push(child);
+    }
+    const leaf = trail[trail.length - 1]!;
+    if (!leaf.values?.delete(value)) return false;
+    if (leaf.values.size === 0) leaf.values = null;
+    for (let i = words.length; i > 0; i--) {
+      const node = trail[i]!;
+      if (node.values || node.children.size) break;
+      trail[i - 1]!.children.delete(words[i - 1]!);
+    }
+    return true;
+  }
+
+  match(topic: string, into: Set<T> = new Set()): Set<T> {
+    this.walk(this.root, checkTopic(topic), 0, into);
+    return into;
+  }
+
+  private walk(node: Node<T>, words: string[], at: number, into: Set<T>): void {
+    const rest = node.children.get(REST);
+    if (rest?.values) for (const value of rest.values) into.add(value);
+    if (at === words.length) {
+      if (node.values) for (const value of node.values) into.add(value);
+      return;
+    }
+    const exact = node.children.get(words[at]!);
+    if (exact) this.walk(exact, words, at + 1, into);
+    const one = node.children.get(ONE_WORD);
+    if (one) this.walk(one, words, at + 1, into);
+  }
+}

@@ -1,0 +1,220 @@
+import { spawn } from "node:child_process";
+import { mkdirSync, openSync } from "node:fs";
+import { join } from "node:path";
+import { configDir, type Config } from "./config.js";
+import { RouterUnavailableError } from "./errors.js";
+import { debug } from "./log.js";
+import { Connection } from "./net/connection.js";
+import { connectTcp, type TcpTransport } from "./net/tcp-transport.js";
+import { FunctionPool } from "./pool/function-pool.js";
+import type { Offer, Server } from "./server.js";
+import { CLI_PATH } from "./paths.js";
+import type { Limits } from "./wire/limits.js";
+import { Kind, PROTOCOL_VERSION, type HelloBody, type Message, type WelcomeBody } from "./wire/message.js";
+
+/** Who this process is on the network. */
+export interface Identity {
+  id: string;
+  host: string;
+  hostId: string;
+  state?: string;
+}
+
+export interface RouterLinkOptions {
+  config: Config;
+  limits: Limits;
+  identity: Identity;
+  /** The server of this process, once it serves. */
+  server: () => Server | undefined;
+}
+
+/** How long a process waits for a router to answer, counting the time to start one. */
+const REACH_ROUTER_MS = 5000;
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms).unref());
+
+/** Starts `labc router` in the background, detached: it outlives this process. */
+function spawnRouter(config: Config): void {
+  const dir = configDir();
+  mkdirSync(dir, { recursive: true });
+  const log = openSync(join(dir, `router-${config["router.port"]}.log`), "a");
+  const child = spawn(
+    process.execPath,
+    [CLI_PATH, "router", "--port", String(config["router.port"]), "--linger", String(config["router.linger"])],
+    { detached: true, stdio: ["ignore", log, log], env: process.env },
+  );
+  child.unref();
+  debug("started router pid %d on port %d", child.pid, config["router.port"]);
+}
+
+/** Connects to the host's router, starting one when nobody listens on the root port. */
+async function reachRouter(config: Config): Promise<TcpTransport> {
+  const address = config["router.address"];
+  const port = config["router.port"];
+  const deadline = Date.now() + REACH_ROUTER_MS;
+  let started = false;
+  for (;;) {
+    try {
+      return await connectTcp(address, port, 1000);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ECONNREFUSED" || Date.now() > deadline) throw new RouterUnavailableError(`${address}:${port}`, error);
+      if (!started) {
+        // Every server of the host may notice a lost router at once; a random pause lets the
+        // first one's router take the port, and the others' start finds it taken and exits.
+        await sleep(Math.random() * 100);
+        started = true;
+        try {
+          return await connectTcp(address, port, 1000);
+        } catch {
+          spawnRouter(config);
+        }
+      }
+      await sleep(50);
+    }
+  }
+}
+
+/**
+ * This process's lifeline to its host's router: registers the process's server and what it
+ * offers, and keeps a replica of the host's pool current from the router's notices. When the
+ * router dies, a serving process starts a new one and registers again.
+ */
+export class RouterLink {
+  readonly pool = new FunctionPool();
+  welcome: WelcomeBody | undefined;
+  private connection: Connection | null = null;
+  private connecting: Promise<void> | null = null;
+  private registered = false;
+  private closed = false;
+  private gotPool: (() => void) | null = null;
+
+  constructor(private readonly options: RouterLinkOptions) {}
+
+  get connected(): boolean {
+    return this.connection !== null;
+  }
+
+  /** Resolves once the router knows this process and the pool replica is current. */
+  ready(): Promise<void> {
+    if (this.connection) return Promise.resolve();
+    return (this.connecting ??= this.connect().finally(() => (this.connecting = null)));
+  }
+
+  /** Waits until every notice the router sent before now has been applied. */
+  async sync(): Promise<void> {
+    await this.ready();
+    await this.connection?.request(Kind.ping, {}, "sync", this.timeoutMs());
+  }
+
+  /** Registers this process's server (once it listens) and everything it offers. */
+  async register(): Promise<void> {
+    await this.ready();
+    const connection = this.connection;
+    if (!connection || this.registered) return;
+    this.registered = true;
+    await connection.request(Kind.hello, this.hello(), "hello", this.timeoutMs());
+    await this.announce(this.options.server()!.offer());
+  }
+
+  announce(offer: Offer): Promise<void> {
+    if (!this.registered || !this.connection || (!offer.functions.length && !offer.topics.length)) {
+      return Promise.resolve();
+    }
+    return this.connection.request(Kind.announce, offer, "announce", this.timeoutMs());
+  }
+
+  withdraw(removed: { functions: string[]; topics: string[] }): Promise<void> {
+    if (!this.registered || !this.connection) return Promise.resolve();
+    return this.connection.request(Kind.withdraw, removed, "withdraw", this.timeoutMs());
+  }
+
+  close(): void {
+    this.closed = true;
+    this.connection?.close();
+    this.connection = null;
+  }
+
+  private timeoutMs(): number {
+    return this.options.config["call.timeout"] * 1000;
+  }
+
+  private hello(): HelloBody {
+    const { identity } = this.options;
+    const server = this.options.server();
+    return {
+      v: PROTOCOL_VERSION,
+      role: server ? "server" : "client",
+      id: identity.id,
+      pid: process.pid,
+      host: identity.host,
+      hostId: identity.hostId,
+      state: identity.state,
+      port: server?.port,
+      watch: true,
+    };
+  }
+
+  private async connect(): Promise<void> {
+    const { config, limits } = this.options;
+    const transport = await reachRouter(config);
+    const connection = new Connection(transport, {
+      label: `router at ${config["router.address"]}:${config["router.port"]}`,
+      limits,
+      refWhilePending: true,
+      onMessage: this.handle,
+      onClose: (closed) => this.lost(closed),
+    });
+    const gotPool = new Promise<void>((resolve) => (this.gotPool = resolve));
+    this.welcome = await connection.request(Kind.hello, this.hello(), "hello", this.timeoutMs());
+    await gotPool;
+    if (connection.closed) throw new RouterUnavailableError(this.options.config["router.address"]);
+    this.connection = connection;
+    const server = this.options.server();
+    this.registered = server !== undefined;
+    if (server) await this.announce(server.offer());
+  }
+
+  private readonly handle = (message: Message, connection: Connection): void => {
+    switch (message.kind) {
+      case Kind.pool:
+        this.pool.replaceWith(message.body.servers);
+        this.gotPool?.();
+        this.gotPool = null;
+        return;
+      case Kind.announce:
+        return this.pool.applyAnnounce(message.body);
+      case Kind.withdraw:
+        return this.pool.applyWithdraw(message.body);
+      case Kind.death:
+        this.pool.removeServer(message.body.server);
+        return;
+      default:
+        this.options.server()?.handle(message, connection);
+    }
+  };
+
+  private lost(connection: Connection): void {
+    // A connect() still waiting for the pool on this connection gives up (and is retried).
+    this.gotPool?.();
+    this.gotPool = null;
+    if (this.connection !== connection) return;
+    this.connection = null;
+    this.registered = false;
+    if (this.closed) return;
+    debug("lost the router; reconnecting");
+    // The replica is kept: calls go straight to servers and keep working meanwhile.
+    if (this.options.server()) void this.reconnect();
+  }
+
+  private async reconnect(): Promise<void> {
+    for (let attempt = 0; !this.closed && !this.connection; attempt++) {
+      try {
+        await this.ready();
+      } catch (error) {
+        debug("router still unreachable: %s", (error as Error).message);
+        await sleep(Math.min(1000, 100 * 2 ** attempt));
+      }
+    }
+  }
+}

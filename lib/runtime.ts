@@ -1,0 +1,262 @@
+import type { Config } from "./config.js";
+import { decoratedMethods, routeName, type RegisterOptions } from "./decorators.js";
+import { BadArgumentsError, ConnectionLostError, NoSuchFunctionError } from "./errors.js";
+import { newId, hostId } from "./identity.js";
+import { debug, warn } from "./log.js";
+import { Connection } from "./net/connection.js";
+import { connectTcp } from "./net/tcp-transport.js";
+import type { Perspective, PoolServer } from "./pool/function-pool.js";
+import { checkTopic } from "./pool/topic-trie.js";
+import { RouterLink, type Identity } from "./router-link.js";
+import { offered, Server } from "./server.js";
+import { encodeMessage } from "./wire/codec.js";
+import { DEFAULT_LIMITS, type Limits } from "./wire/limits.js";
+import { Kind, PROTOCOL_VERSION, SCOPES, VISIBILITIES, type FunctionEntry, type Scope } from "./wire/message.js";
+
+export interface CallOptions {
+  /** Milliseconds before the call fails with TimeoutError; default `call.timeout` of the config. */
+  timeoutMs?: number;
+  /** How far to search: this process's server, this host, or the network (default). */
+  scope?: Scope;
+}
+
+/** Undoes a subscription. */
+export type Unsubscribe = () => Promise<void>;
+
+function describe(server: PoolServer): string {
+  return `server ${server.id} on ${server.host} (pid ${server.pid}, ${server.address}:${server.port})`;
+}
+
+function entryFor(name: string, options: RegisterOptions): FunctionEntry {
+  const scope = options.scope ?? "network";
+  const visibility = options.visibility ?? "public";
+  if (!SCOPES.includes(scope)) throw new BadArgumentsError(`"${name}": scope must be one of ${SCOPES.join(", ")}`);
+  if (!VISIBILITIES.includes(visibility)) {
+    throw new BadArgumentsError(`"${name}": visibility must be one of ${VISIBILITIES.join(", ")}`);
+  }
+  return { name, scope, visibility };
+}
+
+/**
+ * Everything labc does inside one process: its server (started on the first register, serve
+ * or subscribe), its lifeline to the host's router with the pool replica, and the persistent
+ * connections it calls other servers over. The module-level API uses one per process; tests
+ * make several.
+ */
+export class Runtime {
+  readonly identity: Identity;
+  readonly limits: Limits;
+  readonly link: RouterLink;
+  private server: Server | undefined;
+  private starting: Promise<Server> | null = null;
+  private readonly peers = new Map<string, Connection>();
+  private readonly dialing = new Map<string, Promise<Connection>>();
+
+  constructor(readonly config: Config, options: { state?: string } = {}) {
+    this.identity = { id: newId(), host: config["host.name"], hostId: hostId(), state: options.state };
+    this.limits = { ...DEFAULT_LIMITS, maxFrameBytes: config["wire.max_frame_size"] };
+    this.link = new RouterLink({ config, limits: this.limits, identity: this.identity, server: () => this.server });
+  }
+
+  /** The port this process serves on, once it serves. */
+  get port(): number | undefined {
+    return this.server?.port;
+  }
+
+  /** Exposes every @register and @subscribe method of each instance. */
+  async serve(...instances: object[]): Promise<void> {
+    const server = await this.serving();
+    const functions: FunctionEntry[] = [];
+    const topics: string[] = [];
+    for (const instance of instances) {
+      const className = instance.constructor.name;
+      const methods = decoratedMethods(instance);
+      if (methods.length === 0) throw new BadArgumentsError(`${className} has no @register or @subscribe method`);
+      const route = routeName(className);
+      for (const { key, method, register, subscribe } of methods) {
+        if (register) {
+          const name = register.name ?? key;
+          for (const full of [name, `${route}.${name}`]) {
+            const entry = entryFor(full, register);
+            if (server.addFunction(entry, method, instance, full === name)) functions.push(entry);
+            else warn(`"${name}" is already served by this process; ${route}.${name} reaches ${className}.${key}`);
+          }
+        }
+        for (const topic of subscribe ?? []) {
+          const pattern = topic ?? key;
+          if (server.addHandler(pattern, method, instance, `${className}.${key}`).first) topics.push(pattern);
+        }
+      }
+    }
+    await this.link.announce({ functions: functions.filter(offered), topics });
+  }
+
+  /** Exposes a plain function under `options.name` or its own name. */
+  async register(fn: Function, options: RegisterOptions = {}): Promise<void> {
+    const name = options.name ?? fn.name;
+    if (!name) throw new BadArgumentsError("register: an anonymous function needs options.name");
+    const entry = entryFor(name, options);
+    const server = await this.serving();
+    server.addFunction(entry, fn, undefined);
+    if (offered(entry)) await this.link.announce({ functions: [entry], topics: [] });
+  }
+
+  /** Removes a function; callers elsewhere stop seeing it at once. */
+  async unregister(name: string): Promise<boolean> {
+    const entry = this.server?.removeFunction(name);
+    if (entry && offered(entry)) await this.link.withdraw({ functions: [name], topics: [] });
+    return entry !== undefined;
+  }
+
+  /**
+   * Calls `fn(...args)` for every publication on a topic matching `pattern` (default: fn's
+   * name), or `fn(topic, ...args)` with `withTopic`.
+   */
+  async subscribe(fn: Function, pattern: string = fn.name, options: { withTopic?: boolean } = {}): Promise<Unsubscribe> {
+    if (!pattern) throw new BadArgumentsError("subscribe: an anonymous function needs a topic pattern");
+    const server = await this.serving();
+    const handle = server.addHandler(pattern, fn, undefined, fn.name || pattern, options.withTopic);
+    if (handle.first) await this.link.announce({ functions: [], topics: [pattern] });
+    return async () => {
+      if (handle.remove()) await this.link.withdraw({ functions: [], topics: [pattern] });
+    };
+  }
+
+  call(name: string, ...args: unknown[]): Promise<any> {
+    return this.callWith(name, args);
+  }
+
+  callWith(name: string, args: unknown[], options: CallOptions = {}): Promise<any> {
+    const scope = options.scope ?? this.config["call.scope"];
+    const timeoutMs = options.timeoutMs ?? this.config["call.timeout"] * 1000;
+    if (this.server?.functions.has(name)) return this.invokeHere(name, args);
+    if (scope === "server") return Promise.reject(new NoSuchFunctionError(name, scope, "not in this process"));
+    if (this.link.connected) {
+      // Hot path: pool replica and connection ready, nothing to await before sending.
+      const target = this.link.pool.resolve(name, scope, this.perspective());
+      const connection = target && this.peers.get(target.id);
+      if (connection) return connection.request(Kind.req, { fn: name, args }, name, timeoutMs);
+    }
+    return this.callFar(name, args, scope, timeoutMs);
+  }
+
+  /** Delivers to every matching subscriber on the host; resolves with how many servers got it. */
+  async publish(topic: string, ...args: unknown[]): Promise<number> {
+    checkTopic(topic);
+    let reached = this.server && this.server.deliver(topic, args) > 0 ? 1 : 0;
+    await this.link.ready();
+    const targets = [...this.link.pool.subscribers(topic)].filter((server) => server.id !== this.identity.id);
+    if (targets.length === 0) return reached;
+    const frame = encodeMessage(Kind.pub, 0, { topic, args }, this.limits);
+    await Promise.all(
+      targets.map(async (target) => {
+        try {
+          (await this.dial(target)).sendEncoded(frame);
+          reached++;
+        } catch (error) {
+          debug("publication on %s not delivered to %s: %s", topic, describe(target), (error as Error).message);
+        }
+      }),
+    );
+    return reached;
+  }
+
+  /** Closes everything: the server (its functions leave the pool), the lifeline, the links. */
+  async close(): Promise<void> {
+    this.link.close();
+    for (const connection of this.peers.values()) connection.close();
+    this.peers.clear();
+    await this.server?.close();
+    this.server = undefined;
+    this.starting = null;
+  }
+
+  private perspective(): Perspective {
+    return { hostId: this.identity.hostId, serverId: this.identity.id };
+  }
+
+  private serving(): Promise<Server> {
+    this.starting ??= (async () => {
+      const server = new Server({
+        id: this.identity.id,
+        address: this.config["server.address"],
+        limits: this.limits,
+        sendStacks: this.config["errors.send_stack"],
+      });
+      await server.listen();
+      this.server = server;
+      try {
+        await this.link.register();
+      } catch (error) {
+        this.server = undefined;
+        this.starting = null;
+        await server.close();
+        throw error;
+      }
+      return server;
+    })();
+    return this.starting;
+  }
+
+  private async invokeHere(name: string, args: unknown[]): Promise<unknown> {
+    return this.server!.invoke(name, args, false);
+  }
+
+  private async callFar(name: string, args: unknown[], scope: Scope, timeoutMs: number): Promise<unknown> {
+    await this.link.ready();
+    const from = this.perspective();
+    let target = this.link.pool.resolve(name, scope, from);
+    if (!target) {
+      // The pool may lag a registration that happened just before this call: catch up once.
+      await this.link.sync();
+      target = this.link.pool.resolve(name, scope, from);
+    }
+    if (!target) {
+      throw new NoSuchFunctionError(name, scope, `searched ${this.link.pool.servers.size} server(s) on ${this.identity.host}`);
+    }
+    let connection: Connection;
+    try {
+      connection = await this.dial(target);
+    } catch (error) {
+      // Nothing was sent: if the server died after the pool listed it, another may answer.
+      await this.link.sync();
+      const other = this.link.pool.resolve(name, scope, from);
+      if (!other || other.id === target.id) throw new ConnectionLostError(describe(target), name, error);
+      connection = await this.dial(other);
+    }
+    return connection.request(Kind.req, { fn: name, args }, name, timeoutMs);
+  }
+
+  /** The persistent connection to a server, opened on first use. */
+  private dial(target: PoolServer): Promise<Connection> {
+    const open = this.peers.get(target.id);
+    if (open) return Promise.resolve(open);
+    let pending = this.dialing.get(target.id);
+    if (!pending) {
+      pending = connectTcp(target.address, target.port)
+        .then((transport) => {
+          const connection = new Connection(transport, {
+            label: describe(target),
+            limits: this.limits,
+            refWhilePending: true,
+            onClose: () => this.peers.get(target.id) === connection && this.peers.delete(target.id),
+          });
+          const { identity } = this;
+          connection.send(Kind.hello, {
+            v: PROTOCOL_VERSION,
+            role: "client",
+            id: identity.id,
+            pid: process.pid,
+            host: identity.host,
+            hostId: identity.hostId,
+            state: identity.state,
+          });
+          this.peers.set(target.id, connection);
+          return connection;
+        })
+        .finally(() => this.dialing.delete(target.id));
+      this.dialing.set(target.id, pending);
+    }
+    return pending;
+  }
+}

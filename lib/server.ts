@@ -1,0 +1,198 @@
+import { BadArgumentsError, NoSuchFunctionError } from "./errors.js";
+import { warn } from "./log.js";
+import { Connection } from "./net/connection.js";
+import { listenTcp } from "./net/tcp-transport.js";
+import type { Listener } from "./net/transport.js";
+import { checkPattern, TopicTrie } from "./pool/topic-trie.js";
+import type { Limits } from "./wire/limits.js";
+import { Kind, type FunctionEntry, type Message } from "./wire/message.js";
+
+export interface LocalFunction {
+  fn: Function;
+  thisArg: unknown;
+  entry: FunctionEntry;
+}
+
+interface Handler {
+  fn: Function;
+  thisArg: unknown;
+  label: string;
+  /** Receives the topic first: `fn(topic, ...args)`. */
+  withTopic: boolean;
+}
+
+/** What a server offers beyond itself: what its router is told. */
+export interface Offer {
+  functions: FunctionEntry[];
+  topics: string[];
+}
+
+export interface ServerOptions {
+  id: string;
+  address: string;
+  limits: Limits;
+  sendStacks: boolean;
+}
+
+/** A subscription's handle: `first` when its pattern is new to the server (to announce). */
+export interface HandlerHandle {
+  first: boolean;
+  /** Removes the handler; true when its pattern has no handler left (to withdraw). */
+  remove(): boolean;
+}
+
+/** Seen from outside the server: not scope "server", not "secret". */
+export function offered(entry: FunctionEntry): boolean {
+  return entry.scope !== "server" && entry.visibility !== "secret";
+}
+
+/**
+ * A labc server: holds this process's functions and subscriptions, listens on its own port,
+ * and dispatches the requests and publications that arrive on any of its connections
+ * (including its lifeline to the router).
+ */
+export class Server {
+  port = 0;
+  readonly functions = new Map<string, LocalFunction>();
+  private readonly handlers = new TopicTrie<Handler>();
+  private readonly patterns = new Map<string, number>();
+  private readonly connections = new Set<Connection>();
+  private listener: Listener | null = null;
+
+  constructor(private readonly options: ServerOptions) {}
+
+  get id(): string {
+    return this.options.id;
+  }
+
+  async listen(): Promise<void> {
+    this.listener = await listenTcp(this.options.address, 0, (transport) => {
+      const connection = new Connection(transport, {
+        label: `caller at ${transport.remote}`,
+        limits: this.options.limits,
+        sendStacks: this.options.sendStacks,
+        onMessage: this.handle,
+        onClose: (closed) => this.connections.delete(closed),
+      });
+      this.connections.add(connection);
+    });
+    this.port = this.listener.port;
+  }
+
+  /** Adds a function; throws if the name is taken, unless `skipTaken` (then returns false). */
+  addFunction(entry: FunctionEntry, fn: Function, thisArg: unknown, skipTaken = false): boolean {
+    if (this.functions.has(entry.name)) {
+      if (skipTaken) return false;
+      throw new BadArgumentsError(`function "${entry.name}" is already registered in this server`);
+    }
+    this.functions.set(entry.name, { fn, thisArg, entry });
+    return true;
+  }
+
+  removeFunction(name: string): FunctionEntry | undefined {
+    const local = this.functions.get(name);
+    this.functions.delete(name);
+    return local?.entry;
+  }
+
+  addHandler(pattern: string, fn: Function, thisArg: unknown, label: string, withTopic = false): HandlerHandle {
+    checkPattern(pattern);
+    const handler: Handler = { fn, thisArg, label, withTopic };
+    this.handlers.add(pattern, handler);
+    const count = this.patterns.get(pattern) ?? 0;
+    this.patterns.set(pattern, count + 1);
+    return {
+      first: count === 0,
+      remove: () => {
+        if (!this.handlers.remove(pattern, handler)) return false;
+        const left = this.patterns.get(pattern)! - 1;
+        if (left > 0) this.patterns.set(pattern, left);
+        else this.patterns.delete(pattern);
+        return left === 0;
+      },
+    };
+  }
+
+  /** Everything this server offers to other servers, for (re-)announcing to the router. */
+  offer(): Offer {
+    const functions = [...this.functions.values()].map((local) => local.entry).filter(offered);
+    return { functions, topics: [...this.patterns.keys()] };
+  }
+
+  /** Runs a function of this server. May return a value or a promise, or throw. */
+  invoke(name: string, args: unknown[], remote: boolean): unknown {
+    const local = this.functions.get(name);
+    if (!local || (remote && !offered(local.entry))) {
+      throw new NoSuchFunctionError(name, "server", `not on server ${this.id}`);
+    }
+    return local.fn.apply(local.thisArg, args);
+  }
+
+  /** Runs every local subscriber of `topic`; one that throws does not stop the others. */
+  deliver(topic: string, args: unknown[]): number {
+    const matched = this.handlers.match(topic);
+    for (const handler of matched) {
+      try {
+        const result = handler.withTopic
+          ? handler.fn.call(handler.thisArg, topic, ...args)
+          : handler.fn.apply(handler.thisArg, args);
+        if (result instanceof Promise) result.catch((error) => this.subscriberFailed(handler, topic, error));
+      } catch (error) {
+        this.subscriberFailed(handler, topic, error);
+      }
+    }
+    return matched.size;
+  }
+
+  /** Serves requests and publications arriving on a connection this server did not accept. */
+  readonly handle = (message: Message, connection: Connection): void => {
+    switch (message.kind) {
+      case Kind.req:
+        return this.answer(message, connection);
+      case Kind.pub: {
+        const { topic, args } = message.body;
+        if (typeof topic !== "string" || !Array.isArray(args)) return warn(`bad publication from ${connection.label}`);
+        try {
+          this.deliver(topic, args);
+        } catch (error) {
+          warn(`publication from ${connection.label} refused: ${(error as Error).message}`);
+        }
+        return;
+      }
+      case Kind.ping:
+        return connection.send(Kind.pong, {}, message.id);
+    }
+  };
+
+  private answer(message: Message, connection: Connection): void {
+    const { id } = message;
+    const { fn, args } = message.body;
+    if (typeof fn !== "string" || !Array.isArray(args)) {
+      return connection.replyError(id, new BadArgumentsError("a request needs a function name and an args array"));
+    }
+    let result: unknown;
+    try {
+      result = this.invoke(fn, args, true);
+    } catch (error) {
+      return connection.replyError(id, error);
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (value) => connection.reply(id, value),
+        (error) => connection.replyError(id, error),
+      );
+    } else {
+      connection.reply(id, result);
+    }
+  }
+
+  private subscriberFailed(handler: Handler, topic: string, error: unknown): void {
+    warn(`subscriber ${handler.label} failed on "${topic}": ${(error as Error)?.stack ?? error}`);
+  }
+
+  async close(): Promise<void> {
+    for (const connection of this.connections) connection.close();
+    await this.listener?.close();
+    this.listener = null;
+  }
+}

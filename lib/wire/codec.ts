@@ -1,0 +1,178 @@
+import { BadArgumentsError, MalformedFrameError } from "../errors.js";
+import { MESSAGE_HEADER_BYTES } from "./frame-decoder.js";
+import { DEFAULT_LIMITS, type Limits } from "./limits.js";
+import { KIND_NAMES, type Kind, type Message } from "./message.js";
+
+/** Body key listing where binary parts go back; it never collides with user data, which lives
+ * under the body's own keys (`args`, `v`). */
+const BIN_KEY = "$bin";
+
+type PathStep = string | number;
+
+interface Extracted {
+  value: unknown;
+  blobs: Uint8Array[];
+  paths: PathStep[][];
+}
+
+/**
+ * Replaces every binary value (Buffer, Uint8Array, any ArrayBuffer view or ArrayBuffer) inside
+ * `value` by null and records its path, so binary data travels as raw bytes beside the JSON.
+ * Containers without binary data inside are reused as they are, not copied.
+ */
+function extractBinary(value: unknown, limits: Limits): Extracted {
+  const out: Extracted = { value, blobs: [], paths: [] };
+  const path: PathStep[] = [];
+
+  const visit = (v: unknown, depth: number): unknown => {
+    if (typeof v !== "object" || v === null) return v;
+    if (depth > limits.maxDepth) {
+      throw new BadArgumentsError(`value nested deeper than ${limits.maxDepth} levels (or cyclic)`);
+    }
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
+      if (out.blobs.length >= limits.maxBlobs) {
+        throw new BadArgumentsError(`more than ${limits.maxBlobs} binary values in one message`);
+      }
+      const bytes = v instanceof ArrayBuffer
+        ? new Uint8Array(v)
+        : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      out.blobs.push(bytes);
+      out.paths.push(path.slice());
+      return null;
+    }
+    if (Array.isArray(v)) {
+      let copy: unknown[] | null = null;
+      for (let i = 0; i < v.length; i++) {
+        path.push(i);
+        const item = visit(v[i], depth + 1);
+        path.pop();
+        if (item !== v[i]) (copy ??= v.slice())[i] = item;
+      }
+      return copy ?? v;
+    }
+    // toJSON objects (Date...) serialize as JSON does.
+    if (typeof (v as { toJSON?: unknown }).toJSON === "function") return v;
+    let copy: Record<string, unknown> | null = null;
+    for (const key of Object.keys(v)) {
+      const field = (v as Record<string, unknown>)[key];
+      path.push(key);
+      const item = visit(field, depth + 1);
+      path.pop();
+      if (item !== field) {
+        copy ??= { ...(v as Record<string, unknown>) };
+        copy[key] = item;
+      }
+    }
+    return copy ?? v;
+  };
+
+  out.value = visit(value, 0);
+  return out;
+}
+
+/**
+ * Encodes one message as a frame. Returns one buffer, or, when the body holds binary data,
+ * the header buffer followed by the binary parts as they are, so a large payload is never
+ * copied on its way to the socket.
+ */
+export function encodeMessage(
+  kind: Kind,
+  id: number,
+  body: object,
+  limits: Limits = DEFAULT_LIMITS,
+): Buffer | Buffer[] {
+  const { value, blobs, paths } = extractBinary(body, limits);
+  let json: string;
+  try {
+    json = JSON.stringify(paths.length ? { ...(value as object), [BIN_KEY]: paths } : value);
+  } catch (error) {
+    throw new BadArgumentsError(`value cannot be sent: ${(error as Error).message}`);
+  }
+  const jsonBytes = Buffer.byteLength(json);
+  const headBytes = 4 + MESSAGE_HEADER_BYTES + jsonBytes + 4 * blobs.length;
+  let total = headBytes - 4;
+  for (const blob of blobs) total += blob.byteLength;
+  if (total > limits.maxFrameBytes) {
+    throw new BadArgumentsError(
+      `message of ${total} bytes exceeds the maximum frame size of ${limits.maxFrameBytes} bytes`,
+    );
+  }
+  const head = Buffer.allocUnsafe(headBytes);
+  head.writeUInt32BE(total, 0);
+  head.writeUInt8(kind, 4);
+  head.writeUInt8(0, 5);
+  head.writeUInt16BE(blobs.length, 6);
+  head.writeUInt32BE(id >>> 0, 8);
+  head.writeUInt32BE(jsonBytes, 12);
+  head.write(json, 16, jsonBytes, "utf8");
+  if (blobs.length === 0) return head;
+  let at = 16 + jsonBytes;
+  for (const blob of blobs) {
+    head.writeUInt32BE(blob.byteLength, at);
+    at += 4;
+  }
+  const parts: Buffer[] = [head];
+  for (const blob of blobs) {
+    if (blob.byteLength) parts.push(Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength));
+  }
+  return parts;
+}
+
+/** Decodes a frame handed out by FrameDecoder (the bytes after the length prefix). */
+export function decodeMessage(frame: Buffer): Message {
+  if (frame.length < MESSAGE_HEADER_BYTES) throw new MalformedFrameError("frame shorter than its header");
+  const kind = frame.readUInt8(0) as Kind;
+  if (KIND_NAMES[kind] === undefined) throw new MalformedFrameError(`unknown message kind ${kind}`);
+  const blobCount = frame.readUInt16BE(2);
+  const id = frame.readUInt32BE(4);
+  const jsonBytes = frame.readUInt32BE(8);
+  const jsonEnd = MESSAGE_HEADER_BYTES + jsonBytes;
+  const tableEnd = jsonEnd + 4 * blobCount;
+  if (tableEnd > frame.length) throw new MalformedFrameError("JSON length runs past the frame");
+  let body: any;
+  try {
+    body = JSON.parse(frame.toString("utf8", MESSAGE_HEADER_BYTES, jsonEnd));
+  } catch (error) {
+    throw new MalformedFrameError(`${KIND_NAMES[kind]} body is not JSON`, error);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new MalformedFrameError(`${KIND_NAMES[kind]} body is not an object`);
+  }
+  if (blobCount === 0) {
+    if (tableEnd !== frame.length) throw new MalformedFrameError("bytes left after the body");
+    return { kind, id, body };
+  }
+  const paths = body[BIN_KEY];
+  if (!Array.isArray(paths) || paths.length !== blobCount) {
+    throw new MalformedFrameError(`${blobCount} binary parts but no matching "${BIN_KEY}" paths`);
+  }
+  delete body[BIN_KEY];
+  let at = tableEnd;
+  for (let i = 0; i < blobCount; i++) {
+    const length = frame.readUInt32BE(jsonEnd + 4 * i);
+    if (at + length > frame.length) throw new MalformedFrameError("binary part runs past the frame");
+    placeAt(body, paths[i], frame.subarray(at, at + length));
+    at += length;
+  }
+  if (at !== frame.length) throw new MalformedFrameError("bytes left after the binary parts");
+  return { kind, id, body };
+}
+
+function placeAt(root: any, path: unknown, value: Buffer): void {
+  if (!Array.isArray(path) || path.length === 0) throw new MalformedFrameError("bad binary path");
+  let target = root;
+  for (let i = 0; i < path.length - 1; i++) {
+    const step = path[i];
+    if ((typeof step !== "string" && typeof step !== "number") || !Object.hasOwn(target, step)) {
+      throw new MalformedFrameError("binary path does not exist in the body");
+    }
+    target = target[step];
+    if (typeof target !== "object" || target === null) {
+      throw new MalformedFrameError("binary path crosses a non-container");
+    }
+  }
+  const last = path[path.length - 1];
+  if (typeof last !== "string" && typeof last !== "number") throw new MalformedFrameError("bad binary path");
+  // defineProperty, not assignment: a key named "__proto__" must stay a plain key.
+  Object.defineProperty(target, last, { value, writable: true, enumerable: true, configurable: true });
+}

@@ -1,0 +1,122 @@
+import type { ErrorPayload } from "../errors.js";
+
+/** Message kinds, as numbered on the wire. See docs/protocol.md for each body. */
+export const Kind = {
+  hello: 1,
+  req: 2,
+  rep: 3,
+  exc: 4,
+  pub: 5,
+  reqpub: 6,
+  announce: 7,
+  withdraw: 8,
+  pool: 9,
+  death: 10,
+  ping: 11,
+  pong: 12,
+} as const;
+export type Kind = (typeof Kind)[keyof typeof Kind];
+
+export const KIND_NAMES: Readonly<Record<number, string>> = Object.freeze(
+  Object.fromEntries(Object.entries(Kind).map(([name, value]) => [value, name])),
+);
+
+/** Version of the message format; a peer speaking another refuses the hello. */
+export const PROTOCOL_VERSION = 1;
+
+export type Scope = "server" | "host" | "network";
+export const SCOPES: readonly Scope[] = ["server", "host", "network"];
+export type Visibility = "public" | "local" | "private" | "secret";
+export const VISIBILITIES: readonly Visibility[] = ["public", "local", "private", "secret"];
+
+export type Role = "server" | "client";
+
+export interface HelloBody {
+  v: number;
+  role: Role;
+  /** The sender's id: a server id, or a client's own id. */
+  id: string;
+  pid: number;
+  /** Host name and stable host id of the sender. */
+  host: string;
+  hostId: string;
+  /** State id of the code the sender runs, when it serves. */
+  state?: string;
+  /** Port the sender's server listens on (servers only). */
+  port?: number;
+  /** Ask the router for the pool and every change to it. */
+  watch?: boolean;
+}
+
+/** What a router answers to a hello. */
+export interface WelcomeBody {
+  v: number;
+  pid: number;
+  host: string;
+  hostId: string;
+}
+
+export interface ReqBody {
+  fn: string;
+  args: unknown[];
+  /** Scope the caller searched; a router forwarding the call resolves with it. */
+  scope?: Scope;
+}
+
+export interface RepBody {
+  v: unknown;
+}
+
+export type ExcBody = ErrorPayload;
+
+export interface PubBody {
+  topic: string;
+  args: unknown[];
+}
+
+export interface FunctionEntry {
+  name: string;
+  scope: Scope;
+  visibility: Visibility;
+}
+
+/** One server as the pool knows it. */
+export interface ServerEntry {
+  id: string;
+  host: string;
+  hostId: string;
+  address: string;
+  port: number;
+  pid: number;
+  state?: string;
+  functions: FunctionEntry[];
+  topics: string[];
+}
+
+/** Sent by a server to its router (no `server`), and by a router to watchers (with it). */
+export interface AnnounceBody {
+  server?: ServerEntry;
+  functions?: FunctionEntry[];
+  topics?: string[];
+}
+
+export interface WithdrawBody {
+  server?: string;
+  functions?: string[];
+  topics?: string[];
+}
+
+export interface PoolBody {
+  servers: ServerEntry[];
+}
+
+export interface DeathBody {
+  server: string;
+}
+
+export interface Message {
+  kind: Kind;
+  id: number;
+  // Each kind has its own body type (above); readers narrow by `kind`.
+  body: any;
+}
