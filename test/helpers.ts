@@ -1,0 +1,171 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { loadConfig, type ConfigKey } from "../lib/config.js";
+import { Connection } from "../lib/net/connection.js";
+import { connectTcp, freePort } from "../lib/net/tcp-transport.js";
+import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
+import { Runtime } from "../lib/runtime.js";
+import { DEFAULT_LIMITS } from "../lib/wire/limits.js";
+import { Kind, PROTOCOL_VERSION } from "../lib/wire/message.js";
+
+export const FIXTURES = join(PACKAGE_ROOT, "test", "fixtures");
+export const ECHO = join(PACKAGE_ROOT, "services", "echo.ts");
+
+export interface Served {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  /** Everything the process printed so far. */
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves with the exit code once the process ended. */
+  exited: Promise<number | null>;
+  /** Resolves once a line of stdout matches. */
+  waitFor: (match: RegExp, ms?: number) => Promise<string>;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  raw: Buffer;
+}
+
+/**
+ * One simulated host for a test file: its own root port and config folder, so test files run
+ * in parallel without meeting. Everything it starts, it ends by PID in `cleanup()`.
+ */
+export class TestHost {
+  readonly env: NodeJS.ProcessEnv;
+  private readonly children = new Set<ChildProcess>();
+  private readonly runtimes = new Set<Runtime>();
+
+  private constructor(readonly port: number, readonly dir: string) {
+    this.env = {
+      ...process.env,
+      XDG_CONFIG_HOME: dir,
+      LABC_ROUTER_PORT: String(port),
+      // A router a test forgets still leaves by itself, a second after its last server.
+      LABC_ROUTER_LINGER: "1",
+      NODE_DEBUG: "",
+    };
+  }
+
+  static async start(): Promise<TestHost> {
+    return new TestHost(await freePort(), mkdtempSync(join(tmpdir(), "labc-test-")));
+  }
+
+  /** Spawns a labc CLI process (not waited for). */
+  spawn(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], {
+      env: { ...this.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+      cwd: this.dir,
+    });
+    this.children.add(child);
+    child.once("exit", () => this.children.delete(child));
+    return child;
+  }
+
+  /** `labc serve files...`, resolved once it serves. */
+  async serve(files: string[], env: NodeJS.ProcessEnv = {}): Promise<Served> {
+    const child = this.spawn(["serve", ...files], env);
+    let out = "";
+    let err = "";
+    const waiters: { match: RegExp; done: (line: string) => void }[] = [];
+    child.stderr!.on("data", (chunk) => (err += chunk));
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      out += `${line}\n`;
+      for (const waiter of waiters.splice(0)) {
+        if (waiter.match.test(line)) waiter.done(line);
+        else waiters.push(waiter);
+      }
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const waitFor = (match: RegExp, ms = 15000) =>
+      new Promise<string>((resolve, reject) => {
+        const existing = out.split("\n").find((line) => match.test(line));
+        if (existing) return resolve(existing);
+        const timer = setTimeout(() => reject(new Error(`no line matching ${match} in ${ms} ms; stderr: ${err}`)), ms);
+        waiters.push({ match, done: (line) => (clearTimeout(timer), resolve(line)) });
+        exited.then((code) => reject(new Error(`serve exited (${code}) early; stderr: ${err}`)));
+      });
+    const line = await waitFor(/^labc: serving/);
+    const port = Number(/:(\d+) \(router/.exec(line)![1]);
+    return { child, pid: child.pid!, port, stdout: () => out, stderr: () => err, exited, waitFor };
+  }
+
+  /** Runs one CLI command to its end. */
+  cli(args: string[], env: NodeJS.ProcessEnv = {}, ms = 20000): Promise<CliResult> {
+    const child = this.spawn(args, env);
+    const out: Buffer[] = [];
+    let stderr = "";
+    child.stdout!.on("data", (chunk: Buffer) => out.push(chunk));
+    child.stderr!.on("data", (chunk) => (stderr += chunk));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`labc ${args.join(" ")} did not end within ${ms} ms; stderr: ${stderr}`));
+      }, ms);
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        const raw = Buffer.concat(out);
+        resolve({ code, stdout: raw.toString(), stderr, raw });
+      });
+    });
+  }
+
+  /** A labc runtime inside the test process, on this host. */
+  runtime(flags: Partial<Record<ConfigKey, unknown>> = {}): Runtime {
+    const runtime = new Runtime(loadConfig({ env: this.env, cwd: this.dir, flags }).values);
+    this.runtimes.add(runtime);
+    return runtime;
+  }
+
+  /** PID of the router on this host's root port, asked from the router itself; never starts one. */
+  async routerPid(): Promise<number | undefined> {
+    let transport;
+    try {
+      transport = await connectTcp("127.0.0.1", this.port, 1000);
+    } catch {
+      return undefined;
+    }
+    const connection = new Connection(transport, { label: "test", limits: DEFAULT_LIMITS });
+    try {
+      const welcome = await connection.request(
+        Kind.hello,
+        { v: PROTOCOL_VERSION, role: "client", id: "test", pid: process.pid, host: "test", hostId: "test" },
+        "hello",
+        2000,
+      );
+      return welcome.pid;
+    } finally {
+      connection.close();
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    for (const runtime of this.runtimes) await runtime.close();
+    const ends = [...this.children].map((child) => new Promise((done) => child.once("exit", done)));
+    for (const child of this.children) child.kill("SIGKILL");
+    await Promise.all(ends);
+    // Servers first: a router killed while they live would be started again by them.
+    const router = await this.routerPid();
+    if (router) process.kill(router, "SIGKILL");
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** Polls `check` until it returns true, or fails after `ms`. */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 5000, what = "condition"): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
+    await sleep(20);
+  }
+}

@@ -1,0 +1,116 @@
+import { describe, expect, test } from "vitest";
+import { FrameTooLargeError, MalformedFrameError } from "../../lib/errors.js";
+import { decodeMessage, encodeMessage } from "../../lib/wire/codec.js";
+import { FrameDecoder } from "../../lib/wire/frame-decoder.js";
+import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
+import { Kind, type Message } from "../../lib/wire/message.js";
+
+const frame = (kind: Kind, id: number, body: object) => Buffer.concat([encodeMessage(kind, id, body)].flat());
+
+function decodeAll(chunks: Buffer[], max = DEFAULT_LIMITS.maxFrameBytes): Message[] {
+  const decoder = new FrameDecoder(max);
+  const out: Message[] = [];
+  for (const chunk of chunks) decoder.push(chunk, (f) => out.push(decodeMessage(f)));
+  expect(decoder.idle).toBe(true);
+  return out;
+}
+
+const messages = [
+  frame(Kind.req, 1, { fn: "echo", args: ["Hello World!"] }),
+  frame(Kind.rep, 1, { v: { nested: [1, 2, { deep: "ü€😀" }] } }),
+  frame(Kind.pub, 0, { topic: "lab.print", args: [null, true, 3.5] }),
+  frame(Kind.req, 2, { fn: "size", args: [Buffer.from([1, 2, 3]), { data: new Uint8Array(1000).fill(7) }] }),
+];
+const stream = Buffer.concat(messages);
+
+describe("FrameDecoder", () => {
+  test("decodes frames coalesced in one chunk", () => {
+    const out = decodeAll([stream]);
+    expect(out.map((m) => m.kind)).toEqual([Kind.req, Kind.rep, Kind.pub, Kind.req]);
+    expect(out[1]!.body.v.nested[2].deep).toBe("ü€😀");
+  });
+
+  test("decodes frames fed byte by byte", () => {
+    const bytes = [...stream].map((byte) => Buffer.from([byte]));
+    expect(decodeAll(bytes)).toEqual(decodeAll([stream]));
+  });
+
+  test("decodes frames split at every possible point", () => {
+    const whole = decodeAll([stream]);
+    for (let at = 1; at < stream.length; at += 7) {
+      expect(decodeAll([stream.subarray(0, at), stream.subarray(at)])).toEqual(whole);
+    }
+  });
+
+  test("refuses a declared length over the limit before buffering the body", () => {
+    const decoder = new FrameDecoder(1024);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(1_000_000_000);
+    expect(() => decoder.push(header, () => {})).toThrow(FrameTooLargeError);
+    // Terminal: the stream is no longer trusted.
+    expect(() => decoder.push(messages[0]!, () => {})).toThrow(FrameTooLargeError);
+  });
+
+  test("refuses a length shorter than a message header", () => {
+    expect(() => new FrameDecoder(1024).push(Buffer.from([0, 0, 0, 3, 1, 2, 3]), () => {})).toThrow(MalformedFrameError);
+  });
+
+  test("refuses garbage inside a well-framed message", () => {
+    const garbage = Buffer.from("this is not a labc message at all");
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, garbage.length]), garbage]);
+    expect(() => decodeAll([framed])).toThrow(MalformedFrameError);
+  });
+});
+
+describe("codec", () => {
+  test("binary values travel as raw bytes, not base64, and come back byte-exact", () => {
+    const payload = Buffer.alloc(100_000, 0xab);
+    const parts = encodeMessage(Kind.req, 9, { fn: "echo", args: [payload] });
+    expect(Array.isArray(parts)).toBe(true);
+    const total = Buffer.concat([parts].flat());
+    expect(total.length).toBeLessThan(payload.length + 200);
+    const [message] = decodeAll([total]);
+    expect(Buffer.isBuffer(message!.body.args[0])).toBe(true);
+    expect(message!.body.args[0].equals(payload)).toBe(true);
+  });
+
+  test("binary values nested in objects and arrays, and typed arrays, come back in place", () => {
+    const body = { fn: "f", args: [{ a: [1, new Uint8Array([9, 8])], b: new Float32Array([1.5]) }, "x"] };
+    const [message] = decodeAll([frame(Kind.req, 1, body)]);
+    const [first, second] = message!.body.args;
+    expect([...first.a[1]]).toEqual([9, 8]);
+    expect(new Float32Array(first.b.buffer.slice(first.b.byteOffset, first.b.byteOffset + 4))[0]).toBe(1.5);
+    expect(second).toBe("x");
+    // The caller's own objects are not touched.
+    expect(body.args[0]).toHaveProperty("a.1", new Uint8Array([9, 8]));
+  });
+
+  test("a binary path naming __proto__ stays a plain key", () => {
+    const json = JSON.stringify({ args: [{}], $bin: [["args", 0, "__proto__"]] });
+    const head = Buffer.alloc(16);
+    const blob = Buffer.from([1, 2]);
+    head.writeUInt32BE(12 + json.length + 4 + 2, 0);
+    head.writeUInt8(Kind.pub, 4);
+    head.writeUInt16BE(1, 6);
+    head.writeUInt32BE(json.length, 12);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(2);
+    const [message] = decodeAll([Buffer.concat([head, Buffer.from(json), length, blob])]);
+    const target = message!.body.args[0];
+    expect(Object.getPrototypeOf(target)).toBe(Object.prototype);
+    expect(Object.hasOwn(target, "__proto__")).toBe(true);
+  });
+
+  test("unknown kinds and bodies that are not objects are malformed", () => {
+    const bad = frame(Kind.req, 1, { fn: "x", args: [] });
+    bad.writeUInt8(200, 4);
+    expect(() => decodeAll([bad])).toThrow(/unknown message kind/);
+  });
+
+  test("values JSON cannot carry are refused when encoding", () => {
+    expect(() => encodeMessage(Kind.req, 1, { fn: "f", args: [10n] })).toThrow(/cannot be sent/);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => encodeMessage(Kind.req, 1, { fn: "f", args: [cyclic] })).toThrow(/nested deeper|cyclic/);
+  });
+});

@@ -1,0 +1,59 @@
+import { describe, expect, test } from "vitest";
+import { TopicTrie } from "../../lib/pool/topic-trie.js";
+
+// pattern, topic, matches? — the conformance table any matcher must pass.
+const TABLE: [string, string, boolean][] = [
+  ["lab.temp", "lab.temp", true],
+  ["lab.temp", "lab.temp.x", false],
+  ["lab.temp", "lab", false],
+  ["lab.*", "lab.temp", true],
+  ["lab.*", "lab", false],
+  ["lab.*", "lab.temp.x", false],
+  ["*.temp", "lab.temp", true],
+  ["lab.*.x", "lab.temp.x", true],
+  ["lab.*.x", "lab.temp.y", false],
+  ["lab.#", "lab", true],
+  ["lab.#", "lab.temp", true],
+  ["lab.#", "lab.temp.x.y", true],
+  ["lab.#", "labx.temp", false],
+  ["#", "anything.at.all", true],
+  ["lab/temp", "lab.temp", true],
+  ["lab.temp", "lab/temp", true],
+  ["__proto__.constructor", "__proto__.constructor", true],
+  ["__proto__.*", "constructor.x", false],
+];
+
+describe("TopicTrie", () => {
+  test.each(TABLE)("%s matches %s: %s", (pattern, topic, expected) => {
+    const trie = new TopicTrie<string>();
+    trie.add(pattern, "v");
+    expect(trie.match(topic).has("v")).toBe(expected);
+  });
+
+  test("collects every matching value once", () => {
+    const trie = new TopicTrie<string>();
+    trie.add("lab.temp.*", "a");
+    trie.add("lab.#", "b");
+    trie.add("lab.temp.*", "b");
+    trie.add("lab.light", "c");
+    expect([...trie.match("lab.temp.room1")].sort()).toEqual(["a", "b"]);
+  });
+
+  test("removing prunes, and leaves other patterns alone", () => {
+    const trie = new TopicTrie<string>();
+    trie.add("a.b.c", "x");
+    trie.add("a.b", "y");
+    expect(trie.remove("a.b.c", "x")).toBe(true);
+    expect(trie.remove("a.b.c", "x")).toBe(false);
+    expect(trie.match("a.b.c").size).toBe(0);
+    expect(trie.match("a.b").has("y")).toBe(true);
+  });
+
+  test.each(["lab..temp", "lab.#.x", "lab.te*", ""])("refuses the pattern %j", (pattern) => {
+    expect(() => new TopicTrie().add(pattern, 1)).toThrow(/topic pattern/);
+  });
+
+  test("refuses wildcards in a published topic", () => {
+    expect(() => new TopicTrie().match("lab.*")).toThrow(/wildcards/);
+  });
+});
