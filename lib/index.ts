@@ -17,6 +17,7 @@ import {
   methodDecorator,
   type RegisterOptions,
 } from "./decorators.js";
+import { namespace, type Namespace } from "./namespace.js";
 import { Runtime, type CallOptions, type Unsubscribe } from "./runtime.js";
 
 let current: Runtime | undefined;
@@ -100,23 +101,8 @@ export async function close(): Promise<void> {
   current = undefined;
 }
 
-/** Functions as properties: `network.echo.add(1, 2)` calls "echo.add". */
-export type Namespace = ((...args: unknown[]) => Promise<any>) & { readonly [name: string]: Namespace };
-
-function namespace(path: readonly string[]): Namespace {
-  return new Proxy(function () {} as unknown as Namespace, {
-    get(_target, property) {
-      // Not "then": awaiting a namespace must not call a function named "then".
-      if (typeof property !== "string" || property === "then") return undefined;
-      return namespace([...path, property]);
-    },
-    apply(_target, _this, args: unknown[]) {
-      return call(path.join("."), ...args);
-    },
-  });
-}
-
-export const network: Namespace = namespace([]);
+/** Every function of the network as a property: `await network.echo.add(1, 2)`. */
+export const network: Namespace = namespace((name, args) => runtime().callWith(name, args));
 
 export { Runtime };
 export {
@@ -133,6 +119,6 @@ export {
   ServiceLoadError,
   TimeoutError,
 } from "./errors.js";
-export type { CallOptions, RegisterOptions, Unsubscribe };
+export type { CallOptions, Namespace, RegisterOptions, Unsubscribe };
 export type { Config, ConfigKey } from "./config.js";
 export type { Scope, Visibility } from "./wire/message.js";

@@ -3,6 +3,7 @@ import { decoratedMethods, routeName, type RegisterOptions } from "./decorators.
 import { BadArgumentsError, ConnectionLostError, NoSuchFunctionError } from "./errors.js";
 import { newId, hostId } from "./identity.js";
 import { debug, warn } from "./log.js";
+import { namespace, type Namespace } from "./namespace.js";
 import { Connection } from "./net/connection.js";
 import { connectTcp } from "./net/tcp-transport.js";
 import type { Perspective, PoolServer } from "./pool/function-pool.js";
@@ -57,6 +58,9 @@ export class Runtime {
     this.limits = { ...DEFAULT_LIMITS, maxFrameBytes: config["wire.max_frame_size"] };
     this.link = new RouterLink({ config, limits: this.limits, identity: this.identity, server: () => this.server });
   }
+
+  /** Functions as properties: `runtime.network.echo.add(1, 2)`. */
+  readonly network: Namespace = namespace((name, args) => this.callWith(name, args));
 
   /** The port this process serves on, once it serves. */
   get port(): number | undefined {

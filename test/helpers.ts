@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -142,6 +142,9 @@ export class TestHost {
         2000,
       );
       return welcome.pid;
+    } catch {
+      // Accepted by a router that is just dying (killed): there is none.
+      return undefined;
     } finally {
       connection.close();
     }
@@ -167,5 +170,15 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 5
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
     await sleep(20);
+  }
+}
+
+/** Whether a process runs (a zombie, dead but not yet reaped by its parent, does not). */
+export function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
   }
 }

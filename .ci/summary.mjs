@@ -1,0 +1,16 @@
+// Prints vitest's JSON report as the one line CI reads: "N passed, N failed[, N skipped]".
+import { readFileSync } from "node:fs";
+
+let report;
+try {
+  report = JSON.parse(readFileSync(process.argv[2], "utf8"));
+} catch (error) {
+  console.log(`no test report (${error.message})`);
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
+const { numPassedTests: passed, numFailedTests: failed, numPendingTests: skipped = 0, numTodoTests: todo = 0 } = report;
+// A suite that failed to load has no failed test but did fail.
+const brokenFiles = report.testResults.filter((file) => file.status === "failed" && file.assertionResults.length === 0).length;
+const line = `${passed} passed, ${failed + brokenFiles} failed`;
+console.log(skipped + todo > 0 ? `${line}, ${skipped + todo} skipped` : line);

@@ -1,0 +1,215 @@
+import { connect } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import {
+  BadArgumentsError,
+  ConnectionLostError,
+  NoSuchFunctionError,
+  RemoteError,
+  TimeoutError,
+} from "../../lib/errors.js";
+import type { Runtime } from "../../lib/runtime.js";
+import { ECHO, FIXTURES, TestHost, eventually, type Served } from "../helpers.js";
+
+const LAB = join(FIXTURES, "lab.ts");
+
+let host: TestHost;
+let lab: Served;
+let labc: Runtime;
+
+beforeAll(async () => {
+  host = await TestHost.start();
+  lab = await host.serve([LAB, ECHO]);
+  labc = host.runtime();
+});
+afterAll(() => host.cleanup());
+
+describe("calls across processes", () => {
+  test("a decorated method answers from another process", async () => {
+    expect(await labc.call("echo", "Hello World!")).toBe("Hello World!");
+    expect(await labc.call("add", 1, 2)).toBe(3);
+  });
+
+  test("a service class is reachable under its route name, and through the namespace proxy", async () => {
+    expect(await labc.call("echo.echo", "routed")).toBe("routed");
+    expect(await labc.call("lab.pid")).toBe(lab.pid);
+    expect(await labc.network.echo!.add!(20, 22)).toBe(42);
+    expect(await labc.network.echo!("proxied")).toBe("proxied");
+  });
+
+  test("sync and async methods; any JSON value round-trips", async () => {
+    const value = { text: "ü€😀", list: [1, 2.5, -3, null, true], nested: { deep: [[{}], []] } };
+    expect(await labc.call("echo", value)).toEqual(value);
+    expect(await labc.call("slowEcho", 5, value)).toEqual(value);
+  });
+
+  test("binary data round-trips byte-exact, even 16 MiB", async () => {
+    const big = Buffer.alloc(16 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+    const back: Buffer = await labc.call("echo", big);
+    expect(Buffer.isBuffer(back)).toBe(true);
+    expect(back.equals(big)).toBe(true);
+    expect(await labc.call("size", new Uint8Array(12345))).toBe(12345);
+    const mixed = await labc.call("echo", { name: "frame", pixels: Buffer.from([1, 2, 3]) });
+    expect(mixed.name).toBe("frame");
+    expect([...mixed.pixels]).toEqual([1, 2, 3]);
+  });
+
+  test("many concurrent calls share one persistent connection and each gets its own answer", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => labc.call("slowEcho", (i * 7) % 20, i)),
+    );
+    expect(results).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect((labc as unknown as { peers: Map<string, unknown> }).peers.size).toBe(1);
+  });
+});
+
+describe("errors", () => {
+  test("a remote throw reaches the caller with its name, code and message, without the stack", async () => {
+    const error = await labc.call("fail", "bad input").catch((e) => e);
+    expect(error).toBeInstanceOf(RemoteError);
+    expect(error.code).toBe("LABC_REMOTE_ERROR");
+    expect(error.remoteName).toBe("TypeError");
+    expect(error.remoteCode).toBe("E_LAB");
+    expect(error.message).toContain("fail");
+    expect(error.message).toContain("bad input");
+    expect(error.remoteStack).toBeUndefined();
+    const later = await labc.call("failLater", "later").catch((e) => e);
+    expect(later.remoteName).toBe("RangeError");
+  });
+
+  test("the remote stack comes along when the server is configured to send it", async () => {
+    const verbose = await host.serve([join(FIXTURES, "thrower.ts")], { LABC_ERRORS_SEND_STACK: "true" });
+    const error = await labc.call("explode").catch((e) => e);
+    expect(error).toBeInstanceOf(RemoteError);
+    expect(error.message).toContain("exploded on purpose");
+    expect(error.remoteStack).toMatch(/Error: exploded on purpose\n\s+at .*thrower\.ts/);
+    verbose.child.kill("SIGKILL");
+    await verbose.exited;
+  });
+
+  test("no such function names the function and the scope searched", async () => {
+    const error = await labc.call("nowhere").catch((e) => e);
+    expect(error).toBeInstanceOf(NoSuchFunctionError);
+    expect(error.code).toBe("LABC_NO_SUCH_FUNCTION");
+    expect(error.message).toMatch(/"nowhere" in network scope/);
+    const scoped = await labc.callWith("echo", ["x"], { scope: "server" }).catch((e) => e);
+    expect(scoped.message).toMatch(/"echo" in server scope/);
+  });
+
+  test("a call times out after the default of the config, or its own timeout", async () => {
+    const quick = host.runtime({ "call.timeout": 0.1 });
+    const error = await quick.call("slowEcho", 2000, "late").catch((e) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(error.code).toBe("LABC_TIMEOUT");
+    expect(error.message).toMatch(/"slowEcho" .* timed out after 100 ms/);
+    const own = await labc.callWith("slowEcho", [2000, "late"], { timeoutMs: 50 }).catch((e) => e);
+    expect(own).toBeInstanceOf(TimeoutError);
+    expect(await labc.callWith("slowEcho", [10, "in time"], { timeoutMs: 2000 })).toBe("in time");
+  });
+
+  test("arguments that cannot be sent fail with bad arguments, naming the function", async () => {
+    const error = await labc.call("echo", 10n).catch((e) => e);
+    expect(error).toBeInstanceOf(BadArgumentsError);
+    expect(error.message).toMatch(/^echo: /);
+  });
+
+  test("server-scope and secret functions cannot be called from another process", async () => {
+    await expect(labc.call("serverOnly")).rejects.toBeInstanceOf(NoSuchFunctionError);
+    await expect(labc.call("secret")).rejects.toBeInstanceOf(NoSuchFunctionError);
+    expect(await labc.call("hostOnly")).toBe("host");
+  });
+
+  test("a server dying mid-call fails the call with connection lost, naming the server", async () => {
+    const doomed = await host.serve([join(FIXTURES, "mortal.ts")]);
+    const error = await labc.call("die").catch((e) => e);
+    expect(error).toBeInstanceOf(ConnectionLostError);
+    expect(error.code).toBe("LABC_CONNECTION_LOST");
+    expect(error.message).toContain(`pid ${doomed.pid}`);
+    expect(error.message).toContain('"die"');
+    expect(await doomed.exited).toBe(3);
+  });
+
+  test("a malformed or oversized frame closes that connection only", async () => {
+    for (const bytes of [
+      Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+      Buffer.from([0x7f, 0xff, 0xff, 0xff, 1, 2, 3]),
+    ]) {
+      const closed = await new Promise<boolean>((resolve) => {
+        const socket = connect(lab.port, "127.0.0.1", () => socket.write(bytes));
+        socket.on("error", () => {});
+        socket.on("close", () => resolve(true));
+        setTimeout(() => resolve(false), 3000);
+      });
+      expect(closed).toBe(true);
+    }
+    expect(await labc.call("echo", "still serving")).toBe("still serving");
+    await eventually(() => /closing connection .*frame/.test(lab.stderr()), 2000, "a logged reason");
+    expect(lab.stderr()).toMatch(/exceeds the limit/);
+  });
+});
+
+describe("pub/sub across processes", () => {
+  test("publications reach every matching subscription; a throwing subscriber hurts nobody", async () => {
+    const before = (await labc.call("log")).length;
+    expect(await labc.publish("lab.temp.room1", 21.5)).toBeGreaterThanOrEqual(1);
+    await eventually(async () => (await labc.call("log")).length >= before + 2, 3000, "two deliveries");
+    const log: [string, unknown][] = (await labc.call("log")).slice(before);
+    expect(log).toEqual(expect.arrayContaining([["lab.temp.*", 21.5], ["lab.#", 21.5]]));
+    expect(lab.stderr()).toMatch(/subscriber Lab\.broken failed on "lab\.temp\.room1"/);
+    await labc.publish("lab.light.on", true);
+    await eventually(async () => (await labc.call("log")).some((e: unknown[]) => e[1] === true), 3000, "rest match");
+  });
+
+  test("a publication reaches subscribers in every process of the host, this one included", async () => {
+    const got: unknown[] = [];
+    const listener = host.runtime();
+    await listener.subscribe((value: unknown) => got.push(["listener", value]), "lab.temp.*");
+    await labc.subscribe((value: unknown) => got.push(["self", value]), "lab.temp.#");
+    const before = (await labc.call("log")).length;
+    expect(await labc.publish("lab.temp.room2", 19)).toBe(3);
+    await eventually(() => got.length === 2, 3000, "local deliveries");
+    expect(got).toEqual(expect.arrayContaining([["listener", 19], ["self", 19]]));
+    await eventually(async () => (await labc.call("log")).length >= before + 2, 3000, "lab's deliveries");
+    await listener.close();
+  });
+});
+
+describe("the pool on one host", () => {
+  test("functions registered or removed while running appear and vanish at once", async () => {
+    const other = host.runtime();
+    await other.register((a: number) => a * 2, { name: "double" });
+    expect(await labc.call("double", 21)).toBe(42);
+    expect(await other.unregister("double")).toBe(true);
+    await expect(labc.call("double", 1)).rejects.toBeInstanceOf(NoSuchFunctionError);
+    await other.close();
+  });
+
+  test("a process that exits or is killed takes its functions out of the pool at once", async () => {
+    const leaving = host.runtime();
+    await leaving.register(() => "here", { name: "leaving" });
+    expect(await labc.call("leaving")).toBe("here");
+    const left = Date.now();
+    await leaving.close();
+    await eventually(() => !labc.link.pool.resolve("leaving", "host", { hostId: labc.identity.hostId }), 2000, "gone");
+    expect(Date.now() - left).toBeLessThan(500);
+    await expect(labc.call("leaving")).rejects.toBeInstanceOf(NoSuchFunctionError);
+
+    const killed = await host.serve([ECHO]);
+    await labc.link.sync();
+    const has = () => [...labc.link.pool.servers.values()].some((s) => s.pid === killed.pid);
+    expect(has()).toBe(true);
+    const start = Date.now();
+    killed.child.kill("SIGKILL");
+    await eventually(() => !has(), 2000, "the killed server leaving the pool");
+    expect(Date.now() - start).toBeLessThan(500);
+  });
+
+  test("a function of the caller's own process is called in-process, whatever its scope", async () => {
+    const self = host.runtime();
+    await self.register(() => "mine", { name: "echo", scope: "server" });
+    expect(await self.call("echo")).toBe("mine");
+    expect(await labc.call("echo", "theirs")).toBe("theirs");
+    await self.close();
+  });
+});

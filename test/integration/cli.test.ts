@@ -1,0 +1,142 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { PACKAGE_ROOT } from "../../lib/paths.js";
+import { ECHO, TestHost, running, type Served } from "../helpers.js";
+
+let host: TestHost;
+let echo: Served;
+
+beforeAll(async () => {
+  host = await TestHost.start();
+  echo = await host.serve([ECHO]);
+});
+afterAll(() => host.cleanup());
+
+describe("labc call", () => {
+  test("prints a string result as it is", async () => {
+    const result = await host.cli(["call", "echo", "Hello World!"]);
+    expect(result).toMatchObject({ code: 0, stdout: "Hello World!\n", stderr: "" });
+  });
+
+  test("parses arguments as JSON when they are JSON, strings otherwise", async () => {
+    expect((await host.cli(["call", "add", "1", "2"])).stdout).toBe("3\n");
+    expect((await host.cli(["call", "echo", '{"a":[1,true]}', "--json"])).stdout).toBe('{"a":[1,true]}\n');
+    expect((await host.cli(["call", "echo", '"42"', "--json"])).stdout).toBe('"42"\n');
+    expect((await host.cli(["call", "echo", "not json"])).stdout).toBe("not json\n");
+  });
+
+  test("fails with one line and a non-zero exit code", async () => {
+    const missing = await host.cli(["call", "nowhere"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe("");
+    expect(missing.stderr).toBe('labc: no function "nowhere" in network scope (searched 1 server(s) on ' +
+      `${/on (\S+)\)/.exec(missing.stderr)![1]}) [LABC_NO_SUCH_FUNCTION]\n`);
+    const scope = await host.cli(["call", "echo", "x", "--scope", "planet"]);
+    expect(scope.code).toBe(2);
+    expect(scope.stderr).toMatch(/--scope must be one of server, host, network/);
+    const timeout = await host.cli(["call", "echo", "x", "--timeout", "soon"]);
+    expect(timeout.code).toBe(1);
+    expect(timeout.stderr).toMatch(/call\.timeout: expected a number of seconds/);
+  });
+});
+
+describe("pub/sub from the shell", () => {
+  test("`labc publish` makes the subscriber print, `labc subscribe` prints what arrives", async () => {
+    const watcher = host.spawn(["subscribe", "lab.#"]);
+    let seen = "";
+    watcher.stdout!.on("data", (chunk) => (seen += chunk));
+    await new Promise<void>((resolve) => watcher.stderr!.on("data", (chunk) => String(chunk).includes("subscribed") && resolve()));
+
+    const published = await host.cli(["publish", "lab.print", "hi"]);
+    expect(published.code).toBe(0);
+    expect(published.stderr).toMatch(/published on lab\.print to 2 server\(s\)/);
+    await echo.waitFor(/^hi$/, 5000);
+    await host.cli(["publish", "lab.temp.room1", "21.5", '{"unit":"C"}']);
+    await expect.poll(() => seen, { timeout: 5000 }).toContain('lab.temp.room1 21.5 {\n  "unit": "C"\n}');
+    expect(seen).toContain("lab.print hi\n");
+    watcher.kill("SIGINT");
+  });
+});
+
+describe("other commands", () => {
+  test("`labc ls` lists the host's functions and subscriptions", async () => {
+    const result = await host.cli(["ls"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^FUNCTION\s+SCOPE\s+VISIBILITY\s+HOST\s+PID\s+ADDRESS/);
+    for (const name of ["add", "echo", "echo.add", "echo.echo"]) {
+      expect(result.stdout).toMatch(new RegExp(`^${name.replace(".", "\\.")}\\s+network\\s+public\\s+\\S+\\s+${echo.pid}\\s`, "m"));
+    }
+    expect(result.stdout).toMatch(new RegExp(`^lab\\.print\\s+\\S+\\s+${echo.pid}`, "m"));
+  });
+
+  test("`labc config` shows every value and where it came from", async () => {
+    writeFileSync(join(host.dir, "labc.toml"), "[call]\ntimeout = 9\n");
+    const result = await host.cli(["config", "--set", "call.scope=host"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^router\.port\s+\d+\s+env LABC_ROUTER_PORT/m);
+    expect(result.stdout).toMatch(new RegExp(`^call\\.timeout\\s+9\\s+${join(host.dir, "labc.toml")}`, "m"));
+    expect(result.stdout).toMatch(/^call\.scope\s+"host"\s+flag/m);
+    expect(result.stdout).toMatch(/^wire\.max_frame_size\s+67108864\s+default/m);
+  });
+
+  test("a bad config file stops every command with the file, key and expectation", async () => {
+    writeFileSync(join(host.dir, "labc.toml"), "[router]\nport = \"high\"\n");
+    const result = await host.cli(["call", "echo", "x"]);
+    writeFileSync(join(host.dir, "labc.toml"), "");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`labc: ${join(host.dir, "labc.toml")}: router.port: expected a port number from 0 to 65535, got "high" [LABC_CONFIG]\n`);
+  });
+
+  test("--help, --version, and unknown commands", async () => {
+    const help = await host.cli(["--help"]);
+    expect(help.code).toBe(0);
+    for (const command of ["serve", "call", "publish", "subscribe", "ls", "config", "demo"]) {
+      expect(help.stdout).toContain(`  ${command}`);
+    }
+    const callHelp = await host.cli(["call", "--help"]);
+    expect(callHelp.stdout).toMatch(/--timeout <seconds>/);
+    const version = await host.cli(["--version"]);
+    const { version: expected } = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8"));
+    expect(version.stdout).toContain(expected);
+    const unknown = await host.cli(["frobnicate"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe('labc: unknown command "frobnicate"; see labc --help\n');
+  });
+
+  test("`labc serve` names the file and the reason when it cannot serve it", async () => {
+    const missing = await host.cli(["serve", "nope.ts"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/nope\.ts: no such file \[LABC_SERVICE_LOAD\]/);
+    const plain = join(host.dir, "plain.ts");
+    writeFileSync(plain, "export const x = 1;\n");
+    const empty = await host.cli(["serve", plain]);
+    expect(empty.stderr).toContain(`${plain}: exports no class with @register or @subscribe methods`);
+    const broken = join(host.dir, "broken.ts");
+    writeFileSync(broken, "export class {\n");
+    const syntax = await host.cli(["serve", broken]);
+    expect(syntax.code).toBe(1);
+    expect(syntax.stderr).toContain(`${broken}: does not load`);
+    const none = await host.cli(["serve"]);
+    expect(none.code).toBe(2);
+  });
+
+  test("a service outside any package, with TC39 decorators, imports labc and serves", async () => {
+    const file = join(host.dir, "greeter.ts");
+    writeFileSync(file, 'import { register } from "labc";\nexport class Greeter {\n  @register() greet(who: string) { return `hello ${who}`; }\n}\n');
+    await host.serve([file]);
+    expect((await host.cli(["call", "greeter.greet", "lab"])).stdout).toBe("hello lab\n");
+  });
+
+  test("`labc demo` runs the main job and exits cleanly", async () => {
+    const demo = await host.cli(["demo"], {}, 30000);
+    expect(demo.stderr).toBe("");
+    expect(demo.code).toBe(0);
+    expect(demo.stdout).toContain('-> "Hello World!"');
+    expect(demo.stdout).toContain("-> 3");
+    expect(demo.stdout).toContain("identical");
+    expect(demo.stdout).toMatch(/\[server pid \d+\] hello subscribers/);
+    const routerPid = Number(/the router \(pid (\d+)\)/.exec(demo.stdout)![1]);
+    await expect.poll(() => running(routerPid)).toBe(false);
+  });
+});

@@ -1,0 +1,76 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, expect, test } from "vitest";
+import { ECHO, FIXTURES, TestHost, eventually, running, sleep } from "../helpers.js";
+
+let host: TestHost;
+beforeEach(async () => {
+  host = await TestHost.start();
+});
+afterEach(() => host.cleanup());
+
+
+test("the first server on a host starts the router: a separate process named `labc router`", async () => {
+  expect(await host.routerPid()).toBeUndefined();
+  const echo = await host.serve([ECHO]);
+  const router = await host.routerPid();
+  expect(router).toBeDefined();
+  expect(router).not.toBe(echo.pid);
+  const cmdline = readFileSync(`/proc/${router}/cmdline`, "utf8");
+  expect(cmdline).toMatch(/^labc router/);
+});
+
+test("after the router is killed with SIGKILL, a new one serves within 2 s and calls work again", async () => {
+  const echo = await host.serve([ECHO]);
+  const lab = await host.serve([join(FIXTURES, "lab.ts")]);
+  const caller = host.runtime();
+  expect(await caller.call("echo", "before")).toBe("before");
+  const first = (await host.routerPid())!;
+
+  process.kill(first, "SIGKILL");
+  const killedAt = Date.now();
+  let second: number | undefined;
+  await eventually(async () => {
+    second = await host.routerPid();
+    return second !== undefined && second !== first;
+  }, 2000, "a new router");
+  expect(Date.now() - killedAt).toBeLessThan(2000);
+
+  // Both servers registered again with the new router: a fresh process finds them.
+  await eventually(async () => {
+    const result = await host.cli(["ls", "--json"]);
+    const servers = JSON.parse(result.stdout) as { pid: number }[];
+    return [echo.pid, lab.pid].every((pid) => servers.some((s) => s.pid === pid));
+  }, 3000, "both servers in the new router's pool");
+  const fresh = await host.cli(["call", "echo", "after"]);
+  expect(fresh.stdout).toBe("after\n");
+  // The long-lived caller was not restarted and still calls.
+  expect(await caller.call("add", 2, 3)).toBe(5);
+  expect(await caller.call("lab.pid")).toBe(lab.pid);
+  expect(running(echo.pid) && running(lab.pid)).toBe(true);
+});
+
+test("a function blocking its server's event loop does not make the host look dead", async () => {
+  await host.serve([join(FIXTURES, "lab.ts")]);
+  await host.serve([ECHO]);
+  const caller = host.runtime();
+  const blocked = caller.call("block", 3000);
+  await sleep(200);
+  const started = Date.now();
+  const listing = await host.cli(["ls"]);
+  expect(listing.code).toBe(0);
+  expect(listing.stdout).toContain("lab.block");
+  expect(await caller.call("echo", "other servers answer")).toBe("other servers answer");
+  expect(Date.now() - started).toBeLessThan(2500);
+  expect(await blocked).toBe("unblocked");
+});
+
+test("the router leaves `router.linger` seconds after its last server, not before", async () => {
+  const echo = await host.serve([ECHO], { LABC_ROUTER_LINGER: "1" });
+  const router = (await host.routerPid())!;
+  echo.child.kill("SIGTERM");
+  await echo.exited;
+  await sleep(300);
+  expect(running(router)).toBe(true);
+  await eventually(() => !running(router), 3000, "the router leaving");
+});
