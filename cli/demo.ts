@@ -1,4 +1,6 @@
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { randomBytes } from "node:crypto";
@@ -15,7 +17,9 @@ const say = (text: string) => process.stdout.write(`${text}\n`);
  */
 export async function runDemo(): Promise<void> {
   const port = await freePort();
-  const env = { ...process.env, LABC_ROUTER_PORT: String(port), LABC_ROUTER_LINGER: "2" };
+  // The router's log goes to a folder of the demo's own, removed at the end.
+  const logs = mkdtempSync(join(tmpdir(), "labc-demo-"));
+  const env = { ...process.env, XDG_STATE_HOME: logs, LABC_ROUTER_PORT: String(port), LABC_ROUTER_LINGER: "2" };
   const echoFile = join(PACKAGE_ROOT, "services", "echo.ts");
 
   say(`1. A server process serves services/echo.ts (router on 127.0.0.1:${port}):`);
@@ -66,6 +70,7 @@ export async function runDemo(): Promise<void> {
         // already gone (it lingers only briefly)
       }
     }
+    rmSync(logs, { recursive: true, force: true });
   }
   say("Done. Next: `labc serve services/echo.ts` in one terminal, `labc call echo hi` in another.");
 }

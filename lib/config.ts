@@ -48,6 +48,11 @@ export function configDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "labc");
 }
 
+/** `$XDG_STATE_HOME/labc`, else `~/.local/state/labc`: logs of background processes. */
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "labc");
+}
+
 const EXPECTED: Record<Type, string> = {
   string: "a non-empty string",
   port: "a port number from 0 to 65535",

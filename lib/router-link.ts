@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, openSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { configDir, type Config } from "./config.js";
+import { stateDir, type Config } from "./config.js";
 import { RouterUnavailableError } from "./errors.js";
 import { debug } from "./log.js";
 import { Connection } from "./net/connection.js";
@@ -35,7 +35,7 @@ const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms).unref()
 
 /** Starts `labc router` in the background, detached: it outlives this process. */
 function spawnRouter(config: Config): void {
-  const dir = configDir();
+  const dir = stateDir();
   mkdirSync(dir, { recursive: true });
   const log = openSync(join(dir, `router-${config["router.port"]}.log`), "a");
   const child = spawn(
@@ -44,6 +44,7 @@ function spawnRouter(config: Config): void {
     { detached: true, stdio: ["ignore", log, log], env: process.env },
   );
   child.unref();
+  closeSync(log);
   debug("started router pid %d on port %d", child.pid, config["router.port"]);
 }
 

@@ -35,6 +35,8 @@ export interface RouterOptions {
 export class Router {
   readonly pool = new FunctionPool();
   private readonly serverOf = new Map<Connection, string>();
+  /** The lifeline each server id registered on last: an older one closing must not remove it. */
+  private readonly lifelineOf = new Map<string, Connection>();
   private readonly watchers = new Set<Connection>();
   private listener: Listener | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
@@ -102,6 +104,7 @@ export class Router {
         state: body.state,
       });
       this.serverOf.set(connection, server.id);
+      this.lifelineOf.set(server.id, connection);
       this.notify(Kind.announce, { server: entryOf(server) });
       this.lingerIfIdle();
       debug("router: server %s joined on port %d", body.id, body.port);
@@ -137,6 +140,8 @@ export class Router {
     const id = this.serverOf.get(connection);
     if (id === undefined) return;
     this.serverOf.delete(connection);
+    if (this.lifelineOf.get(id) !== connection) return;
+    this.lifelineOf.delete(id);
     this.pool.removeServer(id);
     this.notify(Kind.death, { server: id });
     debug("router: server %s left", id);

@@ -47,6 +47,7 @@ export class TestHost {
     this.env = {
       ...process.env,
       XDG_CONFIG_HOME: dir,
+      XDG_STATE_HOME: dir,
       LABC_ROUTER_PORT: String(port),
       // A router a test forgets still leaves by itself, a second after its last server.
       LABC_ROUTER_LINGER: "1",
