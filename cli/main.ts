@@ -8,12 +8,20 @@ import { PACKAGE_ROOT } from "../lib/paths.js";
 import { close, configure } from "../lib/index.js";
 import { SCOPES, type Scope } from "../lib/wire/message.js";
 import { parseArg, table, toJson, toText, writeOut } from "./format.js";
+import { stopOnSignal } from "./stop-on-signal.js";
 
 const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
 
 interface GlobalOptions {
   port?: number | string;
   set?: string | string[];
+  /** Arguments after `--`, taken as they are (so `-1` is a number, not an option). */
+  "--"?: string[];
+}
+
+/** Positional arguments, then those after `--`, each parsed as JSON when it is JSON. */
+function argumentsOf(args: string[], options: GlobalOptions): unknown[] {
+  return [...args, ...(options["--"] ?? [])].map(parseArg);
 }
 
 /** Global flags as config keys (they win over files and environment). */
@@ -72,12 +80,7 @@ cli
         `labc: serving ${names.join(", ")} on ${labc.config["server.address"]}:${labc.port}` +
           ` (router on port ${labc.config["router.port"]}, pid ${labc.link.welcome?.pid}); Ctrl-C stops\n`,
       );
-      const stop = async () => {
-        await labc.close();
-        process.exit(0);
-      };
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
+      stopOnSignal(() => labc.close());
     }),
   );
 
@@ -88,12 +91,13 @@ cli
   .option("--json", "Print the result as JSON (binary data as {\"$binary\": base64})")
   .example('labc call echo "Hello World!"')
   .example("labc call add 1 2")
+  .example("labc call add -- -1 2      (after --, -1 is an argument, not an option)")
   .action(
     action(async (name: string, args: string[], options: GlobalOptions & { timeout?: string; scope?: string; json?: boolean }) => {
       const flags = flagsOf(options);
       if (options.timeout !== undefined) flags["call.timeout"] = String(options.timeout);
       const labc = configure(flags);
-      const result = await labc.callWith(name, args.map(parseArg), { scope: scopeOf(options.scope) });
+      const result = await labc.callWith(name, argumentsOf(args, options), { scope: scopeOf(options.scope) });
       await writeOut(result, options.json === true);
       await labc.close();
     }),
@@ -105,7 +109,7 @@ cli
   .action(
     action(async (topic: string, args: string[], options: GlobalOptions) => {
       const labc = configure(flagsOf(options));
-      const reached = await labc.publish(topic, ...args.map(parseArg));
+      const reached = await labc.publish(topic, ...argumentsOf(args, options));
       process.stderr.write(`labc: published on ${topic} to ${reached} server(s)\n`);
       await labc.close();
     }),
@@ -129,12 +133,7 @@ cli
         { withTopic: true },
       );
       process.stderr.write(`labc: subscribed to ${pattern}; Ctrl-C stops\n`);
-      const stop = async () => {
-        await labc.close();
-        process.exit(0);
-      };
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
+      stopOnSignal(() => labc.close());
     }),
   );
 

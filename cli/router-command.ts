@@ -3,6 +3,7 @@ import { hostId } from "../lib/identity.js";
 import { listenTcp } from "../lib/net/tcp-transport.js";
 import { Router } from "../lib/router.js";
 import { DEFAULT_LIMITS } from "../lib/wire/limits.js";
+import { stopOnSignal } from "./stop-on-signal.js";
 
 /** `labc router`: the host's router, in this process, until signalled or idle. */
 export async function runRouter(config: Config): Promise<void> {
@@ -27,10 +28,5 @@ export async function runRouter(config: Config): Promise<void> {
     throw error;
   }
   process.stdout.write(`labc router: listening on ${address}:${router.port} (pid ${process.pid})\n`);
-  const stop = async () => {
-    await router.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  stopOnSignal(() => router.close());
 }

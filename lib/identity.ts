@@ -1,6 +1,29 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { PROTOCOL_VERSION, type HelloBody, type Role } from "./wire/message.js";
+
+/** Who this process is on the network. */
+export interface Identity {
+  id: string;
+  host: string;
+  hostId: string;
+  state?: string;
+}
+
+/** The first message on every connection a process opens: who sends everything that follows. */
+export function helloFrom(identity: Identity, role: Role, extra: { port?: number; watch?: boolean } = {}): HelloBody {
+  return {
+    v: PROTOCOL_VERSION,
+    role,
+    id: identity.id,
+    pid: process.pid,
+    host: identity.host,
+    hostId: identity.hostId,
+    state: identity.state,
+    ...extra,
+  };
+}
 
 let cachedHostId: string | undefined;
 

@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { stateDir, type Config } from "./config.js";
-import { RouterUnavailableError } from "./errors.js";
+import { ClosedError, RouterUnavailableError } from "./errors.js";
+import { helloFrom, type Identity } from "./identity.js";
 import { debug } from "./log.js";
 import { Connection } from "./net/connection.js";
 import { connectTcp, type TcpTransport } from "./net/tcp-transport.js";
@@ -10,15 +11,7 @@ import { FunctionPool } from "./pool/function-pool.js";
 import type { Offer, Server } from "./server.js";
 import { CLI_PATH } from "./paths.js";
 import type { Limits } from "./wire/limits.js";
-import { Kind, PROTOCOL_VERSION, type HelloBody, type Message, type WelcomeBody } from "./wire/message.js";
-
-/** Who this process is on the network. */
-export interface Identity {
-  id: string;
-  host: string;
-  hostId: string;
-  state?: string;
-}
+import { Kind, type HelloBody, type Message, type WelcomeBody } from "./wire/message.js";
 
 export interface RouterLinkOptions {
   config: Config;
@@ -141,19 +134,8 @@ export class RouterLink {
   }
 
   private hello(): HelloBody {
-    const { identity } = this.options;
     const server = this.options.server();
-    return {
-      v: PROTOCOL_VERSION,
-      role: server ? "server" : "client",
-      id: identity.id,
-      pid: process.pid,
-      host: identity.host,
-      hostId: identity.hostId,
-      state: identity.state,
-      port: server?.port,
-      watch: true,
-    };
+    return helloFrom(this.options.identity, server ? "server" : "client", { port: server?.port, watch: true });
   }
 
   private async connect(): Promise<void> {
@@ -169,7 +151,11 @@ export class RouterLink {
     const gotPool = new Promise<void>((resolve) => (this.gotPool = resolve));
     this.welcome = await connection.request(Kind.hello, this.hello(), "hello", this.timeoutMs());
     await gotPool;
-    if (connection.closed) throw new RouterUnavailableError(this.options.config["router.address"]);
+    if (connection.closed) throw new RouterUnavailableError(`${config["router.address"]}:${config["router.port"]}`);
+    if (this.closed) {
+      connection.close();
+      throw new ClosedError("this labc runtime");
+    }
     this.connection = connection;
     const server = this.options.server();
     this.registered = server !== undefined;

@@ -1,18 +1,18 @@
 import type { Config } from "./config.js";
 import { decoratedMethods, routeName, type RegisterOptions } from "./decorators.js";
 import { BadArgumentsError, ConnectionLostError, NoSuchFunctionError } from "./errors.js";
-import { newId, hostId } from "./identity.js";
+import { helloFrom, hostId, newId, type Identity } from "./identity.js";
 import { debug, warn } from "./log.js";
 import { namespace, type Namespace } from "./namespace.js";
 import { Connection } from "./net/connection.js";
 import { connectTcp } from "./net/tcp-transport.js";
 import type { Perspective, PoolServer } from "./pool/function-pool.js";
 import { checkTopic } from "./pool/topic-trie.js";
-import { RouterLink, type Identity } from "./router-link.js";
+import { RouterLink } from "./router-link.js";
 import { offered, Server } from "./server.js";
 import { encodeMessage } from "./wire/codec.js";
 import { DEFAULT_LIMITS, type Limits } from "./wire/limits.js";
-import { Kind, PROTOCOL_VERSION, SCOPES, VISIBILITIES, type FunctionEntry, type Scope } from "./wire/message.js";
+import { Kind, SCOPES, VISIBILITIES, type FunctionEntry, type Scope } from "./wire/message.js";
 
 export interface CallOptions {
   /** Milliseconds before the call fails with TimeoutError; default `call.timeout` of the config. */
@@ -245,16 +245,7 @@ export class Runtime {
             refWhilePending: true,
             onClose: () => this.peers.get(target.id) === connection && this.peers.delete(target.id),
           });
-          const { identity } = this;
-          connection.send(Kind.hello, {
-            v: PROTOCOL_VERSION,
-            role: "client",
-            id: identity.id,
-            pid: process.pid,
-            host: identity.host,
-            hostId: identity.hostId,
-            state: identity.state,
-          });
+          connection.send(Kind.hello, helloFrom(this.identity, "client"));
           this.peers.set(target.id, connection);
           return connection;
         })

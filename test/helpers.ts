@@ -4,12 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { loadConfig, type ConfigKey } from "../lib/config.js";
+import { helloFrom } from "../lib/identity.js";
 import { Connection } from "../lib/net/connection.js";
 import { connectTcp, freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { Runtime } from "../lib/runtime.js";
 import { DEFAULT_LIMITS } from "../lib/wire/limits.js";
-import { Kind, PROTOCOL_VERSION } from "../lib/wire/message.js";
+import { Kind } from "../lib/wire/message.js";
 
 export const FIXTURES = join(PACKAGE_ROOT, "test", "fixtures");
 export const ECHO = join(PACKAGE_ROOT, "services", "echo.ts");
@@ -136,12 +137,8 @@ export class TestHost {
     }
     const connection = new Connection(transport, { label: "test", limits: DEFAULT_LIMITS });
     try {
-      const welcome = await connection.request(
-        Kind.hello,
-        { v: PROTOCOL_VERSION, role: "client", id: "test", pid: process.pid, host: "test", hostId: "test" },
-        "hello",
-        2000,
-      );
+      const hello = helloFrom({ id: "test", host: "test", hostId: "test" }, "client");
+      const welcome = await connection.request(Kind.hello, hello, "hello", 2000);
       return welcome.pid;
     } catch {
       // Accepted by a router that is just dying (killed): there is none.

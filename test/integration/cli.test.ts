@@ -24,6 +24,7 @@ describe("labc call", () => {
     expect((await host.cli(["call", "echo", '{"a":[1,true]}', "--json"])).stdout).toBe('{"a":[1,true]}\n');
     expect((await host.cli(["call", "echo", '"42"', "--json"])).stdout).toBe('"42"\n');
     expect((await host.cli(["call", "echo", "not json"])).stdout).toBe("not json\n");
+    expect((await host.cli(["call", "add", "--", "-1", "2"])).stdout).toBe("1\n");
   });
 
   test("fails with one line and a non-zero exit code", async () => {
