@@ -108,7 +108,7 @@ async function measure(run: () => Promise<Figure>) {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "labc-bench-"));
   const rootPort = await freePort();
-  const env = { ...process.env, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir, LABC_ROUTER_PORT: String(rootPort), LABC_ROUTER_LINGER: "1" };
+  const env = { ...process.env, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir, LABC_ROUTER_PORT: String(rootPort), LABC_ROUTER_LINGER: "1", LABC_DISCOVERY_ENABLED: "false" };
   let routerPid: number | undefined;
   try {
     const raw = await start([fileURLToPath(new URL("./raw-server.js", import.meta.url))], env);

@@ -19,7 +19,14 @@ export async function runDemo(): Promise<void> {
   const port = await freePort();
   // The router's log goes to a folder of the demo's own, removed at the end.
   const logs = mkdtempSync(join(tmpdir(), "labc-demo-"));
-  const env = { ...process.env, XDG_STATE_HOME: logs, LABC_ROUTER_PORT: String(port), LABC_ROUTER_LINGER: "2" };
+  // A one-host demo: discovery stays off, so nothing is sent beyond this machine.
+  const env = {
+    ...process.env,
+    XDG_STATE_HOME: logs,
+    LABC_ROUTER_PORT: String(port),
+    LABC_ROUTER_LINGER: "2",
+    LABC_DISCOVERY_ENABLED: "false",
+  };
   const echoFile = join(PACKAGE_ROOT, "services", "echo.ts");
 
   say(`1. A server process serves services/echo.ts (router on 127.0.0.1:${port}):`);
@@ -40,7 +47,7 @@ export async function runDemo(): Promise<void> {
       exited.then((code) => reject(new Error(`demo: the server exited (code ${code}) before it could ${what}`)));
     });
 
-  const labc = configure({ "router.port": port });
+  const labc = configure({ "router.port": port, "discovery.enabled": false });
   let routerPid: number | undefined;
   try {
     await waitForLine((line) => line.startsWith("labc: serving"), "start");

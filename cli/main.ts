@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cac } from "cac";
 import { CONFIG_KEYS, envName, loadConfig, type ConfigKey } from "../lib/config.js";
-import { LabcError } from "../lib/errors.js";
+import { LabcError, NoSuchFunctionError } from "../lib/errors.js";
 import { PACKAGE_ROOT } from "../lib/paths.js";
 import { close, configure } from "../lib/index.js";
 import { SCOPES, type Scope } from "../lib/wire/message.js";
@@ -88,19 +88,45 @@ cli
   .command("call <name> [...args]", "Call a function and print its result (args are JSON when they parse as JSON)")
   .option("--timeout <seconds>", "Give up after this many seconds (config call.timeout)")
   .option("--scope <scope>", `Where to look: ${SCOPES.join(", ")} (config call.scope)`)
+  .option("--host <name>", "Resolve from this host's perspective (its functions first, its private ones too)")
+  .option("--all", "Call every server that offers the function; print each answer")
   .option("--json", "Print the result as JSON (binary data as {\"$binary\": base64})")
   .example('labc call echo "Hello World!"')
   .example("labc call add 1 2")
   .example("labc call add -- -1 2      (after --, -1 is an argument, not an option)")
+  .example("labc call --host computer1 temperature")
   .action(
-    action(async (name: string, args: string[], options: GlobalOptions & { timeout?: string; scope?: string; json?: boolean }) => {
-      const flags = flagsOf(options);
-      if (options.timeout !== undefined) flags["call.timeout"] = String(options.timeout);
-      const labc = configure(flags);
-      const result = await labc.callWith(name, argumentsOf(args, options), { scope: scopeOf(options.scope) });
-      await writeOut(result, options.json === true);
-      await labc.close();
-    }),
+    action(
+      async (
+        name: string,
+        args: string[],
+        options: GlobalOptions & { timeout?: string; scope?: string; host?: string; all?: boolean; json?: boolean },
+      ) => {
+        const flags = flagsOf(options);
+        if (options.timeout !== undefined) flags["call.timeout"] = String(options.timeout);
+        const labc = configure(flags);
+        const callOptions = { scope: scopeOf(options.scope), host: options.host === undefined ? undefined : String(options.host) };
+        if (options.all) {
+          const results = await labc.callAll(name, argumentsOf(args, options), callOptions);
+          if (results.length === 0) throw new NoSuchFunctionError(name, callOptions.scope ?? labc.config["call.scope"]);
+          const answers = results.map(({ host, server, pid, port, value, error }) => ({
+            host,
+            server,
+            pid,
+            port,
+            ...(error ? { error: error.message } : { value }),
+          }));
+          const line = (a: (typeof answers)[number]) =>
+            `${a.host} pid ${a.pid}: ${"error" in a ? `error: ${a.error}` : typeof a.value === "string" ? a.value : toJson(a.value)}`;
+          await writeOut(options.json ? answers : answers.map(line).join("\n"), options.json === true);
+          if (results.some((result) => result.error)) process.exitCode = 1;
+        } else {
+          const result = await labc.callWith(name, argumentsOf(args, options), callOptions);
+          await writeOut(result, options.json === true);
+        }
+        await labc.close();
+      },
+    ),
   );
 
 cli
@@ -157,6 +183,33 @@ cli
           .sort((a, b) => a[0]!.localeCompare(b[0]!));
         process.stdout.write(`${table(["FUNCTION", "SCOPE", "VISIBILITY", "HOST", "PID", "ADDRESS"], functions)}\n\n`);
         process.stdout.write(`${table(["SUBSCRIPTION", "HOST", "PID", "ADDRESS"], topics)}\n`);
+      }
+      await labc.close();
+    }),
+  );
+
+cli
+  .command("hosts", "List every host this one knows, with its state and what it offers")
+  .option("--json", "Print the hosts as JSON")
+  .action(
+    action(async (options: GlobalOptions & { json?: boolean }) => {
+      const labc = configure(flagsOf(options));
+      const hosts = await labc.hosts();
+      if (options.json) {
+        await writeOut(hosts, true);
+      } else {
+        const rows = hosts.map((h) => [
+          h.name,
+          h.hostId,
+          h.state,
+          h.addresses.join(",") || "-",
+          String(h.port),
+          String(h.servers),
+          String(h.functions),
+          h.lastHeardMs === null ? "-" : `${(h.lastHeardMs / 1000).toFixed(1)}s ago`,
+        ]);
+        const header = ["HOST", "ID", "STATE", "ADDRESSES", "PORT", "SERVERS", "FUNCTIONS", "LAST HEARD"];
+        process.stdout.write(`${table(header, rows)}\n`);
       }
       await labc.close();
     }),

@@ -1,32 +1,84 @@
-import type { Config } from "../lib/config.js";
-import { hostId } from "../lib/identity.js";
-import { listenTcp } from "../lib/net/tcp-transport.js";
+import { join } from "node:path";
+import { configDir, type Config } from "../lib/config.js";
+import type { Discovery } from "../lib/discovery/discovery.js";
+import { KnownHosts } from "../lib/discovery/known-hosts.js";
+import { MdnsDiscovery } from "../lib/discovery/mdns.js";
+import { StaticPeers } from "../lib/discovery/static-peers.js";
+import { UdpBeacon } from "../lib/discovery/udp-beacon.js";
+import { hostId, newId } from "../lib/identity.js";
+import { connectTcp, listenTcp } from "../lib/net/tcp-transport.js";
+import type { Listener, Transport } from "../lib/net/transport.js";
 import { Router } from "../lib/router.js";
 import { DEFAULT_LIMITS } from "../lib/wire/limits.js";
 import { stopOnSignal } from "./stop-on-signal.js";
+
+/** The root port on every address the router must answer on: its own host's, and the network's. */
+async function listenAll(addresses: string[], port: number, onTransport: (transport: Transport) => void): Promise<Listener> {
+  const unique = addresses.includes("0.0.0.0") ? ["0.0.0.0"] : [...new Set(addresses)];
+  const listeners: Listener[] = [];
+  try {
+    for (const address of unique) listeners.push(await listenTcp(address, port, onTransport));
+  } catch (error) {
+    await Promise.all(listeners.map((listener) => listener.close()));
+    throw error;
+  }
+  return { port: listeners[0]!.port, close: async () => void (await Promise.all(listeners.map((l) => l.close()))) };
+}
+
+/** The discovery methods the config asks for. */
+function discoveriesFor(config: Config, self: { hostId: string; name: string; port: number }, known: KnownHosts): Discovery[] {
+  const methods: Discovery[] = [];
+  const interfaces = config["discovery.interfaces"];
+  if (config["discovery.enabled"]) {
+    methods.push(known);
+    if (config["discovery.mdns"]) methods.push(new MdnsDiscovery(self, { interfaces }));
+    if (config["discovery.udp"]) {
+      methods.push(new UdpBeacon(self, { intervalMs: config["discovery.beacon_interval"] * 1000, interfaces }));
+    }
+  }
+  if (config["discovery.peers"].length) {
+    methods.push(new StaticPeers(config["discovery.peers"], { defaultPort: config["router.port"], intervalMs: 2000 }));
+  }
+  return methods;
+}
 
 /** `labc router`: the host's router, in this process, until signalled or idle. */
 export async function runRouter(config: Config): Promise<void> {
   // What `ps` shows: the router is easy to find (and to tell from a service).
   process.title = "labc router";
-  const address = config["router.address"];
   const port = config["router.port"];
+  const self = { hostId: hostId(), name: config["host.name"], port };
+  const known = new KnownHosts(join(configDir(), "known-hosts.json"));
   const router = new Router({
-    host: config["host.name"],
-    hostId: hostId(),
+    host: self.name,
+    hostId: self.hostId,
+    port,
+    instance: newId(),
     limits: { ...DEFAULT_LIMITS, maxFrameBytes: config["wire.max_frame_size"] },
     lingerSeconds: config["router.linger"],
-    listen: (onTransport) => listenTcp(address, port, onTransport),
-    onIdle: () => process.exit(0),
+    forwardTimeoutMs: config["call.timeout"] * 1000,
+    heartbeat: {
+      intervalMs: config["network.heartbeat"] * 1000,
+      suspectAfter: config["network.suspect_after"],
+      deadAfter: config["network.dead_after"],
+    },
+    listen: (onTransport) => listenAll([config["network.listen"], config["router.address"]], port, onTransport),
+    dial: (address, peerPort) => connectTcp(address, peerPort, 1000),
+    discoveries: discoveriesFor(config, self, known),
+    remember: (...host) => known.remember(...host),
+    onIdle: () => void router.close().then(() => process.exit(0)),
   });
   try {
     await router.start();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
-      throw new Error(`port ${port} on ${address} is taken: a router (or something else) already runs there`);
+      throw new Error(`port ${port} is taken: a router (or something else) already runs there`);
     }
     throw error;
   }
-  process.stdout.write(`labc router: listening on ${address}:${router.port} (pid ${process.pid})\n`);
+  const discovery = config["discovery.enabled"] ? "on" : "off";
+  process.stdout.write(
+    `labc router: ${self.name} (${self.hostId}) on port ${router.port}, pid ${process.pid}, discovery ${discovery}\n`,
+  );
   stopOnSignal(() => router.close());
 }

@@ -5,11 +5,11 @@ import { parse, TomlError } from "smol-toml";
 import { ConfigError } from "./errors.js";
 import { SCOPES } from "./wire/message.js";
 
-type Type = "string" | "port" | "seconds" | "bytes" | "boolean" | "scope";
+type Type = "string" | "port" | "seconds" | "bytes" | "boolean" | "scope" | "count" | "strings" | "realm";
 
 interface KeySpec {
   type: Type;
-  default: string | number | boolean;
+  default: string | number | boolean | readonly string[];
 }
 
 /** Every configuration key, its type and its default. config.example.toml documents each. */
@@ -18,7 +18,18 @@ const KEYS = {
   "router.port": { type: "port", default: 55555 },
   "router.address": { type: "string", default: "127.0.0.1" },
   "router.linger": { type: "seconds", default: 60 },
-  "server.address": { type: "string", default: "127.0.0.1" },
+  "server.address": { type: "string", default: "0.0.0.0" },
+  "network.listen": { type: "string", default: "0.0.0.0" },
+  "network.heartbeat": { type: "seconds", default: 0.5 },
+  "network.suspect_after": { type: "count", default: 2 },
+  "network.dead_after": { type: "count", default: 4 },
+  "network.realm": { type: "realm", default: "" },
+  "discovery.enabled": { type: "boolean", default: true },
+  "discovery.mdns": { type: "boolean", default: true },
+  "discovery.udp": { type: "boolean", default: true },
+  "discovery.beacon_interval": { type: "seconds", default: 1 },
+  "discovery.interfaces": { type: "strings", default: [] },
+  "discovery.peers": { type: "strings", default: [] },
   "call.timeout": { type: "seconds", default: 30 },
   "call.scope": { type: "scope", default: "network" },
   "wire.max_frame_size": { type: "bytes", default: 64 * 1024 * 1024 },
@@ -26,7 +37,13 @@ const KEYS = {
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof KEYS;
-type ValueOf<T extends Type> = T extends "string" | "scope" ? string : T extends "boolean" ? boolean : number;
+type ValueOf<T extends Type> = T extends "string" | "scope" | "realm"
+  ? string
+  : T extends "boolean"
+    ? boolean
+    : T extends "strings"
+      ? string[]
+      : number;
 export type Config = { -readonly [K in ConfigKey]: ValueOf<(typeof KEYS)[K]["type"]> } & {
   "call.scope": "server" | "host" | "network";
 };
@@ -60,11 +77,16 @@ const EXPECTED: Record<Type, string> = {
   bytes: "a whole number of bytes, 1024 or more",
   boolean: "true or false",
   scope: `one of ${SCOPES.join(", ")}`,
+  count: "a whole number, 1 or more",
+  strings: "a list of strings (in variables and flags: separated by commas)",
+  realm: 'dot-separated words of letters, digits, "-" and "_" (or "" for none)',
 };
 
-function coerce(type: Type, raw: unknown, fromText: boolean): string | number | boolean | undefined {
+function coerce(type: Type, raw: unknown, fromText: boolean): string | number | boolean | string[] | undefined {
   let value = raw;
-  if (fromText && typeof raw === "string" && type !== "string" && type !== "scope") {
+  if (fromText && typeof raw === "string" && type === "strings") {
+    value = raw.split(",").map((item) => item.trim()).filter(Boolean);
+  } else if (fromText && typeof raw === "string" && type !== "string" && type !== "scope" && type !== "realm") {
     if (type === "boolean") {
       const text = raw.trim().toLowerCase();
       value = ["true", "1", "yes", "on"].includes(text) ? true : ["false", "0", "no", "off"].includes(text) ? false : raw;
@@ -85,6 +107,14 @@ function coerce(type: Type, raw: unknown, fromText: boolean): string | number | 
       return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
     case "bytes":
       return Number.isInteger(value) && (value as number) >= 1024 ? (value as number) : undefined;
+    case "count":
+      return Number.isInteger(value) && (value as number) >= 1 ? (value as number) : undefined;
+    case "strings":
+      return Array.isArray(value) && value.every((item) => typeof item === "string" && item !== "")
+        ? (value as string[])
+        : undefined;
+    case "realm":
+      return typeof value === "string" && /^([\w-]+(\.[\w-]+)*)?$/.test(value) ? value : undefined;
   }
 }
 
@@ -134,7 +164,12 @@ export function loadConfig(
 ): LoadedConfig {
   const env = options.env ?? process.env;
   const loaded = {
-    values: Object.fromEntries(CONFIG_KEYS.map((key) => [key, KEYS[key].default])),
+    values: Object.fromEntries(
+      CONFIG_KEYS.map((key) => {
+        const value: KeySpec["default"] = KEYS[key].default;
+        return [key, Array.isArray(value) ? [...value] : value];
+      }),
+    ),
     sources: Object.fromEntries(CONFIG_KEYS.map((key) => [key, "default"])),
   } as LoadedConfig;
   readFile(loaded, join(configDir(env), "config.toml"));

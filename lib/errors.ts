@@ -77,6 +77,21 @@ export class NoSuchFunctionError extends LabcError {
 tag(NoSuchFunctionError, "NoSuchFunctionError");
 NoSuchFunctionError.prototype.name = "NoSuchFunctionError";
 
+export class NoSuchHostError extends LabcError {
+  constructor(readonly hostName: string, known: string[]) {
+    super(
+      "LABC_NO_SUCH_HOST",
+      `no host "${hostName}" is known${known.length ? ` (known: ${known.join(", ")})` : ""}`,
+      { retryable: true },
+    );
+  }
+  override get data() {
+    return { host: this.hostName };
+  }
+}
+tag(NoSuchHostError, "NoSuchHostError");
+NoSuchHostError.prototype.name = "NoSuchHostError";
+
 export class TimeoutError extends LabcError {
   constructor(readonly functionName: string, readonly timeoutMs: number, readonly target?: string) {
     super(
@@ -200,6 +215,7 @@ const rebuilders: Record<string, (p: ErrorPayload) => LabcError> = Object.assign
     ConnectionLostError: (p: ErrorPayload) =>
       new ConnectionLostError(String(p.data?.target ?? "?"), p.data?.function as string | undefined),
     BadArgumentsError: (p: ErrorPayload) => new BadArgumentsError(p.message),
+    NoSuchHostError: (p: ErrorPayload) => new NoSuchHostError(String(p.data?.host ?? "?"), []),
   },
 );
 

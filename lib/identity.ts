@@ -9,6 +9,7 @@ export interface Identity {
   host: string;
   hostId: string;
   state?: string;
+  realm?: string;
 }
 
 /** The first message on every connection a process opens: who sends everything that follows. */
@@ -21,6 +22,7 @@ export function helloFrom(identity: Identity, role: Role, extra: { port?: number
     host: identity.host,
     hostId: identity.hostId,
     state: identity.state,
+    realm: identity.realm || undefined,
     ...extra,
   };
 }

@@ -18,7 +18,8 @@ import {
   type RegisterOptions,
 } from "./decorators.js";
 import { namespace, type Namespace } from "./namespace.js";
-import { Runtime, type CallOptions, type Unsubscribe } from "./runtime.js";
+import type { HostInfo } from "./peers.js";
+import { Runtime, type CallAllResult, type CallOptions, type HostHandle, type Unsubscribe } from "./runtime.js";
 
 let current: Runtime | undefined;
 
@@ -101,8 +102,23 @@ export async function close(): Promise<void> {
   current = undefined;
 }
 
-/** Every function of the network as a property: `await network.echo.add(1, 2)`. */
-export const network: Namespace = namespace((name, args) => runtime().callWith(name, args));
+/**
+ * Every function of the network as a property: `await network.echo.add(1, 2)`, and
+ * `await network.callAll("ping")` for the answer of every server that offers it.
+ */
+export const network = namespace((name, args) => runtime().callWith(name, args), {
+  callAll: (name: string, ...args: unknown[]): Promise<CallAllResult[]> => runtime().callAll(name, args),
+});
+
+/** Calls from another host's perspective: `await getHost("computer1").call("f")`. */
+export function getHost(host: string, port?: number): HostHandle {
+  return runtime().getHost(host, port);
+}
+
+/** Every host this one knows: name, addresses, state, servers, functions. */
+export function hosts(): Promise<HostInfo[]> {
+  return runtime().hosts();
+}
 
 export { Runtime };
 export {
@@ -114,11 +130,12 @@ export {
   LabcError,
   MalformedFrameError,
   NoSuchFunctionError,
+  NoSuchHostError,
   RemoteError,
   RouterUnavailableError,
   ServiceLoadError,
   TimeoutError,
 } from "./errors.js";
-export type { CallOptions, Namespace, RegisterOptions, Unsubscribe };
+export type { CallAllResult, CallOptions, HostHandle, HostInfo, Namespace, RegisterOptions, Unsubscribe };
 export type { Config, ConfigKey } from "./config.js";
 export type { Scope, Visibility } from "./wire/message.js";

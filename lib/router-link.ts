@@ -8,6 +8,7 @@ import { debug } from "./log.js";
 import { Connection } from "./net/connection.js";
 import { connectTcp, type TcpTransport } from "./net/tcp-transport.js";
 import { FunctionPool } from "./pool/function-pool.js";
+import type { HostInfo } from "./peers.js";
 import type { Offer, Server } from "./server.js";
 import { CLI_PATH } from "./paths.js";
 import type { Limits } from "./wire/limits.js";
@@ -19,6 +20,8 @@ export interface RouterLinkOptions {
   identity: Identity;
   /** The server of this process, once it serves. */
   server: () => Server | undefined;
+  /** A server left the pool: its connections can be dropped and their calls failed. */
+  onDeath: (serverId: string) => void;
 }
 
 /** How long a process waits for a router to answer, counting the time to start one. */
@@ -118,6 +121,23 @@ export class RouterLink {
     return this.connection.request(Kind.announce, offer, "announce", this.timeoutMs());
   }
 
+  /** Sends a request to a server by way of the routers (when it cannot be reached directly). */
+  forward(target: string, fn: string, args: unknown[], timeoutMs: number): Promise<any> {
+    return this.ready().then(() =>
+      this.connection!.request(Kind.req, { fn, args, target, timeoutMs }, fn, timeoutMs),
+    );
+  }
+
+  /** Sends a publication to a server by way of the routers. */
+  forwardPublication(target: string, topic: string, args: unknown[]): Promise<void> {
+    return this.ready().then(() => this.connection!.send(Kind.pub, { topic, args, target }));
+  }
+
+  /** Asks the router for its table of hosts. */
+  hosts(): Promise<HostInfo[]> {
+    return this.ready().then(() => this.connection!.request(Kind.req, { fn: "labc.hosts", args: [] }, "labc.hosts", this.timeoutMs()));
+  }
+
   withdraw(removed: { functions: string[]; topics: string[] }): Promise<void> {
     if (!this.registered || !this.connection) return Promise.resolve();
     return this.connection.request(Kind.withdraw, removed, "withdraw", this.timeoutMs());
@@ -175,7 +195,7 @@ export class RouterLink {
         return this.pool.applyWithdraw(message.body);
       case Kind.death:
         this.pool.removeServer(message.body.server);
-        return;
+        return this.options.onDeath(message.body.server);
       default:
         this.options.server()?.handle(message, connection);
     }

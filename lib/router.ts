@@ -1,39 +1,66 @@
-import { BadArgumentsError } from "./errors.js";
+import { BadArgumentsError, NoSuchFunctionError } from "./errors.js";
+import type { Discovery } from "./discovery/discovery.js";
 import { debug, warn } from "./log.js";
 import { Connection } from "./net/connection.js";
 import type { Listener, Transport } from "./net/transport.js";
+import { Peers } from "./peers.js";
 import { entryOf, FunctionPool } from "./pool/function-pool.js";
+import { offered } from "./server.js";
 import { encodeMessage } from "./wire/codec.js";
 import type { Limits } from "./wire/limits.js";
 import {
   Kind,
   PROTOCOL_VERSION,
   type AnnounceBody,
+  type FunctionEntry,
   type HelloBody,
   type Message,
-  type WelcomeBody,
+  type PubBody,
+  type ReqBody,
+  type ServerEntry,
   type WithdrawBody,
 } from "./wire/message.js";
 
 export interface RouterOptions {
   host: string;
   hostId: string;
+  /** The root port, as other hosts should dial it. */
+  port: number;
+  /** This run of the router; a restarted router has another. */
+  instance: string;
   limits: Limits;
   /** Seconds to stay up after the last server left; 0 stays forever. */
   lingerSeconds: number;
+  /** How long a forwarded request may take when its caller did not say. */
+  forwardTimeoutMs: number;
+  heartbeat: { intervalMs: number; suspectAfter: number; deadAfter: number };
   /** Opens the root port; the router itself never touches sockets. */
   listen: (onTransport: (transport: Transport) => void) => Promise<Listener>;
+  /** Opens a connection to another host's router. */
+  dial: (address: string, port: number) => Promise<Transport>;
+  discoveries: Discovery[];
+  remember: (hostId: string, name: string, addresses: string[], port: number) => void;
   /** Called when the router ended itself after lingering. */
   onIdle: () => void;
 }
 
+/** Functions the router itself answers (it runs no user code). */
+const BUILT_INS = new Set(["labc.hosts"]);
+
+/** What other hosts may see of a function: network scope, and not local or secret. */
+function exportable(entry: FunctionEntry): boolean {
+  return offered(entry) && entry.scope === "network" && entry.visibility !== "local";
+}
+
 /**
  * The host's router: owns the root port, knows every server of the host through its lifeline,
- * keeps the authoritative pool, and tells every watcher each change. It runs no user code, so
- * it answers even while a service is busy.
+ * keeps the pool (this host's servers and, through its links to the other routers, everyone
+ * else's), tells every watcher each change, and forwards requests that cannot go straight to
+ * their server. It runs no user code, so it answers even while a service is busy.
  */
 export class Router {
   readonly pool = new FunctionPool();
+  readonly peers: Peers;
   private readonly serverOf = new Map<Connection, string>();
   /** The lifeline each server id registered on last: an older one closing must not remove it. */
   private readonly lifelineOf = new Map<string, Connection>();
@@ -41,7 +68,19 @@ export class Router {
   private listener: Listener | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly options: RouterOptions) {}
+  constructor(private readonly options: RouterOptions) {
+    this.peers = new Peers({
+      self: { hostId: options.hostId, name: options.host, port: options.port, instance: options.instance },
+      limits: options.limits,
+      pool: this.pool,
+      heartbeat: options.heartbeat,
+      dial: options.dial,
+      notify: (kind, body) => this.notify(kind, body),
+      exported: () => this.exported(),
+      deliverLocal: (message, from) => this.forward(message, from),
+      remember: options.remember,
+    });
+  }
 
   get port(): number {
     return this.listener?.port ?? 0;
@@ -49,22 +88,27 @@ export class Router {
 
   async start(): Promise<void> {
     this.listener = await this.options.listen((transport) => {
-      new Connection(transport, {
+      const connection: Connection = new Connection(transport, {
         label: `peer at ${transport.remote}`,
         limits: this.options.limits,
         onMessage: this.handle,
-        onClose: (connection) => this.dropped(connection),
+        onReceive: () => this.peers.received(connection),
+        onClose: (closed) => this.dropped(closed),
       });
     });
+    for (const discovery of this.options.discoveries) discovery.start((sighting) => this.peers.sighted(sighting));
     this.lingerIfIdle();
   }
 
   async close(): Promise<void> {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    for (const discovery of this.options.discoveries) discovery.stop();
+    this.peers.close();
     await this.listener?.close();
   }
 
   private readonly handle = (message: Message, connection: Connection): void => {
+    if (this.peers.isLink(connection)) return this.peers.handle(message, connection);
     try {
       switch (message.kind) {
         case Kind.hello:
@@ -73,6 +117,9 @@ export class Router {
           return this.announce(message.body, message.id, connection);
         case Kind.withdraw:
           return this.withdraw(message.body, message.id, connection);
+        case Kind.req:
+        case Kind.pub:
+          return this.forward(message, connection);
         case Kind.ping:
           return connection.send(Kind.pong, {}, message.id);
         default:
@@ -89,6 +136,11 @@ export class Router {
       connection.replyError(id, new BadArgumentsError(`protocol version ${body.v} is not ${PROTOCOL_VERSION}`));
       return connection.close();
     }
+    if (body.role === "router") {
+      const welcome = this.peers.accept(connection, body);
+      if (id) connection.reply(id, welcome);
+      return;
+    }
     connection.label = `${body.role} ${body.id} (pid ${body.pid})`;
     if (body.role === "server" && !this.serverOf.has(connection)) {
       if (!Number.isInteger(body.port) || !body.port) throw new BadArgumentsError("a server's hello needs its port");
@@ -96,21 +148,22 @@ export class Router {
       this.pool.removeServer(body.id);
       const server = this.pool.addServer({
         id: body.id,
-        host: body.host,
-        hostId: body.hostId,
+        host: this.options.host,
+        hostId: this.options.hostId,
         address: address.startsWith("::ffff:") ? address.slice(7) : address,
         port: body.port!,
         pid: body.pid,
         state: body.state,
+        realm: body.realm,
       });
       this.serverOf.set(connection, server.id);
       this.lifelineOf.set(server.id, connection);
       this.notify(Kind.announce, { server: entryOf(server) });
+      this.peers.broadcast(Kind.announce, { server: { ...entryOf(server), functions: [] } });
       this.lingerIfIdle();
       debug("router: server %s joined on port %d", body.id, body.port);
     }
-    const welcome: WelcomeBody = { v: PROTOCOL_VERSION, pid: process.pid, host: this.options.host, hostId: this.options.hostId };
-    if (id) connection.reply(id, welcome);
+    if (id) connection.reply(id, this.peers.welcome());
     if (body.watch && !this.watchers.has(connection)) {
       this.watchers.add(connection);
       connection.send(Kind.pool, { servers: this.pool.snapshot() });
@@ -121,9 +174,9 @@ export class Router {
     const server = this.pool.servers.get(this.serverOf.get(connection) ?? "");
     if (!server) throw new BadArgumentsError("announce before a server hello");
     this.pool.announce(server, body.functions, body.topics);
-    this.notify(Kind.announce, {
-      server: { ...entryOf(server), functions: body.functions ?? [], topics: body.topics ?? [] },
-    });
+    const added = { ...entryOf(server), functions: body.functions ?? [], topics: body.topics ?? [] };
+    this.notify(Kind.announce, { server: added });
+    this.peers.broadcast(Kind.announce, { server: { ...added, functions: added.functions.filter(exportable) } });
     if (id) connection.reply(id, null);
   }
 
@@ -131,11 +184,47 @@ export class Router {
     const server = this.pool.servers.get(this.serverOf.get(connection) ?? "");
     if (!server) throw new BadArgumentsError("withdraw before a server hello");
     this.pool.withdraw(server, body.functions, body.topics);
-    this.notify(Kind.withdraw, { server: server.id, functions: body.functions ?? [], topics: body.topics ?? [] });
+    const notice = { server: server.id, functions: body.functions ?? [], topics: body.topics ?? [] };
+    this.notify(Kind.withdraw, notice);
+    this.peers.broadcast(Kind.withdraw, notice);
     if (id) connection.reply(id, null);
   }
 
+  /**
+   * A request or publication for one server, from a process that cannot reach it directly, or
+   * from another host's router: passed on over the server's lifeline or its host's link, and
+   * the answer passed back as it came.
+   */
+  private forward(message: Message, from: Connection): void {
+    const body = message.body as ReqBody & PubBody;
+    if (message.kind === Kind.req && body.target === undefined && BUILT_INS.has(body.fn)) {
+      return from.reply(message.id, this.peers.hosts());
+    }
+    const target = body.target === undefined ? undefined : this.pool.servers.get(body.target);
+    const via = target
+      ? target.hostId === this.options.hostId
+        ? this.lifelineOf.get(target.id)
+        : !this.peers.isLink(from)
+          ? this.peers.linkTo(target.hostId)
+          : undefined
+      : undefined;
+    if (message.kind === Kind.pub) {
+      if (via) via.send(Kind.pub, body);
+      return;
+    }
+    if (!via) {
+      const where = target ? `server ${target.id} on ${target.host} is not reachable` : `no server ${body.target}`;
+      return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", where));
+    }
+    const timeoutMs = Number(body.timeoutMs) > 0 ? Number(body.timeoutMs) : this.options.forwardTimeoutMs;
+    via.relay(Kind.req, body, String(body.fn), timeoutMs).then(
+      (answer) => from.replyWith(message.id, answer),
+      (error) => from.replyError(message.id, error),
+    );
+  }
+
   private dropped(connection: Connection): void {
+    if (this.peers.isLink(connection)) return this.peers.closedLink(connection);
     this.watchers.delete(connection);
     const id = this.serverOf.get(connection);
     if (id === undefined) return;
@@ -144,8 +233,17 @@ export class Router {
     this.lifelineOf.delete(id);
     this.pool.removeServer(id);
     this.notify(Kind.death, { server: id });
+    this.peers.broadcast(Kind.death, { server: id });
     debug("router: server %s left", id);
     this.lingerIfIdle();
+  }
+
+  /** This host's servers as other hosts may see them. */
+  private exported(): ServerEntry[] {
+    return this.pool
+      .snapshot()
+      .filter((server) => server.hostId === this.options.hostId)
+      .map((server) => ({ ...server, functions: server.functions.filter(exportable) }));
   }
 
   private notify(kind: Kind, body: object): void {

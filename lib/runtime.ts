@@ -1,6 +1,6 @@
 import type { Config } from "./config.js";
 import { decoratedMethods, routeName, type RegisterOptions } from "./decorators.js";
-import { BadArgumentsError, ConnectionLostError, NoSuchFunctionError } from "./errors.js";
+import { BadArgumentsError, ConnectionLostError, NoSuchFunctionError, NoSuchHostError } from "./errors.js";
 import { helloFrom, hostId, newId, type Identity } from "./identity.js";
 import { debug, warn } from "./log.js";
 import { namespace, type Namespace } from "./namespace.js";
@@ -8,6 +8,7 @@ import { Connection } from "./net/connection.js";
 import { connectTcp } from "./net/tcp-transport.js";
 import type { Perspective, PoolServer } from "./pool/function-pool.js";
 import { checkTopic } from "./pool/topic-trie.js";
+import type { HostInfo } from "./peers.js";
 import { RouterLink } from "./router-link.js";
 import { offered, Server } from "./server.js";
 import { encodeMessage } from "./wire/codec.js";
@@ -19,6 +20,42 @@ export interface CallOptions {
   timeoutMs?: number;
   /** How far to search: this process's server, this host, or the network (default). */
   scope?: Scope;
+  /**
+   * Resolve from this host's perspective (its name or host id): its functions come first, and
+   * its private functions become callable.
+   */
+  host?: string;
+  /** With `host`: only the server listening on this port of that host. */
+  port?: number;
+}
+
+/** Calls from one host's perspective; see `Runtime.getHost`. */
+export interface HostHandle {
+  readonly name: string;
+  call(name: string, ...args: unknown[]): Promise<any>;
+  callWith(name: string, args: unknown[], options?: Omit<CallOptions, "host" | "port">): Promise<any>;
+  callAll(name: string, ...args: unknown[]): Promise<CallAllResult[]>;
+  readonly network: Namespace;
+}
+
+/** One answer of `callAll`. */
+export interface CallAllResult {
+  host: string;
+  server: string;
+  pid: number;
+  port: number;
+  value?: unknown;
+  error?: Error;
+}
+
+/** How long to try a server's own port before going through the routers. */
+const DIAL_TIMEOUT_MS = 1000;
+
+/** A server's port could not be opened: nothing was sent to it. */
+class Unreachable extends Error {
+  constructor(override readonly cause: unknown) {
+    super("unreachable");
+  }
 }
 
 /** Undoes a subscription. */
@@ -52,15 +89,51 @@ export class Runtime {
   private starting: Promise<Server> | null = null;
   private readonly peers = new Map<string, Connection>();
   private readonly dialing = new Map<string, Promise<Connection>>();
+  /** Servers whose own port cannot be reached from here: called through the routers. */
+  private readonly routed = new Set<string>();
 
   constructor(readonly config: Config, options: { state?: string } = {}) {
-    this.identity = { id: newId(), host: config["host.name"], hostId: hostId(), state: options.state };
+    this.identity = {
+      id: newId(),
+      host: config["host.name"],
+      hostId: hostId(),
+      state: options.state,
+      realm: config["network.realm"],
+    };
     this.limits = { ...DEFAULT_LIMITS, maxFrameBytes: config["wire.max_frame_size"] };
-    this.link = new RouterLink({ config, limits: this.limits, identity: this.identity, server: () => this.server });
+    this.link = new RouterLink({
+      config,
+      limits: this.limits,
+      identity: this.identity,
+      server: () => this.server,
+      onDeath: (serverId) => {
+        // Calls waiting on it fail now, even when its host went silent rather than closed.
+        this.peers.get(serverId)?.close();
+        this.routed.delete(serverId);
+      },
+    });
   }
 
-  /** Functions as properties: `runtime.network.echo.add(1, 2)`. */
-  readonly network: Namespace = namespace((name, args) => this.callWith(name, args));
+  /** Functions as properties: `runtime.network.echo.add(1, 2)`; `network.callAll("ping")`. */
+  readonly network: Namespace & { callAll: (name: string, ...args: unknown[]) => Promise<CallAllResult[]> } = namespace(
+    (name, args) => this.callWith(name, args),
+    { callAll: (name: string, ...args: unknown[]) => this.callAll(name, args) },
+  );
+
+  /**
+   * Calls made from another host's perspective (`getHost("computer1").call("f")`), or on one of
+   * its servers only (`getHost("computer1", 4000)`).
+   */
+  getHost(host: string, port?: number): HostHandle {
+    const fixed = { host, port };
+    return {
+      name: host,
+      call: (name, ...args) => this.callWith(name, args, fixed),
+      callWith: (name, args, options = {}) => this.callWith(name, args, { ...options, ...fixed }),
+      callAll: (name, ...args) => this.callAll(name, args, fixed),
+      network: namespace((name, args) => this.callWith(name, args, fixed)),
+    };
+  }
 
   /** The port this process serves on, once it serves. */
   get port(): number | undefined {
@@ -133,18 +206,42 @@ export class Runtime {
   callWith(name: string, args: unknown[], options: CallOptions = {}): Promise<any> {
     const scope = options.scope ?? this.config["call.scope"];
     const timeoutMs = options.timeoutMs ?? this.config["call.timeout"] * 1000;
-    if (this.server?.functions.has(name)) return this.invokeHere(name, args);
-    if (scope === "server") return Promise.reject(new NoSuchFunctionError(name, scope, "not in this process"));
-    if (this.link.connected) {
-      // Hot path: pool replica and connection ready, nothing to await before sending.
-      const target = this.link.pool.resolve(name, scope, this.perspective());
-      const connection = target && this.peers.get(target.id);
-      if (connection) return connection.request(Kind.req, { fn: name, args }, name, timeoutMs);
+    if (options.host === undefined) {
+      if (this.server?.functions.has(name)) return this.invokeHere(name, args);
+      if (scope === "server") return Promise.reject(new NoSuchFunctionError(name, scope, "not in this process"));
+      if (this.link.connected) {
+        // Hot path: pool replica and connection ready, nothing to await before sending.
+        const target = this.link.pool.resolve(name, scope, this.perspective());
+        const connection = target && this.peers.get(target.id);
+        if (connection) return connection.request(Kind.req, { fn: name, args }, name, timeoutMs);
+      }
     }
-    return this.callFar(name, args, scope, timeoutMs);
+    return this.callFar(name, args, scope, timeoutMs, options);
   }
 
-  /** Delivers to every matching subscriber on the host; resolves with how many servers got it. */
+  /** Calls every server that offers `name` (from the perspective chosen), each answer or error. */
+  async callAll(name: string, args: unknown[], options: CallOptions = {}): Promise<CallAllResult[]> {
+    const scope = options.scope ?? this.config["call.scope"];
+    const timeoutMs = options.timeoutMs ?? this.config["call.timeout"] * 1000;
+    await this.link.sync();
+    const from = this.perspective(options.host);
+    const targets = this.link.pool
+      .candidates(name, scope, from)
+      .filter((server) => options.port === undefined || server.port === options.port);
+    return Promise.all(
+      targets.map(async (target): Promise<CallAllResult> => {
+        const result: CallAllResult = { host: target.host, server: target.id, pid: target.pid, port: target.port };
+        try {
+          result.value = await this.send(target, name, args, timeoutMs);
+        } catch (error) {
+          result.error = error as Error;
+        }
+        return result;
+      }),
+    );
+  }
+
+  /** Delivers to every matching subscriber; resolves with how many servers got it. */
   async publish(topic: string, ...args: unknown[]): Promise<number> {
     checkTopic(topic);
     let reached = this.server && this.server.deliver(topic, args) > 0 ? 1 : 0;
@@ -155,7 +252,9 @@ export class Runtime {
     await Promise.all(
       targets.map(async (target) => {
         try {
-          (await this.dial(target)).sendEncoded(frame);
+          const connection = await this.reach(target);
+          if (connection) connection.sendEncoded(frame);
+          else await this.link.forwardPublication(target.id, topic, args);
           reached++;
         } catch (error) {
           debug("publication on %s not delivered to %s: %s", topic, describe(target), (error as Error).message);
@@ -163,6 +262,11 @@ export class Runtime {
       }),
     );
     return reached;
+  }
+
+  /** The names of the hosts this process knows of, with their ids. */
+  async hosts(): Promise<HostInfo[]> {
+    return this.link.hosts();
   }
 
   /** Closes everything: the server (its functions leave the pool), the lifeline, the links. */
@@ -175,8 +279,16 @@ export class Runtime {
     this.starting = null;
   }
 
-  private perspective(): Perspective {
-    return { hostId: this.identity.hostId, serverId: this.identity.id };
+  /** From this process, or from the host named (by name or id). */
+  private perspective(host?: string): Perspective {
+    const own = { callerHostId: this.identity.hostId, callerServerId: this.identity.id, realm: this.identity.realm };
+    if (host === undefined) return { hostId: this.identity.hostId, serverId: this.identity.id, ...own };
+    if (host === this.identity.host || host === this.identity.hostId) return { hostId: this.identity.hostId, named: true, ...own };
+    const names = new Map<string, string>();
+    for (const server of this.link.pool.servers.values()) names.set(server.host, server.hostId);
+    const hostId = names.get(host) ?? ([...names.values()].includes(host) ? host : undefined);
+    if (hostId === undefined) throw new NoSuchHostError(host, [...names.keys()].sort());
+    return { hostId, named: true, ...own };
   }
 
   private serving(): Promise<Server> {
@@ -206,29 +318,60 @@ export class Runtime {
     return this.server!.invoke(name, args, false);
   }
 
-  private async callFar(name: string, args: unknown[], scope: Scope, timeoutMs: number): Promise<unknown> {
+  private async callFar(name: string, args: unknown[], scope: Scope, timeoutMs: number, options: CallOptions): Promise<unknown> {
     await this.link.ready();
-    const from = this.perspective();
-    let target = this.link.pool.resolve(name, scope, from);
+    const choose = () => {
+      const from = this.perspective(options.host);
+      const onPort = options.port === undefined ? undefined : (s: PoolServer) => s.hostId === from.hostId && s.port === options.port;
+      return this.link.pool.resolve(name, scope, from, "bottom-up", onPort);
+    };
+    let target = choose();
     if (!target) {
       // The pool may lag a registration that happened just before this call: catch up once.
       await this.link.sync();
-      target = this.link.pool.resolve(name, scope, from);
+      target = choose();
     }
     if (!target) {
-      throw new NoSuchFunctionError(name, scope, `searched ${this.link.pool.servers.size} server(s) on ${this.identity.host}`);
+      const servers = [...this.link.pool.servers.values()];
+      const hosts = new Set(servers.map((server) => server.hostId)).size;
+      const where = `searched ${servers.length} server(s) on ${hosts} host(s)${options.host === undefined ? "" : ` from ${options.host}`}`;
+      throw new NoSuchFunctionError(name, scope, where);
     }
-    let connection: Connection;
     try {
-      connection = await this.dial(target);
+      return await this.send(target, name, args, timeoutMs);
     } catch (error) {
+      if (!(error instanceof Unreachable)) throw error;
       // Nothing was sent: if the server died after the pool listed it, another may answer.
       await this.link.sync();
-      const other = this.link.pool.resolve(name, scope, from);
-      if (!other || other.id === target.id) throw new ConnectionLostError(describe(target), name, error);
-      connection = await this.dial(other);
+      const other = choose();
+      if (!other || other.id === target.id) throw new ConnectionLostError(describe(target), name, error.cause);
+      return this.send(other, name, args, timeoutMs);
     }
+  }
+
+  /** Sends one request to one server: in-process, over its own port, or through the routers. */
+  private async send(target: PoolServer, name: string, args: unknown[], timeoutMs: number): Promise<unknown> {
+    if (target.id === this.identity.id) return this.invokeHere(name, args);
+    const connection = await this.reach(target);
+    if (!connection) return this.link.forward(target.id, name, args, timeoutMs);
     return connection.request(Kind.req, { fn: name, args }, name, timeoutMs);
+  }
+
+  /**
+   * The connection to a server's own port, or null when only the routers can reach it (its
+   * host is elsewhere and its port is firewalled or bound to loopback). Throws Unreachable when
+   * a server of this host cannot be reached: it is gone.
+   */
+  private async reach(target: PoolServer): Promise<Connection | null> {
+    if (this.routed.has(target.id)) return null;
+    try {
+      return await this.dial(target);
+    } catch (error) {
+      if (target.hostId === this.identity.hostId) throw new Unreachable(error);
+      debug("%s unreachable directly (%s): through the routers", describe(target), (error as Error).message);
+      this.routed.add(target.id);
+      return null;
+    }
   }
 
   /** The persistent connection to a server, opened on first use. */
@@ -237,7 +380,7 @@ export class Runtime {
     if (open) return Promise.resolve(open);
     let pending = this.dialing.get(target.id);
     if (!pending) {
-      pending = connectTcp(target.address, target.port)
+      pending = connectTcp(target.address, target.port, DIAL_TIMEOUT_MS)
         .then((transport) => {
           const connection = new Connection(transport, {
             label: describe(target),

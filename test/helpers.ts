@@ -52,6 +52,8 @@ export class TestHost {
       LABC_ROUTER_PORT: String(port),
       // A router a test forgets still leaves by itself, a second after its last server.
       LABC_ROUTER_LINGER: "1",
+      // Outside a network namespace nothing may be sent beyond loopback.
+      LABC_DISCOVERY_ENABLED: "false",
       NODE_DEBUG: "",
     };
   }

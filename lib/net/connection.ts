@@ -19,6 +19,8 @@ interface Pending {
   reject: (error: Error) => void;
   what: string;
   deadline: Deadline | null;
+  /** Settle with the answering message itself, unread (a router relaying it). */
+  raw: boolean;
 }
 
 export interface ConnectionOptions {
@@ -28,6 +30,8 @@ export interface ConnectionOptions {
   /** Every message that is not the answer to one of our requests. */
   onMessage?: (message: Message, connection: Connection) => void;
   onClose?: (connection: Connection, error?: Error) => void;
+  /** Bytes arrived from the peer: it is alive (heartbeats count on this). */
+  onReceive?: () => void;
   /** Outgoing links keep the process alive only while a request waits on them, so a script
    * that made its calls can exit without closing anything. */
   refWhilePending?: boolean;
@@ -85,6 +89,18 @@ export class Connection {
    * `what` names the request in errors (the function called, or "hello", "announce"...).
    */
   request(kind: Kind, body: object, what: string, timeoutMs: number): Promise<any> {
+    return this.start(kind, body, what, timeoutMs, false);
+  }
+
+  /**
+   * Like `request`, but settles with the answering `rep` or `exc` message as it came, so a
+   * router can pass it back unchanged. Timeouts and loss still reject with a LabcError.
+   */
+  relay(kind: Kind, body: object, what: string, timeoutMs: number): Promise<Message> {
+    return this.start(kind, body, what, timeoutMs, true);
+  }
+
+  private start(kind: Kind, body: object, what: string, timeoutMs: number, raw: boolean): Promise<any> {
     if (this.closed) return Promise.reject(new ConnectionLostError(this.options.label, what));
     const id = this.nextId;
     this.nextId = id >= 0xffffffff ? 1 : id + 1;
@@ -98,7 +114,7 @@ export class Connection {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      const entry: Pending = { resolve, reject, what, deadline: null };
+      const entry: Pending = { resolve, reject, what, deadline: null, raw };
       if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
         entry.deadline = deadlines.add(timeoutMs, () => {
           if (this.pending.delete(id)) {
@@ -122,6 +138,12 @@ export class Connection {
     }
   }
 
+  /** Passes on an answer relayed from elsewhere, under this connection's request id. */
+  replyWith(id: number, answer: Message): void {
+    if (this.closed) return;
+    this.transport.write(encodeMessage(answer.kind, id, answer.body, this.options.limits));
+  }
+
   replyError(id: number, error: unknown): void {
     if (this.closed) return;
     const body = errorToPayload(error, this.options.sendStacks === true);
@@ -135,6 +157,7 @@ export class Connection {
   }
 
   private receive(chunk: Buffer): void {
+    this.options.onReceive?.();
     try {
       this.decoder.push(chunk, (frame) => this.dispatch(decodeMessage(frame)));
     } catch (error) {
@@ -153,7 +176,8 @@ export class Connection {
       this.pending.delete(message.id);
       if (entry.deadline) deadlines.cancel(entry.deadline);
       this.released();
-      if (message.kind === Kind.rep) entry.resolve(message.body.v);
+      if (entry.raw) entry.resolve(message);
+      else if (message.kind === Kind.rep) entry.resolve(message.body.v);
       else if (message.kind === Kind.pong) entry.resolve(undefined);
       else entry.reject(errorFromPayload(message.body, entry.what, this.options.label));
       return;

@@ -7,10 +7,20 @@ import type {
 } from "../wire/message.js";
 import { TopicTrie } from "./topic-trie.js";
 
-/** Where a resolution is made from: a host, and optionally one server on it. */
+/**
+ * Where a resolution is made from. The perspective (`hostId`, `serverId`) decides where the
+ * call's scope looks and what counts as local; the caller (`callerHostId`, `callerServerId`,
+ * by default the same) decides which functions it may see at all.
+ */
 export interface Perspective {
   hostId: string;
   serverId?: string;
+  callerHostId?: string;
+  callerServerId?: string;
+  /** The caller named the perspective's host (getHost): that host's private functions count. */
+  named?: boolean;
+  /** The caller's realm: it sees functions of this realm and of the realms above it. */
+  realm?: string;
 }
 
 /** One server in the pool, with its functions and subscriptions indexed. */
@@ -22,6 +32,7 @@ export interface PoolServer {
   readonly port: number;
   readonly pid: number;
   readonly state: string | undefined;
+  readonly realm: string;
   readonly functions: Map<string, FunctionEntry>;
   readonly topics: Set<string>;
 }
@@ -55,6 +66,7 @@ export class FunctionPool {
       port: entry.port,
       pid: entry.pid,
       state: entry.state,
+      realm: entry.realm ?? "",
       functions: new Map(),
       topics: new Set(),
     };
@@ -100,6 +112,13 @@ export class FunctionPool {
     for (const id of [...this.servers.keys()]) this.removeServer(id);
   }
 
+  /** Removes every server of a host; returns them. */
+  removeHost(hostId: string): PoolServer[] {
+    const gone = [...this.servers.values()].filter((server) => server.hostId === hostId);
+    for (const server of gone) this.removeServer(server.id);
+    return gone;
+  }
+
   /** Applies a router's announce notice (a new server or new entries of a known one). */
   applyAnnounce(body: AnnounceBody): void {
     if (!body.server) return;
@@ -125,18 +144,32 @@ export class FunctionPool {
     const set = this.byName.get(name);
     if (!set) return [];
     const out: PoolServer[] = [];
+    const callerHostId = from.callerHostId ?? from.hostId;
+    const callerServerId = from.callerServerId ?? from.serverId;
     for (const server of set) {
       const entry = server.functions.get(name)!;
+      const sameHost = server.hostId === callerHostId;
       if (entry.visibility === "secret") continue;
-      if (!within(server, scope, from) || !within(server, entry.scope, from)) continue;
+      if (entry.visibility === "local" && !sameHost) continue;
+      if (entry.visibility === "private" && !sameHost && !(from.named && server.hostId === from.hostId)) continue;
+      if (!inRealm(server.realm, from.realm ?? "")) continue;
+      if (!within(server, scope, from.hostId, from.serverId)) continue;
+      if (!within(server, entry.scope, callerHostId, callerServerId)) continue;
       out.push(server);
     }
     return out;
   }
 
   /** Picks one server for `name`: the most local (random among equals), or any at random. */
-  resolve(name: string, scope: Scope, from: Perspective, order: Resolution = "bottom-up"): PoolServer | undefined {
-    const found = this.candidates(name, scope, from);
+  resolve(
+    name: string,
+    scope: Scope,
+    from: Perspective,
+    order: Resolution = "bottom-up",
+    only?: (server: PoolServer) => boolean,
+  ): PoolServer | undefined {
+    const all = this.candidates(name, scope, from);
+    const found = only ? all.filter(only) : all;
     if (found.length <= 1 || order === "random") return pick(found);
     let best = 3;
     for (const server of found) best = Math.min(best, locality(server, from));
@@ -149,10 +182,15 @@ export class FunctionPool {
   }
 }
 
-function within(server: PoolServer, scope: Scope, from: Perspective): boolean {
+function within(server: PoolServer, scope: Scope, hostId: string, serverId: string | undefined): boolean {
   if (SCOPE_RANK[scope] >= SCOPE_RANK.network) return true;
-  if (server.hostId !== from.hostId) return false;
-  return scope === "host" || server.id === from.serverId;
+  if (server.hostId !== hostId) return false;
+  return scope === "host" || server.id === serverId;
+}
+
+/** A function's realm is the caller's or one above it; "" is above every realm. */
+export function inRealm(functionRealm: string, callerRealm: string): boolean {
+  return functionRealm === "" || callerRealm === functionRealm || callerRealm.startsWith(`${functionRealm}.`);
 }
 
 function locality(server: PoolServer, from: Perspective): number {
@@ -173,6 +211,7 @@ export function entryOf(server: PoolServer): ServerEntry {
     port: server.port,
     pid: server.pid,
     state: server.state,
+    realm: server.realm || undefined,
     functions: [...server.functions.values()],
     topics: [...server.topics],
   };

@@ -29,7 +29,7 @@ export const SCOPES: readonly Scope[] = ["server", "host", "network"];
 export type Visibility = "public" | "local" | "private" | "secret";
 export const VISIBILITIES: readonly Visibility[] = ["public", "local", "private", "secret"];
 
-export type Role = "server" | "client";
+export type Role = "server" | "client" | "router";
 
 export interface HelloBody {
   v: number;
@@ -42,7 +42,9 @@ export interface HelloBody {
   hostId: string;
   /** State id of the code the sender runs, when it serves. */
   state?: string;
-  /** Port the sender's server listens on (servers only). */
+  /** Realm of the sender's functions ("" or absent: none). */
+  realm?: string;
+  /** Port the sender's server listens on (servers), or its root port (routers). */
   port?: number;
   /** Ask the router for the pool and every change to it. */
   watch?: boolean;
@@ -54,13 +56,17 @@ export interface WelcomeBody {
   pid: number;
   host: string;
   hostId: string;
+  /** Root port, and an id of this run of the router (a restarted router has a new one). */
+  port: number;
+  instance: string;
 }
 
 export interface ReqBody {
   fn: string;
   args: unknown[];
-  /** Scope the caller searched; a router forwarding the call resolves with it. */
-  scope?: Scope;
+  /** For routers: the server to forward the request to, and how long to wait for it. */
+  target?: string;
+  timeoutMs?: number;
 }
 
 export interface RepBody {
@@ -72,6 +78,8 @@ export type ExcBody = ErrorPayload;
 export interface PubBody {
   topic: string;
   args: unknown[];
+  /** For routers: the server to forward the publication to. */
+  target?: string;
 }
 
 export interface FunctionEntry {
@@ -89,6 +97,7 @@ export interface ServerEntry {
   port: number;
   pid: number;
   state?: string;
+  realm?: string;
   functions: FunctionEntry[];
   topics: string[];
 }
@@ -110,8 +119,10 @@ export interface PoolBody {
   servers: ServerEntry[];
 }
 
+/** A server is gone, or (between routers) a whole host is. */
 export interface DeathBody {
-  server: string;
+  server?: string;
+  host?: string;
 }
 
 export interface Message {

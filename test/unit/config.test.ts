@@ -58,7 +58,8 @@ describe("config", () => {
   test("config.example.toml documents every key with its default", () => {
     const text = readFileSync(join(PACKAGE_ROOT, "config.example.toml"), "utf8");
     const uncommented = parse(text) as Record<string, Record<string, unknown>>;
-    const { values } = loadConfig({ env: {}, cwd: tmpdir() });
+    const { env, cwd } = folders();
+    const { values } = loadConfig({ env, cwd });
     for (const key of CONFIG_KEYS) {
       const [table, name] = key.split(".") as [string, string];
       const shown = uncommented[table]?.[name];

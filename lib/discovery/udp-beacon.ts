@@ -1,0 +1,84 @@
+import dgram from "node:dgram";
+import { debug } from "../log.js";
+import { PROTOCOL_VERSION } from "../wire/message.js";
+import { interfaceAddresses, type Discovery, type OwnHost, type Sighting } from "./discovery.js";
+
+interface Beacon {
+  labc: number;
+  hostId: string;
+  name: string;
+  port: number;
+  addresses: string[];
+}
+
+/**
+ * UDP beacons on the root port: a small JSON datagram broadcast to each interface's broadcast
+ * address every interval, and answered at once (unicast) when it comes from a host not heard
+ * before, so that two hosts find each other within one round trip of the first beacon.
+ */
+export class UdpBeacon implements Discovery {
+  readonly method = "udp" as const;
+  private socket: dgram.Socket | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly heard = new Set<string>();
+
+  constructor(
+    private readonly self: OwnHost,
+    private readonly options: { intervalMs: number; interfaces: readonly string[] },
+  ) {}
+
+  start(found: (sighting: Sighting) => void): void {
+    const socket = dgram.createSocket({ type: "udp4", reuseAddr: true });
+    this.socket = socket;
+    socket.on("error", (error) => debug("udp beacon: %s", error.message));
+    socket.on("message", (data, remote) => {
+      let beacon: Beacon;
+      try {
+        beacon = JSON.parse(data.toString());
+      } catch {
+        return;
+      }
+      if (beacon.labc !== PROTOCOL_VERSION || beacon.hostId === this.self.hostId || typeof beacon.port !== "number") return;
+      if (!this.heard.has(beacon.hostId)) {
+        this.heard.add(beacon.hostId);
+        this.send(remote.address);
+      }
+      const others = Array.isArray(beacon.addresses) ? beacon.addresses.filter((a) => typeof a === "string") : [];
+      found({
+        hostId: String(beacon.hostId),
+        name: String(beacon.name),
+        addresses: [remote.address, ...others.filter((a) => a !== remote.address)],
+        port: beacon.port,
+        via: "udp",
+      });
+    });
+    socket.bind(this.self.port, () => {
+      socket.setBroadcast(true);
+      this.broadcast();
+      this.timer = setInterval(() => this.broadcast(), this.options.intervalMs).unref();
+    });
+    socket.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.socket?.close();
+    this.socket = null;
+  }
+
+  private beacon(): Buffer {
+    const addresses = interfaceAddresses(this.options.interfaces).map((entry) => entry.address);
+    const beacon: Beacon = { labc: PROTOCOL_VERSION, ...this.self, addresses };
+    return Buffer.from(JSON.stringify(beacon));
+  }
+
+  private broadcast(): void {
+    for (const { broadcast } of interfaceAddresses(this.options.interfaces)) this.send(broadcast);
+  }
+
+  private send(address: string): void {
+    this.socket?.send(this.beacon(), this.self.port, address, (error) => {
+      if (error) debug("udp beacon to %s: %s", address, error.message);
+    });
+  }
+}

@@ -1,0 +1,394 @@
+import { BadArgumentsError } from "./errors.js";
+import { helloFrom } from "./identity.js";
+import { Lifeline, type LifelineStatus } from "./lifeline.js";
+import { debug } from "./log.js";
+import { Connection } from "./net/connection.js";
+import type { Transport } from "./net/transport.js";
+import { entryOf, type FunctionPool } from "./pool/function-pool.js";
+import type { Sighting } from "./discovery/discovery.js";
+import type { Limits } from "./wire/limits.js";
+import {
+  Kind,
+  PROTOCOL_VERSION,
+  type AnnounceBody,
+  type DeathBody,
+  type HelloBody,
+  type Message,
+  type ServerEntry,
+  type WelcomeBody,
+  type WithdrawBody,
+} from "./wire/message.js";
+
+export interface PeersOptions {
+  self: { hostId: string; name: string; port: number; instance: string };
+  limits: Limits;
+  /** The router's pool: this host's servers and, kept here, every other host's. */
+  pool: FunctionPool;
+  heartbeat: { intervalMs: number; suspectAfter: number; deadAfter: number };
+  /** Opens a connection to another host's router. */
+  dial: (address: string, port: number) => Promise<Transport>;
+  /** Tells this host's processes about a change to the pool. */
+  notify: (kind: Kind, body: object) => void;
+  /** This host's servers, as other hosts may see them. */
+  exported: () => ServerEntry[];
+  /** A request or publication for one of this host's servers, come from another host. */
+  deliverLocal: (message: Message, from: Connection) => void;
+  /** A host was linked: worth remembering for the next start. */
+  remember: (hostId: string, name: string, addresses: string[], port: number) => void;
+}
+
+/** One line of `labc hosts`. */
+export interface HostInfo {
+  hostId: string;
+  name: string;
+  addresses: string[];
+  port: number;
+  state: LifelineStatus | "self" | "connecting";
+  /** Milliseconds since anything was heard from it (null: never, or this host). */
+  lastHeardMs: number | null;
+  servers: number;
+  functions: number;
+}
+
+interface Peer {
+  hostId: string;
+  name: string;
+  port: number;
+  /** Addresses known for it, the one that answered last first. */
+  addresses: string[];
+  link: Connection | null;
+  /** Address the link runs over: what this host's processes use to reach its servers. */
+  address: string | undefined;
+  instance: string | undefined;
+  initiatedByUs: boolean;
+  lifeline: Lifeline | null;
+  state: HostInfo["state"];
+  dialing: boolean;
+  redial: NodeJS.Timeout | null;
+  failures: number;
+}
+
+/** Give up redialing a host that stayed unreachable this many times; discovery finds it again. */
+const MAX_REDIALS = 600;
+const DIAL_TIMEOUT_MS = 1000;
+
+/**
+ * The router's side of the network: one lifeline to every other host's router, over which the
+ * two exchange what their servers offer, heartbeats, and requests that cannot go straight to
+ * a server. One link per pair of hosts; when both dial at once, the link dialed by the smaller
+ * host id stays.
+ */
+export class Peers {
+  private readonly peers = new Map<string, Peer>();
+  private readonly byLink = new Map<Connection, Peer>();
+  private readonly dialingAddresses = new Set<string>();
+  private closed = false;
+
+  constructor(private readonly options: PeersOptions) {}
+
+  /** The link to a host, when it is up. */
+  linkTo(hostId: string): Connection | undefined {
+    const link = this.peers.get(hostId)?.link;
+    return link && !link.closed ? link : undefined;
+  }
+
+  isLink(connection: Connection): boolean {
+    return this.byLink.has(connection);
+  }
+
+  /** A discovery method saw a host: link to it unless linked already. */
+  sighted(sighting: Sighting): void {
+    if (this.closed || sighting.hostId === this.options.self.hostId) return;
+    const peer = sighting.hostId ? this.peers.get(sighting.hostId) : undefined;
+    if (peer) {
+      peer.addresses = [...new Set([...(peer.link ? [] : sighting.addresses), ...peer.addresses, ...sighting.addresses])];
+      if (sighting.name) peer.name = sighting.name;
+      if (peer.link) return;
+      peer.failures = 0;
+    }
+    void this.dial(sighting.addresses, sighting.port, sighting.hostId);
+  }
+
+  /** A router on another host dialed us and said hello. */
+  accept(connection: Connection, hello: HelloBody): WelcomeBody {
+    const address = connection.transport.remote.replace(/:\d+$/, "").replace(/^::ffff:/, "");
+    this.attach(connection, { hostId: hello.hostId, name: hello.host, port: hello.port ?? 0, instance: hello.id }, false, address);
+    return this.welcome();
+  }
+
+  welcome(): WelcomeBody {
+    const { self } = this.options;
+    return { v: PROTOCOL_VERSION, pid: process.pid, host: self.name, hostId: self.hostId, port: self.port, instance: self.instance };
+  }
+
+  /** A change to this host's servers, for every linked host. */
+  broadcast(kind: Kind, body: object): void {
+    for (const peer of this.peers.values()) {
+      if (peer.link && !peer.link.closed) peer.link.send(kind, body);
+    }
+  }
+
+  hosts(): HostInfo[] {
+    const { self, pool } = this.options;
+    const count = (hostId: string) => {
+      let servers = 0;
+      let functions = 0;
+      for (const server of pool.servers.values()) {
+        if (server.hostId !== hostId) continue;
+        servers++;
+        functions += server.functions.size;
+      }
+      return { servers, functions };
+    };
+    const own: HostInfo = {
+      hostId: self.hostId,
+      name: self.name,
+      addresses: [],
+      port: self.port,
+      state: "self",
+      lastHeardMs: null,
+      ...count(self.hostId),
+    };
+    const others = [...this.peers.values()].map((peer) => ({
+      hostId: peer.hostId,
+      name: peer.name,
+      addresses: peer.address ? [peer.address, ...peer.addresses.filter((a) => a !== peer.address)] : peer.addresses,
+      port: peer.port,
+      state: peer.state,
+      lastHeardMs: peer.lifeline ? Date.now() - peer.lifeline.lastHeard : null,
+      ...count(peer.hostId),
+    }));
+    return [own, ...others];
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const peer of this.peers.values()) {
+      if (peer.redial) clearTimeout(peer.redial);
+      peer.lifeline?.stop();
+      peer.link?.close();
+    }
+  }
+
+  /** Messages from another host's router. */
+  readonly handle = (message: Message, connection: Connection): void => {
+    const peer = this.byLink.get(connection);
+    if (!peer || peer.link !== connection) return;
+    switch (message.kind) {
+      case Kind.pool:
+        return this.replaceServers(peer, message.body.servers);
+      case Kind.announce: {
+        const body = message.body as AnnounceBody;
+        if (!body.server || body.server.hostId !== peer.hostId) return;
+        const server = { ...body.server, address: peer.address! };
+        this.options.pool.applyAnnounce({ server });
+        return this.options.notify(Kind.announce, { server });
+      }
+      case Kind.withdraw: {
+        const body = message.body as WithdrawBody;
+        if (this.options.pool.servers.get(body.server ?? "")?.hostId !== peer.hostId) return;
+        this.options.pool.applyWithdraw(body);
+        return this.options.notify(Kind.withdraw, body);
+      }
+      case Kind.death:
+        return this.death(peer, message.body);
+      case Kind.ping:
+        return connection.send(Kind.pong, {}, message.id);
+      case Kind.req:
+      case Kind.pub:
+        return this.options.deliverLocal(message, connection);
+      default:
+        if (message.id && message.kind !== Kind.pong && message.kind !== Kind.hello) {
+          connection.replyError(message.id, new BadArgumentsError("a router link does not take this message"));
+        }
+    }
+  };
+
+  private async dial(addresses: string[], port: number, hostId: string | undefined): Promise<void> {
+    const peer = hostId ? this.peers.get(hostId) : undefined;
+    if (peer?.dialing) return;
+    if (peer) peer.dialing = true;
+    try {
+      for (const address of addresses) {
+        if (hostId && this.linkTo(hostId)) return;
+        const key = `${address}:${port}`;
+        if (this.dialingAddresses.has(key)) continue;
+        this.dialingAddresses.add(key);
+        try {
+          const transport = await this.options.dial(address, port);
+          if (this.closed) return transport.close();
+          const connection = this.linkConnection(transport);
+          const welcome: WelcomeBody = await connection.request(
+            Kind.hello,
+            helloFrom({ id: this.options.self.instance, host: this.options.self.name, hostId: this.options.self.hostId }, "router", {
+              port: this.options.self.port,
+            }),
+            "hello",
+            DIAL_TIMEOUT_MS * 3,
+          );
+          if (welcome.hostId === this.options.self.hostId) return connection.close(); // a static peer naming this host
+          this.attach(connection, { hostId: welcome.hostId, name: welcome.host, port: welcome.port, instance: welcome.instance }, true, address);
+          return;
+        } catch (error) {
+          debug("router link to %s failed: %s", key, (error as Error).message);
+        } finally {
+          this.dialingAddresses.delete(key);
+        }
+      }
+      if (peer && !peer.link) this.scheduleRedial(peer);
+    } finally {
+      if (peer) peer.dialing = false;
+    }
+  }
+
+  private linkConnection(transport: Transport): Connection {
+    const connection: Connection = new Connection(transport, {
+      label: `router at ${transport.remote}`,
+      limits: this.options.limits,
+      onMessage: this.handle,
+      onReceive: () => this.received(connection),
+      onClose: (closed) => this.closedLink(closed),
+    });
+    return connection;
+  }
+
+  /** Anything arriving on a link proves its host alive. */
+  received(connection: Connection): void {
+    this.byLink.get(connection)?.lifeline?.heard();
+  }
+
+  private attach(
+    connection: Connection,
+    who: { hostId: string; name: string; port: number; instance: string },
+    initiatedByUs: boolean,
+    address: string,
+  ): void {
+    const { self } = this.options;
+    let peer = this.peers.get(who.hostId);
+    if (!peer) {
+      peer = {
+        hostId: who.hostId,
+        name: who.name,
+        port: who.port,
+        addresses: [],
+        link: null,
+        address: undefined,
+        instance: undefined,
+        initiatedByUs,
+        lifeline: null,
+        state: "connecting",
+        dialing: false,
+        redial: null,
+        failures: 0,
+      };
+      this.peers.set(who.hostId, peer);
+    }
+    if (peer.link && !peer.link.closed) {
+      if (peer.instance === who.instance) {
+        // Both routers dialed each other: keep the link dialed by the smaller host id.
+        const winnerIsUs = self.hostId < who.hostId;
+        if (peer.initiatedByUs === winnerIsUs || initiatedByUs !== winnerIsUs) {
+          this.byLink.set(connection, peer);
+          connection.close();
+          return;
+        }
+      }
+      // A duplicate that loses, or a link to a router that has since restarted: retire it.
+      this.retire(peer);
+    }
+    if (peer.redial) clearTimeout(peer.redial);
+    peer.redial = null;
+    peer.failures = 0;
+    peer.name = who.name;
+    peer.port = who.port;
+    peer.instance = who.instance;
+    peer.initiatedByUs = initiatedByUs;
+    peer.link = connection;
+    peer.address = address;
+    peer.addresses = [address, ...peer.addresses.filter((a) => a !== address)];
+    peer.state = "alive";
+    connection.label = `router of ${who.name} (${address}:${who.port})`;
+    this.byLink.set(connection, peer);
+    const linkedPeer = peer;
+    peer.lifeline = new Lifeline({
+      intervalMs: this.options.heartbeat.intervalMs,
+      suspectAfter: this.options.heartbeat.suspectAfter,
+      deadAfter: this.options.heartbeat.deadAfter,
+      ping: () => connection.send(Kind.ping, {}),
+      onStatus: (status) => {
+        if (status === "dead") this.dead(linkedPeer, "missed heartbeats");
+        else linkedPeer.state = status;
+      },
+    });
+    peer.lifeline.start();
+    connection.send(Kind.pool, { servers: this.options.exported() });
+    this.options.remember(peer.hostId, peer.name, peer.addresses, peer.port);
+    debug("linked with %s (%s) at %s", who.name, who.hostId, address);
+  }
+
+  /** Drops a link without declaring its host dead (a newer link replaces it). */
+  private retire(peer: Peer): void {
+    const old = peer.link;
+    peer.lifeline?.stop();
+    peer.lifeline = null;
+    peer.link = null;
+    old?.close();
+  }
+
+  closedLink(connection: Connection): void {
+    const peer = this.byLink.get(connection);
+    this.byLink.delete(connection);
+    if (peer && peer.link === connection) this.dead(peer, "link closed");
+  }
+
+  /** A host is gone: its servers leave the pool, this host's processes and the others hear it. */
+  private dead(peer: Peer, why: string): void {
+    const link = peer.link;
+    peer.lifeline?.stop();
+    peer.lifeline = null;
+    peer.link = null;
+    peer.state = "dead";
+    link?.close();
+    for (const server of this.options.pool.removeHost(peer.hostId)) {
+      this.options.notify(Kind.death, { server: server.id });
+    }
+    this.broadcast(Kind.death, { host: peer.hostId });
+    debug("host %s (%s) is dead: %s", peer.name, peer.hostId, why);
+    if (!this.closed) this.scheduleRedial(peer);
+  }
+
+  private death(from: Peer, body: DeathBody): void {
+    if (body.server) {
+      const server = this.options.pool.servers.get(body.server);
+      if (server?.hostId !== from.hostId) return;
+      this.options.pool.removeServer(body.server);
+      return this.options.notify(Kind.death, { server: body.server });
+    }
+    // Another host lost its link to a host: believe it if this host has not heard from it lately.
+    const named = body.host ? this.peers.get(body.host) : undefined;
+    const line = named?.lifeline;
+    if (named && line && Date.now() - line.lastHeard > this.options.heartbeat.intervalMs * 1.5) {
+      this.dead(named, `reported dead by ${from.name}`);
+    }
+  }
+
+  private replaceServers(peer: Peer, servers: ServerEntry[]): void {
+    const { pool, notify } = this.options;
+    for (const gone of pool.removeHost(peer.hostId)) notify(Kind.death, { server: gone.id });
+    for (const entry of servers) {
+      if (entry.hostId !== peer.hostId) continue;
+      const server = { ...entry, address: peer.address! };
+      pool.applyAnnounce({ server });
+      notify(Kind.announce, { server: entryOf(pool.servers.get(server.id)!) });
+    }
+  }
+
+  private scheduleRedial(peer: Peer): void {
+    if (peer.redial || peer.failures >= MAX_REDIALS || peer.addresses.length === 0) return;
+    peer.failures++;
+    peer.redial = setTimeout(() => {
+      peer.redial = null;
+      if (!peer.link && !this.closed) void this.dial(peer.addresses, peer.port, peer.hostId);
+    }, this.options.heartbeat.intervalMs * (1.5 + Math.random())).unref();
+  }
+}
