@@ -47,7 +47,7 @@ export async function runRouter(config: Config): Promise<void> {
   // What `ps` shows: the router is easy to find (and to tell from a service).
   process.title = "labc router";
   const port = config["router.port"];
-  const self = { hostId: hostId(), name: config["host.name"], port };
+  const self = { hostId: config["host.id"] || hostId(), name: config["host.name"], port };
   const known = new KnownHosts(join(configDir(), "known-hosts.json"));
   const router = new Router({
     host: self.name,

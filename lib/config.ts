@@ -5,7 +5,7 @@ import { parse, TomlError } from "smol-toml";
 import { ConfigError } from "./errors.js";
 import { SCOPES } from "./wire/message.js";
 
-type Type = "string" | "port" | "seconds" | "bytes" | "boolean" | "scope" | "count" | "strings" | "realm";
+type Type = "string" | "port" | "seconds" | "bytes" | "boolean" | "scope" | "count" | "strings" | "dotted";
 
 interface KeySpec {
   type: Type;
@@ -15,6 +15,7 @@ interface KeySpec {
 /** Every configuration key, its type and its default. config.example.toml documents each. */
 const KEYS = {
   "host.name": { type: "string", default: hostname() },
+  "host.id": { type: "dotted", default: "" },
   "router.port": { type: "port", default: 55555 },
   "router.address": { type: "string", default: "127.0.0.1" },
   "router.linger": { type: "seconds", default: 60 },
@@ -23,7 +24,7 @@ const KEYS = {
   "network.heartbeat": { type: "seconds", default: 0.5 },
   "network.suspect_after": { type: "count", default: 2 },
   "network.dead_after": { type: "count", default: 4 },
-  "network.realm": { type: "realm", default: "" },
+  "network.realm": { type: "dotted", default: "" },
   "discovery.enabled": { type: "boolean", default: true },
   "discovery.mdns": { type: "boolean", default: true },
   "discovery.udp": { type: "boolean", default: true },
@@ -37,7 +38,7 @@ const KEYS = {
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof KEYS;
-type ValueOf<T extends Type> = T extends "string" | "scope" | "realm"
+type ValueOf<T extends Type> = T extends "string" | "scope" | "dotted"
   ? string
   : T extends "boolean"
     ? boolean
@@ -79,14 +80,14 @@ const EXPECTED: Record<Type, string> = {
   scope: `one of ${SCOPES.join(", ")}`,
   count: "a whole number, 1 or more",
   strings: "a list of strings (in variables and flags: separated by commas)",
-  realm: 'dot-separated words of letters, digits, "-" and "_" (or "" for none)',
+  dotted: 'dot-separated words of letters, digits, "-" and "_" (or "" for none)',
 };
 
 function coerce(type: Type, raw: unknown, fromText: boolean): string | number | boolean | string[] | undefined {
   let value = raw;
   if (fromText && typeof raw === "string" && type === "strings") {
     value = raw.split(",").map((item) => item.trim()).filter(Boolean);
-  } else if (fromText && typeof raw === "string" && type !== "string" && type !== "scope" && type !== "realm") {
+  } else if (fromText && typeof raw === "string" && type !== "string" && type !== "scope" && type !== "dotted") {
     if (type === "boolean") {
       const text = raw.trim().toLowerCase();
       value = ["true", "1", "yes", "on"].includes(text) ? true : ["false", "0", "no", "off"].includes(text) ? false : raw;
@@ -113,7 +114,7 @@ function coerce(type: Type, raw: unknown, fromText: boolean): string | number | 
       return Array.isArray(value) && value.every((item) => typeof item === "string" && item !== "")
         ? (value as string[])
         : undefined;
-    case "realm":
+    case "dotted":
       return typeof value === "string" && /^([\w-]+(\.[\w-]+)*)?$/.test(value) ? value : undefined;
   }
 }

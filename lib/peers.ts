@@ -82,6 +82,8 @@ export class Peers {
   private readonly peers = new Map<string, Peer>();
   private readonly byLink = new Map<Connection, Peer>();
   private readonly dialingAddresses = new Set<string>();
+  /** Links dialed but not yet attached: what arrives on them before the welcome is read waits here. */
+  private readonly early = new Map<Connection, Message[]>();
   private closed = false;
 
   constructor(private readonly options: PeersOptions) {}
@@ -111,6 +113,8 @@ export class Peers {
 
   /** A router on another host dialed us and said hello. */
   accept(connection: Connection, hello: HelloBody): WelcomeBody {
+    // A static peer or known address that turns out to be this very host.
+    if (hello.hostId === this.options.self.hostId) throw new BadArgumentsError("a router does not link to itself");
     const address = connection.transport.remote.replace(/:\d+$/, "").replace(/^::ffff:/, "");
     this.attach(connection, { hostId: hello.hostId, name: hello.host, port: hello.port ?? 0, instance: hello.id }, false, address);
     return this.welcome();
@@ -173,7 +177,8 @@ export class Peers {
   /** Messages from another host's router. */
   readonly handle = (message: Message, connection: Connection): void => {
     const peer = this.byLink.get(connection);
-    if (!peer || peer.link !== connection) return;
+    if (!peer) return void this.early.get(connection)?.push(message);
+    if (peer.link !== connection) return;
     switch (message.kind) {
       case Kind.pool:
         return this.replaceServers(peer, message.body.servers);
@@ -226,7 +231,6 @@ export class Peers {
             "hello",
             DIAL_TIMEOUT_MS * 3,
           );
-          if (welcome.hostId === this.options.self.hostId) return connection.close(); // a static peer naming this host
           this.attach(connection, { hostId: welcome.hostId, name: welcome.host, port: welcome.port, instance: welcome.instance }, true, address);
           return;
         } catch (error) {
@@ -249,6 +253,7 @@ export class Peers {
       onReceive: () => this.received(connection),
       onClose: (closed) => this.closedLink(closed),
     });
+    this.early.set(connection, []);
     return connection;
   }
 
@@ -288,6 +293,7 @@ export class Peers {
         // Both routers dialed each other: keep the link dialed by the smaller host id.
         const winnerIsUs = self.hostId < who.hostId;
         if (peer.initiatedByUs === winnerIsUs || initiatedByUs !== winnerIsUs) {
+          this.early.delete(connection);
           this.byLink.set(connection, peer);
           connection.close();
           return;
@@ -323,6 +329,9 @@ export class Peers {
     peer.lifeline.start();
     connection.send(Kind.pool, { servers: this.options.exported() });
     this.options.remember(peer.hostId, peer.name, peer.addresses, peer.port);
+    const early = this.early.get(connection) ?? [];
+    this.early.delete(connection);
+    for (const message of early) this.handle(message, connection);
     debug("linked with %s (%s) at %s", who.name, who.hostId, address);
   }
 
@@ -336,6 +345,7 @@ export class Peers {
   }
 
   closedLink(connection: Connection): void {
+    this.early.delete(connection);
     const peer = this.byLink.get(connection);
     this.byLink.delete(connection);
     if (peer && peer.link === connection) this.dead(peer, "link closed");

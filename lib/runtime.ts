@@ -96,7 +96,7 @@ export class Runtime {
     this.identity = {
       id: newId(),
       host: config["host.name"],
-      hostId: hostId(),
+      hostId: config["host.id"] || hostId(),
       state: options.state,
       realm: config["network.realm"],
     };

@@ -1,0 +1,77 @@
+import { afterEach, describe, expect, test } from "vitest";
+import { Lan, lanUnavailable, within, type LanHost } from "./lan.js";
+
+const why = lanUnavailable();
+if (why) console.warn(`skipping the tests of several hosts: ${why}`);
+
+let lan: Lan | undefined;
+afterEach(() => {
+  lan?.cleanup();
+  lan = undefined;
+});
+
+/** Each host serves a function of its own (`on_hostN`) and one they all have (`where`). */
+async function serveEach(hosts: LanHost[]): Promise<void> {
+  await Promise.all(
+    hosts.map((host) =>
+      host.serve([host.service(`Svc${host.name}`, { [`on_${host.name}`]: `return "${host.name}";`, where: `return "${host.name}";` })]),
+    ),
+  );
+}
+
+/** Every host sees every other alive, with its functions. */
+async function allLinked(hosts: LanHost[], ms: number): Promise<void> {
+  for (const host of hosts) {
+    await within(ms, `${host.name} seeing every host`, async () => {
+      const seen = await host.hosts();
+      return seen.length === hosts.length && seen.every((h) => (h.state === "alive" || h.state === "self") && h.functions > 0);
+    });
+  }
+}
+
+describe.skipIf(why)("discovery, 3 hosts in network namespaces", () => {
+  test.each([
+    ["mDNS alone", { LABC_DISCOVERY_UDP: "false" }],
+    ["UDP beacons alone", { LABC_DISCOVERY_MDNS: "false" }],
+    [
+      "static peers alone",
+      { LABC_DISCOVERY_ENABLED: "false", LABC_DISCOVERY_PEERS: "10.77.0.11,10.77.0.12:55555,10.77.0.13" },
+    ],
+  ])("%s finds every host; calls cross hosts", async (_method, env) => {
+    lan = Lan.create(3, env);
+    const hosts = lan.hosts;
+    await serveEach(hosts);
+    await allLinked(hosts, 8000);
+    for (const from of hosts) {
+      for (const to of hosts) {
+        const result = await from.cli(["call", `on_${to.name}`]);
+        expect(result.stderr).toBe("");
+        expect(result.stdout).toBe(`${to.name}\n`);
+      }
+      // Bottom-up: the caller's own host answers first.
+      expect((await from.cli(["call", "where"])).stdout).toBe(`${from.name}\n`);
+    }
+  });
+
+  test("a host that starts later appears in every pool within 2 s", async () => {
+    lan = Lan.create(3);
+    const [h1, h2, h3] = lan.hosts as [LanHost, LanHost, LanHost];
+    await serveEach([h1, h2]);
+    await allLinked([h1, h2], 8000);
+    const file = h3.service("Late", { late: 'return "late";' });
+    const started = Date.now();
+    const serving = h3.serve([file]);
+    for (const host of [h1, h2]) {
+      // When the probe that succeeds began, counted from the start of the new host's `labc serve`.
+      let callableAt = 0;
+      await within(5000, `${host.name} calling the new host`, async () => {
+        const probe = Date.now();
+        const ok = (await host.cli(["call", "late"])).stdout === "late\n";
+        if (ok) callableAt = probe - started;
+        return ok;
+      });
+      expect(callableAt).toBeLessThan(2000);
+    }
+    await serving;
+  });
+});
