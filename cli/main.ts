@@ -170,7 +170,14 @@ cli
     action(async (options: GlobalOptions & { json?: boolean }) => {
       const labc = configure(flagsOf(options));
       await labc.link.ready();
-      const servers = labc.link.pool.snapshot().filter((server) => server.id !== labc.identity.id);
+      // Private functions of other hosts are not listed: they answer only callers naming their host.
+      const servers = labc.link.pool
+        .snapshot()
+        .filter((server) => server.id !== labc.identity.id)
+        .map((server) => ({
+          ...server,
+          functions: server.functions.filter((f) => f.visibility !== "private" || server.hostId === labc.identity.hostId),
+        }));
       if (options.json) {
         await writeOut(servers, true);
       } else {

@@ -96,13 +96,17 @@ export class LanHost {
     return child;
   }
 
-  /** A service file of this host's own: `functions` maps names to the JavaScript of their body. */
-  service(className: string, functions: Record<string, string>, decorator = "register()"): string {
+  /**
+   * A service file of this host's own: each method's body as JavaScript, with `@register()`, or
+   * with the decorator given (`{ decorator: 'subscribe("net.#")', body: "..." }`).
+   */
+  service(className: string, methods: Record<string, string | { decorator: string; body: string }>): string {
     const file = join(this.dir, `${className}.ts`);
-    const methods = Object.entries(functions)
-      .map(([name, body]) => `  @${decorator.replace("NAME", name)} ${name}(...args: any[]) { ${body} }`)
-      .join("\n");
-    writeFileSync(file, `import { register, subscribe } from "labc";\nexport class ${className} {\n${methods}\n}\n`);
+    const code = Object.entries(methods).map(([name, method]) => {
+      const { decorator, body } = typeof method === "string" ? { decorator: "register()", body: method } : method;
+      return `  @${decorator} ${name}(...args: any[]) { ${body} }`;
+    });
+    writeFileSync(file, `import { register, subscribe } from "labc";\nexport class ${className} {\n  heard: unknown[] = [];\n${code.join("\n")}\n}\n`);
     return file;
   }
 

@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Lan, lanUnavailable, within, type LanHost } from "./lan.js";
+
+const why = lanUnavailable();
+
+let lan: Lan;
+let h1: LanHost;
+let h2: LanHost;
+let h3: LanHost;
+
+const listen = { decorator: 'subscribe("net.#")', body: "this.heard.push(args[0]);" };
+
+describe.skipIf(why)("perspectives, visibility, realms and the root port, 3 hosts in network namespaces", () => {
+  beforeAll(async () => {
+    lan = Lan.create(3);
+    [h1, h2, h3] = lan.hosts as [LanHost, LanHost, LanHost];
+    await h1.serve([h1.service("One", { where: 'return "host1";' })]);
+    await h2.serve([
+      h2.service("Two", {
+        where: 'return "host2";',
+        loc: { decorator: 'register({ visibility: "local" })', body: 'return "loc";' },
+        priv: { decorator: 'register({ visibility: "private" })', body: 'return "priv";' },
+        hostScoped: { decorator: 'register({ scope: "host" })', body: 'return "hostScoped";' },
+        sec: { decorator: 'register({ visibility: "secret" })', body: 'return "sec";' },
+        listen,
+        heard2: "return this.heard;",
+      }),
+    ]);
+    await h2.serve([h2.service("Optics", { optics: 'return "optics";' })], { LABC_NETWORK_REALM: "lab1.optics" });
+    // host3's server listens on loopback only: other hosts reach it through the routers alone.
+    await h3.serve([h3.service("Three", { where: 'return "host3";', on_host3: 'return "host3";', listen, heard3: "return this.heard;" })], {
+      LABC_SERVER_ADDRESS: "127.0.0.1",
+    });
+    for (const host of lan.hosts) {
+      await within(8000, `${host.name} linked`, async () => {
+        const seen = await host.hosts();
+        return seen.length === 3 && seen.every((h) => h.functions > 0);
+      });
+    }
+  }, 60000);
+  afterAll(() => lan?.cleanup());
+
+  const out = async (host: LanHost, args: string[]) => {
+    const result = await host.cli(args);
+    return result.code === 0 ? result.stdout.trim() : result.stderr.trim();
+  };
+
+  test("getHost's perspective: that host's functions come first", async () => {
+    expect(await out(h1, ["call", "where"])).toBe("host1");
+    expect(await out(h1, ["call", "--host", "host2", "where"])).toBe("host2");
+    expect(await out(h1, ["call", "--host", "host3", "where"])).toBe("host3");
+    expect(await out(h1, ["call", "--host", "host9", "where"])).toMatch(/no host "host9" is known \(known: host1, host2, host3\)/);
+  });
+
+  test("local and host-scoped functions answer their own host only", async () => {
+    for (const name of ["loc", "hostScoped"]) {
+      expect(await out(h2, ["call", name])).toBe(name);
+      expect(await out(h1, ["call", name])).toMatch(new RegExp(`no function "${name}"`));
+      expect(await out(h1, ["call", "--host", "host2", name])).toMatch(new RegExp(`no function "${name}"`));
+    }
+  });
+
+  test("private functions: not listed or resolved elsewhere, callable when the caller names the host", async () => {
+    expect(await out(h1, ["call", "priv"])).toMatch(/no function "priv"/);
+    expect(await out(h1, ["call", "--host", "host2", "priv"])).toBe("priv");
+    expect(await out(h2, ["call", "priv"])).toBe("priv");
+    expect(await out(h1, ["ls"])).not.toMatch(/^priv\s/m);
+    expect(await out(h2, ["ls"])).toMatch(/^priv\s/m);
+  });
+
+  test("secret functions are never callable from outside their server", async () => {
+    expect(await out(h2, ["call", "sec"])).toMatch(/no function "sec"/);
+    expect(await out(h1, ["call", "--host", "host2", "sec"])).toMatch(/no function "sec"/);
+  });
+
+  test("realms: a caller sees its realm and the realms above it only", async () => {
+    expect(await out(h1, ["call", "optics"])).toMatch(/no function "optics"/);
+    expect(await out(h1, ["call", "optics", "--set", "network.realm=lab1"])).toMatch(/no function "optics"/);
+    expect(await out(h1, ["call", "optics", "--set", "network.realm=lab1.optics"])).toBe("optics");
+    expect(await out(h3, ["call", "optics", "--set", "network.realm=lab1.optics.bench2"])).toBe("optics");
+    // A realm still sees the functions of no realm.
+    expect(await out(h1, ["call", "--host", "host3", "where", "--set", "network.realm=lab1.optics"])).toBe("host3");
+  });
+
+  test("callAll answers from every host that offers the function", async () => {
+    const result = await h1.cli(["call", "--all", "where", "--json"]);
+    const answers = JSON.parse(result.stdout) as { host: string; value: string }[];
+    expect(answers.map((a) => `${a.host}=${a.value}`).sort()).toEqual(["host1=host1", "host2=host2", "host3=host3"]);
+  });
+
+  test("calls and publications reach a server whose port only its own host can open, through the routers", async () => {
+    expect(await out(h1, ["call", "on_host3"])).toBe("host3");
+    const published = await h1.cli(["publish", "net.news", "hello"]);
+    expect(published.stderr).toMatch(/to 2 server\(s\)/);
+    await within(3000, "both subscribers hearing it", async () => {
+      const two = JSON.parse(await out(h1, ["call", "heard2", "--json"]));
+      const three = JSON.parse(await out(h1, ["call", "heard3", "--json"]));
+      return two.includes("hello") && three.includes("hello");
+    });
+  });
+});
