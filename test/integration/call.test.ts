@@ -205,6 +205,20 @@ describe("the pool on one host", () => {
     expect(Date.now() - start).toBeLessThan(500);
   });
 
+  test("getHost(name, port) addresses one server; callAll answers from every server", async () => {
+    const second = await host.serve([ECHO]);
+    await labc.link.sync();
+    const own = labc.identity.host;
+    for (const port of [lab.port, second.port]) {
+      const pid = port === lab.port ? lab.pid : second.pid;
+      for (let i = 0; i < 5; i++) expect(await labc.getHost(own, port).call("echo.echo", pid)).toBe(pid);
+    }
+    const all = await labc.network.callAll("echo", "to all");
+    expect(all.map((a) => a.pid).sort()).toEqual([lab.pid, second.pid].sort());
+    expect(all.every((a) => a.value === "to all" && a.host === own)).toBe(true);
+    second.child.kill("SIGKILL");
+  });
+
   test("a function of the caller's own process is called in-process, whatever its scope", async () => {
     const self = host.runtime();
     await self.register(() => "mine", { name: "echo", scope: "server" });

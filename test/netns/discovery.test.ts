@@ -53,6 +53,23 @@ describe.skipIf(why)("discovery, 3 hosts in network namespaces", () => {
     }
   });
 
+  test("a multi-homed host is linked over the address that answers and never flaps", async () => {
+    lan = Lan.create(3);
+    const [h1, h2, h3] = lan.hosts as [LanHost, LanHost, LanHost];
+    // host2 advertises an address on a second interface that no other host can reach.
+    h2.addDeadEndInterface("10.99.0.2");
+    await h2.serve([h2.service("Svchost2", { on_host2: 'return "host2";' })], { LABC_DISCOVERY_INTERFACES: "" });
+    await serveEach([h1, h3]);
+    await allLinked([h1, h2, h3], 8000);
+    const seen = (await h1.hosts()).find((h) => h.name === "host2") as unknown as { addresses: string[] };
+    expect(seen.addresses[0]).toBe(h2.address);
+    for (let i = 0; i < 6; i++) {
+      await new Promise((done) => setTimeout(done, 500));
+      for (const host of [h1, h3]) expect((await host.hosts()).find((h) => h.name === "host2")?.state).toBe("alive");
+    }
+    expect((await h1.cli(["call", "on_host2"])).stdout).toBe("host2\n");
+  });
+
   test("a host that starts later appears in every pool within 2 s", async () => {
     lan = Lan.create(3);
     const [h1, h2, h3] = lan.hosts as [LanHost, LanHost, LanHost];

@@ -52,6 +52,22 @@ describe.skipIf(why)("failures, 3 hosts in network namespaces", () => {
     for (let i = 0; i < 5; i++) expect((await h1.cli(["call", "dup"])).stdout).toBe("host3\n");
   });
 
+  test("a server process that exits leaves every host's pool within 0.5 s", async () => {
+    const [h1, h2] = await three();
+    const brief = await h2.serve([h2.service("Brief", { brief: 'return "brief";' })]);
+    await within(3000, "brief callable from host1", async () => (await h1.cli(["call", "brief"])).stdout === "brief\n");
+    const stopped = Date.now();
+    brief.kill("SIGTERM");
+    let goneAt = Infinity;
+    await within(3000, "brief gone from host1", async () => {
+      const probe = Date.now();
+      const gone = !(await h1.cli(["ls"])).stdout.includes("brief");
+      if (gone) goneAt = probe - stopped;
+      return gone;
+    });
+    expect(goneAt).toBeLessThan(500);
+  });
+
   test("a host cut off is dead within the documented time, calls to it fail at once, and it comes back", async () => {
     const [h1, , h3] = await three();
     const inFlight = h1.cli(["call", "--host", "host3", "--timeout", "20", "slow", "15000"]);

@@ -153,6 +153,15 @@ export class LanHost {
     }
   }
 
+  /** Gives this host a second interface, with an address nobody else can reach. */
+  addDeadEndInterface(address: string): void {
+    // A veth pair with both ends here (the kernel may lack the dummy device): a cable to nowhere.
+    ip("-n", this.ns, "link", "add", "dead0", "type", "veth", "peer", "name", "dead1");
+    ip("-n", this.ns, "addr", "add", `${address}/24`, "dev", "dead0");
+    ip("-n", this.ns, "link", "set", "dead0", "up");
+    ip("-n", this.ns, "link", "set", "dead1", "up");
+  }
+
   unplug(): void {
     ip("-n", this.bridgeNs, "link", "set", this.cable, "down");
   }

@@ -52,6 +52,30 @@ describe("FunctionPool resolution", () => {
     expect(pool.resolve("secret", "network", { hostId: "h1", serverId: "s" })).toBeUndefined();
   });
 
+  test("visibility: local stays on its host, private answers callers naming its host", () => {
+    const pool = new FunctionPool();
+    server(pool, "s", "h2", [fn("loc", "network", "local"), fn("priv", "network", "private")]);
+    const fromH1 = { hostId: "h1", callerHostId: "h1" };
+    expect(pool.resolve("loc", "network", fromH1)).toBeUndefined();
+    expect(pool.resolve("loc", "network", { hostId: "h2", callerHostId: "h1", named: true })).toBeUndefined();
+    expect(pool.resolve("loc", "network", { hostId: "h2" })?.id).toBe("s");
+    expect(pool.resolve("priv", "network", fromH1)).toBeUndefined();
+    expect(pool.resolve("priv", "network", { hostId: "h2", callerHostId: "h1", named: true })?.id).toBe("s");
+    expect(pool.resolve("priv", "network", { hostId: "h3", callerHostId: "h1", named: true })).toBeUndefined();
+  });
+
+  test("realms: a caller sees its own realm and those above it", () => {
+    const pool = new FunctionPool();
+    const entry = pool.addServer({ id: "o", host: "h", hostId: "h", address: "a", port: 1, pid: 1, realm: "lab1.optics" });
+    pool.announce(entry, [fn("f")]);
+    const from = (realm: string) => ({ hostId: "h", realm });
+    expect(pool.resolve("f", "network", from(""))).toBeUndefined();
+    expect(pool.resolve("f", "network", from("lab1"))).toBeUndefined();
+    expect(pool.resolve("f", "network", from("lab1.opticsx"))).toBeUndefined();
+    expect(pool.resolve("f", "network", from("lab1.optics"))?.id).toBe("o");
+    expect(pool.resolve("f", "network", from("lab1.optics.bench"))?.id).toBe("o");
+  });
+
   test("withdrawn functions and removed servers vanish at once", () => {
     const pool = new FunctionPool();
     const s = server(pool, "s", "h1", [fn("f"), fn("g")], ["lab.*"]);
