@@ -172,7 +172,13 @@ export class LanHost {
 }
 
 export class Lan {
-  private constructor(readonly hosts: LanHost[], private readonly namespaces: string[]) {}
+  private cleaned = false;
+  private readonly onExit = () => this.cleanup();
+
+  private constructor(readonly hosts: LanHost[], private readonly namespaces: string[]) {
+    // Even when the process ends on an error, nothing of the Lan outlives it.
+    process.once("exit", this.onExit);
+  }
 
   /** Builds `count` hosts named host1, host2... with `env` for all of them. */
   static create(count: number, env: NodeJS.ProcessEnv = {}): Lan {
@@ -208,6 +214,9 @@ export class Lan {
   }
 
   cleanup(): void {
+    if (this.cleaned) return;
+    this.cleaned = true;
+    process.removeListener("exit", this.onExit);
     for (const host of this.hosts) {
       host.killAll();
       rmSync(host.dir, { recursive: true, force: true });
