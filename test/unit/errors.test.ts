@@ -9,6 +9,7 @@ import { PACKAGE_ROOT } from "../../lib/paths.js";
 const TABLE: [string, LabcError, string, boolean][] = [
   ["RemoteError", new errors.RemoteError("boom", { name: "TypeError", code: "E_X" }), "LABC_REMOTE_ERROR", false],
   ["NoSuchFunctionError", new errors.NoSuchFunctionError("f", "host"), "LABC_NO_SUCH_FUNCTION", false],
+  ["NoSuchHostError", new errors.NoSuchHostError("computer1", ["a"]), "LABC_NO_SUCH_HOST", true],
   ["TimeoutError", new errors.TimeoutError("f", 100), "LABC_TIMEOUT", true],
   ["ConnectionLostError", new errors.ConnectionLostError("server x", "f"), "LABC_CONNECTION_LOST", true],
   ["BadArgumentsError", new errors.BadArgumentsError("no"), "LABC_BAD_ARGUMENTS", false],
