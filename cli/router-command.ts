@@ -65,6 +65,8 @@ export async function runRouter(config: Config): Promise<void> {
     listen: (onTransport) => listenAll([config["network.listen"], config["router.address"]], port, onTransport),
     dial: (address, peerPort) => connectTcp(address, peerPort, 1000),
     discoveries: discoveriesFor(config, self, known),
+    // mDNS asks again 1.5 s after start; a beacon is answered within a round trip.
+    settleMs: 2000,
     remember: (...host) => known.remember(...host),
     onIdle: () => void router.close().then(() => process.exit(0)),
   });

@@ -21,6 +21,8 @@ import {
 
 export interface PeersOptions {
   self: { hostId: string; name: string; port: number; instance: string };
+  /** How long after start discovery needs to find the hosts already running (0: no discovery). */
+  settleMs: number;
   limits: Limits;
   /** The router's pool: this host's servers and, kept here, every other host's. */
   pool: FunctionPool;
@@ -85,6 +87,7 @@ export class Peers {
   /** Links dialed but not yet attached: what arrives on them before the welcome is read waits here. */
   private readonly early = new Map<Connection, Message[]>();
   private closed = false;
+  private readonly startedAt = Date.now();
 
   constructor(private readonly options: PeersOptions) {}
 
@@ -122,7 +125,15 @@ export class Peers {
 
   welcome(): WelcomeBody {
     const { self } = this.options;
-    return { v: PROTOCOL_VERSION, pid: process.pid, host: self.name, hostId: self.hostId, port: self.port, instance: self.instance };
+    return {
+      v: PROTOCOL_VERSION,
+      pid: process.pid,
+      host: self.name,
+      hostId: self.hostId,
+      port: self.port,
+      instance: self.instance,
+      discoveringMs: Math.max(0, this.startedAt + this.options.settleMs - Date.now()),
+    };
   }
 
   /** A change to this host's servers, for every linked host. */

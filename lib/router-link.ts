@@ -27,7 +27,8 @@ export interface RouterLinkOptions {
 /** How long a process waits for a router to answer, counting the time to start one. */
 const REACH_ROUTER_MS = 5000;
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms).unref());
+/** A pause that keeps the process alive: a one-shot caller waiting for its router must not exit. */
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /** Starts `labc router` in the background, detached: it outlives this process. */
 function spawnRouter(config: Config): void {
@@ -80,6 +81,8 @@ async function reachRouter(config: Config): Promise<TcpTransport> {
 export class RouterLink {
   readonly pool = new FunctionPool();
   welcome: WelcomeBody | undefined;
+  /** When discovery of the router is expected to have found every running host (local time). */
+  private settledAt = 0;
   private connection: Connection | null = null;
   private connecting: Promise<void> | null = null;
   private registered = false;
@@ -96,6 +99,11 @@ export class RouterLink {
   ready(): Promise<void> {
     if (this.connection) return Promise.resolve();
     return (this.connecting ??= this.connect().finally(() => (this.connecting = null)));
+  }
+
+  /** Milliseconds until a router just started has had its chance to find the other hosts. */
+  get discoveringMs(): number {
+    return Math.max(0, this.settledAt - Date.now());
   }
 
   /** Waits until every notice the router sent before now has been applied. */
@@ -170,6 +178,7 @@ export class RouterLink {
     });
     const gotPool = new Promise<void>((resolve) => (this.gotPool = resolve));
     this.welcome = await connection.request(Kind.hello, this.hello(), "hello", this.timeoutMs());
+    this.settledAt = Date.now() + (this.welcome?.discoveringMs ?? 0);
     await gotPool;
     if (connection.closed) throw new RouterUnavailableError(`${config["router.address"]}:${config["router.port"]}`);
     if (this.closed) {
@@ -220,7 +229,8 @@ export class RouterLink {
         await this.ready();
       } catch (error) {
         debug("router still unreachable: %s", (error as Error).message);
-        await sleep(Math.min(1000, 100 * 2 ** attempt));
+        // Unreferenced: retrying must not keep a process alive that has nothing else to do.
+        await new Promise((done) => setTimeout(done, Math.min(1000, 100 * 2 ** attempt)).unref());
       }
     }
   }

@@ -39,6 +39,8 @@ export interface RouterOptions {
   /** Opens a connection to another host's router. */
   dial: (address: string, port: number) => Promise<Transport>;
   discoveries: Discovery[];
+  /** How long after start discovery needs to find the hosts already running. */
+  settleMs: number;
   remember: (hostId: string, name: string, addresses: string[], port: number) => void;
   /** Called when the router ended itself after lingering. */
   onIdle: () => void;
@@ -71,6 +73,7 @@ export class Router {
   constructor(private readonly options: RouterOptions) {
     this.peers = new Peers({
       self: { hostId: options.hostId, name: options.host, port: options.port, instance: options.instance },
+      settleMs: options.discoveries.length ? options.settleMs : 0,
       limits: options.limits,
       pool: this.pool,
       heartbeat: options.heartbeat,

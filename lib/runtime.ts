@@ -246,6 +246,11 @@ export class Runtime {
     checkTopic(topic);
     let reached = this.server && this.server.deliver(topic, args) > 0 ? 1 : 0;
     await this.link.ready();
+    // On a fresh host, subscribers elsewhere are not known yet: give discovery its moment.
+    if (this.link.discoveringMs > 0) {
+      await new Promise((done) => setTimeout(done, this.link.discoveringMs));
+      await this.link.sync();
+    }
     const targets = [...this.link.pool.subscribers(topic)].filter((server) => server.id !== this.identity.id);
     if (targets.length === 0) return reached;
     const frame = encodeMessage(Kind.pub, 0, { topic, args }, this.limits);
@@ -321,13 +326,26 @@ export class Runtime {
   private async callFar(name: string, args: unknown[], scope: Scope, timeoutMs: number, options: CallOptions): Promise<unknown> {
     await this.link.ready();
     const choose = () => {
-      const from = this.perspective(options.host);
+      let from: Perspective;
+      try {
+        from = this.perspective(options.host);
+      } catch (error) {
+        if (this.link.discoveringMs > 0) return undefined; // the host may not be found yet
+        throw error;
+      }
       const onPort = options.port === undefined ? undefined : (s: PoolServer) => s.hostId === from.hostId && s.port === options.port;
       return this.link.pool.resolve(name, scope, from, "bottom-up", onPort);
     };
     let target = choose();
     if (!target) {
       // The pool may lag a registration that happened just before this call: catch up once.
+      await this.link.sync();
+      target = choose();
+    }
+    // A router that has just started (for this very call, say) may not have found the other
+    // hosts yet: the first call on a fresh host waits for that, later ones never do.
+    while (!target && this.link.discoveringMs > 0) {
+      await new Promise((done) => setTimeout(done, Math.min(100, this.link.discoveringMs)));
       await this.link.sync();
       target = choose();
     }

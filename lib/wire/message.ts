@@ -59,6 +59,8 @@ export interface WelcomeBody {
   /** Root port, and an id of this run of the router (a restarted router has a new one). */
   port: number;
   instance: string;
+  /** Milliseconds until the router's discovery has had its first chance to find every host. */
+  discoveringMs: number;
 }
 
 export interface ReqBody {

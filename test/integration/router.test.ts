@@ -20,6 +20,16 @@ test("the first server on a host starts the router: a separate process named `la
   expect(cmdline).toMatch(/^labc router/);
 });
 
+test("a one-shot CLI call on a host with no router starts one, and says what it found", async () => {
+  expect(await host.routerPid()).toBeUndefined();
+  const first = await host.cli(["call", "echo", "x"]);
+  expect(first.code).toBe(1);
+  expect(first.stderr).toMatch(/no function "echo"/);
+  expect(await host.routerPid()).toBeDefined();
+  await host.serve([ECHO]);
+  expect((await host.cli(["call", "echo", "x"])).stdout).toBe("x\n");
+});
+
 test("after the router is killed with SIGKILL, a new one serves within 2 s and calls work again", async () => {
   const echo = await host.serve([ECHO]);
   const lab = await host.serve([join(FIXTURES, "lab.ts")]);

@@ -53,6 +53,18 @@ describe.skipIf(why)("discovery, 3 hosts in network namespaces", () => {
     }
   });
 
+  test("the first call on a fresh host, with no router yet, finds a function of another host", async () => {
+    lan = Lan.create(3);
+    const [h1, h2, h3] = lan.hosts as [LanHost, LanHost, LanHost];
+    await serveEach([h1, h2]);
+    await allLinked([h1, h2], 8000);
+    expect(h3.pids()).toEqual([]);
+    const first = await h3.cli(["call", "on_host2"]);
+    expect(first.stderr).toBe("");
+    expect(first.stdout).toBe("host2\n");
+    expect((await h3.cli(["call", "--host", "host1", "where"])).stdout).toBe("host1\n");
+  });
+
   test("a multi-homed host is linked over the address that answers and never flaps", async () => {
     lan = Lan.create(3);
     const [h1, h2, h3] = lan.hosts as [LanHost, LanHost, LanHost];
