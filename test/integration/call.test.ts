@@ -217,6 +217,8 @@ describe("the pool on one host", () => {
     expect(all.map((a) => a.pid).sort()).toEqual([lab.pid, second.pid].sort());
     expect(all.every((a) => a.value === "to all" && a.host === own)).toBe(true);
     second.child.kill("SIGKILL");
+    await second.exited;
+    await eventually(() => ![...labc.link.pool.servers.values()].some((s) => s.pid === second.pid), 2000, "gone");
   });
 
   test("a function of the caller's own process is called in-process, whatever its scope", async () => {
