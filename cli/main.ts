@@ -5,7 +5,7 @@ import { cac } from "cac";
 import { CONFIG_KEYS, envName, loadConfig, type ConfigKey } from "../lib/config.js";
 import { LabcError, NoSuchFunctionError } from "../lib/errors.js";
 import { PACKAGE_ROOT } from "../lib/paths.js";
-import { close, configure } from "../lib/index.js";
+import { close, configure, type ServiceInfo } from "../lib/index.js";
 import { SCOPES, type Scope } from "../lib/wire/message.js";
 import { parseArg, table, toJson, toText, writeOut } from "./format.js";
 import { stopOnSignal } from "./stop-on-signal.js";
@@ -38,6 +38,20 @@ function flagsOf(options: GlobalOptions): Partial<Record<ConfigKey, unknown>> {
 
 class UsageError extends Error {}
 
+/**
+ * The text given for an option that holds a name or id. cac turns anything that looks like a
+ * number into one (`--state 000123` would become 123), so the text is read back from argv.
+ */
+function textOption(name: string, parsed: unknown): string | undefined {
+  if (parsed === undefined) return undefined;
+  const argv = process.argv;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === `--${name}` && i + 1 < argv.length) return argv[i + 1];
+    if (argv[i]!.startsWith(`--${name}=`)) return argv[i]!.slice(name.length + 3);
+  }
+  return String(parsed);
+}
+
 /** Runs a command; any failure becomes one line on stderr and a non-zero exit code. */
 function action<A extends unknown[]>(run: (...args: A) => Promise<void>) {
   return async (...args: A) => {
@@ -65,20 +79,25 @@ cli
   .option("--set <key=value>", "Set any config key for this command (repeatable), e.g. --set call.timeout=5");
 
 cli
-  .command("serve [...paths]", "Serve the services in these files (TypeScript or JavaScript) until Ctrl-C")
+  .command("serve [...paths]", "Serve the services in these files or folders (TypeScript or JavaScript) until Ctrl-C")
+  .option("--as <name>", "Name this process `labc service <name>` (as ServiceControl does)")
   .example("labc serve services/echo.ts")
   .action(
-    action(async (paths: string[], options: GlobalOptions) => {
+    action(async (paths: string[], options: GlobalOptions & { as?: string }) => {
       if (paths.length === 0) throw new UsageError("serve needs at least one service file, e.g. labc serve services/echo.ts");
-      const { loadService, stateOf } = await import("../lib/services/loader.js");
+      if (options.as !== undefined) process.title = `labc service ${textOption("as", options.as)}`;
+      const { loadService } = await import("../lib/services/loader.js");
+      const { combinedStateId } = await import("../lib/services/state-id.js");
+      const { services } = loadConfig({ flags: flagsOf(options) });
       const loaded = [];
-      for (const path of paths) loaded.push(await loadService(path));
-      const labc = configure(flagsOf(options), { state: stateOf(loaded.map((service) => service.file)) });
+      for (const path of paths) loaded.push(await loadService(path, (name) => services[name]?.options));
+      const labc = configure(flagsOf(options), { state: combinedStateId(paths) });
       await labc.serve(...loaded.flatMap((service) => service.instances));
       const names = loaded.flatMap((service) => service.instances.map((instance) => instance.constructor.name));
       process.stdout.write(
         `labc: serving ${names.join(", ")} on ${labc.config["server.address"]}:${labc.port}` +
-          ` (router on port ${labc.config["router.port"]}, pid ${labc.link.welcome?.pid}); Ctrl-C stops\n`,
+          ` (router on port ${labc.config["router.port"]}, pid ${labc.link.welcome?.pid}, state ${labc.identity.state});` +
+          " Ctrl-C stops\n",
       );
       stopOnSignal(() => labc.close());
     }),
@@ -90,6 +109,7 @@ cli
   .option("--scope <scope>", `Where to look: ${SCOPES.join(", ")} (config call.scope)`)
   .option("--host <name>", "Resolve from this host's perspective (its functions first, its private ones too)")
   .option("--all", "Call every server that offers the function; print each answer")
+  .option("--state <id>", "Only a server running this state id (see labc services) may answer")
   .option("--json", "Print the result as JSON (binary data as {\"$binary\": base64})")
   .example('labc call echo "Hello World!"')
   .example("labc call add 1 2")
@@ -100,12 +120,16 @@ cli
       async (
         name: string,
         args: string[],
-        options: GlobalOptions & { timeout?: string; scope?: string; host?: string; all?: boolean; json?: boolean },
+        options: GlobalOptions & { timeout?: string; scope?: string; host?: string; all?: boolean; json?: boolean; state?: string },
       ) => {
         const flags = flagsOf(options);
         if (options.timeout !== undefined) flags["call.timeout"] = String(options.timeout);
         const labc = configure(flags);
-        const callOptions = { scope: scopeOf(options.scope), host: options.host === undefined ? undefined : String(options.host) };
+        const callOptions = {
+          scope: scopeOf(options.scope),
+          host: textOption("host", options.host),
+          state: textOption("state", options.state),
+        };
         if (options.all) {
           const results = await labc.callAll(name, argumentsOf(args, options), callOptions);
           if (results.length === 0) throw new NoSuchFunctionError(name, callOptions.scope ?? labc.config["call.scope"]);
@@ -217,6 +241,113 @@ cli
         ]);
         const header = ["HOST", "ID", "STATE", "ADDRESSES", "PORT", "SERVERS", "FUNCTIONS", "LAST HEARD"];
         process.stdout.write(`${table(header, rows)}\n`);
+      }
+      await labc.close();
+    }),
+  );
+
+cli
+  .command("install <path>", "Install a service (a file, or a folder with its package.json) into the services folder")
+  .option("-e, --editable", "Link it instead of copying: edits take effect at its next start")
+  .example("labc install services/light-control.ts")
+  .action(
+    action(async (path: string, options: GlobalOptions & { editable?: boolean }) => {
+      const { install, servicesDir } = await import("../lib/services/install.js");
+      const installed = await install(path, { link: options.editable === true });
+      const how = installed.linked ? "linked" : "copied";
+      process.stdout.write(`labc: installed ${installed.name} (${how} to ${join(servicesDir(), installed.entry)})\n`);
+    }),
+  );
+
+cli
+  .command("uninstall <name>", "Stop (on this host) and remove an installed service")
+  .action(
+    action(async (name: string, options: GlobalOptions) => {
+      const { readManifest, resolveService, servicesDir, uninstall } = await import("../lib/services/install.js");
+      const found = resolveService(name, Object.keys(readManifest(servicesDir())));
+      const labc = configure(flagsOf(options));
+      await labc.getHost(labc.identity.host).stopService(found);
+      await labc.close();
+      process.stdout.write(`labc: uninstalled ${uninstall(found)}\n`);
+    }),
+  );
+
+/** `labc services`, `start-service`, `stop-service` and `logs` talk to a host's ServiceControl. */
+function hostOf(labc: ReturnType<typeof configure>, host: unknown): ReturnType<ReturnType<typeof configure>["getHost"]> {
+  return labc.getHost(textOption("host", host) ?? labc.identity.host);
+}
+
+function servicesTable(rows: (ServiceInfo & { host?: string })[], withHost: boolean): string {
+  const header = [...(withHost ? ["HOST"] : []), "SERVICE", "STATE", "PID", "UPTIME", "STATE ID", "SOURCE"];
+  const cells = rows.map((s) => [
+    ...(withHost ? [s.host ?? ""] : []),
+    s.name,
+    s.state + (s.restarts ? ` (${s.restarts} restarts)` : ""),
+    s.pid === undefined ? "-" : String(s.pid),
+    s.uptime === undefined ? "-" : `${s.uptime}s`,
+    s.stateId ?? "-",
+    `${s.source}${s.linked ? " (linked)" : ""}`,
+  ]);
+  const crashes = rows
+    .filter((s) => s.state === "crashed" && s.lastError)
+    .map((s) => `\n${s.name} crashed: ${s.lastError}`);
+  return table(header, cells) + crashes.join("");
+}
+
+cli
+  .command("services", "List the services installed on a host, with their state")
+  .option("--host <name>", "The host to ask (default: this one)")
+  .option("--all", "Ask every host")
+  .option("--json", "Print the list as JSON")
+  .action(
+    action(async (options: GlobalOptions & { host?: string; all?: boolean; json?: boolean }) => {
+      const labc = configure(flagsOf(options));
+      let rows: (ServiceInfo & { host?: string })[];
+      if (options.all) {
+        const answers = await labc.callAll("service_control.listServices", []);
+        rows = answers.flatMap((a) => ((a.value as ServiceInfo[] | undefined) ?? []).map((s) => ({ ...s, host: a.host })));
+      } else {
+        rows = await hostOf(labc, options.host).services();
+      }
+      await writeOut(options.json ? rows : servicesTable(rows, options.all === true), options.json === true);
+      await labc.close();
+    }),
+  );
+
+for (const [command, verb] of [
+  ["start-service", "Start"],
+  ["stop-service", "Stop"],
+] as const) {
+  cli
+    .command(`${command} <name>`, `${verb} an installed service (by name, snake_case or unique prefix) on a host`)
+    .option("--host <name>", "The host it is installed on (default: this one)")
+    .example(`labc ${command} LightControl --host computer1`)
+    .action(
+      action(async (name: string, options: GlobalOptions & { host?: string }) => {
+        const labc = configure(flagsOf(options));
+        const host = hostOf(labc, options.host);
+        const info = command === "start-service" ? await host.startService(name) : await host.stopService(name);
+        process.stdout.write(`${servicesTable([info], false)}\n`);
+        await labc.close();
+      }),
+    );
+}
+
+cli
+  .command("logs <name>", "Print the log of a service (stdout and stderr of its process)")
+  .option("--host <name>", "The host it runs on (default: this one)")
+  .option("-f, --follow", "Keep printing what is written, until Ctrl-C")
+  .action(
+    action(async (name: string, options: GlobalOptions & { host?: string; follow?: boolean }) => {
+      const labc = configure(flagsOf(options));
+      const host = hostOf(labc, options.host);
+      let offset = -16384;
+      for (;;) {
+        const chunk: { text: string; offset: number } = await host.call("service_control.serviceLogs", name, offset);
+        process.stdout.write(chunk.text);
+        offset = chunk.offset;
+        if (!options.follow) break;
+        await new Promise((done) => setTimeout(done, 500));
       }
       await labc.close();
     }),

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { configDir, type Config } from "../lib/config.js";
+import { spawn } from "node:child_process";
+import { configDir, loadConfig, stateDir, type Config } from "../lib/config.js";
 import type { Discovery } from "../lib/discovery/discovery.js";
 import { KnownHosts } from "../lib/discovery/known-hosts.js";
 import { MdnsDiscovery } from "../lib/discovery/mdns.js";
@@ -8,7 +9,12 @@ import { UdpBeacon } from "../lib/discovery/udp-beacon.js";
 import { hostId, newId } from "../lib/identity.js";
 import { connectTcp, listenTcp } from "../lib/net/tcp-transport.js";
 import type { Listener, Transport } from "../lib/net/transport.js";
+import { CLI_PATH } from "../lib/paths.js";
 import { Router } from "../lib/router.js";
+import { Runtime } from "../lib/runtime.js";
+import { servicesDir } from "../lib/services/install.js";
+import { Supervisor } from "../lib/services/supervisor.js";
+import { ServiceControl } from "../services/service-control.js";
 import { DEFAULT_LIMITS } from "../lib/wire/limits.js";
 import { stopOnSignal } from "./stop-on-signal.js";
 
@@ -49,6 +55,20 @@ export async function runRouter(config: Config): Promise<void> {
   const port = config["router.port"];
   const self = { hostId: config["host.id"] || hostId(), name: config["host.name"], port };
   const known = new KnownHosts(join(configDir(), "known-hosts.json"));
+  // ServiceControl: a labc server inside the router process, registered with it like any other.
+  const control = new Runtime(config);
+  const supervisor = new Supervisor({
+    servicesDir: servicesDir(),
+    stateDir: stateDir(),
+    settings: (name) => loadConfig().services[name],
+    spawn: (name, entry) =>
+      spawn(process.execPath, [CLI_PATH, "serve", entry, "--as", name], {
+        // Its own process group: a Ctrl-C meant for a router in a terminal does not reach it.
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: process.env,
+      }),
+  });
   const router = new Router({
     host: self.name,
     hostId: self.hostId,
@@ -68,7 +88,9 @@ export async function runRouter(config: Config): Promise<void> {
     // mDNS asks again 1.5 s after start; a beacon is answered within a round trip.
     settleMs: 2000,
     remember: (...host) => known.remember(...host),
-    onIdle: () => void router.close().then(() => process.exit(0)),
+    // A service waiting to be restarted keeps the router: it would not be restarted otherwise.
+    canLeave: () => !supervisor.busy(),
+    onIdle: () => void control.close().then(() => router.close()).then(() => process.exit(0)),
   });
   try {
     await router.start();
@@ -79,8 +101,13 @@ export async function runRouter(config: Config): Promise<void> {
     throw error;
   }
   const discovery = config["discovery.enabled"] ? "on" : "off";
+  await control.serve(new ServiceControl(supervisor));
+  router.markReady();
   process.stdout.write(
     `labc router: ${self.name} (${self.hostId}) on port ${router.port}, pid ${process.pid}, discovery ${discovery}\n`,
   );
-  stopOnSignal(() => router.close());
+  stopOnSignal(async () => {
+    await control.close();
+    await router.close();
+  });
 }

@@ -55,6 +55,29 @@ export interface LoadedConfig {
   values: Config;
   /** Where each value came from: "default", a file path, "env LABC_X" or "flag". */
   sources: Record<ConfigKey, string>;
+  /** `[services.<Name>]` tables: a service's own settings, by service (class) name. */
+  services: Record<string, ServiceSettings>;
+}
+
+/** A service's table: `restart` and `needs` are labc's, the rest goes to its constructor. */
+export interface ServiceSettings {
+  restart?: "no" | "on-failure";
+  needs?: string[];
+  options: Record<string, unknown>;
+}
+
+function serviceSettings(file: string, name: string, table: unknown): ServiceSettings {
+  if (typeof table !== "object" || table === null || Array.isArray(table)) {
+    throw new ConfigError(file, `services.${name}`, "expected a table such as [services.LightControl]");
+  }
+  const { restart, needs, ...options } = table as Record<string, unknown>;
+  if (restart !== undefined && restart !== "no" && restart !== "on-failure") {
+    throw new ConfigError(file, `services.${name}.restart`, `expected "no" or "on-failure", got ${JSON.stringify(restart)}`);
+  }
+  if (needs !== undefined && !(Array.isArray(needs) && needs.every((n) => typeof n === "string"))) {
+    throw new ConfigError(file, `services.${name}.needs`, `expected a list of service names, got ${JSON.stringify(needs)}`);
+  }
+  return { restart: restart as ServiceSettings["restart"], needs: needs as string[] | undefined, options };
 }
 
 export function envName(key: ConfigKey): string {
@@ -152,6 +175,10 @@ function readFile(loaded: LoadedConfig, file: string): void {
     if (typeof entries !== "object" || entries === null || Array.isArray(entries)) {
       throw new ConfigError(file, table, "expected a table such as [router]");
     }
+    if (table === "services") {
+      for (const [name, settings] of Object.entries(entries)) loaded.services[name] = serviceSettings(file, name, settings);
+      continue;
+    }
     for (const [name, raw] of Object.entries(entries)) set(loaded, `${table}.${name}`, raw, file, false);
   }
 }
@@ -172,6 +199,7 @@ export function loadConfig(
       }),
     ),
     sources: Object.fromEntries(CONFIG_KEYS.map((key) => [key, "default"])),
+    services: {},
   } as LoadedConfig;
   readFile(loaded, join(configDir(env), "config.toml"));
   readFile(loaded, resolve(options.cwd ?? process.cwd(), "labc.toml"));

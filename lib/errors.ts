@@ -92,6 +92,32 @@ export class NoSuchHostError extends LabcError {
 tag(NoSuchHostError, "NoSuchHostError");
 NoSuchHostError.prototype.name = "NoSuchHostError";
 
+export class NoSuchServiceError extends LabcError {
+  constructor(readonly query: string, message: string) {
+    super("LABC_NO_SUCH_SERVICE", message);
+  }
+  override get data() {
+    return { service: this.query };
+  }
+}
+tag(NoSuchServiceError, "NoSuchServiceError");
+NoSuchServiceError.prototype.name = "NoSuchServiceError";
+
+export class StateMismatchError extends LabcError {
+  constructor(readonly functionName: string, readonly state: string, running: string[]) {
+    super(
+      "LABC_STATE_MISMATCH",
+      `no server runs "${functionName}" in state ${state}` +
+        (running.length ? ` (running: ${running.join("; ")})` : ""),
+    );
+  }
+  override get data() {
+    return { function: this.functionName, state: this.state };
+  }
+}
+tag(StateMismatchError, "StateMismatchError");
+StateMismatchError.prototype.name = "StateMismatchError";
+
 export class TimeoutError extends LabcError {
   constructor(readonly functionName: string, readonly timeoutMs: number, readonly target?: string) {
     super(
@@ -216,6 +242,8 @@ const rebuilders: Record<string, (p: ErrorPayload) => LabcError> = Object.assign
       new ConnectionLostError(String(p.data?.target ?? "?"), p.data?.function as string | undefined),
     BadArgumentsError: (p: ErrorPayload) => new BadArgumentsError(p.message),
     NoSuchHostError: (p: ErrorPayload) => new NoSuchHostError(String(p.data?.host ?? "?"), []),
+    NoSuchServiceError: (p: ErrorPayload) => new NoSuchServiceError(String(p.data?.service ?? "?"), p.message),
+    ServiceLoadError: (p: ErrorPayload) => Object.assign(new ServiceLoadError("", ""), { message: p.message }),
   },
 );
 

@@ -19,6 +19,7 @@ import {
 } from "./decorators.js";
 import { namespace, type Namespace } from "./namespace.js";
 import type { HostInfo } from "./peers.js";
+import type { ServiceInfo } from "./services/supervisor.js";
 import { Runtime, type CallAllResult, type CallOptions, type HostHandle, type Unsubscribe } from "./runtime.js";
 
 let current: Runtime | undefined;
@@ -131,11 +132,13 @@ export {
   MalformedFrameError,
   NoSuchFunctionError,
   NoSuchHostError,
+  NoSuchServiceError,
   RemoteError,
+  StateMismatchError,
   RouterUnavailableError,
   ServiceLoadError,
   TimeoutError,
 } from "./errors.js";
-export type { CallAllResult, CallOptions, HostHandle, HostInfo, Namespace, RegisterOptions, Unsubscribe };
+export type { CallAllResult, CallOptions, HostHandle, HostInfo, Namespace, RegisterOptions, ServiceInfo, Unsubscribe };
 export type { Config, ConfigKey } from "./config.js";
 export type { Scope, Visibility } from "./wire/message.js";

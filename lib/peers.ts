@@ -23,6 +23,8 @@ export interface PeersOptions {
   self: { hostId: string; name: string; port: number; instance: string };
   /** How long after start discovery needs to find the hosts already running (0: no discovery). */
   settleMs: number;
+  /** Whether the router's own functions (ServiceControl) are registered yet. */
+  ready: () => boolean;
   limits: Limits;
   /** The router's pool: this host's servers and, kept here, every other host's. */
   pool: FunctionPool;
@@ -73,6 +75,8 @@ interface Peer {
 /** Give up redialing a host that stayed unreachable this many times; discovery finds it again. */
 const MAX_REDIALS = 600;
 const DIAL_TIMEOUT_MS = 1000;
+/** What a router still starting tells callers to wait at most, for its own functions. */
+const STARTING_MS = 1000;
 
 /**
  * The router's side of the network: one lifeline to every other host's router, over which the
@@ -132,7 +136,8 @@ export class Peers {
       hostId: self.hostId,
       port: self.port,
       instance: self.instance,
-      discoveringMs: Math.max(0, this.startedAt + this.options.settleMs - Date.now()),
+      // Until its own functions are registered, a new router asks callers to look again shortly.
+      discoveringMs: Math.max(this.options.ready() ? 0 : STARTING_MS, this.startedAt + this.options.settleMs - Date.now()),
     };
   }
 

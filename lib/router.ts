@@ -42,6 +42,8 @@ export interface RouterOptions {
   /** How long after start discovery needs to find the hosts already running. */
   settleMs: number;
   remember: (hostId: string, name: string, addresses: string[], port: number) => void;
+  /** Whether the router may leave now that no server is left (nothing else needs it). */
+  canLeave: () => boolean;
   /** Called when the router ended itself after lingering. */
   onIdle: () => void;
 }
@@ -69,11 +71,13 @@ export class Router {
   private readonly watchers = new Set<Connection>();
   private listener: Listener | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
+  private ready = false;
 
   constructor(private readonly options: RouterOptions) {
     this.peers = new Peers({
       self: { hostId: options.hostId, name: options.host, port: options.port, instance: options.instance },
       settleMs: options.discoveries.length ? options.settleMs : 0,
+      ready: () => this.ready,
       limits: options.limits,
       pool: this.pool,
       heartbeat: options.heartbeat,
@@ -101,6 +105,11 @@ export class Router {
     });
     for (const discovery of this.options.discoveries) discovery.start((sighting) => this.peers.sighted(sighting));
     this.lingerIfIdle();
+  }
+
+  /** The router's own functions are registered: callers need not wait for them any more. */
+  markReady(): void {
+    this.ready = true;
   }
 
   async close(): Promise<void> {
@@ -258,8 +267,11 @@ export class Router {
   private lingerIfIdle(): void {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.lingerTimer = null;
-    if (this.serverOf.size > 0 || this.options.lingerSeconds === 0) return;
+    // The router's own ServiceControl does not keep it up.
+    const servers = [...this.serverOf.values()].filter((id) => this.pool.servers.get(id)?.pid !== process.pid);
+    if (servers.length > 0 || this.options.lingerSeconds === 0) return;
     this.lingerTimer = setTimeout(() => {
+      if (!this.options.canLeave()) return this.lingerIfIdle();
       debug("router: no server for %d s, leaving", this.options.lingerSeconds);
       this.options.onIdle();
     }, this.options.lingerSeconds * 1000);

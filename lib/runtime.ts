@@ -1,6 +1,6 @@
 import type { Config } from "./config.js";
 import { decoratedMethods, routeName, type RegisterOptions } from "./decorators.js";
-import { BadArgumentsError, ConnectionLostError, NoSuchFunctionError, NoSuchHostError } from "./errors.js";
+import { BadArgumentsError, ConnectionLostError, NoSuchFunctionError, NoSuchHostError, StateMismatchError } from "./errors.js";
 import { helloFrom, hostId, newId, type Identity } from "./identity.js";
 import { debug, warn } from "./log.js";
 import { namespace, type Namespace } from "./namespace.js";
@@ -9,6 +9,7 @@ import { connectTcp } from "./net/tcp-transport.js";
 import type { Perspective, PoolServer } from "./pool/function-pool.js";
 import { checkTopic } from "./pool/topic-trie.js";
 import type { HostInfo } from "./peers.js";
+import type { ServiceInfo } from "./services/supervisor.js";
 import { RouterLink } from "./router-link.js";
 import { offered, Server } from "./server.js";
 import { encodeMessage } from "./wire/codec.js";
@@ -27,6 +28,8 @@ export interface CallOptions {
   host?: string;
   /** With `host`: only the server listening on this port of that host. */
   port?: number;
+  /** Only a server running this state id (the exact code) may answer. */
+  state?: string;
 }
 
 /** Calls from one host's perspective; see `Runtime.getHost`. */
@@ -36,6 +39,11 @@ export interface HostHandle {
   callWith(name: string, args: unknown[], options?: Omit<CallOptions, "host" | "port">): Promise<any>;
   callAll(name: string, ...args: unknown[]): Promise<CallAllResult[]>;
   readonly network: Namespace;
+  /** The services installed on that host, with their state. */
+  services(): Promise<ServiceInfo[]>;
+  /** Starts an installed service there (by name, snake_case or unique prefix); resolves once it serves. */
+  startService(name: string): Promise<ServiceInfo>;
+  stopService(name: string): Promise<ServiceInfo>;
 }
 
 /** One answer of `callAll`. */
@@ -132,6 +140,10 @@ export class Runtime {
       callWith: (name, args, options = {}) => this.callWith(name, args, { ...options, ...fixed }),
       callAll: (name, ...args) => this.callAll(name, args, fixed),
       network: namespace((name, args) => this.callWith(name, args, fixed)),
+      // ServiceControl of that host answers (bottom-up from its perspective).
+      services: () => this.callWith("service_control.listServices", [], fixed),
+      startService: (name) => this.callWith("service_control.startService", [name], { ...fixed, timeoutMs: 60_000 }),
+      stopService: (name) => this.callWith("service_control.stopService", [name], { ...fixed, timeoutMs: 60_000 }),
     };
   }
 
@@ -206,7 +218,7 @@ export class Runtime {
   callWith(name: string, args: unknown[], options: CallOptions = {}): Promise<any> {
     const scope = options.scope ?? this.config["call.scope"];
     const timeoutMs = options.timeoutMs ?? this.config["call.timeout"] * 1000;
-    if (options.host === undefined) {
+    if (options.host === undefined && options.state === undefined) {
       if (this.server?.functions.has(name)) return this.invokeHere(name, args);
       if (scope === "server") return Promise.reject(new NoSuchFunctionError(name, scope, "not in this process"));
       if (this.link.connected) {
@@ -333,8 +345,10 @@ export class Runtime {
         if (this.link.discoveringMs > 0) return undefined; // the host may not be found yet
         throw error;
       }
-      const onPort = options.port === undefined ? undefined : (s: PoolServer) => s.hostId === from.hostId && s.port === options.port;
-      return this.link.pool.resolve(name, scope, from, "bottom-up", onPort);
+      const only = (s: PoolServer) =>
+        (options.port === undefined || (s.hostId === from.hostId && s.port === options.port)) &&
+        (options.state === undefined || s.state === options.state);
+      return this.link.pool.resolve(name, scope, from, "bottom-up", only);
     };
     let target = choose();
     if (!target) {
@@ -348,6 +362,12 @@ export class Runtime {
       await new Promise((done) => setTimeout(done, Math.min(100, this.link.discoveringMs)));
       await this.link.sync();
       target = choose();
+    }
+    if (!target && options.state !== undefined) {
+      const running = this.link.pool
+        .candidates(name, scope, this.perspective(options.host))
+        .map((s) => `${s.state ?? "no state id"} on ${s.host} (pid ${s.pid})`);
+      if (running.length) throw new StateMismatchError(name, options.state, running);
     }
     if (!target) {
       const servers = [...this.link.pool.servers.values()];

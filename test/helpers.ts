@@ -158,6 +158,19 @@ export class TestHost {
     // Servers first: a router killed while they live would be started again by them.
     const router = await this.routerPid();
     if (router) process.kill(router, "SIGKILL");
+    // Services its ServiceControl started outlive it on purpose: end them by their record.
+    try {
+      const running = JSON.parse(readFileSync(join(this.dir, "labc", "services-running.json"), "utf8"));
+      for (const { pid } of Object.values(running) as { pid: number }[]) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    } catch {
+      // no service was started
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,7 +1,6 @@
-import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { register as registerHooks } from "node:module";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { register as registerTsx } from "tsx/esm/api";
 import { decoratedMethods } from "../decorators.js";
@@ -11,6 +10,8 @@ export interface LoadedService {
   file: string;
   instances: object[];
 }
+
+type ServiceClass = new (options?: Record<string, unknown>) => object;
 
 let hooked = false;
 
@@ -24,17 +25,30 @@ function installHooks(): void {
   registerHooks(hook, { data: { labcUrl } });
 }
 
-function isServiceClass(value: unknown): value is new () => object {
+function isServiceClass(value: unknown): value is ServiceClass {
   return typeof value === "function" && value.prototype !== undefined && decoratedMethods(Object.create(value.prototype)).length > 0;
 }
 
-/**
- * Loads a service file (TypeScript or JavaScript) and makes one instance of each exported
- * class that has @register or @subscribe methods.
- */
-export async function loadService(path: string): Promise<LoadedService> {
-  const file = resolve(path);
-  if (!existsSync(file) || !statSync(file).isFile()) throw new ServiceLoadError(file, "no such file");
+/** The file a service runs: itself, or for a folder its package.json `main`, else index.ts or index.js. */
+export function serviceEntry(path: string): string {
+  const full = resolve(path);
+  if (!existsSync(full)) throw new ServiceLoadError(full, "no such file or folder");
+  if (!statSync(full).isDirectory()) return full;
+  let main: string | undefined;
+  try {
+    main = JSON.parse(readFileSync(join(full, "package.json"), "utf8")).main;
+  } catch {
+    // no package.json, or none with a main: look for an index
+  }
+  for (const candidate of [main, "index.ts", "index.js", "index.mjs"]) {
+    if (candidate && existsSync(join(full, candidate))) return join(full, candidate);
+  }
+  throw new ServiceLoadError(full, "a service folder needs a package.json \"main\", an index.ts or an index.js");
+}
+
+/** Imports a service and returns its service classes (exported, with decorated methods). */
+export async function serviceClasses(path: string): Promise<{ file: string; classes: ServiceClass[] }> {
+  const file = serviceEntry(path);
   installHooks();
   let module: Record<string, unknown>;
   try {
@@ -44,19 +58,25 @@ export async function loadService(path: string): Promise<LoadedService> {
   }
   const classes = Object.values(module).filter(isServiceClass);
   if (classes.length === 0) throw new ServiceLoadError(file, "exports no class with @register or @subscribe methods");
+  return { file, classes };
+}
+
+/**
+ * Loads a service (a TypeScript or JavaScript file, or a folder) and makes one instance of
+ * each exported service class, passing each its options (from `[services.<ClassName>]`).
+ */
+export async function loadService(
+  path: string,
+  optionsFor: (className: string) => Record<string, unknown> | undefined = () => undefined,
+): Promise<LoadedService> {
+  const { file, classes } = await serviceClasses(path);
   const instances = classes.map((Class) => {
     try {
-      return new Class();
+      const options = optionsFor(Class.name);
+      return options === undefined ? new Class() : new Class(options);
     } catch (error) {
       throw new ServiceLoadError(file, `${Class.name} could not be constructed: ${(error as Error).message}`, error);
     }
   });
   return { file, instances };
-}
-
-/** A content hash of the files served: names exactly the code that runs. */
-export function stateOf(files: string[]): string {
-  const hash = createHash("sha256");
-  for (const file of files) hash.update(readFileSync(file)).update("\0");
-  return hash.digest("hex").slice(0, 12);
 }

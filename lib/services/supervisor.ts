@@ -1,0 +1,308 @@
+import type { ChildProcess } from "node:child_process";
+import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import type { ServiceSettings } from "../config.js";
+import { ServiceLoadError } from "../errors.js";
+import { debug } from "../log.js";
+import { readManifest, resolveService } from "./install.js";
+import { stateId } from "./state-id.js";
+
+export type ServiceState = "stopped" | "starting" | "running" | "crashed";
+
+/** One line of `labc services`. */
+export interface ServiceInfo {
+  name: string;
+  state: ServiceState;
+  pid?: number;
+  /** Seconds since it started, while it runs. */
+  uptime?: number;
+  /** State id of the code it runs (or would run). */
+  stateId?: string;
+  /** How the last crash ended (exit code or signal) and its last lines of output, if it crashed. */
+  lastError?: string;
+  restarts: number;
+  linked: boolean;
+  source: string;
+}
+
+export interface SupervisorOptions {
+  servicesDir: string;
+  /** Where each service's log (`<Name>.log`) and the record of running services go. */
+  stateDir: string;
+  /** `[services.<Name>]` of the config, read at each start. */
+  settings: (name: string) => ServiceSettings | undefined;
+  /** Starts `labc serve <entry> --as <name>`: a process of its own, output piped. */
+  spawn: (name: string, entry: string) => ChildProcess;
+  /** Milliseconds between SIGTERM and SIGKILL when stopping. */
+  stopTimeoutMs?: number;
+  /** Milliseconds a service may take to serve after it was started. */
+  startTimeoutMs?: number;
+}
+
+interface Run {
+  pid: number;
+  child: ChildProcess | null;
+  startedAt: number;
+  stateId: string;
+  ready: boolean;
+  stopping: boolean;
+  exited: Promise<void>;
+}
+
+interface History {
+  restarts: number;
+  lastError?: string;
+  retry?: NodeJS.Timeout;
+}
+
+/** A run longer than this was healthy: the restart backoff starts over. */
+const HEALTHY_MS = 60_000;
+const MAX_BACKOFF_MS = 30_000;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts and stops the services installed on this host, each in a child process of its own
+ * whose output goes to a log file; records crashes, restarts a service that asks for it
+ * (`restart = "on-failure"`) with a growing pause, and starts what a service needs first.
+ * Services it started survive it; a new supervisor adopts them from the record it keeps.
+ */
+export class Supervisor {
+  private readonly runs = new Map<string, Run>();
+  private readonly records = new Map<string, History>();
+  private readonly runningFile: string;
+
+  constructor(private readonly options: SupervisorOptions) {
+    mkdirSync(options.stateDir, { recursive: true });
+    this.runningFile = join(options.stateDir, "services-running.json");
+    this.adopt();
+  }
+
+  /** Whether a service runs, starts, or waits to be restarted. */
+  busy(): boolean {
+    return this.runs.size > 0 || [...this.records.values()].some((history) => history.retry !== undefined);
+  }
+
+  list(): ServiceInfo[] {
+    const manifest = readManifest(this.options.servicesDir);
+    return Object.keys(manifest)
+      .sort()
+      .map((name) => this.info(name));
+  }
+
+  /** Starts a service (and first what it needs); resolves once it serves. */
+  async start(query: string, chain: string[] = []): Promise<ServiceInfo> {
+    const name = this.resolve(query);
+    if (chain.includes(name)) throw new ServiceLoadError(name, `needs itself through ${[...chain, name].join(" → ")}`);
+    for (const needed of this.options.settings(name)?.needs ?? []) await this.start(needed, [...chain, name]);
+    const current = this.runs.get(name);
+    if (current) {
+      if (!current.ready) await this.waitReady(name, current);
+      return this.info(name);
+    }
+    const record = this.record(name);
+    if (record.retry) clearTimeout(record.retry);
+    record.retry = undefined;
+    await this.waitReady(name, this.launch(name));
+    return this.info(name);
+  }
+
+  /** Stops a service: SIGTERM, then SIGKILL if it has not ended in time. */
+  async stop(query: string): Promise<ServiceInfo> {
+    const name = this.resolve(query);
+    const record = this.record(name);
+    if (record.retry) clearTimeout(record.retry);
+    record.retry = undefined;
+    const run = this.runs.get(name);
+    if (!run) return this.info(name);
+    run.stopping = true;
+    process.kill(run.pid, "SIGTERM");
+    const timeout = this.options.stopTimeoutMs ?? 5000;
+    const timer = setTimeout(() => alive(run.pid) && process.kill(run.pid, "SIGKILL"), timeout);
+    await run.exited;
+    clearTimeout(timer);
+    return this.info(name);
+  }
+
+  /** The service's log from byte `offset` on (at most `maxBytes`), and where the next read starts. */
+  logs(query: string, offset = -16384, maxBytes = 65536): { name: string; text: string; offset: number } {
+    const name = this.resolve(query);
+    const file = this.logFile(name);
+    let size = 0;
+    try {
+      size = statSync(file).size;
+    } catch {
+      return { name, text: "", offset: 0 };
+    }
+    const from = offset < 0 ? Math.max(0, size + offset) : Math.min(offset, size);
+    const length = Math.min(maxBytes, size - from);
+    const buffer = Buffer.alloc(length);
+    const fd = openSync(file, "r");
+    try {
+      readSync(fd, buffer, 0, length, from);
+    } finally {
+      closeSync(fd);
+    }
+    return { name, text: buffer.toString("utf8"), offset: from + length };
+  }
+
+  private resolve(query: string): string {
+    return resolveService(query, Object.keys(readManifest(this.options.servicesDir)));
+  }
+
+  private record(name: string): History {
+    let record = this.records.get(name);
+    if (!record) this.records.set(name, (record = { restarts: 0 }));
+    return record;
+  }
+
+  private logFile(name: string): string {
+    return join(this.options.stateDir, "logs", `${name}.log`);
+  }
+
+  private info(name: string): ServiceInfo {
+    const installed = readManifest(this.options.servicesDir)[name];
+    const run = this.runs.get(name);
+    const record = this.record(name);
+    const entry = installed && join(this.options.servicesDir, installed.entry);
+    let stateId_: string | undefined = run?.stateId;
+    if (!stateId_ && entry) {
+      try {
+        stateId_ = stateId(entry);
+      } catch {
+        stateId_ = undefined;
+      }
+    }
+    return {
+      name,
+      state: run ? (run.ready ? "running" : "starting") : record.lastError ? "crashed" : "stopped",
+      pid: run?.pid,
+      uptime: run ? Math.round((Date.now() - run.startedAt) / 1000) : undefined,
+      stateId: stateId_,
+      lastError: record.lastError,
+      restarts: record.restarts,
+      linked: installed?.linked ?? false,
+      source: installed?.source ?? "",
+    };
+  }
+
+  private launch(name: string): Run {
+    const installed = readManifest(this.options.servicesDir)[name]!;
+    const entry = join(this.options.servicesDir, installed.entry);
+    mkdirSync(join(this.options.stateDir, "logs"), { recursive: true });
+    const log = createWriteStream(this.logFile(name), { flags: "a" });
+    log.write(`--- ${new Date().toISOString()} starting ${name}\n`);
+    const child = this.options.spawn(name, entry);
+    let exitedResolve!: () => void;
+    const run: Run = {
+      pid: child.pid!,
+      child,
+      startedAt: Date.now(),
+      stateId: stateId(entry),
+      ready: false,
+      stopping: false,
+      exited: new Promise<void>((resolve) => (exitedResolve = resolve)),
+    };
+    this.runs.set(name, run);
+    child.stderr?.pipe(log, { end: false });
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      log.write(`${line}\n`);
+      if (!run.ready && line.startsWith("labc: serving")) {
+        run.ready = true;
+        this.save();
+      }
+    });
+    child.once("exit", (code, signal) => {
+      setTimeout(() => log.end(), 50);
+      this.ended(name, run, code === 0 ? undefined : signal ? `killed by ${signal}` : `exit code ${code}`);
+      exitedResolve();
+    });
+    this.save();
+    return run;
+  }
+
+  private ended(name: string, run: Run, failure: string | undefined): void {
+    if (this.runs.get(name) !== run) return;
+    this.runs.delete(name);
+    this.save();
+    const record = this.record(name);
+    if (run.stopping || failure === undefined) {
+      record.lastError = undefined;
+      return;
+    }
+    const tail = this.logs(name, -2048).text.trim().split("\n").slice(-5).join("\n");
+    record.lastError = `${failure}${tail ? `\n${tail}` : ""}`;
+    debug("service %s crashed: %s", name, failure);
+    if (this.options.settings(name)?.restart !== "on-failure") return;
+    if (Date.now() - run.startedAt > HEALTHY_MS) record.restarts = 0;
+    const pause = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** record.restarts);
+    record.restarts++;
+    record.retry = setTimeout(() => {
+      record.retry = undefined;
+      if (!this.runs.has(name)) this.launch(name);
+    }, pause);
+  }
+
+  private waitReady(name: string, run: Run): Promise<void> {
+    const ms = this.options.startTimeoutMs ?? 30_000;
+    return new Promise((resolve, reject) => {
+      const check = setInterval(() => {
+        if (run.ready) finish();
+        else if (this.runs.get(name) !== run) finish(new ServiceLoadError(name, `did not start: ${this.record(name).lastError ?? "it stopped"}`));
+      }, 20);
+      const timer = setTimeout(() => finish(new ServiceLoadError(name, `not serving ${ms} ms after its start`)), ms);
+      const finish = (error?: Error) => {
+        clearInterval(check);
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve();
+      };
+    });
+  }
+
+  /** Records the running services, so that a supervisor started after this one adopts them. */
+  private save(): void {
+    const running = Object.fromEntries(
+      [...this.runs].map(([name, run]) => [name, { pid: run.pid, startedAt: run.startedAt, stateId: run.stateId }]),
+    );
+    writeFileSync(this.runningFile, JSON.stringify(running));
+  }
+
+  private adopt(): void {
+    let saved: Record<string, { pid: number; startedAt: number; stateId: string }>;
+    try {
+      saved = JSON.parse(readFileSync(this.runningFile, "utf8"));
+    } catch {
+      return;
+    }
+    for (const [name, { pid, startedAt, stateId: state }] of Object.entries(saved)) {
+      let command = "";
+      try {
+        command = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      } catch {
+        continue;
+      }
+      if (!command.startsWith(`labc service ${name}`) || !alive(pid)) continue;
+      // Not our child: its end is noticed by looking.
+      let ended!: () => void;
+      const run: Run = { pid, child: null, startedAt, stateId: state, ready: true, stopping: false, exited: new Promise((r) => (ended = r)) };
+      this.runs.set(name, run);
+      const watch = setInterval(() => {
+        if (alive(pid)) return;
+        clearInterval(watch);
+        this.ended(name, run, run.stopping ? undefined : "ended while not supervised");
+        ended();
+      }, 500);
+      watch.unref();
+    }
+    this.save();
+  }
+}
