@@ -43,10 +43,21 @@ describe("config", () => {
     ["[call]\nscope = \"galaxy\"\n", /call\.scope: expected one of server, host, network/],
     ["router = 5\n", /labc\.toml: router: expected a table/],
     ["[router\nport = 1\n", /labc\.toml: not valid TOML \(line 1/],
+    ['[services.Light]\nrestart = "sometimes"\n', /services\.Light\.restart: expected "no" or "on-failure"/],
+    ["[services.Light]\nneeds = 3\n", /services\.Light\.needs: expected a list of service names/],
   ])("a bad file names the file, the key and what was expected: %j", (text, message) => {
     const { env, cwd } = folders(undefined, text);
     expect(() => loadConfig({ env, cwd })).toThrow(ConfigError);
     expect(() => loadConfig({ env, cwd })).toThrow(message);
+  });
+
+  test("a service's table: restart and needs for labc, the rest for its constructor", () => {
+    const { env, cwd } = folders(undefined, '[services.Light]\nrestart = "on-failure"\nneeds = ["Echo"]\nport = "/dev/ttyUSB0"\n');
+    expect(loadConfig({ env, cwd }).services.Light).toEqual({
+      restart: "on-failure",
+      needs: ["Echo"],
+      options: { port: "/dev/ttyUSB0" },
+    });
   });
 
   test("a bad environment variable is named", () => {
