@@ -154,7 +154,7 @@ cli
   );
 
 cli
-  .command("publish <topic> [...args]", "Publish to every subscriber of a topic on this host")
+  .command("publish <topic> [...args]", "Publish to every subscriber of a topic, on every host")
   .example("labc publish lab.print hi")
   .action(
     action(async (topic: string, args: string[], options: GlobalOptions) => {
