@@ -155,10 +155,8 @@ export class TestHost {
     const ends = [...this.children].map((child) => new Promise((done) => child.once("exit", done)));
     for (const child of this.children) child.kill("SIGKILL");
     await Promise.all(ends);
-    // Servers first: a router killed while they live would be started again by them.
-    const router = await this.routerPid();
-    if (router) process.kill(router, "SIGKILL");
-    // Services its ServiceControl started outlive it on purpose: end them by their record.
+    // Services its ServiceControl started outlive it on purpose: end them by their record. All
+    // servers go first: a router killed while they live would be started again by them.
     try {
       const running = JSON.parse(readFileSync(join(this.dir, "labc", "services-running.json"), "utf8"));
       for (const { pid } of Object.values(running) as { pid: number }[]) {
@@ -171,6 +169,8 @@ export class TestHost {
     } catch {
       // no service was started
     }
+    const router = await this.routerPid();
+    if (router) process.kill(router, "SIGKILL");
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
