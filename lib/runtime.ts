@@ -254,16 +254,45 @@ export class Runtime {
   }
 
   /** Delivers to every matching subscriber; resolves with how many servers got it. */
-  async publish(topic: string, ...args: unknown[]): Promise<number> {
-    checkTopic(topic);
-    let reached = this.server && this.server.deliver(topic, args) > 0 ? 1 : 0;
+  publish(topic: string, ...args: unknown[]): Promise<number> {
+    try {
+      checkTopic(topic);
+      const here = this.server && this.server.deliver(topic, args) > 0 ? 1 : 0;
+      if (this.link.connected && this.link.discoveringMs === 0) {
+        // Hot path: every subscriber's connection is open, so the frame goes out now, unawaited.
+        const targets = this.subscribersOf(topic);
+        if (targets.length === 0) return Promise.resolve(here);
+        const connections = targets.map((target) => this.peers.get(target.id));
+        if (connections.every((connection) => connection !== undefined)) {
+          const frame = encodeMessage(Kind.pub, 0, { topic, args }, this.limits);
+          for (const connection of connections) connection!.sendEncoded(frame);
+          return Promise.resolve(here + connections.length);
+        }
+      }
+      return this.publishFar(topic, args, here);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The names of the hosts this process knows of, with their ids. */
+  async hosts(): Promise<HostInfo[]> {
+    return this.link.hosts();
+  }
+
+  private subscribersOf(topic: string): PoolServer[] {
+    return [...this.link.pool.subscribers(topic)].filter((server) => server.id !== this.identity.id);
+  }
+
+  private async publishFar(topic: string, args: unknown[], here: number): Promise<number> {
+    let reached = here;
     await this.link.ready();
     // On a fresh host, subscribers elsewhere are not known yet: give discovery its moment.
     if (this.link.discoveringMs > 0) {
       await new Promise((done) => setTimeout(done, this.link.discoveringMs));
       await this.link.sync();
     }
-    const targets = [...this.link.pool.subscribers(topic)].filter((server) => server.id !== this.identity.id);
+    const targets = this.subscribersOf(topic);
     if (targets.length === 0) return reached;
     const frame = encodeMessage(Kind.pub, 0, { topic, args }, this.limits);
     await Promise.all(
@@ -279,11 +308,6 @@ export class Runtime {
       }),
     );
     return reached;
-  }
-
-  /** The names of the hosts this process knows of, with their ids. */
-  async hosts(): Promise<HostInfo[]> {
-    return this.link.hosts();
   }
 
   /** Closes everything: the server (its functions leave the pool), the lifeline, the links. */
