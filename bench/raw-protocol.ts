@@ -1,7 +1,8 @@
 /**
  * The baseline: the least a Node program can do to call a function over TCP. Each frame is an
- * 8-byte header (u32 length of the body, u32 request id) and a JSON body; both sides decode
- * and encode JSON, as labc does, and handle frames split or coalesced by TCP.
+ * 8-byte header (u32 length of the body, u32 request id) and a body: JSON, or raw bytes for the
+ * binary variant. Frames split or coalesced by TCP are handled, and a large frame is copied
+ * once, when it is complete.
  */
 export function rawFrame(id: number, body: unknown): Buffer {
   const json = JSON.stringify(body);
@@ -13,19 +14,33 @@ export function rawFrame(id: number, body: unknown): Buffer {
   return frame;
 }
 
-/** Feeds chunks, calls back with (id, parsed body) per complete frame. */
-export function rawReader(onFrame: (id: number, body: any) => void): (chunk: Buffer) => void {
-  let pending: Buffer = Buffer.alloc(0);
+/** Feeds chunks; calls back with (id, body bytes) per complete frame. */
+export function rawFrames(onFrame: (id: number, body: Buffer) => void): (chunk: Buffer) => void {
+  let chunks: Buffer[] = [];
+  let size = 0;
+  let need = 8;
   return (chunk) => {
-    let data = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    let at = 0;
-    while (data.length - at >= 8) {
-      const length = data.readUInt32BE(at);
-      if (data.length - at < 8 + length) break;
-      onFrame(data.readUInt32BE(at + 4), JSON.parse(data.toString("utf8", at + 8, at + 8 + length)));
-      at += 8 + length;
+    chunks.push(chunk);
+    size += chunk.length;
+    while (size >= need) {
+      const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      const length = data.readUInt32BE(0);
+      if (size < 8 + length) {
+        // Wait for the whole frame before copying anything again.
+        chunks = [data];
+        need = 8 + length;
+        return;
+      }
+      onFrame(data.readUInt32BE(4), data.subarray(8, 8 + length));
+      const rest = data.subarray(8 + length);
+      chunks = rest.length ? [rest] : [];
+      size = rest.length;
+      need = 8;
     }
-    pending = at === data.length ? Buffer.alloc(0) : data.subarray(at);
-    data = pending;
   };
+}
+
+/** Feeds chunks; calls back with (id, parsed JSON body) per complete frame. */
+export function rawReader(onFrame: (id: number, body: any) => void): (chunk: Buffer) => void {
+  return rawFrames((id, body) => onFrame(id, JSON.parse(body.toString("utf8"))));
 }

@@ -1,11 +1,39 @@
 import net from "node:net";
-import { rawFrame, rawReader } from "./raw-protocol.js";
+import { rawFrame, rawFrames, rawReader } from "./raw-protocol.js";
 
-// The baseline's server: answers every request with its first argument. Prints its port.
+/**
+ * The baseline's server. `json` (default): answers each request with its first argument,
+ * counts publications (frames with id 0) and answers `{"count": true}` with the count.
+ * `binary`: sends each frame back as it came (8-byte header, raw bytes). Prints its port.
+ */
+const binary = process.argv[2] === "binary";
+let received = 0;
+
 const server = net.createServer((socket) => {
   socket.setNoDelay(true);
-  socket.on("data", rawReader((id, body) => socket.write(rawFrame(id, { v: body.args[0] }))));
   socket.on("error", () => {});
+  if (binary) {
+    socket.on(
+      "data",
+      rawFrames((id, body) => {
+        const head = Buffer.allocUnsafe(8);
+        head.writeUInt32BE(body.length, 0);
+        head.writeUInt32BE(id, 4);
+        socket.cork();
+        socket.write(head);
+        socket.write(body);
+        socket.uncork();
+      }),
+    );
+    return;
+  }
+  socket.on(
+    "data",
+    rawReader((id, body) => {
+      if (id === 0) received++;
+      else socket.write(rawFrame(id, { v: body.count ? received : body.args[0] }));
+    }),
+  );
 });
 server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`${(server.address() as net.AddressInfo).port}\n`);

@@ -1,0 +1,420 @@
+/**
+ * `npm run bench`: labc against a raw Node `net` baseline and its peers (Moleculer, NATS), all
+ * measured in this one run, side by side. Clients run in this process, servers and subscribers
+ * in processes of their own, everything on 127.0.0.1. `--quick` runs each figure briefly, once.
+ * Peers are installed by `npm run bench:setup`; a peer that is missing is skipped with a note.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { loadConfig } from "../lib/config.js";
+import { freePort } from "../lib/net/tcp-transport.js";
+import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
+import { Runtime } from "../lib/runtime.js";
+import { concurrent, median, rounds, sequential, sleep, warm, type Call, type Figure } from "./measure.js";
+import { rawFrame, rawFrames, rawReader } from "./raw-protocol.js";
+
+const quick = process.argv.includes("--quick");
+const ROUND_MS = quick ? 150 : 1500;
+const ROUNDS = quick ? 1 : 3;
+const PUBLICATIONS = quick ? 2000 : 50_000;
+const SUBSCRIBERS = quick ? 3 : 10;
+const SMALL = "hello";
+const PEERS = join(PACKAGE_ROOT, "bench", "peers");
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+
+type System = "raw" | "labc" | "moleculer" | "nats";
+interface Row {
+  figure: string;
+  unit: string;
+  better: "higher" | "lower";
+  values: Partial<Record<System, Figure>>;
+}
+const rows: Row[] = [];
+const notes: string[] = [];
+
+function record(figure: string, unit: string, better: Row["better"], system: System, value: Figure): void {
+  let row = rows.find((r) => r.figure === figure);
+  if (!row) rows.push((row = { figure, unit, better, values: {} }));
+  row.values[system] = value;
+}
+
+// ---- processes (all ended by PID at the end) ----
+
+const children: ChildProcess[] = [];
+const extraPids: number[] = [];
+
+/** Starts a process; resolves with its first line of output and how long that took. */
+function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; line: string; ms: number }> {
+  const t0 = performance.now();
+  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let stderr = "";
+  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: not ready in 30 s ${stderr}`)), 30000);
+    createInterface({ input: child.stdout! }).once("line", (line) => {
+      clearTimeout(timer);
+      resolve({ child, line, ms: performance.now() - t0 });
+    });
+    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited (${code}): ${stderr}`)));
+  });
+}
+
+function stop(child: ChildProcess): void {
+  child.kill("SIGKILL");
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+// ---- the raw baseline's client ----
+
+function rawClient(port: number) {
+  const socket = net.connect(port, "127.0.0.1");
+  socket.setNoDelay(true);
+  const pending = new Map<number, (value: any) => void>();
+  let nextId = 1;
+  socket.on(
+    "data",
+    rawReader((id, body) => {
+      pending.get(id)?.(body.v);
+      pending.delete(id);
+    }),
+  );
+  const request = (body: unknown) =>
+    new Promise<any>((resolve) => {
+      const id = nextId++;
+      pending.set(id, resolve);
+      socket.write(rawFrame(id, body));
+    });
+  return {
+    ready: new Promise((resolve) => socket.once("connect", resolve)),
+    call: (value: unknown) => request({ args: [value] }),
+    publish: (value: unknown) => socket.write(rawFrame(0, { topic: "bench.tick", args: [value] })),
+    count: () => request({ count: true }) as Promise<number>,
+    close: () => socket.destroy(),
+  };
+}
+
+function rawBinaryClient(port: number) {
+  const socket = net.connect(port, "127.0.0.1");
+  socket.setNoDelay(true);
+  const pending = new Map<number, (value: Buffer) => void>();
+  let nextId = 1;
+  socket.on(
+    "data",
+    rawFrames((id, body) => {
+      pending.get(id)?.(body);
+      pending.delete(id);
+    }),
+  );
+  return {
+    ready: new Promise((resolve) => socket.once("connect", resolve)),
+    call: (bytes: Buffer) =>
+      new Promise<Buffer>((resolve) => {
+        const id = nextId++;
+        pending.set(id, resolve);
+        const head = Buffer.alloc(8);
+        head.writeUInt32BE(bytes.length, 0);
+        head.writeUInt32BE(id, 4);
+        socket.cork();
+        socket.write(head);
+        socket.write(bytes);
+        socket.uncork();
+      }),
+    close: () => socket.destroy(),
+  };
+}
+
+// ---- workloads ----
+
+async function callFigures(system: System | "labc via router", call: Call): Promise<void> {
+  await warm(call, quick ? 200 : 2000);
+  const runs: { perSecond: number; p50: number; p99: number }[] = [];
+  for (let i = 0; i < ROUNDS; i++) runs.push(await sequential(call, ROUND_MS));
+  const of = (key: "perSecond" | "p50" | "p99") => median(runs.map((run) => run[key]));
+  const routed = system === "labc via router";
+  const as: System = routed ? "labc" : system;
+  const w1 = routed ? "W7 (W1 through the router)" : "W1";
+  record(`${w1} sequential calls`, "calls/s", "higher", as, of("perSecond"));
+  record(`${w1} p50 latency`, "µs", "lower", as, of("p50"));
+  record(`${w1} p99 latency`, "µs", "lower", as, of("p99"));
+  const w2 = routed ? "W7 (W2 through the router)" : "W2";
+  record(`${w2} 100 in flight`, "calls/s", "higher", as, await rounds(ROUNDS, () => concurrent(call, 100, ROUND_MS)));
+}
+
+/** Publishes `count` messages and measures until the subscribers counted them all. */
+async function pubsubFigure(
+  figure: string,
+  system: System,
+  publish: (value: unknown) => void,
+  counted: () => Promise<number>,
+  deliveriesPerMessage: number,
+): Promise<void> {
+  const run = async () => {
+    const before = await counted();
+    const want = before + PUBLICATIONS * deliveriesPerMessage;
+    const t0 = performance.now();
+    for (let i = 0; i < PUBLICATIONS; i++) {
+      publish(i);
+      // Let sockets drain now and then, as a real publisher's loop would.
+      if (i % 1000 === 999) await new Promise((done) => setImmediate(done));
+    }
+    const end = t0 + 30000;
+    let now = await counted();
+    while (now < want && performance.now() < end) {
+      await sleep(5);
+      now = await counted();
+    }
+    if (now < want) notes.push(`${system} ${figure}: ${want - now} of ${want - before} deliveries missing after 30 s`);
+    return ((now - before) / (performance.now() - t0)) * 1000;
+  };
+  record(figure, "msgs/s", "higher", system, await rounds(ROUNDS, run));
+}
+
+async function throughputFigure(figure: string, system: System, bytes: number, call: Call): Promise<void> {
+  await warm(call, 2);
+  const perSecond = await rounds(ROUNDS, async () => (await sequential(call, Math.max(ROUND_MS, quick ? 300 : 2000))).perSecond);
+  record(figure, "MB/s", "higher", system, { value: (perSecond.value * bytes) / 1e6, spread: perSecond.spread });
+}
+
+// ---- systems ----
+
+async function raw(): Promise<void> {
+  const server = await start(process.execPath, [here("./raw-server.js")]);
+  record("W6 ready after start", "ms", "lower", "raw", { value: server.ms, spread: 0 });
+  await sleep(300);
+  record("W6 idle RSS, server", "MB", "lower", "raw", { value: rssMb(server.child.pid!), spread: 0 });
+  const client = rawClient(Number(server.line));
+  await client.ready;
+  await callFigures("raw", () => client.call(SMALL));
+  const json = "x".repeat(1024 * 1024);
+  await throughputFigure("W4 JSON string 1 MiB", "raw", json.length, () => client.call(json));
+  await pubsubFigure("W3 pub/sub 1 → 1", "raw", client.publish, client.count, 1);
+  client.close();
+  stop(server.child);
+
+  const binary = await start(process.execPath, [here("./raw-server.js"), "binary"]);
+  const bin = rawBinaryClient(Number(binary.line));
+  await bin.ready;
+  for (const [label, size] of [["64 KiB", 64 * 1024], ["16 MiB", 16 * 1024 * 1024]] as const) {
+    const payload = Buffer.alloc(size, 7);
+    await throughputFigure(`W4 binary ${label}`, "raw", size, () => bin.call(payload));
+  }
+  bin.close();
+  stop(binary.child);
+
+  // Fan-out: the raw publisher writes each message to every subscriber itself.
+  const subscribers = await Promise.all(Array.from({ length: SUBSCRIBERS }, () => start(process.execPath, [here("./raw-server.js")])));
+  const clients = subscribers.map((s) => rawClient(Number(s.line)));
+  await Promise.all(clients.map((c) => c.ready));
+  await pubsubFigure(
+    `W3 fan-out to ${SUBSCRIBERS}`,
+    "raw",
+    (value) => clients.forEach((c) => c.publish(value)),
+    async () => (await Promise.all(clients.map((c) => c.count()))).reduce((a, b) => a + b, 0),
+    SUBSCRIBERS,
+  );
+  clients.forEach((c) => c.close());
+  subscribers.forEach((s) => stop(s.child));
+}
+
+async function labc(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "labc-bench-"));
+  const rootPort = await freePort();
+  const env = {
+    ...process.env,
+    XDG_CONFIG_HOME: dir,
+    XDG_STATE_HOME: dir,
+    LABC_ROUTER_PORT: String(rootPort),
+    LABC_ROUTER_LINGER: "1",
+    LABC_DISCOVERY_ENABLED: "false",
+  };
+  try {
+    const server = await start(process.execPath, [CLI_PATH, "serve", join(PACKAGE_ROOT, "services", "echo.ts")], env);
+    record("W6 ready after start", "ms", "lower", "labc", { value: server.ms, spread: 0 });
+    const runtime = new Runtime(loadConfig({ env, flags: { "router.port": rootPort } }).values);
+    await runtime.call("echo", SMALL);
+    const routerPid = runtime.link.welcome!.pid;
+    extraPids.push(routerPid);
+    await sleep(300);
+    record("W6 idle RSS, server", "MB", "lower", "labc", { value: rssMb(server.child.pid!), spread: 0 });
+    record("W6 idle RSS, router", "MB", "lower", "labc", { value: rssMb(routerPid), spread: 0 });
+
+    await callFigures("labc", () => runtime.call("echo", SMALL));
+    const target = [...runtime.link.pool.servers.values()].find((s) => s.pid === server.child.pid)!;
+    await callFigures("labc via router", () => runtime.link.forward(target.id, "echo", [SMALL], 30000));
+
+    const json = "x".repeat(1024 * 1024);
+    await throughputFigure("W4 JSON string 1 MiB", "labc", json.length, () => runtime.call("echo", json));
+    for (const [label, size] of [["64 KiB", 64 * 1024], ["16 MiB", 16 * 1024 * 1024]] as const) {
+      const payload = Buffer.alloc(size, 7);
+      await throughputFigure(`W4 binary ${label}`, "labc", size, () => runtime.call("echo", payload));
+    }
+
+    const cli = (quick ? [0, 1] : [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).map(() => {
+      const t0 = performance.now();
+      const result = spawnSync(process.execPath, [CLI_PATH, "call", "echo", "hi"], { env, encoding: "utf8" });
+      if (result.stdout !== "hi\n") notes.push(`labc W5: unexpected output ${JSON.stringify(result.stdout + result.stderr)}`);
+      return performance.now() - t0;
+    });
+    record("W5 `labc call echo hi`", "ms", "lower", "labc", await rounds(cli.length, async () => cli.shift()!));
+
+    for (const [figure, count] of [["W3 pub/sub 1 → 1", 1], [`W3 fan-out to ${SUBSCRIBERS}`, SUBSCRIBERS]] as const) {
+      const subscribers = await Promise.all(
+        Array.from({ length: count }, () => start(process.execPath, [CLI_PATH, "serve", here("../../bench/bench-service.ts")], env)),
+      );
+      const counted = async () =>
+        (await runtime.callAll("benchCount", [])).reduce((sum, answer) => sum + Number(answer.value ?? 0), 0);
+      await runtime.publish("bench.tick", -1); // opens the connections
+      await pubsubFigure(figure, "labc", (value) => void runtime.publish("bench.tick", value), counted, count);
+      subscribers.forEach((s) => stop(s.child));
+      await sleep(200);
+    }
+    await runtime.close();
+    stop(server.child);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Loads a peer's package from bench/peers, or says why it cannot. */
+function peer(name: string): any {
+  try {
+    return createRequire(join(PEERS, "package.json"))(name);
+  } catch {
+    notes.push(`${name}: not installed (npm run bench:setup); skipped`);
+    return undefined;
+  }
+}
+
+async function moleculer(): Promise<void> {
+  const lib = peer("moleculer");
+  if (!lib) return;
+  const [serverPort, clientPort] = [await freePort(), await freePort()];
+  const subscriberPorts = await Promise.all(Array.from({ length: SUBSCRIBERS }, () => freePort()));
+  const nodes = [
+    `127.0.0.1:${serverPort}/server`,
+    `127.0.0.1:${clientPort}/client`,
+    ...subscriberPorts.map((port, i) => `127.0.0.1:${port}/sub${i + 1}`),
+  ];
+  const script = join(PEERS, "moleculer-node.mjs");
+  const server = await start(process.execPath, [script, "server", String(serverPort), ...nodes.filter((n) => !n.endsWith("/server"))]);
+  record("W6 ready after start", "ms", "lower", "moleculer", { value: server.ms, spread: 0 });
+  await sleep(300);
+  record("W6 idle RSS, server", "MB", "lower", "moleculer", { value: rssMb(server.child.pid!), spread: 0 });
+  const broker = new lib.ServiceBroker({
+    nodeID: "client",
+    logger: false,
+    transporter: {
+      type: "TCP",
+      options: { udpDiscovery: false, port: clientPort, urls: nodes.filter((n) => !n.endsWith("/client")), maxPacketSize: 64 * 1024 * 1024 },
+    },
+  });
+  await broker.start();
+  await broker.waitForServices(["echo"], 20000);
+  await callFigures("moleculer", () => broker.call("echo.echo", { v: SMALL }));
+  const json = "x".repeat(1024 * 1024);
+  await throughputFigure("W4 JSON string 1 MiB", "moleculer", json.length, () => broker.call("echo.echo", { v: json }));
+  const subscribers = await Promise.all(
+    subscriberPorts.map((port, i) => start(process.execPath, [script, `sub${i + 1}`, String(port), ...nodes.filter((n) => !n.endsWith(`/sub${i + 1}`))])),
+  );
+  await broker.waitForServices(subscriberPorts.map((_, i) => `sub${i + 1}`), 20000);
+  const count = (n: number) => async () =>
+    (await Promise.all(Array.from({ length: n }, (_, i) => broker.call(`sub${i + 1}.count`)))).reduce((a: number, b: number) => a + b, 0);
+  // emit: one instance of each listening service gets it; broadcast: all of them.
+  await pubsubFigure("W3 pub/sub 1 → 1", "moleculer", (v) => void broker.emit("bench.tick", v, ["sub1"]), count(1), 1);
+  await pubsubFigure(`W3 fan-out to ${SUBSCRIBERS}`, "moleculer", (v) => void broker.broadcast("bench.tick", v), count(SUBSCRIBERS), SUBSCRIBERS);
+  await broker.stop();
+  subscribers.forEach((s) => stop(s.child));
+  stop(server.child);
+}
+
+async function nats(): Promise<void> {
+  const lib = peer("nats");
+  if (!lib) return;
+  if (spawnSync("nats-server", ["--version"]).status !== 0) {
+    notes.push("nats-server: not installed (Debian package nats-server, see npm run bench:setup); skipped");
+    return;
+  }
+  const port = await freePort();
+  const server = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+  children.push(server);
+  await sleep(300);
+  const script = join(PEERS, "nats-node.mjs");
+  const echo = await start(process.execPath, [script, String(port), "echo"]);
+  const nc = await lib.connect({ servers: `127.0.0.1:${port}` });
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  const small = encoder.encode(JSON.stringify(SMALL));
+  await callFigures("nats", async () => JSON.parse(decoder.decode((await nc.request("echo", small, { timeout: 10000 })).data)));
+  stop(echo.child);
+  for (const [figure, n] of [["W3 pub/sub 1 → 1", 1], [`W3 fan-out to ${SUBSCRIBERS}`, SUBSCRIBERS]] as const) {
+    const subscribers = await Promise.all(Array.from({ length: n }, (_, i) => start(process.execPath, [script, String(port), `sub${i + 1}`])));
+    const count = async () => {
+      const answers = await Promise.all(
+        Array.from({ length: n }, (_, i) => nc.request(`sub${i + 1}.count`, new Uint8Array(), { timeout: 10000 })),
+      );
+      return answers.reduce((sum: number, a: { data: Uint8Array }) => sum + Number(decoder.decode(a.data)), 0);
+    };
+    await pubsubFigure(figure, "nats", (v) => nc.publish("bench.tick", encoder.encode(JSON.stringify(v))), count, n);
+    subscribers.forEach((s) => stop(s.child));
+  }
+  notes.push("nats: W4 not measured (nats-server refuses messages over 1 MiB by default)");
+  await nc.close();
+  stop(server);
+}
+
+// ---- report ----
+
+function report(): void {
+  const systems: System[] = ["raw", "labc", "moleculer", "nats"];
+  const format = (row: Row, system: System) => {
+    const figure = row.values[system];
+    if (!figure) return "-";
+    const base = row.values.raw?.value;
+    const digits = figure.value >= 100 ? 0 : 1;
+    const ratio = base && system !== "raw" ? ` (${(figure.value / base).toFixed(2)}x)` : "";
+    const spread = figure.spread > 0.2 ? ` ±${Math.round(figure.spread * 100)}%` : "";
+    return `${figure.value.toFixed(digits)}${ratio}${spread}`;
+  };
+  const table = [["figure", "unit", ...systems], ...rows.map((row) => [row.figure, `${row.unit} (${row.better})`, ...systems.map((s) => format(row, s))])];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((line) => line[i]!.length)));
+  for (const line of table) console.log(line.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+  console.log(`\n(x) is the ratio to raw in this run; ±N% the spread of ${ROUNDS} round(s) when over 20%.`);
+  for (const note of notes) console.log(`note: ${note}`);
+}
+
+async function main(): Promise<void> {
+  try {
+    await raw();
+    await labc();
+    await moleculer();
+    await nats();
+  } finally {
+    for (const child of children) stop(child);
+    for (const pid of extraPids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }
+  }
+  report();
+  const dir = join(PACKAGE_ROOT, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "latest.json"), `${JSON.stringify({ date: new Date().toISOString(), quick, rounds: ROUNDS, rows, notes }, null, 2)}\n`);
+}
+
+await main();
+// Peer clients (a Moleculer broker, a NATS connection) may hold the loop: the run is over.
+process.exit(0);

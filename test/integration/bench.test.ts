@@ -1,0 +1,29 @@
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { expect, test } from "vitest";
+import { PACKAGE_ROOT } from "../../lib/paths.js";
+
+// The benchmarks run briefly here so that they cannot rot; their figures are not judged.
+test("the benchmark suite runs every workload (--quick)", () => {
+  const run = spawnSync(process.execPath, [join(PACKAGE_ROOT, "dist", "bench", "suite.js"), "--quick"], {
+    encoding: "utf8",
+    timeout: 150_000,
+    env: { ...process.env, NODE_DEBUG: "" },
+  });
+  expect(run.stderr).toBe("");
+  expect(run.status).toBe(0);
+  for (const figure of ["W1 sequential calls", "W2 100 in flight", "W3 pub/sub 1 → 1", "W3 fan-out", "W4 binary 16 MiB", "W4 JSON string 1 MiB", "W5 `labc call echo hi`", "W6 idle RSS, router", "W7 (W1 through the router)"]) {
+    expect(run.stdout).toContain(figure);
+  }
+  const results = JSON.parse(readFileSync(join(PACKAGE_ROOT, "bench", "results", "latest.json"), "utf8"));
+  const w1 = results.rows.find((row: { figure: string }) => row.figure === "W1 sequential calls");
+  expect(w1.values.labc.value).toBeGreaterThan(0);
+  expect(w1.values.raw.value).toBeGreaterThan(0);
+}, 160_000);
+
+test("the decoder benchmark runs (--quick)", () => {
+  const run = spawnSync(process.execPath, [join(PACKAGE_ROOT, "dist", "bench", "decoder.js"), "--quick"], { encoding: "utf8" });
+  expect(run.status).toBe(0);
+  expect(run.stdout).toMatch(/decoder: [\d.]+ M frames\/s coalesced/);
+});
