@@ -256,10 +256,10 @@ export class Runtime {
   /** Delivers to every matching subscriber; resolves with how many servers got it. */
   publish(topic: string, ...args: unknown[]): Promise<number> {
     try {
-      checkTopic(topic);
       const here = this.server && this.server.deliver(topic, args) > 0 ? 1 : 0;
       if (this.link.connected && this.link.discoveringMs === 0) {
         // Hot path: every subscriber's connection is open, so the frame goes out now, unawaited.
+        // subscribersOf checks the topic (the trie refuses wildcards in it).
         const targets = this.subscribersOf(topic);
         if (targets.length === 0) return Promise.resolve(here);
         const connections = targets.map((target) => this.peers.get(target.id));
@@ -269,6 +269,7 @@ export class Runtime {
           return Promise.resolve(here + connections.length);
         }
       }
+      checkTopic(topic);
       return this.publishFar(topic, args, here);
     } catch (error) {
       return Promise.reject(error);
@@ -280,8 +281,9 @@ export class Runtime {
     return this.link.hosts();
   }
 
-  private subscribersOf(topic: string): PoolServer[] {
-    return [...this.link.pool.subscribers(topic)].filter((server) => server.id !== this.identity.id);
+  private subscribersOf(topic: string): readonly PoolServer[] {
+    const all = this.link.pool.subscribers(topic);
+    return all.some((server) => server.id === this.identity.id) ? all.filter((server) => server.id !== this.identity.id) : all;
   }
 
   private async publishFar(topic: string, args: unknown[], here: number): Promise<number> {

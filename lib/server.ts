@@ -130,7 +130,7 @@ export class Server {
 
   /** Runs every local subscriber of `topic`; one that throws does not stop the others. */
   deliver(topic: string, args: unknown[]): number {
-    const matched = this.handlers.match(topic);
+    const matched = this.handlers.matches(topic);
     for (const handler of matched) {
       try {
         const result = handler.withTopic
@@ -141,7 +141,7 @@ export class Server {
         this.subscriberFailed(handler, topic, error);
       }
     }
-    return matched.size;
+    return matched.length;
   }
 
   /** Serves requests and publications arriving on a connection this server did not accept. */

@@ -176,9 +176,9 @@ export class FunctionPool {
     return pick(found.filter((server) => locality(server, from) === best));
   }
 
-  /** Servers holding a subscription that matches `topic`. */
-  subscribers(topic: string): Set<PoolServer> {
-    return this.subscriptions.match(topic);
+  /** Servers holding a subscription that matches `topic` (do not modify the array). */
+  subscribers(topic: string): readonly PoolServer[] {
+    return this.subscriptions.matches(topic);
   }
 }
 

@@ -42,11 +42,17 @@ interface Node<T> {
 
 const newNode = <T>(): Node<T> => ({ children: new Map(), values: null });
 
+/** Topics whose matches are remembered at most; beyond it the memory starts over. */
+const CACHED_TOPICS = 1024;
+
 /** Subscriptions indexed by pattern; `match` finds every value whose pattern covers a topic. */
 export class TopicTrie<T> {
   private readonly root: Node<T> = newNode();
+  /** `matches` of recent topics: publications repeat their topics, subscriptions change rarely. */
+  private readonly cache = new Map<string, readonly T[]>();
 
   add(pattern: string, value: T): void {
+    this.cache.clear();
     let node = this.root;
     for (const word of checkPattern(pattern)) {
       let child = node.children.get(word);
@@ -58,6 +64,7 @@ export class TopicTrie<T> {
 
   /** Removes one value from a pattern, pruning nodes left empty. Returns whether it was there. */
   remove(pattern: string, value: T): boolean {
+    this.cache.clear();
     const words = topicWords(pattern);
     const trail: Node<T>[] = [this.root];
     for (const word of words) {
@@ -79,6 +86,17 @@ export class TopicTrie<T> {
   match(topic: string, into: Set<T> = new Set()): Set<T> {
     this.walk(this.root, checkTopic(topic), 0, into);
     return into;
+  }
+
+  /** Like `match`, as an array remembered until the subscriptions change: for hot paths. */
+  matches(topic: string): readonly T[] {
+    let found = this.cache.get(topic);
+    if (!found) {
+      found = [...this.match(topic)];
+      if (this.cache.size >= CACHED_TOPICS) this.cache.clear();
+      this.cache.set(topic, found);
+    }
+    return found;
   }
 
   private walk(node: Node<T>, words: string[], at: number, into: Set<T>): void {

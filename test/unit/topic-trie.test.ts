@@ -57,3 +57,16 @@ describe("TopicTrie", () => {
     expect(() => new TopicTrie().match("lab.*")).toThrow(/wildcards/);
   });
 });
+
+describe("TopicTrie.matches (remembered)", () => {
+  test("is forgotten when the subscriptions change", () => {
+    const trie = new TopicTrie<string>();
+    trie.add("a.*", "x");
+    expect(trie.matches("a.b")).toEqual(["x"]);
+    trie.add("a.#", "y");
+    expect([...trie.matches("a.b")].sort()).toEqual(["x", "y"]);
+    trie.remove("a.*", "x");
+    expect(trie.matches("a.b")).toEqual(["y"]);
+    expect(() => trie.matches("a.*")).toThrow(/wildcards/);
+  });
+});
