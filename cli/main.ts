@@ -252,7 +252,8 @@ cli
   .example("labc install services/light-control.ts")
   .action(
     action(async (path: string, options: GlobalOptions & { editable?: boolean }) => {
-      const { install, servicesDir } = await import("../lib/services/install.js");
+      const { install } = await import("../lib/services/install.js");
+      const { servicesDir } = await import("../lib/services/manifest.js");
       const installed = await install(path, { link: options.editable === true });
       const how = installed.linked ? "linked" : "copied";
       process.stdout.write(`labc: installed ${installed.name} (${how} to ${join(servicesDir(), installed.entry)})\n`);
@@ -263,7 +264,8 @@ cli
   .command("uninstall <name>", "Stop (on this host) and remove an installed service")
   .action(
     action(async (name: string, options: GlobalOptions) => {
-      const { readManifest, resolveService, servicesDir, uninstall } = await import("../lib/services/install.js");
+      const { uninstall } = await import("../lib/services/install.js");
+      const { readManifest, resolveService, servicesDir } = await import("../lib/services/manifest.js");
       const found = resolveService(name, Object.keys(readManifest(servicesDir())));
       const labc = configure(flagsOf(options));
       await labc.getHost(labc.identity.host).stopService(found);

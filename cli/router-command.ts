@@ -3,7 +3,6 @@ import { spawn } from "node:child_process";
 import { configDir, loadConfig, stateDir, type Config } from "../lib/config.js";
 import type { Discovery } from "../lib/discovery/discovery.js";
 import { KnownHosts } from "../lib/discovery/known-hosts.js";
-import { MdnsDiscovery } from "../lib/discovery/mdns.js";
 import { StaticPeers } from "../lib/discovery/static-peers.js";
 import { UdpBeacon } from "../lib/discovery/udp-beacon.js";
 import { hostId, newId } from "../lib/identity.js";
@@ -12,7 +11,7 @@ import type { Listener, Transport } from "../lib/net/transport.js";
 import { CLI_PATH } from "../lib/paths.js";
 import { Router } from "../lib/router.js";
 import { Runtime } from "../lib/runtime.js";
-import { servicesDir } from "../lib/services/install.js";
+import { servicesDir } from "../lib/services/manifest.js";
 import { Supervisor } from "../lib/services/supervisor.js";
 import { ServiceControl } from "../services/service-control.js";
 import { DEFAULT_LIMITS } from "../lib/wire/limits.js";
@@ -32,12 +31,20 @@ async function listenAll(addresses: string[], port: number, onTransport: (transp
 }
 
 /** The discovery methods the config asks for. */
-function discoveriesFor(config: Config, self: { hostId: string; name: string; port: number }, known: KnownHosts): Discovery[] {
+async function discoveriesFor(
+  config: Config,
+  self: { hostId: string; name: string; port: number },
+  known: KnownHosts,
+): Promise<Discovery[]> {
   const methods: Discovery[] = [];
   const interfaces = config["discovery.interfaces"];
   if (config["discovery.enabled"]) {
     methods.push(known);
-    if (config["discovery.mdns"]) methods.push(new MdnsDiscovery(self, { interfaces }));
+    if (config["discovery.mdns"]) {
+      // Loaded only when used: a router with mDNS off does not carry it.
+      const { MdnsDiscovery } = await import("../lib/discovery/mdns.js");
+      methods.push(new MdnsDiscovery(self, { interfaces }));
+    }
     if (config["discovery.udp"]) {
       methods.push(new UdpBeacon(self, { intervalMs: config["discovery.beacon_interval"] * 1000, interfaces }));
     }
@@ -84,7 +91,7 @@ export async function runRouter(config: Config): Promise<void> {
     },
     listen: (onTransport) => listenAll([config["network.listen"], config["router.address"]], port, onTransport),
     dial: (address, peerPort) => connectTcp(address, peerPort, 1000),
-    discoveries: discoveriesFor(config, self, known),
+    discoveries: await discoveriesFor(config, self, known),
     // mDNS asks again 1.5 s after start; a beacon is answered within a round trip.
     settleMs: 2000,
     remember: (...host) => known.remember(...host),

@@ -1,10 +1,9 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { register as registerHooks } from "node:module";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { register as registerTsx } from "tsx/esm/api";
 import { decoratedMethods } from "../decorators.js";
 import { ServiceLoadError } from "../errors.js";
+import { compiled } from "./compile.js";
 
 export interface LoadedService {
   file: string;
@@ -12,18 +11,6 @@ export interface LoadedService {
 }
 
 type ServiceClass = new (options?: Record<string, unknown>) => object;
-
-let hooked = false;
-
-/** TypeScript through tsx, and `import "labc"` bound to this copy of labc, once per process. */
-function installHooks(): void {
-  if (hooked) return;
-  hooked = true;
-  registerTsx();
-  const labcUrl = new URL(import.meta.url.endsWith(".ts") ? "../index.ts" : "../index.js", import.meta.url).href;
-  const hook = new URL(import.meta.url.endsWith(".ts") ? "./labc-alias-hook.ts" : "./labc-alias-hook.js", import.meta.url);
-  registerHooks(hook, { data: { labcUrl } });
-}
 
 function isServiceClass(value: unknown): value is ServiceClass {
   return typeof value === "function" && value.prototype !== undefined && decoratedMethods(Object.create(value.prototype)).length > 0;
@@ -49,10 +36,12 @@ export function serviceEntry(path: string): string {
 /** Imports a service and returns its service classes (exported, with decorated methods). */
 export async function serviceClasses(path: string): Promise<{ file: string; classes: ServiceClass[] }> {
   const file = serviceEntry(path);
-  installHooks();
+  const runnable = await compiled(file);
+  // Errors point into the service's own files, not into the compiled module.
+  process.setSourceMapsEnabled(true);
   let module: Record<string, unknown>;
   try {
-    module = await import(pathToFileURL(file).href);
+    module = await import(pathToFileURL(runnable).href);
   } catch (error) {
     throw new ServiceLoadError(file, `does not load: ${(error as Error).message}`, error);
   }

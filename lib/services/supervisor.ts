@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 import type { ServiceSettings } from "../config.js";
 import { ServiceLoadError } from "../errors.js";
 import { debug } from "../log.js";
-import { readManifest, resolveService } from "./install.js";
+import { readManifest, resolveService } from "./manifest.js";
 import { stateId } from "./state-id.js";
 
 export type ServiceState = "stopped" | "starting" | "running" | "crashed";
