@@ -98,7 +98,14 @@ function rawClient(port: number) {
   return {
     ready: new Promise((resolve) => socket.once("connect", resolve)),
     call: (value: unknown) => request({ args: [value] }),
-    publish: (value: unknown) => socket.write(rawFrame(0, { topic: "bench.tick", args: [value] })),
+    // Writes made in one tick leave together, as labc's do: the same technique on both sides.
+    publish: (value: unknown) => {
+      if (!socket.writableCorked) {
+        socket.cork();
+        process.nextTick(() => socket.uncork());
+      }
+      socket.write(rawFrame(0, { topic: "bench.tick", args: [value] }));
+    },
     count: () => request({ count: true }) as Promise<number>,
     close: () => socket.destroy(),
   };

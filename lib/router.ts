@@ -221,7 +221,7 @@ export class Router {
           : undefined
       : undefined;
     if (message.kind === Kind.pub) {
-      if (via) via.send(Kind.pub, body);
+      via?.forward(message);
       return;
     }
     if (!via) {
@@ -229,7 +229,7 @@ export class Router {
       return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", where));
     }
     const timeoutMs = Number(body.timeoutMs) > 0 ? Number(body.timeoutMs) : this.options.forwardTimeoutMs;
-    via.relay(Kind.req, body, String(body.fn), timeoutMs).then(
+    via.relay(message, String(body.fn), timeoutMs).then(
       (answer) => from.replyWith(message.id, answer),
       (error) => from.replyError(message.id, error),
     );

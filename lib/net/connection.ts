@@ -7,7 +7,7 @@ import {
   TimeoutError,
 } from "../errors.js";
 import { debug, warn } from "../log.js";
-import { decodeMessage, encodeMessage } from "../wire/codec.js";
+import { decodeMessage, encodeMessage, reframe } from "../wire/codec.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
 import type { Limits } from "../wire/limits.js";
 import { Kind, KIND_NAMES, type HelloBody, type Message } from "../wire/message.js";
@@ -93,11 +93,12 @@ export class Connection {
   }
 
   /**
-   * Like `request`, but settles with the answering `rep` or `exc` message as it came, so a
-   * router can pass it back unchanged. Timeouts and loss still reject with a LabcError.
+   * Passes a request received elsewhere on as it came (its frame, under a new id) and settles
+   * with the answer's frame, unread, for `replyWith`: a router relays without decoding the
+   * answer or encoding anything again. Timeouts and loss still reject with a LabcError.
    */
-  relay(kind: Kind, body: object, what: string, timeoutMs: number): Promise<Message> {
-    return this.start(kind, body, what, timeoutMs, true);
+  relay(request: Message, what: string, timeoutMs: number): Promise<Buffer> {
+    return this.start(request.kind, request, what, timeoutMs, true);
   }
 
   private start(kind: Kind, body: object, what: string, timeoutMs: number, raw: boolean): Promise<any> {
@@ -106,7 +107,7 @@ export class Connection {
     this.nextId = id >= 0xffffffff ? 1 : id + 1;
     let frame: Buffer | Buffer[];
     try {
-      frame = encodeMessage(kind, id, body, this.options.limits);
+      frame = raw ? reframe((body as Message).frame!, id) : encodeMessage(kind, id, body, this.options.limits);
     } catch (error) {
       if (error instanceof BadArgumentsError) {
         return Promise.reject(new BadArgumentsError(`${what}: ${error.message}`));
@@ -138,10 +139,15 @@ export class Connection {
     }
   }
 
-  /** Passes on an answer relayed from elsewhere, under this connection's request id. */
-  replyWith(id: number, answer: Message): void {
+  /** Passes on an answer relayed from elsewhere (its frame), under this connection's request id. */
+  replyWith(id: number, answer: Buffer): void {
     if (this.closed) return;
-    this.transport.write(encodeMessage(answer.kind, id, answer.body, this.options.limits));
+    this.transport.write(reframe(answer, id));
+  }
+
+  /** Passes on a message received elsewhere that expects no answer, as it came. */
+  forward(message: Message): void {
+    if (!this.closed) this.transport.write(reframe(message.frame!, 0));
   }
 
   replyError(id: number, error: unknown): void {
@@ -159,7 +165,7 @@ export class Connection {
   private receive(chunk: Buffer): void {
     this.options.onReceive?.();
     try {
-      this.decoder.push(chunk, (frame) => this.dispatch(decodeMessage(frame)));
+      this.decoder.push(chunk, (frame) => this.frameIn(frame));
     } catch (error) {
       // The stream is no longer aligned on frames: this link is done, the others are not.
       warn(`closing connection from ${this.transport.remote} (${this.options.label}): ${(error as Error).message}`);
@@ -168,19 +174,34 @@ export class Connection {
     }
   }
 
+  private frameIn(frame: Buffer): void {
+    const kind = frame[0];
+    if (kind === Kind.rep || kind === Kind.exc) {
+      // An answer being relayed is passed on unread.
+      const id = frame.readUInt32BE(4);
+      const entry = this.pending.get(id);
+      if (entry?.raw) return this.settle(id, entry, () => entry.resolve(frame));
+    }
+    this.dispatch(decodeMessage(frame));
+  }
+
+  private settle(id: number, entry: Pending, outcome: () => void): void {
+    this.pending.delete(id);
+    if (entry.deadline) deadlines.cancel(entry.deadline);
+    this.released();
+    outcome();
+  }
+
   private dispatch(message: Message): void {
     debug("%s %s #%d", this.options.label, KIND_NAMES[message.kind], message.id);
     if (message.kind === Kind.rep || message.kind === Kind.exc || message.kind === Kind.pong) {
       const entry = this.pending.get(message.id);
       if (!entry) return; // answer to a request that timed out: nobody waits for it
-      this.pending.delete(message.id);
-      if (entry.deadline) deadlines.cancel(entry.deadline);
-      this.released();
-      if (entry.raw) entry.resolve(message);
-      else if (message.kind === Kind.rep) entry.resolve(message.body.v);
-      else if (message.kind === Kind.pong) entry.resolve(undefined);
-      else entry.reject(errorFromPayload(message.body, entry.what, this.options.label));
-      return;
+      return this.settle(message.id, entry, () => {
+        if (message.kind === Kind.rep) entry.resolve(message.body.v);
+        else if (message.kind === Kind.pong) entry.resolve(undefined);
+        else entry.reject(errorFromPayload(message.body, entry.what, this.options.label));
+      });
     }
     if (message.kind === Kind.hello) this.peer = message.body;
     this.options.onMessage?.(message, this);

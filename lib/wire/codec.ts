@@ -118,6 +118,15 @@ export function encodeMessage(
   return parts;
 }
 
+/** The frame again, under another request id, as it goes out on another connection. */
+export function reframe(frame: Buffer, id: number): Buffer[] {
+  const prefix = Buffer.allocUnsafe(4);
+  prefix.writeUInt32BE(frame.length, 0);
+  // The frame was decoded already and nothing reads its id again: rewritten in place.
+  frame.writeUInt32BE(id >>> 0, 4);
+  return [prefix, frame];
+}
+
 /** Decodes a frame handed out by FrameDecoder (the bytes after the length prefix). */
 export function decodeMessage(frame: Buffer): Message {
   if (frame.length < MESSAGE_HEADER_BYTES) throw new MalformedFrameError("frame shorter than its header");
@@ -140,7 +149,7 @@ export function decodeMessage(frame: Buffer): Message {
   }
   if (blobCount === 0) {
     if (tableEnd !== frame.length) throw new MalformedFrameError("bytes left after the body");
-    return { kind, id, body };
+    return { kind, id, body, frame };
   }
   const paths = body[BIN_KEY];
   if (!Array.isArray(paths) || paths.length !== blobCount) {
@@ -155,7 +164,7 @@ export function decodeMessage(frame: Buffer): Message {
     at += length;
   }
   if (at !== frame.length) throw new MalformedFrameError("bytes left after the binary parts");
-  return { kind, id, body };
+  return { kind, id, body, frame };
 }
 
 function placeAt(root: any, path: unknown, value: Buffer): void {

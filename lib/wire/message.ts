@@ -132,4 +132,6 @@ export interface Message {
   id: number;
   // Each kind has its own body type (above); readers narrow by `kind`.
   body: any;
+  /** The frame it came in (after the length prefix), for passing it on unchanged. */
+  frame?: Buffer;
 }

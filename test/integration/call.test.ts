@@ -64,6 +64,22 @@ describe("calls across processes", () => {
   });
 });
 
+describe("through the router", () => {
+  test("a request relayed by the router comes back unchanged: values, binary data and errors", async () => {
+    await labc.link.ready();
+    const target = [...labc.link.pool.servers.values()].find((server) => server.pid === lab.pid)!;
+    const bytes = Buffer.from([1, 2, 3, 250]);
+    expect(await labc.link.forward(target.id, "echo", [{ bytes, text: "ü" }], 5000)).toEqual({ bytes, text: "ü" });
+    const error = await labc.link.forward(target.id, "fail", ["relayed"], 5000).catch((e) => e);
+    expect(error).toBeInstanceOf(RemoteError);
+    expect(error.remoteName).toBe("TypeError");
+    expect(error.remoteCode).toBe("E_LAB");
+    expect(error.message).toContain("relayed");
+    const missing = await labc.link.forward(target.id, "nowhere", [], 5000).catch((e) => e);
+    expect(missing).toBeInstanceOf(NoSuchFunctionError);
+  });
+});
+
 describe("errors", () => {
   test("a remote throw reaches the caller with its name, code and message, without the stack", async () => {
     const error = await labc.call("fail", "bad input").catch((e) => e);
