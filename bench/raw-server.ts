@@ -3,11 +3,14 @@ import { rawFrame, rawFrames, rawReader } from "./raw-protocol.js";
 
 /**
  * The baseline's server. `json` (default): answers each request with its first argument,
- * counts publications (frames with id 0) and answers `{"count": true}` with the count.
+ * counts publications (frames with id 0) and answers `{"count": true}` with [count, when the
+ * last one arrived].
  * `binary`: sends each frame back as it came (8-byte header, raw bytes). Prints its port.
  */
 const binary = process.argv[2] === "binary";
 let received = 0;
+/** When the last publication arrived (ms since the epoch, sub-millisecond). */
+let lastAt = 0;
 
 const server = net.createServer((socket) => {
   socket.setNoDelay(true);
@@ -30,8 +33,10 @@ const server = net.createServer((socket) => {
   socket.on(
     "data",
     rawReader((id, body) => {
-      if (id === 0) received++;
-      else socket.write(rawFrame(id, { v: body.count ? received : body.args[0] }));
+      if (id === 0) {
+        received++;
+        lastAt = performance.timeOrigin + performance.now();
+      } else socket.write(rawFrame(id, { v: body.count ? [received, lastAt] : body.args[0] }));
     }),
   );
 });

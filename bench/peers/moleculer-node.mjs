@@ -1,9 +1,10 @@
 // A Moleculer node for the benchmark: `echo.echo` action, `bench.tick` event counter and
-// `bench.count` action. Argv: nodeID, its port, then the other nodes as "host:port/nodeID".
+// `count` action ([count, when the last event arrived]). Argv: nodeID, its port, then the other nodes as "host:port/nodeID".
 import moleculer from "moleculer";
 
 const [nodeID, port, ...others] = process.argv.slice(2);
 let received = 0;
+let lastAt = 0;
 const broker = new moleculer.ServiceBroker({
   nodeID,
   logger: false,
@@ -16,9 +17,14 @@ const broker = new moleculer.ServiceBroker({
 broker.createService({
   name: nodeID.startsWith("sub") ? nodeID : "echo",
   actions: nodeID.startsWith("sub")
-    ? { count: () => received }
+    ? { count: () => [received, lastAt] }
     : { echo: (ctx) => ctx.params.v },
-  events: { "bench.tick": () => void received++ },
+  events: {
+    "bench.tick": () => {
+      received++;
+      lastAt = performance.timeOrigin + performance.now();
+    },
+  },
 });
 await broker.start();
 process.stdout.write("ready\n");

@@ -1,10 +1,11 @@
 // A NATS client process for the benchmark: answers "echo" requests, counts "bench.tick"
-// messages and answers "<name>.count". Argv: server port, name.
+// messages and answers "<name>.count" with [count, when the last arrived]. Argv: port, name.
 import { connect } from "nats";
 
 const [port, name] = process.argv.slice(2);
 const nc = await connect({ servers: `127.0.0.1:${port}` });
 let received = 0;
+let lastAt = 0;
 if (name === "echo") {
   const echo = nc.subscribe("echo");
   (async () => {
@@ -13,11 +14,14 @@ if (name === "echo") {
 } else {
   const ticks = nc.subscribe("bench.tick");
   (async () => {
-    for await (const _ of ticks) received++;
+    for await (const _ of ticks) {
+      received++;
+      lastAt = performance.timeOrigin + performance.now();
+    }
   })();
   const count = nc.subscribe(`${name}.count`);
   (async () => {
-    for await (const message of count) message.respond(new TextEncoder().encode(String(received)));
+    for await (const message of count) message.respond(new TextEncoder().encode(JSON.stringify([received, lastAt])));
   })();
 }
 await nc.flush();
