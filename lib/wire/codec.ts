@@ -15,12 +15,32 @@ interface Extracted {
   paths: PathStep[][];
 }
 
+/** Whether `value` holds binary data anywhere: a walk that allocates nothing, for the common case. */
+function hasBinary(value: unknown, depth: number, limits: Limits): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (depth > limits.maxDepth) return true; // the full walk reports it
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (hasBinary(value[i], depth + 1, limits)) return true;
+    return false;
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return false;
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && hasBinary((value as Record<string, unknown>)[key], depth + 1, limits)) return true;
+  }
+  return false;
+}
+
+const NO_BLOBS: Uint8Array[] = [];
+const NO_PATHS: PathStep[][] = [];
+
 /**
  * Replaces every binary value (Buffer, Uint8Array, any ArrayBuffer view or ArrayBuffer) inside
  * `value` by null and records its path, so binary data travels as raw bytes beside the JSON.
  * Containers without binary data inside are reused as they are, not copied.
  */
 function extractBinary(value: unknown, limits: Limits): Extracted {
+  if (!hasBinary(value, 0, limits)) return { value, blobs: NO_BLOBS, paths: NO_PATHS };
   const out: Extracted = { value, blobs: [], paths: [] };
   const path: PathStep[] = [];
 
@@ -99,9 +119,10 @@ export function encodeMessage(
   }
   const head = Buffer.allocUnsafe(headBytes);
   head.writeUInt32BE(total, 0);
-  head.writeUInt8(kind, 4);
-  head.writeUInt8(0, 5);
-  head.writeUInt16BE(blobs.length, 6);
+  head[4] = kind;
+  head[5] = 0;
+  head[6] = blobs.length >>> 8;
+  head[7] = blobs.length & 0xff;
   head.writeUInt32BE(id >>> 0, 8);
   head.writeUInt32BE(jsonBytes, 12);
   head.write(json, 16, jsonBytes, "utf8");
