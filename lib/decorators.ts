@@ -1,5 +1,10 @@
-import "reflect-metadata";
+import { createRequire } from "node:module";
+import type {} from "reflect-metadata";
 import type { Scope, Visibility } from "./wire/message.js";
+
+// Loaded with require, not import: importing a CommonJS package from ES modules starts Node's
+// CommonJS export lexer, a WebAssembly module that costs every labc process about 6 MB.
+createRequire(import.meta.url)("reflect-metadata");
 
 export interface RegisterOptions {
   /** Name callers use; defaults to the method's (or function's) own name. */
