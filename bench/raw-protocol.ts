@@ -1,3 +1,5 @@
+import type { Socket } from "node:net";
+
 /**
  * The baseline: the least a Node program can do to call a function over TCP. Each frame is an
  * 8-byte header (u32 length of the body, u32 request id) and a body: JSON, or raw bytes for the
@@ -12,6 +14,17 @@ export function rawFrame(id: number, body: unknown): Buffer {
   frame.writeUInt32BE(id, 4);
   frame.write(json, 8);
   return frame;
+}
+
+/** Writes a raw-binary frame: the header, then the bytes as they are, in one batch. */
+export function writeBinaryFrame(socket: Socket, id: number, bytes: Buffer): void {
+  const head = Buffer.allocUnsafe(8);
+  head.writeUInt32BE(bytes.length, 0);
+  head.writeUInt32BE(id, 4);
+  socket.cork();
+  socket.write(head);
+  socket.write(bytes);
+  socket.uncork();
 }
 
 /** Feeds chunks; calls back with (id, body bytes) per complete frame. */

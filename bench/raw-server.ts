@@ -1,5 +1,5 @@
 import net from "node:net";
-import { rawFrame, rawFrames, rawReader } from "./raw-protocol.js";
+import { rawFrame, rawFrames, rawReader, writeBinaryFrame } from "./raw-protocol.js";
 
 /**
  * The baseline's server. `json` (default): answers each request with its first argument,
@@ -18,15 +18,7 @@ const server = net.createServer((socket) => {
   if (binary) {
     socket.on(
       "data",
-      rawFrames((id, body) => {
-        const head = Buffer.allocUnsafe(8);
-        head.writeUInt32BE(body.length, 0);
-        head.writeUInt32BE(id, 4);
-        socket.cork();
-        socket.write(head);
-        socket.write(body);
-        socket.uncork();
-      }),
+      rawFrames((id, body) => writeBinaryFrame(socket, id, body)),
     );
     return;
   }

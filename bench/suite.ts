@@ -17,7 +17,7 @@ import { freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { Runtime } from "../lib/runtime.js";
 import { concurrent, median, rounds, sequential, sleep, warm, type Call, type Figure } from "./measure.js";
-import { rawFrame, rawFrames, rawReader } from "./raw-protocol.js";
+import { rawFrame, rawFrames, rawReader, writeBinaryFrame } from "./raw-protocol.js";
 
 const quick = process.argv.includes("--quick");
 const ROUND_MS = quick ? 150 : 1000;
@@ -129,13 +129,7 @@ function rawBinaryClient(port: number) {
       new Promise<Buffer>((resolve) => {
         const id = nextId++;
         pending.set(id, resolve);
-        const head = Buffer.alloc(8);
-        head.writeUInt32BE(bytes.length, 0);
-        head.writeUInt32BE(id, 4);
-        socket.cork();
-        socket.write(head);
-        socket.write(bytes);
-        socket.uncork();
+        writeBinaryFrame(socket, id, bytes);
       }),
     close: () => socket.destroy(),
   };
