@@ -12,7 +12,7 @@ import type { HostInfo } from "./peers.js";
 import type { Offer, Server } from "./server.js";
 import { CLI_PATH } from "./paths.js";
 import type { Limits } from "./wire/limits.js";
-import { Kind, type HelloBody, type Message, type WelcomeBody } from "./wire/message.js";
+import { Kind, type HelloBody, type Message, type PoolBody, type WelcomeBody } from "./wire/message.js";
 
 export interface RouterLinkOptions {
   config: Config;
@@ -194,7 +194,7 @@ export class RouterLink {
   private readonly handle = (message: Message, connection: Connection): void => {
     switch (message.kind) {
       case Kind.pool:
-        this.pool.replaceWith(message.body.servers);
+        this.pool.replaceWith((message.body as PoolBody).servers);
         this.gotPool?.();
         this.gotPool = null;
         return;

@@ -6,7 +6,7 @@ import { debug, warn } from "./log.js";
 import { namespace, type Namespace } from "./namespace.js";
 import { Connection } from "./net/connection.js";
 import { connectTcp } from "./net/tcp-transport.js";
-import type { Perspective, PoolServer } from "./pool/function-pool.js";
+import type { Perspective, PoolServer, Resolution } from "./pool/function-pool.js";
 import { checkTopic } from "./pool/topic-trie.js";
 import type { HostInfo } from "./peers.js";
 import type { ServiceInfo } from "./services/supervisor.js";
@@ -30,6 +30,8 @@ export interface CallOptions {
   port?: number;
   /** Only a server running this state id (the exact code) may answer. */
   state?: string;
+  /** "bottom-up" (default): the most local server, random among equals; "random": any. */
+  order?: Resolution;
 }
 
 /** Calls from one host's perspective; see `Runtime.getHost`. */
@@ -218,7 +220,7 @@ export class Runtime {
   callWith(name: string, args: unknown[], options: CallOptions = {}): Promise<any> {
     const scope = options.scope ?? this.config["call.scope"];
     const timeoutMs = options.timeoutMs ?? this.config["call.timeout"] * 1000;
-    if (options.host === undefined && options.state === undefined) {
+    if (options.host === undefined && options.state === undefined && options.order !== "random") {
       if (this.server?.functions.has(name)) return this.invokeHere(name, args);
       if (scope === "server") return Promise.reject(new NoSuchFunctionError(name, scope, "not in this process"));
       if (this.link.connected) {
@@ -374,7 +376,7 @@ export class Runtime {
       const only = (s: PoolServer) =>
         (options.port === undefined || (s.hostId === from.hostId && s.port === options.port)) &&
         (options.state === undefined || s.state === options.state);
-      return this.link.pool.resolve(name, scope, from, "bottom-up", only);
+      return this.link.pool.resolve(name, scope, from, options.order, only);
     };
     let target = choose();
     if (!target) {

@@ -10,7 +10,7 @@ import { debug, warn } from "../log.js";
 import { decodeMessage, encodeMessage, reframe } from "../wire/codec.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
 import type { Limits } from "../wire/limits.js";
-import { Kind, KIND_NAMES, type HelloBody, type Message } from "../wire/message.js";
+import { Kind, KIND_NAMES, type ExcBody, type HelloBody, type Message, type RepBody } from "../wire/message.js";
 import { deadlines, type Deadline } from "./deadline-wheel.js";
 import { IGNORABLE_ERRORS, type Transport } from "./transport.js";
 
@@ -198,9 +198,9 @@ export class Connection {
       const entry = this.pending.get(message.id);
       if (!entry) return; // answer to a request that timed out: nobody waits for it
       return this.settle(message.id, entry, () => {
-        if (message.kind === Kind.rep) entry.resolve(message.body.v);
+        if (message.kind === Kind.rep) entry.resolve((message.body as RepBody).v);
         else if (message.kind === Kind.pong) entry.resolve(undefined);
-        else entry.reject(errorFromPayload(message.body, entry.what, this.options.label));
+        else entry.reject(errorFromPayload(message.body as ExcBody, entry.what, this.options.label));
       });
     }
     if (message.kind === Kind.hello) this.peer = message.body;

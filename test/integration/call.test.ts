@@ -242,6 +242,11 @@ describe("the pool on one host", () => {
     await self.register(() => "mine", { name: "echo", scope: "server" });
     expect(await self.call("echo")).toBe("mine");
     expect(await labc.call("echo", "theirs")).toBe("theirs");
+    // order "random": any server offering it, this one included.
+    await self.register(() => "mine", { name: "echo.echo" });
+    const answers = new Set();
+    for (let i = 0; i < 40; i++) answers.add(await self.callWith("echo.echo", ["theirs"], { order: "random" }));
+    expect([...answers].sort()).toEqual(["mine", "theirs"]);
     await self.close();
   });
 });
