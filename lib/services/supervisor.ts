@@ -60,7 +60,18 @@ interface History {
 const HEALTHY_MS = 60_000;
 const MAX_BACKOFF_MS = 30_000;
 
+/** Signals one process; never a group or "every process" (pid 0 or negative). */
+function signal(pid: number, name: NodeJS.Signals): void {
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+}
+
 function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
@@ -124,9 +135,9 @@ export class Supervisor {
     const run = this.runs.get(name);
     if (!run) return this.info(name);
     run.stopping = true;
-    process.kill(run.pid, "SIGTERM");
+    signal(run.pid, "SIGTERM");
     const timeout = this.options.stopTimeoutMs ?? 5000;
-    const timer = setTimeout(() => alive(run.pid) && process.kill(run.pid, "SIGKILL"), timeout);
+    const timer = setTimeout(() => alive(run.pid) && signal(run.pid, "SIGKILL"), timeout);
     await run.exited;
     clearTimeout(timer);
     return this.info(name);
@@ -203,7 +214,7 @@ export class Supervisor {
     const child = this.options.spawn(name, entry);
     let exitedResolve!: () => void;
     const run: Run = {
-      pid: child.pid!,
+      pid: child.pid ?? -1,
       child,
       startedAt: Date.now(),
       stateId: stateId(entry),
@@ -220,10 +231,16 @@ export class Supervisor {
         this.save();
       }
     });
-    child.once("exit", (code, signal) => {
+    const end = (failure: string | undefined) => {
       setTimeout(() => log.end(), 50);
-      this.ended(name, run, code === 0 ? undefined : signal ? `killed by ${signal}` : `exit code ${code}`);
+      this.ended(name, run, failure);
       exitedResolve();
+    };
+    child.once("exit", (code, signal) => end(code === 0 ? undefined : signal ? `killed by ${signal}` : `exit code ${code}`));
+    // A process that could not even be started ends here, without an exit.
+    child.once("error", (error) => {
+      log.write(`labc: could not start: ${error.message}\n`);
+      if (child.pid === undefined) end(`could not start: ${error.message}`);
     });
     this.save();
     return run;
