@@ -28,7 +28,8 @@ export async function install(path: string, options: { link?: boolean; dir?: str
   if (existsSync(target)) throw new ServiceLoadError(source, `${target} already exists; uninstall what is there first`);
   mkdirSync(dir, { recursive: true });
   if (options.link) symlinkSync(source, target);
-  else cpSync(source, target, { recursive: true });
+  // A build of the original stays behind: the copy builds its own from its own files.
+  else cpSync(source, target, { recursive: true, filter: (path) => !path.split(/[\\/]/).includes(".labc-build") });
   const installed: Installed = { entry, classes: names, linked: options.link === true, source };
   writeManifest(dir, { ...manifest, [name]: installed });
   return { name, ...installed };

@@ -84,6 +84,26 @@ describe("install and uninstall", () => {
   });
 });
 
+describe("a service folder", () => {
+  test("a folder with a package.json main and files of its own installs, starts and answers", async () => {
+    const folder = join(host.dir, "thermo");
+    mkdirSync(folder);
+    writeFileSync(join(folder, "package.json"), JSON.stringify({ name: "thermo", type: "module", main: "main.ts" }));
+    writeFileSync(join(folder, "convert.ts"), "export const toFahrenheit = (c: number) => c * 1.8 + 32;\n");
+    writeFileSync(
+      join(folder, "main.ts"),
+      'import { register } from "labc";\nimport { toFahrenheit } from "./convert.js";\n' +
+        "export class Thermo {\n  @register() fahrenheit(c: number) { return toFahrenheit(c); }\n}\n",
+    );
+    expect(await ok(["install", folder])).toMatch(/installed Thermo \(copied to .*thermo\)/);
+    expect(existsSync(join(servicesDir, "thermo", "convert.ts"))).toBe(true);
+    await ok(["start-service", "thermo"]);
+    expect(await ok(["call", "fahrenheit", "100"])).toBe("212\n");
+    await ok(["stop-service", "thermo"]);
+    await ok(["uninstall", "thermo"]);
+  });
+});
+
 describe("start and stop", () => {
   test("a started service serves with its config options; stopping takes its functions out of the pool", async () => {
     const started = await ok(["start-service", "light_control"]);
