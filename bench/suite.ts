@@ -77,27 +77,40 @@ function rssMb(pid: number): number {
 
 // ---- the raw baseline's client ----
 
-function rawClient(port: number) {
+/** A connection to a raw server: requests matched to answers by id, frames split by `split`. */
+function rawConnection<T>(port: number, split: (onFrame: (id: number, body: any) => void) => (chunk: Buffer) => void) {
   const socket = net.connect(port, "127.0.0.1");
   socket.setNoDelay(true);
-  const pending = new Map<number, (value: any) => void>();
+  const pending = new Map<number, (value: T) => void>();
   let nextId = 1;
   socket.on(
     "data",
-    rawReader((id, body) => {
-      pending.get(id)?.(body.v);
+    split((id, body) => {
+      pending.get(id)?.(body);
       pending.delete(id);
     }),
   );
-  const request = (body: unknown) =>
-    new Promise<any>((resolve) => {
-      const id = nextId++;
-      pending.set(id, resolve);
-      socket.write(rawFrame(id, body));
-    });
   return {
+    socket,
     ready: new Promise((resolve) => socket.once("connect", resolve)),
-    call: (value: unknown) => request({ args: [value] }),
+    /** Sends what `write` writes under a fresh id; resolves with the answer's body. */
+    request: (write: (id: number) => void) =>
+      new Promise<T>((resolve) => {
+        const id = nextId++;
+        pending.set(id, resolve);
+        write(id);
+      }),
+    close: () => socket.destroy(),
+  };
+}
+
+function rawClient(port: number) {
+  const { socket, ready, request, close } = rawConnection<any>(port, rawReader);
+  const ask = (body: unknown) => request((id) => socket.write(rawFrame(id, body))).then((answer) => answer.v);
+  return {
+    ready,
+    close,
+    call: (value: unknown) => ask({ args: [value] }),
     // Writes made in one tick leave together, as labc's do: the same technique on both sides.
     publish: (value: unknown) => {
       if (!socket.writableCorked) {
@@ -106,33 +119,13 @@ function rawClient(port: number) {
       }
       socket.write(rawFrame(0, { topic: "bench.tick", args: [value] }));
     },
-    count: () => request({ count: true }) as Promise<[number, number]>,
-    close: () => socket.destroy(),
+    count: () => ask({ count: true }) as Promise<[number, number]>,
   };
 }
 
 function rawBinaryClient(port: number) {
-  const socket = net.connect(port, "127.0.0.1");
-  socket.setNoDelay(true);
-  const pending = new Map<number, (value: Buffer) => void>();
-  let nextId = 1;
-  socket.on(
-    "data",
-    rawFrames((id, body) => {
-      pending.get(id)?.(body);
-      pending.delete(id);
-    }),
-  );
-  return {
-    ready: new Promise((resolve) => socket.once("connect", resolve)),
-    call: (bytes: Buffer) =>
-      new Promise<Buffer>((resolve) => {
-        const id = nextId++;
-        pending.set(id, resolve);
-        writeBinaryFrame(socket, id, bytes);
-      }),
-    close: () => socket.destroy(),
-  };
+  const { socket, ready, request, close } = rawConnection<Buffer>(port, rawFrames);
+  return { ready, close, call: (bytes: Buffer) => request((id) => writeBinaryFrame(socket, id, bytes)) };
 }
 
 // ---- workloads ----

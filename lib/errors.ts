@@ -191,8 +191,11 @@ tag(RouterUnavailableError, "RouterUnavailableError");
 RouterUnavailableError.prototype.name = "RouterUnavailableError";
 
 export class ServiceLoadError extends LabcError {
-  constructor(readonly file: string, reason: string, cause?: unknown) {
+  constructor(readonly file: string, readonly reason: string, cause?: unknown) {
     super("LABC_SERVICE_LOAD", `${file}: ${reason}`, { cause });
+  }
+  override get data() {
+    return { file: this.file, reason: this.reason };
   }
 }
 tag(ServiceLoadError, "ServiceLoadError");
@@ -243,7 +246,7 @@ const rebuilders: Record<string, (p: ErrorPayload) => LabcError> = Object.assign
     BadArgumentsError: (p: ErrorPayload) => new BadArgumentsError(p.message),
     NoSuchHostError: (p: ErrorPayload) => new NoSuchHostError(String(p.data?.host ?? "?"), []),
     NoSuchServiceError: (p: ErrorPayload) => new NoSuchServiceError(String(p.data?.service ?? "?"), p.message),
-    ServiceLoadError: (p: ErrorPayload) => Object.assign(new ServiceLoadError("", ""), { message: p.message }),
+    ServiceLoadError: (p: ErrorPayload) => new ServiceLoadError(String(p.data?.file ?? "?"), String(p.data?.reason ?? p.message)),
   },
 );
 

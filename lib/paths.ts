@@ -9,3 +9,6 @@ export const PACKAGE_ROOT = fileURLToPath(new URL(fromSource ? ".." : "../..", i
 
 /** The compiled CLI, which background routers and the demo's server run. */
 export const CLI_PATH = join(PACKAGE_ROOT, "dist", "cli", "main.js");
+
+/** The entry of this copy of labc, which `import "labc"` in a service is bound to. */
+export const LABC_URL = new URL(fromSource ? "./index.ts" : "./index.js", import.meta.url).href;

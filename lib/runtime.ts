@@ -97,8 +97,10 @@ export class Runtime {
   readonly link: RouterLink;
   private server: Server | undefined;
   private starting: Promise<Server> | null = null;
-  private readonly peers = new Map<string, Connection>();
+  /** Open connections to servers, by server id. */
+  private readonly direct = new Map<string, Connection>();
   private readonly dialing = new Map<string, Promise<Connection>>();
+  private ownPerspective: Perspective | undefined;
   /** Servers whose own port cannot be reached from here: called through the routers. */
   private readonly routed = new Set<string>();
 
@@ -118,7 +120,7 @@ export class Runtime {
       server: () => this.server,
       onDeath: (serverId) => {
         // Calls waiting on it fail now, even when its host went silent rather than closed.
-        this.peers.get(serverId)?.close();
+        this.direct.get(serverId)?.close();
         this.routed.delete(serverId);
       },
     });
@@ -226,7 +228,7 @@ export class Runtime {
       if (this.link.connected) {
         // Hot path: pool replica and connection ready, nothing to await before sending.
         const target = this.link.pool.resolve(name, scope, this.perspective());
-        const connection = target && this.peers.get(target.id);
+        const connection = target && this.direct.get(target.id);
         if (connection) return connection.request(Kind.req, { fn: name, args }, name, timeoutMs);
       }
     }
@@ -264,7 +266,7 @@ export class Runtime {
         // subscribersOf checks the topic (the trie refuses wildcards in it).
         const targets = this.subscribersOf(topic);
         if (targets.length === 0) return Promise.resolve(here);
-        const connections = targets.map((target) => this.peers.get(target.id));
+        const connections = targets.map((target) => this.direct.get(target.id));
         if (connections.every((connection) => connection !== undefined)) {
           const frame = encodeMessage(Kind.pub, 0, { topic, args }, this.limits);
           for (const connection of connections) connection!.sendEncoded(frame);
@@ -317,8 +319,8 @@ export class Runtime {
   /** Closes everything: the server (its functions leave the pool), the lifeline, the links. */
   async close(): Promise<void> {
     this.link.close();
-    for (const connection of this.peers.values()) connection.close();
-    this.peers.clear();
+    for (const connection of this.direct.values()) connection.close();
+    this.direct.clear();
     await this.server?.close();
     this.server = undefined;
     this.starting = null;
@@ -326,14 +328,22 @@ export class Runtime {
 
   /** From this process, or from the host named (by name or id). */
   private perspective(host?: string): Perspective {
-    const own = { callerHostId: this.identity.hostId, callerServerId: this.identity.id, realm: this.identity.realm };
-    if (host === undefined) return { hostId: this.identity.hostId, serverId: this.identity.id, ...own };
-    if (host === this.identity.host || host === this.identity.hostId) return { hostId: this.identity.hostId, named: true, ...own };
+    // The hot path's perspective is made once: it never changes.
+    this.ownPerspective ??= {
+      hostId: this.identity.hostId,
+      serverId: this.identity.id,
+      callerHostId: this.identity.hostId,
+      callerServerId: this.identity.id,
+      realm: this.identity.realm,
+    };
+    if (host === undefined) return this.ownPerspective;
+    const named = { ...this.ownPerspective, serverId: undefined, named: true };
+    if (host === this.identity.host || host === this.identity.hostId) return named;
     const names = new Map<string, string>();
     for (const server of this.link.pool.servers.values()) names.set(server.host, server.hostId);
     const hostId = names.get(host) ?? ([...names.values()].includes(host) ? host : undefined);
     if (hostId === undefined) throw new NoSuchHostError(host, [...names.keys()].sort());
-    return { hostId, named: true, ...own };
+    return { ...named, hostId };
   }
 
   private serving(): Promise<Server> {
@@ -442,7 +452,7 @@ export class Runtime {
 
   /** The persistent connection to a server, opened on first use. */
   private dial(target: PoolServer): Promise<Connection> {
-    const open = this.peers.get(target.id);
+    const open = this.direct.get(target.id);
     if (open) return Promise.resolve(open);
     let pending = this.dialing.get(target.id);
     if (!pending) {
@@ -452,10 +462,10 @@ export class Runtime {
             label: describe(target),
             limits: this.limits,
             refWhilePending: true,
-            onClose: () => this.peers.get(target.id) === connection && this.peers.delete(target.id),
+            onClose: () => this.direct.get(target.id) === connection && this.direct.delete(target.id),
           });
           connection.send(Kind.hello, helloFrom(this.identity, "client"));
-          this.peers.set(target.id, connection);
+          this.direct.set(target.id, connection);
           return connection;
         })
         .finally(() => this.dialing.delete(target.id));

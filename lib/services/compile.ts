@@ -3,9 +3,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Message, Plugin } from "esbuild";
 import { ServiceLoadError } from "../errors.js";
+import { LABC_URL } from "../paths.js";
 
-/** Where `import "labc"` of a service goes: this very copy of labc. */
-const LABC_URL = new URL(import.meta.url.endsWith(".ts") ? "../index.ts" : "../index.js", import.meta.url).href;
 
 const labcPlugin: Plugin = {
   name: "labc",

@@ -60,7 +60,7 @@ describe("calls across processes", () => {
       Array.from({ length: 300 }, (_, i) => labc.call("slowEcho", (i * 7) % 20, i)),
     );
     expect(results).toEqual(Array.from({ length: 300 }, (_, i) => i));
-    expect((labc as unknown as { peers: Map<string, unknown> }).peers.size).toBe(1);
+    expect((labc as unknown as { direct: Map<string, unknown> }).direct.size).toBe(1);
   });
 });
 
