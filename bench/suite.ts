@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: labc against a raw Node `net` baseline and its peers (Moleculer, NATS), all
  * measured in this one run, side by side. Clients run in this process, servers and subscribers
- * in processes of their own, everything on 127.0.0.1. `--quick` runs each figure briefly, once.
+ * in processes of their own, everything on 127.0.0.1. `--quick` runs each figure briefly, once;
+ * `--only raw,labc` measures only the systems named.
  * Peers are installed by `npm run bench:setup`; a peer that is missing is skipped with a note.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -20,9 +21,13 @@ import { concurrent, median, rounds, sequential, sleep, warm, type Call, type Fi
 import { rawFrame, rawFrames, rawReader, writeBinaryFrame } from "./raw-protocol.js";
 
 const quick = process.argv.includes("--quick");
+const onlyAt = process.argv.indexOf("--only");
+const only = onlyAt > 0 ? new Set(process.argv[onlyAt + 1]?.split(",")) : undefined;
 const ROUND_MS = quick ? 150 : 1000;
 const ROUNDS = quick ? 1 : 5;
-const PUBLICATIONS = quick ? 2000 : 50_000;
+/** Publications in the first, sizing run of a pub/sub figure; later rounds last about ROUND_MS. */
+const PROBE_PUBLICATIONS = quick ? 2000 : 20_000;
+const MAX_PUBLICATIONS = 3_000_000;
 const SUBSCRIBERS = quick ? 3 : 10;
 const SMALL = "hello";
 const PEERS = join(PACKAGE_ROOT, "bench", "peers");
@@ -153,8 +158,10 @@ function sum(answers: [number, number][]): Counted {
 }
 
 /**
- * Publishes PUBLICATIONS messages and waits until the subscribers counted them all; the rate is
- * taken from the subscribers' own clock of the last arrival, so the polling costs nothing.
+ * Publishes a number of messages and waits until the subscribers counted them all; the rate is
+ * taken from the subscribers' own clock of the last arrival, so the polling costs nothing. A
+ * first run of PROBE_PUBLICATIONS warms up and sizes the rounds, so that each lasts about
+ * ROUND_MS whatever the system's speed: a round of a few milliseconds would measure the noise.
  */
 async function pubsubFigure(
   figure: string,
@@ -163,11 +170,11 @@ async function pubsubFigure(
   counted: () => Promise<Counted>,
   deliveriesPerMessage: number,
 ): Promise<void> {
-  const run = async () => {
+  const run = async (messages: number) => {
     const before = (await counted()).count;
-    const want = before + PUBLICATIONS * deliveriesPerMessage;
+    const want = before + messages * deliveriesPerMessage;
     const t0 = performance.timeOrigin + performance.now();
-    for (let i = 0; i < PUBLICATIONS; i++) {
+    for (let i = 0; i < messages; i++) {
       publish(i);
       // Let sockets drain now and then, as a real publisher's loop would.
       if (i % 1000 === 999) await new Promise((done) => setImmediate(done));
@@ -181,7 +188,9 @@ async function pubsubFigure(
     if (now.count < want) notes.push(`${system} ${figure}: ${want - now.count} of ${want - before} deliveries missing after 30 s`);
     return ((now.count - before) / (now.lastAt - t0)) * 1000;
   };
-  record(figure, "msgs/s", "higher", system, await rounds(ROUNDS, run));
+  const probe = await run(PROBE_PUBLICATIONS);
+  const messages = Math.round(Math.min(MAX_PUBLICATIONS, Math.max(PROBE_PUBLICATIONS, (probe / deliveriesPerMessage) * (ROUND_MS / 1000))));
+  record(figure, "msgs/s", "higher", system, await rounds(ROUNDS, () => run(messages)));
 }
 
 async function throughputFigure(figure: string, system: System, bytes: number, call: Call): Promise<void> {
@@ -405,10 +414,8 @@ function report(): void {
 
 async function main(): Promise<void> {
   try {
-    await raw();
-    await labc();
-    await moleculer();
-    await nats();
+    const systems: [System, () => Promise<void>][] = [["raw", raw], ["labc", labc], ["moleculer", moleculer], ["nats", nats]];
+    for (const [name, measure] of systems) if (!only || only.has(name)) await measure();
   } finally {
     for (const child of children) stop(child);
     for (const pid of extraPids) {

@@ -103,7 +103,11 @@ export class RouterLink {
 
   /** Milliseconds until a router just started has had its chance to find the other hosts. */
   get discoveringMs(): number {
-    return Math.max(0, this.settledAt - Date.now());
+    // Read on every publication: once the moment has passed, no clock is read again.
+    if (this.settledAt === 0) return 0;
+    const left = this.settledAt - Date.now();
+    if (left <= 0) this.settledAt = 0;
+    return Math.max(0, left);
   }
 
   /** Waits until every notice the router sent before now has been applied. */

@@ -266,11 +266,10 @@ export class Runtime {
         // subscribersOf checks the topic (the trie refuses wildcards in it).
         const targets = this.subscribersOf(topic);
         if (targets.length === 0) return Promise.resolve(here);
-        const connections = targets.map((target) => this.direct.get(target.id));
-        if (connections.every((connection) => connection !== undefined)) {
+        if (targets.every((target) => this.direct.has(target.id))) {
           const frame = encodeMessage(Kind.pub, 0, { topic, args }, this.limits);
-          for (const connection of connections) connection!.sendEncoded(frame);
-          return Promise.resolve(here + connections.length);
+          for (const target of targets) this.direct.get(target.id)!.sendEncoded(frame);
+          return Promise.resolve(here + targets.length);
         }
       }
       checkTopic(topic);

@@ -6,7 +6,7 @@ import {
   errorToPayload,
   TimeoutError,
 } from "../errors.js";
-import { debug, warn } from "../log.js";
+import { debug, debugging, warn } from "../log.js";
 import { decodeMessage, encodeMessage, reframe } from "../wire/codec.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
 import type { Limits } from "../wire/limits.js";
@@ -193,7 +193,7 @@ export class Connection {
   }
 
   private dispatch(message: Message): void {
-    debug("%s %s #%d", this.options.label, KIND_NAMES[message.kind], message.id);
+    if (debugging) debug("%s %s #%d", this.options.label, KIND_NAMES[message.kind], message.id);
     if (message.kind === Kind.rep || message.kind === Kind.exc || message.kind === Kind.pong) {
       const entry = this.pending.get(message.id);
       if (!entry) return; // answer to a request that timed out: nobody waits for it
