@@ -10,7 +10,7 @@ import { connectTcp, type TcpTransport } from "./net/tcp-transport.js";
 import { FunctionPool } from "./pool/function-pool.js";
 import type { HostInfo } from "./peers.js";
 import type { Offer, Server } from "./server.js";
-import { CLI_PATH } from "./paths.js";
+import { ROUTER_PATH } from "./paths.js";
 import type { Limits } from "./wire/limits.js";
 import { Kind, type HelloBody, type Message, type PoolBody, type WelcomeBody } from "./wire/message.js";
 
@@ -30,14 +30,17 @@ const REACH_ROUTER_MS = 5000;
 /** A pause that keeps the process alive: a one-shot caller waiting for its router must not exit. */
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
-/** Starts `labc router` in the background, detached: it outlives this process. */
+/** Starts the host's router (cli/router-process.ts) in the background, detached: it outlives
+ * this process. */
 function spawnRouter(config: Config): void {
   const dir = stateDir();
   mkdirSync(dir, { recursive: true });
   const log = openSync(join(dir, `router-${config["router.port"]}.log`), "a");
   const child = spawn(
     process.execPath,
-    [CLI_PATH, "router", "--port", String(config["router.port"]), "--linger", String(config["router.linger"])],
+    // A relay's garbage dies young: a 1 MB young generation (V8 lets it grow to 16 MB under load)
+    // kept a router relaying 100 calls in flight at 60 MB instead of 67-90 MB, as fast.
+    ["--max-semi-space-size=1", ROUTER_PATH, "--port", String(config["router.port"]), "--linger", String(config["router.linger"])],
     { detached: true, stdio: ["ignore", log, log], env: process.env },
   );
   child.unref();

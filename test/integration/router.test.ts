@@ -84,3 +84,18 @@ test("the router leaves `router.linger` seconds after its last server, not befor
   expect(running(router)).toBe(true);
   await eventually(() => !running(router), 3000, "the router leaving");
 });
+
+test("`labc router` runs the router in the foreground: servers use it, and Ctrl-C ends it", async () => {
+  const child = host.spawn(["router", "--linger", "0"]);
+  const line = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once("data", (chunk) => resolve(String(chunk)));
+    child.once("exit", (code) => reject(new Error(`labc router exited (${code})`)));
+  });
+  expect(line).toMatch(new RegExp(`^labc router: .* on port ${host.port}, pid ${child.pid}, discovery off`));
+  await host.serve([ECHO]);
+  expect(await host.routerPid()).toBe(child.pid);
+  expect((await host.cli(["call", "echo", "x"])).stdout).toBe("x\n");
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGINT");
+  expect(await exited).toBe(0);
+});
