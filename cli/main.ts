@@ -89,9 +89,12 @@ cli
       const { loadService } = await import("../lib/services/loader.js");
       const { combinedStateId } = await import("../lib/services/state-id.js");
       const { services } = loadConfig({ flags: flagsOf(options) });
+      // Git is asked while the services load; a path that fails to load is reported by the loader.
+      const state = combinedStateId(paths);
+      state.catch(() => {});
       const loaded = [];
       for (const path of paths) loaded.push(await loadService(path, (name) => services[name]?.options));
-      const labc = configure(flagsOf(options), { state: combinedStateId(paths) });
+      const labc = configure(flagsOf(options), { state: await state });
       await labc.serve(...loaded.flatMap((service) => service.instances));
       const names = loaded.flatMap((service) => service.instances.map((instance) => instance.constructor.name));
       process.stdout.write(

@@ -10,7 +10,7 @@ export class ServiceControl {
   constructor(private readonly supervisor: Supervisor) {}
 
   @register()
-  listServices(): ServiceInfo[] {
+  listServices(): Promise<ServiceInfo[]> {
     return this.supervisor.list();
   }
 

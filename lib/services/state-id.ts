@@ -1,11 +1,13 @@
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 
-function git(cwd: string, args: string[]): string | undefined {
-  const result = spawnSync("git", ["-C", cwd, ...args], { encoding: "utf8" });
-  return result.status === 0 ? result.stdout.trim() : undefined;
+/** Git's answer, or undefined when git is missing or says no (not a repository...). */
+function git(cwd: string, args: string[]): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile("git", ["-C", cwd, ...args], { encoding: "utf8" }, (error, stdout) => resolve(error ? undefined : stdout.trim()));
+  });
 }
 
 /** Every file of a service, sorted, without dependencies or version control data. */
@@ -32,22 +34,25 @@ function contentHash(path: string): string {
 /**
  * The state id of a service (a file or a folder): the last git commit that touched it when it
  * lies in a git repository and has no uncommitted change, else a hash of its files. Either way
- * it names exactly the code that runs.
+ * it names exactly the code that runs. Asynchronous, so that a server starting asks git while
+ * it loads its services, and a router listing services keeps relaying meanwhile.
  */
-export function stateId(path: string): string {
+export async function stateId(path: string): Promise<string> {
   const real = realpathSync(path);
   const dir = statSync(real).isDirectory() ? real : dirname(real);
   const target = statSync(real).isDirectory() ? "." : basename(real);
-  const clean = git(dir, ["status", "--porcelain", "--", target]);
-  if (clean === "") {
-    const commit = git(dir, ["log", "-1", "--format=%H", "--", target]);
-    if (commit) return commit.slice(0, 12);
-  }
+  // Both at once: the commit counts only if the status says clean.
+  const [status, commit] = await Promise.all([
+    git(dir, ["status", "--porcelain", "--", target]),
+    git(dir, ["log", "-1", "--format=%H", "--", target]),
+  ]);
+  if (status === "" && commit) return commit.slice(0, 12);
   return contentHash(real);
 }
 
 /** One state id for several services served by one process. */
-export function combinedStateId(paths: string[]): string {
+export async function combinedStateId(paths: string[]): Promise<string> {
   if (paths.length === 1) return stateId(paths[0]!);
-  return createHash("sha256").update(paths.map(stateId).join(",")).digest("hex").slice(0, 12);
+  const ids = await Promise.all(paths.map(stateId));
+  return createHash("sha256").update(ids.join(",")).digest("hex").slice(0, 12);
 }

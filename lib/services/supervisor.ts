@@ -44,7 +44,8 @@ interface Run {
   pid: number;
   child: ChildProcess | null;
   startedAt: number;
-  stateId: string;
+  /** The state id the service reported in its "serving" line. */
+  stateId: string | undefined;
   ready: boolean;
   stopping: boolean;
   exited: Promise<void>;
@@ -59,6 +60,8 @@ interface History {
 /** A run longer than this was healthy: the restart backoff starts over. */
 const HEALTHY_MS = 60_000;
 const MAX_BACKOFF_MS = 30_000;
+/** The state id in the line `labc serve` prints once it serves (cli/main.ts). */
+const SERVING_STATE = /, state ([0-9a-f]+)\)/;
 
 /** Signals one process; never a group or "every process" (pid 0 or negative). */
 function signal(pid: number, name: NodeJS.Signals): void {
@@ -102,11 +105,13 @@ export class Supervisor {
     return this.runs.size > 0 || [...this.records.values()].some((history) => history.retry !== undefined);
   }
 
-  list(): ServiceInfo[] {
+  list(): Promise<ServiceInfo[]> {
     const manifest = readManifest(this.options.servicesDir);
-    return Object.keys(manifest)
-      .sort()
-      .map((name) => this.info(name));
+    return Promise.all(
+      Object.keys(manifest)
+        .sort()
+        .map((name) => this.info(name)),
+    );
   }
 
   /** Starts a service (and first what it needs); resolves once it serves. */
@@ -179,25 +184,19 @@ export class Supervisor {
     return join(this.options.stateDir, "logs", `${name}.log`);
   }
 
-  private info(name: string): ServiceInfo {
+  private async info(name: string): Promise<ServiceInfo> {
     const installed = readManifest(this.options.servicesDir)[name];
     const run = this.runs.get(name);
     const record = this.record(name);
     const entry = installed && join(this.options.servicesDir, installed.entry);
-    let stateId_: string | undefined = run?.stateId;
-    if (!stateId_ && entry) {
-      try {
-        stateId_ = stateId(entry);
-      } catch {
-        stateId_ = undefined;
-      }
-    }
+    // A running service said its own; for the others, what would run now.
+    const state = run?.stateId ?? (entry ? await stateId(entry).catch(() => undefined) : undefined);
     return {
       name,
       state: run ? (run.ready ? "running" : "starting") : record.lastError ? "crashed" : "stopped",
       pid: run?.pid,
       uptime: run ? Math.round((Date.now() - run.startedAt) / 1000) : undefined,
-      stateId: stateId_,
+      stateId: state,
       lastError: record.lastError,
       restarts: record.restarts,
       linked: installed?.linked ?? false,
@@ -217,7 +216,7 @@ export class Supervisor {
       pid: child.pid ?? -1,
       child,
       startedAt: Date.now(),
-      stateId: stateId(entry),
+      stateId: undefined,
       ready: false,
       stopping: false,
       exited: new Promise<void>((resolve) => (exitedResolve = resolve)),
@@ -228,6 +227,7 @@ export class Supervisor {
       log.write(`${line}\n`);
       if (!run.ready && line.startsWith("labc: serving")) {
         run.ready = true;
+        run.stateId = SERVING_STATE.exec(line)?.[1];
         this.save();
       }
     });
@@ -294,7 +294,7 @@ export class Supervisor {
   }
 
   private adopt(): void {
-    let saved: Record<string, { pid: number; startedAt: number; stateId: string }>;
+    let saved: Record<string, { pid: number; startedAt: number; stateId?: string }>;
     try {
       saved = JSON.parse(readFileSync(this.runningFile, "utf8"));
     } catch {
