@@ -56,10 +56,4 @@ export function median(values: number[]): Figure {
   return { value: middle, spread: middle ? (sorted[sorted.length - 1]! - sorted[0]!) / middle : 0 };
 }
 
-export async function rounds(count: number, run: () => Promise<number>): Promise<Figure> {
-  const values: number[] = [];
-  for (let i = 0; i < count; i++) values.push(await run());
-  return median(values);
-}
-
 export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));

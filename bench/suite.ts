@@ -17,7 +17,7 @@ import { loadConfig } from "../lib/config.js";
 import { freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { Runtime } from "../lib/runtime.js";
-import { concurrent, median, rounds, sequential, sleep, warm, type Call, type Figure } from "./measure.js";
+import { concurrent, median, sequential, sleep, warm, type Call, type Figure } from "./measure.js";
 import { rawFrame, rawFrames, rawReader, writeBinaryFrame } from "./raw-protocol.js";
 
 const quick = process.argv.includes("--quick");
@@ -134,20 +134,38 @@ function rawBinaryClient(port: number) {
 }
 
 // ---- workloads ----
+// Where several systems are given, their rounds alternate (raw, labc, raw, labc...): a slow
+// spell of this shared machine then hits each of them alike, and their ratio stays put.
 
-async function callFigures(system: System | "labc via router", call: Call): Promise<void> {
-  await warm(call, quick ? 200 : 2000);
-  const runs: { perSecond: number; p50: number; p99: number }[] = [];
-  for (let i = 0; i < ROUNDS; i++) runs.push(await sequential(call, ROUND_MS));
-  const of = (key: "perSecond" | "p50" | "p99") => median(runs.map((run) => run[key]));
-  const routed = system === "labc via router";
-  const as: System = routed ? "labc" : system;
-  const w1 = routed ? "W7 (W1 through the router)" : "W1";
-  record(`${w1} sequential calls`, "calls/s", "higher", as, of("perSecond"));
-  record(`${w1} p50 latency`, "µs", "lower", as, of("p50"));
-  record(`${w1} p99 latency`, "µs", "lower", as, of("p99"));
-  const w2 = routed ? "W7 (W2 through the router)" : "W2";
-  record(`${w2} 100 in flight`, "calls/s", "higher", as, await rounds(ROUNDS, () => concurrent(call, 100, ROUND_MS)));
+type Label = System | "labc via router";
+
+/** ROUNDS rounds of each entry, taken in turn; the results per entry. */
+async function alternate<E, T>(entries: readonly E[], round: (entry: E) => Promise<T>): Promise<T[][]> {
+  const results = entries.map((): T[] => []);
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const [k, entry] of entries.entries()) results[k]!.push(await round(entry));
+  }
+  return results;
+}
+
+function recordAs(label: Label, w1: string, set: (figure: string, system: System) => void): void {
+  if (label === "labc via router") set(`W7 (${w1} through the router)`, "labc");
+  else set(w1, label);
+}
+
+async function callFigures(entries: { system: Label; call: Call }[]): Promise<void> {
+  for (const { call } of entries) await warm(call, quick ? 200 : 2000);
+  const w1 = await alternate(entries, ({ call }) => sequential(call, ROUND_MS));
+  const w2 = await alternate(entries, ({ call }) => concurrent(call, 100, ROUND_MS));
+  entries.forEach(({ system }, k) => {
+    const of = (key: "perSecond" | "p50" | "p99") => median(w1[k]!.map((run) => run[key]));
+    recordAs(system, "W1", (w, as) => {
+      record(`${w} sequential calls`, "calls/s", "higher", as, of("perSecond"));
+      record(`${w} p50 latency`, "µs", "lower", as, of("p50"));
+      record(`${w} p99 latency`, "µs", "lower", as, of("p99"));
+    });
+    recordAs(system, "W2", (w, as) => record(`${w} 100 in flight`, "calls/s", "higher", as, median(w2[k]!)));
+  });
 }
 
 /** What the subscribers counted: deliveries, and when the last arrived (epoch ms). */
@@ -157,20 +175,21 @@ function sum(answers: [number, number][]): Counted {
   return { count: answers.reduce((total, [n]) => total + n, 0), lastAt: Math.max(0, ...answers.map(([, at]) => at)) };
 }
 
+interface Publisher {
+  system: System;
+  publish: (value: unknown) => void;
+  counted: () => Promise<Counted>;
+  deliveriesPerMessage: number;
+}
+
 /**
  * Publishes a number of messages and waits until the subscribers counted them all; the rate is
  * taken from the subscribers' own clock of the last arrival, so the polling costs nothing. A
  * first run of PROBE_PUBLICATIONS warms up and sizes the rounds, so that each lasts about
  * ROUND_MS whatever the system's speed: a round of a few milliseconds would measure the noise.
  */
-async function pubsubFigure(
-  figure: string,
-  system: System,
-  publish: (value: unknown) => void,
-  counted: () => Promise<Counted>,
-  deliveriesPerMessage: number,
-): Promise<void> {
-  const run = async (messages: number) => {
+async function pubsubFigure(figure: string, publishers: Publisher[]): Promise<void> {
+  const run = async ({ system, publish, counted, deliveriesPerMessage }: Publisher, messages: number) => {
     const before = (await counted()).count;
     const want = before + messages * deliveriesPerMessage;
     const t0 = performance.timeOrigin + performance.now();
@@ -188,59 +207,134 @@ async function pubsubFigure(
     if (now.count < want) notes.push(`${system} ${figure}: ${want - now.count} of ${want - before} deliveries missing after 30 s`);
     return ((now.count - before) / (now.lastAt - t0)) * 1000;
   };
-  const probe = await run(PROBE_PUBLICATIONS);
-  const messages = Math.round(Math.min(MAX_PUBLICATIONS, Math.max(PROBE_PUBLICATIONS, (probe / deliveriesPerMessage) * (ROUND_MS / 1000))));
-  record(figure, "msgs/s", "higher", system, await rounds(ROUNDS, () => run(messages)));
+  const sized = [];
+  for (const publisher of publishers) {
+    const probe = await run(publisher, PROBE_PUBLICATIONS);
+    const perRound = (probe / publisher.deliveriesPerMessage) * (ROUND_MS / 1000);
+    sized.push({ publisher, messages: Math.round(Math.min(MAX_PUBLICATIONS, Math.max(PROBE_PUBLICATIONS, perRound))) });
+  }
+  const rates = await alternate(sized, ({ publisher, messages }) => run(publisher, messages));
+  publishers.forEach(({ system }, k) => record(figure, "msgs/s", "higher", system, median(rates[k]!)));
 }
 
-async function throughputFigure(figure: string, system: System, bytes: number, call: Call): Promise<void> {
-  await warm(call, 2);
-  const perSecond = await rounds(ROUNDS, async () => (await sequential(call, Math.max(ROUND_MS, quick ? 300 : 2000))).perSecond);
-  record(figure, "MB/s", "higher", system, { value: (perSecond.value * bytes) / 1e6, spread: perSecond.spread });
+async function throughputFigure(figure: string, bytes: number, entries: { system: System; call: Call }[]): Promise<void> {
+  for (const { call } of entries) await warm(call, 2);
+  const ms = Math.max(ROUND_MS, quick ? 300 : 2000);
+  const rates = await alternate(entries, async ({ call }) => (await sequential(call, ms)).perSecond);
+  entries.forEach(({ system }, k) => {
+    const perSecond = median(rates[k]!);
+    record(figure, "MB/s", "higher", system, { value: (perSecond.value * bytes) / 1e6, spread: perSecond.spread });
+  });
 }
 
 // ---- systems ----
 
-async function raw(): Promise<void> {
+const wanted = (system: System) => !only || only.has(system);
+
+/** raw and labc, measured side by side, their rounds alternating. */
+async function rawAndLabc(): Promise<void> {
+  const [raw, labc] = [wanted("raw") ? await startRaw() : undefined, wanted("labc") ? await startLabc() : undefined];
+  try {
+    const both = <T>(r: (raw: RawSystem) => T, l: (labc: LabcSystem) => T) => [
+      ...(raw ? [{ system: "raw" as const, ...r(raw) }] : []),
+      ...(labc ? [{ system: "labc" as const, ...l(labc) }] : []),
+    ];
+    await callFigures(both(({ client }) => ({ call: () => client.call(SMALL) }), ({ runtime }) => ({ call: () => runtime.call("echo", SMALL) })));
+    if (labc) {
+      const { runtime, server, routerPid } = labc;
+      const target = [...runtime.link.pool.servers.values()].find((s) => s.pid === server.pid)!;
+      await callFigures([{ system: "labc via router", call: () => runtime.link.forward(target.id, "echo", [SMALL], 30000) }]);
+      // Relaying warmed V8's optimizing compiler up in the router: its code pages are now resident.
+      await sleep(300);
+      record("W6 RSS, router after relaying W7", "MB", "lower", "labc", { value: rssMb(routerPid), spread: 0 });
+    }
+
+    const json = "x".repeat(1024 * 1024);
+    await throughputFigure("W4 JSON string 1 MiB", json.length, both(({ client }) => ({ call: () => client.call(json) }), ({ runtime }) => ({ call: () => runtime.call("echo", json) })));
+    for (const [label, size] of [["64 KiB", 64 * 1024], ["16 MiB", 16 * 1024 * 1024]] as const) {
+      const payload = Buffer.alloc(size, 7);
+      await throughputFigure(`W4 binary ${label}`, size, both(({ binary }) => ({ call: () => binary.call(payload) }), ({ runtime }) => ({ call: () => runtime.call("echo", payload) })));
+    }
+    if (labc) labcCliFigure(labc.env);
+
+    for (const [figure, count] of [["W3 pub/sub 1 → 1", 1], [`W3 fan-out to ${SUBSCRIBERS}`, SUBSCRIBERS]] as const) {
+      const publishers: Publisher[] = [];
+      const started: ChildProcess[] = [];
+      if (raw) {
+        // The raw publisher writes each message to every subscriber itself.
+        const subscribers = await Promise.all(Array.from({ length: count }, () => start(process.execPath, [here("./raw-server.js")])));
+        started.push(...subscribers.map((s) => s.child));
+        const clients = subscribers.map((s) => rawClient(Number(s.line)));
+        await Promise.all(clients.map((c) => c.ready));
+        publishers.push({
+          system: "raw",
+          publish: (value) => clients.forEach((c) => c.publish(value)),
+          counted: async () => sum(await Promise.all(clients.map((c) => c.count()))),
+          deliveriesPerMessage: count,
+        });
+      }
+      if (labc) {
+        const { runtime, env } = labc;
+        const subscribers = await Promise.all(
+          Array.from({ length: count }, () => start(process.execPath, [CLI_PATH, "serve", here("../../bench/bench-service.ts")], env)),
+        );
+        started.push(...subscribers.map((s) => s.child));
+        await runtime.publish("bench.tick", -1); // opens the connections
+        publishers.push({
+          system: "labc",
+          publish: (value) => void runtime.publish("bench.tick", value),
+          counted: async () => sum((await runtime.callAll("benchCount", [])).map((answer) => answer.value as [number, number])),
+          deliveriesPerMessage: count,
+        });
+      }
+      await pubsubFigure(figure, publishers);
+      started.forEach(stop);
+      await sleep(200);
+    }
+  } finally {
+    raw?.close();
+    await labc?.close();
+  }
+}
+
+interface RawSystem {
+  client: ReturnType<typeof rawClient>;
+  binary: ReturnType<typeof rawBinaryClient>;
+  close: () => void;
+}
+
+/** The raw baseline's servers (JSON and binary), with their W6 figures. */
+async function startRaw(): Promise<RawSystem> {
   const server = await start(process.execPath, [here("./raw-server.js")]);
   record("W6 ready after start", "ms", "lower", "raw", { value: server.ms, spread: 0 });
   await sleep(300);
   record("W6 idle RSS, server", "MB", "lower", "raw", { value: rssMb(server.child.pid!), spread: 0 });
+  const binaryServer = await start(process.execPath, [here("./raw-server.js"), "binary"]);
   const client = rawClient(Number(server.line));
-  await client.ready;
-  await callFigures("raw", () => client.call(SMALL));
-  const json = "x".repeat(1024 * 1024);
-  await throughputFigure("W4 JSON string 1 MiB", "raw", json.length, () => client.call(json));
-  await pubsubFigure("W3 pub/sub 1 → 1", "raw", client.publish, async () => sum([await client.count()]), 1);
-  client.close();
-  stop(server.child);
-
-  const binary = await start(process.execPath, [here("./raw-server.js"), "binary"]);
-  const bin = rawBinaryClient(Number(binary.line));
-  await bin.ready;
-  for (const [label, size] of [["64 KiB", 64 * 1024], ["16 MiB", 16 * 1024 * 1024]] as const) {
-    const payload = Buffer.alloc(size, 7);
-    await throughputFigure(`W4 binary ${label}`, "raw", size, () => bin.call(payload));
-  }
-  bin.close();
-  stop(binary.child);
-
-  // Fan-out: the raw publisher writes each message to every subscriber itself.
-  const subscribers = await Promise.all(Array.from({ length: SUBSCRIBERS }, () => start(process.execPath, [here("./raw-server.js")])));
-  const clients = subscribers.map((s) => rawClient(Number(s.line)));
-  await Promise.all(clients.map((c) => c.ready));
-  await pubsubFigure(
-    `W3 fan-out to ${SUBSCRIBERS}`,
-    "raw",
-    (value) => clients.forEach((c) => c.publish(value)),
-    async () => sum(await Promise.all(clients.map((c) => c.count()))),
-    SUBSCRIBERS,
-  );
-  clients.forEach((c) => c.close());
-  subscribers.forEach((s) => stop(s.child));
+  const binary = rawBinaryClient(Number(binaryServer.line));
+  await Promise.all([client.ready, binary.ready]);
+  return {
+    client,
+    binary,
+    close: () => {
+      client.close();
+      binary.close();
+      stop(server.child);
+      stop(binaryServer.child);
+    },
+  };
 }
 
-async function labc(): Promise<void> {
+interface LabcSystem {
+  runtime: Runtime;
+  server: { pid: number };
+  routerPid: number;
+  env: NodeJS.ProcessEnv;
+  close: () => Promise<void>;
+}
+
+/** A labc host of its own (root port, config folder) with an echo server, and its W6 figures. */
+async function startLabc(): Promise<LabcSystem> {
   const dir = mkdtempSync(join(tmpdir(), "labc-bench-"));
   const rootPort = await freePort();
   const env = {
@@ -251,59 +345,42 @@ async function labc(): Promise<void> {
     LABC_ROUTER_LINGER: "1",
     LABC_DISCOVERY_ENABLED: "false",
   };
-  try {
-    const echo = join(PACKAGE_ROOT, "services", "echo.ts");
-    // The first server of a host also starts its router; the figure is for a server after it.
-    const first = await start(process.execPath, [CLI_PATH, "serve", echo], env);
-    notes.push(`labc: the first server of a host was ready ${first.ms.toFixed(0)} ms after its start, its router included`);
-    stop(first.child);
-    const server = await start(process.execPath, [CLI_PATH, "serve", echo], env);
-    record("W6 ready after start", "ms", "lower", "labc", { value: server.ms, spread: 0 });
-    const runtime = new Runtime(loadConfig({ env, flags: { "router.port": rootPort } }).values);
-    await runtime.call("echo", SMALL);
-    const routerPid = runtime.link.welcome!.pid;
-    extraPids.push(routerPid);
-    await sleep(300);
-    record("W6 idle RSS, server", "MB", "lower", "labc", { value: rssMb(server.child.pid!), spread: 0 });
-    record("W6 idle RSS, router", "MB", "lower", "labc", { value: rssMb(routerPid), spread: 0 });
+  const echo = join(PACKAGE_ROOT, "services", "echo.ts");
+  // The first server of a host also starts its router; the figure is for a server after it.
+  const first = await start(process.execPath, [CLI_PATH, "serve", echo], env);
+  notes.push(`labc: the first server of a host was ready ${first.ms.toFixed(0)} ms after its start, its router included`);
+  stop(first.child);
+  const server = await start(process.execPath, [CLI_PATH, "serve", echo], env);
+  record("W6 ready after start", "ms", "lower", "labc", { value: server.ms, spread: 0 });
+  const runtime = new Runtime(loadConfig({ env, flags: { "router.port": rootPort } }).values);
+  await runtime.call("echo", SMALL);
+  const routerPid = runtime.link.welcome!.pid;
+  extraPids.push(routerPid);
+  await sleep(300);
+  record("W6 idle RSS, server", "MB", "lower", "labc", { value: rssMb(server.child.pid!), spread: 0 });
+  record("W6 idle RSS, router", "MB", "lower", "labc", { value: rssMb(routerPid), spread: 0 });
+  return {
+    runtime,
+    server: { pid: server.child.pid! },
+    routerPid,
+    env,
+    close: async () => {
+      await runtime.close();
+      stop(server.child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
-    await callFigures("labc", () => runtime.call("echo", SMALL));
-    const target = [...runtime.link.pool.servers.values()].find((s) => s.pid === server.child.pid)!;
-    await callFigures("labc via router", () => runtime.link.forward(target.id, "echo", [SMALL], 30000));
-    // Relaying warmed V8's optimizing compiler up in the router: its code pages are now resident.
-    await sleep(300);
-    record("W6 RSS, router after relaying W7", "MB", "lower", "labc", { value: rssMb(routerPid), spread: 0 });
-
-    const json = "x".repeat(1024 * 1024);
-    await throughputFigure("W4 JSON string 1 MiB", "labc", json.length, () => runtime.call("echo", json));
-    for (const [label, size] of [["64 KiB", 64 * 1024], ["16 MiB", 16 * 1024 * 1024]] as const) {
-      const payload = Buffer.alloc(size, 7);
-      await throughputFigure(`W4 binary ${label}`, "labc", size, () => runtime.call("echo", payload));
-    }
-
-    const cli = (quick ? [0, 1] : [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).map(() => {
-      const t0 = performance.now();
-      const result = spawnSync(process.execPath, [CLI_PATH, "call", "echo", "hi"], { env, encoding: "utf8" });
-      if (result.stdout !== "hi\n") notes.push(`labc W5: unexpected output ${JSON.stringify(result.stdout + result.stderr)}`);
-      return performance.now() - t0;
-    });
-    record("W5 `labc call echo hi`", "ms", "lower", "labc", await rounds(cli.length, async () => cli.shift()!));
-
-    for (const [figure, count] of [["W3 pub/sub 1 → 1", 1], [`W3 fan-out to ${SUBSCRIBERS}`, SUBSCRIBERS]] as const) {
-      const subscribers = await Promise.all(
-        Array.from({ length: count }, () => start(process.execPath, [CLI_PATH, "serve", here("../../bench/bench-service.ts")], env)),
-      );
-      const counted = async () => sum((await runtime.callAll("benchCount", [])).map((answer) => answer.value as [number, number]));
-      await runtime.publish("bench.tick", -1); // opens the connections
-      await pubsubFigure(figure, "labc", (value) => void runtime.publish("bench.tick", value), counted, count);
-      subscribers.forEach((s) => stop(s.child));
-      await sleep(200);
-    }
-    await runtime.close();
-    stop(server.child);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+/** W5: `labc call echo hi` from the shell, end to end. */
+function labcCliFigure(env: NodeJS.ProcessEnv): void {
+  const times = (quick ? [0, 1] : [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).map(() => {
+    const t0 = performance.now();
+    const result = spawnSync(process.execPath, [CLI_PATH, "call", "echo", "hi"], { env, encoding: "utf8" });
+    if (result.stdout !== "hi\n") notes.push(`labc W5: unexpected output ${JSON.stringify(result.stdout + result.stderr)}`);
+    return performance.now() - t0;
+  });
+  record("W5 `labc call echo hi`", "ms", "lower", "labc", median(times));
 }
 
 /** Loads a peer's package from bench/peers, or says why it cannot. */
@@ -346,15 +423,19 @@ async function moleculer(): Promise<void> {
   });
   await broker.start();
   await broker.waitForServices(["echo"], 20000);
-  await callFigures("moleculer", () => broker.call("echo.echo", { v: SMALL }));
+  await callFigures([{ system: "moleculer", call: () => broker.call("echo.echo", { v: SMALL }) }]);
   const json = "x".repeat(1024 * 1024);
-  await throughputFigure("W4 JSON string 1 MiB", "moleculer", json.length, () => broker.call("echo.echo", { v: json }));
+  await throughputFigure("W4 JSON string 1 MiB", json.length, [{ system: "moleculer", call: () => broker.call("echo.echo", { v: json }) }]);
   await broker.waitForServices(subscriberPorts.map((_, i) => `sub${i + 1}`), 20000);
   const count = (n: number) => async () =>
     sum(await Promise.all(Array.from({ length: n }, (_, i) => broker.call(`sub${i + 1}.count`) as Promise<[number, number]>)));
   // emit: one instance of each listening service gets it; broadcast: all of them.
-  await pubsubFigure("W3 pub/sub 1 → 1", "moleculer", (v) => void broker.emit("bench.tick", v, ["sub1"]), count(1), 1);
-  await pubsubFigure(`W3 fan-out to ${SUBSCRIBERS}`, "moleculer", (v) => void broker.broadcast("bench.tick", v), count(SUBSCRIBERS), SUBSCRIBERS);
+  await pubsubFigure("W3 pub/sub 1 → 1", [
+    { system: "moleculer", publish: (v) => void broker.emit("bench.tick", v, ["sub1"]), counted: count(1), deliveriesPerMessage: 1 },
+  ]);
+  await pubsubFigure(`W3 fan-out to ${SUBSCRIBERS}`, [
+    { system: "moleculer", publish: (v) => void broker.broadcast("bench.tick", v), counted: count(SUBSCRIBERS), deliveriesPerMessage: SUBSCRIBERS },
+  ]);
   await broker.stop();
   subscribers.forEach((s) => stop(s.child));
   stop(server.child);
@@ -377,7 +458,7 @@ async function nats(): Promise<void> {
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
   const small = encoder.encode(JSON.stringify(SMALL));
-  await callFigures("nats", async () => JSON.parse(decoder.decode((await nc.request("echo", small, { timeout: 10000 })).data)));
+  await callFigures([{ system: "nats", call: async () => JSON.parse(decoder.decode((await nc.request("echo", small, { timeout: 10000 })).data)) }]);
   stop(echo.child);
   for (const [figure, n] of [["W3 pub/sub 1 → 1", 1], [`W3 fan-out to ${SUBSCRIBERS}`, SUBSCRIBERS]] as const) {
     const subscribers = await Promise.all(Array.from({ length: n }, (_, i) => start(process.execPath, [script, String(port), `sub${i + 1}`])));
@@ -387,7 +468,9 @@ async function nats(): Promise<void> {
       );
       return sum(answers.map((a: { data: Uint8Array }) => JSON.parse(decoder.decode(a.data))));
     };
-    await pubsubFigure(figure, "nats", (v) => nc.publish("bench.tick", encoder.encode(JSON.stringify(v))), count, n);
+    await pubsubFigure(figure, [
+      { system: "nats", publish: (v) => nc.publish("bench.tick", encoder.encode(JSON.stringify(v))), counted: count, deliveriesPerMessage: n },
+    ]);
     subscribers.forEach((s) => stop(s.child));
   }
   notes.push("nats: W4 not measured (nats-server refuses messages over 1 MiB by default)");
@@ -408,17 +491,35 @@ function report(): void {
     const spread = figure.spread > 0.2 ? ` ±${Math.round(figure.spread * 100)}%` : "";
     return `${figure.value.toFixed(digits)}${ratio}${spread}`;
   };
-  const table = [["figure", "unit", ...systems], ...rows.map((row) => [row.figure, `${row.unit} (${row.better})`, ...systems.map((s) => format(row, s))])];
+  print([["figure", "unit", ...systems], ...rows.map((row) => [row.figure, `${row.unit} (${row.better})`, ...systems.map((s) => format(row, s))])]);
+  console.log(`\n(x) is the ratio to raw in this run; ±N% the spread of ${ROUNDS} round(s) when over 20%.`);
+  const others = systems.filter((system) => system !== "labc");
+  const compared = rows.filter((row) => row.values.labc && others.some((system) => row.values[system]));
+  console.log("\nlabc against each system: how many times better labc did (under 1: worse)");
+  print([
+    ["figure", ...others],
+    ...compared.map((row) => [row.figure, ...others.map((system) => advantage(row, system)?.toFixed(2) ?? "-")]),
+  ]);
+  for (const note of notes) console.log(`note: ${note}`);
+}
+
+function print(table: string[][]): void {
   const widths = table[0]!.map((_, i) => Math.max(...table.map((line) => line[i]!.length)));
   for (const line of table) console.log(line.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
-  console.log(`\n(x) is the ratio to raw in this run; ±N% the spread of ${ROUNDS} round(s) when over 20%.`);
-  for (const note of notes) console.log(`note: ${note}`);
+}
+
+/** How many times better labc did than `system` on this figure, whichever way is better. */
+function advantage(row: Row, system: System): number | undefined {
+  const [labc, other] = [row.values.labc?.value, row.values[system]?.value];
+  if (!labc || !other) return undefined;
+  return row.better === "higher" ? labc / other : other / labc;
 }
 
 async function main(): Promise<void> {
   try {
-    const systems: [System, () => Promise<void>][] = [["raw", raw], ["labc", labc], ["moleculer", moleculer], ["nats", nats]];
-    for (const [name, measure] of systems) if (!only || only.has(name)) await measure();
+    if (wanted("raw") || wanted("labc")) await rawAndLabc();
+    if (wanted("moleculer")) await moleculer();
+    if (wanted("nats")) await nats();
   } finally {
     for (const child of children) stop(child);
     for (const pid of extraPids) {
@@ -432,7 +533,15 @@ async function main(): Promise<void> {
   report();
   const dir = join(PACKAGE_ROOT, "bench", "results");
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "latest.json"), `${JSON.stringify({ date: new Date().toISOString(), quick, rounds: ROUNDS, rows, notes }, null, 2)}\n`);
+  const withAdvantage = rows.map((row) => ({
+    ...row,
+    labcAdvantage: Object.fromEntries((["raw", "moleculer", "nats"] as const).flatMap((system) => {
+      const value = advantage(row, system);
+      return value === undefined ? [] : [[system, value]];
+    })),
+  }));
+  const result = { date: new Date().toISOString(), quick, rounds: ROUNDS, rows: withAdvantage, notes };
+  writeFileSync(join(dir, "latest.json"), `${JSON.stringify(result, null, 2)}\n`);
 }
 
 await main();

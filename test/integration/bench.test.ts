@@ -20,6 +20,11 @@ test("the benchmark suite runs every workload (--quick)", () => {
   const w1 = results.rows.find((row: { figure: string }) => row.figure === "W1 sequential calls");
   expect(w1.values.labc.value).toBeGreaterThan(0);
   expect(w1.values.raw.value).toBeGreaterThan(0);
+  // Ratios against each system are printed and written, whichever way is better.
+  expect(run.stdout).toContain("labc against each system");
+  expect(w1.labcAdvantage.raw).toBeCloseTo(w1.values.labc.value / w1.values.raw.value, 6);
+  const p50 = results.rows.find((row: { figure: string }) => row.figure === "W1 p50 latency");
+  expect(p50.labcAdvantage.raw).toBeCloseTo(p50.values.raw.value / p50.values.labc.value, 6);
 }, 160_000);
 
 test("the decoder benchmark runs (--quick)", () => {
