@@ -2,7 +2,7 @@
 // The `labc` command. It runs the compiled CLI: `npm install` builds it (the "prepare" script).
 import { existsSync } from "node:fs";
 
-const main = new URL("../dist/cli/main.js", import.meta.url);
+const main = new URL("../dist/cli.js", import.meta.url);
 if (!existsSync(main)) {
   process.stderr.write("labc: dist/ is missing; run `npm install` (or `npm run build`) in the labc folder\n");
   process.exit(1);

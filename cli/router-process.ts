@@ -1,8 +1,7 @@
 /**
  * The entry of a background router, the one a labc process starts when its host has none
- * (lib/router-link.ts). The build bundles it into one file, dist/cli/router.bundle.js: loaded as
- * some fifty modules, a router spent its first second resolving their paths, hot enough for V8
- * to bring in its optimizing compiler, which stayed resident (about 4 MB of RSS). `labc router`
+ * (lib/router-link.ts); the build makes it dist/router.js. It takes only --port and --linger:
+ * a router loads no more than it needs, as it runs on every host all the time. `labc router`
  * runs the same `runRouter` in the foreground, through the CLI.
  */
 import { parseArgs } from "node:util";

@@ -2,8 +2,8 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-// This file runs as lib/paths.ts (tests, tsx), as dist/lib/paths.js, or inside the router's
-// bundle (dist/cli/router.bundle.js): the package is found from wherever that is.
+// This file runs as lib/paths.ts (tests), as dist/lib/paths.js (the benchmarks), or inside
+// the bundles the build makes (dist/chunks/): the package is found from wherever that is.
 const fromSource = import.meta.url.endsWith(".ts");
 
 function packageRoot(): string {
@@ -15,11 +15,14 @@ function packageRoot(): string {
 /** The folder holding labc's package.json. */
 export const PACKAGE_ROOT = packageRoot();
 
-/** The compiled CLI, which the demo's server and the services a router starts run. */
-export const CLI_PATH = join(PACKAGE_ROOT, "dist", "cli", "main.js");
+// The build bundles three entries, which share their modules through chunks, so that a process
+// holds one instance of each however it was reached (docs/architecture.md).
 
-/** A background router's entry: cli/router-process.ts, bundled by the build. */
-export const ROUTER_PATH = join(PACKAGE_ROOT, "dist", "cli", "router.bundle.js");
+/** The CLI (cli/main.ts), which the demo's server and the services a router starts run. */
+export const CLI_PATH = join(PACKAGE_ROOT, "dist", "cli.js");
+
+/** A background router's entry (cli/router-process.ts). */
+export const ROUTER_PATH = join(PACKAGE_ROOT, "dist", "router.js");
 
 /** The entry of this copy of labc, which `import "labc"` in a service is bound to. */
-export const LABC_URL = pathToFileURL(join(PACKAGE_ROOT, fromSource ? "lib/index.ts" : "dist/lib/index.js")).href;
+export const LABC_URL = pathToFileURL(join(PACKAGE_ROOT, fromSource ? "lib/index.ts" : "dist/labc.js")).href;

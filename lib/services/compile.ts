@@ -32,8 +32,10 @@ export async function compiled(entry: string): Promise<string> {
   const out = join(outDir, `${name}.mjs`);
   const record = join(outDir, `${name}.inputs.json`);
   try {
-    const inputs = JSON.parse(readFileSync(record, "utf8")) as Record<string, string>;
-    if (Object.entries(inputs).every(([file, hash]) => sha(file) === hash)) return out;
+    const built = JSON.parse(readFileSync(record, "utf8")) as { labc: string; inputs: Record<string, string> };
+    // Built against another copy of labc (the sources in tests, another install): build again.
+    const current = built.labc === LABC_URL && Object.entries(built.inputs).every(([file, hash]) => sha(file) === hash);
+    if (current) return out;
   } catch {
     // not built yet, or a file is gone: build
   }
@@ -61,6 +63,6 @@ export async function compiled(entry: string): Promise<string> {
     throw new ServiceLoadError(entry, `does not load: ${reason}`, error);
   }
   const inputs = Object.fromEntries(Object.keys(result.metafile!.inputs).map((input) => [resolve(input), sha(resolve(input))]));
-  writeFileSync(record, JSON.stringify(inputs));
+  writeFileSync(record, JSON.stringify({ labc: LABC_URL, inputs }));
   return out;
 }
