@@ -228,94 +228,70 @@ async function throughputFigure(figure: string, bytes: number, entries: { system
 }
 
 // ---- systems ----
+// Every system is started first and stays up, so that each workload can alternate their rounds.
 
 const wanted = (system: System) => !only || only.has(system);
+/** Starts behind the "W6 ready after start" figure, whose median is taken. */
+const READY_STARTS = quick ? 1 : 5;
 
-/** raw and labc, measured side by side, their rounds alternating. */
-async function rawAndLabc(): Promise<void> {
-  const [raw, labc] = [wanted("raw") ? await startRaw() : undefined, wanted("labc") ? await startLabc() : undefined];
-  try {
-    const both = <T>(r: (raw: RawSystem) => T, l: (labc: LabcSystem) => T) => [
-      ...(raw ? [{ system: "raw" as const, ...r(raw) }] : []),
-      ...(labc ? [{ system: "labc" as const, ...l(labc) }] : []),
-    ];
-    await callFigures(both(({ client }) => ({ call: () => client.call(SMALL) }), ({ runtime }) => ({ call: () => runtime.call("echo", SMALL) })));
-    if (labc) {
-      const { runtime, server, routerPid } = labc;
-      const target = [...runtime.link.pool.servers.values()].find((s) => s.pid === server.pid)!;
-      await callFigures([{ system: "labc via router", call: () => runtime.link.forward(target.id, "echo", [SMALL], 30000) }]);
-      // Relaying warmed V8's optimizing compiler up in the router: its code pages are now resident.
-      await sleep(300);
-      record("W6 RSS, router after relaying W7", "MB", "lower", "labc", { value: rssMb(routerPid), spread: 0 });
-    }
+/** A system under measurement: what each workload needs of it. */
+interface Measured {
+  system: System;
+  /** Calls the echo function with `value`, resolves with the answer. */
+  call: (value: unknown) => Promise<unknown>;
+  /** Echoes raw bytes (W4's binary figures), where the system has binary messages. */
+  callBinary?: (bytes: Buffer) => Promise<unknown>;
+  /** Whether it carries 1 MiB messages (nats-server refuses them by default). */
+  largeMessages: boolean;
+  /** `count` subscribers, each counting what arrives, and how to publish to them. */
+  subscribers: (count: number) => Promise<{ publisher: Publisher; stop: () => void }>;
+  close: () => Promise<void> | void;
+}
 
-    const json = "x".repeat(1024 * 1024);
-    await throughputFigure("W4 JSON string 1 MiB", json.length, both(({ client }) => ({ call: () => client.call(json) }), ({ runtime }) => ({ call: () => runtime.call("echo", json) })));
-    for (const [label, size] of [["64 KiB", 64 * 1024], ["16 MiB", 16 * 1024 * 1024]] as const) {
-      const payload = Buffer.alloc(size, 7);
-      await throughputFigure(`W4 binary ${label}`, size, both(({ binary }) => ({ call: () => binary.call(payload) }), ({ runtime }) => ({ call: () => runtime.call("echo", payload) })));
-    }
-    if (labc) labcCliFigure(labc.env);
-
-    for (const [figure, count] of [["W3 pub/sub 1 → 1", 1], [`W3 fan-out to ${SUBSCRIBERS}`, SUBSCRIBERS]] as const) {
-      const publishers: Publisher[] = [];
-      const started: ChildProcess[] = [];
-      if (raw) {
-        // The raw publisher writes each message to every subscriber itself.
-        const subscribers = await Promise.all(Array.from({ length: count }, () => start(process.execPath, [here("./raw-server.js")])));
-        started.push(...subscribers.map((s) => s.child));
-        const clients = subscribers.map((s) => rawClient(Number(s.line)));
-        await Promise.all(clients.map((c) => c.ready));
-        publishers.push({
-          system: "raw",
-          publish: (value) => clients.forEach((c) => c.publish(value)),
-          counted: async () => sum(await Promise.all(clients.map((c) => c.count()))),
-          deliveriesPerMessage: count,
-        });
-      }
-      if (labc) {
-        const { runtime, env } = labc;
-        const subscribers = await Promise.all(
-          Array.from({ length: count }, () => start(process.execPath, [CLI_PATH, "serve", here("../../bench/bench-service.ts")], env)),
-        );
-        started.push(...subscribers.map((s) => s.child));
-        await runtime.publish("bench.tick", -1); // opens the connections
-        publishers.push({
-          system: "labc",
-          publish: (value) => void runtime.publish("bench.tick", value),
-          counted: async () => sum((await runtime.callAll("benchCount", [])).map((answer) => answer.value as [number, number])),
-          deliveriesPerMessage: count,
-        });
-      }
-      await pubsubFigure(figure, publishers);
-      started.forEach(stop);
-      await sleep(200);
-    }
-  } finally {
-    raw?.close();
-    await labc?.close();
+/** Starts a server READY_STARTS times, records the median time until it served, keeps the last. */
+async function readyServer(system: System, command: string, args: string[], env?: NodeJS.ProcessEnv) {
+  const times: number[] = [];
+  let server: Awaited<ReturnType<typeof start>> | undefined;
+  for (let i = 0; i < READY_STARTS; i++) {
+    if (server) stop(server.child);
+    server = await start(command, args, env);
+    times.push(server.ms);
   }
-}
-
-interface RawSystem {
-  client: ReturnType<typeof rawClient>;
-  binary: ReturnType<typeof rawBinaryClient>;
-  close: () => void;
-}
-
-/** The raw baseline's servers (JSON and binary), with their W6 figures. */
-async function startRaw(): Promise<RawSystem> {
-  const server = await start(process.execPath, [here("./raw-server.js")]);
-  record("W6 ready after start", "ms", "lower", "raw", { value: server.ms, spread: 0 });
+  record("W6 ready after start", "ms", "lower", system, median(times));
   await sleep(300);
-  record("W6 idle RSS, server", "MB", "lower", "raw", { value: rssMb(server.child.pid!), spread: 0 });
+  record("W6 idle RSS, server", "MB", "lower", system, { value: rssMb(server!.child.pid!), spread: 0 });
+  return server!;
+}
+
+async function startRaw(): Promise<Measured> {
+  const server = await readyServer("raw", process.execPath, [here("./raw-server.js")]);
   const binaryServer = await start(process.execPath, [here("./raw-server.js"), "binary"]);
   const client = rawClient(Number(server.line));
   const binary = rawBinaryClient(Number(binaryServer.line));
   await Promise.all([client.ready, binary.ready]);
   return {
-    client,
-    binary,
+    system: "raw",
+    call: client.call,
+    callBinary: binary.call,
+    largeMessages: true,
+    subscribers: async (count) => {
+      const subscribers = await Promise.all(Array.from({ length: count }, () => start(process.execPath, [here("./raw-server.js")])));
+      const clients = subscribers.map((s) => rawClient(Number(s.line)));
+      await Promise.all(clients.map((c) => c.ready));
+      return {
+        publisher: {
+          system: "raw",
+          // The raw publisher writes each message to every subscriber itself.
+          publish: (value) => clients.forEach((c) => c.publish(value)),
+          counted: async () => sum(await Promise.all(clients.map((c) => c.count()))),
+          deliveriesPerMessage: count,
+        },
+        stop: () => {
+          clients.forEach((c) => c.close());
+          subscribers.forEach((s) => stop(s.child));
+        },
+      };
+    },
     close: () => {
       client.close();
       binary.close();
@@ -325,15 +301,14 @@ async function startRaw(): Promise<RawSystem> {
   };
 }
 
-interface LabcSystem {
+interface LabcSystem extends Measured {
   runtime: Runtime;
-  server: { pid: number };
+  serverPid: number;
   routerPid: number;
   env: NodeJS.ProcessEnv;
-  close: () => Promise<void>;
 }
 
-/** A labc host of its own (root port, config folder) with an echo server, and its W6 figures. */
+/** A labc host of its own (root port, config folder) with an echo server. */
 async function startLabc(): Promise<LabcSystem> {
   const dir = mkdtempSync(join(tmpdir(), "labc-bench-"));
   const rootPort = await freePort();
@@ -349,21 +324,39 @@ async function startLabc(): Promise<LabcSystem> {
   // The first server of a host also starts its router; the figure is for a server after it.
   const first = await start(process.execPath, [CLI_PATH, "serve", echo], env);
   notes.push(`labc: the first server of a host was ready ${first.ms.toFixed(0)} ms after its start, its router included`);
+  const server = await readyServer("labc", process.execPath, [CLI_PATH, "serve", echo], env);
   stop(first.child);
-  const server = await start(process.execPath, [CLI_PATH, "serve", echo], env);
-  record("W6 ready after start", "ms", "lower", "labc", { value: server.ms, spread: 0 });
   const runtime = new Runtime(loadConfig({ env, flags: { "router.port": rootPort } }).values);
   await runtime.call("echo", SMALL);
   const routerPid = runtime.link.welcome!.pid;
   extraPids.push(routerPid);
   await sleep(300);
-  record("W6 idle RSS, server", "MB", "lower", "labc", { value: rssMb(server.child.pid!), spread: 0 });
   record("W6 idle RSS, router", "MB", "lower", "labc", { value: rssMb(routerPid), spread: 0 });
   return {
+    system: "labc",
     runtime,
-    server: { pid: server.child.pid! },
+    serverPid: server.child.pid!,
     routerPid,
     env,
+    call: (value) => runtime.call("echo", value),
+    callBinary: (bytes) => runtime.call("echo", bytes),
+    largeMessages: true,
+    subscribers: async (count) => {
+      const subscribers = await Promise.all(
+        Array.from({ length: count }, () => start(process.execPath, [CLI_PATH, "serve", here("../../bench/bench-service.ts")], env)),
+      );
+      await runtime.publish("bench.tick", -1); // opens the connections
+      return {
+        publisher: {
+          system: "labc",
+          publish: (value) => void runtime.publish("bench.tick", value),
+          counted: async () => sum((await runtime.callAll("benchCount", [])).map((answer) => answer.value as [number, number])),
+          deliveriesPerMessage: count,
+        },
+        // Subscribers of one round must be gone from the pool before the next round's start.
+        stop: () => subscribers.forEach((s) => stop(s.child)),
+      };
+    },
     close: async () => {
       await runtime.close();
       stop(server.child);
@@ -372,8 +365,14 @@ async function startLabc(): Promise<LabcSystem> {
   };
 }
 
-/** W5: `labc call echo hi` from the shell, end to end. */
-function labcCliFigure(env: NodeJS.ProcessEnv): void {
+/** W7 and W5, which only labc has. */
+async function labcOnlyFigures(labc: LabcSystem): Promise<void> {
+  const { runtime, serverPid, routerPid, env } = labc;
+  const target = [...runtime.link.pool.servers.values()].find((s) => s.pid === serverPid)!;
+  await callFigures([{ system: "labc via router", call: () => runtime.link.forward(target.id, "echo", [SMALL], 30000) }]);
+  // Relaying warmed V8's optimizing compiler up in the router: its code pages are now resident.
+  await sleep(300);
+  record("W6 RSS, router after relaying W7", "MB", "lower", "labc", { value: rssMb(routerPid), spread: 0 });
   const times = (quick ? [0, 1] : [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).map(() => {
     const t0 = performance.now();
     const result = spawnSync(process.execPath, [CLI_PATH, "call", "echo", "hi"], { env, encoding: "utf8" });
@@ -393,9 +392,9 @@ function peer(name: string): any {
   }
 }
 
-async function moleculer(): Promise<void> {
+async function startMoleculer(): Promise<Measured | undefined> {
   const lib = peer("moleculer");
-  if (!lib) return;
+  if (!lib) return undefined;
   const [serverPort, clientPort] = [await freePort(), await freePort()];
   const subscriberPorts = await Promise.all(Array.from({ length: SUBSCRIBERS }, () => freePort()));
   const nodes = [
@@ -422,31 +421,38 @@ async function moleculer(): Promise<void> {
     },
   });
   await broker.start();
-  await broker.waitForServices(["echo"], 20000);
-  await callFigures([{ system: "moleculer", call: () => broker.call("echo.echo", { v: SMALL }) }]);
-  const json = "x".repeat(1024 * 1024);
-  await throughputFigure("W4 JSON string 1 MiB", json.length, [{ system: "moleculer", call: () => broker.call("echo.echo", { v: json }) }]);
-  await broker.waitForServices(subscriberPorts.map((_, i) => `sub${i + 1}`), 20000);
+  await broker.waitForServices(["echo", ...subscriberPorts.map((_, i) => `sub${i + 1}`)], 20000);
   const count = (n: number) => async () =>
     sum(await Promise.all(Array.from({ length: n }, (_, i) => broker.call(`sub${i + 1}.count`) as Promise<[number, number]>)));
-  // emit: one instance of each listening service gets it; broadcast: all of them.
-  await pubsubFigure("W3 pub/sub 1 → 1", [
-    { system: "moleculer", publish: (v) => void broker.emit("bench.tick", v, ["sub1"]), counted: count(1), deliveriesPerMessage: 1 },
-  ]);
-  await pubsubFigure(`W3 fan-out to ${SUBSCRIBERS}`, [
-    { system: "moleculer", publish: (v) => void broker.broadcast("bench.tick", v), counted: count(SUBSCRIBERS), deliveriesPerMessage: SUBSCRIBERS },
-  ]);
-  await broker.stop();
-  subscribers.forEach((s) => stop(s.child));
-  stop(server.child);
+  return {
+    system: "moleculer",
+    call: (value) => broker.call("echo.echo", { v: value }),
+    largeMessages: true,
+    // The subscriber nodes are part of the static node list, so they run from the start.
+    subscribers: async (n) => ({
+      publisher: {
+        system: "moleculer",
+        // emit: one instance of each listening service gets it; broadcast: all of them.
+        publish: n === 1 ? (v) => void broker.emit("bench.tick", v, ["sub1"]) : (v) => void broker.broadcast("bench.tick", v),
+        counted: count(n),
+        deliveriesPerMessage: n,
+      },
+      stop: () => {},
+    }),
+    close: async () => {
+      await broker.stop();
+      subscribers.forEach((s) => stop(s.child));
+      stop(server.child);
+    },
+  };
 }
 
-async function nats(): Promise<void> {
+async function startNats(): Promise<Measured | undefined> {
   const lib = peer("nats");
-  if (!lib) return;
+  if (!lib) return undefined;
   if (spawnSync("nats-server", ["--version"]).status !== 0) {
     notes.push("nats-server: not installed (Debian package nats-server, see npm run bench:setup); skipped");
-    return;
+    return undefined;
   }
   const port = await freePort();
   const server = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
@@ -457,25 +463,50 @@ async function nats(): Promise<void> {
   const nc = await lib.connect({ servers: `127.0.0.1:${port}` });
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
-  const small = encoder.encode(JSON.stringify(SMALL));
-  await callFigures([{ system: "nats", call: async () => JSON.parse(decoder.decode((await nc.request("echo", small, { timeout: 10000 })).data)) }]);
-  stop(echo.child);
-  for (const [figure, n] of [["W3 pub/sub 1 → 1", 1], [`W3 fan-out to ${SUBSCRIBERS}`, SUBSCRIBERS]] as const) {
-    const subscribers = await Promise.all(Array.from({ length: n }, (_, i) => start(process.execPath, [script, String(port), `sub${i + 1}`])));
-    const count = async () => {
-      const answers = await Promise.all(
-        Array.from({ length: n }, (_, i) => nc.request(`sub${i + 1}.count`, new Uint8Array(), { timeout: 10000 })),
-      );
-      return sum(answers.map((a: { data: Uint8Array }) => JSON.parse(decoder.decode(a.data))));
-    };
-    await pubsubFigure(figure, [
-      { system: "nats", publish: (v) => nc.publish("bench.tick", encoder.encode(JSON.stringify(v))), counted: count, deliveriesPerMessage: n },
-    ]);
-    subscribers.forEach((s) => stop(s.child));
-  }
   notes.push("nats: W4 not measured (nats-server refuses messages over 1 MiB by default)");
-  await nc.close();
-  stop(server);
+  return {
+    system: "nats",
+    call: async (value) => JSON.parse(decoder.decode((await nc.request("echo", encoder.encode(JSON.stringify(value)), { timeout: 10000 })).data)),
+    largeMessages: false,
+    subscribers: async (n) => {
+      const subscribers = await Promise.all(Array.from({ length: n }, (_, i) => start(process.execPath, [script, String(port), `sub${i + 1}`])));
+      const counted = async () => {
+        const answers = await Promise.all(
+          Array.from({ length: n }, (_, i) => nc.request(`sub${i + 1}.count`, new Uint8Array(), { timeout: 10000 })),
+        );
+        return sum(answers.map((a: { data: Uint8Array }) => JSON.parse(decoder.decode(a.data))));
+      };
+      return {
+        publisher: { system: "nats", publish: (v) => nc.publish("bench.tick", encoder.encode(JSON.stringify(v))), counted, deliveriesPerMessage: n },
+        stop: () => subscribers.forEach((s) => stop(s.child)),
+      };
+    },
+    close: async () => {
+      await nc.close();
+      stop(echo.child);
+      stop(server);
+    },
+  };
+}
+
+/** Every workload, each across all the systems started, their rounds alternating. */
+async function measure(systems: Measured[], labc: LabcSystem | undefined): Promise<void> {
+  await callFigures(systems.map(({ system, call }) => ({ system, call: () => call(SMALL) })));
+  if (labc) await labcOnlyFigures(labc);
+  const json = "x".repeat(1024 * 1024);
+  const large = systems.filter((s) => s.largeMessages);
+  await throughputFigure("W4 JSON string 1 MiB", json.length, large.map(({ system, call }) => ({ system, call: () => call(json) })));
+  for (const [label, size] of [["64 KiB", 64 * 1024], ["16 MiB", 16 * 1024 * 1024]] as const) {
+    const payload = Buffer.alloc(size, 7);
+    const binary = systems.flatMap(({ system, callBinary }) => (callBinary ? [{ system, call: () => callBinary(payload) }] : []));
+    await throughputFigure(`W4 binary ${label}`, size, binary);
+  }
+  for (const [figure, count] of [["W3 pub/sub 1 → 1", 1], [`W3 fan-out to ${SUBSCRIBERS}`, SUBSCRIBERS]] as const) {
+    const sets = await Promise.all(systems.map((s) => s.subscribers(count)));
+    await pubsubFigure(figure, sets.map((set) => set.publisher));
+    sets.forEach((set) => set.stop());
+    await sleep(200);
+  }
 }
 
 // ---- report ----
@@ -516,11 +547,16 @@ function advantage(row: Row, system: System): number | undefined {
 }
 
 async function main(): Promise<void> {
+  const systems: Measured[] = [];
   try {
-    if (wanted("raw") || wanted("labc")) await rawAndLabc();
-    if (wanted("moleculer")) await moleculer();
-    if (wanted("nats")) await nats();
+    const raw = wanted("raw") ? await startRaw() : undefined;
+    const labc = wanted("labc") ? await startLabc() : undefined;
+    const moleculer = wanted("moleculer") ? await startMoleculer() : undefined;
+    const nats = wanted("nats") ? await startNats() : undefined;
+    for (const system of [raw, labc, moleculer, nats]) if (system) systems.push(system);
+    await measure(systems, labc);
   } finally {
+    for (const system of systems) await system.close();
     for (const child of children) stop(child);
     for (const pid of extraPids) {
       try {
