@@ -365,11 +365,14 @@ async function startLabc(): Promise<LabcSystem> {
   };
 }
 
-/** W7 and W5, which only labc has. */
-async function labcOnlyFigures(labc: LabcSystem): Promise<void> {
-  const { runtime, serverPid, routerPid, env } = labc;
+/** W7: the echo call sent through the router, as a caller that cannot open the server's port. */
+function viaRouter({ runtime, serverPid }: LabcSystem): Call {
   const target = [...runtime.link.pool.servers.values()].find((s) => s.pid === serverPid)!;
-  await callFigures([{ system: "labc via router", call: () => runtime.link.forward(target.id, "echo", [SMALL], 30000) }]);
+  return () => runtime.link.forward(target.id, "echo", [SMALL], 30000);
+}
+
+/** The router's memory after W7, and W5, which only labc has. */
+async function labcOnlyFigures({ routerPid, env }: LabcSystem): Promise<void> {
   // Relaying warmed V8's optimizing compiler up in the router: its code pages are now resident.
   await sleep(300);
   record("W6 RSS, router after relaying W7", "MB", "lower", "labc", { value: rssMb(routerPid), spread: 0 });
@@ -491,7 +494,9 @@ async function startNats(): Promise<Measured | undefined> {
 
 /** Every workload, each across all the systems started, their rounds alternating. */
 async function measure(systems: Measured[], labc: LabcSystem | undefined): Promise<void> {
-  await callFigures(systems.map(({ system, call }) => ({ system, call: () => call(SMALL) })));
+  const calls: { system: Label; call: Call }[] = systems.map(({ system, call }) => ({ system, call: () => call(SMALL) }));
+  if (labc) calls.push({ system: "labc via router", call: viaRouter(labc) });
+  await callFigures(calls);
   if (labc) await labcOnlyFigures(labc);
   const json = "x".repeat(1024 * 1024);
   const large = systems.filter((s) => s.largeMessages);
@@ -531,6 +536,16 @@ function report(): void {
     ["figure", ...others],
     ...compared.map((row) => [row.figure, ...others.map((system) => advantage(row, system)?.toFixed(2) ?? "-")]),
   ]);
+  const labcValue = (figure: string) => rows.find((row) => row.figure === figure)?.values.labc?.value;
+  const cost = (direct: string, routed: string, better: Row["better"]) => {
+    const [d, r] = [labcValue(direct), labcValue(routed)];
+    return d && r ? (better === "higher" ? d / r : r / d).toFixed(2) : "-";
+  };
+  console.log(
+    `\nW7, through the router against direct (target ≤ 2): p50 ${cost("W1 p50 latency", "W7 (W1 through the router) p50 latency", "lower")}x,` +
+      ` calls/s ${cost("W1 sequential calls", "W7 (W1 through the router) sequential calls", "higher")}x,` +
+      ` 100 in flight ${cost("W2 100 in flight", "W7 (W2 through the router) 100 in flight", "higher")}x`,
+  );
   for (const note of notes) console.log(`note: ${note}`);
 }
 
