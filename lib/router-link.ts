@@ -138,9 +138,9 @@ export class RouterLink {
 
   /** Sends a request to a server by way of the routers (when it cannot be reached directly). */
   forward(target: string, fn: string, args: unknown[], timeoutMs: number): Promise<any> {
-    return this.ready().then(() =>
-      this.connection!.request(Kind.req, { fn, args, target, timeoutMs }, fn, timeoutMs),
-    );
+    const request = () => this.connection!.request(Kind.req, { fn, args, target, timeoutMs }, fn, timeoutMs);
+    // Connected (the usual case): no promise hop before the request leaves.
+    return this.connection ? request() : this.ready().then(request);
   }
 
   /** Sends a publication to a server by way of the routers. */
