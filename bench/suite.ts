@@ -134,8 +134,8 @@ function rawBinaryClient(port: number) {
 }
 
 // ---- workloads ----
-// Where several systems are given, their rounds alternate (raw, labc, raw, labc...): a slow
-// spell of this shared machine then hits each of them alike, and their ratio stays put.
+// Where several systems are given, their rounds alternate (raw, labc, Moleculer, NATS, raw...):
+// a slow spell of this shared machine then hits each of them alike, and their ratios stay put.
 
 type Label = System | "labc via router";
 
@@ -148,6 +148,7 @@ async function alternate<E, T>(entries: readonly E[], round: (entry: E) => Promi
   return results;
 }
 
+/** Calls sent through the router are labc's figures, in W7 rows named after the W1/W2 they repeat. */
 function recordAs(label: Label, w1: string, set: (figure: string, system: System) => void): void {
   if (label === "labc via router") set(`W7 (${w1} through the router)`, "labc");
   else set(w1, label);
