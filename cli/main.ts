@@ -379,7 +379,7 @@ cli
 
 cli
   .command("router", "Run this host's router in the foreground (it normally starts by itself)")
-  .option("--linger <seconds>", "Exit this long after the last server left; 0 stays (config router.linger)")
+  .option("--linger <seconds>", "Exit this long after the last process linked to it left; 0 stays (config router.linger)")
   .action(
     action(async (options: GlobalOptions & { linger?: string }) => {
       const { runRouter } = await import("./router-command.js");

@@ -179,6 +179,7 @@ export class Router {
     if (body.watch && !this.watchers.has(connection)) {
       this.watchers.add(connection);
       connection.send(Kind.pool, { servers: this.pool.snapshot() });
+      this.lingerIfIdle();
     }
   }
 
@@ -237,9 +238,12 @@ export class Router {
 
   private dropped(connection: Connection): void {
     if (this.peers.isLink(connection)) return this.peers.closedLink(connection);
-    this.watchers.delete(connection);
+    const watched = this.watchers.delete(connection);
     const id = this.serverOf.get(connection);
-    if (id === undefined) return;
+    if (id === undefined) {
+      if (watched) this.lingerIfIdle();
+      return;
+    }
     this.serverOf.delete(connection);
     if (this.lifelineOf.get(id) !== connection) return;
     this.lifelineOf.delete(id);
@@ -267,9 +271,10 @@ export class Router {
   private lingerIfIdle(): void {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.lingerTimer = null;
-    // The router's own ServiceControl does not keep it up.
-    const servers = [...this.serverOf.values()].filter((id) => this.pool.servers.get(id)?.pid !== process.pid);
-    if (servers.length > 0 || this.options.lingerSeconds === 0) return;
+    // The router's own ServiceControl does not keep it up; a process linked to it does, server
+    // or not: a caller in the middle of its calls must not lose its router.
+    const linked = [...this.watchers].some((watcher) => watcher.peer?.pid !== process.pid);
+    if (linked || this.options.lingerSeconds === 0) return;
     this.lingerTimer = setTimeout(() => {
       if (!this.options.canLeave()) return this.lingerIfIdle();
       debug("router: no server for %d s, leaving", this.options.lingerSeconds);

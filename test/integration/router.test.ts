@@ -99,3 +99,16 @@ test("`labc router` runs the router in the foreground: servers use it, and Ctrl-
   child.kill("SIGINT");
   expect(await exited).toBe(0);
 });
+
+test("a caller linked to the router keeps it past `router.linger`; it leaves that long after the caller", async () => {
+  const echo = await host.serve([ECHO], { LABC_ROUTER_LINGER: "1" });
+  const caller = host.runtime();
+  expect(await caller.call("echo", "x")).toBe("x");
+  const router = (await host.routerPid())!;
+  echo.child.kill("SIGTERM");
+  await echo.exited;
+  await sleep(1600);
+  expect(running(router)).toBe(true);
+  await caller.close();
+  await eventually(() => !running(router), 3000, "the router leaving after its last caller");
+});
