@@ -277,7 +277,7 @@ export class Router {
     if (linked || this.options.lingerSeconds === 0) return;
     this.lingerTimer = setTimeout(() => {
       if (!this.options.canLeave()) return this.lingerIfIdle();
-      debug("router: no server for %d s, leaving", this.options.lingerSeconds);
+      debug("router: no process linked for %d s, leaving", this.options.lingerSeconds);
       this.options.onIdle();
     }, this.options.lingerSeconds * 1000);
   }
