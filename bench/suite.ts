@@ -25,6 +25,8 @@ const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt > 0 ? new Set(process.argv[onlyAt + 1]?.split(",")) : undefined;
 const ROUND_MS = quick ? 150 : 1000;
 const ROUNDS = quick ? 1 : 5;
+/** W4's rounds: a call takes milliseconds, so a round holds few of them and varies more. */
+const W4_ROUNDS = quick ? 1 : 15;
 /** Publications in the first, sizing run of a pub/sub figure; later rounds last about ROUND_MS. */
 const PROBE_PUBLICATIONS = quick ? 2000 : 20_000;
 const MAX_PUBLICATIONS = 3_000_000;
@@ -139,10 +141,10 @@ function rawBinaryClient(port: number) {
 
 type Label = System | "labc via router";
 
-/** ROUNDS rounds of each entry, taken in turn; the results per entry. */
-async function alternate<E, T>(entries: readonly E[], round: (entry: E) => Promise<T>): Promise<T[][]> {
+/** `count` rounds of each entry, taken in turn; the results per entry. */
+async function alternate<E, T>(entries: readonly E[], round: (entry: E) => Promise<T>, count = ROUNDS): Promise<T[][]> {
   const results = entries.map((): T[] => []);
-  for (let i = 0; i < ROUNDS; i++) {
+  for (let i = 0; i < count; i++) {
     for (const [k, entry] of entries.entries()) results[k]!.push(await round(entry));
   }
   return results;
@@ -220,8 +222,8 @@ async function pubsubFigure(figure: string, publishers: Publisher[]): Promise<vo
 
 async function throughputFigure(figure: string, bytes: number, entries: { system: System; call: Call }[]): Promise<void> {
   for (const { call } of entries) await warm(call, 2);
-  const ms = Math.max(ROUND_MS, quick ? 300 : 2000);
-  const rates = await alternate(entries, async ({ call }) => (await sequential(call, ms)).perSecond);
+  const ms = Math.max(ROUND_MS, quick ? 300 : 1000);
+  const rates = await alternate(entries, async ({ call }) => (await sequential(call, ms)).perSecond, W4_ROUNDS);
   entries.forEach(({ system }, k) => {
     const perSecond = median(rates[k]!);
     record(figure, "MB/s", "higher", system, { value: (perSecond.value * bytes) / 1e6, spread: perSecond.spread });
@@ -529,7 +531,7 @@ function report(): void {
     return `${figure.value.toFixed(digits)}${ratio}${spread}`;
   };
   print([["figure", "unit", ...systems], ...rows.map((row) => [row.figure, `${row.unit} (${row.better})`, ...systems.map((s) => format(row, s))])]);
-  console.log(`\n(x) is the ratio to raw in this run; ±N% the spread of ${ROUNDS} round(s) when over 20%.`);
+  console.log(`\n(x) is the ratio to raw in this run; ±N% the spread of the rounds (${ROUNDS}, W4 ${W4_ROUNDS}) when over 20%.`);
   const others = systems.filter((system) => system !== "labc");
   const compared = rows.filter((row) => row.values.labc && others.some((system) => row.values[system]));
   console.log("\nlabc against each system: how many times better labc did (under 1: worse)");
@@ -592,7 +594,7 @@ async function main(): Promise<void> {
       return value === undefined ? [] : [[system, value]];
     })),
   }));
-  const result = { date: new Date().toISOString(), quick, rounds: ROUNDS, rows: withAdvantage, notes };
+  const result = { date: new Date().toISOString(), quick, rounds: ROUNDS, w4Rounds: W4_ROUNDS, rows: withAdvantage, notes };
   writeFileSync(join(dir, "latest.json"), `${JSON.stringify(result, null, 2)}\n`);
 }
 
