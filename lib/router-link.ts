@@ -184,6 +184,7 @@ export class RouterLink {
       onClose: (closed) => this.lost(closed),
     });
     const gotPool = new Promise<void>((resolve) => (this.gotPool = resolve));
+    connection.holdUntil(gotPool);
     this.welcome = await connection.request(Kind.hello, this.hello(), "hello", this.timeoutMs());
     this.settledAt = Date.now() + (this.welcome?.discoveringMs ?? 0);
     await gotPool;

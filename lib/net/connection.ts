@@ -50,6 +50,8 @@ export class Connection {
   closed = false;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  /** Waits (besides requests) that keep a `refWhilePending` link referenced. */
+  private holds = 0;
   private readonly decoder: FrameDecoder;
 
   constructor(readonly transport: Transport, private readonly options: ConnectionOptions) {
@@ -71,6 +73,22 @@ export class Connection {
 
   get pendingCount(): number {
     return this.pending.size;
+  }
+
+  /**
+   * Keeps the process alive until `until` settles, as a pending request does: for a message
+   * awaited that is not an answer (the pool that follows a router's welcome, which may arrive
+   * in a later read).
+   */
+  holdUntil(until: Promise<unknown>): void {
+    if (!this.options.refWhilePending) return;
+    this.holds++;
+    this.transport.ref();
+    const release = () => {
+      this.holds--;
+      this.released();
+    };
+    until.then(release, release);
   }
 
   /** Sends a message that expects no answer. Throws BadArgumentsError if it cannot be encoded. */
@@ -208,7 +226,7 @@ export class Connection {
   }
 
   private released(): void {
-    if (this.pending.size === 0 && this.options.refWhilePending && !this.closed) this.transport.unref();
+    if (this.pending.size === 0 && this.holds === 0 && this.options.refWhilePending && !this.closed) this.transport.unref();
   }
 
   private closedBy(error: Error | undefined): void {

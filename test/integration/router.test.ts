@@ -1,6 +1,11 @@
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, test } from "vitest";
+import { Connection } from "../../lib/net/connection.js";
+import { TcpTransport } from "../../lib/net/tcp-transport.js";
+import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
+import { Kind, PROTOCOL_VERSION } from "../../lib/wire/message.js";
 import { ECHO, FIXTURES, TestHost, eventually, running, sleep } from "../helpers.js";
 
 let host: TestHost;
@@ -111,4 +116,30 @@ test("a caller linked to the router keeps it past `router.linger`; it leaves tha
   expect(running(router)).toBe(true);
   await caller.close();
   await eventually(() => !running(router), 3000, "the router leaving after its last caller");
+});
+
+test("a one-shot caller waits for the pool even when it arrives in a later read than the welcome", async () => {
+  // A router of the test's own making, which sends the pool 300 ms after its welcome.
+  const server = net.createServer((socket) => {
+    const connection = new Connection(new TcpTransport(socket), {
+      label: "caller",
+      limits: DEFAULT_LIMITS,
+      onMessage: (message, from) => {
+        if (message.kind === Kind.ping) return from.send(Kind.pong, {}, message.id);
+        if (message.kind !== Kind.hello) return;
+        const welcome = { v: PROTOCOL_VERSION, pid: process.pid, host: "fake", hostId: "fake", port: 0, instance: "x", discoveringMs: 0 };
+        from.reply(message.id, welcome);
+        setTimeout(() => from.send(Kind.pool, { servers: [] }), 300);
+      },
+    });
+    void connection;
+  });
+  await new Promise<void>((listening) => server.listen(host.port, "127.0.0.1", listening));
+  try {
+    const result = await host.cli(["call", "echo", "x"]);
+    expect(result.stderr).toMatch(/no function "echo"/);
+    expect(result.code).toBe(1);
+  } finally {
+    server.close();
+  }
 });
