@@ -1,32 +1,61 @@
 import net from "node:net";
 import type { Listener, Transport } from "./transport.js";
 
+/** Frames up to this size written in one tick are joined into one buffer before the socket. */
+const COALESCE_BYTES = 1024;
+
 export class TcpTransport implements Transport {
   readonly remote: string;
-  private corked = false;
-  private readonly uncork = () => {
-    this.corked = false;
-    this.socket.uncork();
+  /** Small frames written this tick, not yet handed to the socket. */
+  private small: Buffer[] = [];
+  private smallBytes = 0;
+  private scheduled = false;
+  private readonly flush = () => {
+    this.scheduled = false;
+    this.handOver();
   };
 
   constructor(private readonly socket: net.Socket) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    // Requests are small and latency-bound; batching is done per tick by cork/uncork instead.
+    // Requests are small and latency-bound; batching is done per tick instead.
     socket.setNoDelay(true);
   }
 
+  /**
+   * Queues a frame (or the parts of one) to leave at the end of this tick, with everything else
+   * written in it: one system call for many messages. Small frames are copied into one buffer,
+   * since a socket write costs more than copying tens of bytes; large ones go as they are.
+   */
   write(data: Buffer | Buffer[]): void {
     if (this.socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flush);
     }
+    if (!Array.isArray(data) && data.length <= COALESCE_BYTES) {
+      this.small.push(data);
+      this.smallBytes += data.length;
+      return;
+    }
+    // Whatever this tick wrote before, then the parts of this frame: one writev, in order.
+    this.socket.cork();
+    this.handOver();
     if (Array.isArray(data)) for (const part of data) this.socket.write(part);
     else this.socket.write(data);
+    process.nextTick(() => this.socket.uncork());
+  }
+
+  private handOver(): void {
+    if (this.small.length === 0 || this.socket.destroyed) return;
+    const joined = this.small.length === 1 ? this.small[0]! : Buffer.concat(this.small, this.smallBytes);
+    this.small = [];
+    this.smallBytes = 0;
+    this.socket.write(joined);
   }
 
   close(): void {
+    // What this tick wrote leaves before the end.
+    this.handOver();
     this.socket.end();
     // A peer that never reads must not hold the socket open.
     setTimeout(() => this.socket.destroy(), 1000).unref();
