@@ -12,7 +12,7 @@ import type { HostInfo } from "./peers.js";
 import type { ServiceInfo } from "./services/supervisor.js";
 import { RouterLink } from "./router-link.js";
 import { offered, Server } from "./server.js";
-import { encodeMessage } from "./wire/codec.js";
+import { encodePublication } from "./wire/codec.js";
 import { DEFAULT_LIMITS, type Limits } from "./wire/limits.js";
 import { Kind, SCOPES, VISIBILITIES, type FunctionEntry, type Scope } from "./wire/message.js";
 
@@ -267,7 +267,7 @@ export class Runtime {
         const targets = this.subscribersOf(topic);
         if (targets.length === 0) return Promise.resolve(here);
         if (targets.every((target) => this.direct.has(target.id))) {
-          const frame = encodeMessage(Kind.pub, 0, { topic, args }, this.limits);
+          const frame = encodePublication(topic, args, this.limits);
           for (const target of targets) this.direct.get(target.id)!.sendEncoded(frame);
           return Promise.resolve(here + targets.length);
         }
@@ -299,7 +299,7 @@ export class Runtime {
     }
     const targets = this.subscribersOf(topic);
     if (targets.length === 0) return reached;
-    const frame = encodeMessage(Kind.pub, 0, { topic, args }, this.limits);
+    const frame = encodePublication(topic, args, this.limits);
     await Promise.all(
       targets.map(async (target) => {
         try {

@@ -1,7 +1,7 @@
 import { BadArgumentsError, MalformedFrameError } from "../errors.js";
 import { MESSAGE_HEADER_BYTES } from "./frame-decoder.js";
 import { DEFAULT_LIMITS, type Limits } from "./limits.js";
-import { KIND_NAMES, type Kind, type Message } from "./message.js";
+import { Kind, KIND_NAMES, type Message } from "./message.js";
 
 /** Body key listing where binary parts go back; it never collides with user data, which lives
  * under the body's own keys (`args`, `v`). */
@@ -106,8 +106,32 @@ export function encodeMessage(
   try {
     json = JSON.stringify(paths.length ? { ...(value as object), [BIN_KEY]: paths } : value);
   } catch (error) {
-    throw new BadArgumentsError(`value cannot be sent: ${(error as Error).message}`);
+    throw unsendable(error);
   }
+  return frame(kind, id, json, blobs, limits);
+}
+
+/**
+ * A publication's frame, the same bytes as `encodeMessage(Kind.pub, 0, { topic, args })`.
+ * Publishing is the hottest path there is: the body is written as text around the arguments,
+ * and only they are searched for binary data.
+ */
+export function encodePublication(topic: string, args: unknown[], limits: Limits = DEFAULT_LIMITS): Buffer | Buffer[] {
+  if (hasBinary(args, 1, limits)) return encodeMessage(Kind.pub, 0, { topic, args }, limits);
+  let json: string;
+  try {
+    json = `{"topic":${JSON.stringify(topic)},"args":${JSON.stringify(args)}}`;
+  } catch (error) {
+    throw unsendable(error);
+  }
+  return frame(Kind.pub, 0, json, NO_BLOBS, limits);
+}
+
+function unsendable(error: unknown): BadArgumentsError {
+  return new BadArgumentsError(`value cannot be sent: ${(error as Error).message}`);
+}
+
+function frame(kind: Kind, id: number, json: string, blobs: Uint8Array[], limits: Limits): Buffer | Buffer[] {
   const jsonBytes = Buffer.byteLength(json);
   const headBytes = 4 + MESSAGE_HEADER_BYTES + jsonBytes + 4 * blobs.length;
   let total = headBytes - 4;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { FrameTooLargeError, MalformedFrameError } from "../../lib/errors.js";
-import { decodeMessage, encodeMessage } from "../../lib/wire/codec.js";
+import { decodeMessage, encodeMessage, encodePublication } from "../../lib/wire/codec.js";
 import { FrameDecoder } from "../../lib/wire/frame-decoder.js";
 import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
 import { Kind, type Message } from "../../lib/wire/message.js";
@@ -112,5 +112,19 @@ describe("codec", () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     expect(() => encodeMessage(Kind.req, 1, { fn: "f", args: [cyclic] })).toThrow(/nested deeper|cyclic/);
+  });
+
+  test("a publication is encoded to the same bytes as the message it stands for", () => {
+    const cases: [string, unknown[]][] = [
+      ["lab.temp", [21.5]],
+      ["ünïcode/topic \"quoted\"", [undefined, null, "x", { at: new Date(0), list: [1, undefined] }]],
+      ["lab.raw", [Buffer.from([1, 2, 3]), { nested: new Uint8Array([4]) }]],
+      ["lab.none", []],
+    ];
+    for (const [topic, args] of cases) {
+      const bytes = (value: Buffer | Buffer[]) => Buffer.concat([value].flat());
+      expect(bytes(encodePublication(topic, args))).toEqual(bytes(encodeMessage(Kind.pub, 0, { topic, args })));
+    }
+    expect(() => encodePublication("t", [10n])).toThrow(/cannot be sent/);
   });
 });
