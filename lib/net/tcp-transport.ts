@@ -10,9 +10,14 @@ export class TcpTransport implements Transport {
   private small: Buffer[] = [];
   private smallBytes = 0;
   private scheduled = false;
+  private corked = false;
   private readonly flush = () => {
     this.scheduled = false;
     this.handOver();
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
   };
 
   constructor(private readonly socket: net.Socket) {
@@ -32,17 +37,21 @@ export class TcpTransport implements Transport {
       this.scheduled = true;
       process.nextTick(this.flush);
     }
-    if (!Array.isArray(data) && data.length <= COALESCE_BYTES) {
-      this.small.push(data);
-      this.smallBytes += data.length;
+    const bytes = Array.isArray(data) ? data.reduce((sum, part) => sum + part.length, 0) : data.length;
+    if (bytes <= COALESCE_BYTES) {
+      if (Array.isArray(data)) this.small.push(...data);
+      else this.small.push(data);
+      this.smallBytes += bytes;
       return;
     }
-    // Whatever this tick wrote before, then the parts of this frame: one writev, in order.
-    this.socket.cork();
+    // Whatever this tick wrote before, then this frame's parts, all in one writev at the flush.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+    }
     this.handOver();
     if (Array.isArray(data)) for (const part of data) this.socket.write(part);
     else this.socket.write(data);
-    process.nextTick(() => this.socket.uncork());
   }
 
   private handOver(): void {
