@@ -198,16 +198,19 @@ export class Connection {
       // An answer being relayed is passed on unread.
       const id = frame.readUInt32BE(4);
       const entry = this.pending.get(id);
-      if (entry?.raw) return this.settle(id, entry, () => entry.resolve(frame));
+      if (entry?.raw) {
+        this.settle(id, entry);
+        return entry.resolve(frame);
+      }
     }
     this.dispatch(decodeMessage(frame));
   }
 
-  private settle(id: number, entry: Pending, outcome: () => void): void {
+  /** Takes an answered request out of the waiting ones; the caller then resolves or rejects it. */
+  private settle(id: number, entry: Pending): void {
     this.pending.delete(id);
     if (entry.deadline) deadlines.cancel(entry.deadline);
     this.released();
-    outcome();
   }
 
   private dispatch(message: Message): void {
@@ -215,11 +218,11 @@ export class Connection {
     if (message.kind === Kind.rep || message.kind === Kind.exc || message.kind === Kind.pong) {
       const entry = this.pending.get(message.id);
       if (!entry) return; // answer to a request that timed out: nobody waits for it
-      return this.settle(message.id, entry, () => {
-        if (message.kind === Kind.rep) entry.resolve((message.body as RepBody).v);
-        else if (message.kind === Kind.pong) entry.resolve(undefined);
-        else entry.reject(errorFromPayload(message.body as ExcBody, entry.what, this.options.label));
-      });
+      this.settle(message.id, entry);
+      if (message.kind === Kind.rep) entry.resolve((message.body as RepBody).v);
+      else if (message.kind === Kind.pong) entry.resolve(undefined);
+      else entry.reject(errorFromPayload(message.body as ExcBody, entry.what, this.options.label));
+      return;
     }
     if (message.kind === Kind.hello) this.peer = message.body;
     this.options.onMessage?.(message, this);

@@ -37,7 +37,9 @@ export class TcpTransport implements Transport {
       this.scheduled = true;
       process.nextTick(this.flush);
     }
-    const bytes = Array.isArray(data) ? data.reduce((sum, part) => sum + part.length, 0) : data.length;
+    let bytes = 0;
+    if (Array.isArray(data)) for (const part of data) bytes += part.length;
+    else bytes = data.length;
     if (bytes <= COALESCE_BYTES) {
       if (Array.isArray(data)) this.small.push(...data);
       else this.small.push(data);
