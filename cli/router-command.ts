@@ -14,20 +14,29 @@ import { Runtime } from "../lib/runtime.js";
 import { servicesDir } from "../lib/services/manifest.js";
 import { Supervisor } from "../lib/services/supervisor.js";
 import { ServiceControl } from "../services/service-control.js";
-import { DEFAULT_LIMITS } from "../lib/wire/limits.js";
+import { limitsFrom } from "../lib/net/limits.js";
 import { stopOnSignal } from "./stop-on-signal.js";
 
 /** The root port on every address the router must answer on: its own host's, and the network's. */
-async function listenAll(addresses: string[], port: number, onTransport: (transport: Transport) => void): Promise<Listener> {
+async function listenAll(
+  addresses: string[],
+  port: number,
+  onTransport: (transport: Transport) => void,
+  maxPerAddress: number,
+): Promise<Listener> {
   const unique = addresses.includes("0.0.0.0") ? ["0.0.0.0"] : [...new Set(addresses)];
   const listeners: Listener[] = [];
   try {
-    for (const address of unique) listeners.push(await listenTcp(address, port, onTransport));
+    for (const address of unique) listeners.push(await listenTcp(address, port, onTransport, maxPerAddress));
   } catch (error) {
     await Promise.all(listeners.map((listener) => listener.close()));
     throw error;
   }
-  return { port: listeners[0]!.port, close: async () => void (await Promise.all(listeners.map((l) => l.close()))) };
+  return {
+    port: listeners[0]!.port,
+    refuse: () => listeners.forEach((l) => l.refuse()),
+    close: async () => void (await Promise.all(listeners.map((l) => l.close()))),
+  };
 }
 
 /** The discovery methods the config asks for. */
@@ -62,6 +71,7 @@ export async function runRouter(config: Config): Promise<void> {
   const port = config["router.port"];
   const self = { hostId: config["host.id"] || hostId(), name: config["host.name"], port };
   const known = new KnownHosts(join(configDir(), "known-hosts.json"));
+  const limits = limitsFrom(config);
   // ServiceControl: a labc server inside the router process, registered with it like any other.
   const control = new Runtime(config);
   const supervisor = new Supervisor({
@@ -81,7 +91,7 @@ export async function runRouter(config: Config): Promise<void> {
     hostId: self.hostId,
     port,
     instance: newId(),
-    limits: { ...DEFAULT_LIMITS, maxFrameBytes: config["wire.max_frame_size"] },
+    limits,
     lingerSeconds: config["router.linger"],
     forwardTimeoutMs: config["call.timeout"] * 1000,
     heartbeat: {
@@ -89,7 +99,8 @@ export async function runRouter(config: Config): Promise<void> {
       suspectAfter: config["network.suspect_after"],
       deadAfter: config["network.dead_after"],
     },
-    listen: (onTransport) => listenAll([config["network.listen"], config["router.address"]], port, onTransport),
+    listen: (onTransport) =>
+      listenAll([config["network.listen"], config["router.address"]], port, onTransport, limits.maxConnectionsPerAddress),
     dial: (address, peerPort) => connectTcp(address, peerPort, 1000),
     discoveries: await discoveriesFor(config, self, known),
     // mDNS asks again 1.5 s after start; a beacon is answered within a round trip.

@@ -174,6 +174,59 @@ export class MalformedFrameError extends LabcError {
 tag(MalformedFrameError, "MalformedFrameError");
 MalformedFrameError.prototype.name = "MalformedFrameError";
 
+/** A peer passed one of the limits of docs/reliability.md; its connection is closed. */
+export class LimitError extends LabcError {
+  constructor(readonly limit: string, detail: string) {
+    super("LABC_LIMIT", `limit ${limit}: ${detail}`);
+  }
+  override get data() {
+    return { limit: this.limit };
+  }
+}
+tag(LimitError, "LimitError");
+LimitError.prototype.name = "LimitError";
+
+/** A message whose body does not fit its kind (docs/protocol.md): it was not acted on. */
+export class BadMessageError extends LabcError {
+  constructor(readonly kind: string, detail: string) {
+    super("LABC_BAD_MESSAGE", `bad ${kind} message: ${detail}`);
+  }
+  override get data() {
+    return { kind: this.kind };
+  }
+}
+tag(BadMessageError, "BadMessageError");
+BadMessageError.prototype.name = "BadMessageError";
+
+/** The caller gave up on a call (its AbortSignal fired); the server was told. */
+export class CancelledError extends LabcError {
+  constructor(readonly functionName: string, reason?: unknown) {
+    super("LABC_CANCELLED", `call to "${functionName}" was cancelled${reasonText(reason)}`, { cause: reason });
+  }
+  override get data() {
+    return { function: this.functionName };
+  }
+}
+tag(CancelledError, "CancelledError");
+CancelledError.prototype.name = "CancelledError";
+
+export class NoCallContextError extends LabcError {
+  constructor() {
+    super(
+      "LABC_NO_CONTEXT",
+      "labc.context() was called outside a call: read it at the start of a registered function, before its first await, and keep it",
+    );
+  }
+}
+tag(NoCallContextError, "NoCallContextError");
+NoCallContextError.prototype.name = "NoCallContextError";
+
+function reasonText(reason: unknown): string {
+  if (reason === undefined) return "";
+  const text = reason instanceof Error ? reason.message : String(reason);
+  return text && !/aborted/i.test(text) ? `: ${text}` : "";
+}
+
 export class ConfigError extends LabcError {
   constructor(readonly file: string, readonly key: string | undefined, message: string) {
     super("LABC_CONFIG", `${file}${key ? `: ${key}` : ""}: ${message}`);
@@ -247,6 +300,9 @@ const rebuilders: Record<string, (p: ErrorPayload) => LabcError> = Object.assign
     NoSuchHostError: (p: ErrorPayload) => new NoSuchHostError(String(p.data?.host ?? "?"), []),
     NoSuchServiceError: (p: ErrorPayload) => new NoSuchServiceError(String(p.data?.service ?? "?"), p.message),
     ServiceLoadError: (p: ErrorPayload) => new ServiceLoadError(String(p.data?.file ?? "?"), String(p.data?.reason ?? p.message)),
+    BadMessageError: (p: ErrorPayload) => new BadMessageError(String(p.data?.kind ?? "?"), p.message.replace(/^bad \S+ message: /, "")),
+    LimitError: (p: ErrorPayload) => new LimitError(String(p.data?.limit ?? "?"), p.message.replace(/^limit \S+: /, "")),
+    CancelledError: (p: ErrorPayload) => new CancelledError(String(p.data?.function ?? "?")),
   },
 );
 

@@ -82,12 +82,29 @@ export function unregister(name: string): Promise<boolean> {
   return runtime().unregister(name);
 }
 
+/**
+ * Inside a registered function: its call's context, with the `signal` that fires when the
+ * caller cancels or its deadline passes, the `deadline`, and the `caller` (host, pid). Read it
+ * before the function's first `await`:
+ *
+ * ```ts
+ * @register() async scan(rows: number) {
+ *   const { signal } = labc.context();
+ *   for (let row = 0; row < rows && !signal.aborted; row++) await this.scanRow(row);
+ * }
+ * ```
+ */
+export { context } from "./context.js";
+
 /** Calls a function wherever it runs: `await call("add", 1, 2)`. */
 export function call(name: string, ...args: unknown[]): Promise<any> {
   return runtime().callWith(name, args);
 }
 
-/** `call` with options: `await callWith("add", [1, 2], { timeoutMs: 500, scope: "host" })`. */
+/**
+ * `call` with options: `await callWith("add", [1, 2], { timeoutMs: 500, scope: "host" })`;
+ * `{ signal }` takes an AbortSignal that cancels the call, here and on the server.
+ */
 export function callWith(name: string, args: unknown[], options?: CallOptions): Promise<any> {
   return runtime().callWith(name, args, options);
 }
@@ -124,12 +141,16 @@ export function hosts(): Promise<HostInfo[]> {
 export { Runtime };
 export {
   BadArgumentsError,
+  BadMessageError,
+  CancelledError,
   ClosedError,
   ConfigError,
   ConnectionLostError,
   FrameTooLargeError,
   LabcError,
+  LimitError,
   MalformedFrameError,
+  NoCallContextError,
   NoSuchFunctionError,
   NoSuchHostError,
   NoSuchServiceError,
@@ -141,4 +162,5 @@ export {
 } from "./errors.js";
 export type { CallAllResult, CallOptions, HostHandle, HostInfo, Namespace, RegisterOptions, ServiceInfo, Unsubscribe };
 export type { Config, ConfigKey } from "./config.js";
+export type { CallContext, Caller } from "./context.js";
 export type { Scope, Visibility } from "./wire/message.js";

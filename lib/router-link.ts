@@ -11,7 +11,7 @@ import { FunctionPool } from "./pool/function-pool.js";
 import type { HostInfo } from "./peers.js";
 import type { Offer, Server } from "./server.js";
 import { ROUTER_PATH } from "./paths.js";
-import type { Limits } from "./wire/limits.js";
+import type { Limits } from "./net/limits.js";
 import { Kind, type HelloBody, type Message, type PoolBody, type WelcomeBody } from "./wire/message.js";
 
 export interface RouterLinkOptions {
@@ -137,8 +137,8 @@ export class RouterLink {
   }
 
   /** Sends a request to a server by way of the routers (when it cannot be reached directly). */
-  forward(target: string, fn: string, args: unknown[], timeoutMs: number): Promise<any> {
-    const request = () => this.connection!.request(Kind.req, { fn, args, target, timeoutMs }, fn, timeoutMs);
+  forward(target: string, fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<any> {
+    const request = () => this.connection!.request(Kind.req, { fn, args, target, timeoutMs }, fn, timeoutMs, signal);
     // Connected (the usual case): no promise hop before the request leaves.
     return this.connection ? request() : this.ready().then(request);
   }
@@ -158,10 +158,17 @@ export class RouterLink {
     return this.connection.request(Kind.withdraw, removed, "withdraw", this.timeoutMs());
   }
 
-  close(): void {
+  /** Resolves once every request the routers passed to this process's server was answered. */
+  served(): Promise<void> {
+    return this.connection?.served() ?? Promise.resolve();
+  }
+
+  /** Ends the lifeline, after what was written to it left. */
+  close(): Promise<void> {
     this.closed = true;
-    this.connection?.close();
+    const closed = this.connection?.close();
     this.connection = null;
+    return closed ?? Promise.resolve();
   }
 
   private timeoutMs(): number {

@@ -2,12 +2,13 @@ import { BadArgumentsError, NoSuchFunctionError } from "./errors.js";
 import type { Discovery } from "./discovery/discovery.js";
 import { debug, warn } from "./log.js";
 import { Connection } from "./net/connection.js";
+import { tripCounts } from "./net/trips.js";
 import type { Listener, Transport } from "./net/transport.js";
 import { Peers } from "./peers.js";
 import { entryOf, FunctionPool } from "./pool/function-pool.js";
 import { offered } from "./server.js";
 import { encodeMessage } from "./wire/codec.js";
-import type { Limits } from "./wire/limits.js";
+import type { Limits } from "./net/limits.js";
 import {
   Kind,
   PROTOCOL_VERSION,
@@ -49,7 +50,10 @@ export interface RouterOptions {
 }
 
 /** Functions the router itself answers (it runs no user code). */
-const BUILT_INS = new Set(["labc.hosts"]);
+const BUILT_INS: Record<string, (router: Router) => unknown> = Object.assign(Object.create(null), {
+  "labc.hosts": (router: Router) => router.peers.hosts(),
+  "labc.stats": () => ({ pid: process.pid, rssBytes: process.memoryUsage.rss(), trips: tripCounts() }),
+});
 
 /** What other hosts may see of a function: network scope, and not local or secret. */
 function exportable(entry: FunctionEntry): boolean {
@@ -98,6 +102,7 @@ export class Router {
       const connection: Connection = new Connection(transport, {
         label: `peer at ${transport.remote}`,
         limits: this.options.limits,
+        accepted: true,
         onMessage: this.handle,
         onReceive: () => this.peers.received(connection),
         onClose: (closed) => this.dropped(closed),
@@ -146,7 +151,7 @@ export class Router {
   private hello(body: HelloBody, id: number, connection: Connection): void {
     if (body.v !== PROTOCOL_VERSION) {
       connection.replyError(id, new BadArgumentsError(`protocol version ${body.v} is not ${PROTOCOL_VERSION}`));
-      return connection.close();
+      return void connection.close();
     }
     if (body.role === "router") {
       const welcome = this.peers.accept(connection, body);
@@ -210,8 +215,8 @@ export class Router {
    */
   private forward(message: Message, from: Connection): void {
     const body = message.body as ReqBody & PubBody;
-    if (message.kind === Kind.req && body.target === undefined && BUILT_INS.has(body.fn)) {
-      return from.reply(message.id, this.peers.hosts());
+    if (message.kind === Kind.req && body.target === undefined && BUILT_INS[body.fn]) {
+      return from.reply(message.id, BUILT_INS[body.fn]!(this));
     }
     const target = body.target === undefined ? undefined : this.pool.servers.get(body.target);
     const via = target
@@ -230,7 +235,10 @@ export class Router {
       return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", where));
     }
     const timeoutMs = Number(body.timeoutMs) > 0 ? Number(body.timeoutMs) : this.options.forwardTimeoutMs;
-    via.relay(message, String(body.fn), timeoutMs).then(
+    const relayed = via.relay(message, String(body.fn), timeoutMs);
+    // The caller's cancel goes on to the server, under the id the request has there.
+    from.track(message.id, { cancel: () => via.cancel(relayed.id) });
+    relayed.answer.then(
       (answer) => from.replyWith(message.id, answer),
       (error) => from.replyError(message.id, error),
     );

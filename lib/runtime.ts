@@ -1,6 +1,13 @@
 import type { Config } from "./config.js";
 import { decoratedMethods, routeName, type RegisterOptions } from "./decorators.js";
-import { BadArgumentsError, ConnectionLostError, NoSuchFunctionError, NoSuchHostError, StateMismatchError } from "./errors.js";
+import {
+  BadArgumentsError,
+  CancelledError,
+  ConnectionLostError,
+  NoSuchFunctionError,
+  NoSuchHostError,
+  StateMismatchError,
+} from "./errors.js";
 import { helloFrom, hostId, newId, type Identity } from "./identity.js";
 import { debug, warn } from "./log.js";
 import { namespace, type Namespace } from "./namespace.js";
@@ -13,8 +20,9 @@ import type { ServiceInfo } from "./services/supervisor.js";
 import { RouterLink } from "./router-link.js";
 import { offered, Server } from "./server.js";
 import { encodePublication } from "./wire/codec.js";
-import { DEFAULT_LIMITS, type Limits } from "./wire/limits.js";
-import { Kind, SCOPES, VISIBILITIES, type FunctionEntry, type Scope } from "./wire/message.js";
+import { limitsFrom, type Limits } from "./net/limits.js";
+import { Kind, SCOPES, VISIBILITIES, type FunctionEntry, type Message, type ReqBody, type Scope } from "./wire/message.js";
+import { CallContext, runWith } from "./context.js";
 
 export interface CallOptions {
   /** Milliseconds before the call fails with TimeoutError; default `call.timeout` of the config. */
@@ -32,6 +40,8 @@ export interface CallOptions {
   state?: string;
   /** "bottom-up" (default): the most local server, random among equals; "random": any. */
   order?: Resolution;
+  /** Aborting it rejects the call with CancelledError and cancels it on the server. */
+  signal?: AbortSignal;
 }
 
 /** Calls from one host's perspective; see `Runtime.getHost`. */
@@ -75,6 +85,11 @@ function describe(server: PoolServer): string {
   return `server ${server.id} on ${server.host} (pid ${server.pid}, ${server.address}:${server.port})`;
 }
 
+/** A request's body; the timeout travels so that the function knows its deadline. */
+function requestBody(fn: string, args: unknown[], timeoutMs: number): ReqBody {
+  return timeoutMs > 0 && Number.isFinite(timeoutMs) ? { fn, args, timeoutMs } : { fn, args };
+}
+
 function entryFor(name: string, options: RegisterOptions): FunctionEntry {
   const scope = options.scope ?? "network";
   const visibility = options.visibility ?? "public";
@@ -103,6 +118,8 @@ export class Runtime {
   private ownPerspective: Perspective | undefined;
   /** Servers whose own port cannot be reached from here: called through the routers. */
   private readonly routed = new Set<string>();
+  /** Publications still finding their subscribers: `close()` waits for them. */
+  private readonly publishing = new Set<Promise<number>>();
 
   constructor(readonly config: Config, options: { state?: string } = {}) {
     this.identity = {
@@ -112,7 +129,7 @@ export class Runtime {
       state: options.state,
       realm: config["network.realm"],
     };
-    this.limits = { ...DEFAULT_LIMITS, maxFrameBytes: config["wire.max_frame_size"] };
+    this.limits = limitsFrom(config);
     this.link = new RouterLink({
       config,
       limits: this.limits,
@@ -223,13 +240,13 @@ export class Runtime {
     const scope = options.scope ?? this.config["call.scope"];
     const timeoutMs = options.timeoutMs ?? this.config["call.timeout"] * 1000;
     if (options.host === undefined && options.state === undefined && options.order !== "random") {
-      if (this.server?.functions.has(name)) return this.invokeHere(name, args);
+      if (this.server?.functions.has(name)) return this.invokeHere(name, args, timeoutMs, options.signal);
       if (scope === "server") return Promise.reject(new NoSuchFunctionError(name, scope, "not in this process"));
       if (this.link.connected) {
         // Hot path: pool replica and connection ready, nothing to await before sending.
         const target = this.link.pool.resolve(name, scope, this.perspective());
         const connection = target && this.direct.get(target.id);
-        if (connection) return connection.request(Kind.req, { fn: name, args }, name, timeoutMs);
+        if (connection) return connection.request(Kind.req, requestBody(name, args, timeoutMs), name, timeoutMs, options.signal);
       }
     }
     return this.callFar(name, args, scope, timeoutMs, options);
@@ -248,7 +265,7 @@ export class Runtime {
       targets.map(async (target): Promise<CallAllResult> => {
         const result: CallAllResult = { host: target.host, server: target.id, pid: target.pid, port: target.port };
         try {
-          result.value = await this.send(target, name, args, timeoutMs);
+          result.value = await this.send(target, name, args, timeoutMs, options.signal);
         } catch (error) {
           result.error = error as Error;
         }
@@ -268,12 +285,22 @@ export class Runtime {
         if (targets.length === 0) return Promise.resolve(here);
         if (targets.every((target) => this.direct.has(target.id))) {
           const frame = encodePublication(topic, args, this.limits);
-          for (const target of targets) this.direct.get(target.id)!.sendEncoded(frame);
-          return Promise.resolve(here + targets.length);
+          let slow: Promise<void>[] | undefined;
+          for (const target of targets) {
+            const connection = this.direct.get(target.id)!;
+            connection.sendEncoded(frame);
+            if (connection.congested) (slow ??= []).push(connection.drain());
+          }
+          // A subscriber that reads slower than we publish: an awaiting publisher waits for it.
+          return slow ? Promise.all(slow).then(() => here + targets.length) : Promise.resolve(here + targets.length);
         }
       }
       checkTopic(topic);
-      return this.publishFar(topic, args, here);
+      const far = this.publishFar(topic, args, here);
+      this.publishing.add(far);
+      const done = () => this.publishing.delete(far);
+      far.then(done, done);
+      return far;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -315,12 +342,28 @@ export class Runtime {
     return reached;
   }
 
-  /** Closes everything: the server (its functions leave the pool), the lifeline, the links. */
+  /**
+   * Stops without losing anything: what this process serves leaves every pool first, every
+   * caller is told and the calls already received are answered (up to `server.drain_timeout`),
+   * and the promise resolves once everything already sent or published is handed to the system,
+   * so that a script may exit right after it.
+   */
   async close(): Promise<void> {
-    this.link.close();
-    for (const connection of this.direct.values()) connection.close();
+    const server = this.server;
+    const graceMs = this.config["server.drain_timeout"] * 1000;
+    if (server) {
+      const { functions, topics } = server.offer();
+      if (functions.length || topics.length) {
+        await this.link.withdraw({ functions: functions.map((entry) => entry.name), topics }).catch((error) => {
+          debug("withdrawing before the stop failed: %s", (error as Error).message);
+        });
+      }
+      await server.drain(graceMs, this.link);
+    }
+    await Promise.allSettled(this.publishing);
+    const direct = [...this.direct.values()];
     this.direct.clear();
-    await this.server?.close();
+    await Promise.all([this.link.close(), ...direct.map((connection) => connection.close(graceMs)), server?.close(graceMs)]);
     this.server = undefined;
     this.starting = null;
   }
@@ -368,8 +411,18 @@ export class Runtime {
     return this.starting;
   }
 
-  private async invokeHere(name: string, args: unknown[]): Promise<unknown> {
-    return this.server!.invoke(name, args, false);
+  /** A function of this very process: called in it, with a context as a remote call has. */
+  private async invokeHere(name: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+    const call = new CallContext(name, timeoutMs > 0 && Number.isFinite(timeoutMs) ? Date.now() + timeoutMs : undefined, undefined);
+    if (signal?.aborted) throw new CancelledError(name, signal.reason);
+    const cancel = () => call.cancel(new CancelledError(name, signal!.reason));
+    signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      return await runWith(call, () => this.server!.invoke(name, args, false));
+    } finally {
+      call.finish();
+      signal?.removeEventListener("abort", cancel);
+    }
   }
 
   private async callFar(name: string, args: unknown[], scope: Scope, timeoutMs: number, options: CallOptions): Promise<unknown> {
@@ -413,23 +466,23 @@ export class Runtime {
       throw new NoSuchFunctionError(name, scope, where);
     }
     try {
-      return await this.send(target, name, args, timeoutMs);
+      return await this.send(target, name, args, timeoutMs, options.signal);
     } catch (error) {
       if (!(error instanceof Unreachable)) throw error;
       // Nothing was sent: if the server died after the pool listed it, another may answer.
       await this.link.sync();
       const other = choose();
       if (!other || other.id === target.id) throw new ConnectionLostError(describe(target), name, error.cause);
-      return this.send(other, name, args, timeoutMs);
+      return this.send(other, name, args, timeoutMs, options.signal);
     }
   }
 
   /** Sends one request to one server: in-process, over its own port, or through the routers. */
-  private async send(target: PoolServer, name: string, args: unknown[], timeoutMs: number): Promise<unknown> {
-    if (target.id === this.identity.id) return this.invokeHere(name, args);
+  private async send(target: PoolServer, name: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+    if (target.id === this.identity.id) return this.invokeHere(name, args, timeoutMs, signal);
     const connection = await this.reach(target);
-    if (!connection) return this.link.forward(target.id, name, args, timeoutMs);
-    return connection.request(Kind.req, { fn: name, args }, name, timeoutMs);
+    if (!connection) return this.link.forward(target.id, name, args, timeoutMs, signal);
+    return connection.request(Kind.req, requestBody(name, args, timeoutMs), name, timeoutMs, signal);
   }
 
   /**
@@ -449,6 +502,19 @@ export class Runtime {
     }
   }
 
+  /**
+   * A server we call tells us it stops (`death` with an id): it is out of our replica and
+   * gets nothing new from us; we answer, and it then knows that no request of ours is still
+   * on its way to it. What we sent before is answered as usual.
+   */
+  private fromServer(target: PoolServer, connection: Connection, message: Message): void {
+    if (message.kind !== Kind.death || message.body.server !== target.id) return;
+    debug("%s leaves", describe(target));
+    this.link.pool.removeServer(target.id);
+    if (this.direct.get(target.id) === connection) this.direct.delete(target.id);
+    if (message.id !== 0) connection.reply(message.id, null);
+  }
+
   /** The persistent connection to a server, opened on first use. */
   private dial(target: PoolServer): Promise<Connection> {
     const open = this.direct.get(target.id);
@@ -457,10 +523,11 @@ export class Runtime {
     if (!pending) {
       pending = connectTcp(target.address, target.port, DIAL_TIMEOUT_MS)
         .then((transport) => {
-          const connection = new Connection(transport, {
+          const connection: Connection = new Connection(transport, {
             label: describe(target),
             limits: this.limits,
             refWhilePending: true,
+            onMessage: (message) => this.fromServer(target, connection, message),
             onClose: () => this.direct.get(target.id) === connection && this.direct.delete(target.id),
           });
           connection.send(Kind.hello, helloFrom(this.identity, "client"));

@@ -4,8 +4,9 @@ import { Connection } from "./net/connection.js";
 import { listenTcp } from "./net/tcp-transport.js";
 import type { Listener } from "./net/transport.js";
 import { checkPattern, TopicTrie } from "./pool/topic-trie.js";
-import type { Limits } from "./wire/limits.js";
-import { Kind, type FunctionEntry, type Message } from "./wire/message.js";
+import type { Limits } from "./net/limits.js";
+import { Kind, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
+import { CallContext, runWith } from "./context.js";
 
 export interface LocalFunction {
   fn: Function;
@@ -66,16 +67,23 @@ export class Server {
   }
 
   async listen(): Promise<void> {
-    this.listener = await listenTcp(this.options.address, 0, (transport) => {
-      const connection = new Connection(transport, {
-        label: `caller at ${transport.remote}`,
-        limits: this.options.limits,
-        sendStacks: this.options.sendStacks,
-        onMessage: this.handle,
-        onClose: (closed) => this.connections.delete(closed),
-      });
-      this.connections.add(connection);
-    });
+    const { limits } = this.options;
+    this.listener = await listenTcp(
+      this.options.address,
+      0,
+      (transport) => {
+        const connection = new Connection(transport, {
+          label: `caller at ${transport.remote}`,
+          limits,
+          sendStacks: this.options.sendStacks,
+          accepted: true,
+          onMessage: this.handle,
+          onClose: (closed) => this.connections.delete(closed),
+        });
+        this.connections.add(connection);
+      },
+      limits.maxConnectionsPerAddress,
+    );
     this.port = this.listener.port;
   }
 
@@ -150,8 +158,7 @@ export class Server {
       case Kind.req:
         return this.answer(message, connection);
       case Kind.pub: {
-        const { topic, args } = message.body;
-        if (typeof topic !== "string" || !Array.isArray(args)) return warn(`bad publication from ${connection.label}`);
+        const { topic, args } = message.body as PubBody;
         try {
           this.deliver(topic, args);
         } catch (error) {
@@ -166,22 +173,34 @@ export class Server {
 
   private answer(message: Message, connection: Connection): void {
     const { id } = message;
-    const { fn, args } = message.body;
-    if (typeof fn !== "string" || !Array.isArray(args)) {
-      return connection.replyError(id, new BadArgumentsError("a request needs a function name and an args array"));
-    }
+    const { fn, args, timeoutMs } = message.body as ReqBody;
+    const peer = connection.peer;
+    const call = new CallContext(
+      fn,
+      timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+      peer && peer.role !== "router" ? { id: peer.id, host: peer.host, hostId: peer.hostId, pid: peer.pid } : undefined,
+    );
+    if (id !== 0) connection.track(id, call);
     let result: unknown;
     try {
-      result = this.invoke(fn, args, true);
+      result = runWith(call, () => this.invoke(fn, args, true));
     } catch (error) {
+      call.finish();
       return connection.replyError(id, error);
     }
     if (result instanceof Promise) {
       result.then(
-        (value) => connection.reply(id, value),
-        (error) => connection.replyError(id, error),
+        (value) => {
+          call.finish();
+          connection.reply(id, value);
+        },
+        (error) => {
+          call.finish();
+          connection.replyError(id, error);
+        },
       );
     } else {
+      call.finish();
       connection.reply(id, result);
     }
   }
@@ -190,8 +209,34 @@ export class Server {
     warn(`subscriber ${handler.label} failed on "${topic}": ${(error as Error)?.stack ?? error}`);
   }
 
-  async close(): Promise<void> {
-    for (const connection of this.connections) connection.close();
+  /**
+   * The first part of a graceful stop, once the router has withdrawn everything this server
+   * offered: no new connection is accepted, every caller is told that this server leaves (it
+   * answers once it sends nothing more here), and the requests already received are answered.
+   * Past `ms`, the calls still running are cancelled. `lifeline` carries the requests that came
+   * through the routers.
+   */
+  async drain(ms: number, lifeline?: { served(): Promise<void> }): Promise<void> {
+    this.listener?.refuse();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((done) => (timer = setTimeout(done, ms)));
+    const callers = [...this.connections].filter((connection) => !connection.closed);
+    const told = callers.map((connection) =>
+      connection.request(Kind.death, { server: this.id }, "leaving", ms).catch(() => {}),
+    );
+    await Promise.race([Promise.all(told), deadline]);
+    const served = callers.map((connection) => connection.served());
+    if (lifeline) served.push(lifeline.served());
+    await Promise.race([Promise.all(served), deadline]);
+    clearTimeout(timer);
+    for (const connection of callers) {
+      if (connection.servingCount > 0) warn(`stopping with ${connection.servingCount} call(s) of ${connection.label} unfinished after ${ms} ms`);
+    }
+  }
+
+  /** Closes every connection (after what was written to it left, up to `graceMs`) and the port. */
+  async close(graceMs?: number): Promise<void> {
+    await Promise.all([...this.connections].map((connection) => connection.close(graceMs)));
     await this.listener?.close();
     this.listener = null;
   }

@@ -1,18 +1,24 @@
 import {
   BadArgumentsError,
+  BadMessageError,
+  CancelledError,
   ClosedError,
   ConnectionLostError,
   errorFromPayload,
   errorToPayload,
+  LabcError,
+  LimitError,
   TimeoutError,
 } from "../errors.js";
 import { debug, debugging, warn } from "../log.js";
 import { decodeMessage, encodeMessage, reframe } from "../wire/codec.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
-import type { Limits } from "../wire/limits.js";
 import { Kind, KIND_NAMES, type ExcBody, type HelloBody, type Message, type RepBody } from "../wire/message.js";
+import { problemWith } from "../wire/validate.js";
 import { deadlines, type Deadline } from "./deadline-wheel.js";
+import type { Limits } from "./limits.js";
 import { IGNORABLE_ERRORS, type Transport } from "./transport.js";
+import { tripped } from "./trips.js";
 
 interface Pending {
   resolve: (value: any) => void;
@@ -21,7 +27,21 @@ interface Pending {
   deadline: Deadline | null;
   /** Settle with the answering message itself, unread (a router relaying it). */
   raw: boolean;
+  /** The caller's signal, and what listens to it, while the request waits. */
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
+
+/** An incoming request being served: the peer may cancel it. */
+export interface Cancellable {
+  cancel(reason?: unknown): void;
+}
+
+/** Stands for an incoming request until its server says how to cancel it. */
+const UNCANCELLABLE: Cancellable = { cancel() {} };
+
+/** Kinds whose sender waits for an answer (when the id is not 0): a bad one is answered. */
+const ANSWERED: ReadonlySet<number> = new Set([Kind.hello, Kind.req, Kind.announce, Kind.withdraw, Kind.ping, Kind.death]);
 
 export interface ConnectionOptions {
   /** Who is on the other side, as errors should name it ("server 1a2b at 127.0.0.1:4000"). */
@@ -37,29 +57,54 @@ export interface ConnectionOptions {
   refWhilePending?: boolean;
   /** Send our stack with the errors we report to this peer. */
   sendStacks?: boolean;
+  /**
+   * The peer dialed us: it must say hello first, and soon, and it is not read while it has too
+   * many requests waiting or leaves too much unread. Only the accepting side ever stops reading,
+   * so two peers can never both wait for the other to read.
+   */
+  accepted?: boolean;
 }
 
 /**
  * One persistent link to a peer, carrying any number of concurrent requests, each matched to
- * its answer by id. Frames are decoded here, answers settled here, and everything else is
- * handed to `onMessage`.
+ * its answer by id. Frames are decoded and every body validated here, answers settled here,
+ * cancellations matched here, and everything else is handed to `onMessage`. The limits of
+ * `options.limits` that concern one connection are enforced here too.
  */
 export class Connection {
   /** The peer's hello, once it arrived. */
   peer: HelloBody | undefined;
   closed = false;
+  /** Times reading was paused because the peer sent too much or read too little. */
+  pauses = 0;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  /** Requests from the peer being served, by id; `anonymous` counts those sent with id 0. */
+  private readonly incoming = new Map<number, Cancellable>();
+  private anonymous = 0;
+  private idleWaiters: (() => void)[] = [];
   /** Waits (besides requests) that keep a `refWhilePending` link referenced. */
   private holds = 0;
   private readonly decoder: FrameDecoder;
+  private paused = false;
+  private frameDeadline: Deadline | null = null;
+  private helloDeadline: Deadline | null = null;
+  private drainWaiters: (() => void)[] = [];
+  private readonly onFrame = (frame: Buffer) => this.frameIn(frame);
 
   constructor(readonly transport: Transport, private readonly options: ConnectionOptions) {
-    this.decoder = new FrameDecoder(options.limits.maxFrameBytes);
+    this.decoder = new FrameDecoder(options.limits.maxFrameBytes, options.limits.partialFrames);
     if (options.refWhilePending) transport.unref();
+    if (options.accepted) {
+      this.helloDeadline = deadlines.add(options.limits.helloTimeoutMs, () => {
+        this.helloDeadline = null;
+        if (!this.peer) this.fail(new LimitError("hello_timeout", `no hello within ${options.limits.helloTimeoutMs} ms`));
+      });
+    }
     transport.start(
       (chunk) => this.receive(chunk),
       (error) => this.closedBy(error),
+      () => this.drained(),
     );
   }
 
@@ -73,6 +118,28 @@ export class Connection {
 
   get pendingCount(): number {
     return this.pending.size;
+  }
+
+  /** Requests from the peer not answered yet. */
+  get servingCount(): number {
+    return this.incoming.size + this.anonymous;
+  }
+
+  /** More is queued for the peer than it reads: a sender should wait for `drain()`. */
+  get congested(): boolean {
+    return this.transport.queuedBytes >= this.options.limits.maxUnsentBytes;
+  }
+
+  /** Resolves once what is queued for the peer is under `maxUnsentBytes` again (or it closed). */
+  drain(): Promise<void> {
+    if (!this.congested || this.closed) return Promise.resolve();
+    return new Promise((done) => this.drainWaiters.push(done));
+  }
+
+  /** Resolves once every request from the peer has been answered. */
+  served(): Promise<void> {
+    if (this.servingCount === 0 || this.closed) return Promise.resolve();
+    return new Promise((done) => this.idleWaiters.push(done));
   }
 
   /**
@@ -94,105 +161,167 @@ export class Connection {
   /** Sends a message that expects no answer. Throws BadArgumentsError if it cannot be encoded. */
   send(kind: Kind, body: object, id = 0): void {
     if (this.closed) throw new ClosedError(`connection to ${this.options.label}`);
-    this.transport.write(encodeMessage(kind, id, body, this.options.limits));
+    this.write(encodeMessage(kind, id, body, this.options.limits));
   }
 
   /** Sends a frame encoded once for many recipients (publications, pool notices). */
   sendEncoded(frame: Buffer | Buffer[]): void {
-    if (!this.closed) this.transport.write(frame);
+    if (!this.closed) this.write(frame);
   }
 
   /**
    * Sends a message and settles with the `rep` value or the `exc` error that answers it.
    * `what` names the request in errors (the function called, or "hello", "announce"...).
+   * A timeout, or `signal` firing, also tells the peer that the request is cancelled.
    */
-  request(kind: Kind, body: object, what: string, timeoutMs: number): Promise<any> {
-    return this.start(kind, body, what, timeoutMs, false);
+  request(kind: Kind, body: object, what: string, timeoutMs: number, signal?: AbortSignal): Promise<any> {
+    let frame: Buffer | Buffer[];
+    try {
+      frame = encodeMessage(kind, this.nextId, body, this.options.limits);
+    } catch (error) {
+      if (error instanceof BadArgumentsError) return Promise.reject(new BadArgumentsError(`${what}: ${error.message}`));
+      return Promise.reject(error);
+    }
+    return this.start(frame, what, timeoutMs, false, signal).answer;
   }
 
   /**
    * Passes a request received elsewhere on as it came (its frame, under a new id) and settles
    * with the answer's frame, unread, for `replyWith`: a router relays without decoding the
-   * answer or encoding anything again. Timeouts and loss still reject with a LabcError.
+   * answer or encoding anything again. Timeouts and loss still reject with a LabcError; `cancel`
+   * with the id returned gives the request up.
    */
-  relay(request: Message, what: string, timeoutMs: number): Promise<Buffer> {
-    return this.start(request.kind, request, what, timeoutMs, true);
+  relay(request: Message, what: string, timeoutMs: number): { id: number; answer: Promise<Buffer> } {
+    return this.start(reframe(request.frame!, this.nextId), what, timeoutMs, true, undefined);
   }
 
-  private start(kind: Kind, body: object, what: string, timeoutMs: number, raw: boolean): Promise<any> {
-    if (this.closed) return Promise.reject(new ConnectionLostError(this.options.label, what));
+  /** Gives up a request of ours: it rejects with CancelledError and the peer is told. */
+  cancel(id: number, reason?: unknown): void {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    this.settle(id, entry);
+    entry.reject(new CancelledError(entry.what, reason));
+    if (!this.closed) this.write(encodeMessage(Kind.cancel, id, {}));
+  }
+
+  /** `frame` carries `this.nextId` already. */
+  private start(
+    frame: Buffer | Buffer[],
+    what: string,
+    timeoutMs: number,
+    raw: boolean,
+    signal: AbortSignal | undefined,
+  ): { id: number; answer: Promise<any> } {
     const id = this.nextId;
+    if (this.closed) return { id, answer: Promise.reject(new ConnectionLostError(this.options.label, what)) };
+    if (signal?.aborted) return { id, answer: Promise.reject(new CancelledError(what, signal.reason)) };
     this.nextId = id >= 0xffffffff ? 1 : id + 1;
-    let frame: Buffer | Buffer[];
-    try {
-      frame = raw ? reframe((body as Message).frame!, id) : encodeMessage(kind, id, body, this.options.limits);
-    } catch (error) {
-      if (error instanceof BadArgumentsError) {
-        return Promise.reject(new BadArgumentsError(`${what}: ${error.message}`));
-      }
-      return Promise.reject(error);
-    }
-    return new Promise((resolve, reject) => {
-      const entry: Pending = { resolve, reject, what, deadline: null, raw };
+    const answer = new Promise((resolve, reject) => {
+      const entry: Pending = { resolve, reject, what, deadline: null, raw, signal, onAbort: undefined };
       if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
         entry.deadline = deadlines.add(timeoutMs, () => {
-          if (this.pending.delete(id)) {
-            this.released();
-            reject(new TimeoutError(what, timeoutMs, this.options.label));
-          }
+          entry.deadline = null;
+          if (this.pending.get(id) !== entry) return;
+          this.settle(id, entry);
+          reject(new TimeoutError(what, timeoutMs, this.options.label));
+          // The server need not finish what nobody waits for.
+          if (!this.closed) this.write(encodeMessage(Kind.cancel, id, {}));
         });
+      }
+      if (signal) {
+        entry.onAbort = () => this.cancel(id, signal.reason);
+        signal.addEventListener("abort", entry.onAbort, { once: true });
       }
       if (this.pending.size === 0 && this.options.refWhilePending) this.transport.ref();
       this.pending.set(id, entry);
-      this.transport.write(frame);
+      this.write(frame);
     });
+    return { id, answer };
+  }
+
+  /** The server serving request `id` of the peer says how to cancel it. */
+  track(id: number, call: Cancellable): void {
+    if (this.incoming.has(id)) this.incoming.set(id, call);
   }
 
   reply(id: number, value: unknown): void {
     if (this.closed) return;
     try {
-      this.transport.write(encodeMessage(Kind.rep, id, { v: value }, this.options.limits));
+      this.write(encodeMessage(Kind.rep, id, { v: value }, this.options.limits));
     } catch (error) {
-      this.replyError(id, error);
+      return this.replyError(id, error);
     }
+    this.answered(id);
   }
 
   /** Passes on an answer relayed from elsewhere (its frame), under this connection's request id. */
   replyWith(id: number, answer: Buffer): void {
     if (this.closed) return;
-    this.transport.write(reframe(answer, id));
+    this.write(reframe(answer, id));
+    this.answered(id);
   }
 
   /** Passes on a message received elsewhere that expects no answer, as it came. */
   forward(message: Message): void {
-    if (!this.closed) this.transport.write(reframe(message.frame!, 0));
+    if (!this.closed) this.write(reframe(message.frame!, 0));
   }
 
   replyError(id: number, error: unknown): void {
     if (this.closed) return;
     const body = errorToPayload(error, this.options.sendStacks === true);
-    this.transport.write(encodeMessage(Kind.exc, id, body, this.options.limits));
+    this.write(encodeMessage(Kind.exc, id, body, this.options.limits));
+    this.answered(id);
   }
 
-  close(): void {
-    if (this.closed) return;
-    this.transport.close();
+  /** Closes after what was written; resolves once it left (see Transport.close). */
+  close(graceMs?: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const flushed = this.transport.close(graceMs);
     this.closedBy(undefined);
+    return flushed;
+  }
+
+  private write(frame: Buffer | Buffer[]): void {
+    this.transport.write(frame);
+    if (this.transport.queuedBytes > this.options.limits.maxQueuedBytes) {
+      this.fail(new LimitError("queued", `over ${this.options.limits.maxQueuedBytes} bytes queued that the peer does not read`));
+    }
+  }
+
+  /** A request of the peer was answered. */
+  private answered(id: number): void {
+    if (!(id === 0 ? this.anonymous > 0 && this.anonymous-- : this.incoming.delete(id))) return;
+    if (this.paused) this.flow();
+    if (this.idleWaiters.length && this.servingCount === 0) for (const done of this.idleWaiters.splice(0)) done();
   }
 
   private receive(chunk: Buffer): void {
     this.options.onReceive?.();
     try {
-      this.decoder.push(chunk, (frame) => this.frameIn(frame));
+      this.decoder.push(chunk, this.onFrame);
     } catch (error) {
       // The stream is no longer aligned on frames: this link is done, the others are not.
-      warn(`closing connection from ${this.transport.remote} (${this.options.label}): ${(error as Error).message}`);
-      this.transport.close();
-      this.closedBy(error as Error);
+      return this.fail(error as LabcError);
+    }
+    if (this.decoder.idle) {
+      if (this.frameDeadline) this.stopFrameClock();
+    } else if (!this.frameDeadline && !this.paused && !this.closed) {
+      this.frameDeadline = deadlines.add(this.options.limits.frameTimeoutMs, this.frameTimedOut);
     }
   }
 
+  private readonly frameTimedOut = () => {
+    this.frameDeadline = null;
+    this.fail(new LimitError("frame_timeout", `a frame still incomplete ${this.options.limits.frameTimeoutMs} ms after its first byte`));
+  };
+
+  private stopFrameClock(): void {
+    if (this.frameDeadline) deadlines.cancel(this.frameDeadline);
+    this.frameDeadline = null;
+  }
+
   private frameIn(frame: Buffer): void {
+    if (this.closed) return;
     const kind = frame[0];
     if (kind === Kind.rep || kind === Kind.exc) {
       // An answer being relayed is passed on unread.
@@ -210,22 +339,106 @@ export class Connection {
   private settle(id: number, entry: Pending): void {
     this.pending.delete(id);
     if (entry.deadline) deadlines.cancel(entry.deadline);
+    if (entry.onAbort) entry.signal!.removeEventListener("abort", entry.onAbort);
     this.released();
   }
 
   private dispatch(message: Message): void {
     if (debugging) debug("%s %s #%d", this.options.label, KIND_NAMES[message.kind], message.id);
-    if (message.kind === Kind.rep || message.kind === Kind.exc || message.kind === Kind.pong) {
+    const problem = problemWith(message.kind, message.body);
+    if (problem) return this.refuse(message, problem);
+    switch (message.kind) {
+      case Kind.rep:
+      case Kind.exc:
+      case Kind.pong: {
+        const entry = this.pending.get(message.id);
+        if (!entry) return; // answer to a request that timed out: nobody waits for it
+        this.settle(message.id, entry);
+        if (message.kind === Kind.rep) entry.resolve((message.body as RepBody).v);
+        else if (message.kind === Kind.pong) entry.resolve(undefined);
+        else entry.reject(errorFromPayload(message.body as ExcBody, entry.what, this.options.label));
+        return;
+      }
+      case Kind.cancel:
+        return this.incoming.get(message.id)?.cancel();
+      case Kind.hello:
+        this.peer = message.body;
+        if (this.helloDeadline) deadlines.cancel(this.helloDeadline);
+        this.helloDeadline = null;
+        break;
+      case Kind.req:
+        if (message.id === 0) this.anonymous++;
+        else if (this.incoming.has(message.id)) return this.replyError(message.id, new BadMessageError("req", `request id ${message.id} is already in use`));
+        else this.incoming.set(message.id, UNCANCELLABLE);
+    }
+    if (this.options.accepted && !this.peer) return this.refuse(message, "the first message on a connection must be a hello");
+    try {
+      this.options.onMessage?.(message, this);
+    } catch (error) {
+      // A fault of ours in handling one message: the connection and its other messages go on.
+      warn(`${KIND_NAMES[message.kind]} from ${this.options.label} failed: ${(error as Error).stack ?? error}`);
+      if (message.id !== 0 && ANSWERED.has(message.kind)) this.replyError(message.id, error);
+    }
+    if (message.kind === Kind.req && this.options.accepted) this.flow();
+  }
+
+  /** A body that does not fit its kind: answered with an error when the peer waits for one,
+   * else the connection is closed (docs/protocol.md). */
+  private refuse(message: Message, problem: string): void {
+    const error = new BadMessageError(KIND_NAMES[message.kind] ?? String(message.kind), problem);
+    if (message.kind === Kind.rep || message.kind === Kind.exc) {
       const entry = this.pending.get(message.id);
-      if (!entry) return; // answer to a request that timed out: nobody waits for it
-      this.settle(message.id, entry);
-      if (message.kind === Kind.rep) entry.resolve((message.body as RepBody).v);
-      else if (message.kind === Kind.pong) entry.resolve(undefined);
-      else entry.reject(errorFromPayload(message.body as ExcBody, entry.what, this.options.label));
+      tripped("bad_message", this.transport.remote, error.message);
+      if (entry) {
+        this.settle(message.id, entry);
+        entry.reject(error);
+      }
       return;
     }
-    if (message.kind === Kind.hello) this.peer = message.body;
-    this.options.onMessage?.(message, this);
+    if (message.id !== 0 && ANSWERED.has(message.kind) && (this.peer || !this.options.accepted)) {
+      tripped("bad_message", this.transport.remote, error.message);
+      return this.replyError(message.id, error);
+    }
+    this.fail(error);
+  }
+
+  /**
+   * Reading pauses while the peer has too many requests waiting or leaves too much unread,
+   * and resumes when both are under their limits again.
+   */
+  private flow(): void {
+    const { maxInFlight, maxUnsentBytes } = this.options.limits;
+    const busy = this.servingCount >= maxInFlight;
+    const full = this.transport.queuedBytes >= maxUnsentBytes;
+    if (busy || full) {
+      if (this.paused) return;
+      this.paused = true;
+      this.pauses++;
+      this.transport.pause();
+      // Its own slowness: a frame arriving now must not time out while we do not read it.
+      this.stopFrameClock();
+      const why = busy ? `${this.servingCount} requests waiting for their answers` : `${this.transport.queuedBytes} bytes unread`;
+      tripped(busy ? "in_flight" : "unsent", this.transport.remote, `${why}; not reading from it until that goes down`, true);
+    } else if (this.paused) {
+      this.paused = false;
+      this.transport.resume();
+      if (!this.decoder.idle) this.frameDeadline = deadlines.add(this.options.limits.frameTimeoutMs, this.frameTimedOut);
+    }
+  }
+
+  private drained(): void {
+    if (this.paused) this.flow();
+    if (this.drainWaiters.length && !this.congested) for (const done of this.drainWaiters.splice(0)) done();
+  }
+
+  /** A limit tripped or the peer sent something unreadable: this connection ends, with why. */
+  private fail(error: LabcError): void {
+    if (this.closed) return;
+    const limit =
+      error instanceof LimitError ? error.limit : error.code === "LABC_BAD_MESSAGE" ? "bad_message" : error.code === "LABC_FRAME_TOO_LARGE" ? "max_frame_size" : "bad_frame";
+    tripped(limit, this.transport.remote, `${error.message}; closed the connection (${this.options.label})`);
+    void this.transport.close(0);
+    this.closedBy(error);
   }
 
   private released(): void {
@@ -238,11 +451,20 @@ export class Connection {
     if (error && !IGNORABLE_ERRORS.has((error as NodeJS.ErrnoException).code ?? "")) {
       debug("%s closed: %s", this.options.label, error.message);
     }
-    for (const entry of this.pending.values()) {
-      if (entry.deadline) deadlines.cancel(entry.deadline);
+    this.decoder.release();
+    this.stopFrameClock();
+    if (this.helloDeadline) deadlines.cancel(this.helloDeadline);
+    this.helloDeadline = null;
+    for (const [id, entry] of this.pending) {
+      this.settle(id, entry);
       entry.reject(new ConnectionLostError(this.options.label, entry.what, error));
     }
-    this.pending.clear();
+    // Nobody is left to answer: the handlers still running may stop.
+    for (const call of this.incoming.values()) call.cancel(new ConnectionLostError(this.options.label));
+    this.incoming.clear();
+    this.anonymous = 0;
+    for (const done of this.idleWaiters.splice(0)) done();
+    for (const done of this.drainWaiters.splice(0)) done();
     this.options.onClose?.(this, error);
   }
 }

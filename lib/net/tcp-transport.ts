@@ -1,5 +1,6 @@
 import net from "node:net";
 import type { Listener, Transport } from "./transport.js";
+import { tripped } from "./trips.js";
 
 /** Frames up to this size written in one tick are joined into one buffer before the socket. */
 const COALESCE_BYTES = 1024;
@@ -64,19 +65,50 @@ export class TcpTransport implements Transport {
     this.socket.write(joined);
   }
 
-  close(): void {
-    // What this tick wrote leaves before the end.
-    this.handOver();
-    this.socket.end();
-    // A peer that never reads must not hold the socket open.
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+  get queuedBytes(): number {
+    return this.smallBytes + this.socket.writableLength;
   }
 
-  start(onData: (chunk: Buffer) => void, onClose: (error?: Error) => void): void {
+  close(graceMs = 1000): Promise<void> {
+    const { socket } = this;
+    // What this tick wrote leaves before the end.
+    this.handOver();
+    if (this.corked) {
+      this.corked = false;
+      socket.uncork();
+    }
+    if (socket.destroyed) return Promise.resolve();
+    return new Promise((done) => {
+      // A peer that never reads, or never answers our end with its own, must not hold the
+      // socket open.
+      const cut = setTimeout(() => socket.destroy(), graceMs).unref();
+      // Everything is with the system, which delivers it even if this process exits now.
+      socket.once("finish", () => {
+        socket.unref();
+        done();
+      });
+      socket.once("close", () => {
+        clearTimeout(cut);
+        done();
+      });
+      socket.end();
+    });
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  start(onData: (chunk: Buffer) => void, onClose: (error?: Error) => void, onDrain?: () => void): void {
     let failure: Error | undefined;
     this.socket.on("data", onData);
     this.socket.on("error", (error) => (failure = error));
     this.socket.on("close", () => onClose(failure));
+    if (onDrain) this.socket.on("drain", onDrain);
   }
 
   destroy(): void {
@@ -111,16 +143,35 @@ export function connectTcp(host: string, port: number, timeoutMs = 2000): Promis
   });
 }
 
+/**
+ * Listens on `host:port`; each accepted connection becomes a transport. At most
+ * `maxPerAddress` connections from one address are open at once: the next is closed at once.
+ */
 export function listenTcp(
   host: string,
   port: number,
   onTransport: (transport: TcpTransport) => void,
+  maxPerAddress = Infinity,
 ): Promise<Listener> {
   return new Promise((resolve, reject) => {
     const sockets = new Set<net.Socket>();
+    const perAddress = new Map<string, number>();
     const server = net.createServer((socket) => {
+      const address = socket.remoteAddress ?? "?";
+      const open = perAddress.get(address) ?? 0;
+      if (open >= maxPerAddress) {
+        tripped("connections_per_address", address, `${open} connections open from it already`);
+        socket.destroy();
+        return;
+      }
+      perAddress.set(address, open + 1);
       sockets.add(socket);
-      socket.once("close", () => sockets.delete(socket));
+      socket.once("close", () => {
+        sockets.delete(socket);
+        const left = perAddress.get(address)! - 1;
+        if (left > 0) perAddress.set(address, left);
+        else perAddress.delete(address);
+      });
       onTransport(new TcpTransport(socket));
     });
     server.once("error", reject);
@@ -130,9 +181,11 @@ export function listenTcp(
       const address = server.address() as net.AddressInfo;
       resolve({
         port: address.port,
+        refuse: () => void server.close(),
         close: () =>
           new Promise<void>((done) => {
-            server.close(() => done());
+            if (server.listening) server.close(() => done());
+            else done();
             for (const socket of sockets) socket.destroy();
           }),
       });

@@ -7,10 +7,20 @@ export interface Transport {
   readonly remote: string;
   /** Queues bytes; writes made in one tick leave together. */
   write(data: Buffer | Buffer[]): void;
-  /** Closes the pipe; the receiver's `onClose` runs once. */
-  close(): void;
-  /** Starts delivery. `onClose` runs once, with the error that ended the pipe, if any. */
-  start(onData: (chunk: Buffer) => void, onClose: (error?: Error) => void): void;
+  /**
+   * Closes the pipe after what was written; the receiver's `onClose` runs once. Resolves once
+   * everything written is handed to the system, or after `graceMs` when the peer does not read
+   * (then the pipe is cut).
+   */
+  close(graceMs?: number): Promise<void>;
+  /** Starts delivery. `onClose` runs once, with the error that ended the pipe, if any;
+   * `onDrain` each time bytes queued for the peer have left. */
+  start(onData: (chunk: Buffer) => void, onClose: (error?: Error) => void, onDrain?: () => void): void;
+  /** Bytes written and not yet handed to the system: what the peer has not read. */
+  readonly queuedBytes: number;
+  /** Stops and resumes delivery: TCP then makes the peer wait. */
+  pause(): void;
+  resume(): void;
   /** Whether this pipe alone keeps the process alive. */
   ref(): void;
   unref(): void;
@@ -18,6 +28,9 @@ export interface Transport {
 
 export interface Listener {
   readonly port: number;
+  /** Accepts no new connection; those open stay. */
+  refuse(): void;
+  /** Stops listening and cuts every connection still open. */
   close(): Promise<void>;
 }
 

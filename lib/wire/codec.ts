@@ -1,6 +1,6 @@
 import { BadArgumentsError, MalformedFrameError } from "../errors.js";
 import { MESSAGE_HEADER_BYTES } from "./frame-decoder.js";
-import { DEFAULT_LIMITS, type Limits } from "./limits.js";
+import { DEFAULT_LIMITS, type Limits } from "../net/limits.js";
 import { Kind, KIND_NAMES, type Message } from "./message.js";
 
 /** Body key listing where binary parts go back; it never collides with user data, which lives

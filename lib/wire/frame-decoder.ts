@@ -1,4 +1,5 @@
-import { FrameTooLargeError, MalformedFrameError } from "../errors.js";
+import { FrameTooLargeError, LimitError, MalformedFrameError } from "../errors.js";
+import type { ByteBudget } from "../net/byte-budget.js";
 
 /** Bytes of a frame after its length prefix that every message has (see docs/protocol.md). */
 export const MESSAGE_HEADER_BYTES = 12;
@@ -7,7 +8,8 @@ export const MESSAGE_HEADER_BYTES = 12;
  * Splits a byte stream into frames: a u32 big-endian length, then that many bytes. Fed chunks
  * as they arrive, whatever their boundaries. A frame that lies whole inside a chunk is handed
  * out as a view of it (no copy); one that spans chunks is copied once into a buffer of its
- * declared size, allocated only after that size passed the limit.
+ * declared size, allocated only after that size passed the limit and was taken from the budget
+ * shared with the other connections (given back when the frame is complete, or on `release`).
  *
  * A failure is terminal: the decoder throws once and refuses every later chunk, since the
  * stream can no longer be trusted to be aligned on frames.
@@ -19,7 +21,10 @@ export class FrameDecoder {
   private bodyFilled = 0;
   private failed: Error | null = null;
 
-  constructor(private readonly maxFrameBytes: number) {}
+  constructor(
+    private readonly maxFrameBytes: number,
+    private readonly budget?: ByteBudget,
+  ) {}
 
   push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
     if (this.failed) throw this.failed;
@@ -36,6 +41,12 @@ export class FrameDecoder {
     return this.body === null && this.prefixFilled === 0;
   }
 
+  /** The stream ended: a partial frame gives its bytes back to the budget. */
+  release(): void {
+    if (this.body) this.budget?.give(this.body.length);
+    this.body = null;
+  }
+
   private consume(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
     let offset = 0;
     while (offset < chunk.length) {
@@ -47,6 +58,7 @@ export class FrameDecoder {
         if (this.bodyFilled === this.body.length) {
           const frame = this.body;
           this.body = null;
+          this.budget?.give(frame.length);
           onFrame(frame);
         }
         continue;
@@ -72,6 +84,12 @@ export class FrameDecoder {
         onFrame(chunk.subarray(offset, offset + length));
         offset += length;
       } else {
+        if (this.budget && !this.budget.take(length)) {
+          throw new LimitError(
+            "partial_frames",
+            `a frame of ${length} bytes would pass the ${this.budget.limit} bytes all partial frames may hold`,
+          );
+        }
         this.body = Buffer.allocUnsafe(length);
         this.bodyFilled = 0;
       }

@@ -14,6 +14,8 @@ export const Kind = {
   death: 10,
   ping: 11,
   pong: 12,
+  cancel: 13,
+  suspect: 14,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -68,6 +70,7 @@ export interface ReqBody {
   args: unknown[];
   /** For routers: the server to forward the request to, and how long to wait for it. */
   target?: string;
+  /** How long the caller waits: the handler's deadline, and (routers) how long to wait for it. */
   timeoutMs?: number;
 }
 
@@ -100,6 +103,8 @@ export interface ServerEntry {
   pid: number;
   state?: string;
   realm?: string;
+  /** Its router has heard nothing from it lately (frozen, or its event loop blocked). */
+  suspect?: boolean;
   functions: FunctionEntry[];
   topics: string[];
 }
@@ -125,6 +130,12 @@ export interface PoolBody {
 export interface DeathBody {
   server?: string;
   host?: string;
+}
+
+/** A server stopped or started answering its router's heartbeats. */
+export interface SuspectBody {
+  server: string;
+  suspect: boolean;
 }
 
 export interface Message {

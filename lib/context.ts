@@ -1,0 +1,94 @@
+import { CancelledError, NoCallContextError, TimeoutError } from "./errors.js";
+import { deadlines, type Deadline } from "./net/deadline-wheel.js";
+import type { Cancellable } from "./net/connection.js";
+
+/** Who made a call, as its connection's hello says. */
+export interface Caller {
+  /** The calling process's id (a server id when it serves). */
+  id: string;
+  host: string;
+  hostId: string;
+  pid: number;
+}
+
+/**
+ * What a function being called can know about its call: `labc.context()` inside it. Its
+ * `signal` fires when the caller cancels (its own AbortSignal, a timeout, Ctrl-C in the CLI),
+ * when the caller's connection is lost, when the deadline passes, or when this server stops
+ * past its drain deadline.
+ */
+export class CallContext implements Cancellable {
+  private controller: AbortController | undefined;
+  private reason: unknown;
+  private cancelled = false;
+  private timer: Deadline | null = null;
+  private done = false;
+
+  constructor(
+    /** The name the function was called by. */
+    readonly functionName: string,
+    /** When the caller stops waiting (ms since the epoch), if it said. */
+    readonly deadline: number | undefined,
+    /** Undefined when the call came through the routers, or from this very process. */
+    readonly caller: Caller | undefined,
+  ) {}
+
+  /** Fires when nobody waits for the result any more. Made on first use: most calls never ask. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.cancelled) this.controller.abort(this.reason);
+      else if (this.deadline !== undefined && !this.done) {
+        this.timer = deadlines.add(Math.max(0, this.deadline - Date.now()), () => {
+          this.timer = null;
+          this.cancel(new TimeoutError(this.functionName, 0));
+        });
+      }
+    }
+    return this.controller.signal;
+  }
+
+  /** Whether the call was cancelled (cheaper than reading `signal.aborted`). */
+  get aborted(): boolean {
+    return this.cancelled;
+  }
+
+  cancel(reason: unknown = new CancelledError(this.functionName)): void {
+    if (this.cancelled || this.done) return;
+    this.cancelled = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    this.finish();
+  }
+
+  /** The function returned: its deadline no longer matters. */
+  finish(): void {
+    this.done = true;
+    if (this.timer) deadlines.cancel(this.timer);
+    this.timer = null;
+  }
+}
+
+/** The context of the function running right now, during the synchronous part of its call. */
+let current: CallContext | undefined;
+
+/** Runs `fn` with `context` as what `labc.context()` returns inside it. */
+export function runWith<T>(context: CallContext, fn: () => T): T {
+  const outer = current;
+  current = context;
+  try {
+    return fn();
+  } finally {
+    current = outer;
+  }
+}
+
+/**
+ * The context of the call being served. Read it at the start of the function, before its first
+ * `await`, and keep it: labc sets it only while the function's synchronous part runs (tracking
+ * it across awaits would slow every promise of the process down).
+ */
+export function context(): CallContext {
+  if (!current) throw new NoCallContextError();
+  return current;
+}

@@ -1,0 +1,108 @@
+import { Kind, SCOPES, VISIBILITIES } from "./message.js";
+
+/**
+ * Checks a decoded body against its kind (docs/protocol.md) before any other code reads it, so
+ * that a peer's mistakes or malice end here as a typed refusal instead of a TypeError deep in
+ * the router, or an entry in the pool that breaks a listing. Returns what is wrong, or
+ * undefined. Fields beyond those documented are allowed (a newer peer may send more).
+ */
+export function problemWith(kind: Kind, body: Record<string, unknown>): string | undefined {
+  const check = SCHEMAS[kind];
+  return check ? check(body) : undefined;
+}
+
+type Check = (value: unknown, path: string) => string | undefined;
+
+/** Strings carried in messages: names, ids, hosts. Long enough for any real one. */
+const MAX_NAME = 1024;
+
+const str: Check = (v, path) =>
+  typeof v !== "string" ? `${path} must be a string` : v.length > MAX_NAME ? `${path} is over ${MAX_NAME} characters` : undefined;
+const nonEmpty: Check = (v, path) => str(v, path) ?? (v === "" ? `${path} must not be empty` : undefined);
+const text: Check = (v, path) => (typeof v === "string" ? undefined : `${path} must be a string`);
+const bool: Check = (v, path) => (typeof v === "boolean" ? undefined : `${path} must be true or false`);
+const whole: Check = (v, path) => (Number.isInteger(v) && (v as number) >= 0 ? undefined : `${path} must be a whole number`);
+const port: Check = (v, path) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535 ? undefined : `${path} must be a port`);
+const ms: Check = (v, path) => (typeof v === "number" && v >= 0 ? undefined : `${path} must be a number of milliseconds`);
+const array: Check = (v, path) => (Array.isArray(v) ? undefined : `${path} must be an array`);
+const object: Check = (v, path) =>
+  typeof v === "object" && v !== null && !Array.isArray(v) ? undefined : `${path} must be an object`;
+const oneOf =
+  (values: readonly string[]): Check =>
+  (v, path) =>
+    values.includes(v as string) ? undefined : `${path} must be one of ${values.join(", ")}`;
+const listOf =
+  (item: Check): Check =>
+  (v, path) => {
+    if (!Array.isArray(v)) return `${path} must be an array`;
+    for (let i = 0; i < v.length; i++) {
+      const problem = item(v[i], `${path}[${i}]`);
+      if (problem) return problem;
+    }
+    return undefined;
+  };
+
+/** An object with these fields; a `?` after a name makes it optional (absent or null). */
+function shape(fields: Record<string, Check>): Check {
+  const entries = Object.entries(fields).map(([name, check]) => {
+    const optional = name.endsWith("?");
+    return [optional ? name.slice(0, -1) : name, check, optional] as const;
+  });
+  return (v, path) => {
+    const notObject = object(v, path);
+    if (notObject) return notObject;
+    const record = v as Record<string, unknown>;
+    for (const [name, check, optional] of entries) {
+      const value = record[name];
+      if (value === undefined || value === null) {
+        if (optional) continue;
+        return `${path ? `${path}.` : ""}${name} is missing`;
+      }
+      const problem = check(value, path ? `${path}.${name}` : name);
+      if (problem) return problem;
+    }
+    return undefined;
+  };
+}
+
+const functionEntry = shape({ name: nonEmpty, scope: oneOf(SCOPES), visibility: oneOf(VISIBILITIES) });
+const serverEntry = shape({
+  id: nonEmpty,
+  host: str,
+  hostId: nonEmpty,
+  address: str,
+  port: port,
+  pid: whole,
+  "state?": str,
+  "realm?": str,
+  "suspect?": bool,
+  functions: listOf(functionEntry),
+  topics: listOf(nonEmpty),
+});
+
+const SCHEMAS: Partial<Record<Kind, (body: Record<string, unknown>) => string | undefined>> = {
+  [Kind.hello]: body =>
+    shape({
+      v: whole,
+      role: oneOf(["server", "client", "router"]),
+      id: nonEmpty,
+      pid: whole,
+      host: str,
+      hostId: nonEmpty,
+      "state?": str,
+      "realm?": str,
+      "port?": port,
+      "watch?": bool,
+    })(body, ""),
+  [Kind.req]: body => shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms })(body, ""),
+  [Kind.exc]: body => shape({ name: str, message: text, "code?": str, "data?": object, "stack?": text })(body, ""),
+  [Kind.pub]: body => shape({ topic: nonEmpty, args: array, "target?": nonEmpty })(body, ""),
+  // From a server: what it adds; from a router: the server entry holding what was added.
+  [Kind.announce]: body =>
+    shape({ "server?": serverEntry, "functions?": listOf(functionEntry), "topics?": listOf(nonEmpty) })(body, ""),
+  [Kind.withdraw]: body =>
+    shape({ "server?": nonEmpty, "functions?": listOf(nonEmpty), "topics?": listOf(nonEmpty) })(body, ""),
+  [Kind.pool]: body => shape({ servers: listOf(serverEntry) })(body, ""),
+  [Kind.death]: body => shape({ "server?": nonEmpty, "host?": nonEmpty })(body, ""),
+  [Kind.suspect]: body => shape({ server: nonEmpty, suspect: bool })(body, ""),
+};
