@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cac } from "cac";
 import { CONFIG_KEYS, envName, loadConfig, type ConfigKey } from "../lib/config.js";
-import { LabcError, NoSuchFunctionError } from "../lib/errors.js";
+import { CancelledError, LabcError, NoSuchFunctionError } from "../lib/errors.js";
 import { PACKAGE_ROOT } from "../lib/paths.js";
 import { close, configure, type ServiceInfo } from "../lib/index.js";
 import { SCOPES, type Scope } from "../lib/wire/message.js";
@@ -60,7 +60,7 @@ function action<A extends unknown[]>(run: (...args: A) => Promise<void>) {
     } catch (error) {
       const code = error instanceof LabcError ? ` [${error.code}]` : "";
       process.stderr.write(`labc: ${(error as Error).message}${code}\n`);
-      process.exitCode = error instanceof UsageError ? 2 : 1;
+      process.exitCode = error instanceof UsageError ? 2 : error instanceof CancelledError ? 130 : 1;
       await close();
     }
   };
@@ -128,10 +128,14 @@ cli
         const flags = flagsOf(options);
         if (options.timeout !== undefined) flags["call.timeout"] = String(options.timeout);
         const labc = configure(flags);
+        // Ctrl-C cancels the call on the server too, then exits once the cancel has left.
+        const interrupt = new AbortController();
+        process.once("SIGINT", () => interrupt.abort(new Error("interrupted (Ctrl-C)")));
         const callOptions = {
           scope: scopeOf(options.scope),
           host: textOption("host", options.host),
           state: textOption("state", options.state),
+          signal: interrupt.signal,
         };
         if (options.all) {
           const results = await labc.callAll(name, argumentsOf(args, options), callOptions);
@@ -208,15 +212,16 @@ cli
       if (options.json) {
         await writeOut(servers, true);
       } else {
-        const where = (s: (typeof servers)[number]) => [s.host, String(s.pid), `${s.address}:${s.port}`];
+        // A suspect server has not answered its router's heartbeats lately (stopped, or busy).
+        const where = (s: (typeof servers)[number]) => [s.host, String(s.pid), `${s.address}:${s.port}`, s.suspect ? "suspect" : "ok"];
         const functions = servers
           .flatMap((s) => s.functions.map((f) => [f.name, f.scope, f.visibility, ...where(s)]))
           .sort((a, b) => a[0]!.localeCompare(b[0]!));
         const topics = servers
           .flatMap((s) => s.topics.map((t) => [t, ...where(s)]))
           .sort((a, b) => a[0]!.localeCompare(b[0]!));
-        process.stdout.write(`${table(["FUNCTION", "SCOPE", "VISIBILITY", "HOST", "PID", "ADDRESS"], functions)}\n\n`);
-        process.stdout.write(`${table(["SUBSCRIPTION", "HOST", "PID", "ADDRESS"], topics)}\n`);
+        process.stdout.write(`${table(["FUNCTION", "SCOPE", "VISIBILITY", "HOST", "PID", "ADDRESS", "STATE"], functions)}\n\n`);
+        process.stdout.write(`${table(["SUBSCRIPTION", "HOST", "PID", "ADDRESS", "STATE"], topics)}\n`);
       }
       await labc.close();
     }),

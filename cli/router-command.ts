@@ -69,7 +69,7 @@ export async function runRouter(config: Config): Promise<void> {
   // What `ps` shows: the router is easy to find (and to tell from a service).
   process.title = "labc router";
   const port = config["router.port"];
-  const self = { hostId: config["host.id"] || hostId(), name: config["host.name"], port };
+  const self = { hostId: config["host.id"] || hostId(config["host.name"]), name: config["host.name"], port };
   const known = new KnownHosts(join(configDir(), "known-hosts.json"));
   const limits = limitsFrom(config);
   // ServiceControl: a labc server inside the router process, registered with it like any other.
@@ -78,6 +78,8 @@ export async function runRouter(config: Config): Promise<void> {
     servicesDir: servicesDir(),
     stateDir: stateDir(),
     settings: (name) => loadConfig().services[name],
+    // A service stopping drains its calls first (server.drain_timeout): SIGKILL comes after.
+    stopTimeoutMs: config["server.drain_timeout"] * 1000 + 5000,
     spawn: (name, entry) =>
       spawn(process.execPath, [CLI_PATH, "serve", entry, "--as", name], {
         // Its own process group: a Ctrl-C meant for a router in a terminal does not reach it.

@@ -2,6 +2,9 @@ import { CancelledError, NoCallContextError, TimeoutError } from "./errors.js";
 import { deadlines, type Deadline } from "./net/deadline-wheel.js";
 import type { Cancellable } from "./net/connection.js";
 
+/** How long after its deadline a call's signal fires when the caller did not cancel it. */
+const LATE_MS = 250;
+
 /** Who made a call, as its connection's hello says. */
 export interface Caller {
   /** The calling process's id (a server id when it serves). */
@@ -39,7 +42,9 @@ export class CallContext implements Cancellable {
       this.controller = new AbortController();
       if (this.cancelled) this.controller.abort(this.reason);
       else if (this.deadline !== undefined && !this.done) {
-        this.timer = deadlines.add(Math.max(0, this.deadline - Date.now()), () => {
+        // The caller's own cancel comes at its deadline; this is for when it cannot (a caller
+        // gone silent), a little later, so that a result made just in time still leaves.
+        this.timer = deadlines.add(Math.max(0, this.deadline - Date.now()) + LATE_MS, () => {
           this.timer = null;
           this.cancel(new TimeoutError(this.functionName, 0));
         });

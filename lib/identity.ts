@@ -27,24 +27,28 @@ export function helloFrom(identity: Identity, role: Role, extra: { port?: number
   };
 }
 
-let cachedHostId: string | undefined;
+const hostIds = new Map<string, string>();
 
 /**
- * A stable id for this computer: derived from the OS machine id when there is one (it survives
- * renames and reboots), else from the host name.
+ * A stable id for this computer, from the OS machine id and the host's name: machines cloned
+ * from one image (Raspberry Pi images, VM templates) share a machine id until someone renews
+ * it, and are told apart by the names they were given. Renaming a host gives it a new id.
  */
-export function hostId(): string {
-  if (cachedHostId) return cachedHostId;
-  let seed = hostname();
+export function hostId(name: string = hostname()): string {
+  const known = hostIds.get(name);
+  if (known) return known;
+  let machine = "";
   for (const file of ["/etc/machine-id", "/var/lib/dbus/machine-id"]) {
     try {
-      seed = readFileSync(file, "utf8").trim() || seed;
-      break;
+      machine = readFileSync(file, "utf8").trim();
+      if (machine) break;
     } catch {
       // try the next place
     }
   }
-  return (cachedHostId = createHash("sha256").update(`labc:${seed}`).digest("hex").slice(0, 12));
+  const id = createHash("sha256").update(`labc:${machine}:${name}`).digest("hex").slice(0, 12);
+  hostIds.set(name, id);
+  return id;
 }
 
 /** A fresh id for a server or a caller: unique enough to never meet another on one network. */

@@ -1,7 +1,8 @@
+import { networkInterfaces } from "node:os";
 import { BadArgumentsError } from "./errors.js";
 import { helloFrom } from "./identity.js";
 import { Lifeline, type LifelineStatus } from "./lifeline.js";
-import { debug } from "./log.js";
+import { debug, warn } from "./log.js";
 import { Connection } from "./net/connection.js";
 import type { Transport } from "./net/transport.js";
 import { entryOf, type FunctionPool } from "./pool/function-pool.js";
@@ -15,6 +16,7 @@ import {
   type HelloBody,
   type Message,
   type ServerEntry,
+  type SuspectBody,
   type WelcomeBody,
   type WithdrawBody,
 } from "./wire/message.js";
@@ -72,6 +74,14 @@ interface Peer {
   failures: number;
 }
 
+function ownAddresses(): Set<string> {
+  return new Set(
+    Object.values(networkInterfaces())
+      .flat()
+      .map((info) => info?.address ?? ""),
+  );
+}
+
 /** Give up redialing a host that stayed unreachable this many times; discovery finds it again. */
 const MAX_REDIALS = 600;
 const DIAL_TIMEOUT_MS = 1000;
@@ -92,6 +102,7 @@ export class Peers {
   private readonly early = new Map<Connection, Message[]>();
   private closed = false;
   private readonly startedAt = Date.now();
+  private clashSaidAt = 0;
 
   constructor(private readonly options: PeersOptions) {}
 
@@ -107,7 +118,15 @@ export class Peers {
 
   /** A discovery method saw a host: link to it unless linked already. */
   sighted(sighting: Sighting): void {
-    if (this.closed || sighting.hostId === this.options.self.hostId) return;
+    if (this.closed) return;
+    if (sighting.hostId === this.options.self.hostId) {
+      // Our own announcement, heard back; or another machine that took our id.
+      const own = ownAddresses();
+      if (sighting.addresses.length && !sighting.addresses.some((address) => own.has(address))) {
+        this.clash(sighting.name, sighting.addresses[0]!, `its ${sighting.via} announcement`);
+      }
+      return;
+    }
     const peer = sighting.hostId ? this.peers.get(sighting.hostId) : undefined;
     if (peer) {
       peer.addresses = [...new Set([...(peer.link ? [] : sighting.addresses), ...peer.addresses, ...sighting.addresses])];
@@ -120,9 +139,12 @@ export class Peers {
 
   /** A router on another host dialed us and said hello. */
   accept(connection: Connection, hello: HelloBody): WelcomeBody {
-    // A static peer or known address that turns out to be this very host.
-    if (hello.hostId === this.options.self.hostId) throw new BadArgumentsError("a router does not link to itself");
     const address = connection.transport.remote.replace(/:\d+$/, "").replace(/^::ffff:/, "");
+    if (hello.hostId === this.options.self.hostId) {
+      // A static peer or known address that turns out to be this very host, or a clone of it.
+      if (hello.id !== this.options.self.instance) throw this.clash(hello.host, address, "its router dialed this one");
+      throw new BadArgumentsError("a router does not link to itself");
+    }
     this.attach(connection, { hostId: hello.hostId, name: hello.host, port: hello.port ?? 0, instance: hello.id }, false, address);
     return this.welcome();
   }
@@ -213,6 +235,12 @@ export class Peers {
       }
       case Kind.death:
         return this.death(peer, message.body);
+      case Kind.suspect: {
+        const body = message.body as SuspectBody;
+        if (this.options.pool.servers.get(body.server)?.hostId !== peer.hostId) return;
+        if (this.options.pool.setSuspect(body.server, body.suspect)) this.options.notify(Kind.suspect, body);
+        return;
+      }
       case Kind.ping:
         return connection.send(Kind.pong, {}, message.id);
       case Kind.req:
@@ -349,6 +377,25 @@ export class Peers {
     this.early.delete(connection);
     for (const message of early) this.handle(message, connection);
     debug("linked with %s (%s) at %s", who.name, who.hostId, address);
+  }
+
+  /**
+   * Another machine goes by this host's id: both would take each other for themselves and never
+   * link. Said once a minute, with the fix.
+   */
+  private clash(name: string | undefined, address: string, how: string): BadArgumentsError {
+    const { self } = this.options;
+    const error = new BadArgumentsError(
+      `host id clash: ${name ?? "a host"} at ${address} (${how}) has this host's id ${self.hostId}` +
+        (name === self.name ? ` and its name "${self.name}"` : "") +
+        `; the two cannot link. Cloned machines share /etc/machine-id: give one a name of its own (hostnamectl set-hostname),` +
+        ` or a new machine id (rm /etc/machine-id && systemd-machine-id-setup), or set [host] id in its labc config`,
+    );
+    if (Date.now() - this.clashSaidAt > 60_000) {
+      this.clashSaidAt = Date.now();
+      warn(error.message);
+    }
+    return error;
   }
 
   /** Drops a link without declaring its host dead (a newer link replaces it). */

@@ -220,6 +220,9 @@ export class RouterLink {
       case Kind.death:
         this.pool.removeServer(message.body.server);
         return this.options.onDeath(message.body.server);
+      case Kind.suspect:
+        this.pool.setSuspect(message.body.server, message.body.suspect);
+        return;
       default:
         this.options.server()?.handle(message, connection);
     }

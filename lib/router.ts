@@ -4,6 +4,7 @@ import { debug, warn } from "./log.js";
 import { Connection } from "./net/connection.js";
 import { tripCounts } from "./net/trips.js";
 import type { Listener, Transport } from "./net/transport.js";
+import { Lifeline } from "./lifeline.js";
 import { Peers } from "./peers.js";
 import { entryOf, FunctionPool } from "./pool/function-pool.js";
 import { offered } from "./server.js";
@@ -73,6 +74,8 @@ export class Router {
   /** The lifeline each server id registered on last: an older one closing must not remove it. */
   private readonly lifelineOf = new Map<string, Connection>();
   private readonly watchers = new Set<Connection>();
+  /** Heartbeats on each server's lifeline: a server that stops answering is suspect. */
+  private readonly heartbeats = new Map<Connection, Lifeline>();
   private listener: Listener | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
   private ready = false;
@@ -104,7 +107,10 @@ export class Router {
         limits: this.options.limits,
         accepted: true,
         onMessage: this.handle,
-        onReceive: () => this.peers.received(connection),
+        onReceive: () => {
+          this.peers.received(connection);
+          this.heartbeats.get(connection)?.heard();
+        },
         onClose: (closed) => this.dropped(closed),
       });
     });
@@ -121,6 +127,7 @@ export class Router {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     for (const discovery of this.options.discoveries) discovery.stop();
     this.peers.close();
+    for (const lifeline of this.heartbeats.values()) lifeline.stop();
     await this.listener?.close();
   }
 
@@ -175,6 +182,7 @@ export class Router {
       });
       this.serverOf.set(connection, server.id);
       this.lifelineOf.set(server.id, connection);
+      this.watchHeartbeat(connection, server.id);
       this.notify(Kind.announce, { server: entryOf(server) });
       this.peers.broadcast(Kind.announce, { server: { ...entryOf(server), functions: [] } });
       this.lingerIfIdle();
@@ -244,7 +252,37 @@ export class Router {
     );
   }
 
+  /**
+   * Pings a server of this host every heartbeat. One that stops answering (stopped, or its event
+   * loop blocked) is suspect, for every host, until it answers again: its death is told by its
+   * lifeline closing, never by silence.
+   */
+  private watchHeartbeat(connection: Connection, serverId: string): void {
+    const { intervalMs, suspectAfter } = this.options.heartbeat;
+    const lifeline = new Lifeline({
+      intervalMs,
+      suspectAfter,
+      deadAfter: Infinity,
+      ping: () => connection.send(Kind.ping, {}),
+      onStatus: (status) => {
+        const suspect = status === "suspect";
+        if (!this.pool.setSuspect(serverId, suspect)) return;
+        debug("router: server %s is %s", serverId, suspect ? "suspect (no answer to heartbeats)" : "answering again");
+        this.notify(Kind.suspect, { server: serverId, suspect });
+        const server = this.pool.servers.get(serverId);
+        if (server?.functions.size && [...server.functions.values()].some(exportable)) {
+          this.peers.broadcast(Kind.suspect, { server: serverId, suspect });
+        }
+      },
+    });
+    this.heartbeats.get(connection)?.stop();
+    this.heartbeats.set(connection, lifeline);
+    lifeline.start();
+  }
+
   private dropped(connection: Connection): void {
+    this.heartbeats.get(connection)?.stop();
+    this.heartbeats.delete(connection);
     if (this.peers.isLink(connection)) return this.peers.closedLink(connection);
     const watched = this.watchers.delete(connection);
     const id = this.serverOf.get(connection);

@@ -125,7 +125,7 @@ export class Runtime {
     this.identity = {
       id: newId(),
       host: config["host.name"],
-      hostId: config["host.id"] || hostId(),
+      hostId: config["host.id"] || hostId(config["host.name"]),
       state: options.state,
       realm: config["network.realm"],
     };

@@ -104,7 +104,18 @@ export class TestHost {
 
   /** Runs one CLI command to its end. */
   cli(args: string[], env: NodeJS.ProcessEnv = {}, ms = 20000): Promise<CliResult> {
-    const child = this.spawn(args, env);
+    return this.run(this.spawn(args, env), args, ms);
+  }
+
+  /** Runs a Node script (a user's script) on this host to its end. */
+  node(args: string[], ms = 20000): Promise<CliResult> {
+    const child = spawn(process.execPath, args, { env: this.env, stdio: ["ignore", "pipe", "pipe"], cwd: this.dir });
+    this.children.add(child);
+    child.once("exit", () => this.children.delete(child));
+    return this.run(child, args, ms);
+  }
+
+  private run(child: ChildProcess, args: string[], ms: number): Promise<CliResult> {
     const out: Buffer[] = [];
     let stderr = "";
     child.stdout!.on("data", (chunk: Buffer) => out.push(chunk));

@@ -35,6 +35,8 @@ export interface PoolServer {
   readonly realm: string;
   readonly functions: Map<string, FunctionEntry>;
   readonly topics: Set<string>;
+  /** Its router has not heard from it lately: resolution avoids it while another answers. */
+  suspect: boolean;
 }
 
 export type Resolution = "bottom-up" | "random";
@@ -69,6 +71,7 @@ export class FunctionPool {
       realm: entry.realm ?? "",
       functions: new Map(),
       topics: new Set(),
+      suspect: entry.suspect === true,
     };
     this.servers.set(server.id, server);
     return server;
@@ -125,6 +128,14 @@ export class FunctionPool {
     this.announce(this.addServer(body.server), body.server.functions, body.server.topics);
   }
 
+  /** Marks a server suspect or well again; false when nothing changed. */
+  setSuspect(id: string, suspect: boolean): boolean {
+    const server = this.servers.get(id);
+    if (!server || server.suspect === suspect) return false;
+    server.suspect = suspect;
+    return true;
+  }
+
   applyWithdraw(body: WithdrawBody): void {
     const server = body.server === undefined ? undefined : this.servers.get(body.server);
     if (server) this.withdraw(server, body.functions, body.topics);
@@ -169,7 +180,12 @@ export class FunctionPool {
     only?: (server: PoolServer) => boolean,
   ): PoolServer | undefined {
     const all = this.candidates(name, scope, from);
-    const found = only ? all.filter(only) : all;
+    let found = only ? all.filter(only) : all;
+    // A frozen server answers nothing: any other is better, but it is better than none.
+    if (found.length > 1 && found.some((server) => server.suspect)) {
+      const well = found.filter((server) => !server.suspect);
+      if (well.length) found = well;
+    }
     if (found.length <= 1 || order === "random") return pick(found);
     let best = 3;
     for (const server of found) best = Math.min(best, locality(server, from));
@@ -212,6 +228,7 @@ export function entryOf(server: PoolServer): ServerEntry {
     pid: server.pid,
     state: server.state,
     realm: server.realm || undefined,
+    ...(server.suspect ? { suspect: true } : {}),
     functions: [...server.functions.values()],
     topics: [...server.topics],
   };

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Message, Plugin } from "esbuild";
 import { ServiceLoadError } from "../errors.js";
 import { LABC_URL } from "../paths.js";
-
 
 const labcPlugin: Plugin = {
   name: "labc",
@@ -14,6 +14,16 @@ const labcPlugin: Plugin = {
 };
 
 const sha = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
+
+/**
+ * Writes a file whole or not at all: another process starting the same service at this moment
+ * reads the old file or the new one, never half of one.
+ */
+function writeAtomically(file: string, data: string | Uint8Array): void {
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  writeFileSync(temporary, data);
+  renameSync(temporary, file);
+}
 
 function describe(error: Message): string {
   const where = error.location ? ` (${error.location.file}:${error.location.line}:${error.location.column})` : "";
@@ -47,6 +57,7 @@ export async function compiled(entry: string): Promise<string> {
     result = await build({
       entryPoints: [entry],
       outfile: out,
+      write: false,
       bundle: true,
       packages: "external",
       platform: "node",
@@ -62,7 +73,9 @@ export async function compiled(entry: string): Promise<string> {
     const reason = errors.length ? errors.map(describe).join("; ") : (error as Error).message;
     throw new ServiceLoadError(entry, `does not load: ${reason}`, error);
   }
+  for (const file of result.outputFiles!) writeAtomically(file.path, file.contents);
+  // The module first: a record never names inputs of a module not yet in place.
   const inputs = Object.fromEntries(Object.keys(result.metafile!.inputs).map((input) => [resolve(input), sha(resolve(input))]));
-  writeFileSync(record, JSON.stringify({ labc: LABC_URL, inputs }));
+  writeAtomically(record, JSON.stringify({ labc: LABC_URL, inputs }));
   return out;
 }
