@@ -19,6 +19,10 @@ const TABLE: [string, LabcError, string, boolean][] = [
   ["RouterUnavailableError", new errors.RouterUnavailableError("127.0.0.1:1"), "LABC_NO_ROUTER", true],
   ["ServiceLoadError", new errors.ServiceLoadError("x.ts", "bad"), "LABC_SERVICE_LOAD", false],
   ["ClosedError", new errors.ClosedError("x"), "LABC_CLOSED", false],
+  ["LimitError", new errors.LimitError("in_flight", "too many"), "LABC_LIMIT", false],
+  ["BadMessageError", new errors.BadMessageError("announce", "functions must be an array"), "LABC_BAD_MESSAGE", false],
+  ["CancelledError", new errors.CancelledError("f", new Error("interrupted")), "LABC_CANCELLED", false],
+  ["NoCallContextError", new errors.NoCallContextError(), "LABC_NO_CONTEXT", false],
 ];
 
 describe("errors", () => {

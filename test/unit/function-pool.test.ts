@@ -99,4 +99,18 @@ describe("FunctionPool resolution", () => {
     expect(replica.resolve("g", "network", { hostId: "h1" })?.id).toBe("s");
     expect(replica.resolve("f", "network", { hostId: "h1" })).toBeUndefined();
   });
+
+  test("a suspect server is avoided while another offers the function, and used when none does", () => {
+    const pool = new FunctionPool();
+    server(pool, "frozen", "h1", [fn("f"), fn("only")]);
+    server(pool, "well", "h1", [fn("f")]);
+    expect(pool.setSuspect("frozen", true)).toBe(true);
+    expect(pool.setSuspect("frozen", true)).toBe(false);
+    for (let i = 0; i < 30; i++) expect(pool.resolve("f", "network", { hostId: "h1" })?.id).toBe("well");
+    expect(pool.resolve("only", "network", { hostId: "h1" })?.id).toBe("frozen");
+    expect(pool.snapshot().find((s) => s.id === "frozen")?.suspect).toBe(true);
+    pool.setSuspect("frozen", false);
+    const picked = new Set(Array.from({ length: 60 }, () => pool.resolve("f", "network", { hostId: "h1" })?.id));
+    expect(picked).toEqual(new Set(["frozen", "well"]));
+  });
 });
