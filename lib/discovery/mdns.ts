@@ -38,7 +38,8 @@ export class MdnsDiscovery implements Discovery {
       });
       const browser = bonjour.find({ type: TYPE }, (service) => {
         const txt = (service.txt ?? {}) as Record<string, string>;
-        if (!txt.id || txt.id === this.self.hostId || Number(txt.v) !== PROTOCOL_VERSION) return;
+        // Our own service comes back too: the router tells it from a clone of this host.
+        if (!txt.id || Number(txt.v) !== PROTOCOL_VERSION) return;
         const advertised = (service.addresses ?? []).filter((address) => address.includes("."));
         const first = service.referer?.address;
         found({

@@ -38,8 +38,10 @@ export class UdpBeacon implements Discovery {
       } catch {
         return;
       }
-      if (beacon.labc !== PROTOCOL_VERSION || beacon.hostId === this.self.hostId || typeof beacon.port !== "number") return;
-      if (!this.heard.has(beacon.hostId)) {
+      if (beacon.labc !== PROTOCOL_VERSION || typeof beacon.hostId !== "string" || typeof beacon.port !== "number") return;
+      // Our own beacon, heard back, is reported too: the router tells it from a clone of this
+      // host (docs/reliability.md), and answers neither.
+      if (beacon.hostId !== this.self.hostId && !this.heard.has(beacon.hostId)) {
         this.heard.add(beacon.hostId);
         this.send(remote.address);
       }

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { Lan, lanUnavailable, within, type LanHost } from "./lan.js";
 
@@ -102,5 +104,35 @@ describe.skipIf(why)("discovery, 3 hosts in network namespaces", () => {
       expect(callableAt).toBeLessThan(2000);
     }
     await serving;
+  });
+
+  test("machines cloned from one image (one machine id, names of their own) link with no configuration", async () => {
+    // Namespaces share this machine's /etc/machine-id, as clones of one image do.
+    lan = Lan.create(2, { LABC_HOST_ID: "" });
+    const hosts = lan.hosts;
+    await serveEach(hosts);
+    await allLinked(hosts, 8000);
+    const ids = await Promise.all(hosts.map(async (host) => (await host.hosts()).find((h) => h.name === host.name)!));
+    expect(new Set(ids.map((h) => (h as { hostId?: string }).hostId)).size).toBe(2);
+    expect((await hosts[0]!.cli(["call", "on_host2"])).stdout).toBe("host2\n");
+  });
+
+  test("a true clash (same machine id and same name) is detected and logged with the fix", async () => {
+    lan = Lan.create(2, { LABC_HOST_ID: "", LABC_HOST_NAME: "twin" });
+    const hosts = lan.hosts;
+    await serveEach(hosts);
+    const log = (host: LanHost) => {
+      try {
+        return readFileSync(join(host.dir, "labc", "router-55555.log"), "utf8");
+      } catch {
+        return "";
+      }
+    };
+    await within(8000, "both routers logging the clash", async () => hosts.every((host) => /host id clash/.test(log(host))));
+    const said = log(hosts[0]!);
+    expect(said).toMatch(/at 10\.77\.0\.12 .* has this host's id [0-9a-f]{12} and its name "twin"/);
+    expect(said).toMatch(/hostnamectl set-hostname|systemd-machine-id-setup|\[host\] id/);
+    // Said once a minute at most, not at every beacon.
+    expect(said.match(/host id clash/g)!.length).toBe(1);
   });
 });
