@@ -34,7 +34,7 @@ const KEYS = {
   "call.timeout": { type: "seconds", default: 30 },
   "call.scope": { type: "scope", default: "network" },
   "wire.max_frame_size": { type: "bytes", default: 64 * 1024 * 1024 },
-  "limits.partial_frames": { type: "bytes", default: 256 * 1024 * 1024 },
+  "limits.partial_frames": { type: "bytes", default: 128 * 1024 * 1024 },
   "limits.in_flight": { type: "count", default: 1024 },
   "limits.unsent": { type: "bytes", default: 8 * 1024 * 1024 },
   "limits.queued": { type: "bytes", default: 256 * 1024 * 1024 },

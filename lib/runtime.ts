@@ -118,6 +118,8 @@ export class Runtime {
   private ownPerspective: Perspective | undefined;
   /** Servers whose own port cannot be reached from here: called through the routers. */
   private readonly routed = new Set<string>();
+  /** Connections to servers that said they leave: nothing new is sent on them. */
+  private readonly leaving = new WeakSet<Connection>();
   /** Publications still finding their subscribers: `close()` waits for them. */
   private readonly publishing = new Set<Promise<number>>();
 
@@ -331,6 +333,7 @@ export class Runtime {
       targets.map(async (target) => {
         try {
           const connection = await this.reach(target);
+          if (connection && this.leaving.has(connection)) return;
           if (connection) connection.sendEncoded(frame);
           else await this.link.forwardPublication(target.id, topic, args);
           reached++;
@@ -482,6 +485,8 @@ export class Runtime {
     if (target.id === this.identity.id) return this.invokeHere(name, args, timeoutMs, signal);
     const connection = await this.reach(target);
     if (!connection) return this.link.forward(target.id, name, args, timeoutMs, signal);
+    // It said it leaves while we waited for the connection: nothing may be sent to it now.
+    if (this.leaving.has(connection)) throw new Unreachable(new ConnectionLostError(describe(target), name));
     return connection.request(Kind.req, requestBody(name, args, timeoutMs), name, timeoutMs, signal);
   }
 
@@ -511,6 +516,7 @@ export class Runtime {
     if (message.kind !== Kind.death || message.body.server !== target.id) return;
     debug("%s leaves", describe(target));
     this.link.pool.removeServer(target.id);
+    this.leaving.add(connection);
     if (this.direct.get(target.id) === connection) this.direct.delete(target.id);
     if (message.id !== 0) connection.reply(message.id, null);
   }

@@ -40,7 +40,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxFrameBytes: 64 * MiB,
   maxDepth: 512,
   maxBlobs: 65535,
-  partialFrames: new ByteBudget(256 * MiB),
+  partialFrames: new ByteBudget(128 * MiB),
   maxInFlight: 1024,
   maxUnsentBytes: 8 * MiB,
   maxQueuedBytes: 256 * MiB,
