@@ -97,12 +97,13 @@ cli
       const labc = configure(flagsOf(options), { state: await state });
       await labc.serve(...loaded.flatMap((service) => service.instances));
       const names = loaded.flatMap((service) => service.instances.map((instance) => instance.constructor.name));
+      // Before the line that says it serves: whoever waits for that line may stop it at once.
+      stopOnSignal(() => labc.close());
       process.stdout.write(
         `labc: serving ${names.join(", ")} on ${labc.config["server.address"]}:${labc.port}` +
           ` (router on port ${labc.config["router.port"]}, pid ${labc.link.welcome?.pid}, state ${labc.identity.state});` +
           " Ctrl-C stops\n",
       );
-      stopOnSignal(() => labc.close());
     }),
   );
 
@@ -189,8 +190,8 @@ cli
         pattern,
         { withTopic: true },
       );
-      process.stderr.write(`labc: subscribed to ${pattern}; Ctrl-C stops\n`);
       stopOnSignal(() => labc.close());
+      process.stderr.write(`labc: subscribed to ${pattern}; Ctrl-C stops\n`);
     }),
   );
 

@@ -123,11 +123,11 @@ export async function runRouter(config: Config): Promise<void> {
   const discovery = config["discovery.enabled"] ? "on" : "off";
   await control.serve(new ServiceControl(supervisor));
   router.markReady();
-  process.stdout.write(
-    `labc router: ${self.name} (${self.hostId}) on port ${router.port}, pid ${process.pid}, discovery ${discovery}\n`,
-  );
   stopOnSignal(async () => {
     await control.close();
     await router.close();
   });
+  process.stdout.write(
+    `labc router: ${self.name} (${self.hostId}) on port ${router.port}, pid ${process.pid}, discovery ${discovery}\n`,
+  );
 }
