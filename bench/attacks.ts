@@ -8,18 +8,16 @@
  * Targets: every bound holds, success ≥ 99.9 %, p99 within 3x. `--quick` shortens every phase.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "../lib/config.js";
 import { DEFAULT_LIMITS } from "../lib/net/limits.js";
-import { freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { Runtime } from "../lib/runtime.js";
 import { frameOf, HostilePeer, KIND, rssMb } from "./hostile-peer.js";
-import { sleep } from "./measure.js";
+import { benchHost, sleep } from "./measure.js";
 
 const quick = process.argv.includes("--quick");
 const PHASE_MS = quick ? 1500 : 4000;
@@ -187,17 +185,7 @@ async function caller(runtime: Runtime, ms: number): Promise<{ ok: number; total
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "labc-attacks-"));
-  const rootPort = await freePort();
-  const env = {
-    ...process.env,
-    XDG_CONFIG_HOME: dir,
-    XDG_STATE_HOME: dir,
-    LABC_ROUTER_PORT: String(rootPort),
-    LABC_ROUTER_LINGER: "1",
-    LABC_DISCOVERY_ENABLED: "false",
-    NODE_DEBUG: "",
-  };
+  const { dir, rootPort, env } = await benchHost("labc-attacks-");
   const { child: server } = await start([CLI_PATH, "serve", join(PACKAGE_ROOT, "services", "echo.ts")], env);
   const runtime = new Runtime(loadConfig({ env, flags: { "router.port": rootPort } }).values);
   const rows: string[][] = [["attack", "target", "RSS MB before/peak/after", "bound", "calls ok", "p99 µs", "p99 before", "x", "what the peers saw"]];

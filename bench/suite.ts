@@ -6,10 +6,9 @@
  * Peers are installed by `npm run bench:setup`; a peer that is missing is skipped with a note.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -17,7 +16,7 @@ import { loadConfig } from "../lib/config.js";
 import { freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { Runtime } from "../lib/runtime.js";
-import { concurrent, median, sequential, sleep, warm, type Call, type Figure } from "./measure.js";
+import { benchHost, concurrent, median, sequential, sleep, warm, type Call, type Figure } from "./measure.js";
 import { rawFrame, rawFrames, rawReader, writeBinaryFrame } from "./raw-protocol.js";
 
 const quick = process.argv.includes("--quick");
@@ -313,16 +312,7 @@ interface LabcSystem extends Measured {
 
 /** A labc host of its own (root port, config folder) with an echo server. */
 async function startLabc(): Promise<LabcSystem> {
-  const dir = mkdtempSync(join(tmpdir(), "labc-bench-"));
-  const rootPort = await freePort();
-  const env = {
-    ...process.env,
-    XDG_CONFIG_HOME: dir,
-    XDG_STATE_HOME: dir,
-    LABC_ROUTER_PORT: String(rootPort),
-    LABC_ROUTER_LINGER: "1",
-    LABC_DISCOVERY_ENABLED: "false",
-  };
+  const { dir, rootPort, env } = await benchHost("labc-bench-");
   const echo = join(PACKAGE_ROOT, "services", "echo.ts");
   // The first server of a host also starts its router; the figure is for a server after it.
   const first = await start(process.execPath, [CLI_PATH, "serve", echo], env);
