@@ -8,7 +8,7 @@ import { Kind, SCOPES, VISIBILITIES } from "./message.js";
  */
 export function problemWith(kind: Kind, body: Record<string, unknown>): string | undefined {
   const check = SCHEMAS[kind];
-  return check ? check(body) : undefined;
+  return check ? check(body, "") : undefined;
 }
 
 type Check = (value: unknown, path: string) => string | undefined;
@@ -80,29 +80,27 @@ const serverEntry = shape({
   topics: listOf(nonEmpty),
 });
 
-const SCHEMAS: Partial<Record<Kind, (body: Record<string, unknown>) => string | undefined>> = {
-  [Kind.hello]: body =>
-    shape({
-      v: whole,
-      role: oneOf(["server", "client", "router"]),
-      id: nonEmpty,
-      pid: whole,
-      host: str,
-      hostId: nonEmpty,
-      "state?": str,
-      "realm?": str,
-      "port?": port,
-      "watch?": bool,
-    })(body, ""),
-  [Kind.req]: body => shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms })(body, ""),
-  [Kind.exc]: body => shape({ name: str, message: text, "code?": str, "data?": object, "stack?": text })(body, ""),
-  [Kind.pub]: body => shape({ topic: nonEmpty, args: array, "target?": nonEmpty })(body, ""),
+/** Built once: a check runs on every message. */
+const SCHEMAS: Partial<Record<Kind, Check>> = {
+  [Kind.hello]: shape({
+    v: whole,
+    role: oneOf(["server", "client", "router"]),
+    id: nonEmpty,
+    pid: whole,
+    host: str,
+    hostId: nonEmpty,
+    "state?": str,
+    "realm?": str,
+    "port?": port,
+    "watch?": bool,
+  }),
+  [Kind.req]: shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms }),
+  [Kind.exc]: shape({ name: str, message: text, "code?": str, "data?": object, "stack?": text }),
+  [Kind.pub]: shape({ topic: nonEmpty, args: array, "target?": nonEmpty }),
   // From a server: what it adds; from a router: the server entry holding what was added.
-  [Kind.announce]: body =>
-    shape({ "server?": serverEntry, "functions?": listOf(functionEntry), "topics?": listOf(nonEmpty) })(body, ""),
-  [Kind.withdraw]: body =>
-    shape({ "server?": nonEmpty, "functions?": listOf(nonEmpty), "topics?": listOf(nonEmpty) })(body, ""),
-  [Kind.pool]: body => shape({ servers: listOf(serverEntry) })(body, ""),
-  [Kind.death]: body => shape({ "server?": nonEmpty, "host?": nonEmpty })(body, ""),
-  [Kind.suspect]: body => shape({ server: nonEmpty, suspect: bool })(body, ""),
+  [Kind.announce]: shape({ "server?": serverEntry, "functions?": listOf(functionEntry), "topics?": listOf(nonEmpty) }),
+  [Kind.withdraw]: shape({ "server?": nonEmpty, "functions?": listOf(nonEmpty), "topics?": listOf(nonEmpty) }),
+  [Kind.pool]: shape({ servers: listOf(serverEntry) }),
+  [Kind.death]: shape({ "server?": nonEmpty, "host?": nonEmpty }),
+  [Kind.suspect]: shape({ server: nonEmpty, suspect: bool }),
 };
