@@ -26,15 +26,23 @@ export class CallContext implements Cancellable {
   private cancelled = false;
   private timer: Deadline | null = null;
   private done = false;
+  private who: Caller | undefined;
 
   constructor(
     /** The name the function was called by. */
     readonly functionName: string,
     /** When the caller stops waiting (ms since the epoch), if it said. */
     readonly deadline: number | undefined,
-    /** Undefined when the call came through the routers, or from this very process. */
-    readonly caller: Caller | undefined,
+    /** The hello of the connection the call came on: read only if `caller` is. */
+    private readonly from: (Caller & { role?: string }) | undefined,
   ) {}
+
+  /** Undefined when the call came through the routers, or from this very process. */
+  get caller(): Caller | undefined {
+    const from = this.from;
+    if (!from || from.role === "router") return undefined;
+    return (this.who ??= { id: from.id, host: from.host, hostId: from.hostId, pid: from.pid });
+  }
 
   /** Fires when nobody waits for the result any more. Made on first use: most calls never ask. */
   get signal(): AbortSignal {
@@ -77,12 +85,12 @@ export class CallContext implements Cancellable {
 /** The context of the function running right now, during the synchronous part of its call. */
 let current: CallContext | undefined;
 
-/** Runs `fn` with `context` as what `labc.context()` returns inside it. */
-export function runWith<T>(context: CallContext, fn: () => T): T {
+/** Calls `fn` with `context` as what `labc.context()` returns inside it (no closure per call). */
+export function runWith(context: CallContext, fn: Function, thisArg: unknown, args: unknown[]): unknown {
   const outer = current;
   current = context;
   try {
-    return fn();
+    return fn.apply(thisArg, args);
   } finally {
     current = outer;
   }

@@ -112,6 +112,13 @@ export class Peers {
     return link && !link.closed ? link : undefined;
   }
 
+  /** Every link that is up. */
+  links(): Connection[] {
+    const up: Connection[] = [];
+    for (const peer of this.peers.values()) if (peer.link && !peer.link.closed) up.push(peer.link);
+    return up;
+  }
+
   isLink(connection: Connection): boolean {
     return this.byLink.has(connection);
   }

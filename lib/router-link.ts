@@ -153,7 +153,8 @@ export class RouterLink {
     return this.ready().then(() => this.connection!.request(Kind.req, { fn: "labc.hosts", args: [] }, "labc.hosts", this.timeoutMs()));
   }
 
-  withdraw(removed: { functions: string[]; topics: string[] }): Promise<void> {
+  /** `sync`: resolve only once every process and host has applied it (before a stop). */
+  withdraw(removed: { functions: string[]; topics: string[]; sync?: boolean }): Promise<void> {
     if (!this.registered || !this.connection) return Promise.resolve();
     return this.connection.request(Kind.withdraw, removed, "withdraw", this.timeoutMs());
   }
@@ -223,6 +224,9 @@ export class RouterLink {
       case Kind.suspect:
         this.pool.setSuspect(message.body.server, message.body.suspect);
         return;
+      case Kind.ping:
+        // Answered after every notice before it was applied (a stopping server waits for that).
+        return connection.send(Kind.pong, {}, message.id);
       default:
         this.options.server()?.handle(message, connection);
     }

@@ -50,6 +50,9 @@ export interface RouterOptions {
   onIdle: () => void;
 }
 
+/** How long a stopping server's withdraw waits for a process or host to confirm it. */
+const SYNC_MS = 1000;
+
 /** Functions the router itself answers (it runs no user code). */
 const BUILT_INS: Record<string, (router: Router) => unknown> = Object.assign(Object.create(null), {
   "labc.hosts": (router: Router) => router.peers.hosts(),
@@ -213,7 +216,14 @@ export class Router {
     const notice = { server: server.id, functions: body.functions ?? [], topics: body.topics ?? [] };
     this.notify(Kind.withdraw, notice);
     this.peers.broadcast(Kind.withdraw, notice);
-    if (id) connection.reply(id, null);
+    if (!id) return;
+    if (!body.sync) return connection.reply(id, null);
+    // A server about to stop waits until every process of this host, and every other host's
+    // router, has applied the notice (a ping answered after it proves so): no caller chooses
+    // it afterwards, so none is still connecting to it when it closes its port.
+    const links = [...this.watchers].filter((watcher) => watcher !== connection).concat(this.peers.links());
+    const applied = links.map((link) => link.request(Kind.ping, {}, "withdraw", SYNC_MS).catch(() => {}));
+    void Promise.all(applied).then(() => connection.reply(id, null));
   }
 
   /**

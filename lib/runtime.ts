@@ -22,7 +22,7 @@ import { offered, Server } from "./server.js";
 import { encodePublication } from "./wire/codec.js";
 import { limitsFrom, type Limits } from "./net/limits.js";
 import { Kind, SCOPES, VISIBILITIES, type FunctionEntry, type Message, type ReqBody, type Scope } from "./wire/message.js";
-import { CallContext, runWith } from "./context.js";
+import { CallContext } from "./context.js";
 
 export interface CallOptions {
   /** Milliseconds before the call fails with TimeoutError; default `call.timeout` of the config. */
@@ -357,7 +357,7 @@ export class Runtime {
     if (server) {
       const { functions, topics } = server.offer();
       if (functions.length || topics.length) {
-        await this.link.withdraw({ functions: functions.map((entry) => entry.name), topics }).catch((error) => {
+        await this.link.withdraw({ functions: functions.map((entry) => entry.name), topics, sync: true }).catch((error) => {
           debug("withdrawing before the stop failed: %s", (error as Error).message);
         });
       }
@@ -421,7 +421,7 @@ export class Runtime {
     const cancel = () => call.cancel(new CancelledError(name, signal!.reason));
     signal?.addEventListener("abort", cancel, { once: true });
     try {
-      return await runWith(call, () => this.server!.invoke(name, args, false));
+      return await this.server!.invoke(name, args, false, call);
     } finally {
       call.finish();
       signal?.removeEventListener("abort", cancel);

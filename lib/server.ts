@@ -1,3 +1,4 @@
+import { setImmediate as turn } from "node:timers/promises";
 import { BadArgumentsError, NoSuchFunctionError } from "./errors.js";
 import { warn } from "./log.js";
 import { Connection } from "./net/connection.js";
@@ -59,6 +60,8 @@ export class Server {
   private readonly patterns = new Map<string, number>();
   private readonly connections = new Set<Connection>();
   private listener: Listener | null = null;
+  /** Set while stopping: every caller is told, and what telling it awaits. */
+  private leaving: { ms: number; told: Promise<void>[] } | null = null;
 
   constructor(private readonly options: ServerOptions) {}
 
@@ -81,6 +84,7 @@ export class Server {
           onClose: (closed) => this.connections.delete(closed),
         });
         this.connections.add(connection);
+        this.tell(connection);
       },
       limits.maxConnectionsPerAddress,
     );
@@ -127,13 +131,16 @@ export class Server {
     return { functions, topics: [...this.patterns.keys()] };
   }
 
-  /** Runs a function of this server. May return a value or a promise, or throw. */
-  invoke(name: string, args: unknown[], remote: boolean): unknown {
+  /**
+   * Runs a function of this server, with `call` as what `labc.context()` returns in it. May
+   * return a value or a promise, or throw.
+   */
+  invoke(name: string, args: unknown[], remote: boolean, call: CallContext): unknown {
     const local = this.functions.get(name);
     if (!local || (remote && !offered(local.entry))) {
       throw new NoSuchFunctionError(name, "server", `not on server ${this.id}`);
     }
-    return local.fn.apply(local.thisArg, args);
+    return runWith(call, local.fn, local.thisArg, args);
   }
 
   /** Runs every local subscriber of `topic`; one that throws does not stop the others. */
@@ -174,16 +181,11 @@ export class Server {
   private answer(message: Message, connection: Connection): void {
     const { id } = message;
     const { fn, args, timeoutMs } = message.body as ReqBody;
-    const peer = connection.peer;
-    const call = new CallContext(
-      fn,
-      timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
-      peer && peer.role !== "router" ? { id: peer.id, host: peer.host, hostId: peer.hostId, pid: peer.pid } : undefined,
-    );
+    const call = new CallContext(fn, timeoutMs === undefined ? undefined : Date.now() + timeoutMs, connection.peer);
     if (id !== 0) connection.track(id, call);
     let result: unknown;
     try {
-      result = runWith(call, () => this.invoke(fn, args, true));
+      result = this.invoke(fn, args, true, call);
     } catch (error) {
       call.finish();
       return connection.replyError(id, error);
@@ -211,20 +213,27 @@ export class Server {
 
   /**
    * The first part of a graceful stop, once the router has withdrawn everything this server
-   * offered: no new connection is accepted, every caller is told that this server leaves (it
-   * answers once it sends nothing more here), and the requests already received are answered.
-   * Past `ms`, the calls still running are cancelled. `lifeline` carries the requests that came
-   * through the routers.
+   * offered: every caller, including those connecting meanwhile, is told that this server leaves
+   * (it answers once it sends nothing more here); then no new connection is accepted, and the
+   * requests already received are answered. Past `ms`, `close` cancels the calls still running.
+   * `lifeline` carries the requests that came through the routers.
    */
   async drain(ms: number, lifeline?: { served(): Promise<void> }): Promise<void> {
-    this.listener?.refuse();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((done) => (timer = setTimeout(done, ms)));
-    const callers = [...this.connections].filter((connection) => !connection.closed);
-    const told = callers.map((connection) =>
-      connection.request(Kind.death, { server: this.id }, "leaving", ms).catch(() => {}),
-    );
-    await Promise.race([Promise.all(told), deadline]);
+    this.leaving = { ms, told: [] };
+    for (const connection of this.connections) this.tell(connection);
+    // Connections still arrive from callers that chose this server just before it left: they
+    // are accepted and told too. Closing the port now would reset those waiting to be accepted,
+    // with their first requests in them.
+    for (let seen = -1; seen !== this.leaving.told.length; ) {
+      seen = this.leaving.told.length;
+      await Promise.race([Promise.all(this.leaving.told), deadline]);
+      // One turn of the event loop: connections waiting to be accepted are, and told.
+      await turn();
+    }
+    this.listener?.refuse();
+    const callers = [...this.connections];
     const served = callers.map((connection) => connection.served());
     if (lifeline) served.push(lifeline.served());
     await Promise.race([Promise.all(served), deadline]);
@@ -232,6 +241,12 @@ export class Server {
     for (const connection of callers) {
       if (connection.servingCount > 0) warn(`stopping with ${connection.servingCount} call(s) of ${connection.label} unfinished after ${ms} ms`);
     }
+  }
+
+  /** Tells a caller this server leaves; it answers once it sends nothing more here. */
+  private tell(connection: Connection): void {
+    if (!this.leaving || connection.closed) return;
+    this.leaving.told.push(connection.request(Kind.death, { server: this.id }, "leaving", this.leaving.ms).catch(() => {}));
   }
 
   /** Closes every connection (after what was written to it left, up to `graceMs`) and the port. */

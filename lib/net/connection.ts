@@ -75,8 +75,6 @@ export class Connection {
   /** The peer's hello, once it arrived. */
   peer: HelloBody | undefined;
   closed = false;
-  /** Times reading was paused because the peer sent too much or read too little. */
-  pauses = 0;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   /** Requests from the peer being served, by id; `anonymous` counts those sent with id 0. */
@@ -268,9 +266,13 @@ export class Connection {
 
   replyError(id: number, error: unknown): void {
     if (this.closed) return;
+    this.writeError(id, error);
+    this.answered(id);
+  }
+
+  private writeError(id: number, error: unknown): void {
     const body = errorToPayload(error, this.options.sendStacks === true);
     this.write(encodeMessage(Kind.exc, id, body, this.options.limits));
-    this.answered(id);
   }
 
   /** Closes after what was written; resolves once it left (see Transport.close). */
@@ -347,6 +349,10 @@ export class Connection {
     if (debugging) debug("%s %s #%d", this.options.label, KIND_NAMES[message.kind], message.id);
     const problem = problemWith(message.kind, message.body);
     if (problem) return this.refuse(message, problem);
+    // An answer to a reused id would be taken for the answer to the request still served under it.
+    if (message.id !== 0 && ANSWERED.has(message.kind) && this.incoming.has(message.id)) {
+      return this.refuse(message, `request id ${message.id} is already in use`);
+    }
     switch (message.kind) {
       case Kind.rep:
       case Kind.exc:
@@ -368,7 +374,6 @@ export class Connection {
         break;
       case Kind.req:
         if (message.id === 0) this.anonymous++;
-        else if (this.incoming.has(message.id)) return this.replyError(message.id, new BadMessageError("req", `request id ${message.id} is already in use`));
         else this.incoming.set(message.id, UNCANCELLABLE);
     }
     if (this.options.accepted && !this.peer) return this.refuse(message, "the first message on a connection must be a hello");
@@ -397,7 +402,8 @@ export class Connection {
     }
     if (message.id !== 0 && ANSWERED.has(message.kind) && (this.peer || !this.options.accepted)) {
       tripped("bad_message", this.transport.remote, error.message);
-      return this.replyError(message.id, error);
+      // Not `replyError`: the id may be that of a request still being served.
+      return this.writeError(message.id, error);
     }
     this.fail(error);
   }
@@ -413,7 +419,6 @@ export class Connection {
     if (busy || full) {
       if (this.paused) return;
       this.paused = true;
-      this.pauses++;
       this.transport.pause();
       // Its own slowness: a frame arriving now must not time out while we do not read it.
       this.stopFrameClock();

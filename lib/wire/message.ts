@@ -120,6 +120,8 @@ export interface WithdrawBody {
   server?: string;
   functions?: string[];
   topics?: string[];
+  /** From a stopping server: answer once every watcher and linked router has applied it. */
+  sync?: boolean;
 }
 
 export interface PoolBody {

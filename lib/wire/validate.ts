@@ -99,7 +99,7 @@ const SCHEMAS: Partial<Record<Kind, Check>> = {
   [Kind.pub]: shape({ topic: nonEmpty, args: array, "target?": nonEmpty }),
   // From a server: what it adds; from a router: the server entry holding what was added.
   [Kind.announce]: shape({ "server?": serverEntry, "functions?": listOf(functionEntry), "topics?": listOf(nonEmpty) }),
-  [Kind.withdraw]: shape({ "server?": nonEmpty, "functions?": listOf(nonEmpty), "topics?": listOf(nonEmpty) }),
+  [Kind.withdraw]: shape({ "server?": nonEmpty, "functions?": listOf(nonEmpty), "topics?": listOf(nonEmpty), "sync?": bool }),
   [Kind.pool]: shape({ servers: listOf(serverEntry) }),
   [Kind.death]: shape({ "server?": nonEmpty, "host?": nonEmpty }),
   [Kind.suspect]: shape({ server: nonEmpty, suspect: bool }),

@@ -28,7 +28,7 @@ function callers(runtime: Runtime, count: number) {
         if (answer === `${i}.${n}`) ok++;
         else failures.push(`wrong answer ${answer}`);
       } catch (error) {
-        failures.push(`${(error as { code?: string }).code}: ${(error as Error).message}`);
+        failures.push(`${(error as { code?: string }).code}: ${(error as Error).message} ${String((error as Error).cause ?? "")}`);
       }
     }
   });

@@ -7,15 +7,15 @@ afterEach(() => vi.useRealTimers());
 describe("the call context", () => {
   test("is what labc.context() returns during the function's synchronous part, and only then", async () => {
     const call = new CallContext("f", undefined, { id: "c", host: "h", hostId: "h1", pid: 1 });
-    const seen = runWith(call, () => context());
+    const seen = runWith(call, context, undefined, []);
     expect(seen).toBe(call);
     expect(() => context()).toThrow(NoCallContextError);
     // Nested calls (a function calling another of its process) restore the outer one.
     const inner = new CallContext("g", undefined, undefined);
     runWith(call, () => {
-      runWith(inner, () => expect(context()).toBe(inner));
+      runWith(inner, () => expect(context()).toBe(inner), undefined, []);
       expect(context()).toBe(call);
-    });
+    }, undefined, []);
   });
 
   test("cancel fires the signal, whether it was read before or after", () => {
