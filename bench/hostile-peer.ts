@@ -1,4 +1,5 @@
 import net from "node:net";
+import tls from "node:tls";
 import { readFileSync } from "node:fs";
 
 /**
@@ -46,6 +47,25 @@ export class HostilePeer {
   static connect(port: number, host = "127.0.0.1"): Promise<HostilePeer> {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ port, host }, () => resolve(new HostilePeer(socket)));
+      socket.once("error", reject);
+    });
+  }
+
+  /**
+   * Over TLS 1.3 with a pre-shared key of its own choosing (a stranger guessing, or a peer
+   * holding an old secret): docs/protocol.md#secured-links says how labc's links do it.
+   */
+  static connectTls(port: number, host: string, psk: Buffer, identity: string): Promise<HostilePeer> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({
+        port,
+        host,
+        minVersion: "TLSv1.3",
+        ciphers: "TLS_AES_128_GCM_SHA256",
+        pskCallback: () => ({ psk, identity }),
+        checkServerIdentity: () => undefined,
+      });
+      socket.once("secureConnect", () => resolve(new HostilePeer(socket)));
       socket.once("error", reject);
     });
   }

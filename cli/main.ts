@@ -5,6 +5,8 @@ import { cac } from "cac";
 import { CONFIG_KEYS, envName, loadConfig, type ConfigKey } from "../lib/config.js";
 import { CancelledError, LabcError, NoSuchFunctionError } from "../lib/errors.js";
 import { PACKAGE_ROOT } from "../lib/paths.js";
+import { networkKey } from "../lib/trust/network-key.js";
+import { OPEN_NETWORK } from "../lib/trust/secret.js";
 import { close, configure, type ServiceInfo } from "../lib/index.js";
 import { SCOPES, type Scope } from "../lib/wire/message.js";
 import { parseArg, table, toJson, toText, writeOut } from "./format.js";
@@ -104,6 +106,7 @@ cli
           ` (router on port ${labc.config["router.port"]}, pid ${labc.link.welcome?.pid}, state ${labc.identity.state});` +
           " Ctrl-C stops\n",
       );
+      if (!labc.key) process.stdout.write(`${OPEN_NETWORK}\n`);
     }),
   );
 
@@ -317,6 +320,9 @@ cli
       if (options.all) {
         const answers = await labc.callAll("service_control.listServices", []);
         rows = answers.flatMap((a) => ((a.value as ServiceInfo[] | undefined) ?? []).map((s) => ({ ...s, host: a.host })));
+        for (const { host, error } of answers) {
+          if (error) process.stderr.write(`labc: ${host}: ${error.message}${error instanceof LabcError ? ` [${error.code}]` : ""}\n`);
+        }
       } else {
         rows = await hostOf(labc, options.host).services();
       }
@@ -369,8 +375,29 @@ cli
   .action(
     action(async (options: GlobalOptions) => {
       const { values, sources } = loadConfig({ flags: flagsOf(options) });
-      const rows = CONFIG_KEYS.map((key) => [key, JSON.stringify(values[key]), sources[key], envName(key)]);
+      // The secret itself is never shown here (`labc secret show` does): its key id tells it.
+      const shown = (key: ConfigKey) =>
+        key === "network.secret" && values[key]
+          ? `(set: key id ${networkKey(values[key]).id})`
+          : JSON.stringify(values[key]);
+      const rows = CONFIG_KEYS.map((key) => [key, shown(key), sources[key], envName(key)]);
       process.stdout.write(`${table(["KEY", "VALUE", "SOURCE", "ENV"], rows)}\n`);
+    }),
+  );
+
+cli
+  .command("secret <action> [secret]", "The network secret: `new` makes and stores one, `show` prints it, `set` stores one made elsewhere")
+  .option("--force", "Replace the secret stored already (new, set)")
+  .example("labc secret new")
+  .example("labc secret set labc1_...   # on every other host, what `labc secret show` printed")
+  .action(
+    action(async (what: string, secret: string | undefined, options: GlobalOptions & { force?: boolean }) => {
+      const { runSecret, SecretUsageError } = await import("./secret-command.js");
+      try {
+        process.stdout.write(runSecret(what, textOption("secret", secret) ?? secret, { force: options.force, flags: flagsOf(options) }));
+      } catch (error) {
+        throw error instanceof SecretUsageError ? new UsageError(error.message) : error;
+      }
     }),
   );
 

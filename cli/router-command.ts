@@ -6,7 +6,9 @@ import { KnownHosts } from "../lib/discovery/known-hosts.js";
 import { StaticPeers } from "../lib/discovery/static-peers.js";
 import { UdpBeacon } from "../lib/discovery/udp-beacon.js";
 import { hostId, newId } from "../lib/identity.js";
-import { connectTcp, listenTcp } from "../lib/net/tcp-transport.js";
+import { connectTcp, listenTcp, type ListenOptions } from "../lib/net/tcp-transport.js";
+import { keyOf, type NetworkKey } from "../lib/trust/network-key.js";
+import { OPEN_NETWORK } from "../lib/trust/secret.js";
 import type { Listener, Transport } from "../lib/net/transport.js";
 import { CLI_PATH } from "../lib/paths.js";
 import { Router } from "../lib/router.js";
@@ -22,12 +24,12 @@ async function listenAll(
   addresses: string[],
   port: number,
   onTransport: (transport: Transport) => void,
-  maxPerAddress: number,
+  options: ListenOptions,
 ): Promise<Listener> {
   const unique = addresses.includes("0.0.0.0") ? ["0.0.0.0"] : [...new Set(addresses)];
   const listeners: Listener[] = [];
   try {
-    for (const address of unique) listeners.push(await listenTcp(address, port, onTransport, maxPerAddress));
+    for (const address of unique) listeners.push(await listenTcp(address, port, onTransport, options));
   } catch (error) {
     await Promise.all(listeners.map((listener) => listener.close()));
     throw error;
@@ -44,6 +46,7 @@ async function discoveriesFor(
   config: Config,
   self: { hostId: string; name: string; port: number },
   known: KnownHosts,
+  key: NetworkKey | undefined,
 ): Promise<Discovery[]> {
   const methods: Discovery[] = [];
   const interfaces = config["discovery.interfaces"];
@@ -52,10 +55,10 @@ async function discoveriesFor(
     if (config["discovery.mdns"]) {
       // Loaded only when used: a router with mDNS off does not carry it.
       const { MdnsDiscovery } = await import("../lib/discovery/mdns.js");
-      methods.push(new MdnsDiscovery(self, { interfaces }));
+      methods.push(new MdnsDiscovery(self, { interfaces, key }));
     }
     if (config["discovery.udp"]) {
-      methods.push(new UdpBeacon(self, { intervalMs: config["discovery.beacon_interval"] * 1000, interfaces }));
+      methods.push(new UdpBeacon(self, { intervalMs: config["discovery.beacon_interval"] * 1000, interfaces, key }));
     }
   }
   if (config["discovery.peers"].length) {
@@ -72,6 +75,7 @@ export async function runRouter(config: Config): Promise<void> {
   const self = { hostId: config["host.id"] || hostId(config["host.name"]), name: config["host.name"], port };
   const known = new KnownHosts(join(configDir(), "known-hosts.json"));
   const limits = limitsFrom(config);
+  const key = keyOf(config);
   // ServiceControl: a labc server inside the router process, registered with it like any other.
   const control = new Runtime(config);
   const supervisor = new Supervisor({
@@ -102,9 +106,13 @@ export async function runRouter(config: Config): Promise<void> {
       deadAfter: config["network.dead_after"],
     },
     listen: (onTransport) =>
-      listenAll([config["network.listen"], config["router.address"]], port, onTransport, limits.maxConnectionsPerAddress),
-    dial: (address, peerPort) => connectTcp(address, peerPort, 1000),
-    discoveries: await discoveriesFor(config, self, known),
+      listenAll([config["network.listen"], config["router.address"]], port, onTransport, {
+        maxPerAddress: limits.maxConnectionsPerAddress,
+        key,
+        handshakeTimeoutMs: limits.helloTimeoutMs,
+      }),
+    dial: (address, peerPort) => connectTcp(address, peerPort, 1000, key),
+    discoveries: await discoveriesFor(config, self, known, key),
     // mDNS asks again 1.5 s after start; a beacon is answered within a round trip.
     settleMs: 2000,
     remember: (...host) => known.remember(...host),
@@ -121,13 +129,15 @@ export async function runRouter(config: Config): Promise<void> {
     throw error;
   }
   const discovery = config["discovery.enabled"] ? "on" : "off";
-  await control.serve(new ServiceControl(supervisor));
+  const remoteControl = key !== undefined || config["service_control.remote"];
+  await control.serve(new ServiceControl(supervisor, { host: self.name, remote: remoteControl }));
   router.markReady();
   stopOnSignal(async () => {
     await control.close();
     await router.close();
   });
   process.stdout.write(
-    `labc router: ${self.name} (${self.hostId}) on port ${router.port}, pid ${process.pid}, discovery ${discovery}\n`,
+    `labc router: ${self.name} (${self.hostId}) on port ${router.port}, pid ${process.pid}, discovery ${discovery}` +
+      `, ${key ? `network secret (key id ${key.id})` : "open network"}\n${key ? "" : `${OPEN_NETWORK}\n`}`,
   );
 }

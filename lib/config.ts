@@ -1,11 +1,12 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { hostname, homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
 import { ConfigError } from "./errors.js";
+import { isSecret, readSecretFile, secretFile } from "./trust/secret.js";
 import { SCOPES } from "./wire/message.js";
 
-type Type = "string" | "port" | "seconds" | "bytes" | "boolean" | "scope" | "count" | "strings" | "dotted";
+type Type = "string" | "port" | "seconds" | "bytes" | "boolean" | "scope" | "count" | "strings" | "dotted" | "secret";
 
 interface KeySpec {
   type: Type;
@@ -25,6 +26,8 @@ const KEYS = {
   "network.suspect_after": { type: "count", default: 2 },
   "network.dead_after": { type: "count", default: 4 },
   "network.realm": { type: "dotted", default: "" },
+  "network.secret": { type: "secret", default: "" },
+  "service_control.remote": { type: "boolean", default: false },
   "discovery.enabled": { type: "boolean", default: true },
   "discovery.mdns": { type: "boolean", default: true },
   "discovery.udp": { type: "boolean", default: true },
@@ -46,7 +49,7 @@ const KEYS = {
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof KEYS;
-type ValueOf<T extends Type> = T extends "string" | "scope" | "dotted"
+type ValueOf<T extends Type> = T extends "string" | "scope" | "dotted" | "secret"
   ? string
   : T extends "boolean"
     ? boolean
@@ -112,13 +115,14 @@ const EXPECTED: Record<Type, string> = {
   count: "a whole number, 1 or more",
   strings: "a list of strings (in variables and flags: separated by commas)",
   dotted: 'dot-separated words of letters, digits, "-" and "_" (or "" for none)',
+  secret: "a secret made by `labc secret new` (labc1_ and 43 more characters), or \"\" for none",
 };
 
 function coerce(type: Type, raw: unknown, fromText: boolean): string | number | boolean | string[] | undefined {
   let value = raw;
   if (fromText && typeof raw === "string" && type === "strings") {
     value = raw.split(",").map((item) => item.trim()).filter(Boolean);
-  } else if (fromText && typeof raw === "string" && type !== "string" && type !== "scope" && type !== "dotted") {
+  } else if (fromText && typeof raw === "string" && type !== "string" && type !== "scope" && type !== "dotted" && type !== "secret") {
     if (type === "boolean") {
       const text = raw.trim().toLowerCase();
       value = ["true", "1", "yes", "on"].includes(text) ? true : ["false", "0", "no", "off"].includes(text) ? false : raw;
@@ -147,6 +151,8 @@ function coerce(type: Type, raw: unknown, fromText: boolean): string | number | 
         : undefined;
     case "dotted":
       return typeof value === "string" && /^([\w-]+(\.[\w-]+)*)?$/.test(value) ? value : undefined;
+    case "secret":
+      return typeof value === "string" && (value.trim() === "" || isSecret(value)) ? value.trim() : undefined;
   }
 }
 
@@ -178,6 +184,10 @@ function readFile(loaded: LoadedConfig, file: string): void {
   } catch (error) {
     const where = error instanceof TomlError ? ` (line ${error.line}, column ${error.column})` : "";
     throw new ConfigError(file, undefined, `not valid TOML${where}: ${(error as Error).message.split("\n")[0]}`);
+  }
+  const network = document.network as Record<string, unknown> | undefined;
+  if (network?.secret && process.platform !== "win32" && (statSync(file).mode & 0o077) !== 0) {
+    throw new ConfigError(file, "network.secret", `other users can read this file, and it holds the network secret: run \`chmod 600 ${file}\``);
   }
   for (const [table, entries] of Object.entries(document)) {
     if (typeof entries !== "object" || entries === null || Array.isArray(entries)) {
@@ -215,8 +225,21 @@ export function loadConfig(
     const raw = env[envName(key)];
     if (raw !== undefined && raw !== "") set(loaded, key, raw, `env ${envName(key)}`, true, envName(key));
   }
+  // The short name the docs give; LABC_NETWORK_SECRET works too (and wins).
+  if (env.LABC_SECRET && !env[envName("network.secret")]) {
+    set(loaded, "network.secret", env.LABC_SECRET, "env LABC_SECRET", true, "LABC_SECRET");
+  }
   for (const [key, raw] of Object.entries(options.flags ?? {})) {
     if (raw !== undefined) set(loaded, key, raw, "flag", typeof raw === "string");
+  }
+  if (!loaded.values["network.secret"]) {
+    // What `labc secret new` stored, unless something above set one.
+    const file = secretFile(configDir(env));
+    const secret = readSecretFile(file);
+    if (secret) {
+      loaded.values["network.secret"] = secret;
+      loaded.sources["network.secret"] = file;
+    }
   }
   return loaded;
 }

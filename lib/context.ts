@@ -35,6 +35,11 @@ export class CallContext implements Cancellable {
     readonly deadline: number | undefined,
     /** The hello of the connection the call came on: read only if `caller` is. */
     private readonly from: (Caller & { role?: string }) | undefined,
+    /**
+     * Whether the call came from another host: by the address it arrived from, or because the
+     * router that passed it on says so; never by what the caller claims about itself.
+     */
+    readonly fromOtherHost = false,
   ) {}
 
   /** Undefined when the call came through the routers, or from this very process. */

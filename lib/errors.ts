@@ -254,6 +254,30 @@ export class ServiceLoadError extends LabcError {
 tag(ServiceLoadError, "ServiceLoadError");
 ServiceLoadError.prototype.name = "ServiceLoadError";
 
+/** The function refuses this caller: what it asks needs a permission this network does not give. */
+export class NotPermittedError extends LabcError {
+  constructor(message: string) {
+    super("LABC_NOT_PERMITTED", message);
+  }
+}
+tag(NotPermittedError, "NotPermittedError");
+NotPermittedError.prototype.name = "NotPermittedError";
+
+/**
+ * A link could not be secured: the peer has another network secret, or none while we have one
+ * (or the other way round). Never retryable: the same secret fails the same way.
+ */
+export class NotTrustedError extends LabcError {
+  constructor(readonly address: string, reason: string, cause?: unknown) {
+    super("LABC_NOT_TRUSTED", `${address}: ${reason}`, { cause });
+  }
+  override get data() {
+    return { address: this.address };
+  }
+}
+tag(NotTrustedError, "NotTrustedError");
+NotTrustedError.prototype.name = "NotTrustedError";
+
 export class ClosedError extends LabcError {
   constructor(what: string) {
     super("LABC_CLOSED", `${what} is closed`);
@@ -303,6 +327,8 @@ const rebuilders: Record<string, (p: ErrorPayload) => LabcError> = Object.assign
     BadMessageError: (p: ErrorPayload) => new BadMessageError(String(p.data?.kind ?? "?"), p.message.replace(/^bad \S+ message: /, "")),
     LimitError: (p: ErrorPayload) => new LimitError(String(p.data?.limit ?? "?"), p.message.replace(/^limit \S+: /, "")),
     CancelledError: (p: ErrorPayload) => new CancelledError(String(p.data?.function ?? "?")),
+    NotPermittedError: (p: ErrorPayload) => new NotPermittedError(p.message),
+    NotTrustedError: (p: ErrorPayload) => new NotTrustedError(String(p.data?.address ?? "?"), p.message.replace(/^\S+: /, "")),
   },
 );
 

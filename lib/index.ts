@@ -154,6 +154,8 @@ export {
   NoSuchFunctionError,
   NoSuchHostError,
   NoSuchServiceError,
+  NotPermittedError,
+  NotTrustedError,
   RemoteError,
   StateMismatchError,
   RouterUnavailableError,

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { stateDir, type Config } from "./config.js";
-import { ClosedError, RouterUnavailableError } from "./errors.js";
+import { ClosedError, NotTrustedError, RouterUnavailableError } from "./errors.js";
 import { helloFrom, type Identity } from "./identity.js";
 import { debug } from "./log.js";
 import { Connection } from "./net/connection.js";
@@ -11,6 +11,7 @@ import { FunctionPool } from "./pool/function-pool.js";
 import type { HostInfo } from "./peers.js";
 import type { Offer, Server } from "./server.js";
 import { ROUTER_PATH } from "./paths.js";
+import { keyOf } from "./trust/network-key.js";
 import type { Limits } from "./net/limits.js";
 import { Kind, type HelloBody, type Message, type PoolBody, type WelcomeBody } from "./wire/message.js";
 
@@ -41,7 +42,9 @@ function spawnRouter(config: Config): void {
     // A relay's garbage dies young: a 1 MB young generation (V8 lets it grow to 16 MB under load)
     // kept a router relaying 100 calls in flight at 60 MB instead of 67-90 MB, as fast.
     ["--max-semi-space-size=1", ROUTER_PATH, "--port", String(config["router.port"]), "--linger", String(config["router.linger"])],
-    { detached: true, stdio: ["ignore", log, log], env: process.env },
+    // The secret goes by environment, never by argument (others see arguments in `ps`), so
+    // that a secret given by flag or labc.toml reaches the router too.
+    { detached: true, stdio: ["ignore", log, log], env: { ...process.env, LABC_NETWORK_SECRET: config["network.secret"] } },
   );
   child.unref();
   closeSync(log);
@@ -52,12 +55,15 @@ function spawnRouter(config: Config): void {
 async function reachRouter(config: Config): Promise<TcpTransport> {
   const address = config["router.address"];
   const port = config["router.port"];
+  const key = keyOf(config);
   const deadline = Date.now() + REACH_ROUTER_MS;
   let started = false;
   for (;;) {
     try {
-      return await connectTcp(address, port, 1000);
+      return await connectTcp(address, port, 1000, key);
     } catch (error) {
+      // Another secret than the router's: starting a router would not help.
+      if (error instanceof NotTrustedError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== "ECONNREFUSED" || Date.now() > deadline) throw new RouterUnavailableError(`${address}:${port}`, error);
       if (!started) {
@@ -66,7 +72,7 @@ async function reachRouter(config: Config): Promise<TcpTransport> {
         await sleep(Math.random() * 100);
         started = true;
         try {
-          return await connectTcp(address, port, 1000);
+          return await connectTcp(address, port, 1000, key);
         } catch {
           spawnRouter(config);
         }

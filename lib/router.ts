@@ -1,20 +1,19 @@
-import { BadArgumentsError, NoSuchFunctionError } from "./errors.js";
+import { BadArgumentsError, NoSuchFunctionError, NotPermittedError } from "./errors.js";
 import type { Discovery } from "./discovery/discovery.js";
 import { debug, warn } from "./log.js";
 import { Connection } from "./net/connection.js";
-import { tripCounts } from "./net/trips.js";
+import { refused, tripCounts } from "./net/trips.js";
 import type { Listener, Transport } from "./net/transport.js";
 import { Lifeline } from "./lifeline.js";
 import { Peers } from "./peers.js";
 import { entryOf, FunctionPool } from "./pool/function-pool.js";
-import { offered } from "./server.js";
-import { encodeMessage } from "./wire/codec.js";
+import { exported } from "./server.js";
+import { encodeMessage, FLAG_FAR } from "./wire/codec.js";
 import type { Limits } from "./net/limits.js";
 import {
   Kind,
   PROTOCOL_VERSION,
   type AnnounceBody,
-  type FunctionEntry,
   type HelloBody,
   type Message,
   type PubBody,
@@ -59,11 +58,6 @@ const BUILT_INS: Record<string, (router: Router) => unknown> = Object.assign(Obj
   "labc.stats": () => ({ pid: process.pid, rssBytes: process.memoryUsage.rss(), trips: tripCounts() }),
 });
 
-/** What other hosts may see of a function: network scope, and not local or secret. */
-function exportable(entry: FunctionEntry): boolean {
-  return offered(entry) && entry.scope === "network" && entry.visibility !== "local";
-}
-
 /**
  * The host's router: owns the root port, knows every server of the host through its lifeline,
  * keeps the pool (this host's servers and, through its links to the other routers, everyone
@@ -93,7 +87,7 @@ export class Router {
       heartbeat: options.heartbeat,
       dial: options.dial,
       notify: (kind, body) => this.notify(kind, body),
-      exported: () => this.exported(),
+      exported: () => this.exportedServers(),
       deliverLocal: (message, from) => this.forward(message, from),
       remember: options.remember,
     });
@@ -168,6 +162,13 @@ export class Router {
       if (id) connection.reply(id, welcome);
       return;
     }
+    if (body.role === "server" && !connection.fromOwnHost) {
+      // Only a process of this host can be one of its servers: anyone else could otherwise
+      // answer this host's calls (and see their arguments) by announcing their names.
+      refused(connection.transport.remote, `it said hello as a server of this host (${body.id}) from another host`);
+      connection.replyError(id, new NotPermittedError(`a server registers with the router of its own host; ${connection.transport.remote} is not on ${this.options.host}`));
+      return void connection.close();
+    }
     connection.label = `${body.role} ${body.id} (pid ${body.pid})`;
     if (body.role === "server" && !this.serverOf.has(connection)) {
       if (!Number.isInteger(body.port) || !body.port) throw new BadArgumentsError("a server's hello needs its port");
@@ -192,7 +193,8 @@ export class Router {
       debug("router: server %s joined on port %d", body.id, body.port);
     }
     if (id) connection.reply(id, this.peers.welcome());
-    if (body.watch && !this.watchers.has(connection)) {
+    // Watching is for the processes of this host: the pool it is sent holds their local names.
+    if (body.watch && connection.fromOwnHost && !this.watchers.has(connection)) {
       this.watchers.add(connection);
       connection.send(Kind.pool, { servers: this.pool.snapshot() });
       this.lingerIfIdle();
@@ -205,7 +207,7 @@ export class Router {
     this.pool.announce(server, body.functions, body.topics);
     const added = { ...entryOf(server), functions: body.functions ?? [], topics: body.topics ?? [] };
     this.notify(Kind.announce, { server: added });
-    this.peers.broadcast(Kind.announce, { server: { ...added, functions: added.functions.filter(exportable) } });
+    this.peers.broadcast(Kind.announce, { server: { ...added, functions: added.functions.filter(exported) } });
     if (id) connection.reply(id, null);
   }
 
@@ -237,6 +239,15 @@ export class Router {
       return from.reply(message.id, BUILT_INS[body.fn]!(this));
     }
     const target = body.target === undefined ? undefined : this.pool.servers.get(body.target);
+    if (message.kind === Kind.req && target?.hostId === this.options.hostId && (this.peers.isLink(from) || !from.fromOwnHost)) {
+      // A caller on another host: its server is told (FLAG_FAR), and what other hosts may
+      // not call is refused here, as if it did not exist.
+      const entry = target.functions.get(String(body.fn));
+      if (!entry || !exported(entry)) {
+        return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", `not on ${this.options.host}`));
+      }
+      message.frame![1]! |= FLAG_FAR;
+    }
     const via = target
       ? target.hostId === this.options.hostId
         ? this.lifelineOf.get(target.id)
@@ -280,7 +291,7 @@ export class Router {
         debug("router: server %s is %s", serverId, suspect ? "suspect (no answer to heartbeats)" : "answering again");
         this.notify(Kind.suspect, { server: serverId, suspect });
         const server = this.pool.servers.get(serverId);
-        if (server?.functions.size && [...server.functions.values()].some(exportable)) {
+        if (server?.functions.size && [...server.functions.values()].some(exported)) {
           this.peers.broadcast(Kind.suspect, { server: serverId, suspect });
         }
       },
@@ -311,11 +322,11 @@ export class Router {
   }
 
   /** This host's servers as other hosts may see them. */
-  private exported(): ServerEntry[] {
+  private exportedServers(): ServerEntry[] {
     return this.pool
       .snapshot()
       .filter((server) => server.hostId === this.options.hostId)
-      .map((server) => ({ ...server, functions: server.functions.filter(exportable) }));
+      .map((server) => ({ ...server, functions: server.functions.filter(exported) }));
   }
 
   private notify(kind: Kind, body: object): void {

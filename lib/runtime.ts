@@ -21,6 +21,7 @@ import { RouterLink } from "./router-link.js";
 import { offered, Server } from "./server.js";
 import { encodePublication } from "./wire/codec.js";
 import { limitsFrom, type Limits } from "./net/limits.js";
+import { keyOf, type NetworkKey } from "./trust/network-key.js";
 import { Kind, SCOPES, VISIBILITIES, type FunctionEntry, type Message, type ReqBody, type Scope } from "./wire/message.js";
 import { CallContext } from "./context.js";
 
@@ -109,6 +110,8 @@ function entryFor(name: string, options: RegisterOptions): FunctionEntry {
 export class Runtime {
   readonly identity: Identity;
   readonly limits: Limits;
+  /** The network's key; undefined in an open network. */
+  readonly key: NetworkKey | undefined;
   readonly link: RouterLink;
   private server: Server | undefined;
   private starting: Promise<Server> | null = null;
@@ -132,6 +135,7 @@ export class Runtime {
       realm: config["network.realm"],
     };
     this.limits = limitsFrom(config);
+    this.key = keyOf(config);
     this.link = new RouterLink({
       config,
       limits: this.limits,
@@ -398,6 +402,7 @@ export class Runtime {
         address: this.config["server.address"],
         limits: this.limits,
         sendStacks: this.config["errors.send_stack"],
+        key: this.key,
       });
       await server.listen();
       this.server = server;
@@ -527,7 +532,7 @@ export class Runtime {
     if (open) return Promise.resolve(open);
     let pending = this.dialing.get(target.id);
     if (!pending) {
-      pending = connectTcp(target.address, target.port, DIAL_TIMEOUT_MS)
+      pending = connectTcp(target.address, target.port, DIAL_TIMEOUT_MS, this.key)
         .then((transport) => {
           const connection: Connection = new Connection(transport, {
             label: describe(target),

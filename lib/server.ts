@@ -6,8 +6,10 @@ import { listenTcp } from "./net/tcp-transport.js";
 import type { Listener } from "./net/transport.js";
 import { checkPattern, TopicTrie } from "./pool/topic-trie.js";
 import type { Limits } from "./net/limits.js";
+import type { NetworkKey } from "./trust/network-key.js";
 import { Kind, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
 import { CallContext, runWith } from "./context.js";
+import { isFar } from "./wire/codec.js";
 
 export interface LocalFunction {
   fn: Function;
@@ -34,6 +36,8 @@ export interface ServerOptions {
   address: string;
   limits: Limits;
   sendStacks: boolean;
+  /** The network's key: callers must hold the secret. */
+  key: NetworkKey | undefined;
 }
 
 /** A subscription's handle: `first` when its pattern is new to the server (to announce). */
@@ -46,6 +50,11 @@ export interface HandlerHandle {
 /** Seen from outside the server: not scope "server", not "secret". */
 export function offered(entry: FunctionEntry): boolean {
   return entry.scope !== "server" && entry.visibility !== "secret";
+}
+
+/** What other hosts may see and call: network scope, and not local or secret. */
+export function exported(entry: FunctionEntry): boolean {
+  return offered(entry) && entry.scope === "network" && entry.visibility !== "local";
 }
 
 /**
@@ -86,7 +95,7 @@ export class Server {
         this.connections.add(connection);
         this.tell(connection);
       },
-      limits.maxConnectionsPerAddress,
+      { maxPerAddress: limits.maxConnectionsPerAddress, key: this.options.key, handshakeTimeoutMs: limits.helloTimeoutMs },
     );
     this.port = this.listener.port;
   }
@@ -137,7 +146,8 @@ export class Server {
    */
   invoke(name: string, args: unknown[], remote: boolean, call: CallContext): unknown {
     const local = this.functions.get(name);
-    if (!local || (remote && !offered(local.entry))) {
+    // What a caller may not see is refused as if it did not exist: nothing leaks.
+    if (!local || (remote && !offered(local.entry)) || (call.fromOtherHost && !exported(local.entry))) {
       throw new NoSuchFunctionError(name, "server", `not on server ${this.id}`);
     }
     return runWith(call, local.fn, local.thisArg, args);
@@ -181,7 +191,8 @@ export class Server {
   private answer(message: Message, connection: Connection): void {
     const { id } = message;
     const { fn, args, timeoutMs } = message.body as ReqBody;
-    const call = new CallContext(fn, timeoutMs === undefined ? undefined : Date.now() + timeoutMs, connection.peer);
+    const far = !connection.fromOwnHost || isFar(message);
+    const call = new CallContext(fn, timeoutMs === undefined ? undefined : Date.now() + timeoutMs, connection.peer, far);
     if (id !== 0) connection.track(id, call);
     let result: unknown;
     try {

@@ -1,32 +1,61 @@
-import { register } from "labc";
+import { context, NotPermittedError, register } from "labc";
 import type { ServiceInfo, Supervisor } from "../lib/services/supervisor.js";
+
+export interface ServiceControlOptions {
+  /** This host's name, as refusals name it. */
+  host: string;
+  /**
+   * Whether other hosts may use it: when the network has a secret (every caller is a member),
+   * or when the host's config says so (`service_control.remote`).
+   */
+  remote: boolean;
+}
 
 /**
  * The built-in service every router runs: lists, starts and stops the services installed on its
- * host, and reads their logs. Reached from anywhere as `getHost(name).startService(...)` or
- * `labc start-service NAME --host HOST`. It only ever starts what is installed on its own host.
+ * host, and reads their logs. Reached as `getHost(name).startService(...)` or `labc start-service
+ * NAME --host HOST`: from any host of a network with a secret, from its own host only otherwise.
+ * It only ever starts what is installed on its own host.
  */
 export class ServiceControl {
-  constructor(private readonly supervisor: Supervisor) {}
+  constructor(
+    private readonly supervisor: Supervisor,
+    private readonly options: ServiceControlOptions,
+  ) {}
 
   @register()
   listServices(): Promise<ServiceInfo[]> {
+    this.permit("list its services");
     return this.supervisor.list();
   }
 
   @register()
   startService(name: string): Promise<ServiceInfo> {
+    this.permit(`start ${name}`);
     return this.supervisor.start(String(name));
   }
 
   @register()
   stopService(name: string): Promise<ServiceInfo> {
+    this.permit(`stop ${name}`);
     return this.supervisor.stop(String(name));
   }
 
   /** Log text from byte `offset` (negative: that many bytes before the end). */
   @register()
   serviceLogs(name: string, offset?: number): { name: string; text: string; offset: number } {
+    this.permit(`read the log of ${name}`);
     return this.supervisor.logs(String(name), typeof offset === "number" ? offset : undefined);
+  }
+
+  /** Throws unless this call may act: it comes from this host, or other hosts are let in. */
+  private permit(what: string): void {
+    if (this.options.remote || !context().fromOtherHost) return;
+    const { host } = this.options;
+    throw new NotPermittedError(
+      `${host} does not let other hosts ${what}: its network is open (no secret). Give every host the ` +
+        "same network secret (`labc secret new` on one, `labc secret show` there, LABC_SECRET or " +
+        `\`labc secret set\` on the others), or set service_control.remote = true in ${host}'s config`,
+    );
   }
 }

@@ -1,5 +1,7 @@
 import { Bonjour, type Browser } from "bonjour-service";
 import { debug } from "../log.js";
+import type { NetworkKey } from "../trust/network-key.js";
+import { AnnouncementCheck, sign, type Announcement } from "../trust/signed-announcement.js";
 import { PROTOCOL_VERSION } from "../wire/message.js";
 import { interfaceAddresses, type Discovery, type OwnHost, type Sighting } from "./discovery.js";
 
@@ -16,7 +18,12 @@ export class MdnsDiscovery implements Discovery {
   private readonly browsers: Browser[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
 
-  constructor(private readonly self: OwnHost, private readonly options: { interfaces: readonly string[] }) {}
+  /** mDNS answers repeat the record as published: a repeat is no replay. */
+  private readonly check: AnnouncementCheck;
+
+  constructor(private readonly self: OwnHost, private readonly options: { interfaces: readonly string[]; key?: NetworkKey }) {
+    this.check = new AnnouncementCheck(options.key, { repeats: true });
+  }
 
   start(found: (sighting: Sighting) => void): void {
     // One responder per chosen interface, or one on every interface when none is chosen.
@@ -34,12 +41,14 @@ export class MdnsDiscovery implements Discovery {
         type: TYPE,
         port: this.self.port,
         probe: false,
-        txt: { id: this.self.hostId, name: this.self.name, port: String(this.self.port), v: String(PROTOCOL_VERSION) },
+        txt: this.txt(),
       });
       const browser = bonjour.find({ type: TYPE }, (service) => {
         const txt = (service.txt ?? {}) as Record<string, string>;
         // Our own service comes back too: the router tells it from a clone of this host.
         if (!txt.id || Number(txt.v) !== PROTOCOL_VERSION) return;
+        const signed = { hostId: txt.id, name: String(txt.name), port: Number(txt.port), t: txt.t === undefined ? undefined : Number(txt.t), mac: txt.mac };
+        if (!this.check.accept(signed, service.referer?.address ?? "?")) return;
         const advertised = (service.addresses ?? []).filter((address) => address.includes("."));
         const first = service.referer?.address;
         found({
@@ -53,6 +62,15 @@ export class MdnsDiscovery implements Discovery {
       this.browsers.push(browser);
       for (const delay of [300, 1500]) this.timers.push(setTimeout(() => browser.update(), delay).unref());
     }
+  }
+
+  /** The TXT record: who this host is, signed under the network key when there is one. */
+  private txt(): Record<string, string> {
+    const { hostId, name, port } = this.self;
+    const signed = sign<Announcement>({ hostId, name, port }, this.options.key);
+    const txt: Record<string, string> = { id: hostId, name, port: String(port), v: String(PROTOCOL_VERSION) };
+    if (signed.mac !== undefined) Object.assign(txt, { t: String(signed.t), mac: signed.mac });
+    return txt;
   }
 
   stop(): void {

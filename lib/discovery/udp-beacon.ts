@@ -1,15 +1,17 @@
 import dgram from "node:dgram";
 import { debug } from "../log.js";
+import type { NetworkKey } from "../trust/network-key.js";
+import { AnnouncementCheck, sign, type Announcement } from "../trust/signed-announcement.js";
 import { PROTOCOL_VERSION } from "../wire/message.js";
 import { interfaceAddresses, type Discovery, type OwnHost, type Sighting } from "./discovery.js";
 
-interface Beacon {
+interface Beacon extends Announcement {
   labc: number;
-  hostId: string;
-  name: string;
-  port: number;
   addresses: string[];
 }
+
+/** How far a beacon's signing time may be from the receiver's clock (clocks of a LAN drift). */
+const BEACON_MAX_AGE_MS = 5 * 60_000;
 
 /**
  * UDP beacons on the root port: a small JSON datagram broadcast to each interface's broadcast
@@ -21,11 +23,14 @@ export class UdpBeacon implements Discovery {
   private socket: dgram.Socket | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly heard = new Set<string>();
+  private readonly check: AnnouncementCheck;
 
   constructor(
     private readonly self: OwnHost,
-    private readonly options: { intervalMs: number; interfaces: readonly string[] },
-  ) {}
+    private readonly options: { intervalMs: number; interfaces: readonly string[]; key?: NetworkKey },
+  ) {
+    this.check = new AnnouncementCheck(options.key, { maxAgeMs: BEACON_MAX_AGE_MS, repeats: false });
+  }
 
   start(found: (sighting: Sighting) => void): void {
     const socket = dgram.createSocket({ type: "udp4", reuseAddr: true });
@@ -38,7 +43,8 @@ export class UdpBeacon implements Discovery {
       } catch {
         return;
       }
-      if (beacon.labc !== PROTOCOL_VERSION || typeof beacon.hostId !== "string" || typeof beacon.port !== "number") return;
+      if (beacon?.labc !== PROTOCOL_VERSION || typeof beacon.hostId !== "string" || typeof beacon.port !== "number") return;
+      if (!this.check.accept(beacon, remote.address)) return;
       // Our own beacon, heard back, is reported too: the router tells it from a clone of this
       // host (docs/reliability.md), and answers neither.
       if (beacon.hostId !== this.self.hostId && !this.heard.has(beacon.hostId)) {
@@ -71,7 +77,7 @@ export class UdpBeacon implements Discovery {
   private beacon(): Buffer {
     const addresses = interfaceAddresses(this.options.interfaces).map((entry) => entry.address);
     const beacon: Beacon = { labc: PROTOCOL_VERSION, ...this.self, addresses };
-    return Buffer.from(JSON.stringify(beacon));
+    return Buffer.from(JSON.stringify(sign(beacon, this.options.key)));
   }
 
   private broadcast(): void {

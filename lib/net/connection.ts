@@ -15,6 +15,7 @@ import { decodeMessage, encodeMessage, reframe } from "../wire/codec.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
 import { Kind, KIND_NAMES, type ExcBody, type HelloBody, type Message, type RepBody } from "../wire/message.js";
 import { problemWith } from "../wire/validate.js";
+import { fromOwnHost } from "../trust/own-address.js";
 import { deadlines, type Deadline } from "./deadline-wheel.js";
 import type { Limits } from "./limits.js";
 import { IGNORABLE_ERRORS, type Transport } from "./transport.js";
@@ -89,6 +90,7 @@ export class Connection {
   private helloDeadline: Deadline | null = null;
   private drainWaiters: (() => void)[] = [];
   private readonly onFrame = (frame: Buffer) => this.frameIn(frame);
+  private own: boolean | undefined;
 
   constructor(readonly transport: Transport, private readonly options: ConnectionOptions) {
     this.decoder = new FrameDecoder(options.limits.maxFrameBytes, options.limits.partialFrames);
@@ -112,6 +114,11 @@ export class Connection {
 
   set label(label: string) {
     this.options.label = label;
+  }
+
+  /** Whether the peer is a process of this host, by the address it connects from (not its hello). */
+  get fromOwnHost(): boolean {
+    return (this.own ??= fromOwnHost(this.transport.remote));
   }
 
   get pendingCount(): number {

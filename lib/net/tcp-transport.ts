@@ -1,4 +1,6 @@
 import net from "node:net";
+import type { NetworkKey } from "../trust/network-key.js";
+import { dialSecure, secureAccepted } from "../trust/tls-link.js";
 import type { Listener, Transport } from "./transport.js";
 import { tripped } from "./trips.js";
 
@@ -106,6 +108,8 @@ export class TcpTransport implements Transport {
   start(onData: (chunk: Buffer) => void, onClose: (error?: Error) => void, onDrain?: () => void): void {
     let failure: Error | undefined;
     this.socket.on("data", onData);
+    // A secured socket was read before (its handshake); a plain one may have been paused.
+    this.socket.resume();
     this.socket.on("error", (error) => (failure = error));
     this.socket.on("close", () => onClose(failure));
     if (onDrain) this.socket.on("drain", onDrain);
@@ -124,7 +128,12 @@ export class TcpTransport implements Transport {
   }
 }
 
-export function connectTcp(host: string, port: number, timeoutMs = 2000): Promise<TcpTransport> {
+/**
+ * Connects to `host:port`; with the network's `key`, over TLS (lib/trust/tls-link.ts), and a
+ * peer that cannot prove the same secret is refused with NotTrustedError.
+ */
+export function connectTcp(host: string, port: number, timeoutMs = 2000, key?: NetworkKey): Promise<TcpTransport> {
+  if (key) return dialSecure(host, port, key, timeoutMs).then((socket) => new TcpTransport(socket));
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     const timer = setTimeout(() => {
@@ -143,15 +152,21 @@ export function connectTcp(host: string, port: number, timeoutMs = 2000): Promis
   });
 }
 
-/**
- * Listens on `host:port`; each accepted connection becomes a transport. At most
- * `maxPerAddress` connections from one address are open at once: the next is closed at once.
- */
+export interface ListenOptions {
+  /** At most this many connections from one address are open at once: the next is closed. */
+  maxPerAddress?: number;
+  /** The network's key: each connection must complete a TLS handshake with it first. */
+  key?: NetworkKey;
+  /** How long that handshake may take. */
+  handshakeTimeoutMs?: number;
+}
+
+/** Listens on `host:port`; each accepted (and, with a key, secured) connection becomes a transport. */
 export function listenTcp(
   host: string,
   port: number,
   onTransport: (transport: TcpTransport) => void,
-  maxPerAddress = Infinity,
+  { maxPerAddress = Infinity, key, handshakeTimeoutMs = 10_000 }: ListenOptions = {},
 ): Promise<Listener> {
   return new Promise((resolve, reject) => {
     const sockets = new Set<net.Socket>();
@@ -172,7 +187,10 @@ export function listenTcp(
         if (left > 0) perAddress.set(address, left);
         else perAddress.delete(address);
       });
-      onTransport(new TcpTransport(socket));
+      if (!key) return onTransport(new TcpTransport(socket));
+      void secureAccepted(socket, key, handshakeTimeoutMs).then((secured) => {
+        if (secured && !secured.destroyed) onTransport(new TcpTransport(secured));
+      });
     });
     server.once("error", reject);
     server.listen({ host, port, exclusive: true }, () => {

@@ -163,6 +163,17 @@ function frame(kind: Kind, id: number, json: string, blobs: Uint8Array[], limits
   return parts;
 }
 
+/**
+ * `flags` bit of a request a router passes on for a caller on another host (docs/protocol.md):
+ * set by that router in the frame itself, so that the server applies what other hosts may call.
+ */
+export const FLAG_FAR = 1;
+
+/** Whether a request's frame says it comes from another host. */
+export function isFar(message: Message): boolean {
+  return message.frame !== undefined && (message.frame[1]! & FLAG_FAR) !== 0;
+}
+
 /** The frame again, under another request id, as it goes out on another connection. */
 export function reframe(frame: Buffer, id: number): Buffer[] {
   const prefix = Buffer.allocUnsafe(4);

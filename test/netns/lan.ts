@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { CLI_PATH } from "../../lib/paths.js";
+import { CLI_PATH, PACKAGE_ROOT } from "../../lib/paths.js";
 
 /**
  * Several hosts on one machine: one network namespace per host, each with a veth whose other
@@ -112,7 +112,19 @@ export class LanHost {
 
   /** One `labc` command on this host. */
   cli(args: string[], env: NodeJS.ProcessEnv = {}, ms = 20000): Promise<CliResult> {
-    const child = this.spawn([CLI_PATH, ...args], env);
+    return this.node([CLI_PATH, ...args], env, ms);
+  }
+
+  /** test/fixtures/stranger.ts on this host: one hand-made exchange, its JSON result. */
+  async stranger(mode: string, plan: object, ms = 20000): Promise<any> {
+    const result = await this.node(["--import", "tsx", join(PACKAGE_ROOT, "test", "fixtures", "stranger.ts"), mode, JSON.stringify(plan)], {}, ms);
+    if (result.code !== 0) throw new Error(`${this.name}: stranger ${mode} failed: ${result.stderr}`);
+    return JSON.parse(result.stdout);
+  }
+
+  /** Node with `args`, on this host, to its end. */
+  node(args: string[], env: NodeJS.ProcessEnv = {}, ms = 20000): Promise<CliResult> {
+    const child = this.spawn(args, env);
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (chunk) => (stdout += chunk));
@@ -120,7 +132,7 @@ export class LanHost {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill("SIGKILL");
-        reject(new Error(`${this.name}: labc ${args.join(" ")} did not end in ${ms} ms`));
+        reject(new Error(`${this.name}: ${args.join(" ")} did not end in ${ms} ms`));
       }, ms);
       child.once("exit", (code) => {
         clearTimeout(timer);

@@ -1,0 +1,30 @@
+import { networkInterfaces } from "node:os";
+
+/** How long the list of this host's addresses is reused: interfaces come and go (DHCP, VPN). */
+const REFRESH_MS = 5000;
+
+let known = new Set<string>();
+let readAt = 0;
+
+function plain(address: string): string {
+  return address.startsWith("::ffff:") ? address.slice(7) : address;
+}
+
+/**
+ * Whether a connection from `remote` ("10.0.0.2:41234") comes from a process of this host: from
+ * a loopback address or from one of this host's own interface addresses. The address is what
+ * the kernel says the peer connected from, not anything the peer claims.
+ */
+export function fromOwnHost(remote: string): boolean {
+  const address = plain(remote.replace(/:\d+$/, ""));
+  if (address.startsWith("127.") || address === "::1") return true;
+  const now = Date.now();
+  if (now - readAt > REFRESH_MS || !known.has(address)) {
+    // Read again when stale, and before saying no: an address just added is not missed.
+    if (now - readAt > 100) {
+      known = new Set(Object.values(networkInterfaces()).flatMap((entries) => (entries ?? []).map((entry) => plain(entry.address))));
+      readAt = now;
+    }
+  }
+  return known.has(address);
+}

@@ -1,0 +1,58 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ConfigError } from "../errors.js";
+
+/** What every secret starts with: a secret is recognisable, and its format can change later. */
+const PREFIX = "labc1_";
+/** 32 random bytes in base64url: never guessable, never derived from a password. */
+const FORMAT = /^labc1_[A-Za-z0-9_-]{43}$/;
+
+/** Said once at start by a server or router of an open network (no secret). */
+export const OPEN_NETWORK =
+  "labc: the network is open (no secret): any host on it may call the public functions here; `labc secret new` closes it (docs/security.md)";
+
+/** A fresh network secret: 256 random bits. */
+export function newSecret(): string {
+  return PREFIX + randomBytes(32).toString("base64url");
+}
+
+export function isSecret(text: string): boolean {
+  return FORMAT.test(text.trim());
+}
+
+/**
+ * The secret's bytes, or a ConfigError naming where the text came from. Only secrets made by
+ * `labc secret new` are taken: a passphrase could be guessed offline from one captured handshake.
+ */
+export function parseSecret(text: string, origin: string): Buffer {
+  const trimmed = text.trim();
+  if (!isSecret(trimmed)) {
+    throw new ConfigError(origin, "network.secret", "not a labc network secret (make one with `labc secret new`, copy it whole)");
+  }
+  return Buffer.from(trimmed.slice(PREFIX.length), "base64url");
+}
+
+/** Where `labc secret new` keeps the secret: in the config folder, beside config.toml. */
+export function secretFile(configFolder: string): string {
+  return join(configFolder, "secret");
+}
+
+/** The secret stored in `file`, if there is one. Refuses a file other users can read. */
+export function readSecretFile(file: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  if (process.platform !== "win32" && (statSync(file).mode & 0o077) !== 0) {
+    throw new ConfigError(file, undefined, `other users can read this secret: run \`chmod 600 ${file}\` (and make a new one if they may have)`);
+  }
+  const text = readFileSync(file, "utf8").trim();
+  parseSecret(text, file);
+  return text;
+}
+
+/** Stores a secret readable by its owner only. */
+export function writeSecretFile(file: string, secret: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  // The mode of `writeFileSync` applies to new files only.
+  chmodSync(file, 0o600);
+}

@@ -1,0 +1,153 @@
+import net from "node:net";
+import tls from "node:tls";
+import { errorToPayload, NotTrustedError } from "../errors.js";
+import { refused } from "../net/trips.js";
+import { encodeMessage } from "../wire/codec.js";
+import { Kind } from "../wire/message.js";
+import type { NetworkKey } from "./network-key.js";
+
+/**
+ * TLS 1.3 with the network's pre-shared key (psk_dhe_ke: an X25519 exchange on every handshake,
+ * so a secret learned later does not decrypt what was recorded before). Only SHA-256 suites:
+ * OpenSSL offers an externally set PSK under those alone. docs/security.md says why PSK and not
+ * certificates.
+ */
+const PROTOCOL = {
+  minVersion: "TLSv1.3",
+  maxVersion: "TLSv1.3",
+  ciphers: "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256",
+} as const;
+
+/** The first byte of a TLS record carrying a handshake (a ClientHello). */
+const TLS_HANDSHAKE = 0x16;
+
+const contexts = new WeakMap<NetworkKey, tls.SecureContext>();
+function contextOf(key: NetworkKey): tls.SecureContext {
+  let context = contexts.get(key);
+  if (!context) contexts.set(key, (context = tls.createSecureContext(PROTOCOL)));
+  return context;
+}
+
+function addressOf(socket: net.Socket): string {
+  return (socket.remoteAddress ?? "?").replace(/^::ffff:/, "");
+}
+
+/**
+ * Secures a connection this process accepted: resolves with the TLS socket once the peer proved
+ * it holds the network secret, or resolves null (the socket destroyed, the refusal logged) when
+ * it did not, or did not finish within `timeoutMs`.
+ */
+export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: number): Promise<tls.TLSSocket | null> {
+  return new Promise((resolve) => {
+    const from = addressOf(raw);
+    const refuse = (why: string, answered = false) => {
+      refused(from, why);
+      // An answer, when there is one, leaves first; a peer that does not read it is cut.
+      if (answered) setTimeout(() => raw.destroy(), 1000).unref();
+      else raw.destroy();
+      resolve(null);
+    };
+    const timer = setTimeout(() => refuse(`no TLS handshake within ${timeoutMs} ms`), timeoutMs);
+    raw.once("error", () => {});
+    // Closed before a word (a port probe): nothing to refuse.
+    raw.once("close", () => {
+      clearTimeout(timer);
+      resolve(null);
+    });
+    raw.once("data", (first: Buffer) => {
+      raw.pause();
+      if (first[0] !== TLS_HANDSHAKE) {
+        clearTimeout(timer);
+        return refuse("it speaks labc without TLS: it has no network secret", answerPlainPeer(raw, first));
+      }
+      raw.unshift(first);
+      let unknownKey: string | undefined;
+      // Node takes `pskCallback` on a server-side TLSSocket; its types list it for servers only.
+      const options: tls.TLSSocketOptions & Pick<tls.TlsOptions, "pskCallback"> = {
+        isServer: true,
+        secureContext: contextOf(key),
+        ...PROTOCOL,
+        pskCallback: (_socket, identity) => {
+          if (identity === key.identity) return key.psk;
+          // The handshake fails without a key, and the peer is told so by a TLS alert.
+          unknownKey = identity.replace(/^labc1 /, "");
+          return null;
+        },
+      };
+      const socket = new tls.TLSSocket(raw, options);
+      socket.once("secure", () => {
+        clearTimeout(timer);
+        socket.removeAllListeners("error");
+        resolve(socket);
+      });
+      socket.once("error", (error) => {
+        clearTimeout(timer);
+        refuse(
+          unknownKey === undefined
+            ? `TLS handshake failed (${(error as NodeJS.ErrnoException).code ?? error.message})`
+            : `it has another network secret (key id ${unknownKey}; ours is ${key.id})`,
+        );
+      });
+    });
+  });
+}
+
+/**
+ * A labc peer without the secret sent its first frame in the clear. When that frame is a request
+ * (a hello with an id), it gets a plain answer saying why it is refused: a host that forgot the
+ * secret learns it from its first call instead of a lost connection.
+ */
+function answerPlainPeer(raw: net.Socket, first: Buffer): boolean {
+  if (first.length < 12 || first[4] !== Kind.hello) return false;
+  const id = first.readUInt32BE(8);
+  if (id === 0) return false;
+  const error = new NotTrustedError(
+    `${raw.localAddress?.replace(/^::ffff:/, "")}:${raw.localPort}`,
+    "this host requires the network secret: set the same secret on this host (`labc secret show` on a host that has it)",
+  );
+  raw.end(Buffer.concat([encodeMessage(Kind.exc, id, errorToPayload(error, false))].flat()));
+  return true;
+}
+
+/**
+ * Dials a peer and proves the network secret to it (it proves it back: the handshake fails
+ * otherwise). Failures of the handshake reject with NotTrustedError; failures to connect at all
+ * reject with the socket's own error, as a plain dial does.
+ */
+export function dialSecure(host: string, port: number, key: NetworkKey, timeoutMs: number): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const where = `${host}:${port}`;
+    let connected = false;
+    const socket = tls.connect({
+      host,
+      port,
+      ...PROTOCOL,
+      secureContext: contextOf(key),
+      pskCallback: () => ({ psk: key.psk, identity: key.identity }),
+      // The PSK authenticates the server; there is no certificate to check.
+      checkServerIdentity: () => undefined,
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(Object.assign(new Error(`connect to ${where} timed out`), { code: "ETIMEDOUT" }));
+    }, timeoutMs);
+    socket.once("connect", () => (connected = true));
+    socket.once("secureConnect", () => {
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      resolve(socket);
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (!connected) return reject(error);
+      const code = error.code ?? "";
+      const why = /ALERT|DECRYPT|BAD_RECORD_MAC/.test(code)
+        ? `refused our network secret (key id ${key.id}): it has another one`
+        : /WRONG_VERSION|PACKET_LENGTH|RECORD_LAYER/.test(code)
+          ? "answered without TLS: it has no network secret, and this process has one"
+          : "closed the connection during the TLS handshake: it has no network secret, or another one";
+      reject(new NotTrustedError(where, why, error));
+    });
+  });
+}
