@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { loadConfig } from "../lib/config.js";
 import { freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
+import { newSecret } from "../lib/trust/secret.js";
 import { Runtime } from "../lib/runtime.js";
 import { benchHost, concurrent, median, sequential, sleep, warm, type Call, type Figure } from "./measure.js";
 import { rawFrame, rawFrames, rawReader, writeBinaryFrame } from "./raw-protocol.js";
@@ -34,7 +35,9 @@ const SMALL = "hello";
 const PEERS = join(PACKAGE_ROOT, "bench", "peers");
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
-type System = "raw" | "labc" | "moleculer" | "nats";
+/** "labc-secret" is labc with a network secret: every link over TLS (docs/security.md). */
+type System = "raw" | "labc" | "labc-secret" | "moleculer" | "nats";
+type LabcKind = "labc" | "labc-secret";
 interface Row {
   figure: string;
   unit: string;
@@ -304,29 +307,32 @@ async function startRaw(): Promise<Measured> {
 }
 
 interface LabcSystem extends Measured {
+  system: LabcKind;
   runtime: Runtime;
   serverPid: number;
   routerPid: number;
   env: NodeJS.ProcessEnv;
 }
 
-/** A labc host of its own (root port, config folder) with an echo server. */
-async function startLabc(): Promise<LabcSystem> {
-  const { dir, rootPort, env } = await benchHost("labc-bench-");
+/** A labc host of its own (root port, config folder) with an echo server; with a secret or not. */
+async function startLabc(system: LabcKind): Promise<LabcSystem> {
+  const host = await benchHost("labc-bench-");
+  const { dir, rootPort } = host;
+  const env = system === "labc-secret" ? { ...host.env, LABC_SECRET: newSecret() } : host.env;
   const echo = join(PACKAGE_ROOT, "services", "echo.ts");
   // The first server of a host also starts its router; the figure is for a server after it.
   const first = await start(process.execPath, [CLI_PATH, "serve", echo], env);
-  notes.push(`labc: the first server of a host was ready ${first.ms.toFixed(0)} ms after its start, its router included`);
-  const server = await readyServer("labc", process.execPath, [CLI_PATH, "serve", echo], env);
+  notes.push(`${system}: the first server of a host was ready ${first.ms.toFixed(0)} ms after its start, its router included`);
+  const server = await readyServer(system, process.execPath, [CLI_PATH, "serve", echo], env);
   stop(first.child);
   const runtime = new Runtime(loadConfig({ env, flags: { "router.port": rootPort } }).values);
   await runtime.call("echo", SMALL);
   const routerPid = runtime.link.welcome!.pid;
   extraPids.push(routerPid);
   await sleep(300);
-  record("W6 idle RSS, router", "MB", "lower", "labc", { value: rssMb(routerPid), spread: 0 });
+  record("W6 idle RSS, router", "MB", "lower", system, { value: rssMb(routerPid), spread: 0 });
   return {
-    system: "labc",
+    system,
     runtime,
     serverPid: server.child.pid!,
     routerPid,
@@ -341,7 +347,7 @@ async function startLabc(): Promise<LabcSystem> {
       await runtime.publish("bench.tick", -1); // opens the connections
       return {
         publisher: {
-          system: "labc",
+          system,
           publish: (value) => void runtime.publish("bench.tick", value),
           counted: async () => sum((await runtime.callAll("benchCount", [])).map((answer) => answer.value as [number, number])),
           deliveriesPerMessage: count,
@@ -365,17 +371,17 @@ function viaRouter({ runtime, serverPid }: LabcSystem): Call {
 }
 
 /** The router's memory after W7, and W5, which only labc has. */
-async function labcOnlyFigures({ routerPid, env }: LabcSystem): Promise<void> {
+async function labcOnlyFigures({ system, routerPid, env }: LabcSystem): Promise<void> {
   // Relaying warmed V8's optimizing compiler up in the router: its code pages are now resident.
   await sleep(300);
-  record("W6 RSS, router after relaying W7", "MB", "lower", "labc", { value: rssMb(routerPid), spread: 0 });
+  if (system === "labc") record("W6 RSS, router after relaying W7", "MB", "lower", system, { value: rssMb(routerPid), spread: 0 });
   const times = (quick ? [0, 1] : [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).map(() => {
     const t0 = performance.now();
     const result = spawnSync(process.execPath, [CLI_PATH, "call", "echo", "hi"], { env, encoding: "utf8" });
     if (result.stdout !== "hi\n") notes.push(`labc W5: unexpected output ${JSON.stringify(result.stdout + result.stderr)}`);
     return performance.now() - t0;
   });
-  record("W5 `labc call echo hi`", "ms", "lower", "labc", median(times));
+  record("W5 `labc call echo hi`", "ms", "lower", system, median(times));
 }
 
 /** Loads a peer's package from bench/peers, or says why it cannot. */
@@ -486,11 +492,12 @@ async function startNats(): Promise<Measured | undefined> {
 }
 
 /** Every workload, each across all the systems started, their rounds alternating. */
-async function measure(systems: Measured[], labc: LabcSystem | undefined): Promise<void> {
+async function measure(systems: Measured[], labcs: LabcSystem[]): Promise<void> {
   const calls: { system: Label; call: Call }[] = systems.map(({ system, call }) => ({ system, call: () => call(SMALL) }));
+  const labc = labcs.find((l) => l.system === "labc");
   if (labc) calls.push({ system: "labc via router", call: viaRouter(labc) });
   await callFigures(calls);
-  if (labc) await labcOnlyFigures(labc);
+  for (const each of labcs) await labcOnlyFigures(each);
   const json = "x".repeat(1024 * 1024);
   const large = systems.filter((s) => s.largeMessages);
   await throughputFigure("W4 JSON string 1 MiB", json.length, large.map(({ system, call }) => ({ system, call: () => call(json) })));
@@ -510,7 +517,7 @@ async function measure(systems: Measured[], labc: LabcSystem | undefined): Promi
 // ---- report ----
 
 function report(): void {
-  const systems: System[] = ["raw", "labc", "moleculer", "nats"];
+  const systems: System[] = ["raw", "labc", "labc-secret", "moleculer", "nats"];
   const format = (row: Row, system: System) => {
     const figure = row.values[system];
     if (!figure) return "-";
@@ -522,7 +529,7 @@ function report(): void {
   };
   print([["figure", "unit", ...systems], ...rows.map((row) => [row.figure, `${row.unit} (${row.better})`, ...systems.map((s) => format(row, s))])]);
   console.log(`\n(x) is the ratio to raw in this run; ±N% the spread of the rounds (${ROUNDS}, W4 ${W4_ROUNDS}) when over 20%.`);
-  const others = systems.filter((system) => system !== "labc");
+  const others = systems.filter((system) => system !== "labc" && system !== "labc-secret");
   const compared = rows.filter((row) => row.values.labc && others.some((system) => row.values[system]));
   console.log("\nlabc against each system: how many times better labc did (under 1: worse)");
   print([
@@ -539,7 +546,28 @@ function report(): void {
       ` calls/s ${cost("W1 sequential calls", "W7 (W1 through the router) sequential calls", "higher")}x,` +
       ` 100 in flight ${cost("W2 100 in flight", "W7 (W2 through the router) 100 in flight", "higher")}x`,
   );
+  secretCost();
   for (const note of notes) console.log(`note: ${note}`);
+}
+
+/** What the network secret costs: labc with it against labc without, in this run (issue 10's targets). */
+function secretCost(): void {
+  const lines = [
+    ["W1 p50 latency", "≤ 1.3"],
+    ["W2 100 in flight", "≥ 0.7"],
+    ["W3 pub/sub 1 → 1", "≥ 0.7"],
+    [`W3 fan-out to ${SUBSCRIBERS}`, "≥ 0.7"],
+    ["W4 binary 64 KiB", "-"],
+    ["W4 binary 16 MiB", "-"],
+    ["W5 `labc call echo hi`", "≤ 1.3"],
+  ].flatMap(([figure, target]) => {
+    const row = rows.find((r) => r.figure === figure);
+    const [plain, secret] = [row?.values.labc?.value, row?.values["labc-secret"]?.value];
+    return plain && secret ? [[figure!, (secret / plain).toFixed(2), target!]] : [];
+  });
+  if (!lines.length) return;
+  console.log("\nThe network secret's cost: labc with it ÷ labc without, in this run");
+  print([["figure", "ratio", "target"], ...lines]);
 }
 
 function print(table: string[][]): void {
@@ -558,11 +586,12 @@ async function main(): Promise<void> {
   const systems: Measured[] = [];
   try {
     const raw = wanted("raw") ? await startRaw() : undefined;
-    const labc = wanted("labc") ? await startLabc() : undefined;
+    const labcs: LabcSystem[] = [];
+    for (const kind of ["labc", "labc-secret"] as const) if (wanted(kind)) labcs.push(await startLabc(kind));
     const moleculer = wanted("moleculer") ? await startMoleculer() : undefined;
     const nats = wanted("nats") ? await startNats() : undefined;
-    for (const system of [raw, labc, moleculer, nats]) if (system) systems.push(system);
-    await measure(systems, labc);
+    for (const system of [raw, ...labcs, moleculer, nats]) if (system) systems.push(system);
+    await measure(systems, labcs);
   } finally {
     for (const system of systems) await system.close();
     for (const child of children) stop(child);

@@ -176,6 +176,15 @@ describe.skipIf(why)("an open network (no secret): 3 hosts in namespaces, host3 
     expect((await listening).connections).toBeGreaterThan(0);
   });
 
+  test("a host that opts in (service_control.remote = true) lets other hosts use its ServiceControl", async () => {
+    await stranger.serve([stranger.service("Three", { three: "return 3;" })], { LABC_SERVICE_CONTROL_REMOTE: "true" });
+    await within(8000, "host3 linked", async () => (await h1.hosts()).filter((h) => h.functions > 0).length === 3);
+    const services = await h1.cli(["services", "--host", "host3"]);
+    expect(services.stderr).toBe("");
+    expect(services.code).toBe(0);
+    expect((await h1.cli(["services", "--host", "host2"])).stderr).toMatch(/host2 does not let other hosts list its services/);
+  });
+
   test.skipIf(noTcpdump)("without a secret, a capture shows the arguments (the control for the capture below)", async () => {
     const marker = `plain-${randomBytes(6).toString("hex")}`;
     const recording = await capture(h1);
@@ -218,7 +227,7 @@ describe.skipIf(why)("a network with a secret: host1 and host2 hold it, host3 is
     expect(call2.stderr).toMatch(/no host "host1" is known/);
   });
 
-  test("plain labc frames are refused on every port: router, server, lifeline; a hello gets the reason", async () => {
+  test("plain labc frames are refused on every port (router, server, lifeline, router link): no call, no publication; a hello gets the reason", async () => {
     const lab = (await pool(h2)).find((server) => server.functions.some((f) => f.name === "echo"))!;
     const atRouter = await talk(stranger, h1, 55555, [hello("server", { port: 4000 })], 1);
     expect(atRouter.received[0]).toMatchObject({ kind: EXC, id: 1, body: { code: "LABC_NOT_TRUSTED" } });
@@ -227,6 +236,13 @@ describe.skipIf(why)("a network with a secret: host1 and host2 hold it, host3 is
     const atServer = await talk(stranger, h1, lab.port, [hello("client"), req(2, "echo", ["z"])], 2);
     expect(atServer.received.filter((frame: any) => frame.kind === REP)).toEqual([]);
     expect(atServer.closed).toBe(true);
+    // A publication sent by hand to the server's port is never delivered.
+    const marker = `plain-pub-${randomBytes(4).toString("hex")}`;
+    const pub = { kind: KIND.pub, id: 0, body: { topic: "lab.stranger", args: [marker] } };
+    expect((await talk(stranger, h1, lab.port, [hello("client"), pub], 1)).closed).toBe(true);
+    expect((await h2.cli(["publish", "lab.member", '"member"'])).code).toBe(0);
+    await within(5000, "the member's publication delivered", async () => (await h2.cli(["call", "heard"])).stdout.includes("member"));
+    expect((await h2.cli(["call", "heard"])).stdout).not.toContain(marker);
     const asRouter = await talk(stranger, h1, 55555, [hello("router", { port: 55555, instance: "x" })], 1);
     expect(asRouter.received.filter((frame: any) => frame.kind === REP)).toEqual([]);
     expect(asRouter.closed).toBe(true);
@@ -261,7 +277,8 @@ describe.skipIf(why)("a network with a secret: host1 and host2 hold it, host3 is
   });
 
   test("forged, unsigned and replayed beacons are ignored: nobody dials their address", async () => {
-    const heard = await stranger.stranger("overhear", { port: 55555, waitMs: 3000 });
+    // The stranger's own labc (open) beacons too: a member's beacon is the one to replay.
+    const heard = await stranger.stranger("overhear", { port: 55555, waitMs: 3000, notFrom: stranger.address });
     expect(heard.heard).toBeTruthy();
     const real = JSON.parse(heard.heard);
     expect(real.mac).toEqual(expect.any(String));
