@@ -9,8 +9,8 @@ const RESTART =
   "(`ps -C node -o pid,args` shows it as `labc router`; it also leaves 60 s after its last process).";
 
 /**
- * `labc secret new | show | set <secret>`: the network secret of this host's realm, in the
- * config folder, readable by its owner only. Every host of a network holds the same one.
+ * `labc secret new | show | set <secret>`: the network secret, in the config folder, readable
+ * by its owner only. Every host of a network holds the same one.
  */
 export function runSecret(
   action: string,
