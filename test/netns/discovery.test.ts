@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
@@ -31,6 +32,8 @@ async function allLinked(hosts: LanHost[], ms: number): Promise<void> {
   }
 }
 
+const SECRET = `labc1_${randomBytes(32).toString("base64url")}`;
+
 describe.skipIf(why)("discovery, 3 hosts in network namespaces", () => {
   test.each([
     ["mDNS alone", { LABC_DISCOVERY_UDP: "false" }],
@@ -39,6 +42,9 @@ describe.skipIf(why)("discovery, 3 hosts in network namespaces", () => {
       "static peers alone",
       { LABC_DISCOVERY_ENABLED: "false", LABC_DISCOVERY_PEERS: "10.77.0.11,10.77.0.12:55555,10.77.0.13" },
     ],
+    // With a network secret: signed announcements, and every link over TLS.
+    ["mDNS alone, with a secret", { LABC_DISCOVERY_UDP: "false", LABC_SECRET: SECRET }],
+    ["UDP beacons alone, with a secret", { LABC_DISCOVERY_MDNS: "false", LABC_SECRET: SECRET }],
   ])("%s finds every host; calls cross hosts", async (_method, env) => {
     lan = Lan.create(3, env);
     const hosts = lan.hosts;
