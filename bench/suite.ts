@@ -36,7 +36,7 @@ const PEERS = join(PACKAGE_ROOT, "bench", "peers");
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 /** "labc-secret" is labc with a network secret: every link over TLS (docs/security.md). */
-type System = "raw" | "labc" | "labc-secret" | "moleculer" | "nats";
+type System = "raw" | "envelope" | "labc" | "labc-secret" | "moleculer" | "nats";
 type LabcKind = "labc" | "labc-secret";
 interface Row {
   figure: string;
@@ -86,10 +86,26 @@ function rssMb(pid: number): number {
 
 // ---- the raw baseline's client ----
 
+/**
+ * Writes a frame so that every frame written in one tick leaves in one write (corked until the
+ * tick ends), as a careful raw client does.
+ */
+function tickWriter(socket: net.Socket): (frame: Buffer) => void {
+  const uncork = () => socket.uncork();
+  return (frame) => {
+    if (!socket.writableCorked) {
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    socket.write(frame);
+  };
+}
+
 /** A connection to a raw server: requests matched to answers by id, frames split by `split`. */
 function rawConnection<T>(port: number, split: (onFrame: (id: number, body: any) => void) => (chunk: Buffer) => void) {
   const socket = net.connect(port, "127.0.0.1");
   socket.setNoDelay(true);
+  const send = tickWriter(socket);
   const pending = new Map<number, (value: T) => void>();
   let nextId = 1;
   socket.on(
@@ -101,6 +117,7 @@ function rawConnection<T>(port: number, split: (onFrame: (id: number, body: any)
   );
   return {
     socket,
+    send,
     ready: new Promise((resolve) => socket.once("connect", resolve)),
     /** Sends what `write` writes under a fresh id; resolves with the answer's body. */
     request: (write: (id: number) => void) =>
@@ -113,22 +130,63 @@ function rawConnection<T>(port: number, split: (onFrame: (id: number, body: any)
   };
 }
 
+/** Publications a raw publisher writes corked before it hands them over and checks for `drain`. */
+const RAW_BATCH = 1000;
+
 function rawClient(port: number) {
-  const { socket, ready, request, close } = rawConnection<any>(port, rawReader);
-  const ask = (body: unknown) => request((id) => socket.write(rawFrame(id, body))).then((answer) => answer.v);
+  const { socket, send, ready, request, close } = rawConnection<any>(port, rawReader);
+  const ask = (body: unknown) => request((id) => send(rawFrame(id, body))).then((answer) => answer.v);
+  let batched = 0;
+  const flush = () => {
+    batched = 0;
+    while (socket.writableCorked) socket.uncork();
+  };
   return {
     ready,
     close,
     call: (value: unknown) => ask({ args: [value] }),
-    // Writes made in one tick leave together, as labc's do: the same technique on both sides.
-    publish: (value: unknown) => {
+    // Each message encoded once, written corked in batches of RAW_BATCH; a full socket buffer
+    // makes the publisher wait for `drain` instead of buffering without bound.
+    publish: (value: unknown): Promise<void> | undefined => {
       if (!socket.writableCorked) {
         socket.cork();
-        process.nextTick(() => socket.uncork());
+        process.nextTick(flush);
       }
       socket.write(rawFrame(0, { topic: "bench.tick", args: [value] }));
+      if (++batched < RAW_BATCH) return undefined;
+      flush();
+      return socket.writableNeedDrain ? new Promise((done) => socket.once("drain", done)) : undefined;
     },
     count: () => ask({ count: true }) as Promise<[number, number]>,
+  };
+}
+
+/** The minimal envelope RPC's client: an envelope per call, a promise per call, a table of them. */
+function envelopeClient(port: number) {
+  const socket = net.connect(port, "127.0.0.1");
+  socket.setNoDelay(true);
+  const send = tickWriter(socket);
+  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  let nextId = 1;
+  socket.on(
+    "data",
+    rawReader((_, answer) => {
+      const waiting = pending.get(answer.id);
+      if (!waiting) return;
+      pending.delete(answer.id);
+      if (answer.kind === "rep") waiting.resolve(answer.v);
+      else waiting.reject(new Error(answer.message));
+    }),
+  );
+  return {
+    ready: new Promise((resolve) => socket.once("connect", resolve)),
+    close: () => socket.destroy(),
+    call: (fn: string, args: unknown[]) =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        send(rawFrame(0, { kind: "req", id, fn, args }));
+      }),
   };
 }
 
@@ -182,7 +240,10 @@ function sum(answers: [number, number][]): Counted {
 
 interface Publisher {
   system: System;
-  publish: (value: unknown) => void;
+  /** Other ways a user publishes with this system, each measured as a figure of its own (labc). */
+  styles?: { name: string; publish: Publisher["publish"] }[];
+  /** Publishes; a promise means the publisher must wait (backpressure) before the next. */
+  publish: (value: unknown) => Promise<unknown> | void;
   counted: () => Promise<Counted>;
   deliveriesPerMessage: number;
 }
@@ -199,7 +260,8 @@ async function pubsubFigure(figure: string, publishers: Publisher[]): Promise<vo
     const want = before + messages * deliveriesPerMessage;
     const t0 = performance.timeOrigin + performance.now();
     for (let i = 0; i < messages; i++) {
-      publish(i);
+      const wait = publish(i);
+      if (wait) await wait;
       // Let sockets drain now and then, as a real publisher's loop would.
       if (i % 1000 === 999) await new Promise((done) => setImmediate(done));
     }
@@ -248,8 +310,8 @@ interface Measured {
   callBinary?: (bytes: Buffer) => Promise<unknown>;
   /** Whether it carries 1 MiB messages (nats-server refuses them by default). */
   largeMessages: boolean;
-  /** `count` subscribers, each counting what arrives, and how to publish to them. */
-  subscribers: (count: number) => Promise<{ publisher: Publisher; stop: () => void }>;
+  /** `count` subscribers, each counting what arrives, and how to publish to them (where it has pub/sub). */
+  subscribers?: (count: number) => Promise<{ publisher: Publisher; stop: () => void }>;
   close: () => Promise<void> | void;
 }
 
@@ -306,6 +368,22 @@ async function startRaw(): Promise<Measured> {
   };
 }
 
+/** The minimal envelope RPC (issue 14): the ratio that matters is labc ÷ this. */
+async function startEnvelope(): Promise<Measured> {
+  const server = await readyServer("envelope", process.execPath, [here("./envelope-server.js")]);
+  const client = envelopeClient(Number(server.line));
+  await client.ready;
+  return {
+    system: "envelope",
+    call: (value) => client.call("echo", [value]),
+    largeMessages: false,
+    close: () => {
+      client.close();
+      stop(server.child);
+    },
+  };
+}
+
 interface LabcSystem extends Measured {
   system: LabcKind;
   runtime: Runtime;
@@ -351,6 +429,7 @@ async function startLabc(system: LabcKind): Promise<LabcSystem> {
           publish: (value) => void runtime.publish("bench.tick", value),
           counted: async () => sum((await runtime.callAll("benchCount", [])).map((answer) => answer.value as [number, number])),
           deliveriesPerMessage: count,
+          styles: publisherStyles((value) => runtime.publish("bench.tick", value)),
         },
         // Subscribers of one round must be gone from the pool before the next round's start.
         stop: () => subscribers.forEach((s) => stop(s.child)),
@@ -507,17 +586,46 @@ async function measure(systems: Measured[], labcs: LabcSystem[]): Promise<void> 
     await throughputFigure(`W4 binary ${label}`, size, binary);
   }
   for (const [figure, count] of [["W3 pub/sub 1 → 1", 1], [`W3 fan-out to ${SUBSCRIBERS}`, SUBSCRIBERS]] as const) {
-    const sets = await Promise.all(systems.map((s) => s.subscribers(count)));
-    await pubsubFigure(figure, sets.map((set) => set.publisher));
+    const sets = await Promise.all(systems.flatMap((s) => (s.subscribers ? [s.subscribers(count)] : [])));
+    const publishers = sets.map((set) => set.publisher);
+    await pubsubFigure(figure, publishers);
+    if (count === 1) {
+      // The same subscribers, labc publishing as users write it; the others as before, alternating.
+      for (const name of publishers.flatMap((p) => p.styles ?? []).map((style) => style.name).filter((n, i, all) => all.indexOf(n) === i)) {
+        const styled = publishers.map((p) => ({ ...p, publish: p.styles?.find((style) => style.name === name)?.publish ?? p.publish }));
+        await pubsubFigure(`${figure}, labc ${name}`, styled);
+      }
+    }
     sets.forEach((set) => set.stop());
     await sleep(200);
   }
 }
 
+/**
+ * How users publish with labc, beyond fire-and-forget (`void labc.publish(...)`, the W3
+ * figures): awaiting each publication, and awaiting batches of 1000.
+ */
+function publisherStyles(publish: (value: unknown) => Promise<number>): { name: string; publish: Publisher["publish"] }[] {
+  let batch: Promise<number>[] = [];
+  return [
+    { name: "await each", publish },
+    {
+      name: "batches of 1000",
+      publish: (value) => {
+        batch.push(publish(value));
+        if (batch.length < 1000) return undefined;
+        const all = Promise.all(batch);
+        batch = [];
+        return all;
+      },
+    },
+  ];
+}
+
 // ---- report ----
 
 function report(): void {
-  const systems: System[] = ["raw", "labc", "labc-secret", "moleculer", "nats"];
+  const systems: System[] = ["raw", "envelope", "labc", "labc-secret", "moleculer", "nats"];
   const format = (row: Row, system: System) => {
     const figure = row.values[system];
     if (!figure) return "-";
@@ -529,6 +637,12 @@ function report(): void {
   };
   print([["figure", "unit", ...systems], ...rows.map((row) => [row.figure, `${row.unit} (${row.better})`, ...systems.map((s) => format(row, s))])]);
   console.log(`\n(x) is the ratio to raw in this run; ±N% the spread of the rounds (${ROUNDS}, W4 ${W4_ROUNDS}) when over 20%.`);
+  console.log(
+    "raw is Node's net as a careful engineer writes it: the answers to one read leave in one write, a client's writes\n" +
+      "of one tick in one write, a publisher writes corked batches of 1000 and waits for `drain`. envelope is the least\n" +
+      "RPC on raw's framing ({kind, id, fn, args}, a function table, a promise per call): labc ÷ envelope is what labc's\n" +
+      "own features cost.",
+  );
   const others = systems.filter((system) => system !== "labc" && system !== "labc-secret");
   const compared = rows.filter((row) => row.values.labc && others.some((system) => row.values[system]));
   console.log("\nlabc against each system: how many times better labc did (under 1: worse)");
@@ -556,6 +670,8 @@ function secretCost(): void {
     ["W1 p50 latency", "≤ 1.3"],
     ["W2 100 in flight", "≥ 0.7"],
     ["W3 pub/sub 1 → 1", "≥ 0.7"],
+    ["W3 pub/sub 1 → 1, labc await each", "≥ 0.7"],
+    ["W3 pub/sub 1 → 1, labc batches of 1000", "≥ 0.7"],
     [`W3 fan-out to ${SUBSCRIBERS}`, "≥ 0.7"],
     ["W4 binary 64 KiB", "-"],
     ["W4 binary 16 MiB", "-"],
@@ -586,11 +702,12 @@ async function main(): Promise<void> {
   const systems: Measured[] = [];
   try {
     const raw = wanted("raw") ? await startRaw() : undefined;
+    const envelope = wanted("envelope") ? await startEnvelope() : undefined;
     const labcs: LabcSystem[] = [];
     for (const kind of ["labc", "labc-secret"] as const) if (wanted(kind)) labcs.push(await startLabc(kind));
     const moleculer = wanted("moleculer") ? await startMoleculer() : undefined;
     const nats = wanted("nats") ? await startNats() : undefined;
-    for (const system of [raw, ...labcs, moleculer, nats]) if (system) systems.push(system);
+    for (const system of [raw, envelope, ...labcs, moleculer, nats]) if (system) systems.push(system);
     await measure(systems, labcs);
   } finally {
     for (const system of systems) await system.close();
@@ -608,7 +725,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const withAdvantage = rows.map((row) => ({
     ...row,
-    labcAdvantage: Object.fromEntries((["raw", "moleculer", "nats"] as const).flatMap((system) => {
+    labcAdvantage: Object.fromEntries((["raw", "envelope", "moleculer", "nats"] as const).flatMap((system) => {
       const value = advantage(row, system);
       return value === undefined ? [] : [[system, value]];
     })),

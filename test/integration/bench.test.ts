@@ -16,10 +16,16 @@ test("the benchmark suite runs every workload (--quick)", () => {
   for (const figure of ["W1 sequential calls", "W2 100 in flight", "W3 pub/sub 1 → 1", "W3 fan-out", "W4 binary 16 MiB", "W4 JSON string 1 MiB", "W5 `labc call echo hi`", "W6 idle RSS, router", "W7 (W1 through the router)"]) {
     expect(run.stdout).toContain(figure);
   }
+  // Publishing as users write it, and the network secret's cost, are figures of their own.
+  expect(run.stdout).toContain("W3 pub/sub 1 → 1, labc await each");
+  expect(run.stdout).toContain("W3 pub/sub 1 → 1, labc batches of 1000");
+  expect(run.stdout).toMatch(/The network secret's cost[^\n]*\n[^\n]*\nW1 p50 latency +\d/);
   const results = JSON.parse(readFileSync(join(PACKAGE_ROOT, "bench", "results", "latest.json"), "utf8"));
   const w1 = results.rows.find((row: { figure: string }) => row.figure === "W1 sequential calls");
   expect(w1.values.labc.value).toBeGreaterThan(0);
   expect(w1.values.raw.value).toBeGreaterThan(0);
+  expect(w1.values.envelope.value).toBeGreaterThan(0);
+  expect(w1.values["labc-secret"].value).toBeGreaterThan(0);
   // Ratios against each system are printed and written, whichever way is better.
   expect(run.stdout).toContain("labc against each system");
   expect(w1.labcAdvantage.raw).toBeCloseTo(w1.values.labc.value / w1.values.raw.value, 6);
