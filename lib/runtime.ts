@@ -22,7 +22,7 @@ import { offered, Server } from "./server.js";
 import { encodePublication } from "./wire/codec.js";
 import { limitsFrom, type Limits } from "./net/limits.js";
 import { keyOf, type NetworkKey } from "./trust/network-key.js";
-import { Kind, SCOPES, VISIBILITIES, type FunctionEntry, type Message, type ReqBody, type Scope } from "./wire/message.js";
+import { Kind, SCOPES, VISIBILITIES, type FunctionEntry, type Message, type Scope } from "./wire/message.js";
 import { CallContext } from "./context.js";
 
 export interface CallOptions {
@@ -87,10 +87,6 @@ function describe(server: PoolServer): string {
 }
 
 /** A request's body; the timeout travels so that the function knows its deadline. */
-function requestBody(fn: string, args: unknown[], timeoutMs: number): ReqBody {
-  return timeoutMs > 0 && Number.isFinite(timeoutMs) ? { fn, args, timeoutMs } : { fn, args };
-}
-
 function entryFor(name: string, options: RegisterOptions): FunctionEntry {
   const scope = options.scope ?? "network";
   const visibility = options.visibility ?? "public";
@@ -252,7 +248,7 @@ export class Runtime {
         // Hot path: pool replica and connection ready, nothing to await before sending.
         const target = this.link.pool.resolve(name, scope, this.perspective());
         const connection = target && this.direct.get(target.id);
-        if (connection) return connection.request(Kind.req, requestBody(name, args, timeoutMs), name, timeoutMs, options.signal);
+        if (connection) return connection.call(name, args, timeoutMs, options.signal);
       }
     }
     return this.callFar(name, args, scope, timeoutMs, options);
@@ -492,7 +488,7 @@ export class Runtime {
     if (!connection) return this.link.forward(target.id, name, args, timeoutMs, signal);
     // It said it leaves while we waited for the connection: nothing may be sent to it now.
     if (this.leaving.has(connection)) throw new Unreachable(new ConnectionLostError(describe(target), name));
-    return connection.request(Kind.req, requestBody(name, args, timeoutMs), name, timeoutMs, signal);
+    return connection.call(name, args, timeoutMs, signal);
   }
 
   /**

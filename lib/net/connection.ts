@@ -11,7 +11,7 @@ import {
   TimeoutError,
 } from "../errors.js";
 import { debug, debugging, warn } from "../log.js";
-import { decodeMessage, encodeMessage, reframe } from "../wire/codec.js";
+import { decodeMessage, encodeMessage, encodeReply, encodeRequest, reframe } from "../wire/codec.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
 import { Kind, KIND_NAMES, type ExcBody, type HelloBody, type Message, type RepBody } from "../wire/message.js";
 import { problemWith } from "../wire/validate.js";
@@ -190,6 +190,17 @@ export class Connection {
     return this.start(frame, what, timeoutMs, false, signal).answer;
   }
 
+  /** Calls function `fn` of the peer: `request` for a `req`, its body written straight as text. */
+  call(fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<any> {
+    let frame: Buffer | Buffer[];
+    try {
+      frame = encodeRequest(this.nextId, fn, args, timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : undefined, this.options.limits);
+    } catch (error) {
+      return Promise.reject(error instanceof BadArgumentsError ? new BadArgumentsError(`${fn}: ${error.message}`) : error);
+    }
+    return this.start(frame, fn, timeoutMs, false, signal).answer;
+  }
+
   /**
    * Passes a request received elsewhere on as it came (its frame, under a new id) and settles
    * with the answer's frame, unread, for `replyWith`: a router relays without decoding the
@@ -252,7 +263,7 @@ export class Connection {
   reply(id: number, value: unknown): void {
     if (this.closed) return;
     try {
-      this.write(encodeMessage(Kind.rep, id, { v: value }, this.options.limits));
+      this.write(encodeReply(id, value, this.options.limits));
     } catch (error) {
       return this.replyError(id, error);
     }

@@ -127,6 +127,44 @@ export function encodePublication(topic: string, args: unknown[], limits: Limits
   return frame(Kind.pub, 0, json, NO_BLOBS, limits);
 }
 
+/**
+ * A request's frame, the same bytes as `encodeMessage(Kind.req, id, { fn, args, timeoutMs })`
+ * (no `timeoutMs` when undefined). Calls are the hot path, as publications are: the body is
+ * written as text around the arguments, and only they are searched for binary data.
+ */
+export function encodeRequest(
+  id: number,
+  fn: string,
+  args: unknown[],
+  timeoutMs: number | undefined,
+  limits: Limits = DEFAULT_LIMITS,
+): Buffer | Buffer[] {
+  if (hasBinary(args, 1, limits)) {
+    return encodeMessage(Kind.req, id, timeoutMs === undefined ? { fn, args } : { fn, args, timeoutMs }, limits);
+  }
+  let json: string;
+  try {
+    const deadline = timeoutMs === undefined ? "" : `,"timeoutMs":${JSON.stringify(timeoutMs)}`;
+    json = `{"fn":${JSON.stringify(fn)},"args":${JSON.stringify(args)}${deadline}}`;
+  } catch (error) {
+    throw unsendable(error);
+  }
+  return frame(Kind.req, id, json, NO_BLOBS, limits);
+}
+
+/** A reply's frame, the same bytes as `encodeMessage(Kind.rep, id, { v: value })`, written as text. */
+export function encodeReply(id: number, value: unknown, limits: Limits = DEFAULT_LIMITS): Buffer | Buffer[] {
+  if (hasBinary(value, 1, limits)) return encodeMessage(Kind.rep, id, { v: value }, limits);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw unsendable(error);
+  }
+  // What JSON leaves out (undefined, a function) leaves `v` out, as in an object.
+  return frame(Kind.rep, id, text === undefined ? "{}" : `{"v":${text}}`, NO_BLOBS, limits);
+}
+
 function unsendable(error: unknown): BadArgumentsError {
   return new BadArgumentsError(`value cannot be sent: ${(error as Error).message}`);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { FrameTooLargeError, MalformedFrameError } from "../../lib/errors.js";
-import { decodeMessage, encodeMessage, encodePublication } from "../../lib/wire/codec.js";
+import { decodeMessage, encodeMessage, encodePublication, encodeReply, encodeRequest } from "../../lib/wire/codec.js";
 import { FrameDecoder } from "../../lib/wire/frame-decoder.js";
 import { DEFAULT_LIMITS } from "../../lib/net/limits.js";
 import { Kind, type Message } from "../../lib/wire/message.js";
@@ -126,5 +126,22 @@ describe("codec", () => {
       expect(bytes(encodePublication(topic, args))).toEqual(bytes(encodeMessage(Kind.pub, 0, { topic, args })));
     }
     expect(() => encodePublication("t", [10n])).toThrow(/cannot be sent/);
+  });
+
+  test("a request and a reply are encoded to the same bytes as the messages they stand for", () => {
+    const bytes = (value: Buffer | Buffer[]) => Buffer.concat([value].flat());
+    const values: unknown[] = [21.5, undefined, null, "ünï \"q\"", { at: new Date(0), list: [1, undefined] }, Buffer.from([1, 2]), { deep: [new Uint8Array([3])] }, () => 1];
+    for (const value of values) {
+      for (const timeoutMs of [undefined, 30000, 2.5]) {
+        const body = timeoutMs === undefined ? { fn: "lab.f", args: [value] } : { fn: "lab.f", args: [value], timeoutMs };
+        expect(bytes(encodeRequest(7, "lab.f", [value], timeoutMs))).toEqual(bytes(encodeMessage(Kind.req, 7, body)));
+      }
+      expect(bytes(encodeReply(9, value))).toEqual(bytes(encodeMessage(Kind.rep, 9, { v: value })));
+    }
+    expect(() => encodeRequest(1, "f", [10n], undefined)).toThrow(/cannot be sent/);
+    expect(() => encodeReply(1, 10n)).toThrow(/cannot be sent/);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => encodeReply(1, cyclic)).toThrow(/nested deeper|cyclic/);
   });
 });
