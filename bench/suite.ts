@@ -349,7 +349,10 @@ async function startRaw(): Promise<Measured> {
         publisher: {
           system: "raw",
           // The raw publisher writes each message to every subscriber itself.
-          publish: (value) => clients.forEach((c) => c.publish(value)),
+          publish: (value) => {
+            const waits = clients.flatMap((c) => c.publish(value) ?? []);
+            return waits.length ? Promise.all(waits) : undefined;
+          },
           counted: async () => sum(await Promise.all(clients.map((c) => c.count()))),
           deliveriesPerMessage: count,
         },
