@@ -1,5 +1,5 @@
 /** Measuring loops and statistics shared by the benchmarks. Every loop is bounded in count and time. */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../lib/net/tcp-transport.js";
@@ -37,8 +37,8 @@ export async function sequential(call: Call, ms: number): Promise<{ perSecond: n
   };
 }
 
-/** `inFlight` calls kept going for `ms`: calls/s. */
-export async function concurrent(call: Call, inFlight: number, ms: number): Promise<number> {
+/** `inFlight` calls kept going for `ms`: calls/s, and how many calls were made. */
+export async function concurrent(call: Call, inFlight: number, ms: number): Promise<{ perSecond: number; calls: number }> {
   let done = 0;
   const t0 = performance.now();
   const end = t0 + ms;
@@ -50,7 +50,20 @@ export async function concurrent(call: Call, inFlight: number, ms: number): Prom
       }
     }),
   );
-  return done / ((performance.now() - t0) / 1000);
+  return { perSecond: done / ((performance.now() - t0) / 1000), calls: done };
+}
+
+/**
+ * CPU time the processes used so far, in µs (user and system, from /proc, in ticks of 10 ms):
+ * per call over a round of W2, far steadier on a shared machine than calls/s.
+ */
+export function cpuMicros(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1e6) / 100;
 }
 
 /** Median of the rounds, with their spread. */

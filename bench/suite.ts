@@ -17,7 +17,7 @@ import { freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { newSecret } from "../lib/trust/secret.js";
 import { Runtime } from "../lib/runtime.js";
-import { benchHost, concurrent, median, sequential, sleep, warm, type Call, type Figure } from "./measure.js";
+import { benchHost, concurrent, cpuMicros, median, sequential, sleep, warm, type Call, type Figure } from "./measure.js";
 import { rawFrame, rawFrames, rawReader, writeBinaryFrame } from "./raw-protocol.js";
 
 const quick = process.argv.includes("--quick");
@@ -216,10 +216,16 @@ function recordAs(label: Label, w1: string, set: (figure: string, system: System
   else set(w1, label);
 }
 
-async function callFigures(entries: { system: Label; call: Call }[]): Promise<void> {
+async function callFigures(entries: { system: Label; call: Call; serverPids: number[] }[]): Promise<void> {
   for (const { call } of entries) await warm(call, quick ? 200 : 2000);
   const w1 = await alternate(entries, ({ call }) => sequential(call, ROUND_MS));
-  const w2 = await alternate(entries, ({ call }) => concurrent(call, 100, ROUND_MS));
+  const w2 = await alternate(entries, async ({ call, serverPids }) => {
+    // CPU per call: the benchmark process runs only this system's client meanwhile.
+    const [client, server] = [process.cpuUsage(), cpuMicros(serverPids)];
+    const { perSecond, calls } = await concurrent(call, 100, ROUND_MS);
+    const used = process.cpuUsage(client);
+    return { perSecond, clientUs: (used.user + used.system) / calls, serverUs: (cpuMicros(serverPids) - server) / calls };
+  });
   entries.forEach(({ system }, k) => {
     const of = (key: "perSecond" | "p50" | "p99") => median(w1[k]!.map((run) => run[key]));
     recordAs(system, "W1", (w, as) => {
@@ -227,7 +233,10 @@ async function callFigures(entries: { system: Label; call: Call }[]): Promise<vo
       record(`${w} p50 latency`, "µs", "lower", as, of("p50"));
       record(`${w} p99 latency`, "µs", "lower", as, of("p99"));
     });
-    recordAs(system, "W2", (w, as) => record(`${w} 100 in flight`, "calls/s", "higher", as, median(w2[k]!)));
+    recordAs(system, "W2", (w, as) => record(`${w} 100 in flight`, "calls/s", "higher", as, median(w2[k]!.map((r) => r.perSecond))));
+    if (system === "labc via router") return;
+    record("W2 CPU per call, client", "µs", "lower", system, median(w2[k]!.map((r) => r.clientUs)));
+    record("W2 CPU per call, server", "µs", "lower", system, median(w2[k]!.map((r) => r.serverUs)));
   });
 }
 
@@ -304,6 +313,8 @@ const READY_STARTS = quick ? 1 : 5;
 /** A system under measurement: what each workload needs of it. */
 interface Measured {
   system: System;
+  /** The processes that serve its calls (their CPU time per call is a figure). */
+  serverPids: number[];
   /** Calls the echo function with `value`, resolves with the answer. */
   call: (value: unknown) => Promise<unknown>;
   /** Echoes raw bytes (W4's binary figures), where the system has binary messages. */
@@ -338,6 +349,7 @@ async function startRaw(): Promise<Measured> {
   await Promise.all([client.ready, binary.ready]);
   return {
     system: "raw",
+    serverPids: [server.child.pid!],
     call: client.call,
     callBinary: binary.call,
     largeMessages: true,
@@ -378,6 +390,7 @@ async function startEnvelope(): Promise<Measured> {
   await client.ready;
   return {
     system: "envelope",
+    serverPids: [server.child.pid!],
     call: (value) => client.call("echo", [value]),
     largeMessages: false,
     close: () => {
@@ -416,6 +429,7 @@ async function startLabc(system: LabcKind): Promise<LabcSystem> {
     system,
     runtime,
     serverPid: server.child.pid!,
+    serverPids: [server.child.pid!],
     routerPid,
     env,
     call: (value) => runtime.call("echo", value),
@@ -510,6 +524,7 @@ async function startMoleculer(): Promise<Measured | undefined> {
     sum(await Promise.all(Array.from({ length: n }, (_, i) => broker.call(`sub${i + 1}.count`) as Promise<[number, number]>)));
   return {
     system: "moleculer",
+    serverPids: [server.child.pid!],
     call: (value) => broker.call("echo.echo", { v: value }),
     largeMessages: true,
     // The subscriber nodes are part of the static node list, so they run from the start.
@@ -550,6 +565,7 @@ async function startNats(): Promise<Measured | undefined> {
   notes.push("nats: W4 not measured (nats-server refuses messages over 1 MiB by default)");
   return {
     system: "nats",
+    serverPids: [server.pid!, echo.child.pid!],
     call: async (value) => JSON.parse(decoder.decode((await nc.request("echo", encoder.encode(JSON.stringify(value)), { timeout: 10000 })).data)),
     largeMessages: false,
     subscribers: async (n) => {
@@ -575,9 +591,13 @@ async function startNats(): Promise<Measured | undefined> {
 
 /** Every workload, each across all the systems started, their rounds alternating. */
 async function measure(systems: Measured[], labcs: LabcSystem[]): Promise<void> {
-  const calls: { system: Label; call: Call }[] = systems.map(({ system, call }) => ({ system, call: () => call(SMALL) }));
+  const calls: { system: Label; call: Call; serverPids: number[] }[] = systems.map(({ system, call, serverPids }) => ({
+    system,
+    serverPids,
+    call: () => call(SMALL),
+  }));
   const labc = labcs.find((l) => l.system === "labc");
-  if (labc) calls.push({ system: "labc via router", call: viaRouter(labc) });
+  if (labc) calls.push({ system: "labc via router", call: viaRouter(labc), serverPids: [labc.serverPid, labc.routerPid] });
   await callFigures(calls);
   for (const each of labcs) await labcOnlyFigures(each);
   const json = "x".repeat(1024 * 1024);

@@ -18,6 +18,8 @@ test("the benchmark suite runs every workload (--quick)", () => {
   }
   // Publishing as users write it, and the network secret's cost, are figures of their own.
   expect(run.stdout).toContain("W3 pub/sub 1 → 1, labc await each");
+  expect(run.stdout).toMatch(/W2 CPU per call, client +µs \(lower\) +[\d.]+/);
+  expect(run.stdout).toMatch(/W2 CPU per call, server +µs \(lower\) +[\d.]+/);
   expect(run.stdout).toContain("W3 pub/sub 1 → 1, labc batches of 1000");
   expect(run.stdout).toMatch(/The network secret's cost[^\n]*\n[^\n]*\nW1 p50 latency +\d/);
   const results = JSON.parse(readFileSync(join(PACKAGE_ROOT, "bench", "results", "latest.json"), "utf8"));
