@@ -452,11 +452,33 @@ export class Peers {
     }
   }
 
+  /**
+   * A host's whole pool, sent on each new link to it (two routers that dialed each other at once
+   * send it twice). Only what changed is told: a server still listed at the same address is not
+   * dead, and telling this host's processes so would make them drop their connections to it,
+   * with the calls in flight on them.
+   */
   private replaceServers(peer: Peer, servers: ServerEntry[]): void {
     const { pool, notify } = this.options;
-    for (const gone of pool.removeHost(peer.hostId)) notify(Kind.death, { server: gone.id });
-    for (const entry of servers) {
-      if (entry.hostId !== peer.hostId) continue;
+    const listed = new Map(servers.filter((entry) => entry.hostId === peer.hostId).map((entry) => [entry.id, entry]));
+    for (const known of [...pool.servers.values()]) {
+      if (known.hostId !== peer.hostId) continue;
+      const entry = listed.get(known.id);
+      if (!entry || known.address !== peer.address) {
+        pool.removeServer(known.id);
+        notify(Kind.death, { server: known.id });
+        continue;
+      }
+      if (pool.setSuspect(known.id, entry.suspect === true)) notify(Kind.suspect, { server: known.id, suspect: entry.suspect === true });
+      const names = new Set(entry.functions.map((f) => f.name));
+      const functions = [...known.functions.keys()].filter((name) => !names.has(name));
+      const topics = [...known.topics].filter((topic) => !entry.topics.includes(topic));
+      if (functions.length || topics.length) {
+        pool.withdraw(known, functions, topics);
+        notify(Kind.withdraw, { server: known.id, functions, topics });
+      }
+    }
+    for (const entry of listed.values()) {
       const server = { ...entry, address: peer.address! };
       pool.applyAnnounce({ server });
       notify(Kind.announce, { server: entryOf(pool.servers.get(server.id)!) });
