@@ -10,7 +10,10 @@ try {
   process.exit(1);
 }
 const { numPassedTests: passed, numFailedTests: failed, numPendingTests: skipped = 0, numTodoTests: todo = 0 } = report;
-// A suite that failed to load has no failed test but did fail.
-const brokenFiles = report.testResults.filter((file) => file.status === "failed" && file.assertionResults.length === 0).length;
+// A file that failed outside its tests (it did not load, or a beforeAll threw: its tests are
+// then skipped) has no failed test but did fail.
+const brokenFiles = report.testResults.filter(
+  (file) => file.status === "failed" && !file.assertionResults.some((test) => test.status === "failed"),
+).length;
 const line = `${passed} passed, ${failed + brokenFiles} failed`;
 console.log(skipped + todo > 0 ? `${line}, ${skipped + todo} skipped` : line);
