@@ -87,6 +87,9 @@ function describe(server: PoolServer): string {
 }
 
 /** A request's body; the timeout travels so that the function knows its deadline. */
+/** The options of a call that gives none: one object for all of them. */
+const NO_OPTIONS: CallOptions = Object.freeze({});
+
 function entryFor(name: string, options: RegisterOptions): FunctionEntry {
   const scope = options.scope ?? "network";
   const visibility = options.visibility ?? "public";
@@ -119,6 +122,9 @@ export class Runtime {
   private readonly routed = new Set<string>();
   /** Connections to servers that said they leave: nothing new is sent on them. */
   private readonly leaving = new WeakSet<Connection>();
+  /** `call.scope` and `call.timeout` of the config, read once: every call needs them. */
+  private readonly defaultScope: Scope;
+  private readonly defaultTimeoutMs: number;
   /** Publications still finding their subscribers: `close()` waits for them. */
   private readonly publishing = new Set<Promise<number>>();
 
@@ -132,6 +138,8 @@ export class Runtime {
     };
     this.limits = limitsFrom(config);
     this.key = keyOf(config);
+    this.defaultScope = config["call.scope"];
+    this.defaultTimeoutMs = config["call.timeout"] * 1000;
     this.link = new RouterLink({
       config,
       limits: this.limits,
@@ -238,9 +246,9 @@ export class Runtime {
     return this.callWith(name, args);
   }
 
-  callWith(name: string, args: unknown[], options: CallOptions = {}): Promise<any> {
-    const scope = options.scope ?? this.config["call.scope"];
-    const timeoutMs = options.timeoutMs ?? this.config["call.timeout"] * 1000;
+  callWith(name: string, args: unknown[], options: CallOptions = NO_OPTIONS): Promise<any> {
+    const scope = options.scope ?? this.defaultScope;
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
     if (options.host === undefined && options.state === undefined && options.order !== "random") {
       if (this.server?.functions.has(name)) return this.invokeHere(name, args, timeoutMs, options.signal);
       if (scope === "server") return Promise.reject(new NoSuchFunctionError(name, scope, "not in this process"));
@@ -256,8 +264,8 @@ export class Runtime {
 
   /** Calls every server that offers `name` (from the perspective chosen), each answer or error. */
   async callAll(name: string, args: unknown[], options: CallOptions = {}): Promise<CallAllResult[]> {
-    const scope = options.scope ?? this.config["call.scope"];
-    const timeoutMs = options.timeoutMs ?? this.config["call.timeout"] * 1000;
+    const scope = options.scope ?? this.defaultScope;
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
     await this.link.sync();
     const from = this.perspective(options.host);
     const targets = this.link.pool

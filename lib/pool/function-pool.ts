@@ -51,6 +51,18 @@ const SCOPE_RANK: Record<Scope, number> = { server: 0, host: 1, network: 2 };
  * perspective) and the caller lies inside the function's own scope: a function registered
  * with scope "host" answers callers on its host, whatever scope they searched.
  */
+/** Whether `server` offers `name` to a caller at `from` (its host and server as given), in `scope`. */
+function offers(server: PoolServer, name: string, scope: Scope, from: Perspective, callerHostId: string, callerServerId: string | undefined): boolean {
+  const entry = server.functions.get(name)!;
+  const sameHost = server.hostId === callerHostId;
+  if (entry.visibility === "secret") return false;
+  if (entry.visibility === "local" && !sameHost) return false;
+  if (entry.visibility === "private" && !sameHost && !(from.named && server.hostId === from.hostId)) return false;
+  if (!inRealm(server.realm, from.realm ?? "")) return false;
+  if (!within(server, scope, from.hostId, from.serverId)) return false;
+  return within(server, entry.scope, callerHostId, callerServerId);
+}
+
 export class FunctionPool {
   readonly servers = new Map<string, PoolServer>();
   private readonly byName = new Map<string, Set<PoolServer>>();
@@ -157,17 +169,7 @@ export class FunctionPool {
     const out: PoolServer[] = [];
     const callerHostId = from.callerHostId ?? from.hostId;
     const callerServerId = from.callerServerId ?? from.serverId;
-    for (const server of set) {
-      const entry = server.functions.get(name)!;
-      const sameHost = server.hostId === callerHostId;
-      if (entry.visibility === "secret") continue;
-      if (entry.visibility === "local" && !sameHost) continue;
-      if (entry.visibility === "private" && !sameHost && !(from.named && server.hostId === from.hostId)) continue;
-      if (!inRealm(server.realm, from.realm ?? "")) continue;
-      if (!within(server, scope, from.hostId, from.serverId)) continue;
-      if (!within(server, entry.scope, callerHostId, callerServerId)) continue;
-      out.push(server);
-    }
+    for (const server of set) if (offers(server, name, scope, from, callerHostId, callerServerId)) out.push(server);
     return out;
   }
 
@@ -179,6 +181,12 @@ export class FunctionPool {
     order: Resolution = "bottom-up",
     only?: (server: PoolServer) => boolean,
   ): PoolServer | undefined {
+    const set = this.byName.get(name);
+    if (set?.size === 1 && !only) {
+      // The common case, one server offers it: no array of candidates per call.
+      const [server] = set;
+      return offers(server!, name, scope, from, from.callerHostId ?? from.hostId, from.callerServerId ?? from.serverId) ? server : undefined;
+    }
     const all = this.candidates(name, scope, from);
     let found = only ? all.filter(only) : all;
     // A frozen server answers nothing: any other is better, but it is better than none.
