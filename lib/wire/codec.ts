@@ -102,35 +102,50 @@ export function encodeMessage(
   limits: Limits = DEFAULT_LIMITS,
 ): Buffer | Buffer[] {
   const { value, blobs, paths } = extractBinary(body, limits);
-  let json: string;
-  try {
-    json = JSON.stringify(paths.length ? { ...(value as object), [BIN_KEY]: paths } : value);
-  } catch (error) {
-    throw unsendable(error);
-  }
-  return frame(kind, id, json, blobs, limits);
+  return frame(kind, id, toJson(paths.length ? { ...(value as object), [BIN_KEY]: paths } : value), blobs, limits);
 }
 
 /**
+ * Pieces of JSON text that recur, by what they are made from (a function's or topic's name with
+ * the keys around it, a timeout), kept as bytes: the hot paths below copy them instead of
+ * making and joining strings, which costs more than the rest of a small frame. A process uses
+ * few names; past `MAX_PIECES` the cache starts again rather than grow.
+ */
+class Pieces<K> {
+  private readonly bytes = new Map<K, Buffer>();
+  constructor(private readonly make: (key: K) => string) {}
+
+  get(key: K): Buffer {
+    let piece = this.bytes.get(key);
+    if (!piece) {
+      if (this.bytes.size >= MAX_PIECES) this.bytes.clear();
+      this.bytes.set(key, (piece = Buffer.from(this.make(key))));
+    }
+    return piece;
+  }
+}
+
+const MAX_PIECES = 1024;
+const PUBLICATION_HEADS = new Pieces<string>((topic) => `{"topic":${JSON.stringify(topic)},"args":`);
+const REQUEST_HEADS = new Pieces<string>((fn) => `{"fn":${JSON.stringify(fn)},"args":`);
+const REQUEST_TAILS = new Pieces<number | undefined>((ms) => (ms === undefined ? "}" : `,"timeoutMs":${JSON.stringify(ms)}}`));
+const REPLY_HEAD = Buffer.from(`{"v":`);
+const CLOSE = Buffer.from("}");
+
+/**
  * A publication's frame, the same bytes as `encodeMessage(Kind.pub, 0, { topic, args })`.
- * Publishing is the hottest path there is: the body is written as text around the arguments,
- * and only they are searched for binary data.
+ * Publishing is the hottest path there is: only the arguments are searched for binary data and
+ * made into text, the rest is copied (see Pieces).
  */
 export function encodePublication(topic: string, args: unknown[], limits: Limits = DEFAULT_LIMITS): Buffer | Buffer[] {
   if (hasBinary(args, 1, limits)) return encodeMessage(Kind.pub, 0, { topic, args }, limits);
-  let json: string;
-  try {
-    json = `{"topic":${JSON.stringify(topic)},"args":${JSON.stringify(args)}}`;
-  } catch (error) {
-    throw unsendable(error);
-  }
-  return frame(Kind.pub, 0, json, NO_BLOBS, limits);
+  return textFrame(Kind.pub, 0, PUBLICATION_HEADS.get(topic), toJson(args), CLOSE, limits);
 }
 
 /**
  * A request's frame, the same bytes as `encodeMessage(Kind.req, id, { fn, args, timeoutMs })`
- * (no `timeoutMs` when undefined). Calls are the hot path, as publications are: the body is
- * written as text around the arguments, and only they are searched for binary data.
+ * (no `timeoutMs` when undefined). Calls are the hot path, as publications are, and written the
+ * same way.
  */
 export function encodeRequest(
   id: number,
@@ -142,27 +157,24 @@ export function encodeRequest(
   if (hasBinary(args, 1, limits)) {
     return encodeMessage(Kind.req, id, timeoutMs === undefined ? { fn, args } : { fn, args, timeoutMs }, limits);
   }
-  let json: string;
-  try {
-    const deadline = timeoutMs === undefined ? "" : `,"timeoutMs":${JSON.stringify(timeoutMs)}`;
-    json = `{"fn":${JSON.stringify(fn)},"args":${JSON.stringify(args)}${deadline}}`;
-  } catch (error) {
-    throw unsendable(error);
-  }
-  return frame(Kind.req, id, json, NO_BLOBS, limits);
+  return textFrame(Kind.req, id, REQUEST_HEADS.get(fn), toJson(args), REQUEST_TAILS.get(timeoutMs), limits);
 }
 
-/** A reply's frame, the same bytes as `encodeMessage(Kind.rep, id, { v: value })`, written as text. */
+/** A reply's frame, the same bytes as `encodeMessage(Kind.rep, id, { v: value })`, written as requests are. */
 export function encodeReply(id: number, value: unknown, limits: Limits = DEFAULT_LIMITS): Buffer | Buffer[] {
   if (hasBinary(value, 1, limits)) return encodeMessage(Kind.rep, id, { v: value }, limits);
-  let text: string | undefined;
+  const text: string | undefined = toJson(value);
+  // What JSON leaves out (undefined, a function) leaves `v` out, as in an object.
+  if (text === undefined) return frame(Kind.rep, id, "{}", NO_BLOBS, limits);
+  return textFrame(Kind.rep, id, REPLY_HEAD, text, CLOSE, limits);
+}
+
+function toJson(value: unknown): string {
   try {
-    text = JSON.stringify(value);
+    return JSON.stringify(value);
   } catch (error) {
     throw unsendable(error);
   }
-  // What JSON leaves out (undefined, a function) leaves `v` out, as in an object.
-  return frame(Kind.rep, id, text === undefined ? "{}" : `{"v":${text}}`, NO_BLOBS, limits);
 }
 
 function unsendable(error: unknown): BadArgumentsError {
@@ -171,7 +183,40 @@ function unsendable(error: unknown): BadArgumentsError {
 
 function frame(kind: Kind, id: number, json: string, blobs: Uint8Array[], limits: Limits): Buffer | Buffer[] {
   const jsonBytes = Buffer.byteLength(json);
-  const headBytes = 4 + MESSAGE_HEADER_BYTES + jsonBytes + 4 * blobs.length;
+  const head = header(kind, id, jsonBytes, blobs, limits);
+  head.write(json, BODY_AT, jsonBytes, "utf8");
+  if (blobs.length === 0) return head;
+  let at = BODY_AT + jsonBytes;
+  for (const blob of blobs) {
+    head.writeUInt32BE(blob.byteLength, at);
+    at += 4;
+  }
+  const parts: Buffer[] = [head];
+  for (const blob of blobs) {
+    if (blob.byteLength) parts.push(Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength));
+  }
+  return parts;
+}
+
+/** A frame with no binary parts whose JSON body is `head`, the text `middle`, then `tail`. */
+function textFrame(kind: Kind, id: number, head: Buffer, middle: string, tail: Buffer, limits: Limits): Buffer {
+  const middleBytes = Buffer.byteLength(middle);
+  const out = header(kind, id, head.length + middleBytes + tail.length, NO_BLOBS, limits);
+  head.copy(out, BODY_AT);
+  out.write(middle, BODY_AT + head.length, middleBytes, "utf8");
+  tail.copy(out, BODY_AT + head.length + middleBytes);
+  return out;
+}
+
+/** Where a frame's JSON body starts: after its length prefix and the message header. */
+const BODY_AT = 4 + MESSAGE_HEADER_BYTES;
+
+/**
+ * A buffer for a frame's length prefix, header, JSON body and table of binary part lengths,
+ * with the prefix and header written; refuses a frame over the size limit.
+ */
+function header(kind: Kind, id: number, jsonBytes: number, blobs: Uint8Array[], limits: Limits): Buffer {
+  const headBytes = BODY_AT + jsonBytes + 4 * blobs.length;
   let total = headBytes - 4;
   for (const blob of blobs) total += blob.byteLength;
   if (total > limits.maxFrameBytes) {
@@ -187,18 +232,7 @@ function frame(kind: Kind, id: number, json: string, blobs: Uint8Array[], limits
   head[7] = blobs.length & 0xff;
   head.writeUInt32BE(id >>> 0, 8);
   head.writeUInt32BE(jsonBytes, 12);
-  head.write(json, 16, jsonBytes, "utf8");
-  if (blobs.length === 0) return head;
-  let at = 16 + jsonBytes;
-  for (const blob of blobs) {
-    head.writeUInt32BE(blob.byteLength, at);
-    at += 4;
-  }
-  const parts: Buffer[] = [head];
-  for (const blob of blobs) {
-    if (blob.byteLength) parts.push(Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength));
-  }
-  return parts;
+  return head;
 }
 
 /**

@@ -138,6 +138,13 @@ describe("codec", () => {
       }
       expect(bytes(encodeReply(9, value))).toEqual(bytes(encodeMessage(Kind.rep, 9, { v: value })));
     }
+    // Names and timeouts are kept as bytes once seen: many of them, and the first ones again.
+    for (const round of [0, 1]) {
+      for (let i = 0; i < 1500; i += round ? 100 : 1) {
+        const fn = `ƒ ${i}`;
+        expect(bytes(encodeRequest(i, fn, [i], i))).toEqual(bytes(encodeMessage(Kind.req, i, { fn, args: [i], timeoutMs: i })));
+      }
+    }
     expect(() => encodeRequest(1, "f", [10n], undefined)).toThrow(/cannot be sent/);
     expect(() => encodeReply(1, 10n)).toThrow(/cannot be sent/);
     const cyclic: Record<string, unknown> = {};
