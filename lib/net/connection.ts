@@ -18,6 +18,7 @@ import { problemWith } from "../wire/validate.js";
 import { fromOwnHost } from "../trust/own-address.js";
 import { deadlines, type Deadline } from "./deadline-wheel.js";
 import type { Limits } from "./limits.js";
+import { requestExpiry, type Expiring } from "./request-expiry.js";
 import { IGNORABLE_ERRORS, type Transport } from "./transport.js";
 import { tripped } from "./trips.js";
 
@@ -25,7 +26,9 @@ interface Pending {
   resolve: (value: any) => void;
   reject: (error: Error) => void;
   what: string;
-  deadline: Deadline | null;
+  timeoutMs: number;
+  /** When it times out (performance.now() ms), or Infinity. */
+  expiresAt: number;
   /** Settle with the answering message itself, unread (a router relaying it). */
   raw: boolean;
   /** The caller's signal, and what listens to it, while the request waits. */
@@ -72,10 +75,11 @@ export interface ConnectionOptions {
  * cancellations matched here, and everything else is handed to `onMessage`. The limits of
  * `options.limits` that concern one connection are enforced here too.
  */
-export class Connection {
+export class Connection implements Expiring {
   /** The peer's hello, once it arrived. */
   peer: HelloBody | undefined;
   closed = false;
+  nextExpiry = Infinity;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   /** Requests from the peer being served, by id; `anonymous` counts those sent with id 0. */
@@ -232,18 +236,13 @@ export class Connection {
     if (this.closed) return { id, answer: Promise.reject(new ConnectionLostError(this.options.label, what)) };
     if (signal?.aborted) return { id, answer: Promise.reject(new CancelledError(what, signal.reason)) };
     this.nextId = id >= 0xffffffff ? 1 : id + 1;
+    const expiresAt = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
+    if (expiresAt < this.nextExpiry) {
+      this.nextExpiry = expiresAt;
+      requestExpiry.watch(this);
+    }
     const answer = new Promise((resolve, reject) => {
-      const entry: Pending = { resolve, reject, what, deadline: null, raw, signal, onAbort: undefined };
-      if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-        entry.deadline = deadlines.add(timeoutMs, () => {
-          entry.deadline = null;
-          if (this.pending.get(id) !== entry) return;
-          this.settle(id, entry);
-          reject(new TimeoutError(what, timeoutMs, this.options.label));
-          // The server need not finish what nobody waits for.
-          if (!this.closed) this.write(encodeMessage(Kind.cancel, id, {}));
-        });
-      }
+      const entry: Pending = { resolve, reject, what, timeoutMs, expiresAt, raw, signal, onAbort: undefined };
       if (signal) {
         entry.onAbort = () => this.cancel(id, signal.reason);
         signal.addEventListener("abort", entry.onAbort, { once: true });
@@ -253,6 +252,21 @@ export class Connection {
       this.write(frame);
     });
     return { id, answer };
+  }
+
+  expire(now: number): void {
+    let next = Infinity;
+    for (const [id, entry] of this.pending) {
+      if (entry.expiresAt > now) {
+        next = Math.min(next, entry.expiresAt);
+        continue;
+      }
+      this.settle(id, entry);
+      entry.reject(new TimeoutError(entry.what, entry.timeoutMs, this.options.label));
+      // The server need not finish what nobody waits for.
+      if (!this.closed) this.write(encodeMessage(Kind.cancel, id, {}));
+    }
+    this.nextExpiry = next;
   }
 
   /** The server serving request `id` of the peer says how to cancel it. */
@@ -358,7 +372,6 @@ export class Connection {
   /** Takes an answered request out of the waiting ones; the caller then resolves or rejects it. */
   private settle(id: number, entry: Pending): void {
     this.pending.delete(id);
-    if (entry.deadline) deadlines.cancel(entry.deadline);
     if (entry.onAbort) entry.signal!.removeEventListener("abort", entry.onAbort);
     this.released();
   }
@@ -482,6 +495,7 @@ export class Connection {
       this.settle(id, entry);
       entry.reject(new ConnectionLostError(this.options.label, entry.what, error));
     }
+    this.nextExpiry = Infinity;
     // Nobody is left to answer: the handlers still running may stop.
     for (const call of this.incoming.values()) call.cancel(new ConnectionLostError(this.options.label));
     this.incoming.clear();
