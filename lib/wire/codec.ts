@@ -258,7 +258,7 @@ export function reframe(frame: Buffer, id: number): Buffer[] {
 /** Decodes a frame handed out by FrameDecoder (the bytes after the length prefix). */
 export function decodeMessage(frame: Buffer): Message {
   if (frame.length < MESSAGE_HEADER_BYTES) throw new MalformedFrameError("frame shorter than its header");
-  const kind = frame.readUInt8(0) as Kind;
+  const kind = frame[0] as Kind;
   if (KIND_NAMES[kind] === undefined) throw new MalformedFrameError(`unknown message kind ${kind}`);
   const blobCount = frame.readUInt16BE(2);
   const id = frame.readUInt32BE(4);
@@ -266,19 +266,12 @@ export function decodeMessage(frame: Buffer): Message {
   const jsonEnd = MESSAGE_HEADER_BYTES + jsonBytes;
   const tableEnd = jsonEnd + 4 * blobCount;
   if (tableEnd > frame.length) throw new MalformedFrameError("JSON length runs past the frame");
-  let body: any;
-  try {
-    body = JSON.parse(frame.toString("utf8", MESSAGE_HEADER_BYTES, jsonEnd));
-  } catch (error) {
-    throw new MalformedFrameError(`${KIND_NAMES[kind]} body is not JSON`, error);
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new MalformedFrameError(`${KIND_NAMES[kind]} body is not an object`);
-  }
   if (blobCount === 0) {
+    const body = readShaped(kind, frame, MESSAGE_HEADER_BYTES, jsonEnd) ?? parseBody(kind, frame, jsonEnd);
     if (tableEnd !== frame.length) throw new MalformedFrameError("bytes left after the body");
     return { kind, id, body, frame };
   }
+  const body = parseBody(kind, frame, jsonEnd);
   const paths = body[BIN_KEY];
   if (!Array.isArray(paths) || paths.length !== blobCount) {
     throw new MalformedFrameError(`${blobCount} binary parts but no matching "${BIN_KEY}" paths`);
@@ -293,6 +286,92 @@ export function decodeMessage(frame: Buffer): Message {
   }
   if (at !== frame.length) throw new MalformedFrameError("bytes left after the binary parts");
   return { kind, id, body, frame };
+}
+
+function parseBody(kind: Kind, frame: Buffer, jsonEnd: number): any {
+  let body: any;
+  try {
+    body = JSON.parse(frame.toString("utf8", MESSAGE_HEADER_BYTES, jsonEnd));
+  } catch (error) {
+    throw new MalformedFrameError(`${KIND_NAMES[kind]} body is not JSON`, error);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new MalformedFrameError(`${KIND_NAMES[kind]} body is not an object`);
+  }
+  return body;
+}
+
+const REQUEST_START = Buffer.from(`{"fn":"`);
+const PUBLICATION_START = Buffer.from(`{"topic":"`);
+const ARGS_KEY = Buffer.from(`","args":`);
+const TIMEOUT_KEY = Buffer.from(`,"timeoutMs":`);
+
+/**
+ * The body of a request, publication or reply written as the encoders above write it, read by
+ * its known shape: only the arguments (or the value) go through JSON.parse, the name and the
+ * timeout are taken from where they stand. That halves what a small call's decoding costs.
+ * Undefined for any other body, which is then parsed whole. The result is what JSON.parse of
+ * the whole body gives: a name between quotes without `\` or control characters is the name
+ * itself, and a middle that parses as one JSON value proves the body is exactly
+ * `{"fn":name,"args":value,"timeoutMs":n}`, with nothing else in it.
+ */
+function readShaped(kind: Kind, frame: Buffer, start: number, end: number): object | undefined {
+  if (kind === Kind.rep) {
+    if (!has(frame, start, REPLY_HEAD) || frame[end - 1] !== CLOSE[0]) return undefined;
+    const v = parsed(frame, start + REPLY_HEAD.length, end - 1);
+    return v === NOT_JSON ? undefined : { v };
+  }
+  const head = kind === Kind.req ? REQUEST_START : kind === Kind.pub ? PUBLICATION_START : undefined;
+  if (!head || !has(frame, start, head) || frame[end - 1] !== CLOSE[0]) return undefined;
+  let quote = start + head.length;
+  for (; quote < end; quote++) {
+    const byte = frame[quote]!;
+    if (byte === 0x22) break;
+    if (byte === 0x5c || byte < 0x20) return undefined;
+  }
+  if (!has(frame, quote, ARGS_KEY)) return undefined;
+  const name = frame.toString("utf8", start + head.length, quote);
+  const argsAt = quote + ARGS_KEY.length;
+  let argsEnd = end - 1;
+  let timeoutMs: number | undefined;
+  if (kind === Kind.req) {
+    // A whole number of milliseconds (up to 15 digits, no leading zero: exactly what JSON.parse
+    // reads) ends the body when there is a timeout.
+    let digits = end - 1;
+    let ms = 0;
+    for (let scale = 1; digits > argsAt && scale <= 1e15; scale *= 10) {
+      const digit = frame[digits - 1]! - 0x30;
+      if (digit < 0 || digit > 9) break;
+      ms += digit * scale;
+      digits--;
+    }
+    const count = end - 1 - digits;
+    if (count > 0 && count <= 15 && (count === 1 || frame[digits] !== 0x30) && has(frame, digits - TIMEOUT_KEY.length, TIMEOUT_KEY)) {
+      timeoutMs = ms;
+      argsEnd = digits - TIMEOUT_KEY.length;
+    }
+  }
+  const args = parsed(frame, argsAt, argsEnd);
+  if (args === NOT_JSON) return undefined;
+  if (kind === Kind.pub) return { topic: name, args };
+  return timeoutMs === undefined ? { fn: name, args } : { fn: name, args, timeoutMs };
+}
+
+const NOT_JSON = Symbol("not JSON");
+
+function parsed(frame: Buffer, start: number, end: number): unknown {
+  try {
+    return JSON.parse(frame.toString("utf8", start, end));
+  } catch {
+    return NOT_JSON;
+  }
+}
+
+/** Whether `frame` holds the bytes of `piece` at `at`. */
+function has(frame: Buffer, at: number, piece: Buffer): boolean {
+  if (at < 0 || at + piece.length > frame.length) return false;
+  for (let i = 0; i < piece.length; i++) if (frame[at + i] !== piece[i]) return false;
+  return true;
 }
 
 function placeAt(root: any, path: unknown, value: Buffer): void {

@@ -151,4 +151,52 @@ describe("codec", () => {
     cyclic.self = cyclic;
     expect(() => encodeReply(1, cyclic)).toThrow(/nested deeper|cyclic/);
   });
+
+  test("a body read by its shape is what parsing the whole text gives, or malformed when that fails", () => {
+    const textFrame = (kind: Kind, text: string) => {
+      const json = Buffer.from(text);
+      const head = Buffer.alloc(16);
+      head.writeUInt32BE(12 + json.length, 0);
+      head.writeUInt8(kind, 4);
+      head.writeUInt32BE(3, 8);
+      head.writeUInt32BE(json.length, 12);
+      return Buffer.concat([head, json]);
+    };
+    const requests = [
+      `{"fn":"f","args":[1],"timeoutMs":0}`, `{"fn":"f","args":[1],"timeoutMs":010}`, `{"fn":"f","args":[1],"timeoutMs":1.5}`,
+      `{"fn":"f","args":[1],"timeoutMs":1e3}`, `{"fn":"f","args":[1],"timeoutMs": 5}`, `{"fn":"f","args":[1],"timeoutMs":5 }`,
+      `{"fn":"f","args":[1],"timeoutMs":-5}`, `{"fn":"f","args":[1],"timeoutMs":123456789012345}`,
+      `{"fn":"f","args":[1],"timeoutMs":12345678901234567}`, `{"fn":"f","args":[1],"timeoutMs":1,"timeoutMs":2}`,
+      `{"fn":"f","args":[1],"timeoutMs":}`, `{"fn":"f","args":"x\",\"timeoutMs\":5"}`, `{"fn":"f","args":5,"timeoutMs":5}`,
+      `{"fn":"a\"b","args":[]}`, `{"fn":"a\u0041","args":[]}`, `{"fn":"tab\there","args":[]}`, `{"fn":"tab	here","args":[]}`,
+      `{"fn":"ünï 😀","args":["€"]}`, `{"fn":"f","args":[1],"fn":"g"}`, `{"fn":"f","args":[1],"extra":true}`,
+      `{"fn":"f","args":[1] }`, `{"fn":"f","args": [1]}`, `{ "fn":"f","args":[1]}`, `{"fn":"f","args":[1]`, `{"fn":"f","args":}`,
+      `{"fn":"f","args":[1]}}`, `{"fn":"f","args":[1],}`, `{"fn":"f"}`, `{"fn":"f","args":[1],"timeoutMs":5,"timeoutMs":7}`,
+      `{"fn":"__proto__","args":{"__proto__":1}}`, `{}`, `[]`, `{"fn":"f","args":[1]} `,
+    ];
+    const publications = [`{"topic":"lab.t","args":[1]}`, `{"topic":"lab.t","args":[1],"timeoutMs":5}`, `{"topic":"a\"","args":[]}`, `{"topic":"t","args":[1],"topic":"u"}`];
+    const replies = [`{"v":1}`, `{"v":1,"v":2}`, `{"v":}`, `{"v":{"a":[1,"}"]}}`, `{"v":1 }`, `{"error":{"code":"X"}}`, `{"v":"\u0000"}`, `{"v":null}`];
+    const cases: [Kind, string][] = [
+      ...requests.map((text) => [Kind.req, text] as [Kind, string]),
+      ...publications.map((text) => [Kind.pub, text] as [Kind, string]),
+      ...replies.map((text) => [Kind.rep, text] as [Kind, string]),
+      [Kind.rep, requests[0]!], [Kind.req, replies[0]!], [Kind.pub, requests[1]!],
+    ];
+    for (const [kind, text] of cases) {
+      let whole: unknown;
+      try {
+        whole = JSON.parse(text);
+      } catch {
+        expect(() => decodeAll([textFrame(kind, text)]), text).toThrow(MalformedFrameError);
+        continue;
+      }
+      if (typeof whole !== "object" || whole === null || Array.isArray(whole)) {
+        expect(() => decodeAll([textFrame(kind, text)]), text).toThrow(/not an object/);
+        continue;
+      }
+      const [message] = decodeAll([textFrame(kind, text)]);
+      expect(message!.body, text).toStrictEqual(whole);
+      expect(Object.keys(message!.body), text).toEqual(Object.keys(whole));
+    }
+  });
 });
