@@ -296,13 +296,15 @@ export class Runtime {
         if (targets.every((target) => this.direct.has(target.id))) {
           const frame = encodePublication(topic, args, this.limits);
           let slow: Promise<void>[] | undefined;
+          let reached = here;
           for (const target of targets) {
             const connection = this.direct.get(target.id)!;
-            connection.sendEncoded(frame);
+            if (!connection.publish(frame)) continue;
+            reached++;
             if (connection.congested) (slow ??= []).push(connection.drain());
           }
           // A subscriber that reads slower than we publish: an awaiting publisher waits for it.
-          return slow ? Promise.all(slow).then(() => here + targets.length) : Promise.resolve(here + targets.length);
+          return slow ? Promise.all(slow).then(() => reached) : Promise.resolve(reached);
         }
       }
       checkTopic(topic);
@@ -342,8 +344,9 @@ export class Runtime {
         try {
           const connection = await this.reach(target);
           if (connection && this.leaving.has(connection)) return;
-          if (connection) connection.sendEncoded(frame);
-          else await this.link.forwardPublication(target.id, topic, args);
+          if (connection) {
+            if (!connection.publish(frame)) return;
+          } else await this.link.forwardPublication(target.id, topic, args);
           reached++;
         } catch (error) {
           debug("publication on %s not delivered to %s: %s", topic, describe(target), (error as Error).message);

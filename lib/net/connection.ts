@@ -173,7 +173,7 @@ export class Connection implements Expiring {
     this.write(encodeMessage(kind, id, body, this.options.limits));
   }
 
-  /** Sends a frame encoded once for many recipients (publications, pool notices). */
+  /** Sends a frame encoded once for many recipients (pool notices; publications go by `publish`). */
   sendEncoded(frame: Buffer | Buffer[]): void {
     if (!this.closed) this.write(frame);
   }
@@ -291,9 +291,28 @@ export class Connection implements Expiring {
     this.answered(id);
   }
 
-  /** Passes on a message received elsewhere that expects no answer, as it came. */
-  forward(message: Message): void {
-    if (!this.closed) this.write(reframe(message.frame!, 0));
+  /** Passes on a publication received elsewhere, as it came; false when not sent (`publish`). */
+  forward(message: Message): boolean {
+    return this.publish(reframe(message.frame!, 0));
+  }
+
+  /**
+   * Queues a publication, encoded once for every subscriber, unless the peer already leaves so
+   * much unread that it would pass `maxQueuedBytes`: then this one is not sent (false), which
+   * is logged as a `queued` trip, and the connection stays with all it holds. A publisher that
+   * awaits is slowed long before that (`congested`); one that does not await costs the slow
+   * subscriber what it has no room for, said in the log, rather than costing the publisher
+   * its memory or the subscriber everything queued for it.
+   */
+  publish(frame: Buffer | Buffer[]): boolean {
+    if (this.closed) return false;
+    const queued = this.transport.queuedBytes;
+    if (queued + (Array.isArray(frame) ? byteLength(frame) : frame.length) > this.options.limits.maxQueuedBytes) {
+      tripped("queued", this.transport.remote, `${queued} bytes queued that it does not read: a publication was not sent to ${this.options.label}; await publish() to be slowed down instead`);
+      return false;
+    }
+    this.write(frame);
+    return true;
   }
 
   replyError(id: number, error: unknown): void {
@@ -504,4 +523,10 @@ export class Connection implements Expiring {
     for (const done of this.drainWaiters.splice(0)) done();
     this.options.onClose?.(this, error);
   }
+}
+
+function byteLength(parts: Buffer[]): number {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  return total;
 }
