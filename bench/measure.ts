@@ -20,7 +20,7 @@ export async function warm(call: Call, count: number): Promise<void> {
 }
 
 /** One call at a time for `ms`: calls/s and the latency percentiles, in µs. */
-export async function sequential(call: Call, ms: number): Promise<{ perSecond: number; p50: number; p99: number }> {
+export async function sequential(call: Call, ms: number): Promise<Latencies> {
   const latencies: number[] = [];
   const end = performance.now() + ms;
   while (performance.now() < end && latencies.length < MAX_CALLS) {
@@ -28,6 +28,41 @@ export async function sequential(call: Call, ms: number): Promise<{ perSecond: n
     await call();
     latencies.push(performance.now() - t0);
   }
+  return summary(latencies);
+}
+
+/**
+ * One call at a time, `burst` calls of each of `calls` in turn (of the first, then of the
+ * second...), for `ms`: for each, calls/s and the latency percentiles. Bursts taken in turn
+ * meet the same moments of a shared machine, whose slow spells last seconds: rounds of 1 s per
+ * system put a whole spell on one system, and W1's ratio to raw moved ±20 % from round to
+ * round. A burst of 50 calls lasts a few ms, so each spell falls on every system alike, and
+ * keeps the serving process as busy as calls one after the other do (a single call in turn
+ * would wake a process that slept, and measure mostly that wake-up).
+ */
+export async function interleaved(calls: Call[], ms: number, burst = 50): Promise<Latencies[]> {
+  const latencies = calls.map((): number[] => []);
+  const end = performance.now() + ms;
+  while (performance.now() < end && latencies[0]!.length < MAX_CALLS) {
+    for (const [k, call] of calls.entries()) {
+      for (let i = 0; i < burst; i++) {
+        const t0 = performance.now();
+        await call();
+        latencies[k]!.push(performance.now() - t0);
+      }
+    }
+  }
+  return latencies.map(summary);
+}
+
+export interface Latencies {
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+/** Latencies in ms: calls/s and the percentiles in µs. */
+function summary(latencies: number[]): Latencies {
   latencies.sort((a, b) => a - b);
   const total = latencies.reduce((sum, value) => sum + value, 0);
   return {

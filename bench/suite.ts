@@ -17,7 +17,7 @@ import { freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { newSecret } from "../lib/trust/secret.js";
 import { Runtime } from "../lib/runtime.js";
-import { benchHost, concurrent, cpuMicros, median, sequential, sleep, warm, type Call, type Figure } from "./measure.js";
+import { benchHost, concurrent, cpuMicros, interleaved, median, sequential, sleep, warm, type Call, type Figure, type Latencies } from "./measure.js";
 import { rawFrame, rawFrames, rawReader, writeBinaryFrame } from "./raw-protocol.js";
 
 const quick = process.argv.includes("--quick");
@@ -25,6 +25,12 @@ const onlyAt = process.argv.indexOf("--only");
 const only = onlyAt > 0 ? new Set(process.argv[onlyAt + 1]?.split(",")) : undefined;
 const ROUND_MS = quick ? 150 : 1000;
 const ROUNDS = quick ? 1 : 5;
+/**
+ * W2's rounds: the machine's slow spells last seconds, so rounds of 1 s alternating put a spell
+ * on one system; rounds of 200 ms spread it over all (W1 takes its calls in turn likewise).
+ */
+const W2_ROUND_MS = quick ? 150 : 200;
+const W2_ROUNDS = quick ? 1 : 25;
 /** W4's rounds: a call takes milliseconds, so a round holds few of them and varies more. */
 const W4_ROUNDS = quick ? 1 : 15;
 /** Publications in the first, sizing run of a pub/sub figure; later rounds last about ROUND_MS. */
@@ -218,14 +224,25 @@ function recordAs(label: Label, w1: string, set: (figure: string, system: System
 
 async function callFigures(entries: { system: Label; call: Call; serverPids: number[] }[]): Promise<void> {
   for (const { call } of entries) await warm(call, quick ? 200 : 2000);
-  const w1 = await alternate(entries, ({ call }) => sequential(call, ROUND_MS));
-  const w2 = await alternate(entries, async ({ call, serverPids }) => {
-    // CPU per call: the benchmark process runs only this system's client meanwhile.
-    const [client, server] = [process.cpuUsage(), cpuMicros(serverPids)];
-    const { perSecond, calls } = await concurrent(call, 100, ROUND_MS);
-    const used = process.cpuUsage(client);
-    return { perSecond, clientUs: (used.user + used.system) / calls, serverUs: (cpuMicros(serverPids) - server) / calls };
-  });
+  // W1 takes the systems' calls in turn (see `interleaved`); a round lasts as long as the
+  // rounds of all systems did, one after the other.
+  const w1 = entries.map((): Latencies[] => []);
+  for (let i = 0; i < ROUNDS; i++) {
+    const round = await interleaved(entries.map(({ call }) => call), ROUND_MS * entries.length);
+    round.forEach((latencies, k) => w1[k]!.push(latencies));
+  }
+  // W2 alternates shorter rounds than the other figures, for the same reason: as long in all.
+  const w2 = await alternate(
+    entries,
+    async ({ call, serverPids }) => {
+      // CPU per call: the benchmark process runs only this system's client meanwhile.
+      const [client, server] = [process.cpuUsage(), cpuMicros(serverPids)];
+      const { perSecond, calls } = await concurrent(call, 100, W2_ROUND_MS);
+      const used = process.cpuUsage(client);
+      return { perSecond, clientUs: (used.user + used.system) / calls, serverUs: (cpuMicros(serverPids) - server) / calls };
+    },
+    W2_ROUNDS,
+  );
   entries.forEach(({ system }, k) => {
     const of = (key: "perSecond" | "p50" | "p99") => median(w1[k]!.map((run) => run[key]));
     recordAs(system, "W1", (w, as) => {
@@ -659,7 +676,7 @@ function report(): void {
     return `${figure.value.toFixed(digits)}${ratio}${spread}`;
   };
   print([["figure", "unit", ...systems], ...rows.map((row) => [row.figure, `${row.unit} (${row.better})`, ...systems.map((s) => format(row, s))])]);
-  console.log(`\n(x) is the ratio to raw in this run; ±N% the spread of the rounds (${ROUNDS}, W4 ${W4_ROUNDS}) when over 20%.`);
+  console.log(`\n(x) is the ratio to raw in this run; ±N% the spread of the rounds (${ROUNDS}, W2 ${W2_ROUNDS}, W4 ${W4_ROUNDS}; W1 takes the systems' calls in turn, in bursts of 50) when over 20%.`);
   console.log(
     "raw is Node's net as a careful engineer writes it: the answers to one read leave in one write, a client's writes\n" +
       "of one tick in one write, a publisher writes corked batches of 1000 and waits for `drain`. envelope is the least\n" +
