@@ -2,6 +2,7 @@ import { BadArgumentsError, MalformedFrameError } from "../errors.js";
 import { MESSAGE_HEADER_BYTES } from "./frame-decoder.js";
 import { DEFAULT_LIMITS, type Limits } from "../net/limits.js";
 import { Kind, KIND_NAMES, type Message } from "./message.js";
+import { CLOSE, parseValue, readShaped, REPLY_HEAD } from "./shaped-body.js";
 
 /** Body key listing where binary parts go back; it never collides with user data, which lives
  * under the body's own keys (`args`, `v`). */
@@ -129,8 +130,6 @@ const MAX_PIECES = 1024;
 const PUBLICATION_HEADS = new Pieces<string>((topic) => `{"topic":${JSON.stringify(topic)},"args":`);
 const REQUEST_HEADS = new Pieces<string>((fn) => `{"fn":${JSON.stringify(fn)},"args":`);
 const REQUEST_TAILS = new Pieces<number | undefined>((ms) => (ms === undefined ? "}" : `,"timeoutMs":${JSON.stringify(ms)}}`));
-const REPLY_HEAD = Buffer.from(`{"v":`);
-const CLOSE = Buffer.from("}");
 
 /**
  * A publication's frame, the same bytes as `encodeMessage(Kind.pub, 0, { topic, args })`.
@@ -294,122 +293,6 @@ function parseBody(kind: Kind, frame: Buffer, jsonEnd: number): any {
     throw new MalformedFrameError(`${KIND_NAMES[kind]} body is not an object`);
   }
   return body;
-}
-
-const REQUEST_START = Buffer.from(`{"fn":"`);
-const PUBLICATION_START = Buffer.from(`{"topic":"`);
-const ARGS_KEY = Buffer.from(`","args":`);
-const TIMEOUT_KEY = Buffer.from(`,"timeoutMs":`);
-
-/**
- * The body of a request, publication or reply written as the encoders above write it, read by
- * its known shape: only the arguments (or the value) go through JSON.parse, the name and the
- * timeout are taken from where they stand. That halves what a small call's decoding costs.
- * Undefined for any other body, which is then parsed whole. The result is what JSON.parse of
- * the whole body gives: a name between quotes without `\` or control characters is the name
- * itself, and a middle that is one JSON value proves the body is exactly
- * `{"fn":name,"args":value,"timeoutMs":n}`, with nothing else in it. The middle is checked to
- * be one value before it is parsed (see `oneValue`), so a body of another shape (a forwarded
- * request has a `target`) never costs a failed parse: a throw costs ten times a small parse.
- */
-function readShaped(kind: Kind, frame: Buffer, start: number, end: number): object | undefined {
-  if (kind === Kind.rep) {
-    if (!has(frame, start, REPLY_HEAD) || frame[end - 1] !== CLOSE[0]) return undefined;
-    const at = start + REPLY_HEAD.length;
-    return oneValue(frame, at, end - 1) ? { v: parseValue(kind, frame, at, end - 1) } : undefined;
-  }
-  const head = kind === Kind.req ? REQUEST_START : kind === Kind.pub ? PUBLICATION_START : undefined;
-  if (!head || !has(frame, start, head) || frame[end - 1] !== CLOSE[0]) return undefined;
-  let quote = start + head.length;
-  for (; quote < end; quote++) {
-    const byte = frame[quote]!;
-    if (byte === 0x22) break;
-    if (byte === 0x5c || byte < 0x20) return undefined;
-  }
-  if (!has(frame, quote, ARGS_KEY)) return undefined;
-  const name = frame.toString("utf8", start + head.length, quote);
-  const argsAt = quote + ARGS_KEY.length;
-  let argsEnd = end - 1;
-  let timeoutMs: number | undefined;
-  if (kind === Kind.req) {
-    // A whole number of milliseconds (up to 15 digits, no leading zero: exactly what JSON.parse
-    // reads) ends the body when there is a timeout.
-    let digits = end - 1;
-    let ms = 0;
-    for (let scale = 1; digits > argsAt && scale <= 1e15; scale *= 10) {
-      const digit = frame[digits - 1]! - 0x30;
-      if (digit < 0 || digit > 9) break;
-      ms += digit * scale;
-      digits--;
-    }
-    const count = end - 1 - digits;
-    if (count > 0 && count <= 15 && (count === 1 || frame[digits] !== 0x30) && has(frame, digits - TIMEOUT_KEY.length, TIMEOUT_KEY)) {
-      timeoutMs = ms;
-      argsEnd = digits - TIMEOUT_KEY.length;
-    }
-  }
-  if (!oneValue(frame, argsAt, argsEnd)) return undefined;
-  const args = parseValue(kind, frame, argsAt, argsEnd);
-  if (kind === Kind.pub) return { topic: name, args };
-  return timeoutMs === undefined ? { fn: name, args } : { fn: name, args, timeoutMs };
-}
-
-/** Bodies with a longer middle are parsed whole: the saving is in small messages. */
-const SHAPED_MAX_BYTES = 1024;
-
-/**
- * Whether `start..end` is one JSON value as far as its delimiters go: a string, or an array or
- * object whose first bracket closes at its last byte (strings skipped), or a bare number or
- * literal. Then the whole body is valid JSON exactly when this middle is, so a failed parse of
- * it is a malformed frame, as the whole parse would have found.
- */
-function oneValue(frame: Buffer, start: number, end: number): boolean {
-  if (end <= start || end - start > SHAPED_MAX_BYTES) return false;
-  const first = frame[start]!;
-  if (first === 0x22) return closingQuote(frame, start + 1, end) === end - 1;
-  if (first === 0x5b || first === 0x7b) {
-    let depth = 0;
-    for (let i = start; i < end; i++) {
-      const byte = frame[i]!;
-      if (byte === 0x22) {
-        i = closingQuote(frame, i + 1, end);
-        if (i < 0) return false;
-      } else if (byte === 0x5b || byte === 0x7b) depth++;
-      else if ((byte === 0x5d || byte === 0x7d) && --depth === 0) return i === end - 1;
-    }
-    return false;
-  }
-  for (let i = start; i < end; i++) if (!SCALAR_BYTES[frame[i]!]) return false;
-  return true;
-}
-
-/** The index of the quote that ends a string whose content starts at `from`, or -1. */
-function closingQuote(frame: Buffer, from: number, end: number): number {
-  for (let i = from; i < end; i++) {
-    const byte = frame[i]!;
-    if (byte === 0x22) return i;
-    if (byte === 0x5c) i++;
-  }
-  return -1;
-}
-
-/** The bytes of JSON numbers and of true, false, null. */
-const SCALAR_BYTES = new Uint8Array(256);
-for (const byte of Buffer.from("0123456789+-.eEtrufalsn")) SCALAR_BYTES[byte] = 1;
-
-function parseValue(kind: Kind, frame: Buffer, start: number, end: number): unknown {
-  try {
-    return JSON.parse(frame.toString("utf8", start, end));
-  } catch (error) {
-    throw new MalformedFrameError(`${KIND_NAMES[kind]} body is not JSON`, error);
-  }
-}
-
-/** Whether `frame` holds the bytes of `piece` at `at`. */
-function has(frame: Buffer, at: number, piece: Buffer): boolean {
-  if (at < 0 || at + piece.length > frame.length) return false;
-  for (let i = 0; i < piece.length; i++) if (frame[at + i] !== piece[i]) return false;
-  return true;
 }
 
 function placeAt(root: any, path: unknown, value: Buffer): void {
