@@ -26,10 +26,33 @@ export function toText(value: unknown): string | Uint8Array {
   if (value === undefined) return "";
   if (typeof value === "string") return value;
   if (isBytes(value)) return value;
-  return JSON.stringify(value, function (this: any, key) {
-    const raw = this[key];
-    return isBytes(raw) ? `<${raw.byteLength} bytes>` : raw;
-  }, 2);
+  return JSON.stringify(value, bytesAsSize, 2);
+}
+
+/** A value on one line: a string as it is unless it holds a line break, anything else compact JSON. */
+export function toLine(value: unknown): string {
+  if (value === undefined) return "";
+  if (typeof value === "string" && !/[\r\n]/.test(value)) return value;
+  return JSON.stringify(value, bytesAsSize);
+}
+
+function bytesAsSize(this: any, key: string): unknown {
+  const raw = this[key];
+  return isBytes(raw) ? `<${raw.byteLength} bytes>` : raw;
+}
+
+/**
+ * An argument read from a file or stdin: UTF-8 text is read as a typed argument is (JSON when
+ * it parses, else the text), less one final line break; anything else travels as its bytes.
+ */
+export function argumentFrom(bytes: Buffer): unknown {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return bytes;
+  }
+  return text.includes("\0") ? bytes : parseArg(text.replace(/\r?\n$/, ""));
 }
 
 /** Writes a result to stdout and resolves once it is flushed, so a large one is never cut. */

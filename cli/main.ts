@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { cac } from "cac";
 import { CONFIG_KEYS, envName, loadConfig, type ConfigKey } from "../lib/config.js";
@@ -9,7 +10,7 @@ import { networkKey } from "../lib/trust/network-key.js";
 import { OPEN_NETWORK } from "../lib/trust/secret.js";
 import { close, configure, type ServiceInfo } from "../lib/index.js";
 import { SCOPES, type Scope } from "../lib/wire/message.js";
-import { parseArg, table, toJson, toText, writeOut } from "./format.js";
+import { argumentFrom, parseArg, table, toJson, toLine, toText, writeOut } from "./format.js";
 import { stopOnSignal } from "./stop-on-signal.js";
 
 const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
@@ -21,9 +22,39 @@ interface GlobalOptions {
   "--"?: string[];
 }
 
-/** Positional arguments, then those after `--`, each parsed as JSON when it is JSON. */
-function argumentsOf(args: string[], options: GlobalOptions): unknown[] {
-  return [...args, ...(options["--"] ?? [])].map(parseArg);
+/**
+ * Positional arguments, then those after `--`: each parsed as JSON when it is JSON, else a
+ * string; `-` is what stdin holds and `@path` what that file holds (text, read the same way,
+ * or bytes when it is not UTF-8 text); `@@...` is the text `@...`.
+ */
+async function argumentsOf(args: string[], options: GlobalOptions): Promise<unknown[]> {
+  const all = [...args, ...(options["--"] ?? [])];
+  if (all.filter((arg) => arg === STDIN_ARG).length > 1) throw new UsageError("only one argument can come from stdin (-)");
+  return Promise.all(
+    all.map(async (arg) => {
+      if (arg === STDIN_ARG) return argumentFrom(await readStdin());
+      if (arg.startsWith("@@")) return parseArg(arg.slice(1));
+      if (arg.length > 1 && arg.startsWith("@")) {
+        const path = arg.slice(1);
+        try {
+          return argumentFrom(await readFile(path));
+        } catch (error) {
+          throw new UsageError(`cannot read the argument file ${path}: ${(error as Error).message} (write @@ for a text starting with @)`);
+        }
+      }
+      return parseArg(arg);
+    }),
+  );
+}
+
+/** What `-` on the command line becomes before cac reads it. */
+const STDIN_ARG = "\u0000stdin";
+
+async function readStdin(): Promise<Buffer> {
+  if (process.stdin.isTTY) process.stderr.write("labc: reading an argument from stdin; Ctrl-D ends it\n");
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /** Global flags as config keys (they win over files and environment). */
@@ -111,7 +142,7 @@ cli
   );
 
 cli
-  .command("call <name> [...args]", "Call a function and print its result (args are JSON when they parse as JSON)")
+  .command("call <name> [...args]", "Call a function and print its result (args are JSON when they parse as JSON; - reads one from stdin, @path from a file)")
   .option("--timeout <seconds>", "Give up after this many seconds (config call.timeout)")
   .option("--scope <scope>", `Where to look: ${SCOPES.join(", ")} (config call.scope)`)
   .option("--host <name>", "Resolve from this host's perspective (its functions first, its private ones too)")
@@ -122,6 +153,8 @@ cli
   .example("labc call add 1 2")
   .example("labc call add -- -1 2      (after --, -1 is an argument, not an option)")
   .example("labc call --host computer1 temperature")
+  .example("cat notes.txt | labc call echo -")
+  .example("labc call resize @photo.jpg 640      (a file that is not UTF-8 text goes as bytes)")
   .action(
     action(
       async (
@@ -142,7 +175,7 @@ cli
           signal: interrupt.signal,
         };
         if (options.all) {
-          const results = await labc.callAll(name, argumentsOf(args, options), callOptions);
+          const results = await labc.callAll(name, await argumentsOf(args, options), callOptions);
           if (results.length === 0) throw new NoSuchFunctionError(name, callOptions.scope ?? labc.config["call.scope"]);
           const answers = results.map(({ host, server, pid, port, value, error }) => ({
             host,
@@ -156,7 +189,7 @@ cli
           await writeOut(options.json ? answers : answers.map(line).join("\n"), options.json === true);
           if (results.some((result) => result.error)) process.exitCode = 1;
         } else {
-          const result = await labc.callWith(name, argumentsOf(args, options), callOptions);
+          const result = await labc.callWith(name, await argumentsOf(args, options), callOptions);
           await writeOut(result, options.json === true);
         }
         await labc.close();
@@ -165,13 +198,18 @@ cli
   );
 
 cli
-  .command("publish <topic> [...args]", "Publish to every subscriber of a topic, on every host")
+  .command("publish <topic> [...args]", "Publish to every subscriber of a topic, on every host (args as for call)")
+  .option("--host <name>", "Only to the subscribers on this host")
   .example("labc publish lab.print hi")
+  .example("labc publish lab.config @settings.json")
+  .example("labc publish --host computer1 lab.lights.off")
   .action(
-    action(async (topic: string, args: string[], options: GlobalOptions) => {
+    action(async (topic: string, args: string[], options: GlobalOptions & { host?: string }) => {
       const labc = configure(flagsOf(options));
-      const reached = await labc.publish(topic, ...argumentsOf(args, options));
-      process.stderr.write(`labc: published on ${topic} to ${reached} server(s)\n`);
+      const values = await argumentsOf(args, options);
+      const host = textOption("host", options.host);
+      const reached = host === undefined ? await labc.publish(topic, ...values) : await labc.getHost(host).publish(topic, ...values);
+      process.stderr.write(`labc: published on ${topic} to ${reached} server(s)${host === undefined ? "" : ` on ${host}`}\n`);
       await labc.close();
     }),
   );
@@ -183,11 +221,12 @@ cli
   .action(
     action(async (pattern: string, options: GlobalOptions & { json?: boolean }) => {
       const labc = configure(flagsOf(options));
+      const piped = !process.stdout.isTTY;
       await labc.subscribe(
         (topic: string, ...args: unknown[]) => {
-          const line = options.json
-            ? toJson({ topic, args })
-            : [topic, ...args.map((arg) => (arg instanceof Uint8Array ? `<${arg.byteLength} bytes>` : toText(arg)))].join(" ");
+          // Piped, a message is one line, so that a program reading lines gets messages.
+          const shown = piped ? toLine : (arg: unknown) => (arg instanceof Uint8Array ? `<${arg.byteLength} bytes>` : toText(arg));
+          const line = options.json ? toJson({ topic, args }) : [topic, ...args.map(shown)].join(" ");
           process.stdout.write(`${line}\n`);
         },
         pattern,
@@ -426,7 +465,11 @@ cli.help();
 cli.version(packageJson.version);
 
 try {
-  cli.parse(process.argv, { run: false });
+  // cac drops a lone `-` (and the word after it): it stands for stdin here, so it is renamed.
+  cli.parse(
+    process.argv.map((arg) => (arg === "-" ? STDIN_ARG : arg)),
+    { run: false },
+  );
   if (cli.options.help || cli.options.version) {
     // cac printed it
   } else if (cli.matchedCommand) {

@@ -51,6 +51,8 @@ export interface HostHandle {
   call(name: string, ...args: unknown[]): Promise<any>;
   callWith(name: string, args: unknown[], options?: Omit<CallOptions, "host" | "port">): Promise<any>;
   callAll(name: string, ...args: unknown[]): Promise<CallAllResult[]>;
+  /** Publishes to the subscribers on that host only (with a port: on that server only). */
+  publish(topic: string, ...args: unknown[]): Promise<number>;
   readonly network: Namespace;
   /** The services installed on that host, with their state. */
   services(): Promise<ServiceInfo[]>;
@@ -170,6 +172,7 @@ export class Runtime {
       call: (name, ...args) => this.callWith(name, args, fixed),
       callWith: (name, args, options = {}) => this.callWith(name, args, { ...options, ...fixed }),
       callAll: (name, ...args) => this.callAll(name, args, fixed),
+      publish: (topic, ...args) => this.publishTo(topic, args, fixed),
       network: namespace((name, args) => this.callWith(name, args, fixed)),
       // ServiceControl of that host answers (bottom-up from its perspective).
       services: () => this.callWith("service_control.listServices", [], fixed),
@@ -308,14 +311,37 @@ export class Runtime {
         }
       }
       checkTopic(topic);
-      const far = this.publishFar(topic, args, here);
-      this.publishing.add(far);
-      const done = () => this.publishing.delete(far);
-      far.then(done, done);
-      return far;
+      return this.tracked(this.publishFar(topic, args, here));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Delivers to the subscribers of `topic` on one host only (its name or host id), or on one
+   * server of it (`port`): `getHost("computer1").publish(...)`. Resolves with how many servers
+   * got it; a host nobody knows is a NoSuchHostError.
+   */
+  publishTo(topic: string, args: unknown[], where: { host: string; port?: number | undefined }): Promise<number> {
+    const targeted = async () => {
+      checkTopic(topic);
+      await this.link.sync();
+      const { hostId } = this.perspective(where.host);
+      const isTarget = (server: { hostId: string; port: number }) =>
+        server.hostId === hostId && (where.port === undefined || server.port === where.port);
+      const server = this.server;
+      const here = server && isTarget({ hostId: this.identity.hostId, port: server.port }) && server.deliver(topic, args) > 0 ? 1 : 0;
+      return this.deliver(topic, args, this.subscribersOf(topic).filter(isTarget), here);
+    };
+    return this.tracked(targeted());
+  }
+
+  /** A publication still on its way, which `close()` waits for. */
+  private tracked(publication: Promise<number>): Promise<number> {
+    this.publishing.add(publication);
+    const done = () => this.publishing.delete(publication);
+    publication.then(done, done);
+    return publication;
   }
 
   /** The names of the hosts this process knows of, with their ids. */
@@ -329,14 +355,17 @@ export class Runtime {
   }
 
   private async publishFar(topic: string, args: unknown[], here: number): Promise<number> {
-    let reached = here;
     await this.link.ready();
     // On a fresh host, subscribers elsewhere are not known yet: give discovery its moment.
     if (this.link.discoveringMs > 0) {
       await new Promise((done) => setTimeout(done, this.link.discoveringMs));
       await this.link.sync();
     }
-    const targets = this.subscribersOf(topic);
+    return this.deliver(topic, args, this.subscribersOf(topic), here);
+  }
+
+  /** Sends a publication to `targets`; resolves with `reached` plus how many of them got it. */
+  private async deliver(topic: string, args: unknown[], targets: readonly PoolServer[], reached: number): Promise<number> {
     if (targets.length === 0) return reached;
     const frame = encodePublication(topic, args, this.limits);
     await Promise.all(

@@ -63,10 +63,10 @@ export class TestHost {
   }
 
   /** Spawns a labc CLI process (not waited for). */
-  spawn(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  spawn(args: string[], env: NodeJS.ProcessEnv = {}, stdin: "ignore" | "pipe" = "ignore"): ChildProcess {
     const child = spawn(process.execPath, [CLI_PATH, ...args], {
       env: { ...this.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [stdin, "pipe", "pipe"],
       cwd: this.dir,
     });
     this.children.add(child);
@@ -105,6 +105,13 @@ export class TestHost {
   /** Runs one CLI command to its end. */
   cli(args: string[], env: NodeJS.ProcessEnv = {}, ms = 20000): Promise<CliResult> {
     return this.run(this.spawn(args, env), args, ms);
+  }
+
+  /** Runs one CLI command to its end with `input` as its stdin. */
+  cliWithInput(args: string[], input: string | Buffer): Promise<CliResult> {
+    const child = this.spawn(args, {}, "pipe");
+    child.stdin!.end(input);
+    return this.run(child, args, 20000);
   }
 
   /** Runs a Node script (a user's script) on this host to its end. */

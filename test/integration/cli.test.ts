@@ -27,6 +27,24 @@ describe("labc call", () => {
     expect((await host.cli(["call", "add", "--", "-1", "2"])).stdout).toBe("1\n");
   });
 
+  test("an argument from stdin (-) or from a file (@path): text read as typed, other bytes as bytes", async () => {
+    expect(await host.cliWithInput(["call", "echo", "-"], "lines\nfrom stdin\n")).toMatchObject({ code: 0, stdout: "lines\nfrom stdin\n" });
+    expect((await host.cliWithInput(["call", "add", "-", "2"], "40\n")).stdout).toBe("42\n");
+    writeFileSync(join(host.dir, "args.json"), '{"a":[1,true]}\n');
+    writeFileSync(join(host.dir, "blob.bin"), Buffer.from([0, 1, 2, 255]));
+    expect((await host.cli(["call", "echo", "@args.json", "--json"])).stdout).toBe('{"a":[1,true]}\n');
+    expect((await host.cli(["call", "echo", "@blob.bin", "--json"])).stdout).toBe('{"$binary":"AAEC/w=="}\n');
+    expect((await host.cli(["call", "echo", "@@home"])).stdout).toBe("@home\n");
+    const published = await host.cliWithInput(["publish", "lab.print", "-"], "from a pipe");
+    expect(published.stderr).toMatch(/published on lab\.print to 1 server/);
+    await echo.waitFor(/^from a pipe$/, 5000);
+    const missing = await host.cli(["call", "echo", "@nowhere.json"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^labc: cannot read the argument file nowhere\.json: ENOENT.*\(write @@ for a text starting with @\)\n$/);
+    const twice = await host.cliWithInput(["call", "add", "-", "-"], "1");
+    expect(twice).toMatchObject({ code: 2, stderr: "labc: only one argument can come from stdin (-)\n" });
+  });
+
   test("fails with one line and a non-zero exit code", async () => {
     const missing = await host.cli(["call", "nowhere"]);
     expect(missing.code).toBe(1);
@@ -55,8 +73,11 @@ describe("pub/sub from the shell", () => {
     expect(published.stderr).toMatch(/published on lab\.print to 2 server\(s\)/);
     await echo.waitFor(/^hi$/, 5000);
     await host.cli(["publish", "lab.temp.room1", "21.5", '{"unit":"C"}']);
-    await expect.poll(() => seen, { timeout: 5000 }).toContain('lab.temp.room1 21.5 {\n  "unit": "C"\n}');
+    // Piped, one line per message: objects as compact JSON, a text with a line break quoted.
+    await expect.poll(() => seen, { timeout: 5000 }).toContain('lab.temp.room1 21.5 {"unit":"C"}\n');
     expect(seen).toContain("lab.print hi\n");
+    await host.cli(["publish", "lab.note", '"two\\nlines"']);
+    await expect.poll(() => seen, { timeout: 5000 }).toContain('lab.note "two\\nlines"\n');
     watcher.kill("SIGINT");
   });
 });

@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { Lan, lanUnavailable, within, type LanHost } from "./lan.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { PACKAGE_ROOT } from "../../lib/paths.js";
+import { Lan, lanUnavailable, sleep, within, type LanHost } from "./lan.js";
 
 const why = lanUnavailable();
 
@@ -97,5 +101,39 @@ describe.skipIf(why)("perspectives, visibility, realms and the root port, 3 host
       const three = JSON.parse(await out(h1, ["call", "heard3", "--json"]));
       return two.includes("hello") && three.includes("hello");
     });
+  });
+
+  test("targeted publish reaches the subscribers of one host, or one server, and no one else", async () => {
+    // A second subscriber on host2, so that its servers can be told apart.
+    const again = await h2.serve([h2.service("TwoAgain", { listen, heardAgain: "return this.heard;" })]);
+    try {
+      await within(8000, "host1 knowing the second subscriber", async () => (await h1.cli(["call", "heardAgain"])).code === 0);
+      const toHost3 = await h1.cli(["publish", "--host", "host3", "net.only3", "x3"]);
+      expect(toHost3.stderr).toBe("labc: published on net.only3 to 1 server(s) on host3\n");
+      const toHost2 = await h1.cli(["publish", "--host", "host2", "net.only2", "x2"]);
+      expect(toHost2.stderr).toBe("labc: published on net.only2 to 2 server(s) on host2\n");
+      expect(await out(h1, ["publish", "--host", "host9", "net.x", "x"])).toMatch(/no host "host9" is known/);
+      // One server, by its port, from a script on host1.
+      const answers = JSON.parse((await h1.cli(["call", "--all", "heardAgain", "--json"])).stdout) as { port: number }[];
+      const script = join(h1.dir, "targeted.mjs");
+      writeFileSync(
+        script,
+        `import * as labc from ${JSON.stringify(pathToFileURL(join(PACKAGE_ROOT, "dist", "labc.js")).href)};\n` +
+          `console.log(await labc.getHost("host2", ${answers[0]!.port}).publish("net.onlyOne", "x1"));\n` +
+          "await labc.close();\n",
+      );
+      expect(await h1.node([script])).toMatchObject({ code: 0, stdout: "1\n" });
+      const heard = async (name: string) => JSON.parse(await out(h1, ["call", name, "--json"])) as unknown[];
+      await within(3000, "every target hearing its publication", async () => {
+        const [two, three, twoAgain] = [await heard("heard2"), await heard("heard3"), await heard("heardAgain")];
+        return three.includes("x3") && two.includes("x2") && twoAgain.includes("x2") && twoAgain.includes("x1");
+      });
+      await sleep(300);
+      expect((await heard("heard3")).filter((x) => x === "x2" || x === "x1")).toEqual([]);
+      expect((await heard("heard2")).filter((x) => x === "x3" || x === "x1")).toEqual([]);
+      expect((await heard("heardAgain")).filter((x) => x === "x3")).toEqual([]);
+    } finally {
+      again.kill("SIGTERM");
+    }
   });
 });
