@@ -15,6 +15,7 @@ import { Router } from "../lib/router.js";
 import { Runtime } from "../lib/runtime.js";
 import { servicesDir } from "../lib/services/manifest.js";
 import { Supervisor } from "../lib/services/supervisor.js";
+import { Core } from "../services/core.js";
 import { ServiceControl } from "../services/service-control.js";
 import { limitsFrom } from "../lib/net/limits.js";
 import { stopOnSignal } from "./stop-on-signal.js";
@@ -131,6 +132,10 @@ export async function runRouter(config: Config): Promise<void> {
   const discovery = config["discovery.enabled"] ? "on" : "off";
   const remoteControl = key !== undefined || config["service_control.remote"];
   await control.serve(new ServiceControl(supervisor, { host: self.name, remote: remoteControl }));
+  // Only under their full names: a user's own `ping` must not meet every router's.
+  const core = new Core({ host: self.name, hostId: self.hostId });
+  await control.register(() => core.ping(), { name: "core.ping" });
+  await control.register(() => core.info(), { name: "core.info" });
   router.markReady();
   stopOnSignal(async () => {
     await control.close();

@@ -128,6 +128,11 @@ export const network = namespace((name, args) => runtime().callWith(name, args),
   callAll: (name: string, ...args: unknown[]): Promise<CallAllResult[]> => runtime().callAll(name, args),
 });
 
+/** This host: `await localhost.network.core.info()`, as `getHost(os.hostname())` would give it. */
+export const localhost: HostHandle = new Proxy({} as HostHandle, {
+  get: (_, key) => Reflect.get(runtime().localhost, key),
+});
+
 /** Calls from another host's perspective: `await getHost("computer1").call("f")`. */
 export function getHost(host: string, port?: number): HostHandle {
   return runtime().getHost(host, port);

@@ -129,6 +129,7 @@ export class Runtime {
   private readonly defaultTimeoutMs: number;
   /** Publications still finding their subscribers: `close()` waits for them. */
   private readonly publishing = new Set<Promise<number>>();
+  private ownHost: HostHandle | undefined;
 
   constructor(readonly config: Config, options: { state?: string } = {}) {
     this.identity = {
@@ -179,6 +180,11 @@ export class Runtime {
       startService: (name) => this.callWith("service_control.startService", [name], { ...fixed, timeoutMs: 60_000 }),
       stopService: (name) => this.callWith("service_control.stopService", [name], { ...fixed, timeoutMs: 60_000 }),
     };
+  }
+
+  /** This host, as `getHost(its name)` gives it: `localhost.network.core.info()`. */
+  get localhost(): HostHandle {
+    return (this.ownHost ??= this.getHost(this.identity.host));
   }
 
   /** The port this process serves on, once it serves. */

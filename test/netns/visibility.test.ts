@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { PACKAGE_ROOT } from "../../lib/paths.js";
@@ -101,6 +101,31 @@ describe.skipIf(why)("perspectives, visibility, realms and the root port, 3 host
       const three = JSON.parse(await out(h1, ["call", "heard3", "--json"]));
       return two.includes("hello") && three.includes("hello");
     });
+  });
+
+  test("every host's router answers core.ping and core.info; labc.localhost is this host", async () => {
+    expect(JSON.parse(await out(h1, ["call", "core.ping", "--json"]))).toMatchObject({ host: "host1", hostId: "id-host1" });
+    const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }).version;
+    const info = JSON.parse(await out(h1, ["call", "--host", "host2", "core.info", "--json"]));
+    expect(info).toMatchObject({ host: "host2", hostId: "id-host2", version, cpus: expect.any(Number), node: process.version });
+    expect(info.state).toMatch(/^[0-9a-f]{12}$/);
+    expect(info.load).toHaveLength(3);
+    expect(info.uptimeS).toBeGreaterThanOrEqual(0);
+    const all = JSON.parse(await out(h1, ["call", "--all", "core.ping", "--json"])) as { value: { host: string } }[];
+    expect(all.map((answer) => answer.value.host).sort()).toEqual(["host1", "host2", "host3"]);
+    const script = join(h1.dir, "core.mjs");
+    writeFileSync(
+      script,
+      `import * as labc from ${JSON.stringify(pathToFileURL(join(PACKAGE_ROOT, "dist", "labc.js")).href)};\n` +
+        "const nearest = await labc.network.core.ping();\n" +
+        'const far = await labc.getHost("host3").network.core.ping();\n' +
+        "const here = await labc.localhost.network.core.info();\n" +
+        "console.log(JSON.stringify([nearest.host, far.host, here.host, labc.localhost.name]));\n" +
+        "await labc.close();\n",
+    );
+    const result = await h1.node([script]);
+    expect(result.stderr).toBe("");
+    expect(JSON.parse(result.stdout)).toEqual(["host1", "host3", "host1", "host1"]);
   });
 
   test("targeted publish reaches the subscribers of one host, or one server, and no one else", async () => {
