@@ -17,6 +17,7 @@ export interface RegisterOptions {
 // Registered symbols: metadata written by one copy of labc is read by another.
 const REGISTER = Symbol.for("labc:register");
 const SUBSCRIBE = Symbol.for("labc:subscribe");
+const WATCH = Symbol.for("labc:watch");
 
 /** What a TC39 decorator receives as its second argument (only the parts read here). */
 interface DecoratorContext {
@@ -50,12 +51,19 @@ export function markSubscribe(method: Function, topic: string | undefined): void
   Reflect.defineMetadata(SUBSCRIBE, [...topics, topic], method);
 }
 
+export function markWatch(method: Function, topic: string): void {
+  const topics: string[] = Reflect.getOwnMetadata(WATCH, method) ?? [];
+  Reflect.defineMetadata(WATCH, [...topics, topic], method);
+}
+
 export interface DecoratedMethod {
   key: string;
   method: Function;
   register?: RegisterOptions;
   /** Topics subscribed; `undefined` stands for the method's own name. */
   subscribe?: (string | undefined)[];
+  /** Topics its results are published on (`@watch`). */
+  watch?: string[];
 }
 
 /** Every decorated method of an instance, walking its prototype chain (subclass first). */
@@ -68,7 +76,8 @@ export function decoratedMethods(instance: object): DecoratedMethod[] {
       if (typeof method !== "function") continue;
       const register: RegisterOptions | undefined = Reflect.getOwnMetadata(REGISTER, method);
       const subscribe: (string | undefined)[] | undefined = Reflect.getOwnMetadata(SUBSCRIBE, method);
-      if (register || subscribe) found.set(key, { key, method, register, subscribe });
+      const watch: string[] | undefined = Reflect.getOwnMetadata(WATCH, method);
+      if (register || subscribe || watch) found.set(key, { key, method, register, subscribe, watch });
     }
   }
   return [...found.values()];

@@ -14,6 +14,7 @@ import {
   isDecoratorContext,
   markRegister,
   markSubscribe,
+  markWatch,
   methodDecorator,
   type RegisterOptions,
 } from "./decorators.js";
@@ -71,6 +72,16 @@ export function subscribe(first?: unknown, second?: unknown, third?: unknown): u
   if (typeof first === "function") return runtime().subscribe(first, second as string | undefined);
   const pattern = first as string | undefined;
   return methodDecorator((method) => markSubscribe(method, pattern));
+}
+
+/**
+ * `@watch("lab.lights.level")` on a registered method publishes what it returns (once a promise
+ * settles) on that topic after each call that succeeds, so that others can follow a state
+ * without asking for it.
+ */
+export function watch(topic: string): MethodDecorator {
+  if (typeof topic !== "string" || topic === "") throw new TypeError("@watch needs a topic: @watch(\"lab.lights.level\")");
+  return methodDecorator((method) => markWatch(method, topic));
 }
 
 /** Exposes every decorated method of each instance. The process then serves until closed. */

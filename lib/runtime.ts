@@ -202,12 +202,16 @@ export class Runtime {
       const methods = decoratedMethods(instance);
       if (methods.length === 0) throw new BadArgumentsError(`${className} has no @register or @subscribe method`);
       const route = routeName(className);
-      for (const { key, method, register, subscribe } of methods) {
+      for (const { key, method, register, subscribe, watch } of methods) {
+        if (watch && !register) {
+          throw new BadArgumentsError(`${className}.${key}: @watch publishes what calls return, so it needs @register too`);
+        }
         if (register) {
           const name = register.name ?? key;
+          const fn = watch ? this.watching(method, watch, `${className}.${key}`) : method;
           for (const full of [name, `${route}.${name}`]) {
             const entry = entryFor(full, register);
-            if (server.addFunction(entry, method, instance, full === name)) functions.push(entry);
+            if (server.addFunction(entry, fn, instance, full === name)) functions.push(entry);
             else warn(`"${name}" is already served by this process; ${route}.${name} reaches ${className}.${key}`);
           }
         }
@@ -235,6 +239,27 @@ export class Runtime {
     const entry = this.server?.removeFunction(name);
     if (entry && offered(entry)) await this.link.withdraw({ functions: [name], topics: [] });
     return entry !== undefined;
+  }
+
+  /** `method`, publishing what each call returns on `topics` once it succeeded (`@watch`). */
+  private watching(method: Function, topics: string[], label: string): Function {
+    for (const topic of topics) checkTopic(topic);
+    const announce = (value: unknown) => {
+      for (const topic of topics) {
+        this.publish(topic, value).catch((error) => warn(`@watch of ${label} did not publish on ${topic}: ${(error as Error).message}`));
+      }
+    };
+    return function (this: unknown, ...args: unknown[]): unknown {
+      const result = method.apply(this, args);
+      if (!(result instanceof Promise)) {
+        announce(result);
+        return result;
+      }
+      return result.then((value) => {
+        announce(value);
+        return value;
+      });
+    };
   }
 
   /**

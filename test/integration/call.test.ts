@@ -1,4 +1,5 @@
 import { connect } from "node:net";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
@@ -9,7 +10,7 @@ import {
   TimeoutError,
 } from "../../lib/errors.js";
 import type { Runtime } from "../../lib/runtime.js";
-import { ECHO, FIXTURES, TestHost, eventually, type Served } from "../helpers.js";
+import { ECHO, FIXTURES, TestHost, eventually, sleep, type Served } from "../helpers.js";
 
 const LAB = join(FIXTURES, "lab.ts");
 
@@ -189,6 +190,33 @@ describe("pub/sub across processes", () => {
     expect(got).toEqual(expect.arrayContaining([["listener", 19], ["self", 19]]));
     await eventually(async () => (await labc.call("log")).length >= before + 2, 3000, "lab's deliveries");
     await listener.close();
+  });
+});
+
+describe("@watch", () => {
+  test("a watched method publishes what each successful call returns, awaited; a failed call publishes nothing", async () => {
+    const dimmer = await host.serve([join(FIXTURES, "dimmer.ts")]);
+    const follower = host.runtime();
+    const levels: unknown[] = [];
+    await follower.subscribe((level: unknown) => levels.push(level), "dimmer.level");
+    expect(await labc.call("set", 3)).toBe(3);
+    expect(await labc.call("fade", 7)).toBe(7);
+    await expect(labc.call("refuse")).rejects.toThrow(/no change/);
+    expect(await labc.call("dimmer.set", 9)).toBe(9);
+    await eventually(() => levels.length === 3, 3000, "three publications");
+    await sleep(200);
+    expect(levels).toEqual([3, 7, 9]);
+    await follower.close();
+    dimmer.child.kill("SIGTERM");
+    await dimmer.exited;
+  });
+
+  test("@watch without @register is refused when served, naming the method", async () => {
+    const script = join(host.dir, "watch-alone.ts");
+    writeFileSync(script, 'import { watch } from "labc";\nexport class Lonely {\n  @watch("t") lonely() { return 1; }\n}\n');
+    const result = await host.cli(["serve", script]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/Lonely\.lonely: @watch publishes what calls return, so it needs @register too/);
   });
 });
 
