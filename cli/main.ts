@@ -112,13 +112,19 @@ cli
   .option("--set <key=value>", "Set any config key for this command (repeatable), e.g. --set call.timeout=5");
 
 cli
-  .command("serve [...paths]", "Serve the services in these files or folders (TypeScript or JavaScript) until Ctrl-C")
+  .command(
+    "serve [...services]",
+    "Serve services until Ctrl-C: files or folders (TypeScript or JavaScript), or names of services in ./services, then of installed ones",
+  )
   .option("--as <name>", "Name this process `labc service <name>` (as ServiceControl does)")
   .example("labc serve services/echo.ts")
+  .example("labc serve echo                 (./services/echo.ts, else the installed Echo)")
   .action(
-    action(async (paths: string[], options: GlobalOptions & { as?: string }) => {
-      if (paths.length === 0) throw new UsageError("serve needs at least one service file, e.g. labc serve services/echo.ts");
+    action(async (wanted: string[], options: GlobalOptions & { as?: string }) => {
+      if (wanted.length === 0) throw new UsageError("serve needs at least one service, e.g. labc serve services/echo.ts");
       if (options.as !== undefined) process.title = `labc service ${textOption("as", options.as)}`;
+      const { findService } = await import("../lib/services/find.js");
+      const paths = wanted.map((name) => findService(name));
       const { loadService } = await import("../lib/services/loader.js");
       const { combinedStateId } = await import("../lib/services/state-id.js");
       const { services } = loadConfig({ flags: flagsOf(options) });

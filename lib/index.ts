@@ -84,6 +84,14 @@ export function watch(topic: string): MethodDecorator {
   return methodDecorator((method) => markWatch(method, topic));
 }
 
+/**
+ * Serves a service by name inside this process: `await load("LightControl")` finds it in
+ * `./services` of the current folder, else among the installed ones; resolves with its instances.
+ */
+export function load(name: string): Promise<object[]> {
+  return runtime().load(name);
+}
+
 /** Exposes every decorated method of each instance. The process then serves until closed. */
 export function serve(...instances: object[]): Promise<void> {
   return runtime().serve(...instances);

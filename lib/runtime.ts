@@ -182,6 +182,21 @@ export class Runtime {
     };
   }
 
+  /**
+   * Serves a service in this process by its name, as `labc serve NAME` finds it (`./services`
+   * of the current folder, then the installed ones), with its settings of `[services.<Class>]`;
+   * resolves with its instances once they serve.
+   */
+  async load(name: string): Promise<object[]> {
+    const { findService } = await import("./services/find.js");
+    const { loadService } = await import("./services/loader.js");
+    const { loadConfig } = await import("./config.js");
+    const { services } = loadConfig();
+    const { instances } = await loadService(findService(name), (className) => services[className]?.options);
+    await this.serve(...instances);
+    return instances;
+  }
+
   /** This host, as `getHost(its name)` gives it: `localhost.network.core.info()`. */
   get localhost(): HostHandle {
     return (this.ownHost ??= this.getHost(this.identity.host));

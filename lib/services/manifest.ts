@@ -47,6 +47,14 @@ export function resolveService(query: string, names: string[]): string {
   if (/[\\/]|\.\./.test(query)) {
     throw new NoSuchServiceError(query, `"${query}" is a path, not a service name: install it first (labc install)`);
   }
+  const found = matchService(query, names);
+  if (found !== undefined) return found;
+  const installed = names.length ? `installed: ${names.sort().join(", ")}` : "nothing is installed";
+  throw new NoSuchServiceError(query, `no installed service is called "${query}" (${installed})`);
+}
+
+/** The one of `names` that `query` means (as `resolveService` says), undefined if none; a query that fits several is an error. */
+export function matchService(query: string, names: string[]): string | undefined {
   const wanted = normal(query);
   const exact = names.filter((name) => normal(name) === wanted);
   if (exact.length === 1) return exact[0]!;
@@ -55,6 +63,5 @@ export function resolveService(query: string, names: string[]): string {
   if (prefixed.length > 1) {
     throw new NoSuchServiceError(query, `"${query}" could be any of: ${prefixed.sort().join(", ")}`);
   }
-  const installed = names.length ? `installed: ${names.sort().join(", ")}` : "nothing is installed";
-  throw new NoSuchServiceError(query, `no installed service is called "${query}" (${installed})`);
+  return undefined;
 }

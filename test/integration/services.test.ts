@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { PACKAGE_ROOT } from "../../lib/paths.js";
@@ -170,5 +170,46 @@ describe("state ids", () => {
       new RegExp(`no server runs "port" in state 000000000000 \\(running: ${stateId} on \\S+ \\(pid \\d+\\)\\) \\[LABC_STATE_MISMATCH\\]`),
     );
     await ok(["stop-service", "light"]);
+  });
+});
+
+describe("services where the user works", () => {
+  const service = (className: string, body: string) =>
+    `import { register } from "labc";\nexport class ${className} {\n  @register() ${body}\n}\n`;
+
+  test("labc serve NAME takes ./services of the current folder first, then the installed ones, and says where it looked", async () => {
+    if (!(await services()).some((s) => s.name === "LightControl")) await ok(["install", LIGHT]);
+    mkdirSync(join(host.dir, "services"), { recursive: true });
+    writeFileSync(join(host.dir, "services", "greeter.ts"), service("Greeter", 'greet() { return "hello from ./services"; }'));
+    writeFileSync(join(host.dir, "services", "light-control.ts"), service("LightControl", 'where() { return "local"; }'));
+    const local = await host.serve(["light"]);
+    expect(await ok(["call", "where"])).toBe("local\n");
+    local.child.kill("SIGTERM");
+    await local.exited;
+    rmSync(join(host.dir, "services", "light-control.ts"));
+    const installed = await host.serve(["LightControl"]);
+    expect(await ok(["call", "port"])).toBe("/dev/ttyUSB7\n");
+    installed.child.kill("SIGTERM");
+    await installed.exited;
+    const missing = await host.cli(["serve", "nothing"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(
+      new RegExp(`no service "nothing" in ${join(host.dir, "services").replace(/[/.]/g, "\\$&")} \\(greeter\\) or installed \\(.*LightControl.*\\)`),
+    );
+  });
+
+  test("labc.load(name) serves a local or an installed service inside the calling process", async () => {
+    const script = join(host.dir, "load.mjs");
+    writeFileSync(
+      script,
+      `import * as labc from ${JSON.stringify(new URL("../../dist/labc.js", import.meta.url).href)};\n` +
+        'const loaded = [...(await labc.load("greeter")), ...(await labc.load("light_control"))];\n' +
+        'const here = { scope: "server" };\n' +
+        'console.log(JSON.stringify([loaded.map((o) => o.constructor.name), await labc.callWith("greet", [], here), await labc.callWith("port", [], here)]));\n' +
+        "await labc.close();\n",
+    );
+    const result = await host.node([script]);
+    expect(result.stderr).toBe("");
+    expect(JSON.parse(result.stdout)).toEqual([["Greeter", "LightControl"], "hello from ./services", "/dev/ttyUSB7"]);
   });
 });
