@@ -152,6 +152,14 @@ export const localhost: HostHandle = new Proxy({} as HostHandle, {
   get: (_, key) => Reflect.get(runtime().localhost, key),
 });
 
+/**
+ * Publishes on `topic` and returns what one subscriber answers (the nearest); every other
+ * matching subscriber gets it as a publication: `await reqpub("lab.camera.snap", { exposure })`.
+ */
+export function reqpub(topic: string, ...args: unknown[]): Promise<any> {
+  return runtime().reqpub(topic, ...args);
+}
+
 /** Calls from another host's perspective: `await getHost("computer1").call("f")`. */
 export function getHost(host: string, port?: number): HostHandle {
   return runtime().getHost(host, port);

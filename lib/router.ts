@@ -13,6 +13,7 @@ import type { Limits } from "./net/limits.js";
 import {
   Kind,
   PROTOCOL_VERSION,
+  REQPUB,
   type AnnounceBody,
   type HelloBody,
   type Message,
@@ -243,7 +244,8 @@ export class Router {
       // A caller on another host: its server is told (FLAG_FAR), and what other hosts may
       // not call is refused here, as if it did not exist.
       const entry = target.functions.get(String(body.fn));
-      if (!entry || !exported(entry)) {
+      // A reqpub goes to a subscriber: subscriptions are seen by every host.
+      if (body.fn !== REQPUB && (!entry || !exported(entry))) {
         return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", `not on ${this.options.host}`));
       }
       message.frame![1]! |= FLAG_FAR;

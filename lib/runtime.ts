@@ -22,7 +22,7 @@ import { offered, Server } from "./server.js";
 import { encodePublication } from "./wire/codec.js";
 import { limitsFrom, type Limits } from "./net/limits.js";
 import { keyOf, type NetworkKey } from "./trust/network-key.js";
-import { Kind, SCOPES, VISIBILITIES, type FunctionEntry, type Message, type Scope } from "./wire/message.js";
+import { Kind, REQPUB, SCOPES, VISIBILITIES, type FunctionEntry, type Message, type Scope } from "./wire/message.js";
 import { CallContext } from "./context.js";
 
 export interface CallOptions {
@@ -382,6 +382,29 @@ export class Runtime {
     return this.tracked(targeted());
   }
 
+  /**
+   * A publication that one subscriber answers: the nearest subscriber of `topic` (this
+   * process, this host, then the network, random among equals) runs as a called function and
+   * its result is returned; every other matching subscriber gets it as a publication.
+   */
+  async reqpub(topic: string, ...args: unknown[]): Promise<any> {
+    checkTopic(topic);
+    await this.link.ready();
+    if (this.link.discoveringMs > 0) {
+      await new Promise((done) => setTimeout(done, this.link.discoveringMs));
+      await this.link.sync();
+    }
+    const here = this.server?.subscribes(topic) === true;
+    const others = this.subscribersOf(topic);
+    const answering = here ? undefined : nearest(others, this.identity.hostId);
+    if (!here && !answering) throw new NoSuchFunctionError(`${REQPUB} ${topic}`, this.defaultScope, `no subscriber of "${topic}"`);
+    const answer = here
+      ? this.invokeHere(REQPUB, [topic, ...args], this.defaultTimeoutMs)
+      : this.send(answering!, REQPUB, [topic, ...args], this.defaultTimeoutMs);
+    void this.tracked(this.deliver(topic, args, others.filter((server) => server !== answering), 0));
+    return answer;
+  }
+
   /** A publication still on its way, which `close()` waits for. */
   private tracked(publication: Promise<number>): Promise<number> {
     this.publishing.add(publication);
@@ -632,4 +655,11 @@ export class Runtime {
     }
     return pending;
   }
+}
+
+/** The server of `servers` nearest to a caller on host `hostId` (its own host first), random among equals. */
+function nearest(servers: readonly PoolServer[], hostId: string): PoolServer | undefined {
+  const local = servers.filter((server) => server.hostId === hostId);
+  const choices = local.length ? local : servers;
+  return choices[Math.floor(Math.random() * choices.length)];
 }

@@ -7,7 +7,7 @@ import type { Listener } from "./net/transport.js";
 import { checkPattern, TopicTrie } from "./pool/topic-trie.js";
 import type { Limits } from "./net/limits.js";
 import type { NetworkKey } from "./trust/network-key.js";
-import { Kind, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
+import { Kind, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
 import { CallContext, runWith } from "./context.js";
 import { isFar } from "./wire/codec.js";
 
@@ -145,6 +145,7 @@ export class Server {
    * return a value or a promise, or throw.
    */
   invoke(name: string, args: unknown[], remote: boolean, call: CallContext): unknown {
+    if (name === REQPUB) return this.answerPublication(args, call);
     const local = this.functions.get(name);
     // What a caller may not see is refused as if it did not exist: nothing leaks.
     if (!local || (remote && !offered(local.entry)) || (call.fromOtherHost && !exported(local.entry))) {
@@ -153,20 +154,39 @@ export class Server {
     return runWith(call, local.fn, local.thisArg, args);
   }
 
+  /**
+   * A publication one subscriber answers (`reqpub`, args `[topic, ...args]`): the first local
+   * subscriber of the topic runs as the called function, and its result is the answer; the
+   * others get it as a publication.
+   */
+  private answerPublication(args: unknown[], call: CallContext): unknown {
+    const [topic, ...rest] = args;
+    if (typeof topic !== "string") throw new BadArgumentsError(`${REQPUB}: the first argument is the topic, not ${typeof topic}`);
+    const [answering, ...others] = this.handlers.matches(topic);
+    if (!answering) throw new NoSuchFunctionError(`${REQPUB} ${topic}`, "server", `no subscriber of "${topic}" on server ${this.id}`);
+    for (const handler of others) this.run(handler, topic, rest);
+    return runWith(call, answering.fn, answering.thisArg, answering.withTopic ? [topic, ...rest] : rest);
+  }
+
+  /** Whether a publication on `topic` has a subscriber here. */
+  subscribes(topic: string): boolean {
+    return this.handlers.matches(topic).length > 0;
+  }
+
   /** Runs every local subscriber of `topic`; one that throws does not stop the others. */
   deliver(topic: string, args: unknown[]): number {
     const matched = this.handlers.matches(topic);
-    for (const handler of matched) {
-      try {
-        const result = handler.withTopic
-          ? handler.fn.call(handler.thisArg, topic, ...args)
-          : handler.fn.apply(handler.thisArg, args);
-        if (result instanceof Promise) result.catch((error) => this.subscriberFailed(handler, topic, error));
-      } catch (error) {
-        this.subscriberFailed(handler, topic, error);
-      }
-    }
+    for (const handler of matched) this.run(handler, topic, args);
     return matched.length;
+  }
+
+  private run(handler: Handler, topic: string, args: unknown[]): void {
+    try {
+      const result = handler.withTopic ? handler.fn.call(handler.thisArg, topic, ...args) : handler.fn.apply(handler.thisArg, args);
+      if (result instanceof Promise) result.catch((error) => this.subscriberFailed(handler, topic, error));
+    } catch (error) {
+      this.subscriberFailed(handler, topic, error);
+    }
   }
 
   /** Serves requests and publications arriving on a connection this server did not accept. */

@@ -23,6 +23,13 @@ export const KIND_NAMES: Readonly<Record<number, string>> = Object.freeze(
   Object.fromEntries(Object.entries(Kind).map(([name, value]) => [value, name])),
 );
 
+/**
+ * The function a `req` names to ask a server for a publication one of its subscribers answers
+ * (`labc.reqpub`): args `[topic, ...args]`. A request, so that timeouts, cancels and relaying
+ * by the routers work as for any call.
+ */
+export const REQPUB = "labc.reqpub";
+
 /** Version of the message format; a peer speaking another refuses the hello. */
 export const PROTOCOL_VERSION = 1;
 

@@ -128,6 +128,49 @@ describe.skipIf(why)("perspectives, visibility, realms and the root port, 3 host
     expect(JSON.parse(result.stdout)).toEqual(["host1", "host3", "host1", "host1"]);
   });
 
+  test("reqpub: the nearest subscriber answers, every other gets a publication, each once", async () => {
+    const askers = await Promise.all(
+      [h2, h3].map((host) =>
+        host.serve([
+          host.service(`Asker${host.name}`, {
+            ask: { decorator: 'subscribe("ask.q")', body: `this.heard.push(args[0]); return "answered by ${host.name}";` },
+            [`heardAsk${host.name}`]: "return this.heard;",
+          }),
+        ]),
+      ),
+    );
+    try {
+      await within(8000, "host1 knowing both askers", async () => (await h1.cli(["call", "heardAskhost3"])).code === 0 && (await h1.cli(["call", "heardAskhost2"])).code === 0);
+      const script = join(h1.dir, "reqpub.mjs");
+      writeFileSync(
+        script,
+        `import * as labc from ${JSON.stringify(pathToFileURL(join(PACKAGE_ROOT, "dist", "labc.js")).href)};\n` +
+          'const first = await labc.reqpub("ask.q", "q1");\n' +
+          'await labc.subscribe((x) => `answered by the caller (${x})`, "ask.q");\n' +
+          'const second = await labc.reqpub("ask.q", "q2");\n' +
+          'const none = await labc.reqpub("ask.none").catch((error) => `${error.code}: ${error.message}`);\n' +
+          "console.log(JSON.stringify([first, second, none]));\n" +
+          "await labc.close();\n",
+      );
+      const result = await h1.node([script]);
+      expect(result.stderr).toBe("");
+      const [first, second, none] = JSON.parse(result.stdout) as string[];
+      expect(first).toMatch(/^answered by host[23]$/);
+      expect(second).toBe("answered by the caller (q2)");
+      expect(none).toMatch(/^LABC_NO_SUCH_FUNCTION: .*no subscriber of "ask\.none"/);
+      const heard = async (name: string) => JSON.parse(await out(h1, ["call", name, "--json"])) as string[];
+      await within(3000, "both askers hearing both", async () => {
+        const [two, three] = [await heard("heardAskhost2"), await heard("heardAskhost3")];
+        return two.length === 2 && three.length === 2;
+      });
+      await sleep(300);
+      expect(await heard("heardAskhost2")).toEqual(["q1", "q2"]);
+      expect(await heard("heardAskhost3")).toEqual(["q1", "q2"]);
+    } finally {
+      for (const asker of askers) asker.kill("SIGTERM");
+    }
+  });
+
   test("targeted publish reaches the subscribers of one host, or one server, and no one else", async () => {
     // A second subscriber on host2, so that its servers can be told apart.
     const again = await h2.serve([h2.service("TwoAgain", { listen, heardAgain: "return this.heard;" })]);
