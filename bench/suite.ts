@@ -205,7 +205,7 @@ function rawBinaryClient(port: number) {
 // Where several systems are given, their rounds alternate (raw, labc, Moleculer, NATS, raw...):
 // a slow spell of this shared machine then hits each of them alike, and their ratios stay put.
 
-type Label = System | "labc via router";
+type Label = System | "labc via router" | "labc reqpub";
 
 /** `count` rounds of each entry, taken in turn; the results per entry. */
 async function alternate<E, T>(entries: readonly E[], round: (entry: E) => Promise<T>, count = ROUNDS): Promise<T[][]> {
@@ -216,9 +216,13 @@ async function alternate<E, T>(entries: readonly E[], round: (entry: E) => Promi
   return results;
 }
 
-/** Calls sent through the router are labc's figures, in W7 rows named after the W1/W2 they repeat. */
+/**
+ * Calls sent through the router, and reqpubs, are labc's figures, in W7 and W8 rows named after
+ * the W1/W2 they repeat.
+ */
 function recordAs(label: Label, w1: string, set: (figure: string, system: System) => void): void {
   if (label === "labc via router") set(`W7 (${w1} through the router)`, "labc");
+  else if (label === "labc reqpub") set(`W8 (${w1} as reqpub)`, "labc");
   else set(w1, label);
 }
 
@@ -251,7 +255,7 @@ async function callFigures(entries: { system: Label; call: Call; serverPids: num
       record(`${w} p99 latency`, "µs", "lower", as, of("p99"));
     });
     recordAs(system, "W2", (w, as) => record(`${w} 100 in flight`, "calls/s", "higher", as, median(w2[k]!.map((r) => r.perSecond))));
-    if (system === "labc via router") return;
+    if (system === "labc via router" || system === "labc reqpub") return;
     record("W2 CPU per call, client", "µs", "lower", system, median(w2[k]!.map((r) => r.clientUs)));
     record("W2 CPU per call, server", "µs", "lower", system, median(w2[k]!.map((r) => r.serverUs)));
   });
@@ -421,6 +425,8 @@ interface LabcSystem extends Measured {
   system: LabcKind;
   runtime: Runtime;
   serverPid: number;
+  /** The process whose subscriber answers W8's reqpubs. */
+  answerPid: number;
   routerPid: number;
   env: NodeJS.ProcessEnv;
 }
@@ -442,10 +448,13 @@ async function startLabc(system: LabcKind): Promise<LabcSystem> {
   extraPids.push(routerPid);
   await sleep(300);
   record("W6 idle RSS, router", "MB", "lower", system, { value: rssMb(routerPid), spread: 0 });
+  const answer = await start(process.execPath, [CLI_PATH, "serve", here("../../bench/bench-answer.ts")], env);
+  await runtime.link.sync();
   return {
     system,
     runtime,
     serverPid: server.child.pid!,
+    answerPid: answer.child.pid!,
     serverPids: [server.child.pid!],
     routerPid,
     env,
@@ -472,6 +481,7 @@ async function startLabc(system: LabcKind): Promise<LabcSystem> {
     close: async () => {
       await runtime.close();
       stop(server.child);
+      stop(answer.child);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -615,6 +625,7 @@ async function measure(systems: Measured[], labcs: LabcSystem[]): Promise<void> 
   }));
   const labc = labcs.find((l) => l.system === "labc");
   if (labc) calls.push({ system: "labc via router", call: viaRouter(labc), serverPids: [labc.serverPid, labc.routerPid] });
+  if (labc) calls.push({ system: "labc reqpub", call: () => labc.runtime.reqpub("bench.ask", SMALL), serverPids: [labc.answerPid] });
   await callFigures(calls);
   for (const each of labcs) await labcOnlyFigures(each);
   const json = "x".repeat(1024 * 1024);
@@ -699,6 +710,10 @@ function report(): void {
     `\nW7, through the router against direct (target ≤ 2): p50 ${cost("W1 p50 latency", "W7 (W1 through the router) p50 latency", "lower")}x,` +
       ` calls/s ${cost("W1 sequential calls", "W7 (W1 through the router) sequential calls", "higher")}x,` +
       ` 100 in flight ${cost("W2 100 in flight", "W7 (W2 through the router) 100 in flight", "higher")}x`,
+  );
+  console.log(
+    `W8, reqpub against a call (one subscriber, who answers): p50 ${cost("W1 p50 latency", "W8 (W1 as reqpub) p50 latency", "lower")}x,` +
+      ` 100 in flight ${cost("W2 100 in flight", "W8 (W2 as reqpub) 100 in flight", "higher")}x`,
   );
   secretCost();
   for (const note of notes) console.log(`note: ${note}`);
