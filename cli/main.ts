@@ -123,9 +123,8 @@ cli
     action(async (wanted: string[], options: GlobalOptions & { as?: string }) => {
       if (wanted.length === 0) throw new UsageError("serve needs at least one service, e.g. labc serve services/echo.ts");
       if (options.as !== undefined) process.title = `labc service ${textOption("as", options.as)}`;
-      const { findService } = await import("../lib/services/find.js");
+      const { findService, loadService } = await import("../lib/services/loader.js");
       const paths = wanted.map((name) => findService(name));
-      const { loadService } = await import("../lib/services/loader.js");
       const { combinedStateId } = await import("../lib/services/state-id.js");
       const { services } = loadConfig({ flags: flagsOf(options) });
       // Git is asked while the services load; a path that fails to load is reported by the loader.

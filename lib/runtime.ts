@@ -188,8 +188,7 @@ export class Runtime {
    * resolves with its instances once they serve.
    */
   async load(name: string): Promise<object[]> {
-    const { findService } = await import("./services/find.js");
-    const { loadService } = await import("./services/loader.js");
+    const { findService, loadService } = await import("./services/loader.js");
     const { loadConfig } = await import("./config.js");
     const { services } = loadConfig();
     const { instances } = await loadService(findService(name), (className) => services[className]?.options);
