@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
 import { CLI_PATH, PACKAGE_ROOT } from "../../lib/paths.js";
 
 /**
@@ -120,6 +121,14 @@ export class LanHost {
     const result = await this.node(["--import", "tsx", join(PACKAGE_ROOT, "test", "fixtures", "stranger.ts"), mode, JSON.stringify(plan)], {}, ms);
     if (result.code !== 0) throw new Error(`${this.name}: stranger ${mode} failed: ${result.stderr}`);
     return JSON.parse(result.stdout);
+  }
+
+  /** A script of `lines` on this host, to its end: `labc` is labc's public API, closed after them. */
+  script(lines: string[], ms = 20000): Promise<CliResult> {
+    const file = join(this.dir, `script-${randomBytes(4).toString("hex")}.mjs`);
+    const labc = pathToFileURL(join(PACKAGE_ROOT, "dist", "labc.js")).href;
+    writeFileSync(file, [`import * as labc from ${JSON.stringify(labc)};`, ...lines, "await labc.close();", ""].join("\n"));
+    return this.node([file], {}, ms);
   }
 
   /** Node with `args`, on this host, to its end. */

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { PACKAGE_ROOT } from "../../lib/paths.js";
 import { Lan, lanUnavailable, sleep, within, type LanHost } from "./lan.js";
 
@@ -113,17 +112,12 @@ describe.skipIf(why)("perspectives, visibility, realms and the root port, 3 host
     expect(info.uptimeS).toBeGreaterThanOrEqual(0);
     const all = JSON.parse(await out(h1, ["call", "--all", "core.ping", "--json"])) as { value: { host: string } }[];
     expect(all.map((answer) => answer.value.host).sort()).toEqual(["host1", "host2", "host3"]);
-    const script = join(h1.dir, "core.mjs");
-    writeFileSync(
-      script,
-      `import * as labc from ${JSON.stringify(pathToFileURL(join(PACKAGE_ROOT, "dist", "labc.js")).href)};\n` +
-        "const nearest = await labc.network.core.ping();\n" +
-        'const far = await labc.getHost("host3").network.core.ping();\n' +
-        "const here = await labc.localhost.network.core.info();\n" +
-        "console.log(JSON.stringify([nearest.host, far.host, here.host, labc.localhost.name]));\n" +
-        "await labc.close();\n",
-    );
-    const result = await h1.node([script]);
+    const result = await h1.script([
+      "const nearest = await labc.network.core.ping();",
+      'const far = await labc.getHost("host3").network.core.ping();',
+      "const here = await labc.localhost.network.core.info();",
+      "console.log(JSON.stringify([nearest.host, far.host, here.host, labc.localhost.name]));",
+    ]);
     expect(result.stderr).toBe("");
     expect(JSON.parse(result.stdout)).toEqual(["host1", "host3", "host1", "host1"]);
   });
@@ -141,18 +135,13 @@ describe.skipIf(why)("perspectives, visibility, realms and the root port, 3 host
     );
     try {
       await within(8000, "host1 knowing both askers", async () => (await h1.cli(["call", "heardAskhost3"])).code === 0 && (await h1.cli(["call", "heardAskhost2"])).code === 0);
-      const script = join(h1.dir, "reqpub.mjs");
-      writeFileSync(
-        script,
-        `import * as labc from ${JSON.stringify(pathToFileURL(join(PACKAGE_ROOT, "dist", "labc.js")).href)};\n` +
-          'const first = await labc.reqpub("ask.q", "q1");\n' +
-          'await labc.subscribe((x) => `answered by the caller (${x})`, "ask.q");\n' +
-          'const second = await labc.reqpub("ask.q", "q2");\n' +
-          'const none = await labc.reqpub("ask.none").catch((error) => `${error.code}: ${error.message}`);\n' +
-          "console.log(JSON.stringify([first, second, none]));\n" +
-          "await labc.close();\n",
-      );
-      const result = await h1.node([script]);
+      const result = await h1.script([
+        'const first = await labc.reqpub("ask.q", "q1");',
+        'await labc.subscribe((x) => `answered by the caller (${x})`, "ask.q");',
+        'const second = await labc.reqpub("ask.q", "q2");',
+        'const none = await labc.reqpub("ask.none").catch((error) => `${error.code}: ${error.message}`);',
+        "console.log(JSON.stringify([first, second, none]));",
+      ]);
       expect(result.stderr).toBe("");
       const [first, second, none] = JSON.parse(result.stdout) as string[];
       expect(first).toMatch(/^answered by host[23]$/);
@@ -183,14 +172,8 @@ describe.skipIf(why)("perspectives, visibility, realms and the root port, 3 host
       expect(await out(h1, ["publish", "--host", "host9", "net.x", "x"])).toMatch(/no host "host9" is known/);
       // One server, by its port, from a script on host1.
       const answers = JSON.parse((await h1.cli(["call", "--all", "heardAgain", "--json"])).stdout) as { port: number }[];
-      const script = join(h1.dir, "targeted.mjs");
-      writeFileSync(
-        script,
-        `import * as labc from ${JSON.stringify(pathToFileURL(join(PACKAGE_ROOT, "dist", "labc.js")).href)};\n` +
-          `console.log(await labc.getHost("host2", ${answers[0]!.port}).publish("net.onlyOne", "x1"));\n` +
-          "await labc.close();\n",
-      );
-      expect(await h1.node([script])).toMatchObject({ code: 0, stdout: "1\n" });
+      const published = await h1.script([`console.log(await labc.getHost("host2", ${answers[0]!.port}).publish("net.onlyOne", "x1"));`]);
+      expect(published).toMatchObject({ code: 0, stdout: "1\n" });
       const heard = async (name: string) => JSON.parse(await out(h1, ["call", name, "--json"])) as unknown[];
       await within(3000, "every target hearing its publication", async () => {
         const [two, three, twoAgain] = [await heard("heard2"), await heard("heard3"), await heard("heardAgain")];
