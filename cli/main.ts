@@ -466,6 +466,13 @@ cli
     }),
   );
 
+// A reader that stops early (`labc subscribe 'lab.#' | head -3`) closes the pipe: that ends the
+// command quietly, as it ends any program in a pipeline, rather than with a stack trace.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+  process.exit(0);
+});
+
 cli.help();
 cli.version(packageJson.version);
 

@@ -82,6 +82,23 @@ describe("pub/sub from the shell", () => {
   });
 });
 
+describe("in a pipeline", () => {
+  test("a reader that stops early ends `labc subscribe` quietly, not with a stack trace", async () => {
+    const watcher = host.spawn(["subscribe", "lab.piped"]);
+    let stderr = "";
+    watcher.stderr!.on("data", (chunk) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => watcher.once("exit", resolve));
+    await expect.poll(() => stderr, { timeout: 5000 }).toContain("subscribed");
+    const first = new Promise<void>((resolve) => watcher.stdout!.once("data", () => resolve()));
+    await host.cli(["publish", "lab.piped", "one"]);
+    await first;
+    watcher.stdout!.destroy(); // as `head -1` does after its line
+    for (let i = 0; i < 3 && watcher.exitCode === null; i++) await host.cli(["publish", "lab.piped", "more"]);
+    expect(await exited).toBe(0);
+    expect(stderr).not.toMatch(/EPIPE|at /);
+  });
+});
+
 describe("other commands", () => {
   test("`labc ls` lists the host's functions and subscriptions", async () => {
     const result = await host.cli(["ls"]);
