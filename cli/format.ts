@@ -13,18 +13,47 @@ function isBytes(value: unknown): value is Uint8Array {
   return value instanceof Uint8Array;
 }
 
-/** JSON for machines: binary data as `{"$binary": "<base64>"}`. */
-export function toJson(value: unknown): string {
-  return JSON.stringify(value === undefined ? null : value, function (this: any, key) {
+/**
+ * What JSON cannot show, shown in a form that says what it is: `{"$bigint": "12"}`,
+ * `{"$map": [[key, value]...]}`, `{"$set": [...]}`, `{"$Float32Array": [...]}`, `{"$number": "NaN"}`,
+ * `{"$error": {...}}`, `{"$regexp": "/x/g"}`; a Date as its ISO text, as JSON shows it.
+ * `bytes` says how binary data is shown.
+ */
+function shown(bytes: (raw: Uint8Array) => unknown) {
+  return function (this: any, key: string): unknown {
     const raw = this[key];
-    return isBytes(raw) ? { $binary: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("base64") } : raw;
-  });
+    switch (typeof raw) {
+      case "bigint":
+        return { $bigint: raw.toString() };
+      case "number":
+        return Number.isFinite(raw) ? raw : { $number: String(raw) };
+      case "object":
+        if (raw === null) return raw;
+        if (isBytes(raw)) return bytes(raw);
+        if (ArrayBuffer.isView(raw) && !(raw instanceof DataView)) return { [`$${(raw as any)[Symbol.toStringTag]}`]: Array.from(raw as unknown as ArrayLike<unknown>) };
+        if (raw instanceof ArrayBuffer) return bytes(new Uint8Array(raw));
+        if (raw instanceof Map) return { $map: [...raw] };
+        if (raw instanceof Set) return { $set: [...raw] };
+        if (raw instanceof RegExp) return { $regexp: String(raw) };
+        if (raw instanceof Error) return { $error: { ...raw, name: raw.name, message: raw.message } };
+    }
+    return raw instanceof Date ? raw.toJSON() : raw;
+  };
+}
+
+const base64 = shown((raw) => ({ $binary: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("base64") }));
+const bytesAsSize = shown((raw) => `<${raw.byteLength} bytes>`);
+
+/** JSON for machines: binary data as `{"$binary": "<base64>"}`, other kinds as `shown` says. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value === undefined ? null : value, base64);
 }
 
 /** For people: strings as they are, binary data as raw bytes (so `> file` works), the rest as JSON. */
 export function toText(value: unknown): string | Uint8Array {
   if (value === undefined) return "";
   if (typeof value === "string") return value;
+  if (typeof value === "bigint") return value.toString();
   if (isBytes(value)) return value;
   return JSON.stringify(value, bytesAsSize, 2);
 }
@@ -34,11 +63,6 @@ export function toLine(value: unknown): string {
   if (value === undefined) return "";
   if (typeof value === "string" && !/[\r\n]/.test(value)) return value;
   return JSON.stringify(value, bytesAsSize);
-}
-
-function bytesAsSize(this: any, key: string): unknown {
-  const raw = this[key];
-  return isBytes(raw) ? `<${raw.byteLength} bytes>` : raw;
 }
 
 /**

@@ -291,7 +291,9 @@ export interface ErrorPayload {
   name: string;
   code?: string;
   message: string;
+  /** A LabcError's fields, or the own fields of any other error (`details`...). */
   data?: Record<string, unknown>;
+  cause?: unknown;
   stack?: string;
 }
 
@@ -302,7 +304,14 @@ export function errorToPayload(error: unknown, withStack: boolean): ErrorPayload
   const payload: ErrorPayload = { name: error.name, message: error.message };
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string") payload.code = code;
-  if (error instanceof LabcError && error.data) payload.data = error.data;
+  if (error instanceof LabcError) {
+    if (error.data) payload.data = error.data;
+  } else {
+    // A LabcError's cause is labc's own business (a socket's error...); a user's travels.
+    if (error.cause !== undefined) payload.cause = error.cause;
+    const own = Object.keys(error).filter((key) => key !== "code" && key !== "stack");
+    if (own.length) payload.data = Object.fromEntries(own.map((key) => [key, (error as unknown as Record<string, unknown>)[key]]));
+  }
   if (withStack && error.stack) payload.stack = error.stack;
   return payload;
 }
@@ -339,6 +348,13 @@ export function errorFromPayload(payload: ErrorPayload, functionName: string, ta
     : new RemoteError(`${functionName} on ${target}: ${payload.message}`, payload);
   if (payload.stack && !(error instanceof RemoteError)) {
     Object.defineProperty(error, "remoteStack", { value: payload.stack, enumerable: true });
+  }
+  if (error instanceof RemoteError) {
+    // The thrown error's own fields, where they do not shadow RemoteError's (its code is remoteCode).
+    for (const [key, value] of Object.entries(payload.data ?? {})) {
+      if (!(key in error)) Object.defineProperty(error, key, { value, writable: true, enumerable: true, configurable: true });
+    }
+    if ("cause" in payload) Object.defineProperty(error, "cause", { value: payload.cause, writable: true, configurable: true });
   }
   return error;
 }

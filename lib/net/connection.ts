@@ -323,7 +323,15 @@ export class Connection implements Expiring {
 
   private writeError(id: number, error: unknown): void {
     const body = errorToPayload(error, this.options.sendStacks === true);
-    this.write(encodeMessage(Kind.exc, id, body, this.options.limits));
+    let frame: Buffer | Buffer[];
+    try {
+      frame = encodeMessage(Kind.exc, id, body, this.options.limits);
+    } catch (problem) {
+      // A field that cannot travel (a function...) must not cost the caller its answer.
+      const { data, cause, ...rest } = body;
+      frame = encodeMessage(Kind.exc, id, { ...rest, message: `${rest.message} (its fields were not sent: ${(problem as Error).message})` }, this.options.limits);
+    }
+    this.write(frame);
   }
 
   /** Closes after what was written; resolves once it left (see Transport.close). */

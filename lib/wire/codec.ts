@@ -3,93 +3,9 @@ import { MESSAGE_HEADER_BYTES } from "./frame-decoder.js";
 import { DEFAULT_LIMITS, type Limits } from "../net/limits.js";
 import { Kind, KIND_NAMES, type Message } from "./message.js";
 import { CLOSE, parseValue, readShaped, REPLY_HEAD } from "./shaped-body.js";
-
-/** Body key listing where binary parts go back; it never collides with user data, which lives
- * under the body's own keys (`args`, `v`). */
-const BIN_KEY = "$bin";
-
-type PathStep = string | number;
-
-interface Extracted {
-  value: unknown;
-  blobs: Uint8Array[];
-  paths: PathStep[][];
-}
-
-/** Whether `value` holds binary data anywhere: a walk that allocates nothing, for the common case. */
-function hasBinary(value: unknown, depth: number, limits: Limits): boolean {
-  if (typeof value !== "object" || value === null) return false;
-  if (depth > limits.maxDepth) return true; // the full walk reports it
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return true;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (hasBinary(value[i], depth + 1, limits)) return true;
-    return false;
-  }
-  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return false;
-  for (const key in value) {
-    if (Object.hasOwn(value, key) && hasBinary((value as Record<string, unknown>)[key], depth + 1, limits)) return true;
-  }
-  return false;
-}
+import { BIN_KEY, isPlain, placeBinary, restoreTypes, toWire, TYPES_KEY } from "./values.js";
 
 const NO_BLOBS: Uint8Array[] = [];
-const NO_PATHS: PathStep[][] = [];
-
-/**
- * Replaces every binary value (Buffer, Uint8Array, any ArrayBuffer view or ArrayBuffer) inside
- * `value` by null and records its path, so binary data travels as raw bytes beside the JSON.
- * Containers without binary data inside are reused as they are, not copied.
- */
-function extractBinary(value: unknown, limits: Limits): Extracted {
-  if (!hasBinary(value, 0, limits)) return { value, blobs: NO_BLOBS, paths: NO_PATHS };
-  const out: Extracted = { value, blobs: [], paths: [] };
-  const path: PathStep[] = [];
-
-  const visit = (v: unknown, depth: number): unknown => {
-    if (typeof v !== "object" || v === null) return v;
-    if (depth > limits.maxDepth) {
-      throw new BadArgumentsError(`value nested deeper than ${limits.maxDepth} levels (or cyclic)`);
-    }
-    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
-      if (out.blobs.length >= limits.maxBlobs) {
-        throw new BadArgumentsError(`more than ${limits.maxBlobs} binary values in one message`);
-      }
-      const bytes = v instanceof ArrayBuffer
-        ? new Uint8Array(v)
-        : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-      out.blobs.push(bytes);
-      out.paths.push(path.slice());
-      return null;
-    }
-    if (Array.isArray(v)) {
-      let copy: unknown[] | null = null;
-      for (let i = 0; i < v.length; i++) {
-        path.push(i);
-        const item = visit(v[i], depth + 1);
-        path.pop();
-        if (item !== v[i]) (copy ??= v.slice())[i] = item;
-      }
-      return copy ?? v;
-    }
-    // toJSON objects (Date...) serialize as JSON does.
-    if (typeof (v as { toJSON?: unknown }).toJSON === "function") return v;
-    let copy: Record<string, unknown> | null = null;
-    for (const key of Object.keys(v)) {
-      const field = (v as Record<string, unknown>)[key];
-      path.push(key);
-      const item = visit(field, depth + 1);
-      path.pop();
-      if (item !== field) {
-        copy ??= { ...(v as Record<string, unknown>) };
-        copy[key] = item;
-      }
-    }
-    return copy ?? v;
-  };
-
-  out.value = visit(value, 0);
-  return out;
-}
 
 /**
  * Encodes one message as a frame. Returns one buffer, or, when the body holds binary data,
@@ -102,8 +18,10 @@ export function encodeMessage(
   body: object,
   limits: Limits = DEFAULT_LIMITS,
 ): Buffer | Buffer[] {
-  const { value, blobs, paths } = extractBinary(body, limits);
-  return frame(kind, id, toJson(paths.length ? { ...(value as object), [BIN_KEY]: paths } : value), blobs, limits);
+  const { value, blobs, paths, types } = toWire(body, limits);
+  if (paths.length) (value as Record<string, unknown>)[BIN_KEY] = paths;
+  if (types.length) (value as Record<string, unknown>)[TYPES_KEY] = types;
+  return frame(kind, id, toJson(value), blobs, limits);
 }
 
 /**
@@ -133,11 +51,11 @@ const REQUEST_TAILS = new Pieces<number | undefined>((ms) => (ms === undefined ?
 
 /**
  * A publication's frame, the same bytes as `encodeMessage(Kind.pub, 0, { topic, args })`.
- * Publishing is the hottest path there is: only the arguments are searched for binary data and
+ * Publishing is the hottest path there is: only the arguments are searched for values beyond JSON and
  * made into text, the rest is copied (see Pieces).
  */
 export function encodePublication(topic: string, args: unknown[], limits: Limits = DEFAULT_LIMITS): Buffer | Buffer[] {
-  if (hasBinary(args, 1, limits)) return encodeMessage(Kind.pub, 0, { topic, args }, limits);
+  if (!isPlain(args, 1, limits)) return encodeMessage(Kind.pub, 0, { topic, args }, limits);
   return textFrame(Kind.pub, 0, PUBLICATION_HEADS.get(topic), toJson(args), CLOSE, limits);
 }
 
@@ -153,7 +71,7 @@ export function encodeRequest(
   timeoutMs: number | undefined,
   limits: Limits = DEFAULT_LIMITS,
 ): Buffer | Buffer[] {
-  if (hasBinary(args, 1, limits)) {
+  if (!isPlain(args, 1, limits)) {
     return encodeMessage(Kind.req, id, timeoutMs === undefined ? { fn, args } : { fn, args, timeoutMs }, limits);
   }
   return textFrame(Kind.req, id, REQUEST_HEADS.get(fn), toJson(args), REQUEST_TAILS.get(timeoutMs), limits);
@@ -161,7 +79,7 @@ export function encodeRequest(
 
 /** A reply's frame, the same bytes as `encodeMessage(Kind.rep, id, { v: value })`, written as requests are. */
 export function encodeReply(id: number, value: unknown, limits: Limits = DEFAULT_LIMITS): Buffer | Buffer[] {
-  if (hasBinary(value, 1, limits)) return encodeMessage(Kind.rep, id, { v: value }, limits);
+  if (!isPlain(value, 1, limits)) return encodeMessage(Kind.rep, id, { v: value }, limits);
   const text: string | undefined = toJson(value);
   // What JSON leaves out (undefined, a function) leaves `v` out, as in an object.
   if (text === undefined) return frame(Kind.rep, id, "{}", NO_BLOBS, limits);
@@ -266,25 +184,34 @@ export function decodeMessage(frame: Buffer): Message {
   const tableEnd = jsonEnd + 4 * blobCount;
   if (tableEnd > frame.length) throw new MalformedFrameError("JSON length runs past the frame");
   if (blobCount === 0) {
-    const body = readShaped(kind, frame, MESSAGE_HEADER_BYTES, jsonEnd) ?? parseBody(kind, frame, jsonEnd);
+    const body = readShaped(kind, frame, MESSAGE_HEADER_BYTES, jsonEnd) ?? restored(parseBody(kind, frame, jsonEnd));
     if (tableEnd !== frame.length) throw new MalformedFrameError("bytes left after the body");
     return { kind, id, body, frame };
   }
   const body = parseBody(kind, frame, jsonEnd);
-  const paths = body[BIN_KEY];
-  if (!Array.isArray(paths) || paths.length !== blobCount) {
-    throw new MalformedFrameError(`${blobCount} binary parts but no matching "${BIN_KEY}" paths`);
-  }
-  delete body[BIN_KEY];
+  const parts: Buffer[] = [];
   let at = tableEnd;
   for (let i = 0; i < blobCount; i++) {
     const length = frame.readUInt32BE(jsonEnd + 4 * i);
     if (at + length > frame.length) throw new MalformedFrameError("binary part runs past the frame");
-    placeAt(body, paths[i], frame.subarray(at, at + length));
+    parts.push(frame.subarray(at, at + length));
     at += length;
   }
   if (at !== frame.length) throw new MalformedFrameError("bytes left after the binary parts");
-  return { kind, id, body, frame };
+  const paths = body[BIN_KEY];
+  delete body[BIN_KEY];
+  placeBinary(body, paths, parts);
+  return { kind, id, body: restored(body), frame };
+}
+
+/** The body with the values listed under `$types` brought back to their kinds. */
+function restored(body: any): any {
+  const types = body[TYPES_KEY];
+  if (types !== undefined) {
+    delete body[TYPES_KEY];
+    restoreTypes(body, types);
+  }
+  return body;
 }
 
 function parseBody(kind: Kind, frame: Buffer, jsonEnd: number): any {
@@ -293,23 +220,4 @@ function parseBody(kind: Kind, frame: Buffer, jsonEnd: number): any {
     throw new MalformedFrameError(`${KIND_NAMES[kind]} body is not an object`);
   }
   return body;
-}
-
-function placeAt(root: any, path: unknown, value: Buffer): void {
-  if (!Array.isArray(path) || path.length === 0) throw new MalformedFrameError("bad binary path");
-  let target = root;
-  for (let i = 0; i < path.length - 1; i++) {
-    const step = path[i];
-    if ((typeof step !== "string" && typeof step !== "number") || !Object.hasOwn(target, step)) {
-      throw new MalformedFrameError("binary path does not exist in the body");
-    }
-    target = target[step];
-    if (typeof target !== "object" || target === null) {
-      throw new MalformedFrameError("binary path crosses a non-container");
-    }
-  }
-  const last = path[path.length - 1];
-  if (typeof last !== "string" && typeof last !== "number") throw new MalformedFrameError("bad binary path");
-  // defineProperty, not assignment: a key named "__proto__" must stay a plain key.
-  Object.defineProperty(target, last, { value, writable: true, enumerable: true, configurable: true });
 }

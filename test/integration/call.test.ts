@@ -95,6 +95,13 @@ describe("errors", () => {
     expect(later.remoteName).toBe("RangeError");
   });
 
+  test("a thrown error whose fields cannot travel still answers, and says what was left out", async () => {
+    const error = await labc.call("failWithHandle").catch((e) => e);
+    expect(error).toBeInstanceOf(RemoteError);
+    expect(error.message).toMatch(/with a handle \(its fields were not sent: data\.retry: a function \(retry\) cannot be sent\)$/);
+    expect(error.attempt).toBeUndefined();
+  });
+
   test("the remote stack comes along when the server is configured to send it", async () => {
     const verbose = await host.serve([join(FIXTURES, "thrower.ts")], { LABC_ERRORS_SEND_STACK: "true" });
     const error = await labc.call("explode").catch((e) => e);
@@ -126,9 +133,12 @@ describe("errors", () => {
   });
 
   test("arguments that cannot be sent fail with bad arguments, naming the function", async () => {
-    const error = await labc.call("echo", 10n).catch((e) => e);
+    const error = await labc.call("echo", "ok", { onDone: () => 1 }).catch((e) => e);
     expect(error).toBeInstanceOf(BadArgumentsError);
-    expect(error.message).toMatch(/^echo: /);
+    expect(error.message).toBe("echo: args[1].onDone: a function (onDone) cannot be sent");
+    // What JSON cannot carry but labc can goes through.
+    const returned = await labc.call("echo", 10n);
+    expect(returned).toBe(10n);
   });
 
   test("server-scope and secret functions cannot be called from another process", async () => {

@@ -168,6 +168,23 @@ describe("other commands", () => {
     expect((await host.cli(["call", "greeter.greet", "lab"])).stdout).toBe("hello lab\n");
   });
 
+  test("values beyond JSON print in a form that says what they are", async () => {
+    const file = join(host.dir, "kinds.ts");
+    writeFileSync(file, [
+      'import { register } from "labc";',
+      "export class Kinds {",
+      "  @register() big() { return 2n ** 70n; }",
+      '  @register() kinds() { return { when: new Date(0), tags: new Set(["a"]), byName: new Map([["x", 1n]]), gain: new Float32Array([0.5]), bad: NaN }; }',
+      "}",
+      "",
+    ].join("\n"));
+    await host.serve([file]);
+    expect((await host.cli(["call", "big"])).stdout).toBe("1180591620717411303424\n");
+    const expected = '{"when":"1970-01-01T00:00:00.000Z","tags":{"$set":["a"]},"byName":{"$map":[["x",{"$bigint":"1"}]]},"gain":{"$Float32Array":[0.5]},"bad":{"$number":"NaN"}}';
+    expect((await host.cli(["call", "kinds", "--json"])).stdout).toBe(`${expected}\n`);
+    expect(JSON.parse((await host.cli(["call", "kinds"])).stdout)).toEqual(JSON.parse(expected));
+  });
+
   test("`labc demo` runs the main job and exits cleanly", async () => {
     const demo = await host.cli(["demo"], {}, 30000);
     expect(demo.stderr).toBe("");

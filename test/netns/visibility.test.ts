@@ -187,4 +187,52 @@ describe.skipIf(why)("perspectives, visibility, realms and the root port, 3 host
       again.kill("SIGTERM");
     }
   });
+
+  test("values beyond JSON travel whole between hosts, through the routers too, or fail with their path", async () => {
+    // host3's server is reachable through the routers only: the relayed frames keep every value.
+    const values = await h3.serve(
+      [
+        h3.service("Values", {
+          same: "return args;",
+          kinds: "return args.map((x) => Object.prototype.toString.call(x));",
+          published: { decorator: 'subscribe("values.#")', body: "this.heard.push(args);" },
+          heardValues: "return this.heard;",
+          refuse: 'throw Object.assign(new RangeError("too hot", { cause: new Error("sensor 4") }), { code: "E_HOT", details: { limit: 90n, at: new Date(3) } });',
+        }),
+      ],
+      { LABC_SERVER_ADDRESS: "127.0.0.1" },
+    );
+    try {
+      await within(8000, "host1 knowing the values service", async () => (await h1.cli(["call", "heardValues"])).code === 0);
+      const result = await h1.script([
+        'import { isDeepStrictEqual } from "node:util";',
+        "const sent = [new Date(5), new Map([[\"a\", 1n], [{ k: 1 }, new Set([2])]]), new Set([1]), 2n ** 70n, new Float32Array([1.5, 2]),",
+        "  new BigInt64Array([-3n]), [1, undefined], NaN, -0, Infinity, /x+/g, Object.assign(new Error(\"e\"), { details: { n: 1 } }), { when: new Date(0) }];",
+        'const back = await labc.call("same", ...sent);',
+        'const kinds = await labc.call("kinds", ...sent);',
+        'await labc.publish("values.all", ...sent);',
+        'const failure = await labc.call("refuse").catch((error) => error);',
+        'const refused = await labc.call("same", { when: new Date(0), then: () => 1 }).catch((error) => `${error.code} ${error.message}`);',
+        "let heard = [];",
+        'for (let i = 0; i < 100 && heard.length === 0; i++) heard = await labc.call("heardValues"), await new Promise((done) => setTimeout(done, 50));',
+        "console.log(JSON.stringify({",
+        "  same: sent.map((x, i) => isDeepStrictEqual(back[i], x)), kinds, published: sent.map((x, i) => isDeepStrictEqual(heard[0]?.[i], x)),",
+        "  failure: [failure.code, failure.remoteName, failure.remoteCode, failure.cause?.message, isDeepStrictEqual(failure.details, { limit: 90n, at: new Date(3) })],",
+        "  refused,",
+        "}));",
+      ]);
+      expect(result.stderr).toBe("");
+      const seen = JSON.parse(result.stdout);
+      expect(seen.same).toEqual(Array(13).fill(true));
+      expect(seen.published).toEqual(Array(13).fill(true));
+      expect(seen.kinds).toEqual([
+        "[object Date]", "[object Map]", "[object Set]", "[object BigInt]", "[object Float32Array]", "[object BigInt64Array]",
+        "[object Array]", "[object Number]", "[object Number]", "[object Number]", "[object RegExp]", "[object Error]", "[object Object]",
+      ]);
+      expect(seen.failure).toEqual(["LABC_REMOTE_ERROR", "RangeError", "E_HOT", "sensor 4", true]);
+      expect(seen.refused).toBe("LABC_BAD_ARGUMENTS same: args[0].then: a function (then) cannot be sent");
+    } finally {
+      values.kill("SIGTERM");
+    }
+  });
 });
