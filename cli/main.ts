@@ -222,10 +222,13 @@ cli
 cli
   .command("subscribe <pattern>", "Print every publication matching a pattern (* one word, # the rest) until Ctrl-C")
   .option("--json", "One JSON object per line: {\"topic\", \"args\"}")
+  .option("--group <name>", "Join a queue group: each publication goes to one subscriber of the group")
   .example("labc subscribe 'lab.temp.*'")
+  .example("labc subscribe jobs.resize --group workers")
   .action(
-    action(async (pattern: string, options: GlobalOptions & { json?: boolean }) => {
+    action(async (pattern: string, options: GlobalOptions & { json?: boolean; group?: unknown }) => {
       const labc = configure(flagsOf(options));
+      const group = textOption("group", options.group);
       const piped = !process.stdout.isTTY;
       await labc.subscribe(
         (topic: string, ...args: unknown[]) => {
@@ -235,10 +238,10 @@ cli
           process.stdout.write(`${line}\n`);
         },
         pattern,
-        { withTopic: true },
+        { withTopic: true, group },
       );
       stopOnSignal(() => labc.close());
-      process.stderr.write(`labc: subscribed to ${pattern}; Ctrl-C stops\n`);
+      process.stderr.write(`labc: subscribed to ${pattern}${group === undefined ? "" : ` in group ${group}`}; Ctrl-C stops\n`);
     }),
   );
 

@@ -46,9 +46,20 @@ export function markRegister(method: Function, options: RegisterOptions): void {
   Reflect.defineMetadata(REGISTER, options, method);
 }
 
-export function markSubscribe(method: Function, topic: string | undefined): void {
-  const topics: (string | undefined)[] = Reflect.getOwnMetadata(SUBSCRIBE, method) ?? [];
-  Reflect.defineMetadata(SUBSCRIBE, [...topics, topic], method);
+export interface SubscribeOptions {
+  /** A queue group: each publication goes to one subscriber of the group, across hosts. */
+  group?: string;
+}
+
+/** One `@subscribe` of a method: its pattern (`undefined` for the method's own name) and group. */
+export interface Subscription {
+  pattern: string | undefined;
+  group: string | undefined;
+}
+
+export function markSubscribe(method: Function, pattern: string | undefined, options: SubscribeOptions = {}): void {
+  const subscriptions: Subscription[] = Reflect.getOwnMetadata(SUBSCRIBE, method) ?? [];
+  Reflect.defineMetadata(SUBSCRIBE, [...subscriptions, { pattern, group: options.group }], method);
 }
 
 export function markWatch(method: Function, topic: string): void {
@@ -60,8 +71,7 @@ export interface DecoratedMethod {
   key: string;
   method: Function;
   register?: RegisterOptions;
-  /** Topics subscribed; `undefined` stands for the method's own name. */
-  subscribe?: (string | undefined)[];
+  subscribe?: Subscription[];
   /** Topics its results are published on (`@watch`). */
   watch?: string[];
 }
@@ -75,7 +85,7 @@ export function decoratedMethods(instance: object): DecoratedMethod[] {
       const method = Object.getOwnPropertyDescriptor(proto, key)?.value;
       if (typeof method !== "function") continue;
       const register: RegisterOptions | undefined = Reflect.getOwnMetadata(REGISTER, method);
-      const subscribe: (string | undefined)[] | undefined = Reflect.getOwnMetadata(SUBSCRIBE, method);
+      const subscribe: Subscription[] | undefined = Reflect.getOwnMetadata(SUBSCRIBE, method);
       const watch: string[] | undefined = Reflect.getOwnMetadata(WATCH, method);
       if (register || subscribe || watch) found.set(key, { key, method, register, subscribe, watch });
     }

@@ -17,7 +17,9 @@ import {
   markWatch,
   methodDecorator,
   type RegisterOptions,
+  type SubscribeOptions,
 } from "./decorators.js";
+import { checkGroup } from "./pool/topic-trie.js";
 import { namespace, type Namespace } from "./namespace.js";
 import type { HostInfo } from "./peers.js";
 import type { ServiceInfo } from "./services/supervisor.js";
@@ -60,18 +62,22 @@ export function register(first?: unknown, second?: unknown, third?: unknown): un
 /**
  * As a decorator, `@subscribe("lab.temp.*")` (or `@subscribe()` for the method's own name)
  * receives publications when its instance is served. As a function, `subscribe(fn, pattern)`
- * subscribes `fn` now and resolves with what undoes it.
+ * subscribes `fn` now and resolves with what undoes it. With `{ group: "workers" }` it joins a
+ * queue group: each publication goes to one subscriber of the group, across hosts (the group's
+ * subscribers take turns); subscribers outside the group still get every publication.
  */
-export function subscribe(pattern?: string): MethodDecorator;
-export function subscribe(fn: Function, pattern?: string): Promise<Unsubscribe>;
+export function subscribe(pattern?: string, options?: SubscribeOptions): MethodDecorator;
+export function subscribe(fn: Function, pattern?: string, options?: SubscribeOptions): Promise<Unsubscribe>;
 export function subscribe(target: object, key: string | symbol, descriptor: PropertyDescriptor): void;
 export function subscribe(first?: unknown, second?: unknown, third?: unknown): unknown {
-  if (typeof third === "object" || isDecoratorContext(second)) {
+  if ((typeof third === "object" && typeof first !== "function") || isDecoratorContext(second)) {
     return methodDecorator((method) => markSubscribe(method, undefined))(first, second, third);
   }
-  if (typeof first === "function") return runtime().subscribe(first, second as string | undefined);
+  if (typeof first === "function") return runtime().subscribe(first, second as string | undefined, third as SubscribeOptions | undefined);
+  const group = (second as SubscribeOptions | undefined)?.group;
+  if (group !== undefined) checkGroup(group);
   const pattern = first as string | undefined;
-  return methodDecorator((method) => markSubscribe(method, pattern));
+  return methodDecorator((method) => markSubscribe(method, pattern, second as SubscribeOptions | undefined));
 }
 
 /**
@@ -194,7 +200,7 @@ export {
   ServiceLoadError,
   TimeoutError,
 } from "./errors.js";
-export type { CallAllResult, CallOptions, HostHandle, HostInfo, Namespace, RegisterOptions, ServiceInfo, Unsubscribe };
+export type { CallAllResult, CallOptions, HostHandle, HostInfo, Namespace, RegisterOptions, ServiceInfo, SubscribeOptions, Unsubscribe };
 export type { Config, ConfigKey } from "./config.js";
 export type { CallContext, Caller } from "./context.js";
 export type { Scope, Visibility } from "./wire/message.js";

@@ -150,8 +150,8 @@ export class RouterLink {
   }
 
   /** Sends a publication to a server by way of the routers. */
-  forwardPublication(target: string, topic: string, args: unknown[]): Promise<void> {
-    return this.ready().then(() => this.connection!.send(Kind.pub, { topic, args, target }));
+  forwardPublication(target: string, topic: string, args: unknown[], groups: readonly string[]): Promise<void> {
+    return this.ready().then(() => this.connection!.send(Kind.pub, groups.length ? { topic, args, target, groups } : { topic, args, target }));
   }
 
   /** Asks the router for its table of hosts. */

@@ -1,5 +1,5 @@
 import type { Config } from "./config.js";
-import { decoratedMethods, routeName, type RegisterOptions } from "./decorators.js";
+import { decoratedMethods, routeName, type RegisterOptions, type SubscribeOptions } from "./decorators.js";
 import {
   BadArgumentsError,
   CancelledError,
@@ -13,8 +13,8 @@ import { debug, warn } from "./log.js";
 import { namespace, type Namespace } from "./namespace.js";
 import { Connection } from "./net/connection.js";
 import { connectTcp } from "./net/tcp-transport.js";
-import type { Perspective, PoolServer, Resolution } from "./pool/function-pool.js";
-import { checkTopic } from "./pool/topic-trie.js";
+import type { GroupMember, Perspective, PoolServer, Resolution } from "./pool/function-pool.js";
+import { checkTopic, subscriptionKey } from "./pool/topic-trie.js";
 import type { HostInfo } from "./peers.js";
 import type { ServiceInfo } from "./services/supervisor.js";
 import { RouterLink } from "./router-link.js";
@@ -91,6 +91,8 @@ function describe(server: PoolServer): string {
 /** A request's body; the timeout travels so that the function knows its deadline. */
 /** The options of a call that gives none: one object for all of them. */
 const NO_OPTIONS: CallOptions = Object.freeze({});
+const NO_CHOICE = new Map<PoolServer, string[]>();
+const NO_GROUPS: string[] = [];
 
 function entryFor(name: string, options: RegisterOptions): FunctionEntry {
   const scope = options.scope ?? "network";
@@ -129,6 +131,8 @@ export class Runtime {
   private readonly defaultTimeoutMs: number;
   /** Publications still finding their subscribers: `close()` waits for them. */
   private readonly publishing = new Set<Promise<number>>();
+  /** Publications each queue group has had from here: its members take turns. */
+  private readonly groupTurns = new Map<string, number>();
   private ownHost: HostHandle | undefined;
 
   constructor(readonly config: Config, options: { state?: string } = {}) {
@@ -229,9 +233,8 @@ export class Runtime {
             else warn(`"${name}" is already served by this process; ${route}.${name} reaches ${className}.${key}`);
           }
         }
-        for (const topic of subscribe ?? []) {
-          const pattern = topic ?? key;
-          if (server.addHandler(pattern, method, instance, `${className}.${key}`).first) topics.push(pattern);
+        for (const { pattern = key, group } of subscribe ?? []) {
+          if (server.addHandler(pattern, method, instance, `${className}.${key}`, false, group).first) topics.push(subscriptionKey(pattern, group));
         }
       }
     }
@@ -278,15 +281,16 @@ export class Runtime {
 
   /**
    * Calls `fn(...args)` for every publication on a topic matching `pattern` (default: fn's
-   * name), or `fn(topic, ...args)` with `withTopic`.
+   * name), or `fn(topic, ...args)` with `withTopic`; in a queue `group`, for its share of them.
    */
-  async subscribe(fn: Function, pattern: string = fn.name, options: { withTopic?: boolean } = {}): Promise<Unsubscribe> {
+  async subscribe(fn: Function, pattern: string = fn.name, options: SubscribeOptions & { withTopic?: boolean } = {}): Promise<Unsubscribe> {
     if (!pattern) throw new BadArgumentsError("subscribe: an anonymous function needs a topic pattern");
+    const key = subscriptionKey(pattern, options.group);
     const server = await this.serving();
-    const handle = server.addHandler(pattern, fn, undefined, fn.name || pattern, options.withTopic);
-    if (handle.first) await this.link.announce({ functions: [], topics: [pattern] });
+    const handle = server.addHandler(pattern, fn, undefined, fn.name || pattern, options.withTopic, options.group);
+    if (handle.first) await this.link.announce({ functions: [], topics: [key] });
     return async () => {
-      if (handle.remove()) await this.link.withdraw({ functions: [], topics: [pattern] });
+      if (handle.remove()) await this.link.withdraw({ functions: [], topics: [key] });
     };
   }
 
@@ -340,6 +344,8 @@ export class Runtime {
         // Hot path: every subscriber's connection is open, so the frame goes out now, unawaited.
         // subscribersOf checks the topic (the trie refuses wildcards in it).
         const targets = this.subscribersOf(topic);
+        const members = this.link.pool.groupMembers(topic);
+        if (members.length) return this.tracked(this.deliver(topic, args, targets, here, this.chooseMembers(members)));
         if (targets.length === 0) return Promise.resolve(here);
         if (targets.every((target) => this.direct.has(target.id))) {
           const frame = encodePublication(topic, args, this.limits);
@@ -376,7 +382,8 @@ export class Runtime {
         server.hostId === hostId && (where.port === undefined || server.port === where.port);
       const server = this.server;
       const here = server && isTarget({ hostId: this.identity.hostId, port: server.port }) && server.deliver(topic, args) > 0 ? 1 : 0;
-      return this.deliver(topic, args, this.subscribersOf(topic).filter(isTarget), here);
+      const members = this.link.pool.groupMembers(topic).filter((member) => isTarget(member.server));
+      return this.deliver(topic, args, this.subscribersOf(topic).filter(isTarget), here, this.chooseMembers(members));
     };
     return this.tracked(targeted());
   }
@@ -400,7 +407,10 @@ export class Runtime {
     const answer = here
       ? this.invokeHere(REQPUB, [topic, ...args], this.defaultTimeoutMs)
       : this.send(answering!, REQPUB, [topic, ...args], this.defaultTimeoutMs);
-    void this.tracked(this.deliver(topic, args, others.filter((server) => server !== answering), 0));
+    // The answering server ran its subscriber already: its queue groups are left to the others.
+    const answerer = answering?.id ?? this.identity.id;
+    const members = this.link.pool.groupMembers(topic).filter((member) => member.server.id !== answerer);
+    void this.tracked(this.deliver(topic, args, others.filter((server) => server !== answering), 0, this.chooseMembers(members)));
     return answer;
   }
 
@@ -429,21 +439,70 @@ export class Runtime {
       await new Promise((done) => setTimeout(done, this.link.discoveringMs));
       await this.link.sync();
     }
-    return this.deliver(topic, args, this.subscribersOf(topic), here);
+    return this.deliver(topic, args, this.subscribersOf(topic), here, this.chooseMembers(this.link.pool.groupMembers(topic)));
   }
 
-  /** Sends a publication to `targets`; resolves with `reached` plus how many of them got it. */
-  private async deliver(topic: string, args: unknown[], targets: readonly PoolServer[], reached: number): Promise<number> {
-    if (targets.length === 0) return reached;
-    const frame = encodePublication(topic, args, this.limits);
+  /**
+   * For each queue group among `members`, the member that gets this publication: each group's
+   * members take turns (per publisher), those whose router has not heard from them lately only
+   * when no other is left. Returns the groups chosen per server.
+   */
+  private chooseMembers(members: readonly GroupMember[]): Map<PoolServer, string[]> {
+    const chosen = new Map<PoolServer, string[]>();
+    if (members.length === 0) return chosen;
+    // A server with several subscriptions in a group (two patterns) takes one turn, as one member.
+    const byGroup = new Map<string, Set<PoolServer>>();
+    for (const { server, group } of members) {
+      const servers = byGroup.get(group);
+      if (servers) servers.add(server);
+      else byGroup.set(group, new Set([server]));
+    }
+    for (const [group, set] of byGroup) {
+      const servers = [...set];
+      const well = servers.filter((server) => !server.suspect);
+      const from = well.length ? well : servers;
+      const turn = this.groupTurns.get(group) ?? 0;
+      this.groupTurns.set(group, turn + 1);
+      const server = from[turn % from.length]!;
+      const groups = chosen.get(server);
+      if (groups) groups.push(group);
+      else chosen.set(server, [group]);
+    }
+    return chosen;
+  }
+
+  /**
+   * Sends a publication to `targets` (their subscribers outside queue groups) and to the servers
+   * `chosen` for queue groups (one subscriber of each group there); resolves with `reached` plus
+   * how many servers got it.
+   */
+  private async deliver(
+    topic: string,
+    args: unknown[],
+    targets: readonly PoolServer[],
+    reached: number,
+    chosen: Map<PoolServer, string[]> = NO_CHOICE,
+  ): Promise<number> {
+    let all = targets;
+    if (chosen.size) {
+      all = [...new Set([...targets, ...chosen.keys()])].filter((server) => {
+        if (server.id !== this.identity.id) return true;
+        // This process was chosen for some of its groups: they run here, now.
+        if (this.server && this.server.deliverGroups(topic, args, chosen.get(server)!) > 0 && reached === 0) reached = 1;
+        return false;
+      });
+    }
+    if (all.length === 0) return reached;
+    let plain: Buffer | Buffer[] | undefined;
     await Promise.all(
-      targets.map(async (target) => {
+      all.map(async (target) => {
+        const groups = chosen.get(target) ?? NO_GROUPS;
         try {
           const connection = await this.reach(target);
           if (connection && this.leaving.has(connection)) return;
           if (connection) {
-            if (!connection.publish(frame)) return;
-          } else await this.link.forwardPublication(target.id, topic, args);
+            if (!connection.publish(groups.length ? encodePublication(topic, args, this.limits, groups) : (plain ??= encodePublication(topic, args, this.limits)))) return;
+          } else await this.link.forwardPublication(target.id, topic, args, groups);
           reached++;
         } catch (error) {
           debug("publication on %s not delivered to %s: %s", topic, describe(target), (error as Error).message);
@@ -452,6 +511,7 @@ export class Runtime {
     );
     return reached;
   }
+
 
   /**
    * Stops without losing anything: what this process serves leaves every pool first, every

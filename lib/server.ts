@@ -4,7 +4,7 @@ import { warn } from "./log.js";
 import { Connection } from "./net/connection.js";
 import { listenTcp } from "./net/tcp-transport.js";
 import type { Listener } from "./net/transport.js";
-import { checkPattern, TopicTrie } from "./pool/topic-trie.js";
+import { checkPattern, subscriptionKey, TopicTrie } from "./pool/topic-trie.js";
 import type { Limits } from "./net/limits.js";
 import type { NetworkKey } from "./trust/network-key.js";
 import { Kind, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
@@ -23,7 +23,11 @@ interface Handler {
   label: string;
   /** Receives the topic first: `fn(topic, ...args)`. */
   withTopic: boolean;
+  /** Its queue group: it runs only for publications sent to this server for that group. */
+  group: string | undefined;
 }
+
+const NO_GROUPS: readonly string[] = [];
 
 /** What a server offers beyond itself: what its router is told. */
 export interface Offer {
@@ -66,7 +70,11 @@ export class Server {
   port = 0;
   readonly functions = new Map<string, LocalFunction>();
   private readonly handlers = new TopicTrie<Handler>();
+  private readonly groupHandlers = new TopicTrie<Handler>();
+  /** Handlers by subscription key (pattern, and group if any): what is announced. */
   private readonly patterns = new Map<string, number>();
+  /** How many group publications each group has had here: its handlers take turns. */
+  private readonly turns = new Map<string, number>();
   private readonly connections = new Set<Connection>();
   private listener: Listener | null = null;
   /** Set while stopping: every caller is told, and what telling it awaits. */
@@ -116,19 +124,21 @@ export class Server {
     return local?.entry;
   }
 
-  addHandler(pattern: string, fn: Function, thisArg: unknown, label: string, withTopic = false): HandlerHandle {
+  addHandler(pattern: string, fn: Function, thisArg: unknown, label: string, withTopic = false, group?: string): HandlerHandle {
     checkPattern(pattern);
-    const handler: Handler = { fn, thisArg, label, withTopic };
-    this.handlers.add(pattern, handler);
-    const count = this.patterns.get(pattern) ?? 0;
-    this.patterns.set(pattern, count + 1);
+    const key = subscriptionKey(pattern, group);
+    const handler: Handler = { fn, thisArg, label, withTopic, group };
+    const trie = group === undefined ? this.handlers : this.groupHandlers;
+    trie.add(pattern, handler);
+    const count = this.patterns.get(key) ?? 0;
+    this.patterns.set(key, count + 1);
     return {
       first: count === 0,
       remove: () => {
-        if (!this.handlers.remove(pattern, handler)) return false;
-        const left = this.patterns.get(pattern)! - 1;
-        if (left > 0) this.patterns.set(pattern, left);
-        else this.patterns.delete(pattern);
+        if (!trie.remove(pattern, handler)) return false;
+        const left = this.patterns.get(key)! - 1;
+        if (left > 0) this.patterns.set(key, left);
+        else this.patterns.delete(key);
         return left === 0;
       },
     };
@@ -173,11 +183,29 @@ export class Server {
     return this.handlers.matches(topic).length > 0;
   }
 
-  /** Runs every local subscriber of `topic`; one that throws does not stop the others. */
-  deliver(topic: string, args: unknown[]): number {
+  /**
+   * Runs every local subscriber of `topic` outside queue groups, and one of each group in
+   * `groups` (the publisher chose this server for them); one that throws does not stop the others.
+   */
+  deliver(topic: string, args: unknown[], groups: readonly string[] = NO_GROUPS): number {
     const matched = this.handlers.matches(topic);
     for (const handler of matched) this.run(handler, topic, args);
-    return matched.length;
+    return matched.length + (groups.length ? this.deliverGroups(topic, args, groups) : 0);
+  }
+
+  /** Runs one local subscriber of `topic` in each of `groups`, the group's subscribers taking turns. */
+  deliverGroups(topic: string, args: unknown[], groups: readonly string[]): number {
+    const members = this.groupHandlers.matches(topic);
+    let ran = 0;
+    for (const group of groups) {
+      const mine = members.filter((handler) => handler.group === group);
+      if (mine.length === 0) continue;
+      const turn = this.turns.get(group) ?? 0;
+      this.turns.set(group, turn + 1);
+      this.run(mine[turn % mine.length]!, topic, args);
+      ran++;
+    }
+    return ran;
   }
 
   private run(handler: Handler, topic: string, args: unknown[]): void {
@@ -195,9 +223,9 @@ export class Server {
       case Kind.req:
         return this.answer(message, connection);
       case Kind.pub: {
-        const { topic, args } = message.body as PubBody;
+        const { topic, args, groups } = message.body as PubBody;
         try {
-          this.deliver(topic, args);
+          this.deliver(topic, args, groups);
         } catch (error) {
           warn(`publication from ${connection.label} refused: ${(error as Error).message}`);
         }

@@ -5,7 +5,7 @@ import type {
   ServerEntry,
   WithdrawBody,
 } from "../wire/message.js";
-import { TopicTrie } from "./topic-trie.js";
+import { parseSubscription, TopicTrie } from "./topic-trie.js";
 
 /**
  * Where a resolution is made from. The perspective (`hostId`, `serverId`) decides where the
@@ -39,6 +39,12 @@ export interface PoolServer {
   suspect: boolean;
 }
 
+/** A server's subscription in a queue group: each publication goes to one member of a group. */
+export interface GroupMember {
+  readonly server: PoolServer;
+  readonly group: string;
+}
+
 export type Resolution = "bottom-up" | "random";
 
 const SCOPE_RANK: Record<Scope, number> = { server: 0, host: 1, network: 2 };
@@ -67,6 +73,9 @@ export class FunctionPool {
   readonly servers = new Map<string, PoolServer>();
   private readonly byName = new Map<string, Set<PoolServer>>();
   private readonly subscriptions = new TopicTrie<PoolServer>();
+  private readonly groups = new TopicTrie<GroupMember>();
+  /** Each server's group memberships by subscription key, to withdraw the same objects. */
+  private readonly members = new WeakMap<PoolServer, Map<string, GroupMember>>();
 
   /** Adds a server, or returns the one with that id. */
   addServer(entry: Omit<ServerEntry, "functions" | "topics">): PoolServer {
@@ -99,7 +108,16 @@ export class FunctionPool {
     for (const topic of topics) {
       if (server.topics.has(topic)) continue;
       server.topics.add(topic);
-      this.subscriptions.add(topic, server);
+      const { pattern, group } = parseSubscription(topic);
+      if (group === undefined) {
+        this.subscriptions.add(pattern, server);
+        continue;
+      }
+      const member: GroupMember = { server, group };
+      let mine = this.members.get(server);
+      if (!mine) this.members.set(server, (mine = new Map()));
+      mine.set(topic, member);
+      this.groups.add(pattern, member);
     }
   }
 
@@ -111,7 +129,15 @@ export class FunctionPool {
       if (set?.size === 0) this.byName.delete(name);
     }
     for (const topic of topics) {
-      if (server.topics.delete(topic)) this.subscriptions.remove(topic, server);
+      if (!server.topics.delete(topic)) continue;
+      const { pattern, group } = parseSubscription(topic);
+      if (group === undefined) {
+        this.subscriptions.remove(pattern, server);
+        continue;
+      }
+      const mine = this.members.get(server);
+      this.groups.remove(pattern, mine?.get(topic)!);
+      mine?.delete(topic);
     }
   }
 
@@ -203,6 +229,11 @@ export class FunctionPool {
   /** Servers holding a subscription that matches `topic` (do not modify the array). */
   subscribers(topic: string): readonly PoolServer[] {
     return this.subscriptions.matches(topic);
+  }
+
+  /** Queue-group subscriptions that match `topic`, of every group (do not modify the array). */
+  groupMembers(topic: string): readonly GroupMember[] {
+    return this.groups.matches(topic);
   }
 }
 

@@ -34,6 +34,32 @@ export function checkTopic(topic: string): string[] {
   return words;
 }
 
+/**
+ * How a queue-group subscription is written where topics are listed (announcements, `labc ls`):
+ * `jobs.resize #workers`. No pattern contains ` #` (a `#` is a whole word or nothing), so a
+ * plain pattern is never taken for one.
+ */
+const GROUP_MARK = " #";
+
+export function checkGroup(group: string): void {
+  if (!/^[\w.-]{1,128}$/.test(group)) {
+    throw new BadArgumentsError(`queue group "${group}": use 1 to 128 letters, digits, "_", "-" or "."`);
+  }
+}
+
+/** What a subscription is announced as: its pattern, with its queue group when it has one. */
+export function subscriptionKey(pattern: string, group: string | undefined): string {
+  if (group === undefined) return pattern;
+  checkGroup(group);
+  return `${pattern}${GROUP_MARK}${group}`;
+}
+
+/** A subscription key taken apart (see `subscriptionKey`). */
+export function parseSubscription(key: string): { pattern: string; group: string | undefined } {
+  const at = key.lastIndexOf(GROUP_MARK);
+  return at < 0 ? { pattern: key, group: undefined } : { pattern: key.slice(0, at), group: key.slice(at + GROUP_MARK.length) };
+}
+
 interface Node<T> {
   // Map, not an object: a word such as "__proto__" or "constructor" is just a word.
   children: Map<string, Node<T>>;

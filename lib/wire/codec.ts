@@ -50,11 +50,13 @@ const REQUEST_HEADS = new Pieces<string>((fn) => `{"fn":${JSON.stringify(fn)},"a
 const REQUEST_TAILS = new Pieces<number | undefined>((ms) => (ms === undefined ? "}" : `,"timeoutMs":${JSON.stringify(ms)}}`));
 
 /**
- * A publication's frame, the same bytes as `encodeMessage(Kind.pub, 0, { topic, args })`.
+ * A publication's frame, the same bytes as `encodeMessage(Kind.pub, 0, { topic, args, groups })`
+ * (no `groups` when there are none).
  * Publishing is the hottest path there is: only the arguments are searched for values beyond JSON and
  * made into text, the rest is copied (see Pieces).
  */
-export function encodePublication(topic: string, args: unknown[], limits: Limits = DEFAULT_LIMITS): Buffer | Buffer[] {
+export function encodePublication(topic: string, args: unknown[], limits: Limits = DEFAULT_LIMITS, groups?: readonly string[]): Buffer | Buffer[] {
+  if (groups?.length) return encodeMessage(Kind.pub, 0, { topic, args, groups }, limits);
   if (!isPlain(args, 1, limits)) return encodeMessage(Kind.pub, 0, { topic, args }, limits);
   return textFrame(Kind.pub, 0, PUBLICATION_HEADS.get(topic), toJson(args), CLOSE, limits);
 }

@@ -92,6 +92,8 @@ export interface PubBody {
   args: unknown[];
   /** For routers: the server to forward the publication to. */
   target?: string;
+  /** The queue groups the publisher chose this server for: one of its subscribers in each runs. */
+  groups?: string[];
 }
 
 export interface FunctionEntry {

@@ -96,7 +96,7 @@ const SCHEMAS: Partial<Record<Kind, Check>> = {
   }),
   [Kind.req]: shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms }),
   [Kind.exc]: shape({ name: str, message: text, "code?": str, "data?": object, "stack?": text }),
-  [Kind.pub]: shape({ topic: nonEmpty, args: array, "target?": nonEmpty }),
+  [Kind.pub]: shape({ topic: nonEmpty, args: array, "target?": nonEmpty, "groups?": listOf(nonEmpty) }),
   // From a server: what it adds; from a router: the server entry holding what was added.
   [Kind.announce]: shape({ "server?": serverEntry, "functions?": listOf(functionEntry), "topics?": listOf(nonEmpty) }),
   [Kind.withdraw]: shape({ "server?": nonEmpty, "functions?": listOf(nonEmpty), "topics?": listOf(nonEmpty), "sync?": bool }),

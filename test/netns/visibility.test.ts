@@ -235,4 +235,41 @@ describe.skipIf(why)("perspectives, visibility, realms and the root port, 3 host
       values.kill("SIGTERM");
     }
   });
+
+  test("a queue group of 3 hosts shares 3,000 publications; a subscriber outside the group gets them all", async () => {
+    const members = await Promise.all(
+      lan.hosts.map((host) =>
+        host.serve([
+          host.service(`Worker${host.name}`, {
+            work: { decorator: 'subscribe("jobs.resize", { group: "workers" })', body: "this.heard.push(args[0]);" },
+            [`worked${host.name}`]: "return this.heard;",
+          }),
+        ]),
+      ),
+    );
+    const watcher = await h2.serve([h2.service("JobWatcher", { watch: { decorator: 'subscribe("jobs.#")', body: "this.heard.push(args[0]);" }, watched: "return this.heard.length;" })]);
+    try {
+      await within(8000, "host1 knowing every member", async () => {
+        const listed = await h1.cli(["ls"]);
+        return (listed.stdout.match(/jobs\.resize #workers/g) ?? []).length === 3 && listed.stdout.includes("jobs.#");
+      });
+      const published = await h1.script([
+        "let reached = 0;",
+        'for (let i = 0; i < 3000; i++) reached += await labc.publish("jobs.resize", i);',
+        "console.log(reached);",
+      ], 60000);
+      expect(published).toMatchObject({ code: 0, stderr: "", stdout: "6000\n" });
+      const worked = async (host: LanHost) => JSON.parse(await out(h1, ["call", `worked${host.name}`, "--json"])) as number[];
+      await within(10000, "every job done once", async () => (await Promise.all(lan.hosts.map(worked))).flat().length === 3000);
+      const shares = await Promise.all(lan.hosts.map(worked));
+      for (const share of shares) {
+        expect(share.length).toBeGreaterThanOrEqual(700);
+        expect(share.length).toBeLessThanOrEqual(1300);
+      }
+      expect(shares.flat().sort((a, b) => a - b)).toEqual([...Array(3000).keys()]);
+      expect(await out(h1, ["call", "watched"])).toBe("3000");
+    } finally {
+      for (const member of [...members, watcher]) member.kill("SIGTERM");
+    }
+  });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { TopicTrie } from "../../lib/pool/topic-trie.js";
+import { checkPattern, parseSubscription, subscriptionKey, TopicTrie } from "../../lib/pool/topic-trie.js";
+import { FunctionPool } from "../../lib/pool/function-pool.js";
 
 // pattern, topic, matches? — the conformance table any matcher must pass.
 const TABLE: [string, string, boolean][] = [
@@ -68,5 +69,33 @@ describe("TopicTrie.matches (remembered)", () => {
     trie.remove("a.*", "x");
     expect(trie.matches("a.b")).toEqual(["y"]);
     expect(() => trie.matches("a.*")).toThrow(/wildcards/);
+  });
+});
+
+describe("queue-group subscriptions", () => {
+  test("a group subscription is written `pattern #group`, which no plain pattern can be", () => {
+    for (const [pattern, group] of [["jobs.resize", "workers"], ["lab.#", "a.b-c_1"], ["*", "g"], ["room 1.temp", "x"]] as const) {
+      const key = subscriptionKey(pattern, group);
+      expect(parseSubscription(key)).toEqual({ pattern, group });
+      expect(() => checkPattern(key)).toThrow(/wildcards must be whole words/);
+    }
+    expect(parseSubscription("lab.#")).toEqual({ pattern: "lab.#", group: undefined });
+    expect(subscriptionKey("lab.x", undefined)).toBe("lab.x");
+    for (const bad of ["", "two words", "a#b", "x".repeat(129)]) expect(() => subscriptionKey("t", bad)).toThrow(/queue group/);
+  });
+
+  test("the pool keeps group members apart from plain subscribers, and withdraws them", () => {
+    const pool = new FunctionPool();
+    const server = (id: string) => pool.addServer({ id, host: "h", hostId: "h", address: "127.0.0.1", port: 1, pid: 1 });
+    const [a, b] = [server("a"), server("b")];
+    pool.announce(a, [], ["jobs.*", "jobs.# #workers"]);
+    pool.announce(b, [], ["jobs.resize #workers", "jobs.resize #audit"]);
+    expect(pool.subscribers("jobs.resize")).toEqual([a]);
+    expect(pool.groupMembers("jobs.resize").map((m) => `${m.server.id}:${m.group}`).sort()).toEqual(["a:workers", "b:audit", "b:workers"]);
+    pool.withdraw(b, [], ["jobs.resize #workers"]);
+    expect(pool.groupMembers("jobs.resize").map((m) => `${m.server.id}:${m.group}`).sort()).toEqual(["a:workers", "b:audit"]);
+    pool.removeServer("a");
+    expect(pool.groupMembers("jobs.resize").map((m) => `${m.server.id}:${m.group}`)).toEqual(["b:audit"]);
+    expect(pool.subscribers("jobs.resize")).toEqual([]);
   });
 });
