@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
  * benchmarks use it; nothing here goes through labc's own client or codec.
  */
 
-export const KIND = { hello: 1, req: 2, rep: 3, exc: 4, pub: 5, announce: 7, withdraw: 8, ping: 11, cancel: 13 } as const;
+export const KIND = { hello: 1, req: 2, rep: 3, exc: 4, pub: 5, announce: 7, withdraw: 8, ping: 11, cancel: 13, item: 15, credit: 16 } as const;
 
 /** One frame: u32 length, kind, flags, u16 blob count, u32 id, u32 JSON length, JSON. */
 export function frameOf(kind: number, id: number, body: unknown): Buffer {

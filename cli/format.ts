@@ -90,6 +90,15 @@ export function writeOut(value: unknown, json: boolean): Promise<void> {
   });
 }
 
+/**
+ * Writes one item of a stream and resolves once it is flushed: binary data as its bytes (a file's
+ * chunks make the file again), anything else as one line (JSON with `json`).
+ */
+export function writeItem(item: unknown, json: boolean): Promise<void> {
+  const out = json ? `${toJson(item)}\n` : isBytes(item) ? item : `${toLine(item)}\n`;
+  return new Promise((done) => process.stdout.write(out, () => done()));
+}
+
 /** A plain text table with a header row, columns padded to their widest cell. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));

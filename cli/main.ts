@@ -10,7 +10,7 @@ import { networkKey } from "../lib/trust/network-key.js";
 import { OPEN_NETWORK } from "../lib/trust/secret.js";
 import { close, configure, type ServiceInfo } from "../lib/index.js";
 import { SCOPES, type Scope } from "../lib/wire/message.js";
-import { argumentFrom, parseArg, table, toJson, toLine, toText, writeOut } from "./format.js";
+import { argumentFrom, parseArg, table, toJson, toLine, toText, writeItem, writeOut } from "./format.js";
 import { stopOnSignal } from "./stop-on-signal.js";
 
 const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
@@ -147,8 +147,8 @@ cli
   );
 
 cli
-  .command("call <name> [...args]", "Call a function and print its result (args are JSON when they parse as JSON; - reads one from stdin, @path from a file)")
-  .option("--timeout <seconds>", "Give up after this many seconds (config call.timeout)")
+  .command("call <name> [...args]", "Call a function and print its result, or each item of the stream it returns as it comes (args are JSON when they parse as JSON; - reads one from stdin, @path from a file)")
+  .option("--timeout <seconds>", "Give up after this many seconds; for a stream, waiting for its first item (config call.timeout)")
   .option("--scope <scope>", `Where to look: ${SCOPES.join(", ")} (config call.scope)`)
   .option("--host <name>", "Resolve from this host's perspective (its functions first, its private ones too)")
   .option("--all", "Call every server that offers the function; print each answer")
@@ -194,8 +194,12 @@ cli
           await writeOut(options.json ? answers : answers.map(line).join("\n"), options.json === true);
           if (results.some((result) => result.error)) process.exitCode = 1;
         } else {
-          const result = await labc.callWith(name, await argumentsOf(args, options), callOptions);
-          await writeOut(result, options.json === true);
+          // Read as a stream: a function that returns one prints it, one that streams prints each
+          // item as it comes, at the pace the terminal or the pipe takes them.
+          const stream = labc.streamWith(name, await argumentsOf(args, options), callOptions);
+          for await (const item of stream) {
+            await (stream.streamed ? writeItem(item, options.json === true) : writeOut(item, options.json === true));
+          }
         }
         await labc.close();
       },

@@ -210,6 +210,18 @@ export class CancelledError extends LabcError {
 tag(CancelledError, "CancelledError");
 CancelledError.prototype.name = "CancelledError";
 
+/** A function returned a stream to a call that waits for one value. */
+export class StreamRequiredError extends LabcError {
+  constructor(readonly functionName: string) {
+    super("LABC_STREAM_REQUIRED", `"${functionName}" returns a stream: read it with labc.stream("${functionName}", ...)`);
+  }
+  override get data() {
+    return { function: this.functionName };
+  }
+}
+tag(StreamRequiredError, "StreamRequiredError");
+StreamRequiredError.prototype.name = "StreamRequiredError";
+
 export class NoCallContextError extends LabcError {
   constructor() {
     super(
@@ -336,6 +348,7 @@ const rebuilders: Record<string, (p: ErrorPayload) => LabcError> = Object.assign
     BadMessageError: (p: ErrorPayload) => new BadMessageError(String(p.data?.kind ?? "?"), p.message.replace(/^bad \S+ message: /, "")),
     LimitError: (p: ErrorPayload) => new LimitError(String(p.data?.limit ?? "?"), p.message.replace(/^limit \S+: /, "")),
     CancelledError: (p: ErrorPayload) => new CancelledError(String(p.data?.function ?? "?")),
+    StreamRequiredError: (p: ErrorPayload) => new StreamRequiredError(String(p.data?.function ?? "?")),
     NotPermittedError: (p: ErrorPayload) => new NotPermittedError(p.message),
     NotTrustedError: (p: ErrorPayload) => new NotTrustedError(String(p.data?.address ?? "?"), p.message.replace(/^\S+: /, "")),
   },

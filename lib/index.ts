@@ -23,7 +23,8 @@ import { checkGroup } from "./pool/topic-trie.js";
 import { namespace, type Namespace } from "./namespace.js";
 import type { HostInfo } from "./peers.js";
 import type { ServiceInfo } from "./services/supervisor.js";
-import { Runtime, type CallAllResult, type CallOptions, type HostHandle, type Unsubscribe } from "./runtime.js";
+import { Runtime, type CallAllResult, type CallOptions, type HostHandle, type StreamOptions, type Unsubscribe } from "./runtime.js";
+import type { ItemStream } from "./net/item-stream.js";
 
 let current: Runtime | undefined;
 
@@ -134,6 +135,20 @@ export function callWith(name: string, args: unknown[], options?: CallOptions): 
   return runtime().callWith(name, args, options);
 }
 
+/**
+ * Reads the stream a function returns (an `async function*`, any AsyncIterable), item by item as
+ * they come: `for await (const line of stream("tail", "log.txt")) ...`. A slow reader slows the
+ * producer (at most 64 items are ahead of it); `break` ends the producer.
+ */
+export function stream<T = any>(name: string, ...args: unknown[]): ItemStream<T> {
+  return runtime().streamWith<T>(name, args);
+}
+
+/** `stream` with options: `streamWith("tail", ["log.txt"], { window: 16, signal })`. */
+export function streamWith<T = any>(name: string, args: unknown[], options?: StreamOptions): ItemStream<T> {
+  return runtime().streamWith<T>(name, args, options);
+}
+
 /** Publishes to every matching subscriber; resolves with how many servers it reached. */
 export function publish(topic: string, ...args: unknown[]): Promise<number> {
   return runtime().publish(topic, ...args);
@@ -181,6 +196,7 @@ export {
   BadArgumentsError,
   BadMessageError,
   CancelledError,
+  StreamRequiredError,
   ClosedError,
   ConfigError,
   ConnectionLostError,
@@ -200,7 +216,7 @@ export {
   ServiceLoadError,
   TimeoutError,
 } from "./errors.js";
-export type { CallAllResult, CallOptions, HostHandle, HostInfo, Namespace, RegisterOptions, ServiceInfo, SubscribeOptions, Unsubscribe };
+export type { CallAllResult, CallOptions, HostHandle, HostInfo, ItemStream, Namespace, RegisterOptions, ServiceInfo, StreamOptions, SubscribeOptions, Unsubscribe };
 export type { Config, ConfigKey } from "./config.js";
 export type { CallContext, Caller } from "./context.js";
 export type { Scope, Visibility } from "./wire/message.js";

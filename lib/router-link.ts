@@ -13,6 +13,7 @@ import type { Offer, Server } from "./server.js";
 import { ROUTER_PATH } from "./paths.js";
 import { keyOf } from "./trust/network-key.js";
 import type { Limits } from "./net/limits.js";
+import type { ItemStream, StreamSource } from "./net/item-stream.js";
 import { Kind, type HelloBody, type Message, type PoolBody, type WelcomeBody } from "./wire/message.js";
 
 export interface RouterLinkOptions {
@@ -147,6 +148,12 @@ export class RouterLink {
     const request = () => this.connection!.request(Kind.req, { fn, args, target, timeoutMs }, fn, timeoutMs, signal);
     // Connected (the usual case): no promise hop before the request leaves.
     return this.connection ? request() : this.ready().then(request);
+  }
+
+  /** Calls a server's function as a stream by way of the routers. */
+  async openStream(target: string, fn: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream): Promise<StreamSource> {
+    await this.ready();
+    return this.connection!.openStream(fn, args, { target }, timeoutMs, signal, stream);
   }
 
   /** Sends a publication to a server by way of the routers. */

@@ -266,9 +266,11 @@ export class Router {
       return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", where));
     }
     const timeoutMs = Number(body.timeoutMs) > 0 ? Number(body.timeoutMs) : this.options.forwardTimeoutMs;
-    const relayed = via.relay(message, String(body.fn), timeoutMs);
+    // A stream's items pass back as they come, and the reader's credit goes on to the server.
+    const onItem = body.credit === undefined ? undefined : (item: Buffer) => from.passItem(message.id, item);
+    const relayed = via.relay(message, String(body.fn), timeoutMs, onItem);
     // The caller's cancel goes on to the server, under the id the request has there.
-    from.track(message.id, { cancel: () => via.cancel(relayed.id) });
+    from.track(message.id, { cancel: () => via.cancel(relayed.id), credit: (n) => via.grant(relayed.id, n) });
     relayed.answer.then(
       (answer) => from.replyWith(message.id, answer),
       (error) => from.replyError(message.id, error),

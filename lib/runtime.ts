@@ -20,6 +20,9 @@ import type { ServiceInfo } from "./services/supervisor.js";
 import { RouterLink } from "./router-link.js";
 import { offered, Server } from "./server.js";
 import { encodePublication } from "./wire/codec.js";
+import { isStream } from "./wire/values.js";
+import { ItemStream, type StreamSource } from "./net/item-stream.js";
+import { StreamPump } from "./net/stream-pump.js";
 import { limitsFrom, type Limits } from "./net/limits.js";
 import { keyOf, type NetworkKey } from "./trust/network-key.js";
 import { Kind, REQPUB, SCOPES, VISIBILITIES, type FunctionEntry, type Message, type Scope } from "./wire/message.js";
@@ -45,12 +48,21 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+export interface StreamOptions extends CallOptions {
+  /** Items the producer may send ahead of the reader (default 64): what a slow reader holds at most. */
+  window?: number;
+}
+
+const DEFAULT_WINDOW = 64;
+
 /** Calls from one host's perspective; see `Runtime.getHost`. */
 export interface HostHandle {
   readonly name: string;
   call(name: string, ...args: unknown[]): Promise<any>;
   callWith(name: string, args: unknown[], options?: Omit<CallOptions, "host" | "port">): Promise<any>;
   callAll(name: string, ...args: unknown[]): Promise<CallAllResult[]>;
+  /** Reads a stream a function returns, from that host's perspective (see `Runtime.streamWith`). */
+  stream<T = any>(name: string, ...args: unknown[]): ItemStream<T>;
   /** Publishes to the subscribers on that host only (with a port: on that server only). */
   publish(topic: string, ...args: unknown[]): Promise<number>;
   readonly network: Namespace;
@@ -177,6 +189,7 @@ export class Runtime {
       call: (name, ...args) => this.callWith(name, args, fixed),
       callWith: (name, args, options = {}) => this.callWith(name, args, { ...options, ...fixed }),
       callAll: (name, ...args) => this.callAll(name, args, fixed),
+      stream: (name, ...args) => this.streamWith(name, args, fixed),
       publish: (topic, ...args) => this.publishTo(topic, args, fixed),
       network: namespace((name, args) => this.callWith(name, args, fixed)),
       // ServiceControl of that host answers (bottom-up from its perspective).
@@ -311,7 +324,71 @@ export class Runtime {
         if (connection) return connection.call(name, args, timeoutMs, options.signal);
       }
     }
-    return this.callFar(name, args, scope, timeoutMs, options);
+    return this.callFar(name, scope, options, (target) => this.send(target, name, args, timeoutMs, options.signal));
+  }
+
+  stream<T = any>(name: string, ...args: unknown[]): ItemStream<T> {
+    return this.streamWith<T>(name, args);
+  }
+
+  /**
+   * Calls a function that returns a stream (an `async function*`, any AsyncIterable) and reads
+   * its items as they come: `for await (const line of labc.stream("tail", "log.txt"))`. At most
+   * `options.window` items (64) are on their way or unread at once, so a slow reader slows the
+   * producer; `break` ends the producer. A function that returns a value gives that one item.
+   * `timeoutMs` bounds the wait for the first item; after it, only `signal` ends the stream.
+   */
+  streamWith<T = any>(name: string, args: unknown[], options: StreamOptions = NO_OPTIONS): ItemStream<T> {
+    const window = options.window ?? DEFAULT_WINDOW;
+    if (!Number.isInteger(window) || window < 1 || window > 2 ** 31) throw new BadArgumentsError(`stream window must be a whole number from 1, not ${window}`);
+    return new ItemStream<T>((stream) => {
+      const scope = options.scope ?? this.defaultScope;
+      const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+      if (options.host === undefined && options.state === undefined && options.order !== "random" && this.server?.functions.has(name)) {
+        return this.streamHere(name, args, options.signal, stream);
+      }
+      if (scope === "server") return Promise.reject(new NoSuchFunctionError(name, scope, "not in this process"));
+      return this.callFar(name, scope, options, (target) => this.sendStream(target, name, args, timeoutMs, options.signal, stream));
+    }, window);
+  }
+
+  /** Opens a stream from one server: in-process, over its own port, or through the routers. */
+  private async sendStream(target: PoolServer, name: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream): Promise<StreamSource> {
+    if (target.id === this.identity.id) return this.streamHere(name, args, signal, stream);
+    const connection = await this.reach(target);
+    if (!connection) return this.link.openStream(target.id, name, args, timeoutMs, signal, stream);
+    if (this.leaving.has(connection)) throw new Unreachable(new ConnectionLostError(describe(target), name));
+    return connection.openStream(name, args, {}, timeoutMs, signal, stream);
+  }
+
+  /** A stream of a function of this very process: its items are handed over as they are. */
+  private async streamHere(name: string, args: unknown[], signal: AbortSignal | undefined, stream: ItemStream): Promise<StreamSource> {
+    if (signal?.aborted) throw new CancelledError(name, signal.reason);
+    const call = new CallContext(name, undefined, undefined);
+    let value: unknown;
+    try {
+      value = await this.server!.invoke(name, args, false, call);
+    } catch (error) {
+      call.finish();
+      throw error;
+    }
+    if (!isStream(value)) {
+      call.finish();
+      stream.end({ v: value });
+      return { grant() {}, cancel() {} };
+    }
+    const pump = new StreamPump(value, {
+      item: (item) => stream.push(item),
+      end: () => stream.end({ v: undefined, done: true }),
+      fail: (error) => stream.fail(error),
+      congested: false,
+      drain: () => Promise.resolve(),
+      closed: false,
+    }, call, stream.window);
+    const cancel = () => pump.cancel(new CancelledError(name, signal!.reason));
+    signal?.addEventListener("abort", cancel, { once: true });
+    void pump.run().finally(() => signal?.removeEventListener("abort", cancel));
+    return { grant: (n) => pump.credit(n), cancel: () => pump.cancel() };
   }
 
   /** Calls every server that offers `name` (from the perspective chosen), each answer or error. */
@@ -597,7 +674,12 @@ export class Runtime {
     }
   }
 
-  private async callFar(name: string, args: unknown[], scope: Scope, timeoutMs: number, options: CallOptions): Promise<unknown> {
+  /**
+   * Finds the server that answers `name` (waiting for the pool and discovery where needed) and
+   * sends to it with `send`; when nothing could be sent to it (it died after the pool listed
+   * it), tries another once.
+   */
+  private async callFar<T>(name: string, scope: Scope, options: CallOptions, send: (target: PoolServer) => Promise<T>): Promise<T> {
     await this.link.ready();
     const choose = () => {
       let from: Perspective;
@@ -638,14 +720,14 @@ export class Runtime {
       throw new NoSuchFunctionError(name, scope, where);
     }
     try {
-      return await this.send(target, name, args, timeoutMs, options.signal);
+      return await send(target);
     } catch (error) {
       if (!(error instanceof Unreachable)) throw error;
       // Nothing was sent: if the server died after the pool listed it, another may answer.
       await this.link.sync();
       const other = choose();
       if (!other || other.id === target.id) throw new ConnectionLostError(describe(target), name, error.cause);
-      return this.send(other, name, args, timeoutMs, options.signal);
+      return send(other);
     }
   }
 

@@ -1,5 +1,5 @@
 import { setImmediate as turn } from "node:timers/promises";
-import { BadArgumentsError, NoSuchFunctionError } from "./errors.js";
+import { BadArgumentsError, NoSuchFunctionError, StreamRequiredError } from "./errors.js";
 import { warn } from "./log.js";
 import { Connection } from "./net/connection.js";
 import { listenTcp } from "./net/tcp-transport.js";
@@ -10,6 +10,8 @@ import type { NetworkKey } from "./trust/network-key.js";
 import { Kind, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
 import { CallContext, runWith } from "./context.js";
 import { isFar } from "./wire/codec.js";
+import { isStream } from "./wire/values.js";
+import { StreamPump } from "./net/stream-pump.js";
 
 export interface LocalFunction {
   fn: Function;
@@ -238,7 +240,7 @@ export class Server {
 
   private answer(message: Message, connection: Connection): void {
     const { id } = message;
-    const { fn, args, timeoutMs } = message.body as ReqBody;
+    const { fn, args, timeoutMs, credit } = message.body as ReqBody;
     const far = !connection.fromOwnHost || isFar(message);
     const call = new CallContext(fn, timeoutMs === undefined ? undefined : Date.now() + timeoutMs, connection.peer, far);
     if (id !== 0) connection.track(id, call);
@@ -251,20 +253,30 @@ export class Server {
     }
     if (result instanceof Promise) {
       result.then(
-        (value) => {
-          call.finish();
-          connection.reply(id, value);
-        },
+        (value) => this.respond(id, value, connection, call, credit),
         (error) => {
           call.finish();
           connection.replyError(id, error);
         },
       );
-    } else {
-      call.finish();
-      connection.reply(id, result);
-    }
+    } else this.respond(id, result, connection, call, credit);
   }
+
+  /** Answers with what a function returned: a value, or the items of a stream it returned. */
+  private respond(id: number, value: unknown, connection: Connection, call: CallContext, credit: number | undefined): void {
+    if (!isStream(value)) {
+      call.finish();
+      return connection.reply(id, value);
+    }
+    if (credit === undefined || id === 0) {
+      call.finish();
+      return connection.replyError(id, new StreamRequiredError(call.functionName));
+    }
+    const pump = new StreamPump(value, connection.outlet(id), call, credit);
+    connection.track(id, pump);
+    void pump.run();
+  }
+
 
   private subscriberFailed(handler: Handler, topic: string, error: unknown): void {
     warn(`subscriber ${handler.label} failed on "${topic}": ${(error as Error)?.stack ?? error}`);

@@ -11,9 +11,11 @@ import {
   TimeoutError,
 } from "../errors.js";
 import { debug, debugging, warn } from "../log.js";
-import { decodeMessage, encodeMessage, encodeReply, encodeRequest, reframe } from "../wire/codec.js";
+import { decodeMessage, encodeItem, encodeMessage, encodeReply, encodeRequest, reframe } from "../wire/codec.js";
+import type { ItemStream, StreamSource } from "./item-stream.js";
+import type { StreamOutlet } from "./stream-pump.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
-import { Kind, KIND_NAMES, type ExcBody, type HelloBody, type Message, type RepBody } from "../wire/message.js";
+import { Kind, KIND_NAMES, type CreditBody, type ExcBody, type HelloBody, type Message, type RepBody } from "../wire/message.js";
 import { problemWith } from "../wire/validate.js";
 import { fromOwnHost } from "../trust/own-address.js";
 import { deadlines, type Deadline } from "./deadline-wheel.js";
@@ -34,11 +36,15 @@ interface Pending {
   /** The caller's signal, and what listens to it, while the request waits. */
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** A stream's items as they arrive (their frames, unread, when `raw`); the answer that ends
+   * it then settles with its whole body. */
+  onItem: ((item: any) => void) | undefined;
 }
 
-/** An incoming request being served: the peer may cancel it. */
+/** An incoming request being served: the peer may cancel it, or grant a stream more credit. */
 export interface Cancellable {
   cancel(reason?: unknown): void;
+  credit?(n: number): void;
 }
 
 /** Stands for an incoming request until its server says how to cancel it. */
@@ -211,8 +217,56 @@ export class Connection implements Expiring {
    * answer or encoding anything again. Timeouts and loss still reject with a LabcError; `cancel`
    * with the id returned gives the request up.
    */
-  relay(request: Message, what: string, timeoutMs: number): { id: number; answer: Promise<Buffer> } {
-    return this.start(reframe(request.frame!, this.nextId), what, timeoutMs, true, undefined);
+  relay(request: Message, what: string, timeoutMs: number, onItem?: (frame: Buffer) => void): { id: number; answer: Promise<Buffer> } {
+    return this.start(reframe(request.frame!, this.nextId), what, timeoutMs, true, undefined, onItem);
+  }
+
+  /**
+   * Calls `fn` of the peer as a stream: its items go to `stream` as they arrive, `window` of them
+   * at most ahead of its reader, and the answer ends it. `extra` adds to the request's body
+   * (`target`, through a router). The timeout covers the wait for the first item or the answer.
+   */
+  openStream(fn: string, args: unknown[], extra: object, timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream): StreamSource {
+    let frame: Buffer | Buffer[];
+    try {
+      frame = encodeMessage(Kind.req, this.nextId, { fn, args, ...extra, credit: stream.window }, this.options.limits);
+    } catch (error) {
+      throw error instanceof BadArgumentsError ? new BadArgumentsError(`${fn}: ${error.message}`) : error;
+    }
+    const { id, answer } = this.start(frame, fn, timeoutMs, false, signal, (value) => stream.push(value));
+    answer.then((body: RepBody) => stream.end(body), (error) => stream.fail(error));
+    return { grant: (n) => this.grant(id, n), cancel: () => this.cancel(id) };
+  }
+
+  /** Lets the peer send `n` more items of the stream answering our request `id`. */
+  grant(id: number, n: number): void {
+    if (!this.closed && this.pending.has(id)) this.write(encodeMessage(Kind.credit, id, { n }));
+  }
+
+  /** Where a stream answering the peer's request `id` sends its items and its end. */
+  outlet(id: number): StreamOutlet {
+    const connection = this;
+    return {
+      item: (value) => this.write(encodeItem(id, value, this.options.limits)),
+      end: () => {
+        if (this.closed) return;
+        this.write(encodeMessage(Kind.rep, id, { done: true }));
+        this.answered(id);
+      },
+      fail: (error) => this.replyError(id, error),
+      get congested() {
+        return connection.congested;
+      },
+      drain: () => this.drain(),
+      get closed() {
+        return connection.closed;
+      },
+    };
+  }
+
+  /** Passes on an item of a stream relayed from elsewhere (its frame), under our request id. */
+  passItem(id: number, item: Buffer): void {
+    if (!this.closed && this.incoming.has(id)) this.write(reframe(item, id));
   }
 
   /** Gives up a request of ours: it rejects with CancelledError and the peer is told. */
@@ -231,6 +285,7 @@ export class Connection implements Expiring {
     timeoutMs: number,
     raw: boolean,
     signal: AbortSignal | undefined,
+    onItem?: (item: any) => void,
   ): { id: number; answer: Promise<any> } {
     const id = this.nextId;
     if (this.closed) return { id, answer: Promise.reject(new ConnectionLostError(this.options.label, what)) };
@@ -242,7 +297,7 @@ export class Connection implements Expiring {
       requestExpiry.watch(this);
     }
     const answer = new Promise((resolve, reject) => {
-      const entry: Pending = { resolve, reject, what, timeoutMs, expiresAt, raw, signal, onAbort: undefined };
+      const entry: Pending = { resolve, reject, what, timeoutMs, expiresAt, raw, signal, onAbort: undefined, onItem };
       if (signal) {
         entry.onAbort = () => this.cancel(id, signal.reason);
         signal.addEventListener("abort", entry.onAbort, { once: true });
@@ -384,16 +439,24 @@ export class Connection implements Expiring {
   private frameIn(frame: Buffer): void {
     if (this.closed) return;
     const kind = frame[0];
-    if (kind === Kind.rep || kind === Kind.exc) {
-      // An answer being relayed is passed on unread.
+    if (kind === Kind.rep || kind === Kind.exc || kind === Kind.item) {
+      // An answer, or a stream's item, being relayed is passed on unread.
       const id = frame.readUInt32BE(4);
       const entry = this.pending.get(id);
       if (entry?.raw) {
+        if (kind === Kind.item) return this.itemFor(entry, frame);
         this.settle(id, entry);
         return entry.resolve(frame);
       }
     }
     this.dispatch(decodeMessage(frame));
+  }
+
+  /** An item of the stream answering a request of ours: once items flow, the request no longer times out. */
+  private itemFor(entry: Pending, item: unknown): void {
+    if (!entry.onItem) return;
+    entry.expiresAt = Infinity;
+    entry.onItem(item);
   }
 
   /** Takes an answered request out of the waiting ones; the caller then resolves or rejects it. */
@@ -418,13 +481,19 @@ export class Connection implements Expiring {
         const entry = this.pending.get(message.id);
         if (!entry) return; // answer to a request that timed out: nobody waits for it
         this.settle(message.id, entry);
-        if (message.kind === Kind.rep) entry.resolve((message.body as RepBody).v);
+        if (message.kind === Kind.rep) entry.resolve(entry.onItem ? message.body : (message.body as RepBody).v);
         else if (message.kind === Kind.pong) entry.resolve(undefined);
         else entry.reject(errorFromPayload(message.body as ExcBody, entry.what, this.options.label));
         return;
       }
+      case Kind.item: {
+        const entry = this.pending.get(message.id);
+        return entry && this.itemFor(entry, (message.body as RepBody).v);
+      }
       case Kind.cancel:
         return this.incoming.get(message.id)?.cancel();
+      case Kind.credit:
+        return this.incoming.get(message.id)?.credit?.((message.body as CreditBody).n);
       case Kind.hello:
         this.peer = message.body;
         if (this.helloDeadline) deadlines.cancel(this.helloDeadline);

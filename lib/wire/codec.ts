@@ -81,11 +81,20 @@ export function encodeRequest(
 
 /** A reply's frame, the same bytes as `encodeMessage(Kind.rep, id, { v: value })`, written as requests are. */
 export function encodeReply(id: number, value: unknown, limits: Limits = DEFAULT_LIMITS): Buffer | Buffer[] {
-  if (!isPlain(value, 1, limits)) return encodeMessage(Kind.rep, id, { v: value }, limits);
+  return valueFrame(Kind.rep, id, value, limits);
+}
+
+/** A stream item's frame: the body of a reply, `{v}`, under kind `item`. */
+export function encodeItem(id: number, value: unknown, limits: Limits = DEFAULT_LIMITS): Buffer | Buffer[] {
+  return valueFrame(Kind.item, id, value, limits);
+}
+
+function valueFrame(kind: Kind, id: number, value: unknown, limits: Limits): Buffer | Buffer[] {
+  if (!isPlain(value, 1, limits)) return encodeMessage(kind, id, { v: value }, limits);
   const text: string | undefined = toJson(value);
-  // What JSON leaves out (undefined, a function) leaves `v` out, as in an object.
-  if (text === undefined) return frame(Kind.rep, id, "{}", NO_BLOBS, limits);
-  return textFrame(Kind.rep, id, REPLY_HEAD, text, CLOSE, limits);
+  // What JSON leaves out (undefined) leaves `v` out, as in an object.
+  if (text === undefined) return frame(kind, id, "{}", NO_BLOBS, limits);
+  return textFrame(kind, id, REPLY_HEAD, text, CLOSE, limits);
 }
 
 function toJson(value: unknown): string {

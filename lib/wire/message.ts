@@ -16,6 +16,8 @@ export const Kind = {
   pong: 12,
   cancel: 13,
   suspect: 14,
+  item: 15,
+  credit: 16,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -79,13 +81,22 @@ export interface ReqBody {
   target?: string;
   /** How long the caller waits: the handler's deadline, and (routers) how long to wait for it. */
   timeoutMs?: number;
+  /** The caller reads a stream: how many items the server may send before it grants more. */
+  credit?: number;
 }
 
 export interface RepBody {
   v: unknown;
+  /** The answer ends a stream (its items came as `item` messages). */
+  done?: boolean;
 }
 
 export type ExcBody = ErrorPayload;
+
+/** The reader of a stream lets its producer send `n` more items (header id: the request's). */
+export interface CreditBody {
+  n: number;
+}
 
 export interface PubBody {
   topic: string;

@@ -23,7 +23,7 @@ const TIMEOUT_KEY = Buffer.from(`,"timeoutMs":`);
  * request has a `target`) never costs a failed parse: a throw costs ten times a small parse.
  */
 export function readShaped(kind: Kind, frame: Buffer, start: number, end: number): object | undefined {
-  if (kind === Kind.rep) {
+  if (kind === Kind.rep || kind === Kind.item) {
     if (!has(frame, start, REPLY_HEAD) || frame[end - 1] !== CLOSE[0]) return undefined;
     const at = start + REPLY_HEAD.length;
     return oneValue(frame, at, end - 1) ? { v: parseValue(kind, frame, at, end - 1) } : undefined;

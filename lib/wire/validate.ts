@@ -22,6 +22,8 @@ const nonEmpty: Check = (v, path) => str(v, path) ?? (v === "" ? `${path} must n
 const text: Check = (v, path) => (typeof v === "string" ? undefined : `${path} must be a string`);
 const bool: Check = (v, path) => (typeof v === "boolean" ? undefined : `${path} must be true or false`);
 const whole: Check = (v, path) => (Number.isInteger(v) && (v as number) >= 0 ? undefined : `${path} must be a whole number`);
+/** A number of stream items: whole, at least 1, at most 2^31. */
+const count: Check = (v, path) => (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 2 ** 31 ? undefined : `${path} must be a whole number from 1 to 2^31`);
 const port: Check = (v, path) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535 ? undefined : `${path} must be a port`);
 const ms: Check = (v, path) => (typeof v === "number" && v >= 0 ? undefined : `${path} must be a number of milliseconds`);
 const array: Check = (v, path) => (Array.isArray(v) ? undefined : `${path} must be an array`);
@@ -94,7 +96,8 @@ const SCHEMAS: Partial<Record<Kind, Check>> = {
     "port?": port,
     "watch?": bool,
   }),
-  [Kind.req]: shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms }),
+  [Kind.req]: shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms, "credit?": count }),
+  [Kind.credit]: shape({ n: count }),
   [Kind.exc]: shape({ name: str, message: text, "code?": str, "data?": object, "stack?": text }),
   [Kind.pub]: shape({ topic: nonEmpty, args: array, "target?": nonEmpty, "groups?": listOf(nonEmpty) }),
   // From a server: what it adds; from a router: the server entry holding what was added.

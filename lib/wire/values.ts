@@ -73,7 +73,19 @@ function special(value: object): string | undefined {
   if (value instanceof Set) return "Set";
   if (value instanceof RegExp) return "RegExp";
   if (value instanceof Error) return "Error";
+  if (value instanceof Promise) return "Promise";
+  if (isStream(value)) return "Stream";
   return undefined;
+}
+
+/**
+ * Whether a function's result is a stream of items: an async iterable (an `async function*`'s
+ * generator, a Node Readable...) or a generator. An array is a value, not a stream.
+ */
+export function isStream(value: unknown): value is AsyncIterable<unknown> | Generator<unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  if (typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") return true;
+  return typeof (value as Generator).next === "function" && Object.prototype.toString.call(value) === "[object Generator]";
 }
 
 /**
@@ -147,6 +159,10 @@ export function toWire(body: object, limits: Limits): WireValue {
         return typed(kind, [(v as RegExp).source, (v as RegExp).flags]);
       case "Error":
         return typed(kind, visit(errorFields(v as Error), depth + 1, false));
+      case "Promise":
+        return refuse("a promise cannot be sent (await it first)");
+      case "Stream":
+        return refuse("a stream cannot be sent inside a value (return it, and read it with labc.stream())");
       default: {
         if (out.blobs.length >= limits.maxBlobs) refuse(`more than ${limits.maxBlobs} binary values in one message`);
         const view = v as ArrayBufferView | ArrayBuffer;

@@ -185,6 +185,29 @@ describe("other commands", () => {
     expect(JSON.parse((await host.cli(["call", "kinds"])).stdout)).toEqual(JSON.parse(expected));
   });
 
+  test("`labc call` prints a stream's items as they come: a line each, binary data as its bytes", async () => {
+    const file = join(host.dir, "lines.ts");
+    writeFileSync(file, [
+      'import { register } from "labc";',
+      "export class Lines {",
+      '  @register() async *lines() { yield "one"; yield { two: 2 }; yield Buffer.from("three\\n"); }',
+      "  @register() async *endless() { for (let i = 0; ; i++) yield i; }",
+      "}",
+      "",
+    ].join("\n"));
+    await host.serve([file]);
+    expect(await host.cli(["call", "lines"])).toMatchObject({ code: 0, stdout: 'one\n{"two":2}\nthree\n', stderr: "" });
+    expect((await host.cli(["call", "lines", "--json"])).stdout).toBe('"one"\n{"two":2}\n{"$binary":"dGhyZWUK"}\n');
+    // A reader that closes the pipe ends the command, and the producer with it.
+    const head = await host.node(["-e", `
+      const { spawn } = require("node:child_process");
+      const child = spawn(process.execPath, [${JSON.stringify(join(PACKAGE_ROOT, "bin", "labc.js"))}, "call", "endless"], { stdio: ["ignore", "pipe", "inherit"] });
+      child.stdout.once("data", (chunk) => { process.stdout.write(chunk.toString().split("\\n")[0]); child.stdout.destroy(); });
+      child.on("exit", (code) => process.stdout.write(" exit " + code));
+    `]);
+    expect(head.stdout).toBe("0 exit 0");
+  });
+
   test("`labc demo` runs the main job and exits cleanly", async () => {
     const demo = await host.cli(["demo"], {}, 30000);
     expect(demo.stderr).toBe("");

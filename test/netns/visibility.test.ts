@@ -272,4 +272,51 @@ describe.skipIf(why)("perspectives, visibility, realms and the root port, 3 host
       for (const member of [...members, watcher]) member.kill("SIGTERM");
     }
   });
+
+  test("a stream of 100,000 items to a slow reader on another host, through the routers: in order, the producer never far ahead", async () => {
+    // host3's server is reachable through the routers only: items, credit and the cancel are relayed.
+    const feeds = await h3.serve(
+      [
+        h3.service("Feed", {
+          feed: {
+            decorator: "register()",
+            body: [
+              "const self = this; self.count = 0; self.peak = 0; const start = process.memoryUsage().heapUsed;",
+              "return (async function* () { try { for (let i = 0; i < args[0]; i++) { self.count++;",
+              "  if (i % 1000 === 0) self.peak = Math.max(self.peak, process.memoryUsage().heapUsed - start);",
+              "  yield { i, at: new Date(i) }; } } finally { self.ended = (self.ended ?? 0) + 1; } })();",
+            ].join("\n"),
+          },
+          made: "return { made: this.count ?? 0, peakMb: (this.peak ?? 0) / 1048576, ended: this.ended ?? 0 };",
+        }),
+      ],
+      { LABC_SERVER_ADDRESS: "127.0.0.1" },
+    );
+    try {
+      await within(8000, "host1 knowing the feed", async () => (await h1.cli(["call", "made"])).code === 0);
+      const result = await h1.script([
+        "const sleep = (ms) => new Promise((done) => setTimeout(done, ms));",
+        "let read = 0; let ahead = 0; let ordered = true;",
+        'for await (const item of labc.streamWith("feed", [100000], { window: 32 })) {',
+        "  ordered &&= item.i === read && item.at.getTime() === read;",
+        "  read++;",
+        '  if (read % 5000 === 0) { ahead = Math.max(ahead, (await labc.call("made")).made - read); await sleep(20); }',
+        "}",
+        'const after = await labc.call("made");',
+        'for await (const item of labc.streamWith("feed", [1000000], { window: 32 })) if (item.i === 1000) break;',
+        "await sleep(500);",
+        'const stopped = await labc.call("made");',
+        "console.log(JSON.stringify({ read, ahead, ordered, peakMb: after.peakMb, endedAfterBreak: stopped.ended - after.ended, madeAfterBreak: stopped.made }));",
+      ], 120000);
+      expect(result.stderr).toBe("");
+      const seen = JSON.parse(result.stdout);
+      expect(seen).toMatchObject({ read: 100000, ordered: true, endedAfterBreak: 1 });
+      // Credit of 32 items: what the producer made but the reader had not read yet.
+      expect(seen.ahead).toBeLessThanOrEqual(33);
+      expect(seen.peakMb).toBeLessThan(32);
+      expect(seen.madeAfterBreak).toBeLessThanOrEqual(1001 + 33);
+    } finally {
+      feeds.kill("SIGTERM");
+    }
+  });
 });
