@@ -4,13 +4,14 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { cac } from "cac";
 import { CONFIG_KEYS, envName, loadConfig, type ConfigKey } from "../lib/config.js";
-import { CancelledError, LabcError, NoSuchFunctionError } from "../lib/errors.js";
+import { CancelledError, LabcError, MapError, NoSuchFunctionError } from "../lib/errors.js";
 import { PACKAGE_ROOT } from "../lib/paths.js";
 import { networkKey } from "../lib/trust/network-key.js";
 import { OPEN_NETWORK } from "../lib/trust/secret.js";
 import { close, configure, type ServiceInfo } from "../lib/index.js";
 import { SCOPES, type Scope } from "../lib/wire/message.js";
 import { argumentFrom, parseArg, table, toJson, toLine, toText, writeItem, writeOut } from "./format.js";
+import { Progress } from "./progress.js";
 import { stopOnSignal } from "./stop-on-signal.js";
 
 const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
@@ -45,6 +46,37 @@ async function argumentsOf(args: string[], options: GlobalOptions): Promise<unkn
       return parseArg(arg);
     }),
   );
+}
+
+/** A file of items for `labc map`, read whole. */
+async function readItems(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new UsageError(`cannot read the items file ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** Items: a JSON array, or else one item per non-empty line (each read as a typed argument is). */
+function itemsOf(bytes: Buffer, where: string): unknown[] {
+  const text = bytes.toString("utf8");
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (Array.isArray(parsed)) return parsed;
+  } catch {
+    // not JSON: lines
+  }
+  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== "");
+  if (lines.length === 0) throw new UsageError(`${where} holds no items (a JSON array, or one item per line)`);
+  return lines.map(parseArg);
+}
+
+/** A whole number option of 1 or more, or undefined when not given. */
+function countOption(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a whole number from 1, not ${value}`);
+  return n;
 }
 
 /** What `-` on the command line becomes before cac reads it. */
@@ -200,6 +232,55 @@ cli
           for await (const item of stream) {
             await (stream.streamed ? writeItem(item, options.json === true) : writeOut(item, options.json === true));
           }
+        }
+        await labc.close();
+      },
+    ),
+  );
+
+cli
+  .command("map <name> <items>", "Call a function once per item, spread over every server offering it; items: a file (or - for stdin) holding a JSON array, or one item per line")
+  .option("--per-server <n>", "Calls in flight at once on one server (default 2)")
+  .option("--concurrency <n>", "Calls in flight at once in all (default: --per-server for every server)")
+  .option("--timeout <seconds>", "Give up on an item after this many seconds (config call.timeout)")
+  .option("--scope <scope>", `Where to look: ${SCOPES.join(", ")} (config call.scope)`)
+  .option("--json", "Print the results as one JSON array, in the items' order (a failed item as {\"$error\": ...})")
+  .example("labc map resize photos.json --per-server 4")
+  .example("ls *.jpg | labc map thumbnail -")
+  .action(
+    action(
+      async (
+        name: string,
+        source: string,
+        options: GlobalOptions & { perServer?: unknown; concurrency?: unknown; timeout?: string; scope?: string; json?: boolean },
+      ) => {
+        const flags = flagsOf(options);
+        if (options.timeout !== undefined) flags["call.timeout"] = String(options.timeout);
+        const labc = configure(flags);
+        const items = itemsOf(source === STDIN_ARG ? await readStdin() : await readItems(source), source === STDIN_ARG ? "stdin" : source);
+        const interrupt = new AbortController();
+        process.once("SIGINT", () => interrupt.abort(new Error("interrupted (Ctrl-C)")));
+        const job = labc.map(name, items, {
+          perServer: countOption("per-server", options.perServer),
+          concurrency: countOption("concurrency", options.concurrency),
+          scope: scopeOf(options.scope),
+          signal: interrupt.signal,
+        });
+        const progress = new Progress(name, items.length);
+        progress.update(0, 0);
+        for await (const _ of job) progress.update(job.done, job.failed);
+        const results: MapError["results"] = await job.then(
+          (values) => values.map((value, index) => ({ index, ok: true, value })),
+          (error: unknown) => {
+            if (!(error instanceof MapError)) throw error;
+            return error.results;
+          },
+        );
+        const shown = results.map((result) => (result.ok ? result.value : result.error));
+        await writeOut(options.json ? shown : shown.map((value) => (value instanceof Error ? `error: ${value.message}` : toLine(value))).join("\n"), options.json === true);
+        if (job.failed) {
+          process.stderr.write(`labc: ${job.failed} of ${items.length} item(s) of ${name} failed\n`);
+          process.exitCode = 1;
         }
         await labc.close();
       },

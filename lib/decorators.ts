@@ -12,6 +12,11 @@ export interface RegisterOptions {
   /** Where the function can be seen from: its server, its host, or the network (default). */
   scope?: Scope;
   visibility?: Visibility;
+  /**
+   * Running it twice for the same arguments does no harm: `labc.map()` then sends an item whose
+   * server was lost mid-call to another server, instead of failing it.
+   */
+  idempotent?: boolean;
 }
 
 // Registered symbols: metadata written by one copy of labc is read by another.

@@ -222,6 +222,38 @@ export class StreamRequiredError extends LabcError {
 tag(StreamRequiredError, "StreamRequiredError");
 StreamRequiredError.prototype.name = "StreamRequiredError";
 
+/** A `labc.map()` item whose server was lost while doing it, not sent again (not idempotent). */
+export class ItemLostError extends LabcError {
+  constructor(readonly functionName: string, readonly index: number, readonly server: string, cause: unknown) {
+    super(
+      "LABC_ITEM_LOST",
+      `"${functionName}" item ${index}: ${server} was lost while doing it; it may or may not have been done, and is not sent again because "${functionName}" is not registered idempotent: true`,
+      { cause },
+    );
+  }
+  override get data() {
+    return { function: this.functionName, index: this.index, server: this.server };
+  }
+}
+tag(ItemLostError, "ItemLostError");
+ItemLostError.prototype.name = "ItemLostError";
+
+/** Items of a `labc.map()` failed; `results` has every item's outcome, in input order. */
+export class MapError extends LabcError {
+  constructor(readonly functionName: string, readonly results: readonly { index: number; ok: boolean; value?: unknown; error?: Error }[]) {
+    const failed = results.filter((result) => !result.ok);
+    super(
+      "LABC_MAP_FAILED",
+      `"${functionName}": ${failed.length} of ${results.length} item(s) failed (the first, item ${failed[0]?.index}: ${failed[0]?.error?.message})`,
+    );
+  }
+  override get data() {
+    return { function: this.functionName };
+  }
+}
+tag(MapError, "MapError");
+MapError.prototype.name = "MapError";
+
 export class NoCallContextError extends LabcError {
   constructor() {
     super(

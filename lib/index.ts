@@ -25,6 +25,7 @@ import type { HostInfo } from "./peers.js";
 import type { ServiceInfo } from "./services/supervisor.js";
 import { Runtime, type CallAllResult, type CallOptions, type HostHandle, type StreamOptions, type Unsubscribe } from "./runtime.js";
 import type { ItemStream } from "./net/item-stream.js";
+import type { JobMap, MapOptions, MapResult } from "./job-map.js";
 
 let current: Runtime | undefined;
 
@@ -149,6 +150,15 @@ export function streamWith<T = any>(name: string, args: unknown[], options?: Str
   return runtime().streamWith<T>(name, args, options);
 }
 
+/**
+ * Calls a function once per item, spread over every server offering it (the least busy first):
+ * `const sizes = await map("resize", photos, { perServer: 4 })` gives the results in input order;
+ * `for await (const done of map(...))` gives each item's outcome as it completes.
+ */
+export function map<T = any>(name: string, items: Iterable<unknown>, options?: MapOptions & Pick<CallOptions, "scope" | "host">): JobMap<T> {
+  return runtime().map<T>(name, items, options);
+}
+
 /** Publishes to every matching subscriber; resolves with how many servers it reached. */
 export function publish(topic: string, ...args: unknown[]): Promise<number> {
   return runtime().publish(topic, ...args);
@@ -197,6 +207,8 @@ export {
   BadMessageError,
   CancelledError,
   StreamRequiredError,
+  ItemLostError,
+  MapError,
   ClosedError,
   ConfigError,
   ConnectionLostError,
@@ -216,7 +228,7 @@ export {
   ServiceLoadError,
   TimeoutError,
 } from "./errors.js";
-export type { CallAllResult, CallOptions, HostHandle, HostInfo, ItemStream, Namespace, RegisterOptions, ServiceInfo, StreamOptions, SubscribeOptions, Unsubscribe };
+export type { CallAllResult, CallOptions, HostHandle, HostInfo, ItemStream, JobMap, MapOptions, MapResult, Namespace, RegisterOptions, ServiceInfo, StreamOptions, SubscribeOptions, Unsubscribe };
 export type { Config, ConfigKey } from "./config.js";
 export type { CallContext, Caller } from "./context.js";
 export type { Scope, Visibility } from "./wire/message.js";

@@ -21,6 +21,7 @@ import { RouterLink } from "./router-link.js";
 import { offered, Server } from "./server.js";
 import { encodePublication } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
+import { JobMap, type MapOptions } from "./job-map.js";
 import { ItemStream, type StreamSource } from "./net/item-stream.js";
 import { StreamPump } from "./net/stream-pump.js";
 import { limitsFrom, type Limits } from "./net/limits.js";
@@ -113,7 +114,10 @@ function entryFor(name: string, options: RegisterOptions): FunctionEntry {
   if (!VISIBILITIES.includes(visibility)) {
     throw new BadArgumentsError(`"${name}": visibility must be one of ${VISIBILITIES.join(", ")}`);
   }
-  return { name, scope, visibility };
+  if (options.idempotent !== undefined && typeof options.idempotent !== "boolean") {
+    throw new BadArgumentsError(`"${name}": idempotent must be true or false`);
+  }
+  return options.idempotent ? { name, scope, visibility, idempotent: true } : { name, scope, visibility };
 }
 
 /**
@@ -389,6 +393,47 @@ export class Runtime {
     signal?.addEventListener("abort", cancel, { once: true });
     void pump.run().finally(() => signal?.removeEventListener("abort", cancel));
     return { grant: (n) => pump.credit(n), cancel: () => pump.cancel() };
+  }
+
+  /**
+   * Calls `name` once for each item (the item is its one argument), spread over every server
+   * offering it: the server with the fewest calls in flight gets the next item (at most
+   * `perServer`, 2, at once), so a slow one gets fewer. Await it for the results in input order;
+   * `for await` it for each outcome as it completes. An item whose server is lost goes to another
+   * when the function is registered `idempotent: true`, else it fails with LABC_ITEM_LOST; the
+   * others go on, and a MapError accounts for every item.
+   */
+  map<T = any>(name: string, items: Iterable<unknown>, options: MapOptions & Pick<CallOptions, "scope" | "host"> = {}): JobMap<T> {
+    const scope = options.scope ?? this.defaultScope;
+    const unsent = new WeakSet<object>();
+    const servers = () => {
+      const all = this.link.pool.candidates(name, scope, this.perspective(options.host));
+      const well = all.filter((server) => !server.suspect);
+      return well.length ? well : all;
+    };
+    const ready = (async () => {
+      await this.link.sync();
+      // On a fresh host, the servers elsewhere may not be known yet: give discovery its moment.
+      if (servers().length === 0 && this.link.discoveringMs > 0) {
+        await new Promise((done) => setTimeout(done, this.link.discoveringMs));
+        await this.link.sync();
+      }
+    })();
+    return new JobMap<T>(name, [...items], options, {
+      servers,
+      missing: () => new NoSuchFunctionError(name, scope, "no server offers it"),
+      call: (server, item, timeoutMs, signal) =>
+        this.send(server, name, [item], timeoutMs ?? this.defaultTimeoutMs, signal).catch((error) => {
+          if (!(error instanceof Unreachable)) throw error;
+          const lost = new ConnectionLostError(describe(server), name, error.cause);
+          unsent.add(lost);
+          throw lost;
+        }),
+      idempotent: (server) => server.functions.get(name)?.idempotent === true,
+      // A server that was gone, or no longer has the function, did not run it (a NoSuchFunctionError
+      // naming another function came from inside it: it ran).
+      sent: (error) => !unsent.has(error as object) && !(error instanceof NoSuchFunctionError && error.functionName === name),
+    }, ready);
   }
 
   /** Calls every server that offers `name` (from the perspective chosen), each answer or error. */

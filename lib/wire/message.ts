@@ -111,6 +111,8 @@ export interface FunctionEntry {
   name: string;
   scope: Scope;
   visibility: Visibility;
+  /** Registered `idempotent: true`: it may run twice for the same arguments. */
+  idempotent?: boolean;
 }
 
 /** One server as the pool knows it. */

@@ -67,7 +67,7 @@ function shape(fields: Record<string, Check>): Check {
   };
 }
 
-const functionEntry = shape({ name: nonEmpty, scope: oneOf(SCOPES), visibility: oneOf(VISIBILITIES) });
+const functionEntry = shape({ name: nonEmpty, scope: oneOf(SCOPES), visibility: oneOf(VISIBILITIES), "idempotent?": bool });
 const serverEntry = shape({
   id: nonEmpty,
   host: str,

@@ -208,6 +208,24 @@ describe("other commands", () => {
     expect(head.stdout).toBe("0 exit 0");
   });
 
+  test("`labc map` calls once per item, prints the results in order and its progress on stderr", async () => {
+    const items = join(host.dir, "items.txt");
+    writeFileSync(items, "alpha\n42\n\n[1,2]\n");
+    const mapped = await host.cli(["map", "echo", items]);
+    expect(mapped.code).toBe(0);
+    expect(mapped.stdout).toBe("alpha\n42\n[1,2]\n");
+    // Piped, progress is plain lines: the first, and the last with the time it took.
+    expect(mapped.stderr).toMatch(/^labc: echo 0\/3 {2}0\.0\/s {2}ETA -\n(.*\n)*labc: echo 3\/3 {2}[\d.]+\/s {2}took 0:0\d\n$/);
+    const json = await host.cliWithInput(["map", "echo", "-", "--json"], '["a", {"b": 1}]');
+    expect(json.stdout).toBe('["a",{"b":1}]\n');
+    const missing = await host.cli(["map", "echo", join(host.dir, "none.json")]);
+    expect(missing).toMatchObject({ code: 2, stderr: expect.stringMatching(/cannot read the items file .*none\.json: ENOENT/) });
+    const failing = await host.cli(["map", "nowhere", items]);
+    expect(failing.code).toBe(1);
+    expect(failing.stdout).toMatch(/^error: no function "nowhere"/);
+    expect(failing.stderr).toMatch(/labc: 3 of 3 item\(s\) of nowhere failed\n$/);
+  });
+
   test("`labc demo` runs the main job and exits cleanly", async () => {
     const demo = await host.cli(["demo"], {}, 30000);
     expect(demo.stderr).toBe("");
