@@ -505,6 +505,55 @@ async function labcOnlyFigures({ system, routerPid, env }: LabcSystem): Promise<
     return performance.now() - t0;
   });
   record("W5 `labc call echo hi`", "ms", "lower", system, median(times));
+  await streamAndJobFigures(system, env);
+}
+
+/** W9 streams (next to W4) and W10 `labc.map` over 3 servers (next to the same calls one by one). */
+async function streamAndJobFigures(system: LabcKind, env: NodeJS.ProcessEnv): Promise<void> {
+  const workers = await Promise.all([0, 1, 2].map(() => start(process.execPath, [CLI_PATH, "serve", here("../../bench/bench-worker.ts")], env)));
+  const runtime = new Runtime(loadConfig({ env }).values);
+  try {
+    const drain = async (name: string, args: unknown[], bytesOf: (item: any) => number) => {
+      const t0 = performance.now();
+      let items = 0;
+      let bytes = 0;
+      for await (const item of runtime.streamWith(name, args, { scope: "network" })) {
+        items++;
+        bytes += bytesOf(item);
+      }
+      const s = (performance.now() - t0) / 1000;
+      return { items: items / s, mb: bytes / 1e6 / s };
+    };
+    const CHUNK = 64 * 1024;
+    const chunks = quick ? 500 : 4000;
+    const small = quick ? 20_000 : 200_000;
+    await drain("benchChunks", [CHUNK, 50], (c: Buffer) => c.length);
+    const chunkRounds = await alternate([0], () => drain("benchChunks", [CHUNK, chunks], (c: Buffer) => c.length));
+    record("W9 stream of 64 KiB chunks", "MB/s", "higher", system, median(chunkRounds[0]!.map((r) => r.mb)));
+    const itemRounds = await alternate([0], () => drain("benchItems", [small], () => 0));
+    record("W9 stream of small items", "items/s", "higher", system, median(itemRounds[0]!.map((r) => r.items)));
+
+    const ITEM_MS = 5;
+    const count = quick ? 60 : 600;
+    const items = Array.from({ length: count }, () => ITEM_MS);
+    await runtime.map("benchWork", items.slice(0, 30));
+    const oneByOne = async () => {
+      const t0 = performance.now();
+      for (const item of items.slice(0, count / 6)) await runtime.call("benchWork", item);
+      return (count / 6 / (performance.now() - t0)) * 1000;
+    };
+    const mapped = async () => {
+      const t0 = performance.now();
+      await runtime.map("benchWork", items, { perServer: 4 });
+      return (count / (performance.now() - t0)) * 1000;
+    };
+    const [one, map] = await alternate([oneByOne, mapped], (run) => run());
+    record(`W10 ${ITEM_MS} ms items, calls one by one`, "items/s", "higher", system, median(one!));
+    record(`W10 ${ITEM_MS} ms items, map over 3 servers (4 each)`, "items/s", "higher", system, median(map!));
+  } finally {
+    await runtime.close();
+    for (const worker of workers) stop(worker.child);
+  }
 }
 
 /** Loads a peer's package from bench/peers, or says why it cannot. */
@@ -710,6 +759,10 @@ function report(): void {
     `\nW7, through the router against direct (target ≤ 2): p50 ${cost("W1 p50 latency", "W7 (W1 through the router) p50 latency", "lower")}x,` +
       ` calls/s ${cost("W1 sequential calls", "W7 (W1 through the router) sequential calls", "higher")}x,` +
       ` 100 in flight ${cost("W2 100 in flight", "W7 (W2 through the router) 100 in flight", "higher")}x`,
+  );
+  console.log(
+    `W9, a stream of 64 KiB chunks against W4 binary 16 MiB (target ≥ 0.8): ${cost("W9 stream of 64 KiB chunks", "W4 binary 16 MiB", "higher")}x;` +
+      ` W10, map over 3 servers against one by one: ${cost("W10 5 ms items, map over 3 servers (4 each)", "W10 5 ms items, calls one by one", "higher")}x`,
   );
   console.log(
     `W8, reqpub against a call (one subscriber, who answers): p50 ${cost("W1 p50 latency", "W8 (W1 as reqpub) p50 latency", "lower")}x,` +

@@ -13,7 +13,7 @@ test("the benchmark suite runs every workload (--quick)", () => {
   });
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
-  for (const figure of ["W1 sequential calls", "W2 100 in flight", "W3 pub/sub 1 → 1", "W3 fan-out", "W4 binary 16 MiB", "W4 JSON string 1 MiB", "W5 `labc call echo hi`", "W6 idle RSS, router", "W7 (W1 through the router)"]) {
+  for (const figure of ["W1 sequential calls", "W2 100 in flight", "W3 pub/sub 1 → 1", "W3 fan-out", "W4 binary 16 MiB", "W4 JSON string 1 MiB", "W5 `labc call echo hi`", "W6 idle RSS, router", "W7 (W1 through the router)", "W9 stream of 64 KiB chunks", "W9 stream of small items", "W10 5 ms items, map over 3 servers"]) {
     expect(run.stdout).toContain(figure);
   }
   // Publishing as users write it, and the network secret's cost, are figures of their own.
