@@ -2,21 +2,14 @@ import { describe, expect, test } from "vitest";
 import { BadArgumentsError, MalformedFrameError } from "../../lib/errors.js";
 import { decodeMessage, encodeMessage, encodeReply, encodeRequest } from "../../lib/wire/codec.js";
 import { Kind } from "../../lib/wire/message.js";
+import { frameOf } from "../../bench/hostile-peer.js";
 
 const bytes = (value: Buffer | Buffer[]) => Buffer.concat([value].flat());
 const decode = (frame: Buffer | Buffer[]) => decodeMessage(bytes(frame).subarray(4));
 const roundTrip = (value: unknown) => decode(encodeReply(1, value)).body.v;
 
-/** A frame of `kind` whose body is `json` (no binary parts), as a hostile peer writes it. */
-function rawFrame(kind: Kind, json: string): Buffer {
-  const body = Buffer.from(json);
-  const head = Buffer.alloc(16);
-  head.writeUInt32BE(12 + body.length, 0);
-  head.writeUInt8(kind, 4);
-  head.writeUInt32BE(1, 8);
-  head.writeUInt32BE(body.length, 12);
-  return Buffer.concat([head, body]).subarray(4);
-}
+/** A frame of `kind` whose body is `json` (no binary parts), as a hostile peer writes it, less its length prefix. */
+const rawFrame = (kind: Kind, json: string) => frameOf(kind, 1, json).subarray(4);
 
 describe("values beyond JSON", () => {
   class Custom extends Error {
