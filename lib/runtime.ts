@@ -566,8 +566,8 @@ export class Runtime {
 
   /**
    * For each queue group among `members`, the member that gets this publication: each group's
-   * members take turns (per publisher), those whose router has not heard from them lately only
-   * when no other is left. Returns the groups chosen per server.
+   * members take turns (per publisher, from a random one), those whose router has not heard from
+   * them lately only when no other is left. Returns the groups chosen per server.
    */
   private chooseMembers(members: readonly GroupMember[]): Map<PoolServer, string[]> {
     const chosen = new Map<PoolServer, string[]>();
@@ -583,7 +583,8 @@ export class Runtime {
       const servers = [...set];
       const well = servers.filter((server) => !server.suspect);
       const from = well.length ? well : servers;
-      const turn = this.groupTurns.get(group) ?? 0;
+      // A random first turn: publishers that publish once each (`labc publish`) spread too.
+      const turn = this.groupTurns.get(group) ?? Math.floor(Math.random() * 0x10000);
       this.groupTurns.set(group, turn + 1);
       const server = from[turn % from.length]!;
       const groups = chosen.get(server);
