@@ -121,6 +121,7 @@ export async function benchHost(prefix: string): Promise<{ dir: string; rootPort
     ...process.env,
     XDG_CONFIG_HOME: dir,
     XDG_STATE_HOME: dir,
+    XDG_CACHE_HOME: dir,
     LABC_ROUTER_PORT: String(rootPort),
     LABC_ROUTER_LINGER: "1",
     LABC_DISCOVERY_ENABLED: "false",

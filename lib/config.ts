@@ -100,6 +100,11 @@ export function configDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "labc");
 }
 
+/** `$XDG_CACHE_HOME/labc`, else `~/.cache/labc`: services compiled to JavaScript. */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "labc");
+}
+
 /** `$XDG_STATE_HOME/labc`, else `~/.local/state/labc`: logs of background processes. */
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "labc");

@@ -49,6 +49,7 @@ export class TestHost {
       ...process.env,
       XDG_CONFIG_HOME: dir,
       XDG_STATE_HOME: dir,
+      XDG_CACHE_HOME: dir,
       LABC_ROUTER_PORT: String(port),
       // A router a test forgets still leaves by itself, a second after its last server.
       LABC_ROUTER_LINGER: "1",

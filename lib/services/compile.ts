@@ -1,17 +1,31 @@
 import { createHash } from "node:crypto";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { isBuiltin } from "node:module";
+import { basename, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { cacheDir } from "../config.js";
 import type { Message, Plugin } from "esbuild";
 import { ServiceLoadError } from "../errors.js";
 import { LABC_URL } from "../paths.js";
 
+/**
+ * `labc` is bound to this copy; every other package is resolved from the service's own folder
+ * now, and imported by its full path, since the module is written elsewhere (the cache).
+ */
 const labcPlugin: Plugin = {
   name: "labc",
   setup(build) {
     build.onResolve({ filter: /^labc$/ }, () => ({ path: LABC_URL, external: true }));
+    build.onResolve({ filter: /^[^./]/ }, async (args) => {
+      if (args.pluginData === RESOLVING || isBuiltin(args.path)) return undefined;
+      const found = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: RESOLVING });
+      if (found.errors.length) return { errors: found.errors };
+      return { path: pathToFileURL(found.path).href, external: true };
+    });
   },
 };
+const RESOLVING = Symbol("labc resolving");
 
 const sha = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 
@@ -32,12 +46,13 @@ function describe(error: Message): string {
 
 /**
  * A service's entry compiled to one JavaScript module (its own files bundled, packages left to
- * Node, `labc` bound to this copy), kept in `.labc-build/` beside it and reused while none of
- * its files changed. Loading it needs no TypeScript loader: a service starts in milliseconds
- * and carries no compiler in its memory.
+ * Node, `labc` bound to this copy), kept in the user's cache folder (`~/.cache/labc/builds`, one
+ * folder per entry, never in their project) and reused while none of its files changed. Loading
+ * it needs no TypeScript loader: a service starts in milliseconds and carries no compiler in
+ * its memory.
  */
 export async function compiled(entry: string): Promise<string> {
-  const outDir = join(dirname(entry), ".labc-build");
+  const outDir = join(cacheDir(), "builds", createHash("sha256").update(resolve(entry)).digest("hex").slice(0, 16));
   const name = basename(entry).replace(/\.[cm]?[jt]sx?$/, "");
   const out = join(outDir, `${name}.mjs`);
   const record = join(outDir, `${name}.inputs.json`);
@@ -59,7 +74,6 @@ export async function compiled(entry: string): Promise<string> {
       outfile: out,
       write: false,
       bundle: true,
-      packages: "external",
       platform: "node",
       format: "esm",
       target: "node20",

@@ -29,7 +29,7 @@ export async function install(path: string, options: { link?: boolean; dir?: str
   mkdirSync(dir, { recursive: true });
   if (options.link) symlinkSync(source, target);
   // A build of the original stays behind: the copy builds its own from its own files.
-  else cpSync(source, target, { recursive: true, filter: (path) => !path.split(/[\\/]/).includes(".labc-build") });
+  else cpSync(source, target, { recursive: true });
   const installed: Installed = { entry, classes: names, linked: options.link === true, source };
   writeManifest(dir, { ...manifest, [name]: installed });
   return { name, ...installed };

@@ -58,6 +58,7 @@ export class LanHost {
       ...process.env,
       XDG_CONFIG_HOME: this.dir,
       XDG_STATE_HOME: this.dir,
+      XDG_CACHE_HOME: this.dir,
       NODE_DEBUG: "",
       LABC_HOST_NAME: name,
       LABC_HOST_ID: `id-${name}`,
