@@ -51,6 +51,12 @@ export function markRegister(method: Function, options: RegisterOptions): void {
   Reflect.defineMetadata(REGISTER, options, method);
 }
 
+/** The name `@register` gave a method (its `name` option), if it gave one. */
+export function registeredName(method: unknown): string | undefined {
+  if (typeof method !== "function") return undefined;
+  return (Reflect.getOwnMetadata(REGISTER, method) as RegisterOptions | undefined)?.name;
+}
+
 export interface SubscribeOptions {
   /** A queue group: each publication goes to one subscriber of the group, across hosts. */
   group?: string;

@@ -26,6 +26,7 @@ import type { ServiceInfo } from "./services/supervisor.js";
 import { Runtime, type CallAllResult, type CallOptions, type HostHandle, type StreamOptions, type Unsubscribe } from "./runtime.js";
 import type { ItemStream } from "./net/item-stream.js";
 import type { JobMap, MapOptions, MapResult } from "./job-map.js";
+import type { Remote, ServiceRef } from "./remote.js";
 
 let current: Runtime | undefined;
 
@@ -124,16 +125,25 @@ export function unregister(name: string): Promise<boolean> {
 export { context } from "./context.js";
 
 /** Calls a function wherever it runs: `await call("add", 1, 2)`. */
-export function call(name: string, ...args: unknown[]): Promise<any> {
-  return runtime().callWith(name, args);
+export function call<T = any>(name: string, ...args: unknown[]): Promise<T> {
+  return runtime().callWith<T>(name, args);
+}
+
+/**
+ * The typed handle of a service: `const echo = use(Echo)` (the class, imported for its type and
+ * name) or `use<Echo>("echo")` (its route name), then `await echo.add(1, 2)` is checked by the
+ * compiler against the class and calls `echo.add` wherever it runs.
+ */
+export function use<T>(service: ServiceRef<T>): Remote<T> {
+  return runtime().use(service);
 }
 
 /**
  * `call` with options: `await callWith("add", [1, 2], { timeoutMs: 500, scope: "host" })`;
  * `{ signal }` takes an AbortSignal that cancels the call, here and on the server.
  */
-export function callWith(name: string, args: unknown[], options?: CallOptions): Promise<any> {
-  return runtime().callWith(name, args, options);
+export function callWith<T = any>(name: string, args: unknown[], options?: CallOptions): Promise<T> {
+  return runtime().callWith<T>(name, args, options);
 }
 
 /**
@@ -228,7 +238,7 @@ export {
   ServiceLoadError,
   TimeoutError,
 } from "./errors.js";
-export type { CallAllResult, CallOptions, HostHandle, HostInfo, ItemStream, JobMap, MapOptions, MapResult, Namespace, RegisterOptions, ServiceInfo, StreamOptions, SubscribeOptions, Unsubscribe };
+export type { CallAllResult, CallOptions, HostHandle, HostInfo, ItemStream, JobMap, MapOptions, MapResult, Namespace, Remote, ServiceRef, RegisterOptions, ServiceInfo, StreamOptions, SubscribeOptions, Unsubscribe };
 export type { Config, ConfigKey } from "./config.js";
 export type { CallContext, Caller } from "./context.js";
 export type { Scope, Visibility } from "./wire/message.js";

@@ -22,6 +22,7 @@ import { offered, Server } from "./server.js";
 import { encodePublication } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
 import { JobMap, type MapOptions } from "./job-map.js";
+import { remote, type Remote, type ServiceRef } from "./remote.js";
 import { ItemStream, type StreamSource } from "./net/item-stream.js";
 import { StreamPump } from "./net/stream-pump.js";
 import { limitsFrom, type Limits } from "./net/limits.js";
@@ -59,8 +60,10 @@ const DEFAULT_WINDOW = 64;
 /** Calls from one host's perspective; see `Runtime.getHost`. */
 export interface HostHandle {
   readonly name: string;
-  call(name: string, ...args: unknown[]): Promise<any>;
-  callWith(name: string, args: unknown[], options?: Omit<CallOptions, "host" | "port">): Promise<any>;
+  call<T = any>(name: string, ...args: unknown[]): Promise<T>;
+  callWith<T = any>(name: string, args: unknown[], options?: Omit<CallOptions, "host" | "port">): Promise<T>;
+  /** The typed handle of a service, from that host's perspective (see `Runtime.use`). */
+  use<T>(service: ServiceRef<T>): Remote<T>;
   callAll(name: string, ...args: unknown[]): Promise<CallAllResult[]>;
   /** Reads a stream a function returns, from that host's perspective (see `Runtime.streamWith`). */
   stream<T = any>(name: string, ...args: unknown[]): ItemStream<T>;
@@ -192,6 +195,7 @@ export class Runtime {
       name: host,
       call: (name, ...args) => this.callWith(name, args, fixed),
       callWith: (name, args, options = {}) => this.callWith(name, args, { ...options, ...fixed }),
+      use: (service) => remote(service, (name, args) => this.callWith(name, args, fixed)),
       callAll: (name, ...args) => this.callAll(name, args, fixed),
       stream: (name, ...args) => this.streamWith(name, args, fixed),
       publish: (topic, ...args) => this.publishTo(topic, args, fixed),
@@ -311,15 +315,23 @@ export class Runtime {
     };
   }
 
-  call(name: string, ...args: unknown[]): Promise<any> {
-    return this.callWith(name, args);
+  call<T = any>(name: string, ...args: unknown[]): Promise<T> {
+    return this.callWith<T>(name, args);
   }
 
-  callWith(name: string, args: unknown[], options: CallOptions = NO_OPTIONS): Promise<any> {
+  /**
+   * The typed handle of a service: `const echo = labc.use(Echo)` (or `use<Echo>("echo")`), then
+   * `await echo.add(1, 2)` is a call of `echo.add`, checked by the compiler against the class.
+   */
+  use<T>(service: ServiceRef<T>): Remote<T> {
+    return remote(service, (name, args) => this.callWith(name, args));
+  }
+
+  callWith<T = any>(name: string, args: unknown[], options: CallOptions = NO_OPTIONS): Promise<T> {
     const scope = options.scope ?? this.defaultScope;
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
     if (options.host === undefined && options.state === undefined && options.order !== "random") {
-      if (this.server?.functions.has(name)) return this.invokeHere(name, args, timeoutMs, options.signal);
+      if (this.server?.functions.has(name)) return this.invokeHere(name, args, timeoutMs, options.signal) as Promise<T>;
       if (scope === "server") return Promise.reject(new NoSuchFunctionError(name, scope, "not in this process"));
       if (this.link.connected) {
         // Hot path: pool replica and connection ready, nothing to await before sending.
@@ -328,7 +340,7 @@ export class Runtime {
         if (connection) return connection.call(name, args, timeoutMs, options.signal);
       }
     }
-    return this.callFar(name, scope, options, (target) => this.send(target, name, args, timeoutMs, options.signal));
+    return this.callFar(name, scope, options, (target) => this.send(target, name, args, timeoutMs, options.signal)) as Promise<T>;
   }
 
   stream<T = any>(name: string, ...args: unknown[]): ItemStream<T> {
