@@ -185,7 +185,8 @@ export class JobMap<T = any> implements PromiseLike<T[]>, AsyncIterable<MapResul
     this.done++;
     if (!ok) this.failed++;
     this.completed.push(result);
-    this.waiting.shift()?.({ value: result, done: false });
+    // Every iterator waiting reads its next outcome: this one.
+    for (const wake of this.waiting.splice(0)) wake({ value: result, done: false });
     if (this.done < this.total) return;
     if (this.failed) this.fail(new MapError(this.name, this.results));
     else this.finish(this.results.map((each) => each.value as T));
