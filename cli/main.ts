@@ -257,15 +257,14 @@ cli
         const flags = flagsOf(options);
         if (options.timeout !== undefined) flags["call.timeout"] = String(options.timeout);
         const labc = configure(flags);
+        // Options first: a mistyped option is told before the items are read.
+        const perServer = countOption("per-server", options.perServer);
+        const concurrency = countOption("concurrency", options.concurrency);
+        const scope = scopeOf(options.scope);
         const items = itemsOf(source === STDIN_ARG ? await readStdin() : await readItems(source), source === STDIN_ARG ? "stdin" : source);
         const interrupt = new AbortController();
         process.once("SIGINT", () => interrupt.abort(new Error("interrupted (Ctrl-C)")));
-        const job = labc.map(name, items, {
-          perServer: countOption("per-server", options.perServer),
-          concurrency: countOption("concurrency", options.concurrency),
-          scope: scopeOf(options.scope),
-          signal: interrupt.signal,
-        });
+        const job = labc.map(name, items, { perServer, concurrency, scope, signal: interrupt.signal });
         const progress = new Progress(name, items.length);
         progress.update(0, 0);
         for await (const _ of job) progress.update(job.done, job.failed);

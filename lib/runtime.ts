@@ -582,8 +582,8 @@ export class Runtime {
    * them lately only when no other is left. Returns the groups chosen per server.
    */
   private chooseMembers(members: readonly GroupMember[]): Map<PoolServer, string[]> {
+    if (members.length === 0) return NO_CHOICE;
     const chosen = new Map<PoolServer, string[]>();
-    if (members.length === 0) return chosen;
     // A server with several subscriptions in a group (two patterns) takes one turn, as one member.
     const byGroup = new Map<string, Set<PoolServer>>();
     for (const { server, group } of members) {
@@ -620,12 +620,11 @@ export class Runtime {
   ): Promise<number> {
     let all = targets;
     if (chosen.size) {
-      all = [...new Set([...targets, ...chosen.keys()])].filter((server) => {
-        if (server.id !== this.identity.id) return true;
+      for (const [server, groups] of chosen) {
         // This process was chosen for some of its groups: they run here, now.
-        if (this.server && this.server.deliverGroups(topic, args, chosen.get(server)!) > 0 && reached === 0) reached = 1;
-        return false;
-      });
+        if (server.id === this.identity.id && this.server && this.server.deliverGroups(topic, args, groups) > 0 && reached === 0) reached = 1;
+      }
+      all = [...new Set([...targets, ...chosen.keys()])].filter((server) => server.id !== this.identity.id);
     }
     if (all.length === 0) return reached;
     let plain: Buffer | Buffer[] | undefined;
