@@ -28,10 +28,60 @@ const WATCH = Symbol.for("labc:watch");
 interface DecoratorContext {
   kind: string;
   name: string | symbol;
+  static?: boolean;
 }
 
-export function isDecoratorContext(value: unknown): value is DecoratorContext {
+function isDecoratorContext(value: unknown): value is DecoratorContext {
   return typeof value === "object" && value !== null && typeof (value as DecoratorContext).kind === "string";
+}
+
+type Method = (...args: any[]) => any;
+
+/** The context TypeScript's standard decorators pass for an instance method (never a static one). */
+export interface InstanceMethodContext<This, F extends Method> extends ClassMethodDecoratorContext<This, F> {
+  readonly static: false;
+}
+
+/**
+ * What `experimentalDecorators` pass first: an instance method's prototype. A static method's is
+ * its class, a function, which gets this type instead and so names the mistake in the error.
+ */
+export type InstancePrototype<This> = This extends Function ? "labc decorators go on instance methods, not static ones" : This;
+
+/**
+ * A labc method decorator, typed for both of TypeScript's decorator modes so that the compiler
+ * refuses it on a field, an accessor or a static method (each would otherwise fail only at run
+ * time, or be silently skipped).
+ */
+export interface MethodDecorator {
+  <This, F extends Method>(method: F, context: InstanceMethodContext<This, F>): void;
+  <This extends object, F extends Method>(prototype: InstancePrototype<This>, key: string | symbol, descriptor: TypedPropertyDescriptor<F>): void;
+}
+
+/**
+ * Whether `register`/`subscribe` were called as a bare decorator rather than as functions: a
+ * TC39 context, a property descriptor (an experimental decorator on a method, static or not), or
+ * a prototype and a key (on a field).
+ */
+export function isDecoratorCall(first: unknown, second: unknown, third: unknown): boolean {
+  if (isDecoratorContext(second)) return true;
+  if (typeof third === "object" && third !== null && "configurable" in third) return true;
+  return typeof first === "object" && first !== null && (typeof second === "string" || typeof second === "symbol");
+}
+
+/** What a decorator was put on, for its error: `static method "reset"`, `field "count"`. */
+function decoratedPlace(args: unknown[]): string | undefined {
+  const [first, second, third] = args;
+  if (isDecoratorContext(second)) {
+    const what = `${second.static ? "static " : ""}${second.kind === "method" ? "method" : second.kind}`;
+    return second.kind === "method" && !second.static ? undefined : `${what} "${String(second.name)}"`;
+  }
+  const descriptor = third as PropertyDescriptor | undefined;
+  const name = `"${String(second)}"`;
+  if (typeof first === "function") return `static member ${name}`;
+  if (descriptor === undefined || typeof descriptor !== "object") return `field ${name}`;
+  if (typeof descriptor.value !== "function") return `accessor ${name}`;
+  return undefined;
 }
 
 /**
@@ -39,12 +89,16 @@ export function isDecoratorContext(value: unknown): value is DecoratorContext {
  * `(prototype, key, descriptor)` and as a TC39 one `(method, context)`: services are compiled by
  * whatever tsconfig tsx finds, which we do not control. Metadata goes on the method itself.
  */
-export function methodDecorator(mark: (method: Function) => void) {
-  return (...args: unknown[]): void => {
-    const method = isDecoratorContext(args[1]) ? args[0] : (args[2] as PropertyDescriptor | undefined)?.value;
-    if (typeof method !== "function") throw new TypeError("labc decorators apply to methods only");
-    mark(method);
-  };
+export function methodDecorator(decorator: string, mark: (method: Function) => void): MethodDecorator {
+  return (...args: unknown[]): void => decorate(decorator, mark, args);
+}
+
+/** Applies a decorator given the arguments either mode passes: marks the method, or says what is wrong. */
+export function decorate(decorator: string, mark: (method: Function) => void, args: unknown[]): void {
+  const wrong = decoratedPlace(args);
+  // A static method would be skipped when its class is served: refused here so that nothing is lost silently.
+  if (wrong !== undefined) throw new TypeError(`${decorator} goes on instance methods, not on the ${wrong}`);
+  mark((isDecoratorContext(args[1]) ? args[0] : (args[2] as PropertyDescriptor).value) as Function);
 }
 
 export function markRegister(method: Function, options: RegisterOptions): void {

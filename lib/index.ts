@@ -11,11 +11,15 @@
  */
 import { loadConfig, type ConfigKey } from "./config.js";
 import {
-  isDecoratorContext,
+  decorate,
+  isDecoratorCall,
   markRegister,
   markSubscribe,
   markWatch,
   methodDecorator,
+  type InstanceMethodContext,
+  type InstancePrototype,
+  type MethodDecorator,
   type RegisterOptions,
   type SubscribeOptions,
 } from "./decorators.js";
@@ -44,43 +48,49 @@ export function configure(flags: Partial<Record<ConfigKey, unknown>>, options: {
   return (current = new Runtime(loadConfig({ flags }).values, options));
 }
 
-type MethodDecorator = (...args: any[]) => void;
+type Method = (...args: any[]) => any;
+
+/** Options of the function forms, which a decorator's context can never pass for. */
+type NotAContext = { readonly kind?: never };
 
 /**
- * As a decorator, `@register()` or `@register({ name, scope, visibility })`, exposes a method
- * when its instance is served. As a function, `register(fn, options)` exposes `fn` now.
+ * As a decorator, `@register`, `@register()` or `@register({ name, scope, visibility })`
+ * exposes an instance method when its instance is served (the compiler refuses it elsewhere). As
+ * a function, `register(fn, options)` exposes `fn` now.
  */
 export function register(options?: RegisterOptions): MethodDecorator;
-export function register(fn: Function, options?: RegisterOptions): Promise<void>;
-export function register(target: object, key: string | symbol, descriptor: PropertyDescriptor): void;
+export function register<This, F extends Method>(method: F, context: InstanceMethodContext<This, F>): void;
+export function register<This extends object, F extends Method>(prototype: InstancePrototype<This>, key: string | symbol, descriptor: TypedPropertyDescriptor<F>): void;
+export function register(fn: Function, options?: RegisterOptions & NotAContext): Promise<void>;
 export function register(first?: unknown, second?: unknown, third?: unknown): unknown {
-  if (typeof third === "object" || isDecoratorContext(second)) {
-    return methodDecorator((method) => markRegister(method, {}))(first, second, third);
+  if (isDecoratorCall(first, second, third)) {
+    return decorate("@register", (method) => markRegister(method, {}), [first, second, third]);
   }
   if (typeof first === "function") return runtime().register(first, second as RegisterOptions | undefined);
   const options = (first ?? {}) as RegisterOptions;
-  return methodDecorator((method) => markRegister(method, options));
+  return methodDecorator("@register", (method) => markRegister(method, options));
 }
 
 /**
- * As a decorator, `@subscribe("lab.temp.*")` (or `@subscribe()` for the method's own name)
+ * As a decorator, `@subscribe("lab.temp.*")` (or `@subscribe` for the method's own name)
  * receives publications when its instance is served. As a function, `subscribe(fn, pattern)`
  * subscribes `fn` now and resolves with what undoes it. With `{ group: "workers" }` it joins a
  * queue group: each publication goes to one subscriber of the group, across hosts (the group's
  * subscribers take turns); subscribers outside the group still get every publication.
  */
 export function subscribe(pattern?: string, options?: SubscribeOptions): MethodDecorator;
-export function subscribe(fn: Function, pattern?: string, options?: SubscribeOptions): Promise<Unsubscribe>;
-export function subscribe(target: object, key: string | symbol, descriptor: PropertyDescriptor): void;
+export function subscribe<This, F extends Method>(method: F, context: InstanceMethodContext<This, F>): void;
+export function subscribe<This extends object, F extends Method>(prototype: InstancePrototype<This>, key: string | symbol, descriptor: TypedPropertyDescriptor<F>): void;
+export function subscribe(fn: Function, pattern?: string, options?: SubscribeOptions & NotAContext): Promise<Unsubscribe>;
 export function subscribe(first?: unknown, second?: unknown, third?: unknown): unknown {
-  if ((typeof third === "object" && typeof first !== "function") || isDecoratorContext(second)) {
-    return methodDecorator((method) => markSubscribe(method, undefined))(first, second, third);
+  if (isDecoratorCall(first, second, third)) {
+    return decorate("@subscribe", (method) => markSubscribe(method, undefined), [first, second, third]);
   }
   if (typeof first === "function") return runtime().subscribe(first, second as string | undefined, third as SubscribeOptions | undefined);
   const group = (second as SubscribeOptions | undefined)?.group;
   if (group !== undefined) checkGroup(group);
   const pattern = first as string | undefined;
-  return methodDecorator((method) => markSubscribe(method, pattern, second as SubscribeOptions | undefined));
+  return methodDecorator("@subscribe", (method) => markSubscribe(method, pattern, second as SubscribeOptions | undefined));
 }
 
 /**
@@ -88,9 +98,17 @@ export function subscribe(first?: unknown, second?: unknown, third?: unknown): u
  * settles) on that topic after each call that succeeds, so that others can follow a state
  * without asking for it.
  */
-export function watch(topic: string): MethodDecorator {
+/** What bare `@watch` gives the compiler: not a decorator, since it needs a topic. */
+export interface WatchNeedsATopic {
+  readonly fix: '@watch("lab.lights.level")';
+}
+
+export function watch(topic: string): MethodDecorator;
+// Bare `@watch` has no topic to publish on: this overload's return type names the mistake in the compiler's error.
+export function watch(method: Method, ...context: unknown[]): WatchNeedsATopic;
+export function watch(topic: unknown): unknown {
   if (typeof topic !== "string" || topic === "") throw new TypeError("@watch needs a topic: @watch(\"lab.lights.level\")");
-  return methodDecorator((method) => markWatch(method, topic));
+  return methodDecorator("@watch", (method) => markWatch(method, topic));
 }
 
 /**
@@ -125,7 +143,7 @@ export function unregister(name: string): Promise<boolean> {
 export { context } from "./context.js";
 
 /** Calls a function wherever it runs: `await call("add", 1, 2)`. */
-export function call<T = any>(name: string, ...args: unknown[]): Promise<T> {
+export function call<T = unknown>(name: string, ...args: unknown[]): Promise<T> {
   return runtime().callWith<T>(name, args);
 }
 
@@ -142,7 +160,7 @@ export function use<T>(service: ServiceRef<T>): Remote<T> {
  * `call` with options: `await callWith("add", [1, 2], { timeoutMs: 500, scope: "host" })`;
  * `{ signal }` takes an AbortSignal that cancels the call, here and on the server.
  */
-export function callWith<T = any>(name: string, args: unknown[], options?: CallOptions): Promise<T> {
+export function callWith<T = unknown>(name: string, args: unknown[], options?: CallOptions): Promise<T> {
   return runtime().callWith<T>(name, args, options);
 }
 
@@ -151,12 +169,12 @@ export function callWith<T = any>(name: string, args: unknown[], options?: CallO
  * they come: `for await (const line of stream("tail", "log.txt")) ...`. A slow reader slows the
  * producer (at most 64 items are ahead of it); `break` ends the producer.
  */
-export function stream<T = any>(name: string, ...args: unknown[]): ItemStream<T> {
+export function stream<T = unknown>(name: string, ...args: unknown[]): ItemStream<T> {
   return runtime().streamWith<T>(name, args);
 }
 
 /** `stream` with options: `streamWith("tail", ["log.txt"], { window: 16, signal })`. */
-export function streamWith<T = any>(name: string, args: unknown[], options?: StreamOptions): ItemStream<T> {
+export function streamWith<T = unknown>(name: string, args: unknown[], options?: StreamOptions): ItemStream<T> {
   return runtime().streamWith<T>(name, args, options);
 }
 
@@ -165,7 +183,7 @@ export function streamWith<T = any>(name: string, args: unknown[], options?: Str
  * `const sizes = await map("resize", photos, { perServer: 4 })` gives the results in input order;
  * `for await (const done of map(...))` gives each item's outcome as it completes.
  */
-export function map<T = any>(name: string, items: Iterable<unknown>, options?: MapOptions & Pick<CallOptions, "scope" | "host">): JobMap<T> {
+export function map<T = unknown>(name: string, items: Iterable<unknown>, options?: MapOptions & Pick<CallOptions, "scope" | "host">): JobMap<T> {
   return runtime().map<T>(name, items, options);
 }
 
@@ -197,7 +215,7 @@ export const localhost: HostHandle = new Proxy({} as HostHandle, {
  * Publishes on `topic` and returns what one subscriber answers (the nearest); every other
  * matching subscriber gets it as a publication: `await reqpub("lab.camera.snap", { exposure })`.
  */
-export function reqpub(topic: string, ...args: unknown[]): Promise<any> {
+export function reqpub<T = unknown>(topic: string, ...args: unknown[]): Promise<T> {
   return runtime().reqpub(topic, ...args);
 }
 
@@ -238,7 +256,7 @@ export {
   ServiceLoadError,
   TimeoutError,
 } from "./errors.js";
-export type { CallAllResult, CallOptions, HostHandle, HostInfo, ItemStream, JobMap, MapOptions, MapResult, Namespace, Remote, ServiceRef, RegisterOptions, ServiceInfo, StreamOptions, SubscribeOptions, Unsubscribe };
+export type { CallAllResult, CallOptions, HostHandle, HostInfo, InstanceMethodContext, InstancePrototype, ItemStream, JobMap, MapOptions, MapResult, MethodDecorator, Namespace, Remote, ServiceRef, RegisterOptions, ServiceInfo, StreamOptions, SubscribeOptions, Unsubscribe };
 export type { Config, ConfigKey } from "./config.js";
 export type { CallContext, Caller } from "./context.js";
 export type { Scope, Visibility } from "./wire/message.js";

@@ -13,7 +13,7 @@ export interface MapOptions {
 }
 
 /** One item's outcome, as `labc.map()` yields it when the item is done. */
-export interface MapResult<T = any> {
+export interface MapResult<T = unknown> {
   /** The item's place in the input. */
   index: number;
   item: unknown;
@@ -50,7 +50,7 @@ const MAX_ATTEMPTS = 3;
  * fewer items. Await it for the results in input order (or a MapError accounting for every
  * item); iterate it with `for await` for each item's outcome as it completes.
  */
-export class JobMap<T = any> implements PromiseLike<T[]>, AsyncIterable<MapResult<T>> {
+export class JobMap<T = unknown> implements PromiseLike<T[]>, AsyncIterable<MapResult<T>> {
   readonly total: number;
   done = 0;
   failed = 0;

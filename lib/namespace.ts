@@ -1,5 +1,5 @@
 /** Functions as properties: `ns.echo.add(1, 2)` calls "echo.add" with (1, 2). */
-export type Namespace = ((...args: unknown[]) => Promise<any>) & { readonly [name: string]: Namespace };
+export type Namespace = (<T = unknown>(...args: unknown[]) => Promise<T>) & { readonly [name: string]: Namespace };
 
 /**
  * `extras` are properties of the root that are not function names (`network.callAll`).

@@ -151,7 +151,7 @@ export class RouterLink {
   }
 
   /** Calls a server's function as a stream by way of the routers. */
-  async openStream(target: string, fn: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream): Promise<StreamSource> {
+  async openStream(target: string, fn: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream<any>): Promise<StreamSource> {
     await this.ready();
     return this.connection!.openStream(fn, args, { target }, timeoutMs, signal, stream);
   }

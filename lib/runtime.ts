@@ -60,13 +60,13 @@ const DEFAULT_WINDOW = 64;
 /** Calls from one host's perspective; see `Runtime.getHost`. */
 export interface HostHandle {
   readonly name: string;
-  call<T = any>(name: string, ...args: unknown[]): Promise<T>;
-  callWith<T = any>(name: string, args: unknown[], options?: Omit<CallOptions, "host" | "port">): Promise<T>;
+  call<T = unknown>(name: string, ...args: unknown[]): Promise<T>;
+  callWith<T = unknown>(name: string, args: unknown[], options?: Omit<CallOptions, "host" | "port">): Promise<T>;
   /** The typed handle of a service, from that host's perspective (see `Runtime.use`). */
   use<T>(service: ServiceRef<T>): Remote<T>;
   callAll(name: string, ...args: unknown[]): Promise<CallAllResult[]>;
   /** Reads a stream a function returns, from that host's perspective (see `Runtime.streamWith`). */
-  stream<T = any>(name: string, ...args: unknown[]): ItemStream<T>;
+  stream<T = unknown>(name: string, ...args: unknown[]): ItemStream<T>;
   /** Publishes to the subscribers on that host only (with a port: on that server only). */
   publish(topic: string, ...args: unknown[]): Promise<number>;
   readonly network: Namespace;
@@ -315,7 +315,7 @@ export class Runtime {
     };
   }
 
-  call<T = any>(name: string, ...args: unknown[]): Promise<T> {
+  call<T = unknown>(name: string, ...args: unknown[]): Promise<T> {
     return this.callWith<T>(name, args);
   }
 
@@ -327,7 +327,7 @@ export class Runtime {
     return remote(service, (name, args) => this.callWith(name, args));
   }
 
-  callWith<T = any>(name: string, args: unknown[], options: CallOptions = NO_OPTIONS): Promise<T> {
+  callWith<T = unknown>(name: string, args: unknown[], options: CallOptions = NO_OPTIONS): Promise<T> {
     const scope = options.scope ?? this.defaultScope;
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
     if (options.host === undefined && options.state === undefined && options.order !== "random") {
@@ -343,7 +343,7 @@ export class Runtime {
     return this.callFar(name, scope, options, (target) => this.send(target, name, args, timeoutMs, options.signal)) as Promise<T>;
   }
 
-  stream<T = any>(name: string, ...args: unknown[]): ItemStream<T> {
+  stream<T = unknown>(name: string, ...args: unknown[]): ItemStream<T> {
     return this.streamWith<T>(name, args);
   }
 
@@ -354,7 +354,7 @@ export class Runtime {
    * producer; `break` ends the producer. A function that returns a value gives that one item.
    * `timeoutMs` bounds the wait for the first item; after it, only `signal` ends the stream.
    */
-  streamWith<T = any>(name: string, args: unknown[], options: StreamOptions = NO_OPTIONS): ItemStream<T> {
+  streamWith<T = unknown>(name: string, args: unknown[], options: StreamOptions = NO_OPTIONS): ItemStream<T> {
     const window = options.window ?? DEFAULT_WINDOW;
     if (!Number.isInteger(window) || window < 1 || window > 2 ** 31) throw new BadArgumentsError(`stream window must be a whole number from 1, not ${window}`);
     return new ItemStream<T>((stream) => {
@@ -369,7 +369,7 @@ export class Runtime {
   }
 
   /** Opens a stream from one server: in-process, over its own port, or through the routers. */
-  private async sendStream(target: PoolServer, name: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream): Promise<StreamSource> {
+  private async sendStream(target: PoolServer, name: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream<any>): Promise<StreamSource> {
     if (target.id === this.identity.id) return this.streamHere(name, args, signal, stream);
     const connection = await this.reach(target);
     if (!connection) return this.link.openStream(target.id, name, args, timeoutMs, signal, stream);
@@ -378,7 +378,7 @@ export class Runtime {
   }
 
   /** A stream of a function of this very process: its items are handed over as they are. */
-  private async streamHere(name: string, args: unknown[], signal: AbortSignal | undefined, stream: ItemStream): Promise<StreamSource> {
+  private async streamHere(name: string, args: unknown[], signal: AbortSignal | undefined, stream: ItemStream<any>): Promise<StreamSource> {
     if (signal?.aborted) throw new CancelledError(name, signal.reason);
     const call = new CallContext(name, undefined, undefined);
     let value: unknown;
@@ -415,7 +415,7 @@ export class Runtime {
    * when the function is registered `idempotent: true`, else it fails with LABC_ITEM_LOST; the
    * others go on, and a MapError accounts for every item.
    */
-  map<T = any>(name: string, items: Iterable<unknown>, options: MapOptions & Pick<CallOptions, "scope" | "host"> = {}): JobMap<T> {
+  map<T = unknown>(name: string, items: Iterable<unknown>, options: MapOptions & Pick<CallOptions, "scope" | "host"> = {}): JobMap<T> {
     const scope = options.scope ?? this.defaultScope;
     const unsent = new WeakSet<object>();
     const servers = () => {

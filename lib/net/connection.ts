@@ -226,7 +226,7 @@ export class Connection implements Expiring {
    * at most ahead of its reader, and the answer ends it. `extra` adds to the request's body
    * (`target`, through a router). The timeout covers the wait for the first item or the answer.
    */
-  openStream(fn: string, args: unknown[], extra: object, timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream): StreamSource {
+  openStream(fn: string, args: unknown[], extra: object, timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream<any>): StreamSource {
     let frame: Buffer | Buffer[];
     try {
       frame = encodeMessage(Kind.req, this.nextId, { fn, args, ...extra, credit: stream.window }, this.options.limits);

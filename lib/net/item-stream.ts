@@ -18,7 +18,7 @@ const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true
  * their way or waiting to be read at any time: the reader grants credit for more as it reads,
  * so a slow reader slows the producer. `break` (or `return()`) ends the producer.
  */
-export class ItemStream<T = any> implements AsyncIterableIterator<T> {
+export class ItemStream<T = unknown> implements AsyncIterableIterator<T> {
   /** Whether the function returned a stream (known once its first item or its end arrived);
    * false when it returned one value, which is then the only item. */
   streamed = false;

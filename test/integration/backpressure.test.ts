@@ -43,8 +43,8 @@ describe("a publisher faster than its subscriber", () => {
     }
     await loop;
     const every = Array.from({ length: COUNT + 1 }, (_, seq) => seq);
-    await eventually(async () => (await publisher.call("tally")).length === every.length, 10000, "every publication arrived");
-    expect(await publisher.call("tally")).toEqual(every);
+    await eventually(async () => (await publisher.call<any>("tally")).length === every.length, 10000, "every publication arrived");
+    expect(await publisher.call<any>("tally")).toEqual(every);
     subscriber.child.kill("SIGTERM");
     expect(await subscriber.exited).toBe(0);
   });
@@ -76,9 +76,9 @@ describe("a publisher faster than its subscriber", () => {
     expect(warned.length).toBe(1);
     expect(warned[0]).toMatch(/queued tripped by 127\.0\.0\.1: \d+ bytes queued that it does not read/);
     // Every publication counted as sent arrives: the connection stayed, with all it held.
-    await eventually(async () => (await publisher.call("tally")).length === sent.length, 10000, `${sent.length} publications arrived`);
-    expect(await publisher.call("tally")).toEqual(sent);
+    await eventually(async () => (await publisher.call<any>("tally")).length === sent.length, 10000, `${sent.length} publications arrived`);
+    expect(await publisher.call<any>("tally")).toEqual(sent);
     expect(await publisher.publish("tally", COUNT + 1, payload)).toBe(1);
-    await eventually(async () => (await publisher.call("tally")).at(-1) === COUNT + 1, 5000, "a later publication arrived");
+    await eventually(async () => (await publisher.call<any>("tally")).at(-1) === COUNT + 1, 5000, "a later publication arrived");
   });
 });

@@ -42,16 +42,18 @@ beforeAll(async () => {
   }
   symlinkSync("../labc/bin/labc.js", join(project, "node_modules", ".bin", "labc"));
 
-  writeFileSync(join(project, "services", "greeter.ts"), 'import { register } from "labc";\nexport class Greeter {\n  @register() greet(who: string): string { return `hello ${who}`; }\n}\n');
+  writeFileSync(join(project, "services", "greeter.ts"), 'import { register } from "labc";\nexport class Greeter {\n  @register greet(who: string): string { return `hello ${who}`; }\n}\n');
   writeFileSync(join(project, "use.mjs"), 'import * as labc from "labc";\nconsole.log(await labc.call("greet", "mjs"));\nawait labc.close();\n');
   writeFileSync(join(project, "use.ts"), 'import * as labc from "labc";\nconst answer: string = await labc.call("greet", "ts");\nconsole.log(answer);\nawait labc.close();\n');
   writeFileSync(join(project, "use.cjs"), 'const labc = require("labc");\nlabc.call("greet", "cjs").then((answer) => { console.log(answer); return labc.close(); });\n');
+  // The published types refuse a decorator off an instance method, as the sources do.
+  writeFileSync(join(project, "refused.ts"), 'import { register } from "labc";\nexport class Wrong {\n  // @ts-expect-error: static\n  @register static reset(): void {}\n}\n');
   const strict = {
     target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, exactOptionalPropertyTypes: true,
     noPropertyAccessFromIndexSignature: true, noImplicitOverride: true, skipLibCheck: false, noEmit: true, types: ["node"],
   };
-  writeFileSync(join(project, "tsconfig.json"), JSON.stringify({ compilerOptions: { ...strict, experimentalDecorators: true }, include: ["use.ts", "services"] }));
-  writeFileSync(join(project, "tsconfig.tc39.json"), JSON.stringify({ compilerOptions: strict, include: ["use.ts", "services"] }));
+  writeFileSync(join(project, "tsconfig.json"), JSON.stringify({ compilerOptions: { ...strict, experimentalDecorators: true }, include: ["use.ts", "refused.ts", "services"] }));
+  writeFileSync(join(project, "tsconfig.tc39.json"), JSON.stringify({ compilerOptions: strict, include: ["use.ts", "refused.ts", "services"] }));
 
   const state = join(dir, "state");
   env = {

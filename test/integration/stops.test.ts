@@ -24,7 +24,7 @@ function callers(runtime: Runtime, count: number) {
   const loops = Array.from({ length: count }, async (_, i) => {
     for (let n = 0; running && n < 1_000_000; n++) {
       try {
-        const answer = await runtime.callWith("echo", [`${i}.${n}`], { timeoutMs: 5000 });
+        const answer = await runtime.callWith<any>("echo", [`${i}.${n}`], { timeoutMs: 5000 });
         if (answer === `${i}.${n}`) ok++;
         else failures.push(`wrong answer ${answer}`);
       } catch (error) {
@@ -119,9 +119,9 @@ describe("frozen servers are skipped", () => {
   test("a stopped server turns suspect within about a second, calls avoid it, and it returns when resumed", async () => {
     const frozen = await host.serve([LAB]);
     const well = await host.serve([LAB]);
-    const pids = async () => Promise.all(Array.from({ length: 20 }, () => labc.call("pid")));
+    const pids = async () => Promise.all(Array.from({ length: 20 }, () => labc.call<any>("pid")));
     expect(new Set(await pids()).size).toBe(2);
-    const inFlight = labc.callWith("slowEcho", [300, "late"], { port: frozen.port, host: labc.identity.host, timeoutMs: 1500 });
+    const inFlight = labc.callWith<any>("slowEcho", [300, "late"], { port: frozen.port, host: labc.identity.host, timeoutMs: 1500 });
     inFlight.catch(() => {});
     await sleep(50);
     process.kill(frozen.pid, "SIGSTOP");
@@ -158,7 +158,7 @@ describe("cancellation and the call context", () => {
 
   test("an AbortSignal cancels the call here and on the server; the handler sees it", async () => {
     const abort = new AbortController();
-    const call = labc.callWith("patient", [10_000], { signal: abort.signal });
+    const call = labc.callWith<any>("patient", [10_000], { signal: abort.signal });
     await sleep(200);
     const started = Date.now();
     abort.abort();
@@ -166,21 +166,21 @@ describe("cancellation and the call context", () => {
     expect(error).toBeInstanceOf(CancelledError);
     expect(error.code).toBe("LABC_CANCELLED");
     expect(Date.now() - started).toBeLessThan(100);
-    await eventually(async () => (await labc.call("cancelled")).length === 1, 2000, "the server saw the cancel");
-    expect((await labc.call("cancelled"))[0]).toMatchObject({ fn: "patient", why: "LABC_CANCELLED" });
+    await eventually(async () => (await labc.call<any>("cancelled")).length === 1, 2000, "the server saw the cancel");
+    expect((await labc.call<any>("cancelled"))[0]).toMatchObject({ fn: "patient", why: "LABC_CANCELLED" });
     // Aborted before it is sent: nothing goes out.
-    await expect(labc.callWith("patient", [10], { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(CancelledError);
+    await expect(labc.callWith<any>("patient", [10], { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(CancelledError);
   });
 
   test("a timeout cancels the call on the server too", async () => {
-    const before = (await labc.call("cancelled")).length;
-    await expect(labc.callWith("patient", [10_000], { timeoutMs: 200 })).rejects.toBeInstanceOf(TimeoutError);
-    await eventually(async () => (await labc.call("cancelled")).length === before + 1, 2000, "the server saw the timeout");
+    const before = (await labc.call<any>("cancelled")).length;
+    await expect(labc.callWith<any>("patient", [10_000], { timeoutMs: 200 })).rejects.toBeInstanceOf(TimeoutError);
+    await eventually(async () => (await labc.call<any>("cancelled")).length === before + 1, 2000, "the server saw the timeout");
   });
 
   test("the handler knows its caller, its deadline and its name", async () => {
     const sent = Date.now();
-    const seen = await labc.callWith("whoCalls", [], { timeoutMs: 5000 });
+    const seen = await labc.callWith<any>("whoCalls", [], { timeoutMs: 5000 });
     expect(seen.functionName).toBe("whoCalls");
     expect(seen.caller).toEqual({ id: labc.identity.id, host: labc.identity.host, hostId: labc.identity.hostId, pid: process.pid });
     expect(seen.deadline).toBeGreaterThanOrEqual(sent + 4900);
@@ -188,7 +188,7 @@ describe("cancellation and the call context", () => {
   });
 
   test("Ctrl-C on `labc call` cancels the remote call", async () => {
-    const before = (await labc.call("cancelled")).length;
+    const before = (await labc.call<any>("cancelled")).length;
     const child = host.spawn(["call", "patient", "10000"]);
     let stderr = "";
     child.stderr!.on("data", (chunk) => (stderr += chunk));
@@ -198,7 +198,7 @@ describe("cancellation and the call context", () => {
     child.kill("SIGINT");
     expect(await exited).toBe(130);
     expect(stderr).toMatch(/call to "patient" was cancelled: interrupted \(Ctrl-C\) \[LABC_CANCELLED\]/);
-    await eventually(async () => (await labc.call("cancelled")).length === before + 1, 2000, "the server saw the Ctrl-C");
+    await eventually(async () => (await labc.call<any>("cancelled")).length === before + 1, 2000, "the server saw the Ctrl-C");
   });
 
   afterAll(() => {

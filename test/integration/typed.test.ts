@@ -39,6 +39,13 @@ describe("typed calls", () => {
     expect(text).toBe("typed");
     const n = await labc.callWith<number>("add", [1, 1]);
     expect(n + 1).toBe(3);
+    const viaNetwork: number = await labc.network.echo.add<number>(2, 2);
+    expect(viaNetwork).toBe(4);
+    // Untyped results are unknown, not any: using one unchecked does not compile.
+    // @ts-expect-error: call's result is unknown until typed
+    await expect(async () => (await labc.call("echo", "x")).this.does.not.exist()).rejects.toThrow(TypeError);
+    // @ts-expect-error: the same through network.*
+    await expect(async () => (await labc.network.echo("x")).does.not.exist()).rejects.toThrow(TypeError);
     // Awaiting a handle gives the handle, not a call of "then".
     expect(await Promise.resolve(byName)).toBe(byName);
   });
