@@ -6,12 +6,14 @@ import { cac } from "cac";
 import { CONFIG_KEYS, envName, loadConfig, type ConfigKey } from "../lib/config.js";
 import { CancelledError, LabcError, MapError, NoSuchFunctionError } from "../lib/errors.js";
 import { PACKAGE_ROOT } from "../lib/paths.js";
+import { formatSignature } from "../lib/signature.js";
 import { networkKey } from "../lib/trust/network-key.js";
 import { OPEN_NETWORK } from "../lib/trust/secret.js";
-import { close, configure, type ServiceInfo } from "../lib/index.js";
+import { close, configure, type Runtime, type ServiceInfo } from "../lib/index.js";
 import { SCOPES, type Scope } from "../lib/wire/message.js";
 import { argumentFrom, parseArg, table, toJson, toLine, toText, writeItem, writeOut } from "./format.js";
 import { Progress } from "./progress.js";
+import { ArgumentProblem, declaredParams, typedArguments, type CommandArg } from "./typed-args.js";
 import { stopOnSignal } from "./stop-on-signal.js";
 
 const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
@@ -24,28 +26,41 @@ interface GlobalOptions {
 }
 
 /**
- * Positional arguments, then those after `--`: each parsed as JSON when it is JSON, else a
- * string; `-` is what stdin holds and `@path` what that file holds (text, read the same way,
- * or bytes when it is not UTF-8 text); `@@...` is the text `@...`.
+ * Positional arguments, then those after `--`, as typed; `-` is what stdin holds and `@path`
+ * what that file holds (text, read as JSON when it is JSON, or bytes when it is not UTF-8 text);
+ * `@@...` is the text `@...`. The function's declared types convert the typed ones
+ * (cli/typed-args.ts).
  */
-async function argumentsOf(args: string[], options: GlobalOptions): Promise<unknown[]> {
+async function argumentsOf(args: string[], options: GlobalOptions): Promise<CommandArg[]> {
   const all = [...args, ...(options["--"] ?? [])];
   if (all.filter((arg) => arg === STDIN_ARG).length > 1) throw new UsageError("only one argument can come from stdin (-)");
   return Promise.all(
-    all.map(async (arg) => {
-      if (arg === STDIN_ARG) return argumentFrom(await readStdin());
-      if (arg.startsWith("@@")) return parseArg(arg.slice(1));
+    all.map(async (arg): Promise<CommandArg> => {
+      if (arg === STDIN_ARG) return { value: argumentFrom(await readStdin()) };
+      if (arg.startsWith("@@")) return { text: arg.slice(1) };
       if (arg.length > 1 && arg.startsWith("@")) {
         const path = arg.slice(1);
         try {
-          return argumentFrom(await readFile(path));
+          return { value: argumentFrom(await readFile(path)) };
         } catch (error) {
           throw new UsageError(`cannot read the argument file ${path}: ${(error as Error).message} (write @@ for a text starting with @)`);
         }
       }
-      return parseArg(arg);
+      return { text: arg };
     }),
   );
+}
+
+/** The arguments for calling `name`, converted by the parameters its servers declare (when they agree). */
+async function callArguments(labc: Runtime, name: string, args: string[], options: GlobalOptions): Promise<unknown[]> {
+  const read = await argumentsOf(args, options);
+  await labc.link.ready();
+  const entries = labc.link.pool.snapshot().flatMap((server) => server.functions.filter((f) => f.name === name));
+  try {
+    return typedArguments(read, declaredParams(entries));
+  } catch (error) {
+    throw error instanceof ArgumentProblem ? new UsageError(error.message) : error;
+  }
 }
 
 /** A file of items for `labc map`, read whole. */
@@ -212,7 +227,7 @@ cli
           signal: interrupt.signal,
         };
         if (options.all) {
-          const results = await labc.callAll(name, await argumentsOf(args, options), callOptions);
+          const results = await labc.callAll(name, await callArguments(labc, name, args, options), callOptions);
           if (results.length === 0) throw new NoSuchFunctionError(name, callOptions.scope ?? labc.config["call.scope"]);
           const answers = results.map(({ host, server, pid, port, value, error }) => ({
             host,
@@ -228,7 +243,7 @@ cli
         } else {
           // Read as a stream: a function that returns one prints it, one that streams prints each
           // item as it comes, at the pace the terminal or the pipe takes them.
-          const stream = labc.streamWith(name, await argumentsOf(args, options), callOptions);
+          const stream = labc.streamWith(name, await callArguments(labc, name, args, options), callOptions);
           for await (const item of stream) {
             await (stream.streamed ? writeItem(item, options.json === true) : writeOut(item, options.json === true));
           }
@@ -295,7 +310,7 @@ cli
   .action(
     action(async (topic: string, args: string[], options: GlobalOptions & { host?: string }) => {
       const labc = configure(flagsOf(options));
-      const values = await argumentsOf(args, options);
+      const values = typedArguments(await argumentsOf(args, options), undefined);
       const host = textOption("host", options.host);
       const reached = host === undefined ? await labc.publish(topic, ...values) : await labc.getHost(host).publish(topic, ...values);
       process.stderr.write(`labc: published on ${topic} to ${reached} server(s)${host === undefined ? "" : ` on ${host}`}\n`);
@@ -331,9 +346,10 @@ cli
 
 cli
   .command("ls", "List the functions and subscriptions known to this host")
-  .option("--json", "Print the pool as JSON")
+  .option("--long", "Show each function with its parameters: add(a: number, b: number)")
+  .option("--json", "Print the pool as JSON (with each function's params)")
   .action(
-    action(async (options: GlobalOptions & { json?: boolean }) => {
+    action(async (options: GlobalOptions & { json?: boolean; long?: boolean }) => {
       const labc = configure(flagsOf(options));
       await labc.link.ready();
       // Private functions of other hosts are not listed: they answer only callers naming their host.
@@ -350,7 +366,7 @@ cli
         // A suspect server has not answered its router's heartbeats lately (stopped, or busy).
         const where = (s: (typeof servers)[number]) => [s.host, String(s.pid), `${s.address}:${s.port}`, s.suspect ? "suspect" : "ok"];
         const functions = servers
-          .flatMap((s) => s.functions.map((f) => [f.name, f.scope, f.visibility, ...where(s)]))
+          .flatMap((s) => s.functions.map((f) => [options.long ? formatSignature(f) : f.name, f.scope, f.visibility, ...where(s)]))
           .sort((a, b) => a[0]!.localeCompare(b[0]!));
         const topics = servers
           .flatMap((s) => s.topics.map((t) => [t, ...where(s)]))

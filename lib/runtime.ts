@@ -21,13 +21,14 @@ import { RouterLink } from "./router-link.js";
 import { offered, Server } from "./server.js";
 import { encodePublication } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
+import { signatureOf } from "./signature.js";
 import { JobMap, type MapOptions } from "./job-map.js";
 import { remote, type Remote, type ServiceRef } from "./remote.js";
 import { ItemStream, type StreamSource } from "./net/item-stream.js";
 import { StreamPump } from "./net/stream-pump.js";
 import { limitsFrom, type Limits } from "./net/limits.js";
 import { keyOf, type NetworkKey } from "./trust/network-key.js";
-import { Kind, REQPUB, SCOPES, VISIBILITIES, type FunctionEntry, type Message, type Scope } from "./wire/message.js";
+import { Kind, REQPUB, SCOPES, VISIBILITIES, type FunctionEntry, type Message, type Param, type Scope } from "./wire/message.js";
 import { CallContext } from "./context.js";
 
 export interface CallOptions {
@@ -110,7 +111,7 @@ const NO_OPTIONS: CallOptions = Object.freeze({});
 const NO_CHOICE = new Map<PoolServer, string[]>();
 const NO_GROUPS: string[] = [];
 
-function entryFor(name: string, options: RegisterOptions): FunctionEntry {
+function entryFor(name: string, options: RegisterOptions, params: Param[] | undefined): FunctionEntry {
   const scope = options.scope ?? "network";
   const visibility = options.visibility ?? "public";
   if (!SCOPES.includes(scope)) throw new BadArgumentsError(`"${name}": scope must be one of ${SCOPES.join(", ")}`);
@@ -120,7 +121,10 @@ function entryFor(name: string, options: RegisterOptions): FunctionEntry {
   if (options.idempotent !== undefined && typeof options.idempotent !== "boolean") {
     throw new BadArgumentsError(`"${name}": idempotent must be true or false`);
   }
-  return options.idempotent ? { name, scope, visibility, idempotent: true } : { name, scope, visibility };
+  const entry: FunctionEntry = { name, scope, visibility };
+  if (options.idempotent) entry.idempotent = true;
+  if (params) entry.params = params;
+  return entry;
 }
 
 /**
@@ -248,8 +252,9 @@ export class Runtime {
         if (register) {
           const name = register.name ?? key;
           const fn = watch ? this.watching(method, watch, `${className}.${key}`) : method;
+          const params = signatureOf(method, key, Object.getPrototypeOf(instance));
           for (const full of [name, `${route}.${name}`]) {
-            const entry = entryFor(full, register);
+            const entry = entryFor(full, register, params);
             if (server.addFunction(entry, fn, instance, full === name)) functions.push(entry);
             else warn(`"${name}" is already served by this process; ${route}.${name} reaches ${className}.${key}`);
           }
@@ -266,7 +271,7 @@ export class Runtime {
   async register(fn: Function, options: RegisterOptions = {}): Promise<void> {
     const name = options.name ?? fn.name;
     if (!name) throw new BadArgumentsError("register: an anonymous function needs options.name");
-    const entry = entryFor(name, options);
+    const entry = entryFor(name, options, signatureOf(fn, name));
     const server = await this.serving();
     server.addFunction(entry, fn, undefined);
     if (offered(entry)) await this.link.announce({ functions: [entry], topics: [] });

@@ -12,11 +12,15 @@ import { CallContext, runWith } from "./context.js";
 import { isFar } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
 import { StreamPump } from "./net/stream-pump.js";
+import { arity, countProblem } from "./signature.js";
 
 export interface LocalFunction {
   fn: Function;
   thisArg: unknown;
   entry: FunctionEntry;
+  /** How many arguments a call may pass (from `entry.params`; any number when they are not known). */
+  fewest: number;
+  most: number;
 }
 
 interface Handler {
@@ -116,7 +120,8 @@ export class Server {
       if (skipTaken) return false;
       throw new BadArgumentsError(`function "${entry.name}" is already registered in this server`);
     }
-    this.functions.set(entry.name, { fn, thisArg, entry });
+    const [fewest, most] = entry.params ? arity(entry.params) : [0, Infinity];
+    this.functions.set(entry.name, { fn, thisArg, entry, fewest, most });
     return true;
   }
 
@@ -163,6 +168,7 @@ export class Server {
     if (!local || (remote && !offered(local.entry)) || (call.fromOtherHost && !exported(local.entry))) {
       throw new NoSuchFunctionError(name, "server", `not on server ${this.id}`);
     }
+    if (args.length < local.fewest || args.length > local.most) throw new BadArgumentsError(countProblem(local.entry, args.length)!);
     return runWith(call, local.fn, local.thisArg, args);
   }
 

@@ -43,7 +43,7 @@ export class ServiceControl {
 
   /** Log text from byte `offset` (negative: that many bytes before the end). */
   @register()
-  serviceLogs(name: string, offset?: number): { name: string; text: string; offset: number } {
+  serviceLogs(name: string, offset: number | undefined = undefined): { name: string; text: string; offset: number } {
     this.permit(`read the log of ${name}`);
     return this.supervisor.logs(String(name), typeof offset === "number" ? offset : undefined);
   }

@@ -8,6 +8,7 @@ import { cacheDir } from "../config.js";
 import type { Message, Plugin } from "esbuild";
 import { ServiceLoadError } from "../errors.js";
 import { LABC_URL } from "../paths.js";
+import { SOURCE_SIGNATURES, typesInSource } from "../signature.js";
 
 /**
  * `labc` is bound to this copy; every other package is resolved from the service's own folder
@@ -27,6 +28,9 @@ const labcPlugin: Plugin = {
 };
 const RESOLVING = Symbol("labc resolving");
 
+/** Changes when what a build holds changes (2: source signatures), so that older builds are redone. */
+const BUILD_FORMAT = 2;
+
 const sha = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 
 /**
@@ -45,6 +49,19 @@ function describe(error: Message): string {
 }
 
 /**
+ * The module with what its TypeScript sources declare about their decorated methods' parameters
+ * (types, `?`), which compiling strips, added to the table lib/signature.ts reads; placed before
+ * the source map's comment, so that no line of the module moves.
+ */
+function withSignatures(code: string, files: string[]): string {
+  const signatures = files.filter((file) => /\.[cm]?tsx?$/.test(file)).flatMap((file) => typesInSource(readFileSync(file, "utf8")));
+  if (signatures.length === 0) return code;
+  const table = `(globalThis[Symbol.for(${JSON.stringify(SOURCE_SIGNATURES.description)})] ??= []).push(...${JSON.stringify(signatures)});\n`;
+  const map = code.lastIndexOf("//# sourceMappingURL=");
+  return map === -1 ? code + table : code.slice(0, map) + table + code.slice(map);
+}
+
+/**
  * A service's entry compiled to one JavaScript module (its own files bundled, packages left to
  * Node, `labc` bound to this copy), kept in the user's cache folder (`~/.cache/labc/builds`, one
  * folder per entry, never in their project) and reused while none of its files changed. Loading
@@ -57,9 +74,9 @@ export async function compiled(entry: string): Promise<string> {
   const out = join(outDir, `${name}.mjs`);
   const record = join(outDir, `${name}.inputs.json`);
   try {
-    const built = JSON.parse(readFileSync(record, "utf8")) as { labc: string; inputs: Record<string, string> };
-    // Built against another copy of labc (the sources in tests, another install): build again.
-    const current = built.labc === LABC_URL && Object.entries(built.inputs).every(([file, hash]) => sha(file) === hash);
+    const built = JSON.parse(readFileSync(record, "utf8")) as { labc: string; format?: number; inputs: Record<string, string> };
+    // Built against another copy of labc (the sources in tests, another install), or by an older one: build again.
+    const current = built.labc === LABC_URL && built.format === BUILD_FORMAT && Object.entries(built.inputs).every(([file, hash]) => sha(file) === hash);
     if (current) return out;
   } catch {
     // not built yet, or a file is gone: build
@@ -87,9 +104,10 @@ export async function compiled(entry: string): Promise<string> {
     const reason = errors.length ? errors.map(describe).join("; ") : (error as Error).message;
     throw new ServiceLoadError(entry, `does not load: ${reason}`, error);
   }
-  for (const file of result.outputFiles!) writeAtomically(file.path, file.contents);
+  const files = Object.keys(result.metafile!.inputs).map((input) => resolve(input));
+  for (const file of result.outputFiles!) writeAtomically(file.path, withSignatures(file.text, files));
   // The module first: a record never names inputs of a module not yet in place.
-  const inputs = Object.fromEntries(Object.keys(result.metafile!.inputs).map((input) => [resolve(input), sha(resolve(input))]));
-  writeAtomically(record, JSON.stringify({ labc: LABC_URL, inputs }));
+  const inputs = Object.fromEntries(files.map((file) => [file, sha(file)]));
+  writeAtomically(record, JSON.stringify({ labc: LABC_URL, format: BUILD_FORMAT, inputs }));
   return out;
 }

@@ -113,6 +113,19 @@ export interface FunctionEntry {
   visibility: Visibility;
   /** Registered `idempotent: true`: it may run twice for the same arguments. */
   idempotent?: boolean;
+  /** Its parameters, when its server could read them: shown by `labc ls --long`, checked on each call. */
+  params?: Param[];
+}
+
+/** One parameter of a function: `b?: number` is `{ name: "b", type: "number", optional: true }`. */
+export interface Param {
+  name: string;
+  /** As declared in TypeScript (`number`, `Buffer`, `{ x: number }`); absent when not known. */
+  type?: string;
+  /** Has a default value or a `?`: callers may leave it out. */
+  optional?: boolean;
+  /** `...rest`: takes every argument from here on. */
+  rest?: boolean;
 }
 
 /** One server as the pool knows it. */

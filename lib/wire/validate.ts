@@ -67,7 +67,14 @@ function shape(fields: Record<string, Check>): Check {
   };
 }
 
-const functionEntry = shape({ name: nonEmpty, scope: oneOf(SCOPES), visibility: oneOf(VISIBILITIES), "idempotent?": bool });
+const param = shape({ name: nonEmpty, "type?": str, "optional?": bool, "rest?": bool });
+const functionEntry = shape({
+  name: nonEmpty,
+  scope: oneOf(SCOPES),
+  visibility: oneOf(VISIBILITIES),
+  "idempotent?": bool,
+  "params?": listOf(param),
+});
 const serverEntry = shape({
   id: nonEmpty,
   host: str,
