@@ -133,7 +133,7 @@ export async function runRouter(config: Config): Promise<void> {
   const remoteControl = key !== undefined || config["service_control.remote"];
   await control.serve(new ServiceControl(supervisor, { host: self.name, remote: remoteControl }));
   // Only under their full names: a user's own `ping` must not meet every router's.
-  const core = new Core({ host: self.name, hostId: self.hostId });
+  const core = new Core({ host: self.name, hostId: self.hostId }, config["router.linger"]);
   await control.register(() => core.ping(), { name: "core.ping" });
   await control.register(() => core.info(), { name: "core.info" });
   router.markReady();

@@ -21,6 +21,30 @@ export interface HostFacts {
   memory: { totalBytes: number; freeBytes: number };
   os: string;
   node: string;
+  /** How long the router stays after the last process linked to it leaves (0: it stays). */
+  lingerS: number;
+  /** The systemd unit running the router (`labc enable`), if one does. */
+  unit?: { name: string; manager: "user" | "system" };
+}
+
+/**
+ * The systemd unit a process runs under, from its control group (`/user.slice/user-1000.slice/
+ * user@1000.service/app.slice/labc-router.service`): none for a process started from a shell.
+ */
+export function unitOf(cgroup: string): HostFacts["unit"] {
+  const path = /^0::(.*)$/m.exec(cgroup)?.[1] ?? "";
+  const segments = path.split("/");
+  const unit = segments.filter((segment) => segment.endsWith(".service") && !/^user@\d+\.service$/.test(segment)).pop();
+  if (!unit) return undefined;
+  return { name: unit, manager: segments.some((segment) => /^user@\d+\.service$/.test(segment)) ? "user" : "system" };
+}
+
+function ownUnit(): HostFacts["unit"] {
+  try {
+    return unitOf(readFileSync("/proc/self/cgroup", "utf8"));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -33,7 +57,10 @@ export class Core {
   private readonly startedAt = new Date();
   private state: Promise<string> | undefined;
 
-  constructor(private readonly self: { host: string; hostId: string }) {}
+  constructor(
+    private readonly self: { host: string; hostId: string },
+    private readonly lingerS: number,
+  ) {}
 
   ping(): { host: string; hostId: string; time: number } {
     return { host: this.self.host, hostId: this.self.hostId, time: Date.now() };
@@ -54,8 +81,11 @@ export class Core {
       memory: { totalBytes: totalmem(), freeBytes: freemem() },
       os: `${platform()} ${release()}`,
       node: process.version,
+      lingerS: this.lingerS,
+      ...(UNIT ? { unit: UNIT } : {}),
     };
   }
 }
 
+const UNIT = ownUnit();
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }).version;
