@@ -162,8 +162,11 @@ export class RouterLink {
   }
 
   /** Asks the router for its table of hosts. */
-  hosts(): Promise<HostInfo[]> {
-    return this.ready().then(() => this.connection!.request(Kind.req, { fn: "labc.hosts", args: [] }, "labc.hosts", this.timeoutMs()));
+  async hosts(): Promise<HostInfo[]> {
+    await this.ready();
+    // A router started a moment ago has not heard from every host yet: give discovery its moment.
+    if (this.discoveringMs > 0) await sleep(this.discoveringMs);
+    return this.connection!.request(Kind.req, { fn: "labc.hosts", args: [] }, "labc.hosts", this.timeoutMs());
   }
 
   /** `sync`: resolve only once every process and host has applied it (before a stop). */

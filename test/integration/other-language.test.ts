@@ -1,8 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { frameOf, HostilePeer, KIND } from "../../bench/hostile-peer.js";
+import { PACKAGE_ROOT } from "../../lib/paths.js";
 import type { Runtime } from "../../lib/runtime.js";
 import { ECHO, FIXTURES, TestHost, eventually } from "../helpers.js";
 
@@ -72,4 +74,13 @@ test.runIf(python)("a Python client calls, serves and subscribes, from the proto
   ]);
   expect(events.at(-1)).toEqual({ event: "done" });
   expect(stderr).toBe("");
+});
+
+test.runIf(python)("the minimal client of docs/protocol.md runs as written, binary parts included", async () => {
+  const doc = readFileSync(join(PACKAGE_ROOT, "docs", "protocol.md"), "utf8");
+  const code = /## A minimal client[\s\S]*?```python\n([\s\S]*?)```/.exec(doc)![1]!;
+  const echo = [...(await labc.link.ready().then(() => labc.link.pool.servers.values()))].find((server) => server.functions.has("echo"))!;
+  const run = spawnSync("python3", ["-c", `server_port = ${echo.port}\n${code}`], { encoding: "utf8", timeout: 20_000 });
+  expect(run.stderr).toBe("");
+  expect(run.stdout).toBe("(3, 1, {'v': b'\\x00\\xff'})\n");
 });

@@ -1,11 +1,12 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { PACKAGE_ROOT } from "../../lib/paths.js";
 import { freePort } from "../../lib/net/tcp-transport.js";
+import { installPacked, packLabc } from "../packed.js";
 
 // The package as a user gets it: packed, installed into a project of their own (offline: the
 // tarball, and the dependencies this checkout already has), used from ESM, TypeScript,
@@ -24,23 +25,14 @@ const run = (command: string, args: string[], cwd = project) => {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "labc-package-"));
-  const packed = spawnSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", dir], { cwd: PACKAGE_ROOT, encoding: "utf8" });
-  expect(packed.status).toBe(0);
-  const [{ filename, files }] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }];
-  tarball = join(dir, filename);
-  (globalThis as { packedFiles?: string[] }).packedFiles = files.map((file) => file.path);
+  const packed = packLabc(dir);
+  tarball = packed.tarball;
+  (globalThis as { packedFiles?: string[] }).packedFiles = packed.files;
 
   project = join(dir, "project");
-  mkdirSync(join(project, "node_modules", ".bin"), { recursive: true });
-  mkdirSync(join(project, "services"));
+  mkdirSync(join(project, "services"), { recursive: true });
   writeFileSync(join(project, "package.json"), '{ "name": "consumer", "version": "1.0.0", "type": "module" }\n');
-  expect(spawnSync("tar", ["xzf", tarball, "-C", join(project, "node_modules")]).status).toBe(0);
-  renameSync(join(project, "node_modules", "package"), join(project, "node_modules", "labc"));
-  for (const name of readdirSync(join(PACKAGE_ROOT, "node_modules"))) {
-    if (name.startsWith(".")) continue;
-    symlinkSync(join(PACKAGE_ROOT, "node_modules", name), join(project, "node_modules", name));
-  }
-  symlinkSync("../labc/bin/labc.js", join(project, "node_modules", ".bin", "labc"));
+  installPacked(tarball, project);
 
   writeFileSync(join(project, "services", "greeter.ts"), 'import { register } from "labc";\nexport class Greeter {\n  @register greet(who: string): string { return `hello ${who}`; }\n}\n');
   writeFileSync(join(project, "use.mjs"), 'import * as labc from "labc";\nconsole.log(await labc.call("greet", "mjs"));\nawait labc.close();\n');

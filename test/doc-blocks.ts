@@ -1,0 +1,131 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { expect } from "vitest";
+import { PACKAGE_ROOT } from "../lib/paths.js";
+import { installPacked } from "./packed.js";
+
+/**
+ * The code blocks of a Markdown document, for the tests that run what the docs say
+ * (test/netns/tutorial.test.ts, test/integration/readme.test.ts). A block's info string says what
+ * it is, after its language:
+ *
+ * - ```` ```sh computer1 ````: commands, one per line, run on that machine in its current folder
+ *   (`cd` moves it); a line ending in ` &` runs in the background, as in a shell;
+ * - ```` ```ts computer1:hello.ts ````: a file written on that machine, relative to its folder;
+ * - ```` ```text ````: what the last command of the block before printed, line by line in order
+ *   (it may print other lines between them), `…` standing for any text.
+ *
+ * Other blocks are not run.
+ */
+export interface DocBlock {
+  kind: "commands" | "file" | "output";
+  machine?: string;
+  file?: string;
+  text: string;
+  /** Line in the document, for messages. */
+  line: number;
+}
+
+export function docBlocks(markdown: string): DocBlock[] {
+  const blocks: DocBlock[] = [];
+  const lines = markdown.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^```(\w+)(?: (\S+))?\s*$/.exec(lines[i]!);
+    if (!open) continue;
+    const end = lines.indexOf("```", i + 1);
+    if (end === -1) throw new Error(`line ${i + 1}: a code block that does not end`);
+    const text = lines.slice(i + 1, end).join("\n");
+    const [, language, target] = open;
+    if (language === "sh" && target) blocks.push({ kind: "commands", machine: target, text, line: i + 1 });
+    else if (language === "text") blocks.push({ kind: "output", text, line: i + 1 });
+    else if (target?.includes(":")) {
+      const at = target.indexOf(":");
+      blocks.push({ kind: "file", machine: target.slice(0, at), file: target.slice(at + 1), text: `${text}\n`, line: i + 1 });
+    }
+    i = end;
+  }
+  return blocks;
+}
+
+/** The commands of a block: comments and blank lines left out, a trailing `# ...` comment cut. */
+export function commandsOf(block: DocBlock): { command: string; background: boolean }[] {
+  return block.text
+    .split("\n")
+    .map((line) => line.replace(/\s+#\s.*$/, "").trim())
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => (line.endsWith(" &") ? { command: line.slice(0, -2).trim(), background: true } : { command: line, background: false }));
+}
+
+/** Whether every line of `expected` matches a line of `actual`, in order (`…` matches any text; runs of spaces any spaces). */
+export function printed(expected: string, actual: string): string | undefined {
+  const got = actual.split("\n");
+  let at = 0;
+  for (const want of expected.split("\n").filter((line) => line.trim() !== "")) {
+    const pattern = new RegExp(
+      `^${want
+        .trim()
+        .split("…")
+        .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/\s+/g, "\\s+"))
+        .join(".*")}$`,
+    );
+    while (at < got.length && !pattern.test(got[at]!.trim())) at++;
+    if (at === got.length) return `no line like "${want.trim()}" in:\n${actual}`;
+    at++;
+  }
+  return undefined;
+}
+
+/** Where a document's commands run: a shell in a folder, to its end or in the background. */
+export interface DocMachine {
+  cwd: string;
+  shell(command: string, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string; cwd: string }>;
+  background(command: string, cwd: string): Promise<{ output: () => string }>;
+}
+
+/**
+ * Runs a document of this checkout (`docs/tutorial.md`) block by block on its machines and
+ * checks each output block. `npm install labc`, which would need the npm registry, installs
+ * the packed `tarball` instead. Resolves with what each background command printed, in order.
+ */
+export async function runDocument(document: string, machines: Map<string, DocMachine>, tarball: string): Promise<{ output: () => string }[]> {
+  const blocks = docBlocks(readFileSync(join(PACKAGE_ROOT, document), "utf8"));
+  const started: { output: () => string }[] = [];
+  let last: { what: string; output: string } | undefined;
+  for (const [index, block] of blocks.entries()) {
+    const where = `${document}:${block.line}`;
+    if (block.kind === "output") {
+      expect(last, `${where}: output with no command before it`).toBeDefined();
+      expect(printed(block.text, last!.output), `${where}: ${last!.what}`).toBeUndefined();
+      last = undefined;
+      continue;
+    }
+    const machine = machines.get(block.machine!);
+    if (!machine) throw new Error(`${where}: no machine ${block.machine}`);
+    if (block.kind === "file") {
+      const file = resolve(machine.cwd, block.file!);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, block.text);
+      continue;
+    }
+    for (const { command, background } of commandsOf(block)) {
+      if (command === "npm install labc") {
+        installPacked(tarball, machine.cwd);
+        last = { what: command, output: "" };
+      } else if (background) {
+        const process = await machine.background(command, machine.cwd);
+        started.push(process);
+        // Its first line, then whatever follows it at once.
+        await new Promise((done) => setTimeout(done, 300));
+        last = { what: command, output: process.output() };
+      } else {
+        const result = await machine.shell(command, machine.cwd);
+        const output = result.stdout + result.stderr;
+        machine.cwd = result.cwd;
+        last = { what: `${command} (exit code ${result.code})`, output };
+        // A command that fails must be one whose output the document shows next.
+        if (result.code !== 0) expect(blocks[index + 1]?.kind, `${where}: ${command} failed (${result.code}): ${output}`).toBe("output");
+      }
+    }
+  }
+  return started;
+}
