@@ -110,7 +110,7 @@ export class LanHost {
     });
   }
 
-  /** A shell command on this host in the background (`cmd &`), resolved with its first line of output. */
+  /** A shell command on this host in the background (`cmd &`), resolved once it prints something. */
   background(command: string, cwd: string, ms = 30000): Promise<{ child: ChildProcess; output: () => string }> {
     const child = spawn("ip", ["netns", "exec", this.ns, "sh", "-c", `exec ${command}`], { cwd, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
     this.children.add(child);
@@ -120,10 +120,12 @@ export class LanHost {
     child.stderr!.on("data", (chunk) => (output += chunk));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.name}: ${command} printed nothing in ${ms} ms: ${output}`)), ms);
-      child.stdout!.once("data", () => {
+      const started = () => {
         clearTimeout(timer);
         resolve({ child, output: () => output });
-      });
+      };
+      child.stdout!.once("data", started);
+      child.stderr!.once("data", started);
       child.once("exit", (code) => reject(new Error(`${this.name}: ${command} exited (${code}): ${output}`)));
     });
   }
