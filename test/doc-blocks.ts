@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { expect } from "vitest";
@@ -80,6 +81,56 @@ export interface DocMachine {
   cwd: string;
   shell(command: string, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string; cwd: string }>;
   background(command: string, cwd: string): Promise<{ output: () => string }>;
+}
+
+/**
+ * A machine whose shell runs under `prefix` (`[]` here; `["ip", "netns", "exec", ns]` in a
+ * namespace) with `env`, starting in `cwd`; `started` is told of every process, to end them.
+ */
+export function shellMachine(prefix: string[], env: NodeJS.ProcessEnv, cwd: string, started: (child: ChildProcess) => void): DocMachine {
+  const sh = (script: string, dir: string, stdio: ("ignore" | "pipe")[]) => {
+    const child = spawn(prefix[0] ?? "sh", [...prefix.slice(1), ...(prefix.length ? ["sh"] : []), "-c", script], { cwd: dir, env, stdio });
+    started(child);
+    return child;
+  };
+  return {
+    cwd,
+    shell: (command, dir) =>
+      new Promise((resolve, reject) => {
+        // The folder it ends in comes back on fd 3, so that a `cd` carries over to the next command.
+        const child = sh(`${command}\nstatus=$?\necho "$PWD" >&3\nexit $status`, dir, ["ignore", "pipe", "pipe", "pipe"]);
+        let stdout = "";
+        let stderr = "";
+        let ended = "";
+        child.stdout!.on("data", (chunk) => (stdout += chunk));
+        child.stderr!.on("data", (chunk) => (stderr += chunk));
+        child.stdio[3]!.on("data", (chunk) => (ended += chunk));
+        const timer = setTimeout(() => {
+          child.kill("SIGKILL");
+          reject(new Error(`${command} did not end in 60 s: ${stdout}${stderr}`));
+        }, 60_000);
+        child.once("close", (code) => {
+          clearTimeout(timer);
+          resolve({ code, stdout, stderr, cwd: ended.trim() || dir });
+        });
+      }),
+    background: (command, dir) =>
+      new Promise((resolve, reject) => {
+        const child = sh(`exec ${command}`, dir, ["ignore", "pipe", "pipe"]);
+        let output = "";
+        child.stdout!.on("data", (chunk) => (output += chunk));
+        child.stderr!.on("data", (chunk) => (output += chunk));
+        // Resolved once it prints something (a server its "serving" line, `labc subscribe` its "subscribed").
+        const timer = setTimeout(() => reject(new Error(`${command} printed nothing in 30 s`)), 30_000);
+        const printing = () => {
+          clearTimeout(timer);
+          resolve({ output: () => output });
+        };
+        child.stdout!.once("data", printing);
+        child.stderr!.once("data", printing);
+        child.once("exit", (code) => reject(new Error(`${command} exited (${code}): ${output}`)));
+      }),
+  };
 }
 
 /**

@@ -80,56 +80,6 @@ export class LanHost {
     return child;
   }
 
-  /**
-   * A shell command on this host, run in `cwd` to its end: its output, and the folder it ended
-   * in (so that a `cd` carries over to the next command).
-   */
-  shell(command: string, cwd: string, ms = 60000): Promise<CliResult & { cwd: string }> {
-    const child = spawn("ip", ["netns", "exec", this.ns, "sh", "-c", `${command}\nstatus=$?\necho "$PWD" >&3\nexit $status`], {
-      cwd,
-      env: this.env,
-      stdio: ["ignore", "pipe", "pipe", "pipe"],
-    });
-    this.children.add(child);
-    let stdout = "";
-    let stderr = "";
-    let ended = "";
-    child.stdout!.on("data", (chunk) => (stdout += chunk));
-    child.stderr!.on("data", (chunk) => (stderr += chunk));
-    child.stdio[3]!.on("data", (chunk) => (ended += chunk));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`${this.name}: ${command} did not end in ${ms} ms`));
-      }, ms);
-      child.once("close", (code) => {
-        clearTimeout(timer);
-        this.children.delete(child);
-        resolve({ code, stdout, stderr, cwd: ended.trim() || cwd });
-      });
-    });
-  }
-
-  /** A shell command on this host in the background (`cmd &`), resolved once it prints something. */
-  background(command: string, cwd: string, ms = 30000): Promise<{ child: ChildProcess; output: () => string }> {
-    const child = spawn("ip", ["netns", "exec", this.ns, "sh", "-c", `exec ${command}`], { cwd, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
-    this.children.add(child);
-    child.once("exit", () => this.children.delete(child));
-    let output = "";
-    child.stdout!.on("data", (chunk) => (output += chunk));
-    child.stderr!.on("data", (chunk) => (output += chunk));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name}: ${command} printed nothing in ${ms} ms: ${output}`)), ms);
-      const started = () => {
-        clearTimeout(timer);
-        resolve({ child, output: () => output });
-      };
-      child.stdout!.once("data", started);
-      child.stderr!.once("data", started);
-      child.once("exit", (code) => reject(new Error(`${this.name}: ${command} exited (${code}): ${output}`)));
-    });
-  }
-
   /** `labc serve files...` on this host, resolved once it serves. */
   async serve(files: string[], env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
     const child = this.spawn([CLI_PATH, "serve", ...files], env);

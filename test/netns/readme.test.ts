@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { runDocument } from "../doc-blocks.js";
+import { runDocument, shellMachine } from "../doc-blocks.js";
 import { installPacked, packLabc } from "../packed.js";
 import { Lan, lanUnavailable, within } from "./lan.js";
 
@@ -35,7 +35,8 @@ afterAll(() => {
 });
 
 test.skipIf(why)("the README's commands for several computers run as written", async () => {
-  const machines = new Map(lan.hosts.map((host) => [host.name, { cwd: host.dir, shell: host.shell.bind(host), background: host.background.bind(host) }]));
+  // Every process of a namespace ends with it (Lan.cleanup).
+  const machines = new Map(lan.hosts.map((host) => [host.name, shellMachine(["ip", "netns", "exec", host.ns], host.env, host.dir, () => {})]));
   const [subscriber] = await runDocument("README.md", machines, "");
   // What the README says `labc subscribe` prints: the change the call after it made.
   expect(subscriber!.output()).toMatch(/lights\.changed\.ceiling.*"level":75/);

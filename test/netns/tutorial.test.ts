@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { runDocument } from "../doc-blocks.js";
+import { runDocument, shellMachine } from "../doc-blocks.js";
 import { packLabc } from "../packed.js";
 import { Lan, lanUnavailable } from "./lan.js";
 
@@ -30,7 +30,8 @@ afterAll(() => {
 });
 
 test.skipIf(why)("docs/tutorial.md runs as written on two machines", async () => {
-  const machines = new Map(lan.hosts.map((host) => [host.name, { cwd: host.dir, shell: host.shell.bind(host), background: host.background.bind(host) }]));
+  // Every process of a namespace ends with it (Lan.cleanup).
+  const machines = new Map(lan.hosts.map((host) => [host.name, shellMachine(["ip", "netns", "exec", host.ns], host.env, host.dir, () => {})]));
   const served = await runDocument("docs/tutorial.md", machines, tarball);
   // What the tutorial says the server printed.
   expect(served).toHaveLength(1);
