@@ -63,6 +63,8 @@ function record(figure: string, unit: string, better: Row["better"], system: Sys
 
 const children: ChildProcess[] = [];
 const extraPids: number[] = [];
+/** What else ends with the run (runtimes made outside a system). */
+const closing: (() => Promise<void>)[] = [];
 
 /** Starts a process; resolves with its first line of output and how long that took. */
 function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; line: string; ms: number }> {
@@ -205,7 +207,7 @@ function rawBinaryClient(port: number) {
 // Where several systems are given, their rounds alternate (raw, labc, Moleculer, NATS, raw...):
 // a slow spell of this shared machine then hits each of them alike, and their ratios stay put.
 
-type Label = System | "labc via router" | "labc reqpub";
+type Label = System | "labc via router" | "labc reqpub" | "labc metrics off";
 
 /** `count` rounds of each entry, taken in turn; the results per entry. */
 async function alternate<E, T>(entries: readonly E[], round: (entry: E) => Promise<T>, count = ROUNDS): Promise<T[][]> {
@@ -217,12 +219,13 @@ async function alternate<E, T>(entries: readonly E[], round: (entry: E) => Promi
 }
 
 /**
- * Calls sent through the router, and reqpubs, are labc's figures, in W7 and W8 rows named after
- * the W1/W2 they repeat.
+ * Calls sent through the router, reqpubs, and calls with metrics off are labc's figures, in
+ * W7, W8 and W11 rows named after the W1/W2 they repeat.
  */
 function recordAs(label: Label, w1: string, set: (figure: string, system: System) => void): void {
   if (label === "labc via router") set(`W7 (${w1} through the router)`, "labc");
   else if (label === "labc reqpub") set(`W8 (${w1} as reqpub)`, "labc");
+  else if (label === "labc metrics off") set(`W11 (${w1} with metrics off)`, "labc");
   else set(w1, label);
 }
 
@@ -256,8 +259,10 @@ async function callFigures(entries: { system: Label; call: Call; serverPids: num
     });
     recordAs(system, "W2", (w, as) => record(`${w} 100 in flight`, "calls/s", "higher", as, median(w2[k]!.map((r) => r.perSecond))));
     if (system === "labc via router" || system === "labc reqpub") return;
-    record("W2 CPU per call, client", "µs", "lower", system, median(w2[k]!.map((r) => r.clientUs)));
-    record("W2 CPU per call, server", "µs", "lower", system, median(w2[k]!.map((r) => r.serverUs)));
+    recordAs(system, "W2", (w, as) => {
+      record(`${w} CPU per call, client`, "µs", "lower", as, median(w2[k]!.map((r) => r.clientUs)));
+      record(`${w} CPU per call, server`, "µs", "lower", as, median(w2[k]!.map((r) => r.serverUs)));
+    });
   });
 }
 
@@ -493,6 +498,21 @@ function viaRouter({ runtime, serverPid }: LabcSystem): Call {
   return () => runtime.link.forward(target.id, "echo", [SMALL], 30000);
 }
 
+/**
+ * labc with `metrics.enabled = false` in its server and its caller, on a host of its own (W11):
+ * what counting every call costs is labc's W1/W2 against these.
+ */
+async function labcWithoutMetrics(): Promise<{ system: Label; call: Call; serverPids: number[] }> {
+  const host = await benchHost("labc-bench-nometrics-");
+  const env = { ...host.env, LABC_METRICS_ENABLED: "false" };
+  const server = await start(process.execPath, [CLI_PATH, "serve", join(PACKAGE_ROOT, "services", "echo.ts")], env);
+  const runtime = new Runtime(loadConfig({ env, flags: { "router.port": host.rootPort } }).values);
+  await runtime.call("echo", SMALL);
+  extraPids.push(runtime.link.welcome!.pid);
+  closing.push(() => runtime.close());
+  return { system: "labc metrics off", call: () => runtime.call("echo", SMALL), serverPids: [server.child.pid!] };
+}
+
 /** The router's memory after W7, and W5, which only labc has. */
 async function labcOnlyFigures({ system, routerPid, env }: LabcSystem): Promise<void> {
   // Relaying warmed V8's optimizing compiler up in the router: its code pages are now resident.
@@ -675,6 +695,7 @@ async function measure(systems: Measured[], labcs: LabcSystem[]): Promise<void> 
   const labc = labcs.find((l) => l.system === "labc");
   if (labc) calls.push({ system: "labc via router", call: viaRouter(labc), serverPids: [labc.serverPid, labc.routerPid] });
   if (labc) calls.push({ system: "labc reqpub", call: () => labc.runtime.reqpub("bench.ask", SMALL), serverPids: [labc.answerPid] });
+  if (labc) calls.push(await labcWithoutMetrics());
   await callFigures(calls);
   for (const each of labcs) await labcOnlyFigures(each);
   const json = "x".repeat(1024 * 1024);
@@ -768,6 +789,12 @@ function report(): void {
     `W8, reqpub against a call (one subscriber, who answers): p50 ${cost("W1 p50 latency", "W8 (W1 as reqpub) p50 latency", "lower")}x,` +
       ` 100 in flight ${cost("W2 100 in flight", "W8 (W2 as reqpub) 100 in flight", "higher")}x`,
   );
+  console.log(
+    `W11, metrics' cost, labc with them ÷ without (target within 3 %): W1 p50 ${cost("W1 p50 latency", "W11 (W1 with metrics off) p50 latency", "higher")}x,` +
+      ` W2 calls/s ${cost("W2 100 in flight", "W11 (W2 with metrics off) 100 in flight", "higher")}x,` +
+      ` W2 CPU per call: client ${cost("W2 CPU per call, client", "W11 (W2 with metrics off) CPU per call, client", "higher")}x,` +
+      ` server ${cost("W2 CPU per call, server", "W11 (W2 with metrics off) CPU per call, server", "higher")}x`,
+  );
   secretCost();
   for (const note of notes) console.log(`note: ${note}`);
 }
@@ -819,6 +846,7 @@ async function main(): Promise<void> {
     await measure(systems, labcs);
   } finally {
     for (const system of systems) await system.close();
+    for (const close of closing) await close();
     for (const child of children) stop(child);
     for (const pid of extraPids) {
       try {

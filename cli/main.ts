@@ -379,6 +379,19 @@ cli
   );
 
 cli
+  .command("metrics", "What each process of this host did since it started: calls per function (served and called: count, errors by code, in flight, p50/p90/p99), publications and deliveries per topic, connections")
+  .option("--json", "Print every process's metrics as JSON")
+  .action(
+    action(async (options: GlobalOptions & { json?: boolean }) => {
+      const { metricsText } = await import("./metrics-view.js");
+      const labc = configure(flagsOf(options));
+      const metrics = await labc.link.metrics();
+      await writeOut(options.json ? metrics : metricsText(metrics, process.pid), options.json === true);
+      await labc.close();
+    }),
+  );
+
+cli
   .command("hosts", "List every host this one knows, with its state and what it offers")
   .option("--json", "Print the hosts as JSON")
   .action(

@@ -36,6 +36,7 @@ const KEYS = {
   "discovery.peers": { type: "strings", default: [] },
   "call.timeout": { type: "seconds", default: 30 },
   "call.scope": { type: "scope", default: "network" },
+  "metrics.enabled": { type: "boolean", default: true },
   "wire.max_frame_size": { type: "bytes", default: 64 * 1024 * 1024 },
   "limits.partial_frames": { type: "bytes", default: 128 * 1024 * 1024 },
   "limits.in_flight": { type: "count", default: 1024 },

@@ -2,6 +2,7 @@ import { networkInterfaces } from "node:os";
 import { BadArgumentsError } from "./errors.js";
 import { helloFrom } from "./identity.js";
 import { Lifeline, type LifelineStatus } from "./lifeline.js";
+import { processMetrics } from "./metrics.js";
 import { debug, warn } from "./log.js";
 import { Connection } from "./net/connection.js";
 import type { Transport } from "./net/transport.js";
@@ -300,6 +301,7 @@ export class Peers {
     const connection: Connection = new Connection(transport, {
       label: `router at ${transport.remote}`,
       limits: this.options.limits,
+      metrics: processMetrics,
       onMessage: this.handle,
       onReceive: () => this.received(connection),
       onClose: (closed) => this.closedLink(closed),

@@ -9,12 +9,14 @@ import { Connection } from "./net/connection.js";
 import { connectTcp, type TcpTransport } from "./net/tcp-transport.js";
 import { FunctionPool } from "./pool/function-pool.js";
 import type { HostInfo } from "./peers.js";
+import type { HostMetrics } from "./router.js";
 import type { Offer, Server } from "./server.js";
 import { ROUTER_PATH } from "./paths.js";
 import { keyOf } from "./trust/network-key.js";
 import type { Limits } from "./net/limits.js";
 import type { ItemStream, StreamSource } from "./net/item-stream.js";
-import { Kind, type HelloBody, type Message, type PoolBody, type WelcomeBody } from "./wire/message.js";
+import { Kind, type HelloBody, type Message, type PoolBody, type ReqBody, type WelcomeBody } from "./wire/message.js";
+import { METRICS_FN, processMetrics, type Metrics } from "./metrics.js";
 
 export interface RouterLinkOptions {
   config: Config;
@@ -24,6 +26,7 @@ export interface RouterLinkOptions {
   server: () => Server | undefined;
   /** A server left the pool: its connections can be dropped and their calls failed. */
   onDeath: (serverId: string) => void;
+  metrics: Metrics | undefined;
 }
 
 /** How long a process waits for a router to answer, counting the time to start one. */
@@ -169,6 +172,12 @@ export class RouterLink {
     return this.connection!.request(Kind.req, { fn: "labc.hosts", args: [] }, "labc.hosts", this.timeoutMs());
   }
 
+  /** What every process of this host did, gathered by its router now (`labc metrics`). */
+  async metrics(): Promise<HostMetrics> {
+    await this.ready();
+    return this.connection!.request(Kind.req, { fn: METRICS_FN, args: [] }, METRICS_FN, this.timeoutMs());
+  }
+
   /** `sync`: resolve only once every process and host has applied it (before a stop). */
   withdraw(removed: { functions: string[]; topics: string[]; sync?: boolean }): Promise<void> {
     if (!this.registered || !this.connection) return Promise.resolve();
@@ -204,6 +213,7 @@ export class RouterLink {
       label: `router at ${config["router.address"]}:${config["router.port"]}`,
       limits,
       refWhilePending: true,
+      metrics: this.options.metrics,
       onMessage: this.handle,
       onClose: (closed) => this.lost(closed),
     });
@@ -243,6 +253,10 @@ export class RouterLink {
       case Kind.ping:
         // Answered after every notice before it was applied (a stopping server waits for that).
         return connection.send(Kind.pong, {}, message.id);
+      case Kind.req:
+        // The router gathering its host's metrics: a process that only calls answers too.
+        if ((message.body as ReqBody).fn === METRICS_FN) return connection.reply(message.id, processMetrics.snapshot(this.options.identity.id));
+        return this.options.server()?.handle(message, connection);
       default:
         this.options.server()?.handle(message, connection);
     }

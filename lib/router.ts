@@ -5,6 +5,7 @@ import { Connection } from "./net/connection.js";
 import { refused, tripCounts } from "./net/trips.js";
 import type { Listener, Transport } from "./net/transport.js";
 import { Lifeline } from "./lifeline.js";
+import { METRICS_FN, processMetrics, type ProcessMetrics } from "./metrics.js";
 import { Peers } from "./peers.js";
 import { entryOf, FunctionPool } from "./pool/function-pool.js";
 import { exported } from "./server.js";
@@ -53,10 +54,21 @@ export interface RouterOptions {
 /** How long a stopping server's withdraw waits for a process or host to confirm it. */
 const SYNC_MS = 1000;
 
+/** How long the router waits for a process's metrics: one that is busy longer is left out. */
+const METRICS_MS = 2000;
+
+/** What `labc metrics` shows of a host. */
+export interface HostMetrics {
+  host: string;
+  hostId: string;
+  processes: ProcessMetrics[];
+}
+
 /** Functions the router itself answers (it runs no user code). */
 const BUILT_INS: Record<string, (router: Router) => unknown> = Object.assign(Object.create(null), {
   "labc.hosts": (router: Router) => router.peers.hosts(),
   "labc.stats": () => ({ pid: process.pid, rssBytes: process.memoryUsage.rss(), trips: tripCounts() }),
+  [METRICS_FN]: (router: Router) => router.metrics(),
 });
 
 /**
@@ -103,6 +115,7 @@ export class Router {
       const connection: Connection = new Connection(transport, {
         label: `peer at ${transport.remote}`,
         limits: this.options.limits,
+        metrics: processMetrics,
         accepted: true,
         onMessage: this.handle,
         onReceive: () => {
@@ -234,10 +247,34 @@ export class Router {
    * from another host's router: passed on over the server's lifeline or its host's link, and
    * the answer passed back as it came.
    */
+  /**
+   * What every process of this host did (`labc metrics`): asked of each over its connection to
+   * this router, now, and this process's own (its ServiceControl runs here).
+   */
+  async metrics(): Promise<HostMetrics> {
+    const asked = [...new Set([...this.lifelineOf.values(), ...this.watchers])].map((connection) =>
+      connection.request(Kind.req, { fn: METRICS_FN, args: [] }, METRICS_FN, METRICS_MS).catch(() => undefined),
+    );
+    const answers = (await Promise.all(asked)) as (ProcessMetrics | undefined)[];
+    const own = processMetrics.snapshot(`router ${this.options.instance}`);
+    return {
+      host: this.options.host,
+      hostId: this.options.hostId,
+      processes: [own, ...answers.filter((answer): answer is ProcessMetrics => answer !== undefined && answer.pid !== own.pid)],
+    };
+  }
+
   private forward(message: Message, from: Connection): void {
     const body = message.body as ReqBody & PubBody;
     if (message.kind === Kind.req && body.target === undefined && BUILT_INS[body.fn]) {
-      return from.reply(message.id, BUILT_INS[body.fn]!(this));
+      // What this host's processes did is for this host's own callers.
+      if (body.fn === METRICS_FN && !from.fromOwnHost) return from.replyError(message.id, new NotPermittedError(`${METRICS_FN} answers callers on ${this.options.host} only`));
+      const answer = BUILT_INS[body.fn]!(this);
+      if (!(answer instanceof Promise)) return from.reply(message.id, answer);
+      return void answer.then(
+        (value) => from.reply(message.id, value),
+        (error) => from.replyError(message.id, error),
+      );
     }
     const target = body.target === undefined ? undefined : this.pool.servers.get(body.target);
     if (message.kind === Kind.req && target?.hostId === this.options.hostId && (this.peers.isLink(from) || !from.fromOwnHost)) {

@@ -22,6 +22,7 @@ import { offered, Server } from "./server.js";
 import { encodePublication } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
 import { signatureOf } from "./signature.js";
+import { processMetrics, type Metrics } from "./metrics.js";
 import { JobMap, type MapOptions } from "./job-map.js";
 import { remote, type Remote, type ServiceRef } from "./remote.js";
 import { ItemStream, type StreamSource } from "./net/item-stream.js";
@@ -136,6 +137,8 @@ function entryFor(name: string, options: RegisterOptions, params: Param[] | unde
 export class Runtime {
   readonly identity: Identity;
   readonly limits: Limits;
+  /** Where this runtime's calls, publications and connections count (`metrics.enabled`). */
+  readonly metrics: Metrics | undefined;
   /** The network's key; undefined in an open network. */
   readonly key: NetworkKey | undefined;
   readonly link: RouterLink;
@@ -167,12 +170,14 @@ export class Runtime {
       realm: config["network.realm"],
     };
     this.limits = limitsFrom(config);
+    this.metrics = config["metrics.enabled"] ? processMetrics : undefined;
     this.key = keyOf(config);
     this.defaultScope = config["call.scope"];
     this.defaultTimeoutMs = config["call.timeout"] * 1000;
     this.link = new RouterLink({
       config,
       limits: this.limits,
+      metrics: this.metrics,
       identity: this.identity,
       server: () => this.server,
       onDeath: (serverId) => {
@@ -477,6 +482,7 @@ export class Runtime {
 
   /** Delivers to every matching subscriber; resolves with how many servers got it. */
   publish(topic: string, ...args: unknown[]): Promise<number> {
+    this.metrics?.published(topic);
     try {
       const here = this.server && this.server.deliver(topic, args) > 0 ? 1 : 0;
       if (this.link.connected && this.link.discoveringMs === 0) {
@@ -706,6 +712,7 @@ export class Runtime {
         limits: this.limits,
         sendStacks: this.config["errors.send_stack"],
         key: this.key,
+        metrics: this.metrics,
       });
       await server.listen();
       this.server = server;
@@ -845,6 +852,7 @@ export class Runtime {
           const connection: Connection = new Connection(transport, {
             label: describe(target),
             limits: this.limits,
+            metrics: this.metrics,
             refWhilePending: true,
             onMessage: (message) => this.fromServer(target, connection, message),
             onClose: () => this.direct.get(target.id) === connection && this.direct.delete(target.id),

@@ -13,6 +13,7 @@ import { isFar } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
 import { StreamPump } from "./net/stream-pump.js";
 import { arity, countProblem } from "./signature.js";
+import { METRICS_FN, processMetrics, type CallStats, type Metrics } from "./metrics.js";
 
 export interface LocalFunction {
   fn: Function;
@@ -48,6 +49,8 @@ export interface ServerOptions {
   sendStacks: boolean;
   /** The network's key: callers must hold the secret. */
   key: NetworkKey | undefined;
+  /** Where the calls it serves and the publications it delivers count (off when absent). */
+  metrics: Metrics | undefined;
 }
 
 /** A subscription's handle: `first` when its pattern is new to the server (to announce). */
@@ -101,6 +104,7 @@ export class Server {
         const connection = new Connection(transport, {
           label: `caller at ${transport.remote}`,
           limits,
+          metrics: this.options.metrics,
           sendStacks: this.options.sendStacks,
           accepted: true,
           onMessage: this.handle,
@@ -163,6 +167,7 @@ export class Server {
    */
   invoke(name: string, args: unknown[], remote: boolean, call: CallContext): unknown {
     if (name === REQPUB) return this.answerPublication(args, call);
+    if (name === METRICS_FN) return processMetrics.snapshot(this.id);
     const local = this.functions.get(name);
     // What a caller may not see is refused as if it did not exist: nothing leaks.
     if (!local || (remote && !offered(local.entry)) || (call.fromOtherHost && !exported(local.entry))) {
@@ -198,7 +203,9 @@ export class Server {
   deliver(topic: string, args: unknown[], groups: readonly string[] = NO_GROUPS): number {
     const matched = this.handlers.matches(topic);
     for (const handler of matched) this.run(handler, topic, args);
-    return matched.length + (groups.length ? this.deliverGroups(topic, args, groups) : 0);
+    const delivered = matched.length + (groups.length ? this.deliverGroups(topic, args, groups) : 0);
+    this.options.metrics?.delivered(topic, delivered);
+    return delivered;
   }
 
   /** Runs one local subscriber of `topic` in each of `groups`, the group's subscribers taking turns. */
@@ -250,34 +257,48 @@ export class Server {
     const far = !connection.fromOwnHost || isFar(message);
     const call = new CallContext(fn, timeoutMs === undefined ? undefined : Date.now() + timeoutMs, connection.peer, far);
     if (id !== 0) connection.track(id, call);
+    const stats = this.options.metrics?.servedStats(fn);
+    const startedAt = stats ? stats.begin() : 0;
     let result: unknown;
     try {
       result = this.invoke(fn, args, true, call);
     } catch (error) {
-      call.finish();
-      return connection.replyError(id, error);
+      return this.fail(id, error, connection, call, stats, startedAt);
     }
     if (result instanceof Promise) {
       result.then(
-        (value) => this.respond(id, value, connection, call, credit),
-        (error) => {
-          call.finish();
-          connection.replyError(id, error);
-        },
+        (value) => this.respond(id, value, connection, call, credit, stats, startedAt),
+        (error) => this.fail(id, error, connection, call, stats, startedAt),
       );
-    } else this.respond(id, result, connection, call, credit);
+    } else this.respond(id, result, connection, call, credit, stats, startedAt);
   }
 
-  /** Answers with what a function returned: a value, or the items of a stream it returned. */
-  private respond(id: number, value: unknown, connection: Connection, call: CallContext, credit: number | undefined): void {
+  private fail(id: number, error: unknown, connection: Connection, call: CallContext, stats: CallStats | undefined, startedAt: number): void {
+    call.finish();
+    stats?.end(startedAt, error);
+    connection.replyError(id, error);
+  }
+
+  /**
+   * Answers with what a function returned: a value, or the items of a stream it returned (a
+   * stream counts in the metrics as its call, until its first answer).
+   */
+  private respond(
+    id: number,
+    value: unknown,
+    connection: Connection,
+    call: CallContext,
+    credit: number | undefined,
+    stats: CallStats | undefined,
+    startedAt: number,
+  ): void {
     if (!isStream(value)) {
       call.finish();
+      stats?.end(startedAt);
       return connection.reply(id, value);
     }
-    if (credit === undefined || id === 0) {
-      call.finish();
-      return connection.replyError(id, new StreamRequiredError(call.functionName));
-    }
+    if (credit === undefined || id === 0) return this.fail(id, new StreamRequiredError(call.functionName), connection, call, stats, startedAt);
+    stats?.end(startedAt);
     const pump = new StreamPump(value, connection.outlet(id), call, credit);
     connection.track(id, pump);
     void pump.run();

@@ -15,6 +15,7 @@ import { decodeMessage, encodeItem, encodeMessage, encodeReply, encodeRequest, r
 import type { ItemStream, StreamSource } from "./item-stream.js";
 import type { StreamOutlet } from "./stream-pump.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
+import type { CallStats, Metered, Metrics } from "../metrics.js";
 import { Kind, KIND_NAMES, type CreditBody, type ExcBody, type HelloBody, type Message, type RepBody } from "../wire/message.js";
 import { problemWith } from "../wire/validate.js";
 import { fromOwnHost } from "../trust/own-address.js";
@@ -39,6 +40,9 @@ interface Pending {
   /** A stream's items as they arrive (their frames, unread, when `raw`); the answer that ends
    * it then settles with its whole body. */
   onItem: ((item: any) => void) | undefined;
+  /** Where a call of a function counts (the process's metrics), and when it started (0: not timed). */
+  stats: CallStats | undefined;
+  startedAt: number;
 }
 
 /** An incoming request being served: the peer may cancel it, or grant a stream more credit. */
@@ -73,6 +77,8 @@ export interface ConnectionOptions {
    * so two peers can never both wait for the other to read.
    */
   accepted?: boolean;
+  /** Where this connection's traffic and the calls made over it count (off when absent). */
+  metrics?: Metrics;
 }
 
 /**
@@ -81,7 +87,9 @@ export interface ConnectionOptions {
  * cancellations matched here, and everything else is handed to `onMessage`. The limits of
  * `options.limits` that concern one connection are enforced here too.
  */
-export class Connection implements Expiring {
+export class Connection implements Expiring, Metered {
+  /** What crossed this connection, for `labc metrics`. */
+  readonly traffic = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, readPauses: 0, writeWaits: 0 };
   /** The peer's hello, once it arrived. */
   peer: HelloBody | undefined;
   closed = false;
@@ -104,6 +112,7 @@ export class Connection implements Expiring {
 
   constructor(readonly transport: Transport, private readonly options: ConnectionOptions) {
     this.decoder = new FrameDecoder(options.limits.maxFrameBytes, options.limits.partialFrames);
+    options.metrics?.connections.add(this);
     if (options.refWhilePending) transport.unref();
     if (options.accepted) {
       this.helloDeadline = deadlines.add(options.limits.helloTimeoutMs, () => {
@@ -148,6 +157,7 @@ export class Connection implements Expiring {
   /** Resolves once what is queued for the peer is under `maxUnsentBytes` again (or it closed). */
   drain(): Promise<void> {
     if (!this.congested || this.closed) return Promise.resolve();
+    this.traffic.writeWaits++;
     return new Promise((done) => this.drainWaiters.push(done));
   }
 
@@ -208,7 +218,7 @@ export class Connection implements Expiring {
     } catch (error) {
       return Promise.reject(error instanceof BadArgumentsError ? new BadArgumentsError(`${fn}: ${error.message}`) : error);
     }
-    return this.start(frame, fn, timeoutMs, false, signal).answer;
+    return this.start(frame, fn, timeoutMs, false, signal, undefined, this.options.metrics?.calledStats(fn)).answer;
   }
 
   /**
@@ -273,8 +283,7 @@ export class Connection implements Expiring {
   cancel(id: number, reason?: unknown): void {
     const entry = this.pending.get(id);
     if (!entry) return;
-    this.settle(id, entry);
-    entry.reject(new CancelledError(entry.what, reason));
+    this.rejectEntry(id, entry, new CancelledError(entry.what, reason));
     if (!this.closed) this.write(encodeMessage(Kind.cancel, id, {}));
   }
 
@@ -286,18 +295,21 @@ export class Connection implements Expiring {
     raw: boolean,
     signal: AbortSignal | undefined,
     onItem?: (item: any) => void,
+    stats?: CallStats,
   ): { id: number; answer: Promise<any> } {
     const id = this.nextId;
     if (this.closed) return { id, answer: Promise.reject(new ConnectionLostError(this.options.label, what)) };
     if (signal?.aborted) return { id, answer: Promise.reject(new CancelledError(what, signal.reason)) };
     this.nextId = id >= 0xffffffff ? 1 : id + 1;
-    const expiresAt = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
+    const now = performance.now();
+    const startedAt = stats ? stats.begin(now) : 0;
+    const expiresAt = timeoutMs > 0 ? now + timeoutMs : Infinity;
     if (expiresAt < this.nextExpiry) {
       this.nextExpiry = expiresAt;
       requestExpiry.watch(this);
     }
     const answer = new Promise((resolve, reject) => {
-      const entry: Pending = { resolve, reject, what, timeoutMs, expiresAt, raw, signal, onAbort: undefined, onItem };
+      const entry: Pending = { resolve, reject, what, timeoutMs, expiresAt, raw, signal, onAbort: undefined, onItem, stats, startedAt };
       if (signal) {
         entry.onAbort = () => this.cancel(id, signal.reason);
         signal.addEventListener("abort", entry.onAbort, { once: true });
@@ -316,8 +328,7 @@ export class Connection implements Expiring {
         next = Math.min(next, entry.expiresAt);
         continue;
       }
-      this.settle(id, entry);
-      entry.reject(new TimeoutError(entry.what, entry.timeoutMs, this.options.label));
+      this.rejectEntry(id, entry, new TimeoutError(entry.what, entry.timeoutMs, this.options.label));
       // The server need not finish what nobody waits for.
       if (!this.closed) this.write(encodeMessage(Kind.cancel, id, {}));
     }
@@ -398,6 +409,9 @@ export class Connection implements Expiring {
   }
 
   private write(frame: Buffer | Buffer[]): void {
+    this.traffic.framesOut++;
+    if (Buffer.isBuffer(frame)) this.traffic.bytesOut += frame.length;
+    else for (const part of frame) this.traffic.bytesOut += part.length;
     this.transport.write(frame);
     if (this.transport.queuedBytes > this.options.limits.maxQueuedBytes) {
       this.fail(new LimitError("queued", `over ${this.options.limits.maxQueuedBytes} bytes queued that the peer does not read`));
@@ -412,6 +426,7 @@ export class Connection implements Expiring {
   }
 
   private receive(chunk: Buffer): void {
+    this.traffic.bytesIn += chunk.length;
     this.options.onReceive?.();
     try {
       this.decoder.push(chunk, this.onFrame);
@@ -438,6 +453,7 @@ export class Connection implements Expiring {
 
   private frameIn(frame: Buffer): void {
     if (this.closed) return;
+    this.traffic.framesIn++;
     const kind = frame[0];
     if (kind === Kind.rep || kind === Kind.exc || kind === Kind.item) {
       // An answer, or a stream's item, being relayed is passed on unread.
@@ -457,6 +473,12 @@ export class Connection implements Expiring {
     if (!entry.onItem) return;
     entry.expiresAt = Infinity;
     entry.onItem(item);
+  }
+
+  private rejectEntry(id: number, entry: Pending, error: Error): void {
+    this.settle(id, entry);
+    entry.stats?.end(entry.startedAt, error);
+    entry.reject(error);
   }
 
   /** Takes an answered request out of the waiting ones; the caller then resolves or rejects it. */
@@ -480,10 +502,10 @@ export class Connection implements Expiring {
       case Kind.pong: {
         const entry = this.pending.get(message.id);
         if (!entry) return; // answer to a request that timed out: nobody waits for it
+        if (message.kind === Kind.exc) return this.rejectEntry(message.id, entry, errorFromPayload(message.body as ExcBody, entry.what, this.options.label));
         this.settle(message.id, entry);
-        if (message.kind === Kind.rep) entry.resolve(entry.onItem ? message.body : (message.body as RepBody).v);
-        else if (message.kind === Kind.pong) entry.resolve(undefined);
-        else entry.reject(errorFromPayload(message.body as ExcBody, entry.what, this.options.label));
+        entry.stats?.end(entry.startedAt);
+        entry.resolve(message.kind === Kind.pong ? undefined : entry.onItem ? message.body : (message.body as RepBody).v);
         return;
       }
       case Kind.item: {
@@ -521,10 +543,7 @@ export class Connection implements Expiring {
     if (message.kind === Kind.rep || message.kind === Kind.exc) {
       const entry = this.pending.get(message.id);
       tripped("bad_message", this.transport.remote, error.message);
-      if (entry) {
-        this.settle(message.id, entry);
-        entry.reject(error);
-      }
+      if (entry) this.rejectEntry(message.id, entry, error);
       return;
     }
     if (message.id !== 0 && ANSWERED.has(message.kind) && (this.peer || !this.options.accepted)) {
@@ -546,6 +565,7 @@ export class Connection implements Expiring {
     if (busy || full) {
       if (this.paused) return;
       this.paused = true;
+      this.traffic.readPauses++;
       this.transport.pause();
       // Its own slowness: a frame arriving now must not time out while we do not read it.
       this.stopFrameClock();
@@ -580,6 +600,7 @@ export class Connection implements Expiring {
   private closedBy(error: Error | undefined): void {
     if (this.closed) return;
     this.closed = true;
+    this.options.metrics?.connections.delete(this);
     if (error && !IGNORABLE_ERRORS.has((error as NodeJS.ErrnoException).code ?? "")) {
       debug("%s closed: %s", this.options.label, error.message);
     }
@@ -588,8 +609,7 @@ export class Connection implements Expiring {
     if (this.helloDeadline) deadlines.cancel(this.helloDeadline);
     this.helloDeadline = null;
     for (const [id, entry] of this.pending) {
-      this.settle(id, entry);
-      entry.reject(new ConnectionLostError(this.options.label, entry.what, error));
+      this.rejectEntry(id, entry, new ConnectionLostError(this.options.label, entry.what, error));
     }
     this.nextExpiry = Infinity;
     // Nobody is left to answer: the handlers still running may stop.
