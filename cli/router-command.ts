@@ -12,6 +12,8 @@ import { OPEN_NETWORK } from "../lib/trust/secret.js";
 import type { Listener, Transport } from "../lib/net/transport.js";
 import { CLI_PATH } from "../lib/paths.js";
 import { Router } from "../lib/router.js";
+import { HttpEndpoint } from "../lib/http-endpoint.js";
+import { warn } from "../lib/log.js";
 import { Runtime } from "../lib/runtime.js";
 import { servicesDir } from "../lib/services/manifest.js";
 import { Supervisor } from "../lib/services/supervisor.js";
@@ -136,13 +138,23 @@ export async function runRouter(config: Config): Promise<void> {
   const core = new Core({ host: self.name, hostId: self.hostId }, config["router.linger"]);
   await control.register(() => core.ping(), { name: "core.ping" });
   await control.register(() => core.info(), { name: "core.info" });
+  // The endpoint is an extra: a router that cannot open it says why and works on without it.
+  const http = config["http.enabled"]
+    ? new HttpEndpoint({ address: config["http.address"], port: config["http.port"], host: self.name, metrics: () => router.metrics() })
+    : undefined;
+  const httpPort = await http?.start().catch((error: Error) => {
+    warn(`labc router: no HTTP endpoint: ${error.message}`);
+    return undefined;
+  });
   router.markReady();
   stopOnSignal(async () => {
+    await http?.close();
     await control.close();
     await router.close();
   });
   process.stdout.write(
     `labc router: ${self.name} (${self.hostId}) on port ${router.port}, pid ${process.pid}, discovery ${discovery}` +
-      `, ${key ? `network secret (key id ${key.id})` : "open network"}\n${key ? "" : `${OPEN_NETWORK}\n`}`,
+      `, ${key ? `network secret (key id ${key.id})` : "open network"}` +
+      `${httpPort ? `, http://${config["http.address"]}:${httpPort}/metrics` : ""}\n${key ? "" : `${OPEN_NETWORK}\n`}`,
   );
 }

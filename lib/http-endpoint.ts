@@ -1,0 +1,130 @@
+import { createServer, type Server } from "node:http";
+import { ConfigError } from "./errors.js";
+import type { ProcessMetrics } from "./metrics.js";
+import type { HostMetrics } from "./router.js";
+
+/**
+ * The router's HTTP endpoint (`[http] enabled = true`): `/metrics` in Prometheus's text format,
+ * `/healthz`, and `/api/metrics`, the JSON `labc metrics --json` prints. Read-only, and on a
+ * loopback address only: nothing here checks who asks, so nobody else may.
+ */
+export class HttpEndpoint {
+  private server: Server | undefined;
+
+  constructor(
+    private readonly options: { address: string; port: number; host: string; metrics: () => Promise<HostMetrics> },
+  ) {}
+
+  async start(): Promise<number> {
+    const { address, port } = this.options;
+    if (!isLoopback(address)) {
+      throw new ConfigError(
+        "config",
+        "http.address",
+        `${address} is not a loopback address; the HTTP endpoint answers anyone who reaches it, so it listens on this computer only (127.0.0.1 or ::1): reach it from elsewhere through ssh -L or a proxy that checks who asks`,
+      );
+    }
+    const server = createServer((request, response) => {
+      const path = (request.url ?? "/").split("?")[0];
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        response.writeHead(405, { allow: "GET, HEAD" }).end();
+        return;
+      }
+      if (path === "/healthz") {
+        response.writeHead(200, { "content-type": "text/plain; charset=utf-8" }).end("ok\n");
+        return;
+      }
+      if (path !== "/metrics" && path !== "/api/metrics") {
+        response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found: /metrics, /healthz, /api/metrics\n");
+        return;
+      }
+      this.options.metrics().then(
+        (metrics) => {
+          if (path === "/metrics") response.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(prometheusText(metrics));
+          else response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(metrics));
+        },
+        (error: Error) => response.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end(`${error.message}\n`),
+      );
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, address, () => resolve());
+    });
+    return (server.address() as { port: number }).port;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+function isLoopback(address: string): boolean {
+  return address === "localhost" || address === "::1" || /^127\.\d+\.\d+\.\d+$/.test(address);
+}
+
+/** A label value as Prometheus's text format writes it: backslash, quote and line break escaped. */
+function label(value: string | number): string {
+  return String(value).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+const FAMILIES = {
+  labc_calls_total: ["counter", "Calls of a function that ended, by side: served (answered by this process) or called (made by it)."],
+  labc_call_errors_total: ["counter", "Calls that ended in an error, by its code (a LABC_ code, or the error's own code or class)."],
+  labc_calls_in_flight: ["gauge", "Calls started and not ended yet."],
+  labc_call_latency_seconds: ["gauge", "Latency quantiles of a function's calls since the process started (served: arrival to answer; called: the round trip), from one call in four."],
+  labc_publications_total: ["counter", "Publications made on a topic."],
+  labc_deliveries_total: ["counter", "Subscribers run for publications on a topic."],
+  labc_connections: ["gauge", "Open connections of a process."],
+  labc_connection_bytes_total: ["counter", "Bytes over a process's open connections, by direction."],
+  labc_connection_frames_total: ["counter", "Frames over a process's open connections, by direction."],
+  labc_read_pauses_total: ["counter", "Times a process stopped reading a peer of an open connection (too much of its own waiting)."],
+  labc_write_waits_total: ["counter", "Times a sender in a process waited for a peer of an open connection to read."],
+} as const;
+
+type Family = keyof typeof FAMILIES;
+
+/** Every process's metrics in Prometheus's text exposition format (one family after the other). */
+export function prometheusText(metrics: HostMetrics): string {
+  const samples = new Map<Family, string[]>(Object.keys(FAMILIES).map((name) => [name as Family, []]));
+  const add = (family: Family, labels: Record<string, string | number>, value: number) => {
+    const text = Object.entries(labels).map(([key, v]) => `${key}="${label(v)}"`).join(",");
+    samples.get(family)!.push(`${family}{${text}} ${value}`);
+  };
+  for (const p of metrics.processes) processSamples(p, { host: metrics.host, pid: p.pid }, add);
+  const lines: string[] = [];
+  for (const [family, [type, help]] of Object.entries(FAMILIES) as [Family, readonly [string, string]][]) {
+    lines.push(`# HELP ${family} ${help}`, `# TYPE ${family} ${type}`, ...samples.get(family)!);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+function processSamples(
+  p: ProcessMetrics,
+  base: { host: string; pid: number },
+  add: (family: Family, labels: Record<string, string | number>, value: number) => void,
+): void {
+  for (const side of ["served", "called"] as const) {
+    for (const f of p[side]) {
+      const labels = { ...base, function: f.fn, side };
+      add("labc_calls_total", labels, f.calls);
+      for (const [code, n] of Object.entries(f.byCode)) add("labc_call_errors_total", { ...labels, code }, n);
+      add("labc_calls_in_flight", labels, f.inFlight);
+      for (const [quantile, us] of [["0.5", f.p50Us], ["0.9", f.p90Us], ["0.99", f.p99Us]] as const) {
+        add("labc_call_latency_seconds", { ...labels, quantile }, us / 1e6);
+      }
+    }
+  }
+  for (const t of p.topics) {
+    add("labc_publications_total", { ...base, topic: t.topic }, t.published);
+    add("labc_deliveries_total", { ...base, topic: t.topic }, t.delivered);
+  }
+  const sum = (key: "bytesIn" | "bytesOut" | "framesIn" | "framesOut" | "readPauses" | "writeWaits") => p.connections.reduce((total, c) => total + c[key], 0);
+  add("labc_connections", base, p.connections.length);
+  add("labc_connection_bytes_total", { ...base, direction: "in" }, sum("bytesIn"));
+  add("labc_connection_bytes_total", { ...base, direction: "out" }, sum("bytesOut"));
+  add("labc_connection_frames_total", { ...base, direction: "in" }, sum("framesIn"));
+  add("labc_connection_frames_total", { ...base, direction: "out" }, sum("framesOut"));
+  add("labc_read_pauses_total", base, sum("readPauses"));
+  add("labc_write_waits_total", base, sum("writeWaits"));
+}
