@@ -392,6 +392,39 @@ cli
   );
 
 cli
+  .command("top", "A live view: the network's hosts, the functions served on this host (busiest first, with calls/s, errors, p99) and its services; on a terminal it refreshes until Ctrl-C, piped it prints once")
+  .option("--interval <seconds>", "Seconds between refreshes, and over which rates are taken (default 1)")
+  .option("--rows <n>", "Functions shown at most (default: what fits the terminal, 15 when piped)")
+  .option("--json", "Print one view as JSON")
+  .action(
+    action(async (options: GlobalOptions & { interval?: unknown; rows?: unknown; json?: boolean }) => {
+      const { sample, topText, view } = await import("./top.js");
+      const seconds = options.interval === undefined ? 1 : Number(options.interval);
+      if (!(seconds >= 0.1 && seconds <= 3600)) throw new UsageError(`--interval must be a number of seconds from 0.1 to 3600, not ${options.interval}`);
+      const live = process.stdout.isTTY && !options.json;
+      const rows = countOption("rows", options.rows) ?? (live ? Math.max(5, (process.stdout.rows ?? 40) - 16) : 15);
+      const labc = configure(flagsOf(options));
+      let before = await sample(labc);
+      const pause = () => new Promise((done) => setTimeout(done, seconds * 1000));
+      if (!live) {
+        await pause();
+        const top = await view(labc, before, await sample(labc));
+        await writeOut(options.json ? top : topText(top, rows), options.json === true);
+        return labc.close();
+      }
+      stopOnSignal(() => labc.close());
+      for (;;) {
+        await pause();
+        const now = await sample(labc);
+        const top = await view(labc, before, now);
+        // Home, then clear: the view is redrawn in place.
+        process.stdout.write(`\x1b[H\x1b[2J${topText(top, rows)}\n`);
+        before = now;
+      }
+    }),
+  );
+
+cli
   .command("hosts", "List every host this one knows, with its state and what it offers")
   .option("--json", "Print the hosts as JSON")
   .action(
