@@ -79,10 +79,10 @@ export class CallStats {
   }
 }
 
-/** A labc error's code, a thrown error's own code, else its class name. */
+/** A labc error's code, a thrown error's own code, else its class name (the remote one's, for a remote error). */
 function errorCode(error: unknown): string {
-  const { code, remoteCode, name } = (error ?? {}) as { code?: unknown; remoteCode?: unknown; name?: unknown };
-  if (code === "LABC_REMOTE_ERROR") return typeof remoteCode === "string" ? remoteCode : String(name ?? "Error");
+  const { code, remoteCode, remoteName, name } = (error ?? {}) as { code?: unknown; remoteCode?: unknown; remoteName?: unknown; name?: unknown };
+  if (code === "LABC_REMOTE_ERROR") return typeof remoteCode === "string" ? remoteCode : typeof remoteName === "string" ? remoteName : "Error";
   if (typeof code === "string") return code;
   return typeof name === "string" ? name : "Error";
 }

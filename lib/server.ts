@@ -13,7 +13,7 @@ import { isFar } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
 import { StreamPump } from "./net/stream-pump.js";
 import { arity, countProblem } from "./signature.js";
-import { METRICS_FN, processMetrics, type CallStats, type Metrics } from "./metrics.js";
+import type { CallStats, Metrics } from "./metrics.js";
 
 export interface LocalFunction {
   fn: Function;
@@ -167,7 +167,6 @@ export class Server {
    */
   invoke(name: string, args: unknown[], remote: boolean, call: CallContext): unknown {
     if (name === REQPUB) return this.answerPublication(args, call);
-    if (name === METRICS_FN) return processMetrics.snapshot(this.id);
     const local = this.functions.get(name);
     // What a caller may not see is refused as if it did not exist: nothing leaks.
     if (!local || (remote && !offered(local.entry)) || (call.fromOtherHost && !exported(local.entry))) {
