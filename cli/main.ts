@@ -380,19 +380,21 @@ cli
 
 cli
   .command("metrics", "What each process of this host did since it started: calls per function (served and called: count, errors by code, in flight, p50/p90/p99), publications and deliveries per topic, connections")
+  .option("--all", "Every host linked to this one, this one first")
   .option("--json", "Print every process's metrics as JSON")
   .action(
-    action(async (options: GlobalOptions & { json?: boolean }) => {
+    action(async (options: GlobalOptions & { json?: boolean; all?: boolean }) => {
       const { metricsText } = await import("./metrics-view.js");
       const labc = configure(flagsOf(options));
-      const metrics = await labc.link.metrics();
-      await writeOut(options.json ? metrics : metricsText(metrics, process.pid), options.json === true);
+      const metrics = options.all ? await labc.link.networkMetrics() : await labc.link.metrics();
+      const text = () => [metrics].flat().map((host) => metricsText(host, process.pid)).join("\n\n");
+      await writeOut(options.json ? metrics : text(), options.json === true);
       await labc.close();
     }),
   );
 
 cli
-  .command("top", "A live view: the network's hosts, the functions served on this host (busiest first, with calls/s, errors, p99) and its services; on a terminal it refreshes until Ctrl-C, piped it prints once")
+  .command("top", "A live view: the network's hosts, their busiest functions (calls/s, errors, p99) and this host's services; on a terminal it refreshes until Ctrl-C, piped it prints once")
   .option("--interval <seconds>", "Seconds between refreshes, and over which rates are taken (default 1)")
   .option("--rows <n>", "Functions shown at most (default: what fits the terminal, 15 when piped)")
   .option("--json", "Print one view as JSON")

@@ -198,5 +198,7 @@ export class Metrics {
 /** The process's metrics: every runtime, server and connection of the process counts here. */
 export const processMetrics = new Metrics();
 
-/** The name a process answers its router's request for its metrics under. */
+/** The name a process answers its router's request for its metrics under (and a router, for its host's). */
 export const METRICS_FN = "labc.metrics";
+/** A router's function answering every linked host's metrics. */
+export const NETWORK_METRICS_FN = "labc.metrics.network";

@@ -16,7 +16,7 @@ import { keyOf } from "./trust/network-key.js";
 import type { Limits } from "./net/limits.js";
 import type { ItemStream, StreamSource } from "./net/item-stream.js";
 import { Kind, type HelloBody, type Message, type PoolBody, type ReqBody, type WelcomeBody } from "./wire/message.js";
-import { METRICS_FN, processMetrics, type Metrics } from "./metrics.js";
+import { METRICS_FN, NETWORK_METRICS_FN, processMetrics, type Metrics } from "./metrics.js";
 
 export interface RouterLinkOptions {
   config: Config;
@@ -176,6 +176,13 @@ export class RouterLink {
   async metrics(): Promise<HostMetrics> {
     await this.ready();
     return this.connection!.request(Kind.req, { fn: METRICS_FN, args: [] }, METRICS_FN, this.timeoutMs());
+  }
+
+  /** The same of every host linked to this one, this host's first (`labc metrics --all`). */
+  async networkMetrics(): Promise<HostMetrics[]> {
+    await this.ready();
+    if (this.discoveringMs > 0) await sleep(this.discoveringMs);
+    return this.connection!.request(Kind.req, { fn: NETWORK_METRICS_FN, args: [] }, NETWORK_METRICS_FN, this.timeoutMs());
   }
 
   /** `sync`: resolve only once every process and host has applied it (before a stop). */

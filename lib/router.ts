@@ -5,7 +5,7 @@ import { Connection } from "./net/connection.js";
 import { refused, tripCounts } from "./net/trips.js";
 import type { Listener, Transport } from "./net/transport.js";
 import { Lifeline } from "./lifeline.js";
-import { METRICS_FN, processMetrics, type ProcessMetrics } from "./metrics.js";
+import { METRICS_FN, NETWORK_METRICS_FN, processMetrics, type ProcessMetrics } from "./metrics.js";
 import { Peers } from "./peers.js";
 import { entryOf, FunctionPool } from "./pool/function-pool.js";
 import { exported } from "./server.js";
@@ -54,6 +54,8 @@ export interface RouterOptions {
 /** How long a stopping server's withdraw waits for a process or host to confirm it. */
 const SYNC_MS = 1000;
 
+const METRICS_FNS = new Set([METRICS_FN, NETWORK_METRICS_FN]);
+
 /** How long the router waits for a process's metrics: one that is busy longer is left out. */
 const METRICS_MS = 2000;
 
@@ -69,6 +71,7 @@ const BUILT_INS: Record<string, (router: Router) => unknown> = Object.assign(Obj
   "labc.hosts": (router: Router) => router.peers.hosts(),
   "labc.stats": () => ({ pid: process.pid, rssBytes: process.memoryUsage.rss(), trips: tripCounts() }),
   [METRICS_FN]: (router: Router) => router.metrics(),
+  [NETWORK_METRICS_FN]: (router: Router) => router.networkMetrics(),
 });
 
 /**
@@ -264,11 +267,24 @@ export class Router {
     };
   }
 
+  /** Every linked host's metrics beside this host's (`labc metrics --all`, `labc top`): a host that does not answer is left out. */
+  async networkMetrics(): Promise<HostMetrics[]> {
+    const asked = this.peers.links().map((link) =>
+      link.request(Kind.req, { fn: METRICS_FN, args: [] }, METRICS_FN, METRICS_MS + 1000).catch(() => undefined),
+    );
+    const [own, ...others] = await Promise.all([this.metrics(), ...asked]);
+    return [own as HostMetrics, ...(others as (HostMetrics | undefined)[]).filter((host): host is HostMetrics => host !== undefined)];
+  }
+
   private forward(message: Message, from: Connection): void {
     const body = message.body as ReqBody & PubBody;
     if (message.kind === Kind.req && body.target === undefined && BUILT_INS[body.fn]) {
-      // What this host's processes did is for this host's own callers.
-      if (body.fn === METRICS_FN && !from.fromOwnHost) return from.replyError(message.id, new NotPermittedError(`${METRICS_FN} answers callers on ${this.options.host} only`));
+      // What this host's processes did is for its own callers, and for the routers linked to it
+      // (members of the network: they see its pool already); the network's, for its own callers.
+      const allowed = from.fromOwnHost || (body.fn === METRICS_FN && this.peers.isLink(from));
+      if (METRICS_FNS.has(body.fn) && !allowed) {
+        return from.replyError(message.id, new NotPermittedError(`${body.fn} answers callers on ${this.options.host} and linked routers only`));
+      }
       const answer = BUILT_INS[body.fn]!(this);
       if (!(answer instanceof Promise)) return from.reply(message.id, answer);
       return void answer.then(

@@ -30,11 +30,12 @@ test("piped, labc top prints one view: hosts, the busiest functions with their r
   const lines = top.stdout.split("\n");
   expect(lines[0]).toMatch(/^labc top: \S+, \d{4}-\d\d-\d\dT/);
   expect(top.stdout).toMatch(/^HOST\s+STATE\s+SERVERS\s+FUNCTIONS\s+LAST HEARD$/m);
-  expect(top.stdout).toMatch(/^SERVICE\s+STATE\s+PID\s+UPTIME$/m);
+  expect(top.stdout).toMatch(/^SERVICES ON \S+\s+STATE\s+PID\s+UPTIME$/m);
   // echo is the busiest: first under the header, with a rate over the interval.
-  const header = lines.findIndex((line) => line.startsWith("FUNCTIONS SERVED ON"));
-  const [fn, perSecond, calls, errors, , p99, pids] = lines[header + 1]!.split(/\s{2,}/);
+  const header = lines.findIndex((line) => /^FUNCTION\s+HOST\s+CALLS\/S/.test(line));
+  const [fn, where, perSecond, calls, errors, , p99, pids] = lines[header + 1]!.split(/\s{2,}/);
   expect(fn).toBe("echo");
+  expect(where).toBe(labc.identity.host);
   expect(Number(perSecond)).toBeGreaterThan(50);
   expect(Number(calls)).toBeGreaterThan(Number(perSecond) * 0.5);
   expect(errors).toBe("0");
@@ -43,7 +44,7 @@ test("piped, labc top prints one view: hosts, the busiest functions with their r
 
   const json = JSON.parse((await host.cli(["top", "--json", "--interval", "0.2"])).stdout);
   expect(json.hosts.map((h: { state: string }) => h.state)).toEqual(["self"]);
-  expect(json.functions.find((f: { fn: string }) => f.fn === "echo")).toMatchObject({ errors: 0, pids: [echo.pid] });
+  expect(json.functions.find((f: { fn: string }) => f.fn === "echo")).toMatchObject({ host: labc.identity.host, errors: 0, pids: [echo.pid] });
   expect((await host.cli(["top", "--interval", "0"])).stderr).toBe("labc: --interval must be a number of seconds from 0.1 to 3600, not 0\n");
 });
 

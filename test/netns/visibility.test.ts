@@ -122,6 +122,22 @@ describe.skipIf(why)("perspectives, visibility, realms and the root port, 3 host
     expect(JSON.parse(result.stdout)).toEqual(["host1", "host3", "host1", "host1"]);
   });
 
+  test("labc metrics --all and labc top show every linked host's served functions", async () => {
+    for (let i = 0; i < 5; i++) expect((await h2.cli(["call", "--host", "host1", "where"])).stdout).toBe("host1\n");
+    const all = JSON.parse((await h2.cli(["metrics", "--all", "--json"])).stdout) as { host: string; processes: { served: { fn: string; calls: number }[] }[] }[];
+    expect(all[0]!.host).toBe("host2");
+    expect(all.map((host) => host.host).sort()).toEqual(["host1", "host2", "host3"]);
+    const servedOn1 = all.find((host) => host.host === "host1")!.processes.flatMap((p) => p.served).find((f) => f.fn === "where");
+    expect(servedOn1?.calls).toBeGreaterThanOrEqual(5);
+    const top = JSON.parse((await h2.cli(["top", "--json", "--interval", "0.2"])).stdout) as { functions: { host: string; fn: string; calls: number }[] };
+    expect(top.functions.find((f) => f.host === "host1" && f.fn === "where")?.calls).toBeGreaterThanOrEqual(5);
+    // A process elsewhere cannot ask a router for the network's metrics: only its own host's callers.
+    const hello = { kind: 1, id: 1, body: { v: 1, role: "client", id: "stranger", pid: 4242, host: "stranger", hostId: "stranger" } };
+    const ask = { kind: 2, id: 2, body: { fn: "labc.metrics.network", args: [] } };
+    const answer = await h3.stranger("talk", { host: h1.address, port: 55555, frames: [hello, ask], answers: 2, waitMs: 5000 });
+    expect(answer.received.find((frame: { id: number }) => frame.id === 2)).toMatchObject({ kind: 4, body: { code: "LABC_NOT_PERMITTED" } });
+  });
+
   test("reqpub: the nearest subscriber answers, every other gets a publication, each once", async () => {
     const askers = await Promise.all(
       [h2, h3].map((host) =>
