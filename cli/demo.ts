@@ -79,5 +79,5 @@ export async function runDemo(): Promise<void> {
     }
     rmSync(logs, { recursive: true, force: true });
   }
-  say("Done. Next: `labc serve services/echo.ts` in one terminal, `labc call echo hi` in another.");
+  say("Done. Next: `labc serve services/echo.ts` in one terminal, `labc call echo hi` in another; docs/tutorial.md goes on to two computers.");
 }
