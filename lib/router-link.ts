@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { stateDir, type Config } from "./config.js";
-import { ClosedError, NotTrustedError, RouterUnavailableError } from "./errors.js";
+import { ClosedError, ConnectionLostError, NotTrustedError, RouterUnavailableError } from "./errors.js";
 import { helloFrom, type Identity } from "./identity.js";
 import { debug } from "./log.js";
 import { Connection } from "./net/connection.js";
@@ -27,6 +27,13 @@ export interface RouterLinkOptions {
   /** A server left the pool: its connections can be dropped and their calls failed. */
   onDeath: (serverId: string) => void;
   metrics: Metrics | undefined;
+}
+
+/** The router closed the connection before it welcomed us and sent its pool. */
+class LostWhileJoining extends Error {
+  constructor(override readonly cause: Error) {
+    super(cause.message);
+  }
 }
 
 /** How long a process waits for a router to answer, counting the time to start one. */
@@ -214,6 +221,24 @@ export class RouterLink {
   }
 
   private async connect(): Promise<void> {
+    try {
+      return await this.join();
+    } catch (error) {
+      // A router that lingered out just as we arrived closed on us: the next one is started by
+      // trying again (it has let go of the port by now).
+      if (!(error instanceof LostWhileJoining) || this.closed) throw error instanceof LostWhileJoining ? error.cause : error;
+      debug("the router closed while we joined it; trying again");
+      await sleep(50);
+      try {
+        return await this.join();
+      } catch (again) {
+        throw again instanceof LostWhileJoining ? again.cause : again;
+      }
+    }
+  }
+
+  /** Connects to the router, says hello and waits for the pool (LostWhileJoining if the router closes meanwhile). */
+  private async join(): Promise<void> {
     const { config, limits } = this.options;
     const transport = await reachRouter(config);
     const connection = new Connection(transport, {
@@ -226,10 +251,14 @@ export class RouterLink {
     });
     const gotPool = new Promise<void>((resolve) => (this.gotPool = resolve));
     connection.holdUntil(gotPool);
-    this.welcome = await connection.request(Kind.hello, this.hello(), "hello", this.timeoutMs());
+    try {
+      this.welcome = await connection.request(Kind.hello, this.hello(), "hello", this.timeoutMs());
+    } catch (error) {
+      throw error instanceof ConnectionLostError ? new LostWhileJoining(error) : error;
+    }
     this.settledAt = Date.now() + (this.welcome?.discoveringMs ?? 0);
     await gotPool;
-    if (connection.closed) throw new RouterUnavailableError(`${config["router.address"]}:${config["router.port"]}`);
+    if (connection.closed) throw new LostWhileJoining(new RouterUnavailableError(`${config["router.address"]}:${config["router.port"]}`));
     if (this.closed) {
       connection.close();
       throw new ClosedError("this labc runtime");

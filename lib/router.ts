@@ -402,6 +402,9 @@ export class Router {
     this.lingerTimer = setTimeout(() => {
       if (!this.options.canLeave()) return this.lingerIfIdle();
       debug("router: no process linked for %d s, leaving", this.options.lingerSeconds);
+      // The port is let go at once: a process arriving now starts the next router instead of
+      // saying hello to this one as it closes.
+      this.listener?.refuse();
       this.options.onIdle();
     }, this.options.lingerSeconds * 1000);
   }
