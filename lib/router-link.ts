@@ -130,6 +130,17 @@ export class RouterLink {
     return Math.max(0, left);
   }
 
+  /**
+   * Resolves once a router started a moment ago has had its chance to find every running host,
+   * and what it heard of them is applied here.
+   */
+  async discovered(): Promise<void> {
+    await this.ready();
+    if (this.discoveringMs === 0) return;
+    await sleep(this.discoveringMs);
+    await this.sync();
+  }
+
   /** Waits until every notice the router sent before now has been applied. */
   async sync(): Promise<void> {
     await this.ready();
@@ -173,9 +184,8 @@ export class RouterLink {
 
   /** Asks the router for its table of hosts. */
   async hosts(): Promise<HostInfo[]> {
-    await this.ready();
-    // A router started a moment ago has not heard from every host yet: give discovery its moment.
-    if (this.discoveringMs > 0) await sleep(this.discoveringMs);
+    // A router started a moment ago has not heard from every host yet.
+    await this.discovered();
     return this.connection!.request(Kind.req, { fn: "labc.hosts", args: [] }, "labc.hosts", this.timeoutMs());
   }
 
@@ -187,8 +197,7 @@ export class RouterLink {
 
   /** The same of every host linked to this one, this host's first (`labc metrics --all`). */
   async networkMetrics(): Promise<HostMetrics[]> {
-    await this.ready();
-    if (this.discoveringMs > 0) await sleep(this.discoveringMs);
+    await this.discovered();
     return this.connection!.request(Kind.req, { fn: NETWORK_METRICS_FN, args: [] }, NETWORK_METRICS_FN, this.timeoutMs());
   }
 
@@ -221,18 +230,16 @@ export class RouterLink {
   }
 
   private async connect(): Promise<void> {
-    try {
-      return await this.join();
-    } catch (error) {
-      // A router that lingered out just as we arrived closed on us: the next one is started by
-      // trying again (it has let go of the port by now).
-      if (!(error instanceof LostWhileJoining) || this.closed) throw error instanceof LostWhileJoining ? error.cause : error;
-      debug("the router closed while we joined it; trying again");
-      await sleep(50);
+    for (let attempt = 1; ; attempt++) {
       try {
         return await this.join();
-      } catch (again) {
-        throw again instanceof LostWhileJoining ? again.cause : again;
+      } catch (error) {
+        if (!(error instanceof LostWhileJoining)) throw error;
+        // A router that lingered out just as we arrived closed on us: trying again starts the
+        // next one (it has let go of the port by now).
+        if (attempt === 2 || this.closed) throw error.cause;
+        debug("the router closed while we joined it; trying again");
+        await sleep(50);
       }
     }
   }

@@ -540,11 +540,7 @@ export class Runtime {
    */
   async reqpub(topic: string, ...args: unknown[]): Promise<any> {
     checkTopic(topic);
-    await this.link.ready();
-    if (this.link.discoveringMs > 0) {
-      await new Promise((done) => setTimeout(done, this.link.discoveringMs));
-      await this.link.sync();
-    }
+    await this.link.discovered();
     const here = this.server?.subscribes(topic) === true;
     const others = this.subscribersOf(topic);
     const answering = here ? undefined : nearest(others, this.identity.hostId);
@@ -578,12 +574,8 @@ export class Runtime {
   }
 
   private async publishFar(topic: string, args: unknown[], here: number): Promise<number> {
-    await this.link.ready();
-    // On a fresh host, subscribers elsewhere are not known yet: give discovery its moment.
-    if (this.link.discoveringMs > 0) {
-      await new Promise((done) => setTimeout(done, this.link.discoveringMs));
-      await this.link.sync();
-    }
+    // On a fresh host, subscribers elsewhere are not known yet.
+    await this.link.discovered();
     return this.deliver(topic, args, this.subscribersOf(topic), here, this.chooseMembers(this.link.pool.groupMembers(topic)));
   }
 
