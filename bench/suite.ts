@@ -207,7 +207,7 @@ function rawBinaryClient(port: number) {
 // Where several systems are given, their rounds alternate (raw, labc, Moleculer, NATS, raw...):
 // a slow spell of this shared machine then hits each of them alike, and their ratios stay put.
 
-type Label = System | "labc via router" | "labc reqpub" | "labc metrics off";
+type Label = System | "labc via router" | "labc reqpub" | "labc metrics off" | "labc serving hook";
 
 /** `count` rounds of each entry, taken in turn; the results per entry. */
 async function alternate<E, T>(entries: readonly E[], round: (entry: E) => Promise<T>, count = ROUNDS): Promise<T[][]> {
@@ -219,13 +219,14 @@ async function alternate<E, T>(entries: readonly E[], round: (entry: E) => Promi
 }
 
 /**
- * Calls sent through the router, reqpubs, and calls with metrics off are labc's figures, in
- * W7, W8 and W11 rows named after the W1/W2 they repeat.
+ * Calls sent through the router, reqpubs, calls with metrics off and calls of a server with a
+ * hook are labc's figures, in W7, W8, W11 and W12 rows named after the W1/W2 they repeat.
  */
 function recordAs(label: Label, w1: string, set: (figure: string, system: System) => void): void {
   if (label === "labc via router") set(`W7 (${w1} through the router)`, "labc");
   else if (label === "labc reqpub") set(`W8 (${w1} as reqpub)`, "labc");
   else if (label === "labc metrics off") set(`W11 (${w1} with metrics off)`, "labc");
+  else if (label === "labc serving hook") set(`W12 (${w1} to a server with a hook)`, "labc");
   else set(w1, label);
 }
 
@@ -499,18 +500,20 @@ function viaRouter({ runtime, serverPid }: LabcSystem): Call {
 }
 
 /**
- * labc with `metrics.enabled = false` in its server and its caller, on a host of its own (W11):
- * what counting every call costs is labc's W1/W2 against these.
+ * labc on a host of its own, its server and its caller with `env` added, the server serving
+ * `echo` from `service`: W11 (`metrics.enabled = false`) and W12 (a server with a hook that does
+ * nothing; the caller is this process, whose hooks would slow every system measured). What
+ * counting, or a hook, costs is labc's W1/W2 against these.
  */
-async function labcWithoutMetrics(): Promise<{ system: Label; call: Call; serverPids: number[] }> {
-  const host = await benchHost("labc-bench-nometrics-");
-  const env = { ...host.env, LABC_METRICS_ENABLED: "false" };
-  const server = await start(process.execPath, [CLI_PATH, "serve", join(PACKAGE_ROOT, "services", "echo.ts")], env);
-  const runtime = new Runtime(loadConfig({ env, flags: { "router.port": host.rootPort } }).values);
+async function labcVariant(system: Label, env: NodeJS.ProcessEnv, service: string): Promise<{ system: Label; call: Call; serverPids: number[] }> {
+  const host = await benchHost(`labc-bench-${system.replaceAll(" ", "-")}-`);
+  const withEnv = { ...host.env, ...env };
+  const server = await start(process.execPath, [CLI_PATH, "serve", service], withEnv);
+  const runtime = new Runtime(loadConfig({ env: withEnv, flags: { "router.port": host.rootPort } }).values);
   await runtime.call("echo", SMALL);
   extraPids.push(runtime.link.welcome!.pid);
   closing.push(() => runtime.close());
-  return { system: "labc metrics off", call: () => runtime.call("echo", SMALL), serverPids: [server.child.pid!] };
+  return { system, call: () => runtime.call("echo", SMALL), serverPids: [server.child.pid!] };
 }
 
 /** The router's memory after W7, and W5, which only labc has. */
@@ -695,7 +698,8 @@ async function measure(systems: Measured[], labcs: LabcSystem[]): Promise<void> 
   const labc = labcs.find((l) => l.system === "labc");
   if (labc) calls.push({ system: "labc via router", call: viaRouter(labc), serverPids: [labc.serverPid, labc.routerPid] });
   if (labc) calls.push({ system: "labc reqpub", call: () => labc.runtime.reqpub("bench.ask", SMALL), serverPids: [labc.answerPid] });
-  if (labc) calls.push(await labcWithoutMetrics());
+  if (labc) calls.push(await labcVariant("labc metrics off", { LABC_METRICS_ENABLED: "false" }, join(PACKAGE_ROOT, "services", "echo.ts")));
+  if (labc) calls.push(await labcVariant("labc serving hook", {}, join(PACKAGE_ROOT, "bench", "hooked-echo.ts")));
   await callFigures(calls);
   for (const each of labcs) await labcOnlyFigures(each);
   const json = "x".repeat(1024 * 1024);
@@ -794,6 +798,11 @@ function report(): void {
       ` W2 calls/s ${cost("W2 100 in flight", "W11 (W2 with metrics off) 100 in flight", "higher")}x,` +
       ` W2 CPU per call: client ${cost("W2 CPU per call, client", "W11 (W2 with metrics off) CPU per call, client", "higher")}x,` +
       ` server ${cost("W2 CPU per call, server", "W11 (W2 with metrics off) CPU per call, server", "higher")}x`,
+  );
+  console.log(
+    `W12, a hook's cost on the serving side, a server with a hook that does nothing ÷ without: W1 p50 ${cost("W12 (W1 to a server with a hook) p50 latency", "W1 p50 latency", "higher")}x,` +
+      ` W2 calls/s ${cost("W12 (W2 to a server with a hook) 100 in flight", "W2 100 in flight", "higher")}x,` +
+      ` W2 CPU per call, server ${cost("W12 (W2 to a server with a hook) CPU per call, server", "W2 CPU per call, server", "higher")}x`,
   );
   secretCost();
   for (const note of notes) console.log(`note: ${note}`);

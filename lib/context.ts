@@ -40,6 +40,8 @@ export class CallContext implements Cancellable {
      * router that passed it on says so; never by what the caller claims about itself.
      */
     readonly fromOtherHost = false,
+    /** The request's `trace` (`<traceId>-<spanId>`), when the caller's hooks sent one. */
+    readonly trace?: string,
   ) {}
 
   /** Undefined when the call came through the routers, or from this very process. */

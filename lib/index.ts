@@ -24,6 +24,7 @@ import {
   type SubscribeOptions,
 } from "./decorators.js";
 import { checkGroup } from "./pool/topic-trie.js";
+import { hooks, type Hook } from "./hooks.js";
 import { namespace, type Namespace } from "./namespace.js";
 import type { HostInfo } from "./peers.js";
 import type { ServiceInfo } from "./services/supervisor.js";
@@ -142,6 +143,18 @@ export function unregister(name: string): Promise<boolean> {
  */
 export { context } from "./context.js";
 
+/**
+ * Runs `hook` around every call and publication of this process, on the calling and the serving
+ * side: `before` (may refuse by throwing, may replace `event.args`), `after` and `failed`, with
+ * the function or topic, the arguments, the caller, the deadline and a trace id that travels
+ * with the call across hosts. Returns what removes it. See docs/observability.md.
+ */
+export function addHook(hook: Hook): () => void {
+  return hooks.add(hook);
+}
+
+export { slowCalls } from "./slow-calls.js";
+
 /** Calls a function wherever it runs: `await call("add", 1, 2)`. */
 export function call<T = unknown>(name: string, ...args: unknown[]): Promise<T> {
   return runtime().callWith<T>(name, args);
@@ -259,4 +272,5 @@ export {
 export type { CallAllResult, CallOptions, HostHandle, HostInfo, InstanceMethodContext, InstancePrototype, ItemStream, JobMap, MapOptions, MapResult, MethodDecorator, Namespace, Remote, ServiceRef, RegisterOptions, ServiceInfo, StreamOptions, SubscribeOptions, Unsubscribe };
 export type { Config, ConfigKey } from "./config.js";
 export type { CallContext, Caller } from "./context.js";
+export type { Hook, HookEvent } from "./hooks.js";
 export type { Scope, Visibility } from "./wire/message.js";

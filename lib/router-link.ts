@@ -165,16 +165,16 @@ export class RouterLink {
   }
 
   /** Sends a request to a server by way of the routers (when it cannot be reached directly). */
-  forward(target: string, fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<any> {
-    const request = () => this.connection!.request(Kind.req, { fn, args, target, timeoutMs }, fn, timeoutMs, signal);
+  forward(target: string, fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal, trace?: string): Promise<any> {
+    const request = () => this.connection!.request(Kind.req, { fn, args, target, timeoutMs, trace }, fn, timeoutMs, signal);
     // Connected (the usual case): no promise hop before the request leaves.
     return this.connection ? request() : this.ready().then(request);
   }
 
   /** Calls a server's function as a stream by way of the routers. */
-  async openStream(target: string, fn: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream<any>): Promise<StreamSource> {
+  async openStream(target: string, fn: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream<any>, trace?: string): Promise<StreamSource> {
     await this.ready();
-    return this.connection!.openStream(fn, args, { target }, timeoutMs, signal, stream);
+    return this.connection!.openStream(fn, args, { target, trace }, timeoutMs, signal, stream);
   }
 
   /** Sends a publication to a server by way of the routers. */

@@ -31,6 +31,7 @@ import { limitsFrom, type Limits } from "./net/limits.js";
 import { keyOf, type NetworkKey } from "./trust/network-key.js";
 import { Kind, REQPUB, SCOPES, VISIBILITIES, type FunctionEntry, type Message, type Param, type Scope } from "./wire/message.js";
 import { CallContext } from "./context.js";
+import { hooks } from "./hooks.js";
 
 export interface CallOptions {
   /** Milliseconds before the call fails with TimeoutError; default `call.timeout` of the config. */
@@ -338,19 +339,24 @@ export class Runtime {
   }
 
   callWith<T = unknown>(name: string, args: unknown[], options: CallOptions = NO_OPTIONS): Promise<T> {
+    if (hooks.active) return hooks.call(name, args, options.timeoutMs ?? this.defaultTimeoutMs, (args, trace) => this.sendCall<T>(name, args, options, trace));
+    return this.sendCall<T>(name, args, options);
+  }
+
+  private sendCall<T>(name: string, args: unknown[], options: CallOptions, trace?: string): Promise<T> {
     const scope = options.scope ?? this.defaultScope;
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
     if (options.host === undefined && options.state === undefined && options.order !== "random") {
-      if (this.server?.functions.has(name)) return this.invokeHere(name, args, timeoutMs, options.signal) as Promise<T>;
+      if (this.server?.functions.has(name)) return this.invokeHere(name, args, timeoutMs, options.signal, trace) as Promise<T>;
       if (scope === "server") return Promise.reject(new NoSuchFunctionError(name, scope, "not in this process"));
       if (this.link.connected) {
         // Hot path: pool replica and connection ready, nothing to await before sending.
         const target = this.link.pool.resolve(name, scope, this.perspective());
         const connection = target && this.direct.get(target.id);
-        if (connection) return connection.call(name, args, timeoutMs, options.signal);
+        if (connection) return connection.call(name, args, timeoutMs, options.signal, trace);
       }
     }
-    return this.callFar(name, scope, options, (target) => this.send(target, name, args, timeoutMs, options.signal)) as Promise<T>;
+    return this.callFar(name, scope, options, (target) => this.send(target, name, args, timeoutMs, options.signal, trace)) as Promise<T>;
   }
 
   stream<T = unknown>(name: string, ...args: unknown[]): ItemStream<T> {
@@ -367,30 +373,45 @@ export class Runtime {
   streamWith<T = unknown>(name: string, args: unknown[], options: StreamOptions = NO_OPTIONS): ItemStream<T> {
     const window = options.window ?? DEFAULT_WINDOW;
     if (!Number.isInteger(window) || window < 1 || window > 2 ** 31) throw new BadArgumentsError(`stream window must be a whole number from 1, not ${window}`);
-    return new ItemStream<T>((stream) => {
-      const scope = options.scope ?? this.defaultScope;
-      const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+    const scope = options.scope ?? this.defaultScope;
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+    const open = (args: unknown[], stream: ItemStream<T>, trace?: string): Promise<StreamSource> => {
       if (options.host === undefined && options.state === undefined && options.order !== "random" && this.server?.functions.has(name)) {
-        return this.streamHere(name, args, options.signal, stream);
+        return this.streamHere(name, args, options.signal, stream, trace);
       }
       if (scope === "server") return Promise.reject(new NoSuchFunctionError(name, scope, "not in this process"));
-      return this.callFar(name, scope, options, (target) => this.sendStream(target, name, args, timeoutMs, options.signal, stream));
+      return this.callFar(name, scope, options, (target) => this.sendStream(target, name, args, timeoutMs, options.signal, stream, trace));
+    };
+    return new ItemStream<T>((stream) => {
+      if (!hooks.active) return open(args, stream);
+      // For hooks, a stream's call is done once the server began it: `after` has no value to see.
+      let source: StreamSource;
+      const opened = hooks.call(name, args, timeoutMs, (args, trace) => open(args, stream, trace).then((began) => void (source = began)));
+      return opened.then(() => source);
     }, window);
   }
 
   /** Opens a stream from one server: in-process, over its own port, or through the routers. */
-  private async sendStream(target: PoolServer, name: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream<any>): Promise<StreamSource> {
-    if (target.id === this.identity.id) return this.streamHere(name, args, signal, stream);
+  private async sendStream(
+    target: PoolServer,
+    name: string,
+    args: unknown[],
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    stream: ItemStream<any>,
+    trace: string | undefined,
+  ): Promise<StreamSource> {
+    if (target.id === this.identity.id) return this.streamHere(name, args, signal, stream, trace);
     const connection = await this.reach(target);
-    if (!connection) return this.link.openStream(target.id, name, args, timeoutMs, signal, stream);
+    if (!connection) return this.link.openStream(target.id, name, args, timeoutMs, signal, stream, trace);
     if (this.leaving.has(connection)) throw new Unreachable(new ConnectionLostError(describe(target), name));
-    return connection.openStream(name, args, {}, timeoutMs, signal, stream);
+    return connection.openStream(name, args, trace === undefined ? {} : { trace }, timeoutMs, signal, stream);
   }
 
   /** A stream of a function of this very process: its items are handed over as they are. */
-  private async streamHere(name: string, args: unknown[], signal: AbortSignal | undefined, stream: ItemStream<any>): Promise<StreamSource> {
+  private async streamHere(name: string, args: unknown[], signal: AbortSignal | undefined, stream: ItemStream<any>, trace: string | undefined): Promise<StreamSource> {
     if (signal?.aborted) throw new CancelledError(name, signal.reason);
-    const call = new CallContext(name, undefined, undefined);
+    const call = new CallContext(name, undefined, undefined, false, trace);
     let value: unknown;
     try {
       value = await this.server!.invoke(name, args, false, call);
@@ -445,7 +466,7 @@ export class Runtime {
       servers,
       missing: () => new NoSuchFunctionError(name, scope, "no server offers it"),
       call: (server, item, timeoutMs, signal) =>
-        this.send(server, name, [item], timeoutMs ?? this.defaultTimeoutMs, signal).catch((error) => {
+        this.sendHooked(server, name, [item], timeoutMs ?? this.defaultTimeoutMs, signal).catch((error) => {
           if (!(error instanceof Unreachable)) throw error;
           const lost = new ConnectionLostError(describe(server), name, error.cause);
           unsent.add(lost);
@@ -471,7 +492,7 @@ export class Runtime {
       targets.map(async (target): Promise<CallAllResult> => {
         const result: CallAllResult = { host: target.host, server: target.id, pid: target.pid, port: target.port };
         try {
-          result.value = await this.send(target, name, args, timeoutMs, options.signal);
+          result.value = await this.sendHooked(target, name, args, timeoutMs, options.signal);
         } catch (error) {
           result.error = error as Error;
         }
@@ -482,6 +503,11 @@ export class Runtime {
 
   /** Delivers to every matching subscriber; resolves with how many servers got it. */
   publish(topic: string, ...args: unknown[]): Promise<number> {
+    if (hooks.active) return hooks.publish(topic, args, (args) => this.publishNow(topic, args));
+    return this.publishNow(topic, args);
+  }
+
+  private publishNow(topic: string, args: unknown[]): Promise<number> {
     this.metrics?.published(topic);
     try {
       const here = this.server && this.server.deliver(topic, args) > 0 ? 1 : 0;
@@ -519,7 +545,7 @@ export class Runtime {
    * got it; a host nobody knows is a NoSuchHostError.
    */
   publishTo(topic: string, args: unknown[], where: { host: string; port?: number | undefined }): Promise<number> {
-    const targeted = async () => {
+    const targeted = async (args: unknown[]) => {
       checkTopic(topic);
       await this.link.sync();
       const { hostId } = this.perspective(where.host);
@@ -530,7 +556,7 @@ export class Runtime {
       const members = this.link.pool.groupMembers(topic).filter((member) => isTarget(member.server));
       return this.deliver(topic, args, this.subscribersOf(topic).filter(isTarget), here, this.chooseMembers(members));
     };
-    return this.tracked(targeted());
+    return this.tracked(hooks.active ? hooks.publish(topic, args, targeted) : targeted(args));
   }
 
   /**
@@ -545,9 +571,9 @@ export class Runtime {
     const others = this.subscribersOf(topic);
     const answering = here ? undefined : nearest(others, this.identity.hostId);
     if (!here && !answering) throw new NoSuchFunctionError(`${REQPUB} ${topic}`, this.defaultScope, `no subscriber of "${topic}"`);
-    const answer = here
-      ? this.invokeHere(REQPUB, [topic, ...args], this.defaultTimeoutMs)
-      : this.send(answering!, REQPUB, [topic, ...args], this.defaultTimeoutMs);
+    const ask = (args: unknown[], trace?: string) =>
+      here ? this.invokeHere(REQPUB, args, this.defaultTimeoutMs, undefined, trace) : this.send(answering!, REQPUB, args, this.defaultTimeoutMs, undefined, trace);
+    const answer = hooks.active ? hooks.call(REQPUB, [topic, ...args], this.defaultTimeoutMs, ask) : ask([topic, ...args]);
     // The answering server ran its subscriber already: its queue groups are left to the others.
     const answerer = answering?.id ?? this.identity.id;
     const members = this.link.pool.groupMembers(topic).filter((member) => member.server.id !== answerer);
@@ -722,8 +748,8 @@ export class Runtime {
   }
 
   /** A function of this very process: called in it, with a context as a remote call has. */
-  private async invokeHere(name: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
-    const call = new CallContext(name, timeoutMs > 0 && Number.isFinite(timeoutMs) ? Date.now() + timeoutMs : undefined, undefined);
+  private async invokeHere(name: string, args: unknown[], timeoutMs: number, signal?: AbortSignal, trace?: string): Promise<unknown> {
+    const call = new CallContext(name, timeoutMs > 0 && Number.isFinite(timeoutMs) ? Date.now() + timeoutMs : undefined, undefined, false, trace);
     if (signal?.aborted) throw new CancelledError(name, signal.reason);
     const cancel = () => call.cancel(new CancelledError(name, signal!.reason));
     signal?.addEventListener("abort", cancel, { once: true });
@@ -793,13 +819,19 @@ export class Runtime {
   }
 
   /** Sends one request to one server: in-process, over its own port, or through the routers. */
-  private async send(target: PoolServer, name: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
-    if (target.id === this.identity.id) return this.invokeHere(name, args, timeoutMs, signal);
+  private async send(target: PoolServer, name: string, args: unknown[], timeoutMs: number, signal?: AbortSignal, trace?: string): Promise<unknown> {
+    if (target.id === this.identity.id) return this.invokeHere(name, args, timeoutMs, signal, trace);
     const connection = await this.reach(target);
-    if (!connection) return this.link.forward(target.id, name, args, timeoutMs, signal);
+    if (!connection) return this.link.forward(target.id, name, args, timeoutMs, signal, trace);
     // It said it leaves while we waited for the connection: nothing may be sent to it now.
     if (this.leaving.has(connection)) throw new Unreachable(new ConnectionLostError(describe(target), name));
-    return connection.call(name, args, timeoutMs, signal);
+    return connection.call(name, args, timeoutMs, signal, trace);
+  }
+
+  /** `send` for a call of its own (an item of a map, a server of callAll): the hooks see it. */
+  private sendHooked(target: PoolServer, name: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+    if (!hooks.active) return this.send(target, name, args, timeoutMs, signal);
+    return hooks.call(name, args, timeoutMs, (args, trace) => this.send(target, name, args, timeoutMs, signal, trace));
   }
 
   /**

@@ -9,6 +9,7 @@ import type { Limits } from "./net/limits.js";
 import type { NetworkKey } from "./trust/network-key.js";
 import { Kind, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
 import { CallContext, runWith } from "./context.js";
+import { hooks } from "./hooks.js";
 import { isFar } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
 import { StreamPump } from "./net/stream-pump.js";
@@ -166,6 +167,11 @@ export class Server {
    * return a value or a promise, or throw.
    */
   invoke(name: string, args: unknown[], remote: boolean, call: CallContext): unknown {
+    if (hooks.active) return hooks.serve(call, args, (args) => this.invokeFunction(name, args, remote, call));
+    return this.invokeFunction(name, args, remote, call);
+  }
+
+  private invokeFunction(name: string, args: unknown[], remote: boolean, call: CallContext): unknown {
     if (name === REQPUB) return this.answerPublication(args, call);
     const local = this.functions.get(name);
     // What a caller may not see is refused as if it did not exist: nothing leaks.
@@ -224,11 +230,15 @@ export class Server {
 
   private run(handler: Handler, topic: string, args: unknown[]): void {
     try {
-      const result = handler.withTopic ? handler.fn.call(handler.thisArg, topic, ...args) : handler.fn.apply(handler.thisArg, args);
+      const result = hooks.active ? hooks.deliver(handler.label, topic, args, (args) => this.runHandler(handler, topic, args)) : this.runHandler(handler, topic, args);
       if (result instanceof Promise) result.catch((error) => this.subscriberFailed(handler, topic, error));
     } catch (error) {
       this.subscriberFailed(handler, topic, error);
     }
+  }
+
+  private runHandler(handler: Handler, topic: string, args: unknown[]): unknown {
+    return handler.withTopic ? handler.fn.call(handler.thisArg, topic, ...args) : handler.fn.apply(handler.thisArg, args);
   }
 
   /** Serves requests and publications arriving on a connection this server did not accept. */
@@ -254,7 +264,8 @@ export class Server {
     const { id } = message;
     const { fn, args, timeoutMs, credit } = message.body as ReqBody;
     const far = !connection.fromOwnHost || isFar(message);
-    const call = new CallContext(fn, timeoutMs === undefined ? undefined : Date.now() + timeoutMs, connection.peer, far);
+    const trace = hooks.active ? (message.body as ReqBody).trace : undefined;
+    const call = new CallContext(fn, timeoutMs === undefined ? undefined : Date.now() + timeoutMs, connection.peer, far, trace);
     if (id !== 0) connection.track(id, call);
     const stats = this.options.metrics?.servedStats(fn);
     const startedAt = stats ? stats.begin() : 0;

@@ -210,11 +210,17 @@ export class Connection implements Expiring, Metered {
     return this.start(frame, what, timeoutMs, false, signal).answer;
   }
 
-  /** Calls function `fn` of the peer: `request` for a `req`, its body written straight as text. */
-  call(fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<any> {
+  /**
+   * Calls function `fn` of the peer: `request` for a `req`, its body written straight as text
+   * (with a `trace` only when hooks sent one).
+   */
+  call(fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal, trace?: string): Promise<any> {
     let frame: Buffer | Buffer[];
     try {
-      frame = encodeRequest(this.nextId, fn, args, timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : undefined, this.options.limits);
+      const ms = timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : undefined;
+      frame = trace === undefined
+        ? encodeRequest(this.nextId, fn, args, ms, this.options.limits)
+        : encodeMessage(Kind.req, this.nextId, ms === undefined ? { fn, args, trace } : { fn, args, timeoutMs: ms, trace }, this.options.limits);
     } catch (error) {
       return Promise.reject(error instanceof BadArgumentsError ? new BadArgumentsError(`${fn}: ${error.message}`) : error);
     }

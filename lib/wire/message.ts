@@ -83,6 +83,8 @@ export interface ReqBody {
   timeoutMs?: number;
   /** The caller reads a stream: how many items the server may send before it grants more. */
   credit?: number;
+  /** `<traceId>-<spanId>` of the calling side, sent when the caller has hooks (lib/hooks.ts). */
+  trace?: string;
 }
 
 export interface RepBody {

@@ -103,7 +103,7 @@ const SCHEMAS: Partial<Record<Kind, Check>> = {
     "port?": port,
     "watch?": bool,
   }),
-  [Kind.req]: shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms, "credit?": count }),
+  [Kind.req]: shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms, "credit?": count, "trace?": str }),
   [Kind.credit]: shape({ n: count }),
   [Kind.exc]: shape({ name: str, message: text, "code?": str, "data?": object, "stack?": text }),
   [Kind.pub]: shape({ topic: nonEmpty, args: array, "target?": nonEmpty, "groups?": listOf(nonEmpty) }),

@@ -335,4 +335,22 @@ describe.skipIf(why)("perspectives, visibility, realms and the root port, 3 host
       feeds.kill("SIGTERM");
     }
   });
+  test("a trace id crosses hosts with the call, through the routers too: hooks on host1 and host3 see one trace", async () => {
+    const traced = join(PACKAGE_ROOT, "test", "fixtures", "traced.ts");
+    await h1.serve([traced], { TRACED_AS: "t1" });
+    // host3's server is on loopback: host1 reaches it through both routers.
+    await h3.serve([traced], { TRACED_AS: "t3", LABC_SERVER_ADDRESS: "127.0.0.1" });
+    await within(8000, "t1 and t3 known on host2", async () => (await out(h2, ["ls"])).includes("t3.double") && (await out(h2, ["ls"])).includes("t1.hop"));
+    expect(await out(h2, ["call", "t1.hop", "t3.double", "21"])).toBe("42");
+    const spans = async (fn: string) => JSON.parse((await h2.cli(["call", fn, "--json"])).stdout) as Record<string, any>[];
+    const atT1 = await spans("t1.spans");
+    const served = atT1.find((s) => s.side === "serving" && s.name === "t1.hop")!;
+    const calling = atT1.find((s) => s.side === "calling" && s.name === "t3.double")!;
+    expect(calling).toMatchObject({ traceId: served.traceId, parentSpanId: served.spanId });
+    const atT3 = await spans("t3.spans");
+    // Through the routers, the serving side does not know the caller's process: the trace still links them.
+    const atHost3 = atT3.find((s) => s.name === "t3.double")!;
+    expect(atHost3).toMatchObject({ traceId: served.traceId, parentSpanId: calling.spanId, args: [21] });
+    expect(atHost3.callerPid).toBeUndefined();
+  });
 });
