@@ -13,6 +13,7 @@ import type { Listener, Transport } from "../lib/net/transport.js";
 import { CLI_PATH } from "../lib/paths.js";
 import { Router } from "../lib/router.js";
 import { HttpEndpoint } from "../lib/http-endpoint.js";
+import { StatusBoard } from "./status-board.js";
 import { warn } from "../lib/log.js";
 import { Runtime } from "../lib/runtime.js";
 import { servicesDir } from "../lib/services/manifest.js";
@@ -139,8 +140,9 @@ export async function runRouter(config: Config): Promise<void> {
   await control.register(() => core.ping(), { name: "core.ping" });
   await control.register(() => core.info(), { name: "core.info" });
   // The endpoint is an extra: a router that cannot open it says why and works on without it.
-  const http = config["http.enabled"]
-    ? new HttpEndpoint({ address: config["http.address"], port: config["http.port"], host: self.name, metrics: () => router.metrics() })
+  const board = config["http.enabled"] ? new StatusBoard(control, { host: self.name, networkMetrics: () => router.networkMetrics() }) : undefined;
+  const http = board
+    ? new HttpEndpoint({ address: config["http.address"], port: config["http.port"], host: self.name, metrics: () => router.metrics(), pages: board })
     : undefined;
   const httpPort = await http?.start().catch((error: Error) => {
     warn(`labc router: no HTTP endpoint: ${error.message}`);
@@ -148,6 +150,7 @@ export async function runRouter(config: Config): Promise<void> {
   });
   router.markReady();
   stopOnSignal(async () => {
+    board?.close();
     await http?.close();
     await control.close();
     await router.close();
@@ -155,6 +158,6 @@ export async function runRouter(config: Config): Promise<void> {
   process.stdout.write(
     `labc router: ${self.name} (${self.hostId}) on port ${router.port}, pid ${process.pid}, discovery ${discovery}` +
       `, ${key ? `network secret (key id ${key.id})` : "open network"}` +
-      `${httpPort ? `, http://${config["http.address"]}:${httpPort}/metrics` : ""}\n${key ? "" : `${OPEN_NETWORK}\n`}`,
+      `${httpPort ? `, status page http://${config["http.address"]}:${httpPort}/ (metrics at /metrics)` : ""}\n${key ? "" : `${OPEN_NETWORK}\n`}`,
   );
 }

@@ -1,18 +1,26 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { ConfigError } from "./errors.js";
 import type { ProcessMetrics } from "./metrics.js";
 import type { HostMetrics } from "./router.js";
 
+/** What else the endpoint serves (the status page, cli/status-board.ts): true when it answered. */
+export interface HttpPages {
+  handle(request: IncomingMessage, response: ServerResponse, path: string): boolean;
+}
+
 /**
  * The router's HTTP endpoint (`[http] enabled = true`): `/metrics` in Prometheus's text format,
- * `/healthz`, and `/api/metrics`, the JSON `labc metrics --json` prints. Read-only, and on a
- * loopback address only: nothing here checks who asks, so nobody else may.
+ * `/healthz`, `/api/metrics` (the JSON `labc metrics --json` prints), and the status page. On a
+ * loopback address only: nothing here checks who asks, so only this computer may. A web page
+ * from elsewhere open in a browser here may not use it either: a request must name this
+ * endpoint as its Host (no DNS rebinding), and an action (POST) must come from the endpoint's
+ * own page (Origin) with JSON and the `x-labc` header, which another site's page cannot send.
  */
 export class HttpEndpoint {
   private server: Server | undefined;
 
   constructor(
-    private readonly options: { address: string; port: number; host: string; metrics: () => Promise<HostMetrics> },
+    private readonly options: { address: string; port: number; host: string; metrics: () => Promise<HostMetrics>; pages?: HttpPages },
   ) {}
 
   async start(): Promise<number> {
@@ -25,7 +33,13 @@ export class HttpEndpoint {
       );
     }
     const server = createServer((request, response) => {
-      const path = (request.url ?? "/").split("?")[0];
+      const path = (request.url ?? "/").split("?")[0]!;
+      const refused = refusal(request, (server.address() as { port: number }).port);
+      if (refused) {
+        response.writeHead(403, { "content-type": "text/plain; charset=utf-8" }).end(`${refused}\n`);
+        return;
+      }
+      if (this.options.pages?.handle(request, response, path)) return;
       if (request.method !== "GET" && request.method !== "HEAD") {
         response.writeHead(405, { allow: "GET, HEAD" }).end();
         return;
@@ -35,7 +49,7 @@ export class HttpEndpoint {
         return;
       }
       if (path !== "/metrics" && path !== "/api/metrics") {
-        response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found: /metrics, /healthz, /api/metrics\n");
+        response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found: /, /metrics, /healthz, /api/metrics\n");
         return;
       }
       this.options.metrics().then(
@@ -54,9 +68,29 @@ export class HttpEndpoint {
     return (server.address() as { port: number }).port;
   }
 
+  /** Ends every response still open too (a page's live view, a tap). */
   close(): Promise<void> {
-    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const server = this.server;
+    if (!server) return Promise.resolve();
+    return new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
   }
+}
+
+/** Why a request may not be answered (see HttpEndpoint), or undefined. */
+function refusal(request: IncomingMessage, port: number): string | undefined {
+  const host = request.headers.host ?? "";
+  // Any port: a tunnel (ssh -L 9000:127.0.0.1:55580) names its own.
+  if (!/^(?:localhost|127\.\d+\.\d+\.\d+|\[::1\])(?::\d+)?$/.test(host)) return `Host "${host}" is not a name of this computer: use http://127.0.0.1:${port}/`;
+  const origin = request.headers.origin;
+  if (origin !== undefined && origin !== `http://${host}`) return `requests from pages of ${origin} are refused`;
+  if (request.method === "GET" || request.method === "HEAD") return undefined;
+  if (!request.headers["content-type"]?.startsWith("application/json") || request.headers["x-labc"] === undefined) {
+    return "an action needs content-type application/json and an x-labc header (the status page sends them)";
+  }
+  return undefined;
 }
 
 function isLoopback(address: string): boolean {

@@ -81,7 +81,7 @@ test("/metrics is Prometheus text whose counters match the calls made; /healthz 
   expect(json.hostId).toBe(labc.identity.hostId);
   expect(json.processes.map((p) => p.pid)).toContain(server.pid);
   expect((await get("/nothing")).status).toBe(404);
-  expect((await fetch(`http://127.0.0.1:${httpPort}/metrics`, { method: "POST" })).status).toBe(405);
+  expect((await fetch(`http://127.0.0.1:${httpPort}/metrics`, { method: "POST", headers: { "content-type": "application/json", "x-labc": "1" } })).status).toBe(405);
 });
 
 test("an address beyond this computer is refused: the router says why and runs on without the endpoint", async () => {
@@ -99,4 +99,38 @@ test("an address beyond this computer is refused: the router says why and runs o
   } finally {
     router.kill("SIGTERM");
   }
+});
+
+test("the status page's API without a browser: the view, actions with their typed errors, a tap, and the requests it refuses", async () => {
+  const page = await get("/");
+  expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+  expect(await page.text()).toContain('<title>labc status</title>');
+
+  const view = (await (await get("/api/status")).json()) as { hosts: { state: string }[]; servers: { pid: number; functions: { name: string; alias?: string }[] }[] };
+  expect(view.hosts.map((h) => h.state)).toEqual(["self"]);
+  expect(view.servers.find((s) => s.pid === server.pid)!.functions).toContainEqual(expect.objectContaining({ name: "echo.echo", alias: "echo" }));
+
+  const act = (path: string, body: unknown, headers: Record<string, string> = { "content-type": "application/json", "x-labc": "1" }) =>
+    fetch(`http://127.0.0.1:${httpPort}${path}`, { method: "POST", headers, body: JSON.stringify(body) });
+  expect(await (await act("/api/call", { fn: "add", args: [2, 3] })).json()).toEqual({ value: 5 });
+  expect(await (await act("/api/call", { fn: "nowhere", args: [] })).json()).toMatchObject({ error: { name: "NoSuchFunctionError", code: "LABC_NO_SUCH_FUNCTION" } });
+  expect(await (await act("/api/call", { fn: "add", args: "2, 3" })).json()).toMatchObject({ error: { code: "LABC_BAD_ARGUMENTS", message: '"args" must be a JSON array' } });
+  expect(await (await act("/api/service", { host: "nowhere", name: "x", action: "start" })).json()).toMatchObject({ error: { code: "LABC_NO_SUCH_HOST" } });
+
+  // A tap: the events arrive on the open response as they pass.
+  const tap = await get("/api/tap?pattern=lab.%23");
+  const reader = tap.body!.getReader();
+  let events = "";
+  const read = async (until: string) => {
+    while (!events.includes(until)) events += new TextDecoder().decode((await reader.read()).value);
+  };
+  await read("event: tapping");
+  expect(await (await act("/api/publish", { topic: "lab.note", args: [{ n: 1 }] })).json()).toEqual({ value: 1 });
+  await read('"topic":"lab.note"');
+  expect(events).toMatch(/event: publication\ndata: \{"topic":"lab\.note","args":\[\{"n":1\}\],"at":\d+,"dropped":0\}/);
+  await reader.cancel();
+
+  // Not from another site's page, not without the header, not under another name.
+  expect((await act("/api/call", { fn: "add", args: [1, 1] }, { "content-type": "application/json" })).status).toBe(403);
+  expect((await act("/api/call", { fn: "add", args: [1, 1] }, { "content-type": "application/json", "x-labc": "1", origin: "http://evil.example" })).status).toBe(403);
 });

@@ -78,7 +78,7 @@ afterAll(() => {
 
 test("the tarball holds the built library, CLI, router, types, docs and license, and nothing of tests, benchmarks or CI", () => {
   const files = (globalThis as { packedFiles?: string[] }).packedFiles!;
-  for (const needed of ["dist/labc.js", "dist/cli.js", "dist/router.js", "dist/types/lib/index.d.ts", "bin/labc.js", "README.md", "LICENSE", "docs/protocol.md", "services/service-control.ts", "config.example.toml"]) {
+  for (const needed of ["dist/labc.js", "dist/cli.js", "dist/router.js", "dist/types/lib/index.d.ts", "bin/labc.js", "README.md", "LICENSE", "docs/protocol.md", "services/service-control.ts", "config.example.toml", "dist/status-page.html"]) {
     expect(files).toContain(needed);
   }
   expect(files.filter((file) => /^(test|bench|\.ci|lib|cli)\/|\.labc-build|^dist\/(lib|bench|test)\/|^tsconfig/.test(file))).toEqual([]);
