@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { configDir, loadConfig, type ConfigKey } from "../lib/config.js";
+import { isLoopback } from "../lib/http-endpoint.js";
 import { networkKey } from "../lib/trust/network-key.js";
 import { newSecret, parseSecret, secretFile, writeSecretFile } from "../lib/trust/secret.js";
 
@@ -9,8 +10,9 @@ const RESTART =
   "(`ps -C node -o pid,args` shows it as `labc router`; it also leaves 60 s after its last process).";
 
 /**
- * `labc secret new | show | set <secret>`: the network secret, in the config folder, readable
- * by its owner only. Every host of a network holds the same one.
+ * `labc secret new | show | set <secret> | http-token`: the network secret, in the config
+ * folder, readable by its owner only. Every host of a network holds the same one. Its HTTP token
+ * opens the routers' HTTP endpoints to other computers (lib/http-endpoint.ts).
  */
 export function runSecret(
   action: string,
@@ -47,8 +49,19 @@ export function runSecret(
       process.stderr.write(`labc: network secret from ${sources["network.secret"]}, key id ${networkKey(secret).id}\n`);
       return `${secret}\n`;
     }
+    case "http-token": {
+      const secret = values["network.secret"];
+      if (!secret) throw new SecretUsageError("no network secret is set: the network is open, and the HTTP endpoint answers this computer only");
+      const { httpToken } = networkKey(secret);
+      const beyond = isLoopback(values["http.address"]) ? ` once the router listens beyond loopback ([http] address = "0.0.0.0")` : "";
+      process.stderr.write(
+        `labc: from another computer, the status page is http://${values["host.name"]}:${values["http.port"]}/#token=${httpToken}${beyond};` +
+          ` other clients send the token as "Authorization: Bearer <token>"\n`,
+      );
+      return `${httpToken}\n`;
+    }
     default:
-      throw new SecretUsageError(`labc secret takes new, show or set, not "${action}"`);
+      throw new SecretUsageError(`labc secret takes new, show, set or http-token, not "${action}"`);
   }
 }
 

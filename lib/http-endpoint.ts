@@ -1,3 +1,4 @@
+import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { ConfigError } from "./errors.js";
 import type { ProcessMetrics } from "./metrics.js";
@@ -10,33 +11,43 @@ export interface HttpPages {
 
 /**
  * The router's HTTP endpoint (`[http] enabled = true`): `/metrics` in Prometheus's text format,
- * `/healthz`, `/api/metrics` (the JSON `labc metrics --json` prints), and the status page. On a
- * loopback address only: nothing here checks who asks, so only this computer may. A web page
- * from elsewhere open in a browser here may not use it either: a request must name this
- * endpoint as its Host (no DNS rebinding), and an action (POST) must come from the endpoint's
- * own page (Origin) with JSON and the `x-labc` header, which another site's page cannot send.
+ * `/healthz`, `/api/metrics` (the JSON `labc metrics --json` prints), and the status page.
+ * On loopback it answers this computer as the CLI does, asking nothing. Beyond loopback only in
+ * a network with a secret, and a request arriving there must carry the token the secret gives
+ * (`NetworkKey.httpToken`). A web page of another site open in a browser may not use it either:
+ * a request on loopback must name loopback as its Host (no DNS rebinding), and an action (POST)
+ * must come from the endpoint's own page (Origin) with JSON and the `x-labc` header, which
+ * another site's page cannot send.
  */
 export class HttpEndpoint {
   private server: Server | undefined;
 
   constructor(
-    private readonly options: { address: string; port: number; host: string; metrics: () => Promise<HostMetrics>; pages?: HttpPages },
+    private readonly options: {
+      address: string;
+      port: number;
+      host: string;
+      metrics: () => Promise<HostMetrics>;
+      pages?: HttpPages;
+      /** The network secret's token, undefined in an open network (which keeps the endpoint on loopback). */
+      token?: string;
+    },
   ) {}
 
   async start(): Promise<number> {
-    const { address, port } = this.options;
-    if (!isLoopback(address)) {
+    const { address, port, token } = this.options;
+    if (!isLoopback(address) && token === undefined) {
       throw new ConfigError(
         "config",
         "http.address",
-        `${address} is not a loopback address; the HTTP endpoint answers anyone who reaches it, so it listens on this computer only (127.0.0.1 or ::1): reach it from elsewhere through ssh -L or a proxy that checks who asks`,
+        `${address} is not a loopback address, and the network is open (no secret): with nothing to tell who asks, the endpoint listens on this computer only (127.0.0.1 or ::1). Give the network a secret (labc secret new) to open it to requests carrying its token (labc secret http-token), or reach it through ssh -L`,
       );
     }
     const server = createServer((request, response) => {
       const path = (request.url ?? "/").split("?")[0]!;
-      const refused = refusal(request, (server.address() as { port: number }).port);
+      const refused = refusal(request, path, (server.address() as { port: number }).port, this.options.token);
       if (refused) {
-        response.writeHead(403, { "content-type": "text/plain; charset=utf-8" }).end(`${refused}\n`);
+        response.writeHead(refused.status, { "content-type": "text/plain; charset=utf-8" }).end(`${refused.why}\n`);
         return;
       }
       if (this.options.pages?.handle(request, response, path)) return;
@@ -79,22 +90,37 @@ export class HttpEndpoint {
   }
 }
 
-/** Why a request may not be answered (see HttpEndpoint), or undefined. */
-function refusal(request: IncomingMessage, port: number): string | undefined {
+/** Why a request may not be answered (see HttpEndpoint), with its status, or undefined. */
+function refusal(request: IncomingMessage, path: string, port: number, token: string | undefined): { status: number; why: string } | undefined {
   const host = request.headers.host ?? "";
-  // Any port: a tunnel (ssh -L 9000:127.0.0.1:55580) names its own.
-  if (!/^(?:localhost|127\.\d+\.\d+\.\d+|\[::1\])(?::\d+)?$/.test(host)) return `Host "${host}" is not a name of this computer: use http://127.0.0.1:${port}/`;
+  const refuse = (why: string, status = 403) => ({ status, why });
+  if (isLoopback(request.socket.localAddress ?? "")) {
+    // Any port: a tunnel (ssh -L 9000:127.0.0.1:55580) names its own.
+    if (!/^(?:localhost|127\.\d+\.\d+\.\d+|\[::1\])(?::\d+)?$/.test(host)) return refuse(`Host "${host}" is not a name of this computer: use http://127.0.0.1:${port}/`);
+  } else if (path !== "/" && !carries(request, token!)) {
+    // The page itself holds nothing: it reads the token from its address (#token=...).
+    return refuse("a request from another computer needs the network's token: `labc secret http-token` prints it and the page's address", 401);
+  }
   const origin = request.headers.origin;
-  if (origin !== undefined && origin !== `http://${host}`) return `requests from pages of ${origin} are refused`;
+  if (origin !== undefined && origin !== `http://${host}`) return refuse(`requests from pages of ${origin} are refused`);
   if (request.method === "GET" || request.method === "HEAD") return undefined;
   if (!request.headers["content-type"]?.startsWith("application/json") || request.headers["x-labc"] === undefined) {
-    return "an action needs content-type application/json and an x-labc header (the status page sends them)";
+    return refuse("an action needs content-type application/json and an x-labc header (the status page sends them)");
   }
   return undefined;
 }
 
-function isLoopback(address: string): boolean {
-  return address === "localhost" || address === "::1" || /^127\.\d+\.\d+\.\d+$/.test(address);
+/** The token as `Authorization: Bearer`, or as `?token=` (a browser's EventSource sets no header), compared in constant time. */
+function carries(request: IncomingMessage, token: string): boolean {
+  const bearer = /^Bearer (\S+)$/.exec(request.headers.authorization ?? "")?.[1];
+  const given = Buffer.from(bearer ?? new URL(request.url ?? "/", "http://labc").searchParams.get("token") ?? "");
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** An address of this computer only: what the endpoint may listen on without a secret, and where it asks for no token. */
+export function isLoopback(address: string): boolean {
+  return address === "localhost" || address === "::1" || /^(?:::ffff:)?127\.\d+\.\d+\.\d+$/.test(address);
 }
 
 /** A label value as Prometheus's text format writes it: backslash, quote and line break escaped. */

@@ -18,6 +18,11 @@ export class NetworkKey {
   readonly id: string;
   /** What a TLS client names its key by (sent in the clear; it is the key id). */
   readonly identity: string;
+  /**
+   * What a request to the router's HTTP endpoint from another computer must carry (`labc secret
+   * http-token`): it opens the status page and its actions, not the network.
+   */
+  readonly httpToken: string;
   private readonly announcementKey: Buffer;
 
   constructor(secret: Buffer) {
@@ -25,6 +30,7 @@ export class NetworkKey {
     this.announcementKey = derive(secret, "announcement mac");
     this.id = derive(secret, "key id", 8).toString("hex");
     this.identity = `labc1 ${this.id}`;
+    this.httpToken = derive(secret, "http token").toString("base64url");
   }
 
   /** The MAC of an announcement's text (HMAC-SHA256, first 16 bytes, base64url). */

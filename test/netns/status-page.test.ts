@@ -48,7 +48,8 @@ describe.skipIf(why)("the status page in Chromium, 2 hosts in network namespaces
     lan = Lan.create(2, { LABC_SECRET: `labc1_${randomBytes(32).toString("base64url")}` });
     [h1, h2] = lan.hosts as [LanHost, LanHost];
     expect((await h2.cli(["install", join(PACKAGE_ROOT, "services", "light-control.ts")])).stderr).toBe("");
-    await h1.serve([join(PACKAGE_ROOT, "services", "echo.ts")], { LABC_HTTP_ENABLED: "true", LABC_HTTP_PORT: String(HTTP_PORT) });
+    // Beyond loopback: the network has a secret, so other computers may come with its token.
+    await h1.serve([join(PACKAGE_ROOT, "services", "echo.ts")], { LABC_HTTP_ENABLED: "true", LABC_HTTP_PORT: String(HTTP_PORT), LABC_HTTP_ADDRESS: "0.0.0.0" });
     await h2.serve([h2.service("Two", { on_host2: 'return "host2";' })]);
     await within(8000, "the hosts linked", async () => (await h1.hosts()).filter((h) => h.functions > 0).length === 2);
 
@@ -137,6 +138,35 @@ describe.skipIf(why)("the status page in Chromium, 2 hosts in network namespaces
     // A name of another site that resolves to 127.0.0.1 (DNS rebinding): fetch cannot set Host, http can.
     const rebound = await h1.node(["-e", `require("node:http").get({ port: ${HTTP_PORT}, path: "/api/status", headers: { host: "evil.example:${HTTP_PORT}" } }, (r) => console.log(r.statusCode))`]);
     expect(rebound.stdout.trim()).toBe("403");
+  });
+
+  test("from another computer: refused without the network's token, the page and its actions with it", async () => {
+    const printed = await h1.cli(["secret", "http-token"]);
+    const token = printed.stdout.trim();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(printed.stderr).toContain(`http://host1:${HTTP_PORT}/#token=${token}`);
+    const fromHost2 = async (path: string, headers: Record<string, string> = {}) =>
+      (await h2.node(["-e", `fetch("http://${h1.address}:${HTTP_PORT}${path}", { headers: ${JSON.stringify(headers)} }).then(async (r) => console.log(r.status, (await r.text()).slice(0, 60)))`])).stdout;
+    expect(await fromHost2("/api/status")).toMatch(/^401 a request from another computer needs the network's token/);
+    expect(await fromHost2("/api/status", { authorization: `Bearer ${"x".repeat(43)}` })).toMatch(/^401 /);
+    expect(await fromHost2(`/api/events?token=${token.slice(1)}x`)).toMatch(/^401 /);
+    expect(await fromHost2("/metrics", { authorization: `Bearer ${token}` })).toMatch(/^200 # HELP labc_calls_total/);
+    expect(await fromHost2("/")).toMatch(/^200 <!doctype html>/);
+
+    // The page from host1's LAN address (not loopback), the token given once in its address.
+    const remote = await browser.newPage();
+    try {
+      remote.setDefaultTimeout(8000);
+      await remote.goto(`http://${h1.address}:${HTTP_PORT}/#token=${token}`);
+      await remote.locator('tr[data-host="host2"][data-state="alive"]').waitFor();
+      expect(remote.url()).toBe(`http://${h1.address}:${HTTP_PORT}/`);
+      await remote.fill('#call-form input[name="fn"]', "add");
+      await remote.fill('#call-form input[name="args"]', "[20, 22]");
+      await remote.click("#call-form button");
+      await remote.locator("#call-result", { hasText: /^42$/ }).waitFor();
+    } finally {
+      await remote.close();
+    }
   });
 
   test("a host killed turns dead on the page within the detection time", async () => {
