@@ -126,6 +126,17 @@ describe.skipIf(why)("the status page in Chromium, 2 hosts in network namespaces
     await screenshot("status-page-actions");
   });
 
+  test("restart and stop from the page: the service gets a new process, then leaves with its functions", async () => {
+    const row = page.locator('tr[data-service="LightControl"]');
+    const pid = Number(await row.locator("td").nth(2).textContent());
+    await row.locator('button[data-action="restart"]').click();
+    await page.locator('tr[data-service="LightControl"] [data-result]', { hasText: "restart: running" }).waitFor({ timeout: 20000 });
+    await within(3000, "a new pid on the page", async () => Number(await row.locator("td").nth(2).textContent()) !== pid);
+    await row.locator('button[data-action="stop"]').click();
+    await page.locator('tr[data-service="LightControl"][data-state="stopped"]').waitFor({ timeout: 20000 });
+    await page.locator('tr[data-function="light_control.set"]').waitFor({ state: "detached" });
+  });
+
   test("the endpoint refuses an action from another site's page, and a request naming another Host", async () => {
     const status = await page.evaluate(async (port) => {
       const action = (headers: Record<string, string>) =>
