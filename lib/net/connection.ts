@@ -105,6 +105,8 @@ export class Connection implements Expiring, Metered {
   private readonly decoder: FrameDecoder;
   private paused = false;
   private frameDeadline: Deadline | null = null;
+  /** The frame being read had its clock started again once (see frameTimedOut). */
+  private frameExtended = false;
   private helloDeadline: Deadline | null = null;
   private drainWaiters: (() => void)[] = [];
   private readonly onFrame = (frame: Buffer) => this.frameIn(frame);
@@ -117,7 +119,9 @@ export class Connection implements Expiring, Metered {
     if (options.accepted) {
       this.helloDeadline = deadlines.add(options.limits.helloTimeoutMs, () => {
         this.helloDeadline = null;
-        if (!this.peer) this.fail(new LimitError("hello_timeout", `no hello within ${options.limits.helloTimeoutMs} ms`));
+        afterWaitingReads(() => {
+          if (!this.peer) this.fail(new LimitError("hello_timeout", `no hello within ${options.limits.helloTimeoutMs} ms`));
+        });
       });
     }
     transport.start(
@@ -442,6 +446,7 @@ export class Connection implements Expiring, Metered {
     }
     if (this.decoder.idle) {
       if (this.frameDeadline) this.stopFrameClock();
+      this.frameExtended = false;
     } else if (!this.frameDeadline && !this.paused && !this.closed) {
       this.frameDeadline = deadlines.add(this.options.limits.frameTimeoutMs, this.frameTimedOut);
     }
@@ -449,7 +454,18 @@ export class Connection implements Expiring, Metered {
 
   private readonly frameTimedOut = () => {
     this.frameDeadline = null;
-    this.fail(new LimitError("frame_timeout", `a frame still incomplete ${this.options.limits.frameTimeoutMs} ms after its first byte`));
+    const bytesIn = this.traffic.bytesIn;
+    afterWaitingReads(() => {
+      if (this.closed || this.paused || this.decoder.idle || this.frameDeadline) return;
+      // Bytes of it were waiting to be read (this process was the slow one): its clock starts
+      // again, once per frame, so that a peer trickling bytes still cannot hold it open.
+      if (this.traffic.bytesIn > bytesIn && !this.frameExtended) {
+        this.frameExtended = true;
+        this.frameDeadline = deadlines.add(this.options.limits.frameTimeoutMs, this.frameTimedOut);
+        return;
+      }
+      this.fail(new LimitError("frame_timeout", `a frame still incomplete ${this.options.limits.frameTimeoutMs} ms after its first byte`));
+    });
   };
 
   private stopFrameClock(): void {
@@ -632,4 +648,14 @@ function byteLength(parts: Buffer[]): number {
   let total = 0;
   for (const part of parts) total += part.length;
   return total;
+}
+
+/**
+ * Runs a timeout's verdict after the reads waiting in the kernel. After a stall of this process
+ * (a machine too busy to run it for a while), Node runs due timers before it reads the sockets:
+ * a hello or the rest of a frame that came meanwhile would count as missing. A check callback
+ * runs after the reads of this turn of the event loop.
+ */
+function afterWaitingReads(verdict: () => void): void {
+  setImmediate(verdict);
 }

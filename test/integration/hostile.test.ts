@@ -106,6 +106,21 @@ describe("bounded memory", () => {
     await stillServed();
   });
 
+  test("a server that stalled past the frame timeout reads what came meanwhile before it blames the peer", async () => {
+    const slow = await peer();
+    slow.hello();
+    const frame = frameOf(KIND.req, 9, { fn: "echo", args: ["sent in two halves"] });
+    slow.send(frame.subarray(0, 10));
+    await sleep(100);
+    // The server's event loop is held 1.5 s (its frame timeout is 1 s); the rest arrives meanwhile.
+    const blocked = labc.callWith("block", [1500], { timeoutMs: 5000 });
+    await sleep(300);
+    slow.send(frame.subarray(10));
+    expect(await blocked).toBe("unblocked");
+    expect((await slow.expect((f) => f.id === 9)).body).toEqual({ v: "sent in two halves" });
+    expect(slow.isClosed).toBe(false);
+  });
+
   test("connections past the cap per address are closed at once; the others go on", async () => {
     const many = await Promise.all(Array.from({ length: 60 }, () => peer()));
     for (const hostile of many) hostile.hello();
