@@ -529,6 +529,33 @@ async function labcOnlyFigures({ system, routerPid, env }: LabcSystem): Promise<
   });
   record("W5 `labc call echo hi`", "ms", "lower", system, median(times));
   await streamAndJobFigures(system, env);
+  if (system === "labc") await callingHookFigures(env);
+}
+
+/**
+ * W13: W2 made by a process of its own with a hook that does nothing, against the same process
+ * without one, their rounds alternating (bench/bench-caller.ts; the echo server is labc's).
+ */
+async function callingHookFigures(env: NodeJS.ProcessEnv): Promise<void> {
+  const callers = await Promise.all(
+    ([["plain", "0"], ["hooked", "1"]] as const).map(([name, hook]) =>
+      start(process.execPath, [CLI_PATH, "serve", here("../../bench/bench-caller.ts")], { ...env, BENCH_CALLER_NAME: `bench.${name}`, BENCH_CALLER_HOOK: hook }),
+    ),
+  );
+  const runtime = new Runtime(loadConfig({ env }).values);
+  try {
+    const count = quick ? 2_000 : 20_000;
+    const round = (name: string) => runtime.callWith<{ perSecond: number; cpuUs: number }>(`bench.${name}`, [count, 100], { timeoutMs: 120_000 });
+    for (const name of ["plain", "hooked"]) await round(name);
+    const [plain, hooked] = await alternate(["plain", "hooked"], round);
+    for (const [label, rounds] of [["no hook", plain!], ["a no-op hook", hooked!]] as const) {
+      record(`W13 (W2 from a caller process, ${label}) 100 in flight`, "calls/s", "higher", "labc", median(rounds.map((r) => r.perSecond)));
+      record(`W13 (W2 from a caller process, ${label}) CPU per call, client`, "µs", "lower", "labc", median(rounds.map((r) => r.cpuUs)));
+    }
+  } finally {
+    await runtime.close();
+    for (const caller of callers) stop(caller.child);
+  }
 }
 
 /** W9 streams (next to W4) and W10 `labc.map` over 3 servers (next to the same calls one by one). */
@@ -803,6 +830,10 @@ function report(): void {
     `W12, a hook's cost on the serving side, a server with a hook that does nothing ÷ without: W1 p50 ${cost("W12 (W1 to a server with a hook) p50 latency", "W1 p50 latency", "higher")}x,` +
       ` W2 calls/s ${cost("W12 (W2 to a server with a hook) 100 in flight", "W2 100 in flight", "higher")}x,` +
       ` W2 CPU per call, server ${cost("W12 (W2 to a server with a hook) CPU per call, server", "W2 CPU per call, server", "higher")}x`,
+  );
+  console.log(
+    `W13, a hook's cost on the calling side, a caller with a hook that does nothing ÷ without: W2 calls/s ${cost("W13 (W2 from a caller process, a no-op hook) 100 in flight", "W13 (W2 from a caller process, no hook) 100 in flight", "higher")}x,` +
+      ` CPU per call, client ${cost("W13 (W2 from a caller process, a no-op hook) CPU per call, client", "W13 (W2 from a caller process, no hook) CPU per call, client", "higher")}x`,
   );
   secretCost();
   for (const note of notes) console.log(`note: ${note}`);

@@ -85,14 +85,14 @@ class Hooks {
     const parent = this.serving?.getStore();
     const event = this.event("call", "calling", name, args, parent?.traceId, parent?.spanId);
     if (timeoutMs > 0 && Number.isFinite(timeoutMs)) event.deadline = Date.now() + timeoutMs;
-    return this.around(event, () => send(event.args, `${event.traceId}-${event.spanId}`)) as Promise<T>;
+    return settled(() => this.around(event, () => send(event.args, `${event.traceId}-${event.spanId}`)) as Promise<T>);
   }
 
   /** A publication this process makes. */
   publish(topic: string, args: unknown[], send: (args: unknown[]) => Promise<number>): Promise<number> {
     const parent = this.serving?.getStore();
     const event = this.event("publication", "calling", topic, args, parent?.traceId, parent?.spanId);
-    return this.around(event, () => send(event.args)) as Promise<number>;
+    return settled(() => this.around(event, () => send(event.args)) as Promise<number>);
   }
 
   /**
@@ -193,6 +193,15 @@ function randomHex(bytes: number): string {
   }
   taken += bytes;
   return pool.toString("hex", taken - bytes, taken);
+}
+
+/** A call or publication always answers with a promise: a `before` that throws rejects it. */
+function settled<T>(start: () => Promise<T>): Promise<T> {
+  try {
+    return start();
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /** A hook that throws in `after` or `failed` is reported, and the call goes on as it was. */

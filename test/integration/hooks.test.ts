@@ -74,6 +74,26 @@ test("a before hook refuses a call with its error, which reaches the caller and 
   expect(served.map((s) => s.outcome)).toEqual(["LABC_NOT_PERMITTED", "answered"]);
 });
 
+test("a before hook of the caller that throws rejects the call's promise, and nothing is sent", async () => {
+  const seen: string[] = [];
+  const remove = hooks.add({
+    before: (event) => {
+      if (event.name === "b.double") throw new RangeError("not from here");
+    },
+    failed: (event, error) => void seen.push(`${event.name}: ${(error as Error).message}`),
+  });
+  try {
+    const refused = labc.call("b.double", 3);
+    expect(refused).toBeInstanceOf(Promise);
+    await expect(refused).rejects.toThrow("not from here");
+    await expect(labc.publish("b.double", 1)).rejects.toThrow("not from here");
+  } finally {
+    remove();
+  }
+  expect(seen).toEqual(["b.double: not from here", "b.double: not from here"]);
+  expect((await spans("b")).some((s) => s.name === "b.double" && s.args[0] === 3)).toBe(false);
+});
+
 test("publications: the publisher's hooks see it leave, the subscriber's see each subscriber run", async () => {
   mine.length = 0;
   expect(await labc.publish("a.news", { level: 3 })).toBe(1);
