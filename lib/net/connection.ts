@@ -216,15 +216,13 @@ export class Connection implements Expiring, Metered {
 
   /**
    * Calls function `fn` of the peer: `request` for a `req`, its body written straight as text
-   * (with a `trace` only when hooks sent one).
+   * (with a `trace` only when hooks give one).
    */
   call(fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal, trace?: string): Promise<any> {
     let frame: Buffer | Buffer[];
     try {
       const ms = timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : undefined;
-      frame = trace === undefined
-        ? encodeRequest(this.nextId, fn, args, ms, this.options.limits)
-        : encodeMessage(Kind.req, this.nextId, ms === undefined ? { fn, args, trace } : { fn, args, timeoutMs: ms, trace }, this.options.limits);
+      frame = encodeRequest(this.nextId, fn, args, ms, this.options.limits, trace);
     } catch (error) {
       return Promise.reject(error instanceof BadArgumentsError ? new BadArgumentsError(`${fn}: ${error.message}`) : error);
     }

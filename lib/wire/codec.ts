@@ -1,7 +1,7 @@
 import { BadArgumentsError, MalformedFrameError } from "../errors.js";
 import { MESSAGE_HEADER_BYTES } from "./frame-decoder.js";
 import { DEFAULT_LIMITS, type Limits } from "../net/limits.js";
-import { Kind, KIND_NAMES, type Message } from "./message.js";
+import { Kind, KIND_NAMES, type Message, type ReqBody } from "./message.js";
 import { CLOSE, parseValue, readShaped, REPLY_HEAD } from "./shaped-body.js";
 import { BIN_KEY, isPlain, placeBinary, restoreTypes, toWire, TYPES_KEY } from "./values.js";
 
@@ -62,9 +62,9 @@ export function encodePublication(topic: string, args: unknown[], limits: Limits
 }
 
 /**
- * A request's frame, the same bytes as `encodeMessage(Kind.req, id, { fn, args, timeoutMs })`
- * (no `timeoutMs` when undefined). Calls are the hot path, as publications are, and written the
- * same way.
+ * A request's frame, the same bytes as `encodeMessage(Kind.req, id, { fn, args, timeoutMs, trace })`
+ * (no `timeoutMs` or `trace` when undefined). Calls are the hot path, as publications are, and
+ * written the same way; a trace (a caller with hooks) makes a tail of its own.
  */
 export function encodeRequest(
   id: number,
@@ -72,11 +72,19 @@ export function encodeRequest(
   args: unknown[],
   timeoutMs: number | undefined,
   limits: Limits = DEFAULT_LIMITS,
+  trace?: string,
 ): Buffer | Buffer[] {
   if (!isPlain(args, 1, limits)) {
-    return encodeMessage(Kind.req, id, timeoutMs === undefined ? { fn, args } : { fn, args, timeoutMs }, limits);
+    const body: ReqBody = { fn, args };
+    if (timeoutMs !== undefined) body.timeoutMs = timeoutMs;
+    if (trace !== undefined) body.trace = trace;
+    return encodeMessage(Kind.req, id, body, limits);
   }
-  return textFrame(Kind.req, id, REQUEST_HEADS.get(fn), toJson(args), REQUEST_TAILS.get(timeoutMs), limits);
+  const tail =
+    trace === undefined
+      ? REQUEST_TAILS.get(timeoutMs)
+      : Buffer.from(`${timeoutMs === undefined ? "" : `,"timeoutMs":${JSON.stringify(timeoutMs)}`},"trace":${JSON.stringify(trace)}}`);
+  return textFrame(Kind.req, id, REQUEST_HEADS.get(fn), toJson(args), tail, limits);
 }
 
 /** A reply's frame, the same bytes as `encodeMessage(Kind.rep, id, { v: value })`, written as requests are. */

@@ -135,6 +135,8 @@ describe("codec", () => {
       for (const timeoutMs of [undefined, 30000, 2.5]) {
         const body = timeoutMs === undefined ? { fn: "lab.f", args: [value] } : { fn: "lab.f", args: [value], timeoutMs };
         expect(bytes(encodeRequest(7, "lab.f", [value], timeoutMs))).toEqual(bytes(encodeMessage(Kind.req, 7, body)));
+        const trace = "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331";
+        expect(bytes(encodeRequest(7, "lab.f", [value], timeoutMs, DEFAULT_LIMITS, trace))).toEqual(bytes(encodeMessage(Kind.req, 7, { ...body, trace })));
       }
       expect(bytes(encodeReply(9, value))).toEqual(bytes(encodeMessage(Kind.rep, 9, { v: value })));
     }
