@@ -77,6 +77,8 @@ export class StatusBoard {
   /** Each function's calls at the view before, for its rate: `hostId pid fn` → calls, time. */
   private previous = new Map<string, { calls: number; at: number }>();
   private page: string | undefined;
+  /** A view is being gathered: a slow round (a host not answering) is not piled on. */
+  private sending = false;
 
   constructor(
     private readonly runtime: Runtime,
@@ -120,10 +122,8 @@ export class StatusBoard {
     this.timer ??= setInterval(() => void this.broadcast(), TICK_MS);
   }
 
-  private sending = false;
-
   private async broadcast(): Promise<void> {
-    if (this.sending) return; // a slow round (a host not answering) is not piled on
+    if (this.sending) return;
     this.sending = true;
     try {
       const event = `event: status\ndata: ${toJson(await this.view())}\n\n`;
