@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { spawn } from "node:child_process";
-import { configDir, loadConfig, stateDir, type Config } from "../lib/config.js";
+import { backplaneSettings, configDir, loadConfig, stateDir, type Config } from "../lib/config.js";
 import type { Discovery } from "../lib/discovery/discovery.js";
 import { KnownHosts } from "../lib/discovery/known-hosts.js";
 import { StaticPeers } from "../lib/discovery/static-peers.js";
@@ -123,6 +123,7 @@ export async function runRouter(config: Config): Promise<void> {
     // A service waiting to be restarted keeps the router: it would not be restarted otherwise.
     canLeave: () => !supervisor.busy(),
     onIdle: () => void control.close().then(() => router.close()).then(() => process.exit(0)),
+    backplane: backplaneSettings(config, key !== undefined),
   });
   try {
     await router.start();

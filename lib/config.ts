@@ -2,11 +2,12 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { hostname, homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
+import type { BackplaneSettings } from "./backplane/nats-backplane.js";
 import { ConfigError } from "./errors.js";
 import { isSecret, readSecretFile, secretFile } from "./trust/secret.js";
 import { SCOPES } from "./wire/message.js";
 
-type Type = "string" | "port" | "seconds" | "bytes" | "boolean" | "scope" | "count" | "strings" | "dotted" | "secret";
+type Type = "string" | "text" | "port" | "seconds" | "bytes" | "boolean" | "scope" | "count" | "strings" | "dotted" | "secret";
 
 interface KeySpec {
   type: Type;
@@ -50,10 +51,20 @@ const KEYS = {
   "limits.connections_per_address": { type: "count", default: 1000 },
   "server.drain_timeout": { type: "seconds", default: 10 },
   "errors.send_stack": { type: "boolean", default: false },
+  "backplane.nats": { type: "strings", default: [] },
+  "backplane.realm": { type: "dotted", default: "main" },
+  "backplane.heartbeat": { type: "seconds", default: 1 },
+  "backplane.user": { type: "text", default: "" },
+  "backplane.pass": { type: "text", default: "" },
+  "backplane.token": { type: "text", default: "" },
+  "backplane.creds": { type: "text", default: "" },
+  "backplane.tls_ca": { type: "text", default: "" },
+  "backplane.tls_cert": { type: "text", default: "" },
+  "backplane.tls_key": { type: "text", default: "" },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof KEYS;
-type ValueOf<T extends Type> = T extends "string" | "scope" | "dotted" | "secret"
+type ValueOf<T extends Type> = T extends "string" | "text" | "scope" | "dotted" | "secret"
   ? string
   : T extends "boolean"
     ? boolean
@@ -116,6 +127,7 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
 
 const EXPECTED: Record<Type, string> = {
   string: "a non-empty string",
+  text: 'a string ("" for none)',
   port: "a port number from 0 to 65535",
   seconds: "a number of seconds, 0 or more",
   bytes: "a whole number of bytes, 1024 or more",
@@ -131,7 +143,7 @@ function coerce(type: Type, raw: unknown, fromText: boolean): string | number | 
   let value = raw;
   if (fromText && typeof raw === "string" && type === "strings") {
     value = raw.split(",").map((item) => item.trim()).filter(Boolean);
-  } else if (fromText && typeof raw === "string" && type !== "string" && type !== "scope" && type !== "dotted" && type !== "secret") {
+  } else if (fromText && typeof raw === "string" && type !== "string" && type !== "text" && type !== "scope" && type !== "dotted" && type !== "secret") {
     if (type === "boolean") {
       const text = raw.trim().toLowerCase();
       value = ["true", "1", "yes", "on"].includes(text) ? true : ["false", "0", "no", "off"].includes(text) ? false : raw;
@@ -142,6 +154,8 @@ function coerce(type: Type, raw: unknown, fromText: boolean): string | number | 
   switch (type) {
     case "string":
       return typeof value === "string" && value !== "" ? value : undefined;
+    case "text":
+      return typeof value === "string" ? value : undefined;
     case "scope":
       return typeof value === "string" && (SCOPES as readonly string[]).includes(value) ? value : undefined;
     case "boolean":
@@ -195,8 +209,10 @@ function readFile(loaded: LoadedConfig, file: string): void {
     throw new ConfigError(file, undefined, `not valid TOML${where}: ${(error as Error).message.split("\n")[0]}`);
   }
   const network = document.network as Record<string, unknown> | undefined;
-  if (network?.secret && process.platform !== "win32" && (statSync(file).mode & 0o077) !== 0) {
-    throw new ConfigError(file, "network.secret", `other users can read this file, and it holds the network secret: run \`chmod 600 ${file}\``);
+  const backplane = document.backplane as Record<string, unknown> | undefined;
+  const held = network?.secret ? "network.secret" : backplane?.pass ? "backplane.pass" : backplane?.token ? "backplane.token" : undefined;
+  if (held && process.platform !== "win32" && (statSync(file).mode & 0o077) !== 0) {
+    throw new ConfigError(file, held, `other users can read this file, and it holds a secret (${held}): run \`chmod 600 ${file}\``);
   }
   for (const [table, entries] of Object.entries(document)) {
     if (typeof entries !== "object" || entries === null || Array.isArray(entries)) {
@@ -208,6 +224,23 @@ function readFile(loaded: LoadedConfig, file: string): void {
     }
     for (const [name, raw] of Object.entries(entries)) set(loaded, `${table}.${name}`, raw, file, false);
   }
+}
+
+/** `[backplane]` as the router takes it; undefined when no NATS server is set. */
+export function backplaneSettings(config: Config, guarded: boolean): BackplaneSettings | undefined {
+  if (config["backplane.nats"].length === 0) return undefined;
+  const text = (key: ConfigKey) => (config[key] as string) || undefined;
+  return {
+    servers: config["backplane.nats"],
+    realm: config["backplane.realm"] || "main",
+    heartbeatMs: Math.max(0.1, config["backplane.heartbeat"]) * 1000,
+    guarded,
+    user: text("backplane.user"),
+    pass: text("backplane.pass"),
+    token: text("backplane.token"),
+    creds: text("backplane.creds"),
+    tls: { caFile: text("backplane.tls_ca"), certFile: text("backplane.tls_cert"), keyFile: text("backplane.tls_key") },
+  };
 }
 
 /**

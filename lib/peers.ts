@@ -6,7 +6,7 @@ import { processMetrics } from "./metrics.js";
 import { debug, warn } from "./log.js";
 import { Connection } from "./net/connection.js";
 import type { Transport } from "./net/transport.js";
-import { entryOf, type FunctionPool } from "./pool/function-pool.js";
+import { reachedThrough, type FunctionPool } from "./pool/function-pool.js";
 import type { Sighting } from "./discovery/discovery.js";
 import type { Limits } from "./net/limits.js";
 import {
@@ -55,6 +55,10 @@ export interface HostInfo {
   lastHeardMs: number | null;
   servers: number;
   functions: number;
+  /** On another site (docs/backplane.md): the name of its gateway, where known, */
+  site?: string;
+  /** and the host of this LAN whose backplane reaches it. */
+  gateway?: string;
 }
 
 interface Peer {
@@ -97,7 +101,7 @@ const STARTING_MS = 1000;
  */
 export class Peers {
   private readonly peers = new Map<string, Peer>();
-  private readonly byLink = new Map<Connection, Peer>();
+  private readonly byLink = new Map<object, Peer>();
   private readonly dialingAddresses = new Set<string>();
   /** Links dialed but not yet attached: what arrives on them before the welcome is read waits here. */
   private readonly early = new Map<Connection, Message[]>();
@@ -120,7 +124,7 @@ export class Peers {
     return up;
   }
 
-  isLink(connection: Connection): boolean {
+  isLink(connection: object): boolean {
     return this.byLink.has(connection);
   }
 
@@ -230,14 +234,14 @@ export class Peers {
         return this.replaceServers(peer, message.body.servers);
       case Kind.announce: {
         const body = message.body as AnnounceBody;
-        if (!body.server || body.server.hostId !== peer.hostId) return;
+        if (!body.server || reachedThrough(body.server) !== peer.hostId) return;
         const server = { ...body.server, address: peer.address! };
         this.options.pool.applyAnnounce({ server });
         return this.options.notify(Kind.announce, { server });
       }
       case Kind.withdraw: {
         const body = message.body as WithdrawBody;
-        if (this.options.pool.servers.get(body.server ?? "")?.hostId !== peer.hostId) return;
+        if (!this.reachedThrough(body.server, peer)) return;
         this.options.pool.applyWithdraw(body);
         return this.options.notify(Kind.withdraw, body);
       }
@@ -245,7 +249,7 @@ export class Peers {
         return this.death(peer, message.body);
       case Kind.suspect: {
         const body = message.body as SuspectBody;
-        if (this.options.pool.servers.get(body.server)?.hostId !== peer.hostId) return;
+        if (!this.reachedThrough(body.server, peer)) return;
         if (this.options.pool.setSuspect(body.server, body.suspect)) this.options.notify(Kind.suspect, body);
         return;
       }
@@ -441,8 +445,7 @@ export class Peers {
 
   private death(from: Peer, body: DeathBody): void {
     if (body.server) {
-      const server = this.options.pool.servers.get(body.server);
-      if (server?.hostId !== from.hostId) return;
+      if (!this.reachedThrough(body.server, from)) return;
       this.options.pool.removeServer(body.server);
       return this.options.notify(Kind.death, { server: body.server });
     }
@@ -454,37 +457,16 @@ export class Peers {
     }
   }
 
-  /**
-   * A host's whole pool, sent on each new link to it (two routers that dialed each other at once
-   * send it twice). Only what changed is told: a server still listed at the same address is not
-   * dead, and telling this host's processes so would make them drop their connections to it,
-   * with the calls in flight on them.
-   */
+  /** A host's whole pool, sent on each new link to it (two routers that dialed each other at once send it twice). */
   private replaceServers(peer: Peer, servers: ServerEntry[]): void {
-    const { pool, notify } = this.options;
-    const listed = new Map(servers.filter((entry) => entry.hostId === peer.hostId).map((entry) => [entry.id, entry]));
-    for (const known of [...pool.servers.values()]) {
-      if (known.hostId !== peer.hostId) continue;
-      const entry = listed.get(known.id);
-      if (!entry || known.address !== peer.address) {
-        pool.removeServer(known.id);
-        notify(Kind.death, { server: known.id });
-        continue;
-      }
-      if (pool.setSuspect(known.id, entry.suspect === true)) notify(Kind.suspect, { server: known.id, suspect: entry.suspect === true });
-      const names = new Set(entry.functions.map((f) => f.name));
-      const functions = [...known.functions.keys()].filter((name) => !names.has(name));
-      const topics = [...known.topics].filter((topic) => !entry.topics.includes(topic));
-      if (functions.length || topics.length) {
-        pool.withdraw(known, functions, topics);
-        notify(Kind.withdraw, { server: known.id, functions, topics });
-      }
-    }
-    for (const entry of listed.values()) {
-      const server = { ...entry, address: peer.address! };
-      pool.applyAnnounce({ server });
-      notify(Kind.announce, { server: entryOf(pool.servers.get(server.id)!) });
-    }
+    const entries = servers.filter((entry) => reachedThrough(entry) === peer.hostId).map((entry) => ({ ...entry, address: peer.address! }));
+    this.options.pool.replaceReached((server) => reachedThrough(server) === peer.hostId, entries, this.options.notify);
+  }
+
+  /** Whether a host may speak of this server: its own, or one of another site it is the gateway to. */
+  private reachedThrough(serverId: string | undefined, peer: Peer): boolean {
+    const server = this.options.pool.servers.get(serverId ?? "");
+    return server !== undefined && reachedThrough(server) === peer.hostId;
   }
 
   private scheduleRedial(peer: Peer): void {

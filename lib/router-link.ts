@@ -177,9 +177,15 @@ export class RouterLink {
     return this.connection!.openStream(fn, args, { target, trace }, timeoutMs, signal, stream);
   }
 
-  /** Sends a publication to a server by way of the routers. */
-  forwardPublication(target: string, topic: string, args: unknown[], groups: readonly string[]): Promise<void> {
-    return this.ready().then(() => this.connection!.send(Kind.pub, groups.length ? { topic, args, target, groups } : { topic, args, target }));
+  /** Sends a publication to a server by way of the routers (for its queue `groups` only, when `groupsOnly`). */
+  forwardPublication(target: string, topic: string, args: unknown[], groups: readonly string[], groupsOnly = false): Promise<void> {
+    const body = groups.length ? { topic, args, target, groups, ...(groupsOnly ? { groupsOnly } : {}) } : { topic, args, target };
+    return this.ready().then(() => this.connection!.send(Kind.pub, body));
+  }
+
+  /** Sends a publication to every other site, through the backplane of `gateway`'s router (docs/backplane.md). */
+  publishToSites(gateway: string, topic: string, args: unknown[], except?: string): Promise<void> {
+    return this.ready().then(() => this.connection!.send(Kind.pub, except === undefined ? { topic, args, gateway } : { topic, args, gateway, except }));
   }
 
   /** Asks the router for its table of hosts. */

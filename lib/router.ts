@@ -1,4 +1,5 @@
 import { BadArgumentsError, NoSuchFunctionError, NotPermittedError } from "./errors.js";
+import { Backplane, type BackplaneSettings, type Origin } from "./backplane/nats-backplane.js";
 import type { Discovery } from "./discovery/discovery.js";
 import { debug, warn } from "./log.js";
 import { Connection } from "./net/connection.js";
@@ -6,8 +7,8 @@ import { refused, tripCounts } from "./net/trips.js";
 import type { Listener, Transport } from "./net/transport.js";
 import { Lifeline } from "./lifeline.js";
 import { METRICS_FN, NETWORK_METRICS_FN, processMetrics, type ProcessMetrics } from "./metrics.js";
-import { Peers } from "./peers.js";
-import { entryOf, FunctionPool } from "./pool/function-pool.js";
+import { Peers, type HostInfo } from "./peers.js";
+import { entryOf, FunctionPool, reachedThrough, type PoolServer } from "./pool/function-pool.js";
 import { exported } from "./server.js";
 import { encodeMessage, FLAG_FAR } from "./wire/codec.js";
 import type { Limits } from "./net/limits.js";
@@ -49,6 +50,13 @@ export interface RouterOptions {
   canLeave: () => boolean;
   /** Called when the router ended itself after lingering. */
   onIdle: () => void;
+  /** `[backplane]`: this router is its site's gateway to the other sites on NATS (docs/backplane.md). */
+  backplane?: BackplaneSettings | undefined;
+}
+
+/** Whether a request came over the backplane from another site. */
+function isSite(from: Connection | Origin): boolean {
+  return !(from instanceof Connection);
 }
 
 /** How long a stopping server's withdraw waits for a process or host to confirm it. */
@@ -68,7 +76,7 @@ export interface HostMetrics {
 
 /** Functions the router itself answers (it runs no user code). */
 const BUILT_INS: Record<string, (router: Router) => unknown> = Object.assign(Object.create(null), {
-  "labc.hosts": (router: Router) => router.peers.hosts(),
+  "labc.hosts": (router: Router) => router.hosts(),
   "labc.stats": () => ({ pid: process.pid, rssBytes: process.memoryUsage.rss(), trips: tripCounts() }),
   [METRICS_FN]: (router: Router) => router.metrics(),
   [NETWORK_METRICS_FN]: (router: Router) => router.networkMetrics(),
@@ -83,6 +91,8 @@ const BUILT_INS: Record<string, (router: Router) => unknown> = Object.assign(Obj
 export class Router {
   readonly pool = new FunctionPool();
   readonly peers: Peers;
+  /** Set when this router is its site's gateway to the backplane. */
+  readonly backplane: Backplane | undefined;
   private readonly serverOf = new Map<Connection, string>();
   /** The lifeline each server id registered on last: an older one closing must not remove it. */
   private readonly lifelineOf = new Map<string, Connection>();
@@ -107,6 +117,21 @@ export class Router {
       deliverLocal: (message, from) => this.forward(message, from),
       remember: options.remember,
     });
+    if (options.backplane) {
+      this.backplane = new Backplane({
+        settings: options.backplane,
+        self: { hostId: options.hostId, name: options.host, instance: options.instance },
+        limits: options.limits,
+        pool: this.pool,
+        site: () => this.site(),
+        tell: (kind, body) => {
+          this.notify(kind, body);
+          this.peers.broadcast(kind, body);
+        },
+        deliver: (message, from) => this.forward(message, from),
+        deliverPublication: (message) => this.deliverPublication(message),
+      });
+    }
   }
 
   get port(): number {
@@ -129,6 +154,7 @@ export class Router {
       });
     });
     for (const discovery of this.options.discoveries) discovery.start((sighting) => this.peers.sighted(sighting));
+    this.backplane?.start().catch((error) => warn(`backplane: not started: ${(error as Error).message}`));
     this.lingerIfIdle();
   }
 
@@ -141,6 +167,7 @@ export class Router {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     for (const discovery of this.options.discoveries) discovery.stop();
     this.peers.close();
+    await this.backplane?.close();
     for (const lifeline of this.heartbeats.values()) lifeline.stop();
     await this.listener?.close();
   }
@@ -276,7 +303,7 @@ export class Router {
     return [own as HostMetrics, ...(others as (HostMetrics | undefined)[]).filter((host): host is HostMetrics => host !== undefined)];
   }
 
-  private forward(message: Message, from: Connection): void {
+  private forward(message: Message, from: Connection | Origin): void {
     const body = message.body as ReqBody & PubBody;
     if (message.kind === Kind.req && body.target === undefined && BUILT_INS[body.fn]) {
       // What this host's processes did is for its own callers, and for the routers linked to it
@@ -292,6 +319,7 @@ export class Router {
         (error) => from.replyError(message.id, error),
       );
     }
+    if (message.kind === Kind.pub && body.gateway !== undefined) return this.toSites(message, body.gateway, from);
     const target = body.target === undefined ? undefined : this.pool.servers.get(body.target);
     if (message.kind === Kind.req && target?.hostId === this.options.hostId && (this.peers.isLink(from) || !from.fromOwnHost)) {
       // A caller on another host: its server is told (FLAG_FAR), and what other hosts may
@@ -303,11 +331,13 @@ export class Router {
       }
       message.frame![1]! |= FLAG_FAR;
     }
+    if (target?.gateway === this.options.hostId) return this.acrossSites(message, target, from);
+    // What comes from another host's router goes only to this host's servers: never a loop.
     const via = target
       ? target.hostId === this.options.hostId
         ? this.lifelineOf.get(target.id)
         : !this.peers.isLink(from)
-          ? this.peers.linkTo(target.hostId)
+          ? this.peers.linkTo(reachedThrough(target))
           : undefined
       : undefined;
     if (message.kind === Kind.pub) {
@@ -318,7 +348,7 @@ export class Router {
       const where = target ? `server ${target.id} on ${target.host} is not reachable` : `no server ${body.target}`;
       return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", where));
     }
-    const timeoutMs = Number(body.timeoutMs) > 0 ? Number(body.timeoutMs) : this.options.forwardTimeoutMs;
+    const timeoutMs = this.timeoutOf(body);
     // A stream's items pass back as they come, and the reader's credit goes on to the server.
     const onItem = body.credit === undefined ? undefined : (item: Buffer) => from.passItem(message.id, item);
     const relayed = via.relay(message, String(body.fn), timeoutMs, onItem);
@@ -328,6 +358,113 @@ export class Router {
       (answer) => from.replyWith(message.id, answer),
       (error) => from.replyError(message.id, error),
     );
+  }
+
+  private timeoutOf(body: ReqBody): number {
+    return Number(body.timeoutMs) > 0 ? Number(body.timeoutMs) : this.options.forwardTimeoutMs;
+  }
+
+  /**
+   * A request or publication for a server of another site, of which this router is the
+   * gateway: over the backplane. Only this host's processes and this LAN's routers send it here;
+   * what came from another site never goes on to a third.
+   */
+  private acrossSites(message: Message, target: PoolServer, from: Connection | Origin): void {
+    const body = message.body as ReqBody;
+    const where = `server ${target.id} on ${target.host} (another site)`;
+    if (message.kind === Kind.pub) {
+      if (isSite(from)) return;
+      try {
+        return this.backplane?.sendPublication(message, target);
+      } catch (error) {
+        return warn(`router: a publication on ${message.body.topic} not passed to ${where}: ${(error as Error).message}`);
+      }
+    }
+    if (!this.backplane || isSite(from)) return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", `${where} is not reachable from here`));
+    // A stream's items pass back as they come; the reader's credit stays here (see siteOrigin).
+    const onItem = body.credit === undefined ? undefined : (item: Buffer) => from.passItem(message.id, item);
+    this.backplane.relay(message, target, this.timeoutOf(body), onItem).then(
+      (answer) => from.replyWith(message.id, answer),
+      (error) => from.replyError(message.id, error),
+    );
+  }
+
+  /** A publication for every other site: published on the backplane by the gateway named. */
+  private toSites(message: Message, gateway: string, from: Connection | Origin): void {
+    if (isSite(from)) return;
+    if (gateway !== this.options.hostId) {
+      if (!this.peers.isLink(from)) this.peers.linkTo(gateway)?.forward(message);
+      return;
+    }
+    try {
+      this.backplane?.publishToSites(message);
+    } catch (error) {
+      warn(`router: a publication on ${message.body.topic} not passed to the other sites: ${(error as Error).message}`);
+    }
+  }
+
+  /** A publication from another site: to every subscriber of this site outside groups (one `except`). */
+  private deliverPublication(message: Message): void {
+    const { topic, args, except } = message.body as PubBody;
+    for (const server of this.pool.subscribers(topic)) {
+      if (server.gateway !== undefined || server.id === except) continue;
+      if (server.hostId === this.options.hostId) this.lifelineOf.get(server.id)?.forward(message);
+      else this.peers.linkTo(server.hostId)?.send(Kind.pub, { topic, args, target: server.id });
+    }
+  }
+
+  /** This LAN's servers as other sites may see them, and its hosts (for the backplane). */
+  private site(): { servers: ServerEntry[]; hosts: { hostId: string; name: string }[] } {
+    const servers: ServerEntry[] = [];
+    for (const server of this.pool.servers.values()) {
+      if (server.gateway !== undefined) continue;
+      const entry = entryOf(server);
+      entry.functions = entry.functions.filter(exported);
+      if (entry.functions.length || entry.topics.length) servers.push(entry);
+    }
+    const hosts = this.peers.hosts().filter((host) => host.state === "self" || host.state === "alive" || host.state === "suspect");
+    return { servers, hosts: hosts.map(({ hostId, name }) => ({ hostId, name })) };
+  }
+
+  /** `labc hosts`: this host, the hosts of this LAN, and those of other sites. */
+  hosts(): HostInfo[] {
+    const hosts = this.peers.hosts();
+    const count = (hostId: string) => {
+      let servers = 0;
+      let functions = 0;
+      for (const server of this.pool.servers.values()) {
+        if (server.hostId !== hostId || server.gateway === undefined) continue;
+        servers++;
+        functions += server.functions.size;
+      }
+      return { servers, functions };
+    };
+    const known = new Set(hosts.map((host) => host.hostId));
+    const remote = (hostId: string, name: string, where: Pick<HostInfo, "site" | "gateway">, suspect: boolean, lastHeardMs: number | null): HostInfo => ({
+      hostId,
+      name,
+      addresses: [],
+      port: 0,
+      state: suspect ? "suspect" : "alive",
+      lastHeardMs,
+      ...count(hostId),
+      ...where,
+    });
+    if (this.backplane) {
+      for (const host of this.backplane.hosts()) {
+        if (!known.has(host.hostId)) hosts.push(remote(host.hostId, host.name, { site: host.site, gateway: this.options.host }, host.suspect, host.lastHeardMs));
+        known.add(host.hostId);
+      }
+      return hosts;
+    }
+    // A router of this LAN without the backplane knows other sites' hosts by their servers.
+    for (const server of this.pool.servers.values()) {
+      if (server.gateway === undefined || known.has(server.hostId)) continue;
+      known.add(server.hostId);
+      const gateway = hosts.find((host) => host.hostId === server.gateway);
+      hosts.push(remote(server.hostId, server.host, { gateway: gateway?.name ?? server.gateway }, server.suspect, null));
+    }
+    return hosts;
   }
 
   /**
@@ -378,15 +515,16 @@ export class Router {
     this.lingerIfIdle();
   }
 
-  /** This host's servers as other hosts may see them. */
+  /** This host's servers as other hosts may see them, and other sites' when this router is their gateway. */
   private exportedServers(): ServerEntry[] {
     return this.pool
       .snapshot()
-      .filter((server) => server.hostId === this.options.hostId)
+      .filter((server) => reachedThrough(server) === this.options.hostId)
       .map((server) => ({ ...server, functions: server.functions.filter(exported) }));
   }
 
   private notify(kind: Kind, body: object): void {
+    this.backplane?.changed();
     if (this.watchers.size === 0) return;
     const frame = encodeMessage(kind, 0, body, this.options.limits);
     for (const watcher of this.watchers) watcher.sendEncoded(frame);

@@ -554,7 +554,8 @@ export class Runtime {
       const server = this.server;
       const here = server && isTarget({ hostId: this.identity.hostId, port: server.port }) && server.deliver(topic, args) > 0 ? 1 : 0;
       const members = this.link.pool.groupMembers(topic).filter((member) => isTarget(member.server));
-      return this.deliver(topic, args, this.subscribersOf(topic).filter(isTarget), here, this.chooseMembers(members));
+      // One host is named: its servers on another site get it one by one, not on the site subject.
+      return this.deliver(topic, args, this.subscribersOf(topic).filter(isTarget), here, this.chooseMembers(members), { oneByOne: true });
     };
     return this.tracked(hooks.active ? hooks.publish(topic, args, targeted) : targeted(args));
   }
@@ -577,7 +578,8 @@ export class Runtime {
     // The answering server ran its subscriber already: its queue groups are left to the others.
     const answerer = answering?.id ?? this.identity.id;
     const members = this.link.pool.groupMembers(topic).filter((member) => member.server.id !== answerer);
-    void this.tracked(this.deliver(topic, args, others.filter((server) => server !== answering), 0, this.chooseMembers(members)));
+    const except = answering?.gateway === undefined ? undefined : answering.id;
+    void this.tracked(this.deliver(topic, args, others.filter((server) => server !== answering), 0, this.chooseMembers(members), { except }));
     return answer;
   }
 
@@ -608,7 +610,8 @@ export class Runtime {
   /**
    * For each queue group among `members`, the member that gets this publication: each group's
    * members take turns (per publisher, from a random one), those whose router has not heard from
-   * them lately only when no other is left. Returns the groups chosen per server.
+   * them lately only when no other is left, members on other sites only when the group has none
+   * on this LAN. Returns the groups chosen per server.
    */
   private chooseMembers(members: readonly GroupMember[]): Map<PoolServer, string[]> {
     if (members.length === 0) return NO_CHOICE;
@@ -621,7 +624,9 @@ export class Runtime {
       else byGroup.set(group, new Set([server]));
     }
     for (const [group, set] of byGroup) {
-      const servers = [...set];
+      const all = [...set];
+      const lan = all.filter((server) => server.gateway === undefined);
+      const servers = lan.length ? lan : all;
       const well = servers.filter((server) => !server.suspect);
       const from = well.length ? well : servers;
       // A random first turn: publishers that publish once each (`labc publish`) spread too.
@@ -638,7 +643,8 @@ export class Runtime {
   /**
    * Sends a publication to `targets` (their subscribers outside queue groups) and to the servers
    * `chosen` for queue groups (one subscriber of each group there); resolves with `reached` plus
-   * how many servers got it.
+   * how many servers got it. Subscribers on other sites get one publication per gateway, which
+   * the backplane carries to every site (`except` one server there), unless `oneByOne`.
    */
   private async deliver(
     topic: string,
@@ -646,6 +652,7 @@ export class Runtime {
     targets: readonly PoolServer[],
     reached: number,
     chosen: Map<PoolServer, string[]> = NO_CHOICE,
+    { oneByOne = false, except }: { oneByOne?: boolean; except?: string | undefined } = {},
   ): Promise<number> {
     let all = targets;
     if (chosen.size) {
@@ -656,25 +663,39 @@ export class Runtime {
       all = [...new Set([...targets, ...chosen.keys()])].filter((server) => server.id !== this.identity.id);
     }
     if (all.length === 0) return reached;
+    // How many subscribers outside groups each gateway's publication to the other sites reaches.
+    const bySite = new Map<string, number>();
+    if (!oneByOne) {
+      for (const target of targets) if (target.gateway !== undefined) bySite.set(target.gateway, (bySite.get(target.gateway) ?? 0) + 1);
+    }
     let plain: Buffer | Buffer[] | undefined;
-    await Promise.all(
-      all.map(async (target) => {
-        const groups = chosen.get(target) ?? NO_GROUPS;
-        try {
-          const connection = await this.reach(target);
-          if (connection && this.leaving.has(connection)) return;
-          if (connection) {
-            if (!connection.publish(groups.length ? encodePublication(topic, args, this.limits, groups) : (plain ??= encodePublication(topic, args, this.limits)))) return;
-          } else await this.link.forwardPublication(target.id, topic, args, groups);
-          reached++;
-        } catch (error) {
-          debug("publication on %s not delivered to %s: %s", topic, describe(target), (error as Error).message);
-        }
-      }),
-    );
+    const sent = all.map(async (target) => {
+      const groups = chosen.get(target) ?? NO_GROUPS;
+      const onSite = !oneByOne && target.gateway !== undefined;
+      // Its subscribers outside groups get the site publication; here only its groups are left.
+      if (onSite && groups.length === 0) return;
+      try {
+        const connection = await this.reach(target);
+        if (connection && this.leaving.has(connection)) return;
+        if (connection) {
+          if (!connection.publish(groups.length ? encodePublication(topic, args, this.limits, groups) : (plain ??= encodePublication(topic, args, this.limits)))) return;
+        } else await this.link.forwardPublication(target.id, topic, args, groups, onSite);
+        if (!(onSite && targets.includes(target))) reached++;
+      } catch (error) {
+        debug("publication on %s not delivered to %s: %s", topic, describe(target), (error as Error).message);
+      }
+    });
+    const toSites = [...bySite].map(async ([gateway, count]) => {
+      try {
+        await this.link.publishToSites(gateway, topic, args, except);
+        reached += count;
+      } catch (error) {
+        debug("publication on %s not passed to the other sites: %s", topic, (error as Error).message);
+      }
+    });
+    await Promise.all([...sent, ...toSites]);
     return reached;
   }
-
 
   /**
    * Stops without losing anything: what this process serves leaves every pool first, every
@@ -840,7 +861,8 @@ export class Runtime {
    * a server of this host cannot be reached: it is gone.
    */
   private async reach(target: PoolServer): Promise<Connection | null> {
-    if (this.routed.has(target.id)) return null;
+    // A server of another site is reached only through its gateway's router.
+    if (target.gateway !== undefined || this.routed.has(target.id)) return null;
     try {
       return await this.dial(target);
     } catch (error) {
@@ -893,8 +915,10 @@ export class Runtime {
 }
 
 /** The server of `servers` nearest to a caller on host `hostId` (its own host first), random among equals. */
+/** One of the servers on this host, else on this LAN, else on another site; random among them. */
 function nearest(servers: readonly PoolServer[], hostId: string): PoolServer | undefined {
   const local = servers.filter((server) => server.hostId === hostId);
-  const choices = local.length ? local : servers;
+  const lan = local.length ? local : servers.filter((server) => server.gateway === undefined);
+  const choices = lan.length ? lan : servers;
   return choices[Math.floor(Math.random() * choices.length)];
 }

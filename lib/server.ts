@@ -247,9 +247,10 @@ export class Server {
       case Kind.req:
         return this.answer(message, connection);
       case Kind.pub: {
-        const { topic, args, groups } = message.body as PubBody;
+        const { topic, args, groups, groupsOnly } = message.body as PubBody;
         try {
-          this.deliver(topic, args, groups);
+          if (groupsOnly) this.deliverGroups(topic, args, groups ?? []);
+          else this.deliver(topic, args, groups);
         } catch (error) {
           warn(`publication from ${connection.label} refused: ${(error as Error).message}`);
         }

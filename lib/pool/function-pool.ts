@@ -1,9 +1,10 @@
-import type {
-  AnnounceBody,
-  FunctionEntry,
-  Scope,
-  ServerEntry,
-  WithdrawBody,
+import {
+  Kind,
+  type AnnounceBody,
+  type FunctionEntry,
+  type Scope,
+  type ServerEntry,
+  type WithdrawBody,
 } from "../wire/message.js";
 import { parseSubscription, TopicTrie } from "./topic-trie.js";
 
@@ -37,6 +38,8 @@ export interface PoolServer {
   readonly topics: Set<string>;
   /** Its router has not heard from it lately: resolution avoids it while another answers. */
   suspect: boolean;
+  /** On another site, reached through this host's router over the backplane (ServerEntry.gateway). */
+  readonly gateway: string | undefined;
 }
 
 /** A server's subscription in a queue group: each publication goes to one member of a group. */
@@ -93,6 +96,7 @@ export class FunctionPool {
       functions: new Map(),
       topics: new Set(),
       suspect: entry.suspect === true,
+      gateway: entry.gateway,
     };
     this.servers.set(server.id, server);
     return server;
@@ -153,11 +157,43 @@ export class FunctionPool {
     for (const id of [...this.servers.keys()]) this.removeServer(id);
   }
 
-  /** Removes every server of a host; returns them. */
+  /** Removes every server reached through a host (its own, and other sites' when it is their gateway); returns them. */
   removeHost(hostId: string): PoolServer[] {
-    const gone = [...this.servers.values()].filter((server) => server.hostId === hostId);
+    const gone = [...this.servers.values()].filter((server) => reachedThrough(server) === hostId);
     for (const server of gone) this.removeServer(server.id);
     return gone;
+  }
+
+  /**
+   * Makes the servers that are `owned` (a linked host's, or a site's) be `entries`, its whole
+   * pool as it sent it, telling `tell` only what changed: a server still listed at the same address is not
+   * dead, and saying so would make processes drop their connections to it, with the calls in
+   * flight on them.
+   */
+  replaceReached(owned: (server: PoolServer) => boolean, entries: ServerEntry[], tell: (kind: Kind, body: object) => void): void {
+    const listed = new Map(entries.map((entry) => [entry.id, entry]));
+    for (const known of [...this.servers.values()]) {
+      if (!owned(known)) continue;
+      const entry = listed.get(known.id);
+      if (!entry || known.address !== entry.address || known.gateway !== entry.gateway) {
+        this.removeServer(known.id);
+        tell(Kind.death, { server: known.id });
+        continue;
+      }
+      if (this.setSuspect(known.id, entry.suspect === true)) tell(Kind.suspect, { server: known.id, suspect: entry.suspect === true });
+      const names = new Set(entry.functions.map((f) => f.name));
+      const functions = [...known.functions.keys()].filter((name) => !names.has(name));
+      const topics = [...known.topics].filter((topic) => !entry.topics.includes(topic));
+      if (functions.length || topics.length) {
+        this.withdraw(known, functions, topics);
+        tell(Kind.withdraw, { server: known.id, functions, topics });
+      }
+    }
+    for (const entry of listed.values()) {
+      const server = this.addServer(entry);
+      this.announce(server, entry.functions, entry.topics);
+      tell(Kind.announce, { server: entryOf(server) });
+    }
   }
 
   /** Applies a router's announce notice (a new server or new entries of a known one). */
@@ -221,7 +257,7 @@ export class FunctionPool {
       if (well.length) found = well;
     }
     if (found.length <= 1 || order === "random") return pick(found);
-    let best = 3;
+    let best = 4;
     for (const server of found) best = Math.min(best, locality(server, from));
     return pick(found.filter((server) => locality(server, from) === best));
   }
@@ -248,9 +284,16 @@ export function inRealm(functionRealm: string, callerRealm: string): boolean {
   return functionRealm === "" || callerRealm === functionRealm || callerRealm.startsWith(`${functionRealm}.`);
 }
 
-function locality(server: PoolServer, from: Perspective): number {
+/** This server, this host, this LAN, then other sites: a call crosses the backplane only when its LAN cannot answer. */
+export function locality(server: PoolServer, from: Perspective): number {
   if (server.id === from.serverId) return 0;
-  return server.hostId === from.hostId ? 1 : 2;
+  if (server.hostId === from.hostId) return 1;
+  return server.gateway === undefined ? 2 : 3;
+}
+
+/** The host whose router passes on what is for this server: its own, or its gateway on this LAN. */
+export function reachedThrough(server: { hostId: string; gateway?: string | undefined }): string {
+  return server.gateway ?? server.hostId;
 }
 
 function pick<T>(items: T[]): T | undefined {
@@ -268,6 +311,7 @@ export function entryOf(server: PoolServer): ServerEntry {
     state: server.state,
     realm: server.realm || undefined,
     ...(server.suspect ? { suspect: true } : {}),
+    ...(server.gateway === undefined ? {} : { gateway: server.gateway }),
     functions: [...server.functions.values()],
     topics: [...server.topics],
   };

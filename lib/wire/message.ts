@@ -107,6 +107,12 @@ export interface PubBody {
   target?: string;
   /** The queue groups the publisher chose this server for: one of its subscribers in each runs. */
   groups?: string[];
+  /** Only `groups` run: the subscribers outside groups get the publication another way (the backplane). */
+  groupsOnly?: boolean;
+  /** For routers: to every other site, through the backplane of this host's router (docs/backplane.md). */
+  gateway?: string;
+  /** With `gateway`: a server that must not get it (a reqpub's answering subscriber). */
+  except?: string;
 }
 
 export interface FunctionEntry {
@@ -142,6 +148,11 @@ export interface ServerEntry {
   realm?: string;
   /** Its router has heard nothing from it lately (frozen, or its event loop blocked). */
   suspect?: boolean;
+  /**
+   * On another site: the host of this LAN whose router reaches it over the backplane
+   * (docs/backplane.md). Such a server is never dialed; its requests go through that router.
+   */
+  gateway?: string;
   functions: FunctionEntry[];
   topics: string[];
 }

@@ -85,6 +85,7 @@ const serverEntry = shape({
   "state?": str,
   "realm?": str,
   "suspect?": bool,
+  "gateway?": nonEmpty,
   functions: listOf(functionEntry),
   topics: listOf(nonEmpty),
 });
@@ -106,7 +107,15 @@ const SCHEMAS: Partial<Record<Kind, Check>> = {
   [Kind.req]: shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms, "credit?": count, "trace?": str }),
   [Kind.credit]: shape({ n: count }),
   [Kind.exc]: shape({ name: str, message: text, "code?": str, "data?": object, "stack?": text }),
-  [Kind.pub]: shape({ topic: nonEmpty, args: array, "target?": nonEmpty, "groups?": listOf(nonEmpty) }),
+  [Kind.pub]: shape({
+    topic: nonEmpty,
+    args: array,
+    "target?": nonEmpty,
+    "groups?": listOf(nonEmpty),
+    "groupsOnly?": bool,
+    "gateway?": nonEmpty,
+    "except?": nonEmpty,
+  }),
   // From a server: what it adds; from a router: the server entry holding what was added.
   [Kind.announce]: shape({ "server?": serverEntry, "functions?": listOf(functionEntry), "topics?": listOf(nonEmpty) }),
   [Kind.withdraw]: shape({ "server?": nonEmpty, "functions?": listOf(nonEmpty), "topics?": listOf(nonEmpty), "sync?": bool }),

@@ -26,6 +26,18 @@ describe("FunctionPool resolution", () => {
     }
   });
 
+  test("a server of another site (reached through a gateway) comes after every server of this LAN", () => {
+    const pool = new FunctionPool();
+    const remote = pool.addServer({ id: "remote", host: "b2", hostId: "b2", address: "10.0.0.2", port: 1, pid: 1, gateway: "a1" });
+    pool.announce(remote, [fn("f"), fn("g")]);
+    server(pool, "lan", "a2", [fn("f")]);
+    for (let i = 0; i < 50; i++) expect(pool.resolve("f", "network", { hostId: "a3" })?.id).toBe("lan");
+    expect(pool.resolve("g", "network", { hostId: "a3" })?.id).toBe("remote");
+    // Through its gateway's link: a1 dead takes it along, and only it.
+    expect(pool.removeHost("a1").map((gone) => gone.id)).toEqual(["remote"]);
+    expect(pool.resolve("f", "network", { hostId: "a3" })?.id).toBe("lan");
+  });
+
   test("ties are broken at random", () => {
     const pool = new FunctionPool();
     for (const id of ["a", "b", "c"]) server(pool, id, "h1", [fn("f")]);

@@ -1,0 +1,513 @@
+import { readFileSync } from "node:fs";
+import type { ConnectionOptions, Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { ConfigError, ConnectionLostError, errorToPayload, LimitError, TimeoutError } from "../errors.js";
+import { debug, warn } from "../log.js";
+import type { Limits } from "../net/limits.js";
+import type { FunctionPool, PoolServer } from "../pool/function-pool.js";
+import { parseSubscription } from "../pool/topic-trie.js";
+import { decodeMessage, encodeMessage, encodeReply } from "../wire/codec.js";
+import { Kind, type Message, type ServerEntry } from "../wire/message.js";
+import { problemWith } from "../wire/validate.js";
+import { Subjects } from "./subjects.js";
+
+/** `[backplane]` of the config: where NATS is and how to log in (docs/backplane.md). */
+export interface BackplaneSettings {
+  servers: string[];
+  realm: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** A `.creds` file (JWT and NKey seed). */
+  creds?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** Milliseconds between a gateway's beats; a site is suspect after 2 missed, gone after 4. */
+  heartbeatMs: number;
+  /** The labc network has a secret: a NATS server that asks for no credentials is worth a warning. */
+  guarded?: boolean;
+}
+
+/** Who sent a request that came over the backplane, as the router's `forward` answers it. */
+export interface Origin {
+  readonly fromOwnHost: boolean;
+  reply(id: number, value: unknown): void;
+  replyWith(id: number, answer: Buffer): void;
+  replyError(id: number, error: unknown): void;
+  track(id: number, call: unknown): void;
+  passItem(id: number, item: Buffer): void;
+}
+
+export interface BackplaneOptions {
+  settings: BackplaneSettings;
+  self: { hostId: string; name: string; instance: string };
+  limits: Limits;
+  /** The router's pool: other sites' servers are kept there, marked with this host as gateway. */
+  pool: FunctionPool;
+  /** This site's servers as other sites may see them, and its hosts. */
+  site: () => { servers: ServerEntry[]; hosts: SiteHost[] };
+  /** Tells this host's processes and this LAN's routers a change to other sites' servers. */
+  tell: (kind: Kind, body: object) => void;
+  /** A request, or a publication for one server, that came from another site. */
+  deliver: (message: Message, from: Origin) => void;
+  /** A publication that came from another site, for every subscriber of this site. */
+  deliverPublication: (message: Message) => void;
+}
+
+export interface SiteHost {
+  hostId: string;
+  name: string;
+}
+
+/** What a gateway says on its site subject: every beat, and with its servers on each change. */
+interface SiteNews {
+  hostId: string;
+  name: string;
+  instance: string;
+  version: number;
+  servers?: ServerEntry[];
+  hosts?: SiteHost[];
+  bye?: boolean;
+}
+
+interface Site {
+  hostId: string;
+  name: string;
+  instance: string;
+  /** The newest version of its servers said, and the one applied here. */
+  version: number;
+  applied: number;
+  hosts: SiteHost[];
+  lastHeard: number;
+  suspect: boolean;
+  fetching: boolean;
+}
+
+const FETCH_MS = 2000;
+const SUSPECT_AFTER = 2;
+const DEAD_AFTER = 4;
+
+/**
+ * The router's side of the NATS backplane: it makes this router the gateway of its site
+ * (its LAN) to every other site on the same NATS server and realm. It says what its site
+ * offers, learns what the others offer (kept in the pool, marked as reached through this
+ * router), watches their beats, and carries requests and publications between sites.
+ */
+export class Backplane {
+  private connection: NatsConnection | null = null;
+  private readonly subjects: Subjects;
+  private readonly sites = new Map<string, Site>();
+  /** Which site (its gateway's host id) each server of another site belongs to. */
+  private readonly siteOf = new Map<string, string>();
+  private readonly topicSubscriptions = new Map<string, Subscription>();
+  private version = 0;
+  private said = "";
+  private changeTimer: NodeJS.Timeout | null = null;
+  private beatTimer: NodeJS.Timeout | null = null;
+  private up = false;
+  private closed = false;
+  private inbox: ((prefix: string) => string) | undefined;
+
+  private readonly siteQueue: string;
+
+  constructor(private readonly options: BackplaneOptions) {
+    this.subjects = new Subjects(options.settings.realm);
+    this.siteQueue = `labc-site-${options.self.hostId}`;
+  }
+
+  /** Whether NATS is reachable now: other sites are known only then. */
+  get connected(): boolean {
+    return this.up;
+  }
+
+  /** Connects (again and again, until it works) and starts saying this site's servers. */
+  async start(): Promise<void> {
+    const nats = await import("@nats-io/transport-node");
+    const { settings, self } = this.options;
+    const options: ConnectionOptions = {
+      servers: settings.servers,
+      name: `labc router ${self.name}`,
+      // What this router publishes is for the other sites.
+      noEcho: true,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      waitOnFirstConnect: true,
+      ...credentials(settings, nats),
+    };
+    this.inbox = nats.createInbox;
+    this.connection = await nats.connect(options);
+    if (this.closed) return void this.connection.close();
+    this.subscribe(this.connection);
+    this.up = true;
+    warn(`backplane: linked to NATS at ${this.connection.getServer()} (subjects ${this.subjects.prefix}.>)`);
+    if (settings.guarded && !this.connection.info?.auth_required) {
+      warn(
+        `backplane: NATS at ${this.connection.getServer()} asks for no credentials, but this network has a secret: whoever reaches that` +
+          ` server can call what this site exports to other hosts; give it users (docs/backplane.md#trust)`,
+      );
+    }
+    void this.watchStatus(this.connection);
+    this.beat();
+    this.changed();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.changeTimer) clearTimeout(this.changeTimer);
+    if (this.beatTimer) clearTimeout(this.beatTimer);
+    const connection = this.connection;
+    if (!connection) return;
+    if (this.up) this.say({ bye: true });
+    await connection.drain().catch(() => connection.close());
+  }
+
+  /** This site's servers may have changed: said to the other sites once this tick's changes are in. */
+  changed(): void {
+    if (this.changeTimer || !this.up) return;
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = null;
+      const { servers, hosts } = this.options.site();
+      const said = JSON.stringify(servers);
+      if (said === this.said) return;
+      this.said = said;
+      this.version++;
+      this.say({ servers, hosts });
+      this.followTopics(servers);
+    }, 10);
+  }
+
+  /** Other sites' hosts, with their gateway's name, for `labc hosts`. */
+  hosts(): { hostId: string; name: string; site: string; suspect: boolean; lastHeardMs: number }[] {
+    const out = [];
+    const now = Date.now();
+    for (const site of this.sites.values()) {
+      for (const host of site.hosts) out.push({ ...host, site: site.name, suspect: site.suspect, lastHeardMs: now - site.lastHeard });
+    }
+    return out;
+  }
+
+  /**
+   * Passes a request on to the site of `server`, and settles with its answer's frame. A stream's
+   * items come before it, each to `onItem`, on an inbox of this request; the timeout covers the
+   * wait for each of them.
+   */
+  relay(message: Message, server: PoolServer, timeoutMs: number, onItem?: (item: Buffer) => void): Promise<Buffer> {
+    const fn = String(message.body.fn);
+    const where = `${server.id} on ${server.host}`;
+    const connection = this.connection;
+    const site = this.siteOf.get(server.id);
+    if (!connection || !this.up || site === undefined) {
+      return Promise.reject(new ConnectionLostError(where, fn, new Error("the backplane is not connected")));
+    }
+    const frame = message.frame!;
+    try {
+      this.checkSize(frame, fn);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const failed = (error: unknown) => {
+      const code = (error as { code?: string }).code;
+      if (code === "TIMEOUT" || (error as Error).name === "TimeoutError") return new TimeoutError(fn, timeoutMs, where);
+      return new ConnectionLostError(where, fn, error);
+    };
+    if (!onItem) {
+      return connection.request(this.subjects.to(site), frame, { timeout: timeoutMs }).then(
+        (answer) => answerFrame(answer.data, fn),
+        (error) => Promise.reject(failed(error)),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const inbox = this.inbox!(`${this.subjects.prefix}.inbox`);
+      let timer: NodeJS.Timeout;
+      const wait = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => end(() => reject(new TimeoutError(fn, timeoutMs, where))), timeoutMs);
+      };
+      const end = (settle: () => void) => {
+        clearTimeout(timer);
+        subscription.unsubscribe();
+        settle();
+      };
+      const subscription = connection.subscribe(inbox, {
+        callback: (error, msg) => {
+          if (error) return end(() => reject(failed(error)));
+          const part = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
+          if (part[0] === Kind.item) return wait(), onItem(part);
+          end(() => {
+            try {
+              resolve(answerFrame(msg.data, fn));
+            } catch (problem) {
+              reject(problem);
+            }
+          });
+        },
+      });
+      wait();
+      connection.publish(this.subjects.to(site), frame, { reply: inbox });
+    });
+  }
+
+  /** Passes a publication for one server on to its site. */
+  sendPublication(message: Message, server: PoolServer): void {
+    const site = this.siteOf.get(server.id);
+    if (!this.connection || !this.up || site === undefined) return;
+    this.checkSize(message.frame!, message.body.topic);
+    this.connection.publish(this.subjects.to(site), message.frame!);
+  }
+
+  /** Publishes on the topic's subject: NATS brings it to every site with a matching subscription. */
+  publishToSites(message: Message): void {
+    if (!this.connection || !this.up) return;
+    this.checkSize(message.frame!, message.body.topic);
+    this.connection.publish(this.subjects.publication(message.body.topic), message.frame!);
+  }
+
+  private checkSize(frame: Buffer, what: string): void {
+    const most = this.connection?.info?.max_payload ?? Infinity;
+    if (frame.length > most) {
+      throw new LimitError("max_payload", `${what}: ${frame.length} bytes cross the backplane only up to its NATS server's max_payload (${most} bytes)`);
+    }
+  }
+
+  private subscribe(connection: NatsConnection): void {
+    const { self } = this.options;
+    connection.subscribe(this.subjects.sites, { callback: ok((msg) => this.heard(msg)) });
+    connection.subscribe(this.subjects.pool(self.hostId), {
+      callback: ok((msg) => void msg.respond(this.news({ servers: JSON.parse(this.said || "[]"), hosts: this.options.site().hosts }))),
+    });
+    connection.subscribe(this.subjects.to(self.hostId), { callback: ok((msg) => this.arrived(msg)) });
+  }
+
+  /** Subscribes to the subjects of this site's subscriptions outside groups, and only those. */
+  private followTopics(servers: ServerEntry[]): void {
+    const wanted = new Set<string>();
+    for (const server of servers) {
+      for (const key of server.topics) {
+        const { pattern, group } = parseSubscription(key);
+        if (group === undefined) for (const subject of this.subjects.publications(pattern)) wanted.add(subject);
+      }
+    }
+    for (const [subject, subscription] of this.topicSubscriptions) {
+      if (wanted.has(subject)) continue;
+      subscription.unsubscribe();
+      this.topicSubscriptions.delete(subject);
+    }
+    for (const subject of wanted) {
+      if (this.topicSubscriptions.has(subject)) continue;
+      // One queue group for all of them: NATS then delivers a publication once, whichever of this
+      // site's subjects match it (a.# and a.* both match a.b).
+      const subscription = this.connection!.subscribe(subject, { queue: this.siteQueue, callback: ok((msg) => this.publication(msg)) });
+      this.topicSubscriptions.set(subject, subscription);
+    }
+  }
+
+  private publication(msg: Msg): void {
+    const message = this.decode(msg, Kind.pub);
+    if (message) this.options.deliverPublication(message);
+  }
+
+  /** A request or a publication for one server of this site. */
+  private arrived(msg: Msg): void {
+    const message = this.decode(msg, msg.reply ? Kind.req : Kind.pub);
+    if (!message) {
+      if (msg.reply) msg.respond(bare(encodeMessage(Kind.exc, 0, errorToPayload(new LimitError("message", "not a labc request"), false))));
+      return;
+    }
+    this.options.deliver(message, msg.reply ? siteOrigin(msg) : NOWHERE);
+  }
+
+  private decode(msg: Msg, kind: Kind): Message | undefined {
+    try {
+      const frame = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
+      if (frame.length > this.options.limits.maxFrameBytes) throw new Error(`${frame.length} bytes is over the frame limit`);
+      const message = decodeMessage(frame);
+      const problem = message.kind === kind ? problemWith(message.kind, message.body) : `a ${Kind[kind as never] ?? kind} was expected`;
+      if (problem) throw new Error(problem);
+      return message;
+    } catch (error) {
+      debug("backplane: a message on %s refused: %s", msg.subject, (error as Error).message);
+      return undefined;
+    }
+  }
+
+  private heard(msg: Msg): void {
+    let news: SiteNews;
+    try {
+      news = msg.json<SiteNews>();
+    } catch {
+      return;
+    }
+    if (typeof news?.hostId !== "string" || news.hostId === this.options.self.hostId) return;
+    let site = this.sites.get(news.hostId);
+    if (news.bye) {
+      if (site) this.drop(site, "left the backplane");
+      return;
+    }
+    if (!site || site.instance !== news.instance) {
+      if (site) this.drop(site, "restarted");
+      site = { hostId: news.hostId, name: news.name, instance: news.instance, version: 0, applied: -1, hosts: [], lastHeard: 0, suspect: false, fetching: false };
+      this.sites.set(site.hostId, site);
+      debug("backplane: site of %s (%s) is on the backplane", site.name, site.hostId);
+    }
+    site.lastHeard = Date.now();
+    site.version = Math.max(site.version, news.version);
+    if (site.suspect) this.setSuspect(site, false);
+    if (news.servers && news.version > site.applied) this.apply(site, news);
+    else if (site.version > site.applied) void this.fetch(site);
+  }
+
+  /** Asks a site for its servers, having heard of a version not applied here. */
+  private async fetch(site: Site): Promise<void> {
+    if (site.fetching || !this.connection) return;
+    site.fetching = true;
+    try {
+      const answer = await this.connection.request(this.subjects.pool(site.hostId), new Uint8Array(0), { timeout: FETCH_MS });
+      const news = answer.json<SiteNews>();
+      if (this.sites.get(site.hostId) === site && news.instance === site.instance && news.version > site.applied) this.apply(site, news);
+    } catch (error) {
+      debug("backplane: servers of %s not fetched: %s", site.name, (error as Error).message);
+    } finally {
+      site.fetching = false;
+    }
+  }
+
+  /** A site's servers, as it listed them: this LAN's processes and routers are told what changed. */
+  private apply(site: Site, news: SiteNews): void {
+    const { pool, self, tell } = this.options;
+    site.applied = news.version;
+    site.hosts = Array.isArray(news.hosts) ? news.hosts : [];
+    const entries: ServerEntry[] = [];
+    for (const entry of news.servers ?? []) {
+      // A server this LAN knows by itself (a second gateway on it announces it too) stays as it is.
+      const known = pool.servers.get(entry.id);
+      if (problemWith(Kind.announce, { server: entry }) || (known && known.gateway === undefined)) continue;
+      entries.push({ ...entry, gateway: self.hostId, suspect: site.suspect || entry.suspect === true });
+    }
+    pool.replaceReached((server) => this.siteOf.get(server.id) === site.hostId, entries, tell);
+    for (const [id, owner] of this.siteOf) if (owner === site.hostId && !pool.servers.has(id)) this.siteOf.delete(id);
+    for (const entry of entries) this.siteOf.set(entry.id, site.hostId);
+    debug("backplane: site of %s has %d servers", site.name, entries.length);
+  }
+
+  private drop(site: Site, why: string): void {
+    this.sites.delete(site.hostId);
+    for (const [id, owner] of this.siteOf) {
+      if (owner !== site.hostId) continue;
+      this.siteOf.delete(id);
+      if (this.options.pool.removeServer(id)) this.options.tell(Kind.death, { server: id });
+    }
+    debug("backplane: site of %s (%s) gone: %s", site.name, site.hostId, why);
+  }
+
+  private setSuspect(site: Site, suspect: boolean): void {
+    site.suspect = suspect;
+    for (const [id, owner] of this.siteOf) {
+      if (owner === site.hostId && this.options.pool.setSuspect(id, suspect)) this.options.tell(Kind.suspect, { server: id, suspect });
+    }
+  }
+
+  /** Every beat: this site's beat, and each other site judged by how long ago it was heard. */
+  private beat(): void {
+    const { heartbeatMs } = this.options.settings;
+    if (this.up) this.say({});
+    const now = Date.now();
+    for (const site of this.sites.values()) {
+      const silent = now - site.lastHeard;
+      if (silent > heartbeatMs * DEAD_AFTER) this.drop(site, `silent for ${silent} ms`);
+      else if (silent > heartbeatMs * SUSPECT_AFTER && !site.suspect) this.setSuspect(site, true);
+    }
+    // Jittered like the LAN's heartbeats, so that gateways started together do not beat in step.
+    this.beatTimer = setTimeout(() => this.beat(), heartbeatMs * (0.8 + Math.random() * 0.2));
+    this.beatTimer.unref();
+  }
+
+  private news(extra: Partial<SiteNews>): Uint8Array {
+    const { self } = this.options;
+    return Buffer.from(JSON.stringify({ hostId: self.hostId, name: self.name, instance: self.instance, version: this.version, ...extra }));
+  }
+
+  private say(extra: Partial<SiteNews>): void {
+    try {
+      this.connection?.publish(this.subjects.site(this.options.self.hostId), this.news(extra));
+    } catch (error) {
+      debug("backplane: not said: %s", (error as Error).message);
+    }
+  }
+
+  /** Losing NATS leaves this LAN on its own, said once; its return brings every site back. */
+  private async watchStatus(connection: NatsConnection): Promise<void> {
+    for await (const status of connection.status()) {
+      if (status.type === "disconnect" && this.up) {
+        this.up = false;
+        warn(`backplane: lost NATS (${status.server}): other sites are out of reach, this LAN goes on by itself; reconnecting`);
+        for (const site of [...this.sites.values()]) this.drop(site, "NATS lost");
+      } else if (status.type === "reconnect" && !this.up) {
+        this.up = true;
+        warn(`backplane: NATS is back (${status.server}): other sites return as they are heard`);
+        this.said = "";
+        this.changed();
+      }
+    }
+  }
+}
+
+/** A subscription's callback: NATS reports a subscription's errors (permissions) here. */
+function ok(handle: (msg: Msg) => void): (error: Error | null, msg: Msg) => void {
+  return (error, msg) => {
+    if (error) return warn(`backplane: ${error.message}`);
+    handle(msg);
+  };
+}
+
+/** A request that needs no answer (a publication for one server): nothing goes back. */
+const NOWHERE: Origin = { fromOwnHost: false, reply() {}, replyWith() {}, replyError() {}, track() {}, passItem() {} };
+
+/**
+ * Answers a request of another site on its NATS reply subject, a stream's items first. The
+ * reader's credit does not cross sites: each item passed on lets the server send one more.
+ */
+function siteOrigin(msg: Msg): Origin {
+  let call: { credit?: (n: number) => void } | undefined;
+  return {
+    fromOwnHost: false,
+    reply: (_id, value) => msg.respond(bare(encodeReply(0, value))),
+    replyWith: (_id, answer) => msg.respond(answer),
+    replyError: (_id, error) => msg.respond(bare(encodeMessage(Kind.exc, 0, errorToPayload(error, false)))),
+    track: (_id, tracked) => void (call = tracked as typeof call),
+    passItem: (_id, item) => {
+      msg.respond(item);
+      call?.credit?.(1);
+    },
+  };
+}
+
+/** A frame without its length prefix, as NATS carries it (its message has a length). */
+function bare(frame: Buffer | Buffer[]): Buffer {
+  return (Array.isArray(frame) ? Buffer.concat(frame) : frame).subarray(4);
+}
+
+function answerFrame(data: Uint8Array, fn: string): Buffer {
+  const frame = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (frame.length < 12 || (frame[0] !== Kind.rep && frame[0] !== Kind.exc)) {
+    throw new ConnectionLostError("the backplane", fn, new Error("the other site's answer is not a labc answer"));
+  }
+  return frame;
+}
+
+type Authenticators = Pick<typeof import("@nats-io/transport-node"), "credsAuthenticator">;
+
+function credentials(settings: BackplaneSettings, { credsAuthenticator }: Authenticators): Partial<ConnectionOptions> {
+  const out: Partial<ConnectionOptions> = {};
+  if (settings.user) Object.assign(out, { user: settings.user, pass: settings.pass });
+  if (settings.token) out.token = settings.token;
+  if (settings.creds) {
+    let creds: Buffer;
+    try {
+      creds = readFileSync(settings.creds);
+    } catch (error) {
+      throw new ConfigError(settings.creds, "backplane.creds", `cannot read the NATS credentials file: ${(error as Error).message}`);
+    }
+    out.authenticator = credsAuthenticator(creds);
+  }
+  if (settings.tls && Object.values(settings.tls).some(Boolean)) out.tls = settings.tls;
+  return out;
+}

@@ -1,0 +1,112 @@
+import { afterEach, describe, expect, test } from "vitest";
+import { Lan, lanUnavailable, sleep, within, type LanHost } from "./lan.js";
+import { NatsHub, natsUnavailable } from "./nats-hub.js";
+
+const why = lanUnavailable() ?? natsUnavailable();
+
+let sites: Lan[] = [];
+let hub: NatsHub | undefined;
+afterEach(() => {
+  for (const site of sites) site.cleanup();
+  sites = [];
+  hub?.cleanup();
+  hub = undefined;
+});
+
+/**
+ * Two sites that cannot discover each other: LAN a (a1, a2) and LAN b (b1, b2), each on a
+ * bridge of its own; a1 and b1 are also cabled to a hub running nats-server and are their
+ * sites' gateways (`[backplane] nats`); a2 and b2 have no backplane setting.
+ */
+async function twoSites(): Promise<{ a1: LanHost; a2: LanHost; b1: LanHost; b2: LanHost; hub: NatsHub }> {
+  hub = new NatsHub();
+  const a = Lan.create(2, {}, ["a1", "a2"]);
+  const b = Lan.create(2, {}, ["b1", "b2"]);
+  sites = [a, b];
+  const [a1, a2] = a.hosts as [LanHost, LanHost];
+  const [b1, b2] = b.hosts as [LanHost, LanHost];
+  a1.env.LABC_BACKPLANE_NATS = hub.wire(a1);
+  b1.env.LABC_BACKPLANE_NATS = hub.wire(b1);
+  await hub.start();
+  await Promise.all([
+    a1.serve([a1.service("OnA1", { where: 'return "a1";' })]),
+    a2.serve([a2.service("OnA2", { where: 'return "a2";', onlyA2: 'return "a2 only";' })]),
+    b1.serve([b1.service("OnB1", { where: 'return "b1";' })]),
+    b2.serve([
+      b2.service("OnB2", {
+        where: 'return "b2";',
+        onlyB2: "return `b2 got ${args[0]}`;",
+        heard: "return globalThis.heard ?? [];",
+        news: { decorator: 'subscribe("site.#")', body: "(globalThis.heard ??= []).push(args[0]);" },
+        ticks: { decorator: 'register()', body: "return (async function* () { for (let i = 0; i < 3; i++) yield i; })();" },
+      }),
+    ]),
+  ]);
+  for (const [host, other] of [[a2, "b2"], [b2, "a2"], [a1, "b2"], [b1, "a2"]] as const) {
+    await within(15000, `${host.name} knowing ${other} across the backplane`, async () => (await host.hosts()).some((h) => h.name === other && h.functions > 0));
+  }
+  return { a1, a2, b1, b2, hub };
+}
+
+describe.skipIf(why)("the NATS backplane: two sites in network namespaces", () => {
+  test("calls, streams and publications cross sites, from gateways and from hosts without the setting; LAN calls never touch NATS", async () => {
+    const { a1, a2, b2, hub } = await twoSites();
+    const tap = await hub.tap("labc.main.req.>");
+
+    // The LAN answers what it can: `where` exists on both sites, and stays home.
+    for (const host of [a1, a2]) {
+      for (let i = 0; i < 5; i++) expect((await host.cli(["call", "where"])).stdout).toMatch(/^a[12]\n$/);
+    }
+    expect((await a1.cli(["call", "onlyA2"])).stdout).toBe("a2 only\n");
+    await sleep(300);
+    expect(tap.seen).toEqual([]);
+
+    // What only the other site has crosses, from its gateway and from a host behind it.
+    expect((await a1.cli(["call", "onlyB2", "x"])).stdout).toBe("b2 got x\n");
+    expect((await a2.cli(["call", "onlyB2", "y"])).stdout).toBe("b2 got y\n");
+    expect((await a2.cli(["call", "--host", "b2", "where"])).stdout).toBe("b2\n");
+    expect((await a2.cli(["call", "ticks"])).stdout).toBe("0\n1\n2\n");
+    await within(2000, "the requests seen on NATS", () => tap.seen.length >= 4);
+    expect(tap.seen.every((subject) => subject === "labc.main.req.id-b1")).toBe(true);
+
+    // A publication from site a reaches site b's subscriber once, and says it reached it.
+    const published = await a2.cli(["publish", "site.news.today", '"hello b"']);
+    expect(published.stdout + published.stderr).toMatch(/to 1 server/);
+    await within(3000, "b2's subscriber heard it", async () => (await b2.cli(["call", "heard"])).stdout.includes("hello b"));
+    expect(JSON.parse((await a2.cli(["call", "heard"])).stdout)).toEqual(["hello b"]);
+
+    // Errors cross as they are: a function's own and an unknown name.
+    const unknown = await a2.cli(["call", "nowhere"]);
+    expect(unknown.stderr).toMatch(/LABC_NO_SUCH_FUNCTION/);
+
+    const hosts = await a2.hosts();
+    expect(hosts.map((h) => h.name).sort()).toEqual(["a1", "a2", "b1", "b2"]);
+    expect(hosts.find((h) => h.name === "b2")).toMatchObject({ state: "alive", gateway: "a1" });
+    tap.stop();
+  });
+
+  test("a site's gateway killed is detected within the backplane's heartbeats; NATS stopped degrades to the LAN and comes back by itself", async () => {
+    const { a1, a2, b1, hub } = await twoSites();
+
+    await hub.stop();
+    const stopped = Date.now();
+    await within(5000, "b2's functions leaving site a", async () => !(await a2.cli(["ls"])).stdout.includes("onlyB2"));
+    expect(Date.now() - stopped).toBeLessThan(5000);
+    // The LAN goes on by itself.
+    expect((await a2.cli(["call", "onlyA2"])).stdout).toBe("a2 only\n");
+    const lost = await a2.cli(["call", "onlyB2", "z"]);
+    expect(lost.stderr).toMatch(/LABC_NO_SUCH_FUNCTION/);
+
+    await hub.start();
+    const back = await within(15000, "b2's functions back on site a", async () => (await a2.cli(["call", "onlyB2", "again"])).stdout === "b2 got again\n");
+    expect(back).toBeLessThan(15000);
+
+    // The gateway of site b dies without a word: its site leaves site a within 4 of its beats (1 s).
+    b1.killAll();
+    const killed = Date.now();
+    await within(8000, "site b gone from a1", async () => !(await a1.hosts()).some((h) => h.name === "b2"));
+    expect(Date.now() - killed).toBeLessThan(7000);
+    const gone = await a2.cli(["call", "onlyB2", "late"]);
+    expect(gone.stderr).toMatch(/LABC_NO_SUCH_FUNCTION/);
+  });
+});
