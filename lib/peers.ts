@@ -460,7 +460,9 @@ export class Peers {
   /** A host's whole pool, sent on each new link to it (two routers that dialed each other at once send it twice). */
   private replaceServers(peer: Peer, servers: ServerEntry[]): void {
     const entries = servers.filter((entry) => reachedThrough(entry) === peer.hostId).map((entry) => ({ ...entry, address: peer.address! }));
-    this.options.pool.replaceReached((server) => reachedThrough(server) === peer.hostId, entries, this.options.notify);
+    const { pool } = this.options;
+    const owned = [...pool.servers.values()].filter((server) => reachedThrough(server) === peer.hostId);
+    pool.replaceReached(owned, entries, this.options.notify);
   }
 
   /** Whether a host may speak of this server: its own, or one of another site it is the gateway to. */

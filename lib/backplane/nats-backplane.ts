@@ -76,12 +76,16 @@ interface Site {
   version: number;
   applied: number;
   hosts: SiteHost[];
+  /** Ids of its servers in the pool. */
+  servers: Set<string>;
   lastHeard: number;
   suspect: boolean;
-  fetching: boolean;
+  /** A version its beats said that is not applied here, and when its listing was asked for. */
+  behind: number;
+  askedAt: number;
 }
 
-const FETCH_MS = 2000;
+const NOTHING = new Uint8Array(0);
 const SUSPECT_AFTER = 2;
 const DEAD_AFTER = 4;
 
@@ -100,11 +104,15 @@ export class Backplane {
   private readonly topicSubscriptions = new Map<string, Subscription>();
   private version = 0;
   private said = "";
+  /** This site's listing as last said, answered to every gateway that asks for it. */
+  private listing: Uint8Array = new Uint8Array(0);
   private changeTimer: NodeJS.Timeout | null = null;
   private beatTimer: NodeJS.Timeout | null = null;
   private up = false;
   private closed = false;
   private inbox: ((prefix: string) => string) | undefined;
+  /** Where the other gateways' answers to this one's greeting come. */
+  private replies = "";
 
   private readonly siteQueue: string;
 
@@ -146,8 +154,8 @@ export class Backplane {
       );
     }
     void this.watchStatus(this.connection);
-    this.beat();
-    this.changed();
+    this.greet();
+    this.nextBeat();
   }
 
   async close(): Promise<void> {
@@ -156,7 +164,7 @@ export class Backplane {
     if (this.beatTimer) clearTimeout(this.beatTimer);
     const connection = this.connection;
     if (!connection) return;
-    if (this.up) this.say({ bye: true });
+    if (this.up) this.say(this.news({ bye: true }));
     await connection.drain().catch(() => connection.close());
   }
 
@@ -166,11 +174,12 @@ export class Backplane {
     this.changeTimer = setTimeout(() => {
       this.changeTimer = null;
       const { servers, hosts } = this.options.site();
-      const said = JSON.stringify(servers);
+      const said = JSON.stringify([servers, hosts]);
       if (said === this.said) return;
       this.said = said;
       this.version++;
-      this.say({ servers, hosts });
+      this.listing = this.news({ servers, hosts });
+      this.say(this.listing);
       this.followTopics(servers);
     }, 10);
   }
@@ -272,9 +281,23 @@ export class Backplane {
     const { self } = this.options;
     connection.subscribe(this.subjects.sites, { callback: ok((msg) => this.heard(msg)) });
     connection.subscribe(this.subjects.pool(self.hostId), {
-      callback: ok((msg) => void msg.respond(this.news({ servers: JSON.parse(this.said || "[]"), hosts: this.options.site().hosts }))),
+      callback: ok((msg) => void msg.respond(this.listing.length ? this.listing : this.news({}))),
     });
     connection.subscribe(this.subjects.to(self.hostId), { callback: ok((msg) => this.arrived(msg)) });
+    // Every gateway answers a newcomer's greeting with its listing, to the newcomer alone.
+    connection.subscribe(this.subjects.greeting, { callback: ok((msg) => void msg.respond(this.listing.length ? this.listing : this.news({}))) });
+    this.replies = this.inbox!(`${this.subjects.prefix}.inbox`);
+    connection.subscribe(this.replies, { callback: ok((msg) => this.heard(msg)) });
+  }
+
+  /**
+   * Says this site, and asks every other gateway for its listing at once: a gateway that
+   * arrives (or comes back) knows every site within a round trip, not a beat later.
+   */
+  private greet(): void {
+    this.say(this.news({}));
+    this.connection?.publish(this.subjects.greeting, this.news({}), { reply: this.replies });
+    this.changed();
   }
 
   /** Subscribes to the subjects of this site's subscriptions outside groups, and only those. */
@@ -344,7 +367,7 @@ export class Backplane {
     }
     if (!site || site.instance !== news.instance) {
       if (site) this.drop(site, "restarted");
-      site = { hostId: news.hostId, name: news.name, instance: news.instance, version: 0, applied: -1, hosts: [], lastHeard: 0, suspect: false, fetching: false };
+      site = { hostId: news.hostId, name: news.name, instance: news.instance, version: 0, applied: -1, hosts: [], servers: new Set(), lastHeard: 0, suspect: false, behind: -1, askedAt: 0 };
       this.sites.set(site.hostId, site);
       debug("backplane: site of %s (%s) is on the backplane", site.name, site.hostId);
     }
@@ -352,22 +375,23 @@ export class Backplane {
     site.version = Math.max(site.version, news.version);
     if (site.suspect) this.setSuspect(site, false);
     if (news.servers && news.version > site.applied) this.apply(site, news);
-    else if (site.version > site.applied) void this.fetch(site);
+    else if (site.version > site.applied) this.ask(site);
   }
 
-  /** Asks a site for its servers, having heard of a version not applied here. */
-  private async fetch(site: Site): Promise<void> {
-    if (site.fetching || !this.connection) return;
-    site.fetching = true;
-    try {
-      const answer = await this.connection.request(this.subjects.pool(site.hostId), new Uint8Array(0), { timeout: FETCH_MS });
-      const news = answer.json<SiteNews>();
-      if (this.sites.get(site.hostId) === site && news.instance === site.instance && news.version > site.applied) this.apply(site, news);
-    } catch (error) {
-      debug("backplane: servers of %s not fetched: %s", site.name, (error as Error).message);
-    } finally {
-      site.fetching = false;
+  /**
+   * Asks a site for its listing (it comes to `replies`, as greetings' answers do): once its
+   * beats said twice a version not applied here. A listing said to all is usually on its way
+   * when the first such beat comes.
+   */
+  private ask(site: Site): void {
+    if (site.behind !== site.version) {
+      site.behind = site.version;
+      return;
     }
+    const now = Date.now();
+    if (now - site.askedAt < this.options.settings.heartbeatMs) return;
+    site.askedAt = now;
+    this.connection?.publish(this.subjects.pool(site.hostId), NOTHING, { reply: this.replies });
   }
 
   /** A site's servers, as it listed them: this LAN's processes and routers are told what changed. */
@@ -382,16 +406,17 @@ export class Backplane {
       if (problemWith(Kind.announce, { server: entry }) || (known && known.gateway === undefined)) continue;
       entries.push({ ...entry, gateway: self.hostId, suspect: site.suspect || entry.suspect === true });
     }
-    pool.replaceReached((server) => this.siteOf.get(server.id) === site.hostId, entries, tell);
-    for (const [id, owner] of this.siteOf) if (owner === site.hostId && !pool.servers.has(id)) this.siteOf.delete(id);
-    for (const entry of entries) this.siteOf.set(entry.id, site.hostId);
+    const owned = [...site.servers].flatMap((id) => pool.servers.get(id) ?? []);
+    pool.replaceReached(owned, entries, tell);
+    for (const id of site.servers) this.siteOf.delete(id);
+    site.servers = new Set(entries.map((entry) => entry.id));
+    for (const id of site.servers) this.siteOf.set(id, site.hostId);
     debug("backplane: site of %s has %d servers", site.name, entries.length);
   }
 
   private drop(site: Site, why: string): void {
     this.sites.delete(site.hostId);
-    for (const [id, owner] of this.siteOf) {
-      if (owner !== site.hostId) continue;
+    for (const id of site.servers) {
       this.siteOf.delete(id);
       if (this.options.pool.removeServer(id)) this.options.tell(Kind.death, { server: id });
     }
@@ -400,23 +425,27 @@ export class Backplane {
 
   private setSuspect(site: Site, suspect: boolean): void {
     site.suspect = suspect;
-    for (const [id, owner] of this.siteOf) {
-      if (owner === site.hostId && this.options.pool.setSuspect(id, suspect)) this.options.tell(Kind.suspect, { server: id, suspect });
+    for (const id of site.servers) {
+      if (this.options.pool.setSuspect(id, suspect)) this.options.tell(Kind.suspect, { server: id, suspect });
     }
   }
 
   /** Every beat: this site's beat, and each other site judged by how long ago it was heard. */
   private beat(): void {
     const { heartbeatMs } = this.options.settings;
-    if (this.up) this.say({});
+    if (this.up) this.say(this.news({}));
     const now = Date.now();
     for (const site of this.sites.values()) {
       const silent = now - site.lastHeard;
       if (silent > heartbeatMs * DEAD_AFTER) this.drop(site, `silent for ${silent} ms`);
       else if (silent > heartbeatMs * SUSPECT_AFTER && !site.suspect) this.setSuspect(site, true);
     }
+    this.nextBeat();
+  }
+
+  private nextBeat(): void {
     // Jittered like the LAN's heartbeats, so that gateways started together do not beat in step.
-    this.beatTimer = setTimeout(() => this.beat(), heartbeatMs * (0.8 + Math.random() * 0.2));
+    this.beatTimer = setTimeout(() => this.beat(), this.options.settings.heartbeatMs * (0.8 + Math.random() * 0.2));
     this.beatTimer.unref();
   }
 
@@ -425,9 +454,9 @@ export class Backplane {
     return Buffer.from(JSON.stringify({ hostId: self.hostId, name: self.name, instance: self.instance, version: this.version, ...extra }));
   }
 
-  private say(extra: Partial<SiteNews>): void {
+  private say(news: Uint8Array): void {
     try {
-      this.connection?.publish(this.subjects.site(this.options.self.hostId), this.news(extra));
+      this.connection?.publish(this.subjects.site(this.options.self.hostId), news);
     } catch (error) {
       debug("backplane: not said: %s", (error as Error).message);
     }
@@ -444,7 +473,7 @@ export class Backplane {
         this.up = true;
         warn(`backplane: NATS is back (${status.server}): other sites return as they are heard`);
         this.said = "";
-        this.changed();
+        this.greet();
       }
     }
   }

@@ -21,6 +21,11 @@ export class Subjects {
     return `${this.prefix}.hosts.*`;
   }
 
+  /** A gateway arriving asks every other for its beat, answered to the reply subject it gives. */
+  get greeting(): string {
+    return `${this.prefix}.hello`;
+  }
+
   /** Asks a gateway for its site's servers (request/reply). */
   pool(hostId: string): string {
     return `${this.prefix}.pool.${escapeWord(hostId)}`;

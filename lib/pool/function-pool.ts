@@ -165,15 +165,14 @@ export class FunctionPool {
   }
 
   /**
-   * Makes the servers that are `owned` (a linked host's, or a site's) be `entries`, its whole
+   * Makes the servers `owned` by someone (a linked host's, or a site's) be `entries`, its whole
    * pool as it sent it, telling `tell` only what changed: a server still listed at the same address is not
    * dead, and saying so would make processes drop their connections to it, with the calls in
    * flight on them.
    */
-  replaceReached(owned: (server: PoolServer) => boolean, entries: ServerEntry[], tell: (kind: Kind, body: object) => void): void {
+  replaceReached(owned: Iterable<PoolServer>, entries: ServerEntry[], tell: (kind: Kind, body: object) => void): void {
     const listed = new Map(entries.map((entry) => [entry.id, entry]));
-    for (const known of [...this.servers.values()]) {
-      if (!owned(known)) continue;
+    for (const known of [...owned]) {
       const entry = listed.get(known.id);
       if (!entry || known.address !== entry.address || known.gateway !== entry.gateway) {
         this.removeServer(known.id);

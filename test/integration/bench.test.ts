@@ -40,3 +40,17 @@ test("the decoder benchmark runs (--quick)", () => {
   expect(run.status).toBe(0);
   expect(run.stdout).toMatch(/decoder: [\d.]+ M frames\/s coalesced/);
 });
+
+const noNats = spawnSync("nats-server", ["--version"]).status !== 0;
+
+test.skipIf(noNats)("the backplane's benchmarks run (--quick): W1/W2 between sites against raw NATS, and the scale simulation", () => {
+  const env = { ...process.env, NODE_DEBUG: "" };
+  const calls = spawnSync(process.execPath, [join(PACKAGE_ROOT, "dist", "bench", "backplane.js"), "--quick"], { encoding: "utf8", timeout: 120_000, env });
+  expect(calls.status).toBe(0);
+  expect(calls.stdout).toMatch(/W1 p50 latency +µs \(lower\) +\d+ +\d+ +[\d.]+x/);
+  expect(calls.stdout).toMatch(/W2 100 in flight +calls\/s \(higher\) +\d+ +\d+ +[\d.]+x/);
+  const scale = spawnSync(process.execPath, [join(PACKAGE_ROOT, "dist", "bench", "backplane-scale.js"), "--quick"], { encoding: "utf8", timeout: 180_000, env });
+  expect(scale.status).toBe(0);
+  expect(scale.stdout).toMatch(/every gateway knew all 490 functions of the others \d+ ms after/);
+  expect(scale.stdout).toMatch(/memory per known function in a gateway's pool: \d+ bytes/);
+}, 320_000);
