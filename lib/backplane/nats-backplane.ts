@@ -68,6 +68,17 @@ interface SiteNews {
   bye?: boolean;
 }
 
+/** A request relayed to another site, waiting for its answer. */
+interface Relayed {
+  fn: string;
+  where: string;
+  timeoutMs: number;
+  resolve: (answer: Buffer) => void;
+  reject: (error: Error) => void;
+  onItem: ((item: Buffer) => void) | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
 interface Site {
   hostId: string;
   name: string;
@@ -113,6 +124,10 @@ export class Backplane {
   private inbox: ((prefix: string) => string) | undefined;
   /** Where the other gateways' answers to this one's greeting come. */
   private replies = "";
+  /** Answers to the requests this gateway relayed come to `<answers>.<token>`. */
+  private answers = "";
+  private lastToken = 0;
+  private readonly relayed = new Map<string, Relayed>();
 
   private readonly siteQueue: string;
 
@@ -196,8 +211,9 @@ export class Backplane {
 
   /**
    * Passes a request on to the site of `server`, and settles with its answer's frame. A stream's
-   * items come before it, each to `onItem`, on an inbox of this request; the timeout covers the
-   * wait for each of them.
+   * items come before it, each to `onItem`; the timeout covers the wait for each of them. Every
+   * answer comes to one subscription of this gateway, told apart by the token ending its reply
+   * subject (a nats.js request would build two error objects per call for their stacks).
    */
   relay(message: Message, server: PoolServer, timeoutMs: number, onItem?: (item: Buffer) => void): Promise<Buffer> {
     const fn = String(message.body.fn);
@@ -213,46 +229,40 @@ export class Backplane {
     } catch (error) {
       return Promise.reject(error);
     }
-    const failed = (error: unknown) => {
-      const code = (error as { code?: string }).code;
-      if (code === "TIMEOUT" || (error as Error).name === "TimeoutError") return new TimeoutError(fn, timeoutMs, where);
-      return new ConnectionLostError(where, fn, error);
-    };
-    if (!onItem) {
-      return connection.request(this.subjects.to(site), frame, { timeout: timeoutMs }).then(
-        (answer) => answerFrame(answer.data, fn),
-        (error) => Promise.reject(failed(error)),
-      );
-    }
     return new Promise((resolve, reject) => {
-      const inbox = this.inbox!(`${this.subjects.prefix}.inbox`);
-      let timer: NodeJS.Timeout;
-      const wait = () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => end(() => reject(new TimeoutError(fn, timeoutMs, where))), timeoutMs);
-      };
-      const end = (settle: () => void) => {
-        clearTimeout(timer);
-        subscription.unsubscribe();
-        settle();
-      };
-      const subscription = connection.subscribe(inbox, {
-        callback: (error, msg) => {
-          if (error) return end(() => reject(failed(error)));
-          const part = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
-          if (part[0] === Kind.item) return wait(), onItem(part);
-          end(() => {
-            try {
-              resolve(answerFrame(msg.data, fn));
-            } catch (problem) {
-              reject(problem);
-            }
-          });
-        },
-      });
-      wait();
-      connection.publish(this.subjects.to(site), frame, { reply: inbox });
+      const token = (++this.lastToken).toString(36);
+      const relayed: Relayed = { fn, where, timeoutMs, resolve, reject, onItem, timer: undefined };
+      this.relayed.set(token, relayed);
+      this.wait(token, relayed);
+      connection.publish(this.subjects.to(site), frame, { reply: `${this.answers}.${token}` });
     });
+  }
+
+  /** (Again) the time a relayed request may wait for its answer, or its stream's next item. */
+  private wait(token: string, relayed: Relayed): void {
+    clearTimeout(relayed.timer);
+    relayed.timer = setTimeout(() => {
+      this.relayed.delete(token);
+      relayed.reject(new TimeoutError(relayed.fn, relayed.timeoutMs, relayed.where));
+    }, relayed.timeoutMs);
+  }
+
+  /** An answer (or a stream's item) to a relayed request, by the token ending its subject. */
+  private answered(msg: Msg): void {
+    const token = msg.subject.slice(this.answers.length + 1);
+    const relayed = this.relayed.get(token);
+    if (!relayed) return;
+    if (msg.data[0] === Kind.item && relayed.onItem) {
+      this.wait(token, relayed);
+      return relayed.onItem(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
+    }
+    clearTimeout(relayed.timer);
+    this.relayed.delete(token);
+    try {
+      relayed.resolve(answerFrame(msg.data, relayed.fn));
+    } catch (error) {
+      relayed.reject(error as Error);
+    }
   }
 
   /** Passes a publication for one server on to its site. */
@@ -288,6 +298,8 @@ export class Backplane {
     connection.subscribe(this.subjects.greeting, { callback: ok((msg) => void msg.respond(this.listing.length ? this.listing : this.news({}))) });
     this.replies = this.inbox!(`${this.subjects.prefix}.inbox`);
     connection.subscribe(this.replies, { callback: ok((msg) => this.heard(msg)) });
+    this.answers = this.inbox!(`${this.subjects.prefix}.inbox`);
+    connection.subscribe(`${this.answers}.*`, { callback: ok((msg) => this.answered(msg)) });
   }
 
   /**
@@ -469,6 +481,11 @@ export class Backplane {
         this.up = false;
         warn(`backplane: lost NATS (${status.server}): other sites are out of reach, this LAN goes on by itself; reconnecting`);
         for (const site of [...this.sites.values()]) this.drop(site, "NATS lost");
+        for (const [token, relayed] of this.relayed) {
+          clearTimeout(relayed.timer);
+          this.relayed.delete(token);
+          relayed.reject(new ConnectionLostError(relayed.where, relayed.fn, new Error("the backplane lost NATS")));
+        }
       } else if (status.type === "reconnect" && !this.up) {
         this.up = true;
         warn(`backplane: NATS is back (${status.server}): other sites return as they are heard`);
