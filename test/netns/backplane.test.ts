@@ -30,7 +30,14 @@ async function twoSites(): Promise<{ a1: LanHost; a2: LanHost; b1: LanHost; b2: 
   await hub.start();
   await Promise.all([
     a1.serve([a1.service("OnA1", { where: 'return "a1";' })]),
-    a2.serve([a2.service("OnA2", { where: 'return "a2";', onlyA2: 'return "a2 only";' })]),
+    a2.serve([
+      a2.service("OnA2", {
+        where: 'return "a2";',
+        onlyA2: 'return "a2 only";',
+        jobs: "return globalThis.jobs ?? [];",
+        work: { decorator: 'subscribe("jobs.#", { group: "workers" })', body: "(globalThis.jobs ??= []).push(args[0]);" },
+      }),
+    ]),
     b1.serve([b1.service("OnB1", { where: 'return "b1";' })]),
     b2.serve([
       b2.service("OnB2", {
@@ -38,7 +45,12 @@ async function twoSites(): Promise<{ a1: LanHost; a2: LanHost; b1: LanHost; b2: 
         onlyB2: "return `b2 got ${args[0]}`;",
         heard: "return globalThis.heard ?? [];",
         news: { decorator: 'subscribe("site.#")', body: "(globalThis.heard ??= []).push(args[0]);" },
-        ticks: { decorator: 'register()', body: "return (async function* () { for (let i = 0; i < 3; i++) yield i; })();" },
+        ticks: { decorator: "register()", body: "return (async function* () { for (let i = 0; i < 3; i++) yield i; })();" },
+        jobs: "return globalThis.jobs ?? [];",
+        work: { decorator: 'subscribe("jobs.#", { group: "workers" })', body: "(globalThis.jobs ??= []).push(args[0]);" },
+        ask: { decorator: 'subscribe("ask.*")', body: "return `b2 answers ${args[0]}`;" },
+        far: "return globalThis.far ?? [];",
+        farWork: { decorator: 'subscribe("site.far.#", { group: "far" })', body: "(globalThis.far ??= []).push(args[0]);" },
       }),
     ]),
   ]);
@@ -50,7 +62,7 @@ async function twoSites(): Promise<{ a1: LanHost; a2: LanHost; b1: LanHost; b2: 
 
 describe.skipIf(why)("the NATS backplane: two sites in network namespaces", () => {
   test("calls, streams and publications cross sites, from gateways and from hosts without the setting; LAN calls never touch NATS", async () => {
-    const { a1, a2, b2, hub } = await twoSites();
+    const { a1, a2, b1, b2, hub } = await twoSites();
     const tap = await hub.tap("labc.main.req.>");
 
     // The LAN answers what it can: `where` exists on both sites, and stays home.
@@ -74,6 +86,27 @@ describe.skipIf(why)("the NATS backplane: two sites in network namespaces", () =
     expect(published.stdout + published.stderr).toMatch(/to 1 server/);
     await within(3000, "b2's subscriber heard it", async () => (await b2.cli(["call", "heard"])).stdout.includes("hello b"));
     expect(JSON.parse((await a2.cli(["call", "heard"])).stdout)).toEqual(["hello b"]);
+
+    // A queue group's publications go to its members on the publisher's LAN, once each, and to
+    // another site's only when the LAN has none; a reqpub is answered across sites.
+    const asked = await a2.script([
+      'for (let i = 0; i < 4; i++) await labc.publish("jobs.a", i);',
+      'console.log(await labc.reqpub("ask.x", 7));',
+      'console.log(JSON.stringify(await labc.getHost("b2").call("jobs")));',
+    ]);
+    expect(asked.stderr).toBe("");
+    expect(asked.stdout).toBe("b2 answers 7\n[]\n");
+    expect(JSON.parse((await a2.cli(["call", "--host", "a2", "jobs"])).stdout)).toEqual([0, 1, 2, 3]);
+    const fromB = await b1.script(['for (let i = 0; i < 3; i++) await labc.publish("jobs.b", i);']);
+    expect(fromB.stderr).toBe("");
+    await within(3000, "site b's jobs on b2", async () => (await b1.cli(["call", "--host", "b2", "jobs", "--json"])).stdout.replace(/\s/g, "") === "[0,1,2]");
+    // A group with members on another site only: one of them runs each publication, and b2's
+    // subscriber outside groups (site.#) gets each once, by the site subject, not twice.
+    const far = await a2.script(['for (let i = 0; i < 3; i++) await labc.publish("site.far.x", i);']);
+    expect(far.stderr).toBe("");
+    await within(3000, "the far group's publications on b2", async () => (await a2.cli(["call", "far", "--json"])).stdout.replace(/\s/g, "") === "[0,1,2]");
+    await within(3000, "b2's subscriber outside groups", async () => JSON.parse((await a2.cli(["call", "heard"])).stdout).length === 4);
+    expect(JSON.parse((await a2.cli(["call", "heard"])).stdout)).toEqual(["hello b", 0, 1, 2]);
 
     // Errors cross as they are: a function's own and an unknown name.
     const unknown = await a2.cli(["call", "nowhere"]);
