@@ -1,12 +1,12 @@
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions, Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { ConfigError, ConnectionLostError, errorToPayload, LimitError, TimeoutError } from "../errors.js";
+import { ConfigError, ConnectionLostError, errorToPayload, LimitError, MalformedFrameError, TimeoutError } from "../errors.js";
 import { debug, warn } from "../log.js";
 import type { Limits } from "../net/limits.js";
 import type { FunctionPool, PoolServer } from "../pool/function-pool.js";
 import { parseSubscription } from "../pool/topic-trie.js";
 import { decodeMessage, encodeMessage, encodeReply } from "../wire/codec.js";
-import { Kind, type Message, type ServerEntry } from "../wire/message.js";
+import { Kind, KIND_NAMES, type Message, type ServerEntry } from "../wire/message.js";
 import { problemWith } from "../wire/validate.js";
 import { Subjects } from "./subjects.js";
 
@@ -97,6 +97,8 @@ interface Site {
 }
 
 const NOTHING = new Uint8Array(0);
+/** How long a stopping gateway waits for NATS to take its last words. */
+const CLOSE_MS = 1000;
 const SUSPECT_AFTER = 2;
 const DEAD_AFTER = 4;
 
@@ -134,11 +136,6 @@ export class Backplane {
   constructor(private readonly options: BackplaneOptions) {
     this.subjects = new Subjects(options.settings.realm);
     this.siteQueue = `labc-site-${options.self.hostId}`;
-  }
-
-  /** Whether NATS is reachable now: other sites are known only then. */
-  get connected(): boolean {
-    return this.up;
   }
 
   /** Connects (again and again, until it works) and starts saying this site's servers. */
@@ -180,7 +177,9 @@ export class Backplane {
     const connection = this.connection;
     if (!connection) return;
     if (this.up) this.say(this.news({ bye: true }));
-    await connection.drain().catch(() => connection.close());
+    // The bye is sent before the connection closes; a NATS out of reach holds nothing up.
+    const drained = connection.drain().catch(() => connection.close());
+    await Promise.race([drained, new Promise((done) => setTimeout(done, CLOSE_MS).unref())]);
   }
 
   /** This site's servers may have changed: said to the other sites once this tick's changes are in. */
@@ -258,6 +257,8 @@ export class Backplane {
     }
     clearTimeout(relayed.timer);
     this.relayed.delete(token);
+    // NATS's "no responders": the site's gateway left without a word, or never was.
+    if (msg.data.length === 0) return relayed.reject(new ConnectionLostError(`${relayed.where} (its site's gateway does not answer on NATS)`, relayed.fn));
     try {
       relayed.resolve(answerFrame(msg.data, relayed.fn));
     } catch (error) {
@@ -290,16 +291,19 @@ export class Backplane {
   private subscribe(connection: NatsConnection): void {
     const { self } = this.options;
     connection.subscribe(this.subjects.sites, { callback: ok((msg) => this.heard(msg)) });
-    connection.subscribe(this.subjects.pool(self.hostId), {
-      callback: ok((msg) => void msg.respond(this.listing.length ? this.listing : this.news({}))),
-    });
+    connection.subscribe(this.subjects.pool(self.hostId), { callback: ok((msg) => void msg.respond(this.currentListing())) });
     connection.subscribe(this.subjects.to(self.hostId), { callback: ok((msg) => this.arrived(msg)) });
     // Every gateway answers a newcomer's greeting with its listing, to the newcomer alone.
-    connection.subscribe(this.subjects.greeting, { callback: ok((msg) => void msg.respond(this.listing.length ? this.listing : this.news({}))) });
+    connection.subscribe(this.subjects.greeting, { callback: ok((msg) => void msg.respond(this.currentListing())) });
     this.replies = this.inbox!(`${this.subjects.prefix}.inbox`);
     connection.subscribe(this.replies, { callback: ok((msg) => this.heard(msg)) });
     this.answers = this.inbox!(`${this.subjects.prefix}.inbox`);
     connection.subscribe(`${this.answers}.*`, { callback: ok((msg) => this.answered(msg)) });
+  }
+
+  /** This site's listing, or a beat before the first listing is made (10 ms after the start). */
+  private currentListing(): Uint8Array {
+    return this.listing.length ? this.listing : this.news({});
   }
 
   /**
@@ -344,7 +348,7 @@ export class Backplane {
   private arrived(msg: Msg): void {
     const message = this.decode(msg, msg.reply ? Kind.req : Kind.pub);
     if (!message) {
-      if (msg.reply) msg.respond(bare(encodeMessage(Kind.exc, 0, errorToPayload(new LimitError("message", "not a labc request"), false))));
+      if (msg.reply) msg.respond(bare(encodeMessage(Kind.exc, 0, errorToPayload(new MalformedFrameError("not a labc request"), false))));
       return;
     }
     this.options.deliver(message, msg.reply ? siteOrigin(msg) : NOWHERE);
@@ -355,7 +359,7 @@ export class Backplane {
       const frame = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
       if (frame.length > this.options.limits.maxFrameBytes) throw new Error(`${frame.length} bytes is over the frame limit`);
       const message = decodeMessage(frame);
-      const problem = message.kind === kind ? problemWith(message.kind, message.body) : `a ${Kind[kind as never] ?? kind} was expected`;
+      const problem = message.kind === kind ? problemWith(message.kind, message.body) : `a ${KIND_NAMES[kind]} was expected`;
       if (problem) throw new Error(problem);
       return message;
     } catch (error) {
@@ -371,7 +375,7 @@ export class Backplane {
     } catch {
       return;
     }
-    if (typeof news?.hostId !== "string" || news.hostId === this.options.self.hostId) return;
+    if (typeof news?.hostId !== "string" || !Number.isInteger(news.version) || news.hostId === this.options.self.hostId) return;
     let site = this.sites.get(news.hostId);
     if (news.bye) {
       if (site) this.drop(site, "left the backplane");
@@ -410,7 +414,7 @@ export class Backplane {
   private apply(site: Site, news: SiteNews): void {
     const { pool, self, tell } = this.options;
     site.applied = news.version;
-    site.hosts = Array.isArray(news.hosts) ? news.hosts : [];
+    site.hosts = (Array.isArray(news.hosts) ? news.hosts : []).filter((host) => typeof host?.hostId === "string" && typeof host.name === "string");
     const entries: ServerEntry[] = [];
     for (const entry of news.servers ?? []) {
       // A server this LAN knows by itself (a second gateway on it announces it too) stays as it is.
