@@ -9,14 +9,13 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { loadConfig } from "../lib/config.js";
 import { freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { Runtime } from "../lib/runtime.js";
-import { benchHost, concurrent, interleaved, median, sleep, warm, type Figure } from "./measure.js";
+import { benchHost, concurrent, interleaved, median, sleep, startProcess, warm, type Figure } from "./measure.js";
 
 const quick = process.argv.includes("--quick");
 const ROUNDS = quick ? 1 : 5;
@@ -28,22 +27,8 @@ const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
-function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, ready = (line: string) => line.length > 0): Promise<ChildProcess> {
-  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let stderr = "";
-  child.stderr!.on("data", (chunk) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: not ready in 30 s ${stderr}`)), 30000);
-    const lines = createInterface({ input: child.stdout! });
-    lines.on("line", (line) => {
-      if (!ready(line)) return;
-      clearTimeout(timer);
-      lines.removeAllListeners("line");
-      resolve(child);
-    });
-    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited (${code}): ${stderr}`)));
-  });
+function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, ready?: (line: string) => boolean): Promise<unknown> {
+  return startProcess(children, command, args, env, ready);
 }
 
 /** A labc host of its own whose router is its site's gateway to NATS at `nats`. */

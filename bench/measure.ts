@@ -1,7 +1,9 @@
 /** Measuring loops and statistics shared by the benchmarks. Every loop is bounded in count and time. */
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { freePort } from "../lib/net/tcp-transport.js";
 
 export type Call = () => Promise<unknown>;
@@ -128,4 +130,33 @@ export async function benchHost(prefix: string): Promise<{ dir: string; rootPort
     NODE_DEBUG: "",
   };
   return { dir, rootPort, env };
+}
+
+/**
+ * Starts a process (added to `children`, which the benchmark ends by PID); resolves with the
+ * first line of its output that `ready` accepts (any, by default) and how long that took.
+ */
+export function startProcess(
+  children: ChildProcess[],
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  ready = (line: string) => line.length > 0,
+): Promise<{ child: ChildProcess; line: string; ms: number }> {
+  const t0 = performance.now();
+  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let stderr = "";
+  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: not ready in 30 s ${stderr}`)), 30000);
+    const lines = createInterface({ input: child.stdout! });
+    lines.on("line", (line) => {
+      if (!ready(line)) return;
+      clearTimeout(timer);
+      lines.removeAllListeners("line");
+      resolve({ child, line, ms: performance.now() - t0 });
+    });
+    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited (${code}): ${stderr}`)));
+  });
 }

@@ -10,14 +10,13 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "../lib/config.js";
 import { freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { newSecret } from "../lib/trust/secret.js";
 import { Runtime } from "../lib/runtime.js";
-import { benchHost, concurrent, cpuMicros, interleaved, median, sequential, sleep, warm, type Call, type Figure, type Latencies } from "./measure.js";
+import { benchHost, concurrent, cpuMicros, interleaved, median, sequential, sleep, startProcess, warm, type Call, type Figure, type Latencies } from "./measure.js";
 import { rawFrame, rawFrames, rawReader, writeBinaryFrame } from "./raw-protocol.js";
 
 const quick = process.argv.includes("--quick");
@@ -68,19 +67,7 @@ const closing: (() => Promise<void>)[] = [];
 
 /** Starts a process; resolves with its first line of output and how long that took. */
 function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; line: string; ms: number }> {
-  const t0 = performance.now();
-  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let stderr = "";
-  child.stderr!.on("data", (chunk) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: not ready in 30 s ${stderr}`)), 30000);
-    createInterface({ input: child.stdout! }).once("line", (line) => {
-      clearTimeout(timer);
-      resolve({ child, line, ms: performance.now() - t0 });
-    });
-    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited (${code}): ${stderr}`)));
-  });
+  return startProcess(children, command, args, env);
 }
 
 function stop(child: ChildProcess): void {
