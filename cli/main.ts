@@ -363,8 +363,11 @@ cli
       if (options.json) {
         await writeOut(servers, true);
       } else {
-        // A suspect server has not answered its router's heartbeats lately (stopped, or busy).
-        const where = (s: (typeof servers)[number]) => [s.host, String(s.pid), `${s.address}:${s.port}`, s.suspect ? "suspect" : "ok"];
+        // A suspect server has not answered its router's heartbeats lately (stopped, or busy). One
+        // of another site is reached through a gateway of this LAN, never at its own address.
+        const gatewayName = (id: string) => servers.find((s) => s.hostId === id)?.host ?? id;
+        const address = (s: (typeof servers)[number]) => (s.gateway === undefined ? `${s.address}:${s.port}` : `other site, via ${gatewayName(s.gateway)}`);
+        const where = (s: (typeof servers)[number]) => [s.host, String(s.pid), address(s), s.suspect ? "suspect" : "ok"];
         const functions = servers
           .flatMap((s) => s.functions.map((f) => [options.long ? formatSignature(f) : f.name, f.scope, f.visibility, ...where(s)]))
           .sort((a, b) => a[0]!.localeCompare(b[0]!));

@@ -1,4 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { frameOf, KIND } from "../../bench/hostile-peer.js";
@@ -93,5 +95,34 @@ describe.skipIf(noNats)("a hostile client of the NATS server", () => {
     stranger.publish("labc.main.hosts.evil", listing([], { bye: true }));
     await eventually(async () => !(await host.cli(["ls"])).stdout.includes("evil.fn"), 5000, "evil gone");
     expect(await host.cli(["call", "echo", "fine"]).then((r) => r.stdout)).toBe("fine\n");
+  });
+});
+
+describe.skipIf(noNats)("a NATS server that asks for credentials", () => {
+  test("a gateway with the right user and password links; with a wrong one it says why in its log, and its LAN goes on", async () => {
+    const port = await freePort();
+    const guarded = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "--user", "lab", "--pass", "s3cret"], { stdio: "ignore" });
+    const hosts: TestHost[] = [];
+    try {
+      await sleep(300);
+      const listings = await connect({ servers: `nats://127.0.0.1:${port}`, user: "lab", pass: "s3cret" });
+      const heard = new Set<string>();
+      listings.subscribe("labc.main.hosts.*", { callback: (_error, msg) => void heard.add(msg.subject) });
+      for (const [id, pass] of [["right", "s3cret"], ["wrong", "guess"]] as const) {
+        const host = await TestHost.start();
+        hosts.push(host);
+        Object.assign(host.env, { LABC_HOST_ID: id, LABC_BACKPLANE_NATS: `nats://127.0.0.1:${port}`, LABC_BACKPLANE_USER: "lab", LABC_BACKPLANE_PASS: pass });
+        await host.serve([ECHO]);
+      }
+      await eventually(() => heard.has("labc.main.hosts.right"), 5000, "the right gateway's beats");
+      const log = () => readFileSync(join(hosts[1]!.dir, "labc", `router-${hosts[1]!.port}.log`), "utf8");
+      await eventually(() => /backplane: .*(Authorization|authorization)/.test(log()), 5000, "the wrong gateway's log");
+      expect(heard.has("labc.main.hosts.wrong")).toBe(false);
+      expect((await hosts[1]!.cli(["call", "echo", "lan"])).stdout).toBe("lan\n");
+      await listings.close();
+    } finally {
+      for (const host of hosts) await host.cleanup();
+      guarded.kill("SIGKILL");
+    }
   });
 });

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { Lan, lanUnavailable, sleep, within, type LanHost } from "./lan.js";
 import { NatsHub, natsUnavailable } from "./nats-hub.js";
@@ -119,6 +121,9 @@ describe.skipIf(why)("the NATS backplane: two sites in network namespaces", () =
     const services = await a2.cli(["services", "--host", "b2"]);
     expect(services.stderr).toMatch(/b2 does not let other hosts list its services.*LABC_NOT_PERMITTED/);
 
+    const listed = (await a2.cli(["ls"])).stdout.split("\n");
+    expect(listed.find((line) => line.startsWith("onlyB2 "))).toMatch(/b2 +\d+ +other site, via a1 +ok/);
+
     const hosts = await a2.hosts();
     expect(hosts.map((h) => h.name).sort()).toEqual(["a1", "a2", "b1", "b2"]);
     expect(hosts.find((h) => h.name === "b2")).toMatchObject({ state: "alive", gateway: "a1" });
@@ -136,10 +141,13 @@ describe.skipIf(why)("the NATS backplane: two sites in network namespaces", () =
     expect((await a2.cli(["call", "onlyA2"])).stdout).toBe("a2 only\n");
     const lost = await a2.cli(["call", "onlyB2", "z"]);
     expect(lost.stderr).toMatch(/LABC_NO_SUCH_FUNCTION/);
+    const log = () => readFileSync(join(a1.dir, "labc", "router-55555.log"), "utf8");
+    await within(3000, "a1's warning", () => log().includes("backplane: lost NATS"));
 
     await hub.start();
     const back = await within(15000, "b2's functions back on site a", async () => (await a2.cli(["call", "onlyB2", "again"])).stdout === "b2 got again\n");
     expect(back).toBeLessThan(15000);
+    expect(log()).toMatch(/backplane: NATS is back/);
 
     // The gateway of site b dies without a word: its site leaves site a within 4 of its beats (1 s).
     b1.killAll();
