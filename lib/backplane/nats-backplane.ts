@@ -97,6 +97,8 @@ interface Site {
 }
 
 const NOTHING = new Uint8Array(0);
+/** How long a gateway waits before trying again to link to NATS the first time. */
+const RETRY_MS = 2000;
 /** How long a stopping gateway waits for NATS to take its last words. */
 const CLOSE_MS = 1000;
 const SUSPECT_AFTER = 2;
@@ -121,6 +123,7 @@ export class Backplane {
   private listing: Uint8Array = new Uint8Array(0);
   private changeTimer: NodeJS.Timeout | null = null;
   private beatTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
   private up = false;
   private closed = false;
   private inbox: ((prefix: string) => string) | undefined;
@@ -150,12 +153,12 @@ export class Backplane {
       reconnect: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
-      waitOnFirstConnect: true,
       ...credentials(settings, nats),
     };
     this.inbox = nats.createInbox;
-    this.connection = await nats.connect(options);
-    if (this.closed) return void this.connection.close();
+    const connection = await this.firstConnection(() => nats.connect(options));
+    if (!connection) return;
+    this.connection = connection;
     this.subscribe(this.connection);
     this.up = true;
     warn(`backplane: linked to NATS at ${this.connection.getServer()} (subjects ${this.subjects.prefix}.>)`);
@@ -170,8 +173,34 @@ export class Backplane {
     this.nextBeat();
   }
 
+  /**
+   * Connects, trying again every 2 s until it works or the router stops; says why it cannot (a
+   * server out of reach, credentials or a certificate refused) when that changes, and once a
+   * minute. Once linked, the NATS client reconnects by itself.
+   */
+  private async firstConnection(connect: () => Promise<NatsConnection>): Promise<NatsConnection | undefined> {
+    let said = "";
+    let saidAt = 0;
+    while (!this.closed) {
+      try {
+        const connection = await connect();
+        if (!this.closed) return connection;
+        void connection.close();
+      } catch (error) {
+        const why = (error as Error).message;
+        if (why !== said || Date.now() - saidAt > 60_000) {
+          warn(`backplane: cannot link to NATS at ${this.options.settings.servers.join(", ")}: ${why}; trying again every ${RETRY_MS / 1000} s`);
+          [said, saidAt] = [why, Date.now()];
+        }
+        await new Promise((done) => (this.retryTimer = setTimeout(done, RETRY_MS)));
+      }
+    }
+    return undefined;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.changeTimer) clearTimeout(this.changeTimer);
     if (this.beatTimer) clearTimeout(this.beatTimer);
     const connection = this.connection;

@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -123,6 +124,49 @@ describe.skipIf(noNats)("a NATS server that asks for credentials", () => {
     } finally {
       for (const host of hosts) await host.cleanup();
       guarded.kill("SIGKILL");
+    }
+  });
+});
+
+const noOpenssl = spawnSync("openssl", ["version"]).status !== 0;
+
+describe.skipIf(noNats || noOpenssl)("a NATS server that speaks TLS only", () => {
+  test("a gateway given the CA links over TLS; one without it says why in its log, and its LAN goes on", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "labc-nats-tls-"));
+    const openssl = (...args: string[]) => {
+      const run = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+      if (run.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${run.stderr}`);
+    };
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=labc test CA");
+    openssl("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost");
+    writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "ext.cnf");
+    const port = await freePort();
+    const args = ["-a", "127.0.0.1", "-p", String(port), "--tls", "--tlscert", join(dir, "server.pem"), "--tlskey", join(dir, "server.key")];
+    const server = spawn("nats-server", args, { stdio: "ignore" });
+    const hosts: TestHost[] = [];
+    try {
+      await sleep(300);
+      const listings = await connect({ servers: `nats://127.0.0.1:${port}`, tls: { caFile: join(dir, "ca.pem") } });
+      const heard = new Set<string>();
+      listings.subscribe("labc.main.hosts.*", { callback: (_error, msg) => void heard.add(msg.subject) });
+      for (const [id, ca] of [["trusting", join(dir, "ca.pem")], ["unaware", ""]] as const) {
+        const host = await TestHost.start();
+        hosts.push(host);
+        Object.assign(host.env, { LABC_HOST_ID: id, LABC_BACKPLANE_NATS: `nats://127.0.0.1:${port}`, ...(ca ? { LABC_BACKPLANE_TLS_CA: ca } : {}) });
+        await host.serve([ECHO]);
+      }
+      await eventually(() => heard.has("labc.main.hosts.trusting"), 5000, "the trusting gateway's beats");
+      const log = () => readFileSync(join(hosts[1]!.dir, "labc", `router-${hosts[1]!.port}.log`), "utf8");
+      await eventually(() => /backplane: .*certificate/.test(log()), 5000, "the unaware gateway's log");
+      expect(heard.has("labc.main.hosts.unaware")).toBe(false);
+      expect((await hosts[1]!.cli(["call", "echo", "lan"])).stdout).toBe("lan\n");
+      await listings.close();
+    } finally {
+      for (const host of hosts) await host.cleanup();
+      server.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
