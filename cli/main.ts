@@ -574,10 +574,13 @@ cli
     action(async (options: GlobalOptions) => {
       const { values, sources } = loadConfig({ flags: flagsOf(options) });
       // The secret itself is never shown here (`labc secret show` does): its key id tells it.
+      // NATS's password and token neither: only that they are set.
       const shown = (key: ConfigKey) =>
         key === "network.secret" && values[key]
           ? `(set: key id ${networkKey(values[key]).id})`
-          : JSON.stringify(values[key]);
+          : (key === "backplane.pass" || key === "backplane.token") && values[key]
+            ? "(set)"
+            : JSON.stringify(values[key]);
       const rows = CONFIG_KEYS.map((key) => [key, shown(key), sources[key], envName(key)]);
       process.stdout.write(`${table(["KEY", "VALUE", "SOURCE", "ENV"], rows)}\n`);
     }),

@@ -118,6 +118,10 @@ describe("other commands", () => {
     expect(result.stdout).toMatch(new RegExp(`^call\\.timeout\\s+9\\s+${join(host.dir, "labc.toml")}`, "m"));
     expect(result.stdout).toMatch(/^call\.scope\s+"host"\s+flag/m);
     expect(result.stdout).toMatch(/^wire\.max_frame_size\s+67108864\s+default/m);
+    // NATS's password is never printed, only that it is set.
+    const withPass = await host.cli(["config"], { LABC_BACKPLANE_PASS: "hunter2" });
+    expect(withPass.stdout).toMatch(/^backplane\.pass\s+\(set\)\s+env LABC_BACKPLANE_PASS/m);
+    expect(withPass.stdout).not.toContain("hunter2");
   });
 
   test("a bad config file stops every command with the file, key and expectation", async () => {
