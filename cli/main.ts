@@ -451,6 +451,15 @@ cli
         ]);
         const header = ["HOST", "ID", "STATE", "ADDRESSES", "PORT", "SERVERS", "FUNCTIONS", "LAST HEARD"];
         process.stdout.write(`${table(header, rows)}\n`);
+        // A gateway says how its backplane is, so that a missing site has its reason at hand.
+        // (A router of an older labc does not know the question: nothing to say then.)
+        const backplane = await labc.link.backplane().catch(() => null);
+        if (backplane?.linked) {
+          const sites = `${backplane.sites} other site${backplane.sites === 1 ? "" : "s"}`;
+          process.stdout.write(`\nbackplane: linked to NATS at ${backplane.server} (realm ${backplane.realm}), ${sites}\n`);
+        } else if (backplane) {
+          process.stdout.write(`\nbackplane: not linked: ${backplane.problem}; other sites are out of reach\n`);
+        }
       }
       await labc.close();
     }),

@@ -8,6 +8,7 @@ import { debug } from "./log.js";
 import { Connection } from "./net/connection.js";
 import { connectTcp, type TcpTransport } from "./net/tcp-transport.js";
 import { FunctionPool } from "./pool/function-pool.js";
+import type { BackplaneStatus } from "./backplane/nats-backplane.js";
 import type { HostInfo } from "./peers.js";
 import type { HostMetrics } from "./router.js";
 import type { Offer, Server } from "./server.js";
@@ -193,6 +194,12 @@ export class RouterLink {
     // A router started a moment ago has not heard from every host yet.
     await this.discovered();
     return this.connection!.request(Kind.req, { fn: "labc.hosts", args: [] }, "labc.hosts", this.timeoutMs());
+  }
+
+  /** This host's router's link to the backplane (null: it is no gateway). */
+  async backplane(): Promise<BackplaneStatus | null> {
+    await this.ready();
+    return this.connection!.request(Kind.req, { fn: "labc.backplane", args: [] }, "labc.backplane", this.timeoutMs());
   }
 
   /** What every process of this host did, gathered by its router now (`labc metrics`). */

@@ -77,6 +77,7 @@ export interface HostMetrics {
 /** Functions the router itself answers (it runs no user code). */
 const BUILT_INS: Record<string, (router: Router) => unknown> = Object.assign(Object.create(null), {
   "labc.hosts": (router: Router) => router.hosts(),
+  "labc.backplane": (router: Router) => router.backplane?.status() ?? null,
   "labc.stats": () => ({ pid: process.pid, rssBytes: process.memoryUsage.rss(), trips: tripCounts() }),
   [METRICS_FN]: (router: Router) => router.metrics(),
   [NETWORK_METRICS_FN]: (router: Router) => router.networkMetrics(),

@@ -68,6 +68,16 @@ interface SiteNews {
   bye?: boolean;
 }
 
+/** What `labc hosts` says of a gateway's backplane. */
+export interface BackplaneStatus {
+  linked: boolean;
+  server: string | undefined;
+  realm: string;
+  /** Other sites heard. */
+  sites: number;
+  problem: string | undefined;
+}
+
 /** A request relayed to another site, waiting for its answer. */
 interface Relayed {
   fn: string;
@@ -126,6 +136,8 @@ export class Backplane {
   private retryTimer: NodeJS.Timeout | null = null;
   private up = false;
   private closed = false;
+  /** Why NATS is not linked now, as the log said it. */
+  private problem: string | undefined = "not linked yet";
   private inbox: ((prefix: string) => string) | undefined;
   /** Where the other gateways' answers to this one's greeting come. */
   private replies = "";
@@ -161,6 +173,7 @@ export class Backplane {
     this.connection = connection;
     this.subscribe(this.connection);
     this.up = true;
+    this.problem = undefined;
     warn(`backplane: linked to NATS at ${this.connection.getServer()} (subjects ${this.subjects.prefix}.>)`);
     if (settings.guarded && !this.connection.info?.auth_required) {
       warn(
@@ -188,6 +201,7 @@ export class Backplane {
         void connection.close();
       } catch (error) {
         const why = (error as Error).message;
+        this.problem = `cannot link to NATS at ${this.options.settings.servers.join(", ")}: ${why}`;
         if (why !== said || Date.now() - saidAt > 60_000) {
           warn(`backplane: cannot link to NATS at ${this.options.settings.servers.join(", ")}: ${why}; trying again every ${RETRY_MS / 1000} s`);
           [said, saidAt] = [why, Date.now()];
@@ -225,6 +239,12 @@ export class Backplane {
       this.say(this.listing);
       this.followTopics(servers);
     }, 10);
+  }
+
+  /** Whether this gateway is linked to NATS, to which server, how many sites it knows, or why not. */
+  status(): BackplaneStatus {
+    const server = this.up ? this.connection?.getServer() : undefined;
+    return { linked: this.up, server, realm: this.options.settings.realm, sites: this.sites.size, problem: this.problem };
   }
 
   /** Other sites' hosts, with their gateway's name, for `labc hosts`. */
@@ -512,6 +532,7 @@ export class Backplane {
     for await (const status of connection.status()) {
       if (status.type === "disconnect" && this.up) {
         this.up = false;
+        this.problem = `lost NATS (${status.server}) at ${new Date().toISOString()}, reconnecting`;
         warn(`backplane: lost NATS (${status.server}): other sites are out of reach, this LAN goes on by itself; reconnecting`);
         for (const site of [...this.sites.values()]) this.drop(site, "NATS lost");
         for (const [token, relayed] of this.relayed) {
@@ -521,6 +542,7 @@ export class Backplane {
         }
       } else if (status.type === "reconnect" && !this.up) {
         this.up = true;
+        this.problem = undefined;
         warn(`backplane: NATS is back (${status.server}): other sites return as they are heard`);
         this.said = "";
         this.greet();

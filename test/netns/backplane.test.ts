@@ -143,11 +143,13 @@ describe.skipIf(why)("the NATS backplane: two sites in network namespaces", () =
     expect(lost.stderr).toMatch(/LABC_NO_SUCH_FUNCTION/);
     const log = () => readFileSync(join(a1.dir, "labc", "router-55555.log"), "utf8");
     await within(3000, "a1's warning", () => log().includes("backplane: lost NATS"));
+    expect((await a1.cli(["hosts"])).stdout).toMatch(/\nbackplane: not linked: lost NATS \(10\.78\.1\.1:4222\).*other sites are out of reach\n$/);
 
     await hub.start();
     const back = await within(15000, "b2's functions back on site a", async () => (await a2.cli(["call", "onlyB2", "again"])).stdout === "b2 got again\n");
     expect(back).toBeLessThan(15000);
     expect(log()).toMatch(/backplane: NATS is back/);
+    expect((await a1.cli(["hosts"])).stdout).toMatch(/\nbackplane: linked to NATS at 10\.78\.1\.1:4222 \(realm main\), 1 other site\n$/);
 
     // The gateway of site b dies without a word: its site leaves site a within 4 of its beats (1 s).
     b1.killAll();
