@@ -241,7 +241,7 @@ export class Peers {
       }
       case Kind.withdraw: {
         const body = message.body as WithdrawBody;
-        if (!this.reachedThrough(body.server, peer)) return;
+        if (!this.speaksFor(peer, body.server)) return;
         this.options.pool.applyWithdraw(body);
         return this.options.notify(Kind.withdraw, body);
       }
@@ -249,7 +249,7 @@ export class Peers {
         return this.death(peer, message.body);
       case Kind.suspect: {
         const body = message.body as SuspectBody;
-        if (!this.reachedThrough(body.server, peer)) return;
+        if (!this.speaksFor(peer, body.server)) return;
         if (this.options.pool.setSuspect(body.server, body.suspect)) this.options.notify(Kind.suspect, body);
         return;
       }
@@ -445,7 +445,7 @@ export class Peers {
 
   private death(from: Peer, body: DeathBody): void {
     if (body.server) {
-      if (!this.reachedThrough(body.server, from)) return;
+      if (!this.speaksFor(from, body.server)) return;
       this.options.pool.removeServer(body.server);
       return this.options.notify(Kind.death, { server: body.server });
     }
@@ -466,7 +466,7 @@ export class Peers {
   }
 
   /** Whether a host may speak of this server: its own, or one of another site it is the gateway to. */
-  private reachedThrough(serverId: string | undefined, peer: Peer): boolean {
+  private speaksFor(peer: Peer, serverId: string | undefined): boolean {
     const server = this.options.pool.servers.get(serverId ?? "");
     return server !== undefined && reachedThrough(server) === peer.hostId;
   }
