@@ -184,16 +184,6 @@ export class Peers {
 
   hosts(): HostInfo[] {
     const { self, pool } = this.options;
-    const count = (hostId: string) => {
-      let servers = 0;
-      let functions = 0;
-      for (const server of pool.servers.values()) {
-        if (server.hostId !== hostId) continue;
-        servers++;
-        functions += server.functions.size;
-      }
-      return { servers, functions };
-    };
     const own: HostInfo = {
       hostId: self.hostId,
       name: self.name,
@@ -201,7 +191,7 @@ export class Peers {
       port: self.port,
       state: "self",
       lastHeardMs: null,
-      ...count(self.hostId),
+      ...pool.countOn(self.hostId),
     };
     const others = [...this.peers.values()].map((peer) => ({
       hostId: peer.hostId,
@@ -210,7 +200,7 @@ export class Peers {
       port: peer.port,
       state: peer.state,
       lastHeardMs: peer.lifeline ? Date.now() - peer.lifeline.lastHeard : null,
-      ...count(peer.hostId),
+      ...pool.countOn(peer.hostId),
     }));
     return [own, ...others];
   }

@@ -430,16 +430,6 @@ export class Router {
   /** `labc hosts`: this host, the hosts of this LAN, and those of other sites. */
   hosts(): HostInfo[] {
     const hosts = this.peers.hosts();
-    const count = (hostId: string) => {
-      let servers = 0;
-      let functions = 0;
-      for (const server of this.pool.servers.values()) {
-        if (server.hostId !== hostId || server.gateway === undefined) continue;
-        servers++;
-        functions += server.functions.size;
-      }
-      return { servers, functions };
-    };
     const known = new Set(hosts.map((host) => host.hostId));
     const remote = (hostId: string, name: string, where: Pick<HostInfo, "site" | "gateway">, suspect: boolean, lastHeardMs: number | null): HostInfo => ({
       hostId,
@@ -448,7 +438,7 @@ export class Router {
       port: 0,
       state: suspect ? "suspect" : "alive",
       lastHeardMs,
-      ...count(hostId),
+      ...this.pool.countOn(hostId),
       ...where,
     });
     if (this.backplane) {

@@ -201,6 +201,18 @@ export class FunctionPool {
     this.announce(this.addServer(body.server), body.server.functions, body.server.topics);
   }
 
+  /** How many servers of a host the pool holds, and functions in all (`labc hosts`). */
+  countOn(hostId: string): { servers: number; functions: number } {
+    let servers = 0;
+    let functions = 0;
+    for (const server of this.servers.values()) {
+      if (server.hostId !== hostId) continue;
+      servers++;
+      functions += server.functions.size;
+    }
+    return { servers, functions };
+  }
+
   /** Marks a server suspect or well again; false when nothing changed. */
   setSuspect(id: string, suspect: boolean): boolean {
     const server = this.servers.get(id);
