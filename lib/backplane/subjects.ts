@@ -36,6 +36,12 @@ export class Subjects {
     return `${this.prefix}.req.${escapeWord(hostId)}`;
   }
 
+  /** Frames for one server that takes them from NATS itself, a process on a gateway's host
+   * (docs/backplane.md#direct-calls); its answers go to each caller's reply subject. */
+  server(serverId: string): string {
+    return `${this.prefix}.srv.${escapeWord(serverId)}`;
+  }
+
   /** Where a publication on `topic` goes to every other site. */
   publication(topic: string): string {
     return `${this.prefix}.pub.${topicWords(topic).map(escapeWord).join(".")}`;

@@ -1,0 +1,565 @@
+import { readFileSync } from "node:fs";
+import net from "node:net";
+import tls from "node:tls";
+import { ConfigError, LimitError } from "../errors.js";
+import type { Transport } from "../net/transport.js";
+import type { BackplaneSettings } from "./nats-backplane.js";
+import { Subjects } from "./subjects.js";
+
+/**
+ * A process's own link to the backplane's NATS server, for calls between sites that skip both
+ * gateways (docs/backplane.md#direct-calls): a caller on a gateway's host sends its frames to
+ * the server's subject, and that server answers on the caller's. It speaks the NATS client
+ * protocol itself, and only the part needed here, rather than through nats.js: a script must
+ * be able to end once its calls are answered, and nats.js keeps its socket and ping timer
+ * referenced for as long as it is connected. What it lacks (`.creds` logins, reconnecting)
+ * is left to the gateways: a process that cannot link calls through its router, as before.
+ */
+
+/** What a NATS server says of itself when a client connects (the fields read here). */
+interface ServerInfo {
+  max_payload?: number;
+  tls_required?: boolean;
+  auth_required?: boolean;
+  nonce?: string;
+}
+
+/** A message on a subscribed subject; `payload` is null for NATS's "no responders". */
+type Handler = (subject: string, reply: string | undefined, payload: Buffer | null) => void;
+
+interface Batch {
+  subject: string;
+  reply: string | undefined;
+  parts: Buffer[];
+  bytes: number;
+}
+
+interface Incoming {
+  subject: string;
+  sid: number;
+  reply: string | undefined;
+  headerBytes: number;
+  totalBytes: number;
+}
+
+const EMPTY: Buffer = Buffer.alloc(0);
+const CRLF = Buffer.from("\r\n");
+/** The longest control line read: a subject is far shorter; anything longer is not NATS. */
+const MAX_LINE = 64 * 1024;
+/** A server-side pipe nobody wrote to or through for this long is closed (the caller is gone). */
+const IDLE_MS = 5 * 60_000;
+/** Pipes a server keeps at most: past it, the one idle longest is closed. */
+const MAX_PIPES = 4096;
+
+/** Connects to the first NATS server of `settings` that takes us, within `timeoutMs` each. */
+export async function linkToNats(settings: BackplaneSettings, name: string, timeoutMs: number): Promise<NatsLink> {
+  if (settings.creds) throw new Error("a .creds login is for the gateways only (backplane.creds)");
+  let failure: unknown;
+  for (const server of settings.servers) {
+    try {
+      return await connectOne(server, settings, name, timeoutMs);
+    } catch (error) {
+      failure = error;
+    }
+  }
+  throw failure;
+}
+
+async function connectOne(server: string, settings: BackplaneSettings, name: string, timeoutMs: number): Promise<NatsLink> {
+  const url = new URL(server.includes("://") ? server : `nats://${server}`);
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(url.port || 4222);
+  const socket = net.connect({ host, port });
+  socket.setNoDelay(true);
+  // Its errors end it, and are read where they matter: the handshake's steps, then the link.
+  socket.on("error", () => {});
+  const timer = setTimeout(() => socket.destroy(new Error(`no answer from NATS at ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
+  try {
+    const info = JSON.parse((await firstLine(socket)).replace(/^INFO\s+/i, "")) as ServerInfo;
+    let stream: net.Socket = socket;
+    const { caFile, certFile, keyFile } = settings.tls ?? {};
+    if (info.tls_required || url.protocol === "tls:" || caFile || certFile) {
+      const read = (file: string | undefined, key: string) => {
+        if (!file) return undefined;
+        try {
+          return readFileSync(file);
+        } catch (error) {
+          throw new ConfigError(file, key, `cannot read it: ${(error as Error).message}`);
+        }
+      };
+      const secured = tls.connect({
+        socket,
+        servername: net.isIP(host) ? undefined : host,
+        ca: read(caFile, "backplane.tls_ca"),
+        cert: read(certFile, "backplane.tls_cert"),
+        key: read(keyFile, "backplane.tls_key"),
+      });
+      await new Promise<void>((done, fail) => secured.once("secureConnect", done).once("error", fail));
+      stream = secured;
+    }
+    const user = settings.user ?? (url.username ? decodeURIComponent(url.username) : undefined);
+    const pass = settings.pass ?? (url.password ? decodeURIComponent(url.password) : undefined);
+    // Answers come under the realm's prefix too: a login limited to it still gets them.
+    const link = new NatsLink(stream, info, `${new Subjects(settings.realm).prefix}.inbox.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`);
+    await link.login({ user, pass, auth_token: settings.token, name });
+    return link;
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The INFO line a NATS server starts with; nothing else is read before TLS or CONNECT. */
+function firstLine(socket: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = EMPTY;
+    const onData = (chunk: Buffer) => {
+      seen = Buffer.concat([seen, chunk]);
+      const end = seen.indexOf(CRLF);
+      if (end < 0 && seen.length < MAX_LINE) return;
+      socket.off("data", onData).off("error", reject).off("close", onClose);
+      socket.pause();
+      if (end < 0 || !/^INFO\s/i.test(seen.toString("latin1", 0, 5))) return reject(new Error("the server did not speak NATS"));
+      resolve(seen.toString("utf8", 0, end));
+    };
+    const onClose = () => reject(new Error("NATS closed the connection"));
+    socket.on("data", onData).once("error", reject).once("close", onClose);
+  });
+}
+
+export class NatsLink {
+  closed = false;
+  private inboxSid = 0;
+  private inboxTaken: Promise<void> | undefined;
+  private readonly opened = new Map<string, NatsPipe>();
+  private lastToken = 0;
+  private readonly handlers = new Map<number, Handler>();
+  private lastSid = 0;
+  private readonly batches = new Map<string, Batch>();
+  private batchedBytes = 0;
+  private scheduled = false;
+  private rest: Buffer = EMPTY;
+  private incoming: Incoming | null = null;
+  private pongs: { done: () => void; fail: (error: Error) => void }[] = [];
+  private refs = 0;
+  private readonly pipes = new Set<NatsPipe>();
+  private readonly onClose: ((error?: Error) => void)[] = [];
+  private maxPayload: number;
+  /** The last permissions NATS refused this login ("Permissions Violation for Subscription to ..."). */
+  private denied: string[] = [];
+
+  constructor(
+    private readonly socket: net.Socket,
+    info: ServerInfo,
+    /** Subjects answers come to: `<inbox>.<token>`, one token per pipe this process opened. */
+    private readonly inbox: string,
+  ) {
+    this.maxPayload = info.max_payload ?? 1024 * 1024;
+    socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    socket.on("drain", () => {
+      for (const pipe of this.pipes) pipe.drained();
+    });
+    socket.on("error", (error) => this.end(error));
+    socket.on("close", () => this.end(new Error("NATS closed the connection")));
+    socket.resume();
+    // Only what waits for NATS (a PING's answer, a pipe's request) keeps the process alive.
+    socket.unref();
+  }
+
+  /** Says who we are, and settles once NATS took it (a refused login rejects with its reason). */
+  login(credentials: { user?: string | undefined; pass?: string | undefined; auth_token?: string | undefined; name: string }): Promise<void> {
+    const connect = { verbose: false, pedantic: false, lang: "labc", version: "1", protocol: 1, headers: true, no_responders: true, ...credentials };
+    this.socket.write(`CONNECT ${JSON.stringify(connect)}\r\n`);
+    return this.ping();
+  }
+
+  /** Settles once NATS answered a PING: everything sent before it was processed. */
+  ping(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error("NATS link closed"));
+    this.flush();
+    this.socket.write("PING\r\n");
+    this.hold(1);
+    return new Promise<void>((done, fail) => this.pongs.push({ done, fail })).finally(() => this.hold(-1));
+  }
+
+  /** Runs `handler` when the link ends, with why. */
+  closing(handler: (error?: Error) => void): void {
+    this.onClose.push(handler);
+  }
+
+  /**
+   * A pipe to the process answering on `subject`; its answers come back to it alone. The first
+   * one waits until NATS took the subscription for the answers: a login that may not have it
+   * sends nothing (its calls go through the gateway).
+   */
+  async open(subject: string): Promise<NatsPipe> {
+    if (this.inboxSid === 0) {
+      this.inboxSid = this.subscribe(`${this.inbox}.*`, (answeredOn, _reply, payload) => this.answered(answeredOn, payload));
+      this.inboxTaken = this.taken(this.inboxSid, `${this.inbox}.*`);
+    }
+    await this.inboxTaken;
+    const token = (++this.lastToken).toString(36);
+    const pipe = new NatsPipe(this, subject, `${this.inbox}.${token}`, () => this.opened.delete(token));
+    this.opened.set(token, pipe);
+    return pipe;
+  }
+
+  private answered(subject: string, payload: Buffer | null): void {
+    const pipe = this.opened.get(subject.slice(this.inbox.length + 1));
+    if (!pipe) return;
+    if (payload) return pipe.receive(payload);
+    pipe.end(new Error(`nobody answers on NATS subject ${pipe.to}`));
+  }
+
+  /**
+   * Takes what comes on `subject`: each caller (its reply subject) gets a pipe of its own,
+   * handed to `onPipe` before its first bytes. Resolves once NATS has the subscription; the
+   * function returned ends it.
+   */
+  async serve(subject: string, onPipe: (pipe: NatsPipe, first: Buffer) => void): Promise<() => void> {
+    const served = new Map<string, NatsPipe>();
+    const sid = this.subscribe(subject, (_subject, reply, payload) => {
+      if (!reply || !payload) return;
+      let pipe = served.get(reply);
+      if (pipe) {
+        // Most recently used last: the first is the one to close when there are too many.
+        served.delete(reply);
+        served.set(reply, pipe);
+      } else {
+        if (served.size >= MAX_PIPES) served.values().next().value!.end(new LimitError("pipes", `over ${MAX_PIPES} callers on ${subject}`));
+        pipe = new NatsPipe(this, reply, undefined, () => served.delete(reply));
+        served.set(reply, pipe);
+        onPipe(pipe, payload);
+      }
+      pipe.receive(payload);
+    });
+    await this.taken(sid, subject);
+    const sweep = setInterval(() => {
+      const now = performance.now();
+      for (const pipe of served.values()) if (now - pipe.activeAt > IDLE_MS && !pipe.busy()) pipe.end();
+    }, IDLE_MS / 5).unref();
+    return () => {
+      clearInterval(sweep);
+      this.unsubscribe(sid);
+    };
+  }
+
+  /** Settles once NATS has subscription `sid`; rejects (and drops it) when NATS refused it. */
+  private async taken(sid: number, subject: string): Promise<void> {
+    await this.ping();
+    // NATS refuses a subscription by an error of its own, before the PING's answer.
+    const refusal = this.denied.find((why) => why.includes(`"${subject}"`));
+    if (refusal) {
+      this.unsubscribe(sid);
+      throw new Error(`NATS: ${refusal}`);
+    }
+  }
+
+  subscribe(subject: string, handler: Handler): number {
+    const sid = ++this.lastSid;
+    this.handlers.set(sid, handler);
+    this.flush();
+    this.socket.write(`SUB ${subject} ${sid}\r\n`);
+    return sid;
+  }
+
+  unsubscribe(sid: number): void {
+    if (!this.handlers.delete(sid) || this.closed) return;
+    this.flush();
+    this.socket.write(`UNSUB ${sid}\r\n`);
+  }
+
+  /**
+   * Queues bytes for `subject`: everything written to one subject (and reply subject) in one
+   * tick leaves as one NATS message, or as several of at most the server's max_payload. The
+   * pipes carry a stream of frames, so a frame may be cut anywhere.
+   */
+  publish(subject: string, reply: string | undefined, data: Buffer | Buffer[]): void {
+    if (this.closed) return;
+    const key = reply === undefined ? subject : `${subject} ${reply}`;
+    let batch = this.batches.get(key);
+    if (!batch) this.batches.set(key, (batch = { subject, reply, parts: [], bytes: 0 }));
+    for (const part of Array.isArray(data) ? data : [data]) {
+      batch.parts.push(part);
+      batch.bytes += part.length;
+      this.batchedBytes += part.length;
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flush);
+    }
+  }
+
+  private readonly flush = () => {
+    this.scheduled = false;
+    if (this.batches.size === 0 || this.closed) return;
+    const out: Buffer[] = [];
+    for (const { subject, reply, parts, bytes } of this.batches.values()) {
+      const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
+      for (let at = 0; at < bytes; at += this.maxPayload) {
+        const piece = joined.subarray(at, Math.min(bytes, at + this.maxPayload));
+        out.push(Buffer.from(`PUB ${subject}${reply === undefined ? "" : ` ${reply}`} ${piece.length}\r\n`), piece, CRLF);
+      }
+    }
+    this.batches.clear();
+    this.batchedBytes = 0;
+    this.socket.write(Buffer.concat(out));
+  };
+
+  get queuedBytes(): number {
+    return this.batchedBytes + this.socket.writableLength;
+  }
+
+  /** A pipe wants the process kept alive (a request of its waits), or no longer. */
+  hold(change: 1 | -1): void {
+    this.refs += change;
+    // Once closing, `close` holds the process until the socket is closed.
+    if (this.closed) return;
+    if (this.refs > 0) this.socket.ref();
+    else this.socket.unref();
+  }
+
+  track(pipe: NatsPipe, open: boolean): void {
+    if (open) this.pipes.add(pipe);
+    else this.pipes.delete(pipe);
+  }
+
+  /** Sends what is queued and closes; resolves once it left, or after `graceMs`. */
+  close(graceMs = 1000): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.flush();
+    this.end(undefined);
+    const { socket } = this;
+    // Awaited: the process stays until what was queued left.
+    socket.ref();
+    return new Promise<void>((done) => {
+      const cut = setTimeout(() => socket.destroy(), graceMs).unref();
+      socket.once("close", () => {
+        clearTimeout(cut);
+        done();
+      });
+      socket.end();
+    });
+  }
+
+  /** Resolves once what was queued so far is with the system (a pipe closing). */
+  flushed(graceMs: number): Promise<void> {
+    this.flush();
+    if (this.closed || this.socket.writableLength === 0) return Promise.resolve();
+    this.hold(1);
+    return new Promise<void>((done) => {
+      const cut = setTimeout(done, graceMs).unref();
+      this.socket.write(EMPTY, () => {
+        clearTimeout(cut);
+        done();
+      });
+    }).finally(() => this.hold(-1));
+  }
+
+  private end(error: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.unref();
+    for (const pong of this.pongs.splice(0)) pong.fail(error ?? new Error("NATS link closed"));
+    for (const pipe of [...this.pipes]) pipe.end(error);
+    for (const handler of this.onClose.splice(0)) handler(error);
+    if (error) this.socket.destroy();
+  }
+
+  private fail(why: string): void {
+    this.end(new Error(`NATS sent ${why}`));
+  }
+
+  private receive(chunk: Buffer): void {
+    const buffer = this.rest.length ? Buffer.concat([this.rest, chunk]) : chunk;
+    let at = 0;
+    while (!this.closed) {
+      const incoming = this.incoming;
+      if (incoming) {
+        if (buffer.length - at < incoming.totalBytes + 2) break;
+        const headers = incoming.headerBytes ? buffer.toString("latin1", at, at + incoming.headerBytes) : "";
+        const payload = buffer.subarray(at + incoming.headerBytes, at + incoming.totalBytes);
+        at += incoming.totalBytes + 2;
+        this.incoming = null;
+        // A status of 503 is NATS saying that nobody subscribes to where a request went.
+        this.handlers.get(incoming.sid)?.(incoming.subject, incoming.reply, /^NATS\/1\.0 503/.test(headers) ? null : payload);
+        continue;
+      }
+      const end = buffer.indexOf(CRLF, at);
+      if (end < 0) {
+        if (buffer.length - at > MAX_LINE) this.fail("a line longer than any NATS control line");
+        break;
+      }
+      const line = buffer.toString("latin1", at, end);
+      at = end + 2;
+      this.control(line);
+    }
+    this.rest = at >= buffer.length ? EMPTY : buffer.subarray(at);
+  }
+
+  private control(line: string): void {
+    const words = line.split(" ");
+    switch (words[0]!.toUpperCase()) {
+      case "MSG":
+      case "HMSG": {
+        // MSG <subject> <sid> [reply] <bytes>; HMSG <subject> <sid> [reply] <header bytes> <bytes>
+        const headed = words[0]!.toUpperCase() === "HMSG";
+        const counts = headed ? 2 : 1;
+        const totalBytes = Number(words.at(-1));
+        const headerBytes = headed ? Number(words.at(-2)) : 0;
+        const reply = words.length === 4 + counts ? words[3] : undefined;
+        const sid = Number(words[2]);
+        if (words.length < 3 + counts || !(totalBytes >= headerBytes && headerBytes >= 0) || totalBytes > 2 * this.maxPayload || !Number.isInteger(totalBytes)) {
+          return this.fail(`a message line that is not NATS's: ${line.slice(0, 80)}`);
+        }
+        this.incoming = { subject: words[1]!, sid, reply, headerBytes, totalBytes };
+        return;
+      }
+      case "PING":
+        return void this.socket.write("PONG\r\n");
+      case "PONG":
+        return this.pongs.shift()?.done();
+      case "+OK":
+        return;
+      case "INFO":
+        try {
+          this.maxPayload = (JSON.parse(line.slice(5)) as ServerInfo).max_payload ?? this.maxPayload;
+        } catch {
+          this.fail("an INFO that is not JSON");
+        }
+        return;
+      case "-ERR": {
+        const why = line.slice(5).replace(/^'|'$/g, "");
+        // A subject this login may not use: the rest of the link is fine.
+        if (/permissions violation/i.test(why)) {
+          this.denied = [...this.denied.slice(-7), why];
+          // What this login may not publish reached nobody: the pipes sending there end (a dial's
+          // ping fails with it, and the calls go through the gateways).
+          const subject = /Publish to "([^"]+)"/i.exec(why)?.[1];
+          for (const pipe of this.opened.values()) {
+            if (pipe.to === subject) pipe.end(new Error(`NATS: ${why}`));
+          }
+          return;
+        }
+        return this.end(new Error(`NATS: ${why}`));
+      }
+      default:
+        this.fail(`an unknown operation: ${line.slice(0, 80)}`);
+    }
+  }
+}
+
+/**
+ * One caller's side or one server's side of the frames between them over a NatsLink, as a
+ * Transport: a Connection runs over it as over a socket. The caller's frames go to the server's
+ * subject with the caller's reply subject; the server's go to that reply subject.
+ */
+export class NatsPipe implements Transport {
+  readonly remote: string;
+  activeAt = performance.now();
+  /** Whether the Connection on it still serves requests (a server-side pipe is not closed idle then). */
+  busy: () => boolean = () => false;
+  private onData: ((chunk: Buffer) => void) | undefined;
+  private onClose: ((error?: Error) => void) | undefined;
+  private onDrain: (() => void) | undefined;
+  /** Bytes that may wait while paused; past it the caller is cut off (a Limits value of the owner). */
+  maxWaitingBytes = 16 * 1024 * 1024;
+  private held = false;
+  private paused = false;
+  private waiting: Buffer[] = [];
+  private waitingBytes = 0;
+  private ended = false;
+
+  constructor(
+    private readonly link: NatsLink,
+    readonly to: string,
+    private readonly reply: string | undefined,
+    private readonly forget: () => void,
+  ) {
+    this.remote = `NATS ${to}`;
+    link.track(this, true);
+  }
+
+  write(data: Buffer | Buffer[]): void {
+    if (this.ended) return;
+    this.activeAt = performance.now();
+    this.link.publish(this.to, this.reply, data);
+  }
+
+  get queuedBytes(): number {
+    return this.link.queuedBytes;
+  }
+
+  start(onData: (chunk: Buffer) => void, onClose: (error?: Error) => void, onDrain?: () => void): void {
+    this.onData = onData;
+    this.onClose = onClose;
+    this.onDrain = onDrain;
+  }
+
+  receive(chunk: Buffer): void {
+    if (this.ended) return;
+    this.activeAt = performance.now();
+    // Paused: the Connection has as many requests of this caller as it takes. What the caller
+    // sends meanwhile waits here, up to `maxWaitingBytes`; NATS cannot be asked to hold it.
+    if (this.paused) {
+      this.waitingBytes += chunk.length;
+      if (this.waitingBytes > this.maxWaitingBytes) {
+        return this.end(new LimitError("unsent", `over ${this.maxWaitingBytes} bytes sent by ${this.to} while its requests waited`));
+      }
+      this.waiting.push(chunk);
+      return;
+    }
+    this.onData?.(chunk);
+  }
+
+  drained(): void {
+    this.onDrain?.();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    while (!this.paused && this.waiting.length && !this.ended) {
+      const chunk = this.waiting.shift()!;
+      this.waitingBytes -= chunk.length;
+      this.onData?.(chunk);
+    }
+  }
+
+  /** Ends the pipe on this side: its Connection hears `error` (none: closed in order). */
+  end(error?: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.waiting = [];
+    this.unref();
+    this.link.track(this, false);
+    this.forget();
+    this.onClose?.(error);
+  }
+
+  close(graceMs = 1000): Promise<void> {
+    this.end();
+    return this.link.flushed(graceMs);
+  }
+
+  destroy(): void {
+    this.end();
+  }
+
+  ref(): void {
+    if (this.held || this.ended) return;
+    this.held = true;
+    this.link.hold(1);
+  }
+
+  unref(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.link.hold(-1);
+  }
+}
