@@ -366,7 +366,7 @@ cli
         // A suspect server has not answered its router's heartbeats lately (stopped, or busy). One
         // of another site is reached through a gateway of this LAN, never at its own address.
         const gatewayName = (id: string) => servers.find((s) => s.hostId === id)?.host ?? id;
-        const address = (s: (typeof servers)[number]) => (s.gateway === undefined ? `${s.address}:${s.port}` : `other site, via ${gatewayName(s.gateway)}`);
+        const address = (s: (typeof servers)[number]) => (s.gateway === undefined ? `${s.address}:${s.port}` : `other site, via ${gatewayName(s.gateway)}${s.nats ? " or NATS" : ""}`);
         const where = (s: (typeof servers)[number]) => [s.host, String(s.pid), address(s), s.suspect ? "suspect" : "ok"];
         const functions = servers
           .flatMap((s) => s.functions.map((f) => [options.long ? formatSignature(f) : f.name, f.scope, f.visibility, ...where(s)]))

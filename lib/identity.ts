@@ -13,7 +13,7 @@ export interface Identity {
 }
 
 /** The first message on every connection a process opens: who sends everything that follows. */
-export function helloFrom(identity: Identity, role: Role, extra: { port?: number; watch?: boolean } = {}): HelloBody {
+export function helloFrom(identity: Identity, role: Role, extra: Pick<HelloBody, "port" | "watch" | "nats"> = {}): HelloBody {
   return {
     v: PROTOCOL_VERSION,
     role,

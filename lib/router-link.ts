@@ -239,7 +239,7 @@ export class RouterLink {
 
   private hello(): HelloBody {
     const server = this.options.server();
-    return helloFrom(this.options.identity, server ? "server" : "client", { port: server?.port, watch: true });
+    return helloFrom(this.options.identity, server ? "server" : "client", { port: server?.port, watch: true, nats: server?.answersOnNats || undefined });
   }
 
   private async connect(): Promise<void> {

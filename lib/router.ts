@@ -228,6 +228,7 @@ export class Router {
         pid: body.pid,
         state: body.state,
         realm: body.realm,
+        nats: body.nats,
       });
       this.serverOf.set(connection, server.id);
       this.lifelineOf.set(server.id, connection);

@@ -1,4 +1,5 @@
-import type { Config } from "./config.js";
+import { backplaneSettings, type Config } from "./config.js";
+import { DirectCalls } from "./backplane/direct-calls.js";
 import { decoratedMethods, routeName, type RegisterOptions, type SubscribeOptions } from "./decorators.js";
 import {
   BadArgumentsError,
@@ -92,6 +93,8 @@ export interface CallAllResult {
 
 /** How long to try a server's own port before going through the routers. */
 const DIAL_TIMEOUT_MS = 1000;
+/** How long calls to a server of another site go through the gateways after NATS did not reach it. */
+const OFF_NATS_MS = 30_000;
 
 /** A server's port could not be opened: nothing was sent to it. */
 class Unreachable extends Error {
@@ -143,6 +146,8 @@ export class Runtime {
   /** The network's key; undefined in an open network. */
   readonly key: NetworkKey | undefined;
   readonly link: RouterLink;
+  /** On a gateway's host: calls to and from other sites on NATS, past the gateways. */
+  private readonly acrossSites: DirectCalls;
   private server: Server | undefined;
   private starting: Promise<Server> | null = null;
   /** Open connections to servers, by server id. */
@@ -151,6 +156,8 @@ export class Runtime {
   private ownPerspective: Perspective | undefined;
   /** Servers whose own port cannot be reached from here: called through the routers. */
   private readonly routed = new Set<string>();
+  /** Servers of other sites that NATS did not reach lately, and until when they are left alone. */
+  private readonly offNats = new Map<string, number>();
   /** Connections to servers that said they leave: nothing new is sent on them. */
   private readonly leaving = new WeakSet<Connection>();
   /** `call.scope` and `call.timeout` of the config, read once: every call needs them. */
@@ -175,6 +182,7 @@ export class Runtime {
     this.key = keyOf(config);
     this.defaultScope = config["call.scope"];
     this.defaultTimeoutMs = config["call.timeout"] * 1000;
+    this.acrossSites = new DirectCalls(backplaneSettings(config, this.key !== undefined), `labc ${this.identity.host} pid ${process.pid}`);
     this.link = new RouterLink({
       config,
       limits: this.limits,
@@ -185,6 +193,7 @@ export class Runtime {
         // Calls waiting on it fail now, even when its host went silent rather than closed.
         this.direct.get(serverId)?.close();
         this.routed.delete(serverId);
+        this.offNats.delete(serverId);
       },
     });
   }
@@ -719,6 +728,7 @@ export class Runtime {
     const direct = [...this.direct.values()];
     this.direct.clear();
     await Promise.all([this.link.close(), ...direct.map((connection) => connection.close(graceMs)), server?.close(graceMs)]);
+    await this.acrossSites.close();
     this.server = undefined;
     this.starting = null;
   }
@@ -754,6 +764,7 @@ export class Runtime {
         metrics: this.metrics,
       });
       await server.listen();
+      await this.acrossSites.answer(server);
       this.server = server;
       try {
         await this.link.register();
@@ -861,14 +872,30 @@ export class Runtime {
    * a server of this host cannot be reached: it is gone.
    */
   private async reach(target: PoolServer): Promise<Connection | null> {
-    // A server of another site is reached only through its gateway's router.
-    if (target.gateway !== undefined || this.routed.has(target.id)) return null;
+    if (target.gateway !== undefined) return this.reachOnNats(target);
+    if (this.routed.has(target.id)) return null;
     try {
       return await this.dial(target);
     } catch (error) {
       if (target.hostId === this.identity.hostId) throw new Unreachable(error);
       debug("%s unreachable directly (%s): through the routers", describe(target), (error as Error).message);
       this.routed.add(target.id);
+      return null;
+    }
+  }
+
+  /**
+   * A server of another site: on NATS when both this process and it are on gateways' hosts,
+   * else (null) through this LAN's gateway, which is also where its calls go for a while after
+   * NATS did not take them.
+   */
+  private async reachOnNats(target: PoolServer): Promise<Connection | null> {
+    if (!target.nats || !this.acrossSites.linkable || (this.offNats.get(target.id) ?? 0) > performance.now()) return null;
+    try {
+      return await this.dial(target);
+    } catch (error) {
+      debug("%s not on NATS from here (%s): through the gateways for %d s", describe(target), (error as Error).message, OFF_NATS_MS / 1000);
+      this.offNats.set(target.id, performance.now() + OFF_NATS_MS);
       return null;
     }
   }
@@ -887,16 +914,20 @@ export class Runtime {
     if (message.id !== 0) connection.reply(message.id, null);
   }
 
-  /** The persistent connection to a server, opened on first use. */
+  /** The persistent connection to a server, opened on first use: to its port, or on NATS to a server of another site. */
   private dial(target: PoolServer): Promise<Connection> {
     const open = this.direct.get(target.id);
     if (open) return Promise.resolve(open);
     let pending = this.dialing.get(target.id);
     if (!pending) {
-      pending = connectTcp(target.address, target.port, DIAL_TIMEOUT_MS, this.key)
-        .then((transport) => {
+      const onNats = target.gateway !== undefined;
+      const opening = onNats
+        ? this.acrossSites.pipe(target.id).then((pipe) => pipe ?? Promise.reject(new Error("this process has no NATS link")))
+        : connectTcp(target.address, target.port, DIAL_TIMEOUT_MS, this.key);
+      pending = opening
+        .then(async (transport) => {
           const connection: Connection = new Connection(transport, {
-            label: describe(target),
+            label: onNats ? `${describe(target)} on NATS` : describe(target),
             limits: this.limits,
             metrics: this.metrics,
             refWhilePending: true,
@@ -904,6 +935,13 @@ export class Runtime {
             onClose: () => this.direct.get(target.id) === connection && this.direct.delete(target.id),
           });
           connection.send(Kind.hello, helloFrom(this.identity, "client"));
+          // NATS takes frames that nobody subscribes to: a ping proves that the server takes them.
+          if (onNats) {
+            await connection.request(Kind.ping, {}, "ping", DIAL_TIMEOUT_MS).catch((error) => {
+              void connection.close();
+              throw error;
+            });
+          }
           this.direct.set(target.id, connection);
           return connection;
         })
@@ -914,7 +952,6 @@ export class Runtime {
   }
 }
 
-/** The server of `servers` nearest to a caller on host `hostId` (its own host first), random among equals. */
 /** One of the servers on this host, else on this LAN, else on another site; random among them. */
 function nearest(servers: readonly PoolServer[], hostId: string): PoolServer | undefined {
   const local = servers.filter((server) => server.hostId === hostId);

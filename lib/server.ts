@@ -3,14 +3,15 @@ import { BadArgumentsError, NoSuchFunctionError, StreamRequiredError } from "./e
 import { warn } from "./log.js";
 import { Connection } from "./net/connection.js";
 import { listenTcp } from "./net/tcp-transport.js";
-import type { Listener } from "./net/transport.js";
+import type { Listener, Transport } from "./net/transport.js";
+import type { NatsLink } from "./backplane/nats-link.js";
 import { checkPattern, subscriptionKey, TopicTrie } from "./pool/topic-trie.js";
 import type { Limits } from "./net/limits.js";
 import type { NetworkKey } from "./trust/network-key.js";
-import { Kind, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
+import { Kind, PROTOCOL_VERSION, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
 import { CallContext, runWith } from "./context.js";
 import { hooks } from "./hooks.js";
-import { isFar } from "./wire/codec.js";
+import { encodeMessage, isFar } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
 import { StreamPump } from "./net/stream-pump.js";
 import { arity, countProblem } from "./signature.js";
@@ -36,6 +37,11 @@ interface Handler {
 }
 
 const NO_GROUPS: readonly string[] = [];
+
+/** The hello of a caller on NATS whose own hello this server did not get. */
+const UNNAMED_CALLER = Buffer.concat(
+  [encodeMessage(Kind.hello, 0, { v: PROTOCOL_VERSION, role: "client", id: "unnamed", pid: 0, host: "", hostId: "unnamed" })].flat(),
+);
 
 /** What a server offers beyond itself: what its router is told. */
 export interface Offer {
@@ -87,6 +93,8 @@ export class Server {
   private readonly turns = new Map<string, number>();
   private readonly connections = new Set<Connection>();
   private listener: Listener | null = null;
+  /** Ends taking callers from NATS, while this server does. */
+  private stopNats: (() => void) | undefined;
   /** Set while stopping: every caller is told, and what telling it awaits. */
   private leaving: { ms: number; told: Promise<void>[] } | null = null;
 
@@ -98,25 +106,51 @@ export class Server {
 
   async listen(): Promise<void> {
     const { limits } = this.options;
-    this.listener = await listenTcp(
-      this.options.address,
-      0,
-      (transport) => {
-        const connection = new Connection(transport, {
-          label: `caller at ${transport.remote}`,
-          limits,
-          metrics: this.options.metrics,
-          sendStacks: this.options.sendStacks,
-          accepted: true,
-          onMessage: this.handle,
-          onClose: (closed) => this.connections.delete(closed),
-        });
-        this.connections.add(connection);
-        this.tell(connection);
-      },
-      { maxPerAddress: limits.maxConnectionsPerAddress, key: this.options.key, handshakeTimeoutMs: limits.helloTimeoutMs },
-    );
+    this.listener = await listenTcp(this.options.address, 0, (transport) => this.accept(transport, `caller at ${transport.remote}`), {
+      maxPerAddress: limits.maxConnectionsPerAddress,
+      key: this.options.key,
+      handshakeTimeoutMs: limits.helloTimeoutMs,
+    });
     this.port = this.listener.port;
+  }
+
+  /**
+   * Also takes callers' frames from NATS on `subject` (a server on a gateway's host,
+   * docs/backplane.md#direct-calls): each caller's reply subject is a connection of its own,
+   * served as one over a socket. Its callers are far: they are on other sites.
+   */
+  async answerOnNats(link: NatsLink, subject: string): Promise<void> {
+    const stop = await link.serve(subject, (pipe, first) => {
+      pipe.maxWaitingBytes = this.options.limits.maxUnsentBytes;
+      const connection = this.accept(pipe, `caller on ${pipe.remote}`);
+      pipe.busy = () => connection.servingCount > 0;
+      // A caller whose hello went to an earlier link of this server (NATS came back since)
+      // goes on without one: it is served as a caller that did not say who it is.
+      if (first[4] !== Kind.hello) pipe.receive(UNNAMED_CALLER);
+    });
+    this.stopNats = () => {
+      this.stopNats = undefined;
+      stop();
+    };
+  }
+
+  get answersOnNats(): boolean {
+    return this.stopNats !== undefined;
+  }
+
+  private accept(transport: Transport, label: string): Connection {
+    const connection = new Connection(transport, {
+      label,
+      limits: this.options.limits,
+      metrics: this.options.metrics,
+      sendStacks: this.options.sendStacks,
+      accepted: true,
+      onMessage: this.handle,
+      onClose: (closed) => this.connections.delete(closed),
+    });
+    this.connections.add(connection);
+    this.tell(connection);
+    return connection;
   }
 
   /** Adds a function; throws if the name is taken, unless `skipTaken` (then returns false). */
@@ -342,6 +376,7 @@ export class Server {
       await turn();
     }
     this.listener?.refuse();
+    this.stopNats?.();
     const callers = [...this.connections];
     const served = callers.map((connection) => connection.served());
     if (lifeline) served.push(lifeline.served());
@@ -361,6 +396,7 @@ export class Server {
   /** Closes every connection (after what was written to it left, up to `graceMs`) and the port. */
   async close(graceMs?: number): Promise<void> {
     await Promise.all([...this.connections].map((connection) => connection.close(graceMs)));
+    this.stopNats?.();
     await this.listener?.close();
     this.listener = null;
   }

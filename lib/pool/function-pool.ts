@@ -40,6 +40,8 @@ export interface PoolServer {
   suspect: boolean;
   /** On another site, reached through this host's router over the backplane (ServerEntry.gateway). */
   readonly gateway: string | undefined;
+  /** It takes requests from NATS itself (ServerEntry.nats). */
+  readonly nats: boolean;
 }
 
 /** A server's subscription in a queue group: each publication goes to one member of a group. */
@@ -97,6 +99,7 @@ export class FunctionPool {
       topics: new Set(),
       suspect: entry.suspect === true,
       gateway: entry.gateway,
+      nats: entry.nats === true,
     };
     this.servers.set(server.id, server);
     return server;
@@ -323,6 +326,7 @@ export function entryOf(server: PoolServer): ServerEntry {
     realm: server.realm || undefined,
     ...(server.suspect ? { suspect: true } : {}),
     ...(server.gateway === undefined ? {} : { gateway: server.gateway }),
+    ...(server.nats ? { nats: true } : {}),
     functions: [...server.functions.values()],
     topics: [...server.topics],
   };

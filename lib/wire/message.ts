@@ -59,6 +59,8 @@ export interface HelloBody {
   port?: number;
   /** Ask the router for the pool and every change to it. */
   watch?: boolean;
+  /** A server that also takes requests from NATS itself (ServerEntry.nats). */
+  nats?: boolean;
 }
 
 /** What a router answers to a hello. */
@@ -153,6 +155,12 @@ export interface ServerEntry {
    * (docs/backplane.md). Such a server is never dialed; its requests go through that router.
    */
   gateway?: string;
+  /**
+   * It takes requests on its own subject of the backplane (`labc.<realm>.srv.<id>`), being on
+   * a gateway's host: a caller on another gateway's host may send them there itself, past both
+   * gateways (docs/backplane.md#direct-calls).
+   */
+  nats?: boolean;
   functions: FunctionEntry[];
   topics: string[];
 }

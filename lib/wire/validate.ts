@@ -86,6 +86,7 @@ const serverEntry = shape({
   "realm?": str,
   "suspect?": bool,
   "gateway?": nonEmpty,
+  "nats?": bool,
   functions: listOf(functionEntry),
   topics: listOf(nonEmpty),
 });
@@ -103,6 +104,7 @@ const SCHEMAS: Partial<Record<Kind, Check>> = {
     "realm?": str,
     "port?": port,
     "watch?": bool,
+    "nats?": bool,
   }),
   [Kind.req]: shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms, "credit?": count, "trace?": str }),
   [Kind.credit]: shape({ n: count }),

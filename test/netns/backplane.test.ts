@@ -82,6 +82,13 @@ describe.skipIf(why)("the NATS backplane: two sites in network namespaces", () =
     expect((await a2.cli(["call", "ticks"])).stdout).toBe("0\n1\n2\n");
     await within(2000, "the requests seen on NATS", () => tap.seen.length >= 4);
     expect(tap.seen.every((subject) => subject === "labc.main.req.id-b1")).toBe(true);
+    // Between processes on the gateways' own hosts, calls skip both gateways: the server's own subject.
+    const direct = await hub.tap("labc.main.srv.>");
+    const relayed = tap.seen.length;
+    expect((await a1.cli(["call", "--host", "b1", "where"])).stdout).toBe("b1\n");
+    await within(2000, "the call on b1's server's own subject", () => direct.seen.length > 0);
+    expect(tap.seen.length).toBe(relayed);
+    direct.stop();
 
     // A publication from site a reaches site b's subscriber once, and says it reached it.
     const published = await a2.cli(["publish", "site.news.today", '"hello b"']);
