@@ -2,7 +2,9 @@
  * The backplane's figures (`npm run bench`, docs/performance.md): W1 and W2 from one site to
  * another through nats-server, labc against raw NATS request/reply in the same run, their calls
  * taken in turn. Site a: this process, as a caller of its host, whose router is the gateway;
- * site b: an echo server on a host whose router is the gateway. Everything on 127.0.0.1, each
+ * site b: an echo server on a host whose router is the gateway. Both processes are on gateways'
+ * hosts, so their calls go on NATS themselves (docs/backplane.md#direct-calls); a second caller
+ * of site a without the backplane setting measures the path through both gateways. Everything on 127.0.0.1, each
  * host with a root port and config folder of its own, discovery off: the sites meet only on NATS.
  * Needs nats-server (Debian package); says so and skips otherwise.
  */
@@ -61,47 +63,53 @@ async function main(): Promise<void> {
   const a = await site("a", nats);
   await start(process.execPath, [CLI_PATH, "router"], { ...a, LABC_ROUTER_LINGER: "0" });
   const runtime = new Runtime(loadConfig({ env: a }).values);
+  // A process of site a's host without the setting: it calls through its router, the gateway.
+  const { LABC_BACKPLANE_NATS: _, ...withoutSetting } = a;
+  const relayed = new Runtime(loadConfig({ env: withoutSetting }).values);
   try {
     // Until site a's gateway has heard site b's listing, echo is unknown there.
     const end = Date.now() + 20000;
     for (;;) {
       try {
-        if ((await runtime.call("echo", SMALL)) === SMALL) break;
+        if ((await runtime.call("echo", SMALL)) === SMALL && (await relayed.call("echo", SMALL)) === SMALL) break;
       } catch (error) {
         if (Date.now() > end) throw error;
         await sleep(200);
       }
     }
     const labc = () => runtime.call("echo", SMALL);
-    const calls = [rawNats, labc];
+    const throughGateways = () => relayed.call("echo", SMALL);
+    const calls = [rawNats, labc, throughGateways];
     for (const call of calls) await warm(call, quick ? 200 : 2000);
     const w1 = calls.map((): { perSecond: number; p50: number; p99: number }[] => []);
     for (let i = 0; i < ROUNDS; i++) (await interleaved(calls, ROUND_MS)).forEach((round, k) => w1[k]!.push(round));
     const w2 = calls.map((): number[] => []);
     for (let i = 0; i < W2_ROUNDS; i++) for (const [k, call] of calls.entries()) w2[k]!.push((await concurrent(call, 100, W2_ROUND_MS)).perSecond);
-    const rows: [string, string, Figure, Figure, "higher" | "lower"][] = [
-      ["W1 sequential calls", "calls/s", median(w1[0]!.map((r) => r.perSecond)), median(w1[1]!.map((r) => r.perSecond)), "higher"],
-      ["W1 p50 latency", "µs", median(w1[0]!.map((r) => r.p50)), median(w1[1]!.map((r) => r.p50)), "lower"],
-      ["W1 p99 latency", "µs", median(w1[0]!.map((r) => r.p99)), median(w1[1]!.map((r) => r.p99)), "lower"],
-      ["W2 100 in flight", "calls/s", median(w2[0]!), median(w2[1]!), "higher"],
+    const figures = (pick: (round: { perSecond: number; p50: number; p99: number }) => number) => w1.map((rounds) => median(rounds.map(pick)));
+    const rows: [string, string, Figure[], "higher" | "lower"][] = [
+      ["W1 sequential calls", "calls/s", figures((r) => r.perSecond), "higher"],
+      ["W1 p50 latency", "µs", figures((r) => r.p50), "lower"],
+      ["W1 p99 latency", "µs", figures((r) => r.p99), "lower"],
+      ["W2 100 in flight", "calls/s", w2.map(median), "higher"],
     ];
     console.log("Between two sites over the NATS backplane (nats-server on 127.0.0.1): labc against raw NATS request/reply");
-    const table = [["figure", "unit", "raw NATS", "labc across sites", "labc's overhead (target < 1.3)"]];
-    for (const [figure, unit, raw, labcFigure, better] of rows) {
-      const overhead = better === "lower" ? labcFigure.value / raw.value : raw.value / labcFigure.value;
-      table.push([figure, `${unit} (${better})`, raw.value.toFixed(0), labcFigure.value.toFixed(0), `${overhead.toFixed(2)}x`]);
+    const table = [["figure", "unit", "raw NATS", "labc on NATS", "overhead (target < 1.3)", "labc through gateways", "overhead"]];
+    for (const [figure, unit, [raw, direct, relayedFigure], better] of rows) {
+      const overhead = (labcFigure: Figure) => (better === "lower" ? labcFigure.value / raw!.value : raw!.value / labcFigure.value).toFixed(2) + "x";
+      table.push([figure, `${unit} (${better})`, raw!.value.toFixed(0), direct!.value.toFixed(0), overhead(direct!), relayedFigure!.value.toFixed(0), overhead(relayedFigure!)]);
     }
     const widths = table[0]!.map((_, i) => Math.max(...table.map((line) => line[i]!.length)));
     for (const line of table) console.log(line.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
     console.log(
-      "labc's path: caller → its router (site a's gateway) → NATS → site b's gateway → the server, and back;\n" +
-        "raw NATS: client → NATS → responder, and back. Overhead: labc's time per call ÷ raw NATS's.",
+      "labc on NATS: caller and server on gateways' hosts, caller → NATS → server and back, as raw NATS (client → NATS →\n" +
+        "responder); labc through gateways: caller → its router (site a's gateway) → NATS → site b's gateway → the server.\n" +
+        "Overhead: labc's time per call ÷ raw NATS's (below 1: labc does more).",
     );
     const dir = join(PACKAGE_ROOT, "bench", "results");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "backplane.json"), `${JSON.stringify({ date: new Date().toISOString(), quick, rows }, null, 2)}\n`);
   } finally {
-    await runtime.close();
+    await Promise.all([runtime.close(), relayed.close()]);
     await client.close();
   }
 }
