@@ -134,6 +134,7 @@ export class Server {
     };
   }
 
+  /** Whether it takes calls on NATS now: said in its hello to the router (`nats`). */
   get answersOnNats(): boolean {
     return this.stopNats !== undefined;
   }
