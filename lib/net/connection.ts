@@ -324,7 +324,7 @@ export class Connection implements Expiring, Metered {
       }
       if (this.pending.size === 0 && this.options.refWhilePending) this.transport.ref();
       this.pending.set(id, entry);
-      this.write(frame);
+      this.write(frame, true);
     });
     return { id, answer };
   }
@@ -351,7 +351,7 @@ export class Connection implements Expiring, Metered {
   reply(id: number, value: unknown): void {
     if (this.closed) return;
     try {
-      this.write(encodeReply(id, value, this.options.limits));
+      this.write(encodeReply(id, value, this.options.limits), true);
     } catch (error) {
       return this.replyError(id, error);
     }
@@ -361,7 +361,7 @@ export class Connection implements Expiring, Metered {
   /** Passes on an answer relayed from elsewhere (its frame), under this connection's request id. */
   replyWith(id: number, answer: Buffer): void {
     if (this.closed) return;
-    this.write(reframe(answer, id));
+    this.write(reframe(answer, id), true);
     this.answered(id);
   }
 
@@ -405,7 +405,7 @@ export class Connection implements Expiring, Metered {
       const { data, cause, ...rest } = body;
       frame = encodeMessage(Kind.exc, id, { ...rest, message: `${rest.message} (its fields were not sent: ${(problem as Error).message})` }, this.options.limits);
     }
-    this.write(frame);
+    this.write(frame, true);
   }
 
   /** Closes after what was written; resolves once it left (see Transport.close). */
@@ -416,11 +416,12 @@ export class Connection implements Expiring, Metered {
     return flushed;
   }
 
-  private write(frame: Buffer | Buffer[]): void {
+  /** `waitedFor`: a request or an answer (see Transport.write). */
+  private write(frame: Buffer | Buffer[], waitedFor = false): void {
     this.traffic.framesOut++;
     if (Buffer.isBuffer(frame)) this.traffic.bytesOut += frame.length;
     else for (const part of frame) this.traffic.bytesOut += part.length;
-    this.transport.write(frame);
+    this.transport.write(frame, waitedFor);
     if (this.transport.queuedBytes > this.options.limits.maxQueuedBytes) {
       this.fail(new LimitError("queued", `over ${this.options.limits.maxQueuedBytes} bytes queued that the peer does not read`));
     }

@@ -5,8 +5,11 @@
 export interface Transport {
   /** The peer's address, for messages and logs ("127.0.0.1:40123"). */
   readonly remote: string;
-  /** Queues bytes; writes made in one tick leave together. */
-  write(data: Buffer | Buffer[]): void;
+  /**
+   * Queues bytes; writes made in one tick leave together. `waitedFor`: a request or an answer,
+   * which the peer should get before this tick ends when many are written in it (TcpTransport).
+   */
+  write(data: Buffer | Buffer[], waitedFor?: boolean): void;
   /**
    * Closes the pipe after what was written; the receiver's `onClose` runs once. Resolves once
    * everything written is handed to the system, or after `graceMs` when the peer does not read
