@@ -305,7 +305,10 @@ export class NatsLink {
     }
     this.batches.clear();
     this.batchedBytes = 0;
-    this.socket.write(Buffer.concat(out));
+    // One writev for all of it, without copying the payloads once more.
+    this.socket.cork();
+    for (const part of out) this.socket.write(part);
+    this.socket.uncork();
   };
 
   get queuedBytes(): number {
