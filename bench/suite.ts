@@ -499,7 +499,10 @@ async function labcVariant(system: Label, env: NodeJS.ProcessEnv, service: strin
   const runtime = new Runtime(loadConfig({ env: withEnv, flags: { "router.port": host.rootPort } }).values);
   await runtime.call("echo", SMALL);
   extraPids.push(runtime.link.welcome!.pid);
-  closing.push(() => runtime.close());
+  closing.push(async () => {
+    await runtime.close();
+    rmSync(host.dir, { recursive: true, force: true });
+  });
   return { system, call: () => runtime.call("echo", SMALL), serverPids: [server.child.pid!] };
 }
 

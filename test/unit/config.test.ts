@@ -1,14 +1,18 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "smol-toml";
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { CONFIG_KEYS, loadConfig } from "../../lib/config.js";
 import { ConfigError } from "../../lib/errors.js";
 import { PACKAGE_ROOT } from "../../lib/paths.js";
 
+const roots: string[] = [];
+afterAll(() => roots.forEach((root) => rmSync(root, { recursive: true, force: true })));
+
 function folders(user?: string, local?: string) {
   const root = mkdtempSync(join(tmpdir(), "labc-config-"));
+  roots.push(root);
   const xdg = join(root, "xdg");
   const cwd = join(root, "project");
   mkdirSync(join(xdg, "labc"), { recursive: true });

@@ -1,13 +1,15 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expect, test } from "vitest";
+import { expect, onTestFinished, test } from "vitest";
 import type { Sighting } from "../../lib/discovery/discovery.js";
 import { KnownHosts } from "../../lib/discovery/known-hosts.js";
 import { parsePeer } from "../../lib/discovery/static-peers.js";
 
 test("hosts remembered are saved, and sighted again by the next start", () => {
-  const file = join(mkdtempSync(join(tmpdir(), "labc-known-")), "labc", "known-hosts.json");
+  const root = mkdtempSync(join(tmpdir(), "labc-known-"));
+  onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+  const file = join(root, "labc", "known-hosts.json");
   const first = new KnownHosts(file);
   first.remember("id-a", "computer1", ["10.0.0.7", "192.168.1.7"], 55555);
   first.stop(); // saves at once

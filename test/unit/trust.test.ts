@@ -1,7 +1,7 @@
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../../lib/config.js";
 import { ConfigError } from "../../lib/errors.js";
 import { NetworkKey, networkKey } from "../../lib/trust/network-key.js";
@@ -9,8 +9,12 @@ import { fromOwnHost } from "../../lib/trust/own-address.js";
 import { newSecret, parseSecret, secretFile, writeSecretFile } from "../../lib/trust/secret.js";
 import { AnnouncementCheck, sign } from "../../lib/trust/signed-announcement.js";
 
+const roots: string[] = [];
+afterAll(() => roots.forEach((root) => rmSync(root, { recursive: true, force: true })));
+
 function configFolder(): { env: NodeJS.ProcessEnv; dir: string; cwd: string } {
   const root = mkdtempSync(join(tmpdir(), "labc-trust-"));
+  roots.push(root);
   mkdirSync(join(root, "labc"));
   return { env: { XDG_CONFIG_HOME: root }, dir: join(root, "labc"), cwd: root };
 }
