@@ -113,7 +113,7 @@ export class Connection implements Expiring, Metered {
   private own: boolean | undefined;
 
   constructor(readonly transport: Transport, private readonly options: ConnectionOptions) {
-    this.decoder = new FrameDecoder(options.limits.maxFrameBytes, options.limits.partialFrames);
+    this.decoder = new FrameDecoder(options.limits.maxFrameBytes, options.limits.partialFrames, transport.lendsChunks);
     options.metrics?.connections.add(this);
     if (options.refWhilePending) transport.unref();
     if (options.accepted) {

@@ -2,6 +2,7 @@ import net from "node:net";
 import type { NetworkKey } from "../trust/network-key.js";
 import { dialSecure, secureAccepted } from "../trust/tls-link.js";
 import type { Listener, Transport } from "./transport.js";
+import { ReadSlab } from "./read-slab.js";
 import { tripped } from "./trips.js";
 
 /** Frames up to this size written in one tick are joined into one buffer before the socket. */
@@ -30,7 +31,11 @@ export class TcpTransport implements Transport {
     }
   };
 
-  constructor(private readonly socket: net.Socket) {
+  constructor(
+    private readonly socket: net.Socket,
+    /** For a socket dialed with its `options` as `onread`: reads come from there. */
+    private readonly slab?: ReadSlab,
+  ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     // Requests are small and latency-bound; batching is done per tick instead.
     socket.setNoDelay(true);
@@ -76,6 +81,10 @@ export class TcpTransport implements Transport {
     this.socket.write(joined);
   }
 
+  get lendsChunks(): boolean {
+    return this.slab !== undefined;
+  }
+
   get queuedBytes(): number {
     return this.smallBytes + this.socket.writableLength;
   }
@@ -116,7 +125,8 @@ export class TcpTransport implements Transport {
 
   start(onData: (chunk: Buffer) => void, onClose: (error?: Error) => void, onDrain?: () => void): void {
     let failure: Error | undefined;
-    this.socket.on("data", onData);
+    if (this.slab) this.slab.deliverTo(onData);
+    else this.socket.on("data", onData);
     // A secured socket was read before (its handshake); a plain one may have been paused.
     this.socket.resume();
     this.socket.on("error", (error) => (failure = error));
@@ -142,9 +152,10 @@ export class TcpTransport implements Transport {
  * peer that cannot prove the same secret is refused with NotTrustedError.
  */
 export function connectTcp(host: string, port: number, timeoutMs = 2000, key?: NetworkKey): Promise<TcpTransport> {
-  if (key) return dialSecure(host, port, key, timeoutMs).then((socket) => new TcpTransport(socket));
+  const slab = new ReadSlab();
+  if (key) return dialSecure(host, port, key, timeoutMs, slab.options).then((socket) => new TcpTransport(socket, slab));
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const socket = net.connect({ host, port, onread: slab.options });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: "ETIMEDOUT" }));
@@ -152,7 +163,7 @@ export function connectTcp(host: string, port: number, timeoutMs = 2000, key?: N
     socket.once("connect", () => {
       clearTimeout(timer);
       socket.removeAllListeners("error");
-      resolve(new TcpTransport(socket));
+      resolve(new TcpTransport(socket, slab));
     });
     socket.once("error", (error) => {
       clearTimeout(timer);

@@ -19,6 +19,11 @@ export interface Transport {
   /** Starts delivery. `onClose` runs once, with the error that ended the pipe, if any;
    * `onDrain` each time bytes queued for the peer have left. */
   start(onData: (chunk: Buffer) => void, onClose: (error?: Error) => void, onDrain?: () => void): void;
+  /**
+   * The chunks given to `onData` are views of a buffer that outlives them: what the receiver
+   * keeps must be copied out, or it holds all of that buffer alive.
+   */
+  readonly lendsChunks?: boolean;
   /** Bytes written and not yet handed to the system: what the peer has not read. */
   readonly queuedBytes: number;
   /** Stops and resumes delivery: TCP then makes the peer wait. */

@@ -114,7 +114,7 @@ function answerPlainPeer(raw: net.Socket, first: Buffer): boolean {
  * otherwise). Failures of the handshake reject with NotTrustedError; failures to connect at all
  * reject with the socket's own error, as a plain dial does.
  */
-export function dialSecure(host: string, port: number, key: NetworkKey, timeoutMs: number): Promise<tls.TLSSocket> {
+export function dialSecure(host: string, port: number, key: NetworkKey, timeoutMs: number, onread?: net.OnReadOpts): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const where = `${host}:${port}`;
     let connected = false;
@@ -126,6 +126,8 @@ export function dialSecure(host: string, port: number, key: NetworkKey, timeoutM
       pskCallback: () => ({ psk: key.psk, identity: key.identity }),
       // The PSK authenticates the server; there is no certificate to check.
       checkServerIdentity: () => undefined,
+      // Node reads into `onread` for TLS as for plain sockets; its types leave the option out.
+      ...({ onread } as object),
     });
     const timer = setTimeout(() => {
       socket.destroy();

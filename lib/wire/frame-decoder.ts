@@ -3,6 +3,8 @@ import type { ByteBudget } from "../net/byte-budget.js";
 
 /** Bytes of a frame after its length prefix that every message has (see docs/protocol.md). */
 export const MESSAGE_HEADER_BYTES = 12;
+/** Where the header says how many binary parts follow the JSON body (u16). */
+const BLOB_COUNT_AT = 2;
 
 /**
  * Splits a byte stream into frames: a u32 big-endian length, then that many bytes. Fed chunks
@@ -24,6 +26,11 @@ export class FrameDecoder {
   constructor(
     private readonly maxFrameBytes: number,
     private readonly budget?: ByteBudget,
+    /**
+     * The chunks are views of a buffer that outlives them (a dialed socket's read slab): a frame
+     * with binary parts, which the receiver may keep as long as it likes, is copied out of it.
+     */
+    private readonly lent = false,
   ) {}
 
   push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
@@ -81,7 +88,8 @@ export class FrameDecoder {
         throw new MalformedFrameError(`declared length ${length} is shorter than a message header`);
       }
       if (chunk.length - offset >= length) {
-        onFrame(chunk.subarray(offset, offset + length));
+        const frame = chunk.subarray(offset, offset + length);
+        onFrame(this.lent && frame.readUInt16BE(BLOB_COUNT_AT) !== 0 ? Buffer.from(frame) : frame);
         offset += length;
       } else {
         if (this.budget && !this.budget.take(length)) {

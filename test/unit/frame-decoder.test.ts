@@ -42,6 +42,26 @@ describe("FrameDecoder", () => {
     }
   });
 
+  test("from a lent chunk, a frame with binary parts is a copy and one without is a view", () => {
+    // A chunk of its own memory, as a read slab is (not Node's shared pool of small buffers).
+    const joined = Buffer.concat([messages[0]!, messages[3]!]);
+    const chunk = Buffer.alloc(joined.length);
+    joined.copy(chunk);
+    const frames: Buffer[] = [];
+    new FrameDecoder(1024 * 1024, undefined, true).push(chunk, (f) => frames.push(f));
+    const [plain, binary] = frames;
+    expect(plain!.buffer).toBe(chunk.buffer);
+    // Not lent (a socket's own read buffer): no copy.
+    const views: Buffer[] = [];
+    new FrameDecoder(1024 * 1024).push(chunk, (f) => views.push(f));
+    expect(views.every((f) => f.buffer === chunk.buffer)).toBe(true);
+    // What the receiver keeps is its own: it does not hold the slab (64 KiB) alive.
+    const kept = decodeMessage(binary!).body.args[0] as Buffer;
+    expect(kept.buffer).not.toBe(chunk.buffer);
+    chunk.fill(0);
+    expect([...kept]).toEqual([1, 2, 3]);
+  });
+
   test("refuses a declared length over the limit before buffering the body", () => {
     const decoder = new FrameDecoder(1024);
     const header = Buffer.alloc(4);
