@@ -197,12 +197,19 @@ describe("codec", () => {
       `{"fn":"__proto__","args":{"__proto__":1}}`, `{}`, `[]`, `{"fn":"f","args":[1]} `,
       `{"fn":"f","args":["hello"],"target":"a1","timeoutMs":30000}`, `{"fn":"f","args":[1],"x":[2]}`, `{"fn":"f","args":[1}`,
       `{"fn":"f","args":[1,}`, `{"fn":"f","args":[1]]}`, `{"fn":"f","args":["]"]}`, `{"fn":"f","args":["\\"]}`, `{"fn":"f","args":["\\"]]}`,
-      `{"fn":"f","args":1 2}`, `{"fn":"f","args":["x"],"timeoutMs":5}`, `{"fn":"f","args":["${"ü".repeat(700)}"],"timeoutMs":5}`,
+      `{"fn":"f","args":1 2}`, `{"fn":"f","args":["x"],"timeoutMs":5}`, `{"fn":"f","args":["x",2,null],"timeoutMs":5}`,
+      `{"fn":"f","args":[007],"timeoutMs":5}`, `{"fn":"f","args":[-0,true],"timeoutMs":5}`, `{"fn":"f","args":["${"ü".repeat(700)}"],"timeoutMs":5}`,
     ];
     const publications = [`{"topic":"lab.t","args":[1]}`, `{"topic":"lab.t","args":[1],"timeoutMs":5}`, `{"topic":"a\"","args":[]}`, `{"topic":"t","args":[1],"topic":"u"}`];
     const replies = [`{"v":1}`, `{"v":1,"v":2}`, `{"v":}`, `{"v":{"a":[1,"}"]}}`, `{"v":1 }`, `{"error":{"code":"X"}}`, `{"v":"\u0000"}`, `{"v":null}`,
       `{"v":[1]]}`, `{"v":"a"b"}`, `{"v":tru}`, `{"v":nulltrue}`, `{"v":[1,}`, `{"v":"abc}`, `{"v":[1}}`, `{"v":{"a":"}"}}`, `{"v":"\\""}`,
       `{"v":-1.5e3}`, `{"v":"a","w":"b"}`, `{"v":{}}`, `{"v":[]}`, `{"v":""}`, `{"v":x}`,
+      // Simple values, read without JSON.parse, and near misses that JSON.parse must judge.
+      `{"v":[1,"a",true,false,null,-0,""]}`, `{"v":-0}`, `{"v":-}`, `{"v":[-]}`, `{"v":01}`, `{"v":[01]}`, `{"v":[0]}`,
+      `{"v":123456789012345}`, `{"v":-123456789012345}`, `{"v":1234567890123456}`, `{"v":12345678901234567890}`,
+      `{"v":"a ü 😀"}`, `{"v":"tab	raw"}`, `{"v":["tab	raw"]}`, `{"v":[1 ,2]}`, `{"v":[1, 2]}`, `{"v":[,]}`, `{"v":[1,]}`,
+      `{"v":[,1]}`, `{"v":nul}`, `{"v":[nul]}`, `{"v":truex}`, `{"v":[truex]}`, `{"v":[true]x}`, `{"v":[[1]]}`, `{"v":[1e2]}`,
+      `{"v":1.}`, `{"v":[1.5]}`, `{"v":[1E2]}`, `{"v":["a\"b"]}`, `{"v":["a]"]}`, `{"v":["a","b"}`, `{"v":[12x]}`, `{"v":-x}`,
     ];
     const cases: [Kind, string][] = [
       ...requests.map((text) => [Kind.req, text] as [Kind, string]),
