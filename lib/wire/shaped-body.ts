@@ -27,7 +27,8 @@ export function readShaped(kind: Kind, frame: Buffer, start: number, end: number
   if (kind === Kind.rep || kind === Kind.item) {
     if (!has(frame, start, REPLY_HEAD) || frame[end - 1] !== CLOSE[0]) return undefined;
     const at = start + REPLY_HEAD.length;
-    return oneValue(frame, at, end - 1) ? { v: shapedValue(kind, frame, at, end - 1) } : undefined;
+    const v = middleValue(kind, frame, at, end - 1);
+    return v === NOT_SHAPED ? undefined : { v };
   }
   const head = kind === Kind.req ? REQUEST_START : kind === Kind.pub ? PUBLICATION_START : undefined;
   if (!head || !has(frame, start, head) || frame[end - 1] !== CLOSE[0]) return undefined;
@@ -59,8 +60,8 @@ export function readShaped(kind: Kind, frame: Buffer, start: number, end: number
       argsEnd = digits - TIMEOUT_KEY.length;
     }
   }
-  if (!oneValue(frame, argsAt, argsEnd)) return undefined;
-  const args = shapedValue(kind, frame, argsAt, argsEnd);
+  const args = middleValue(kind, frame, argsAt, argsEnd);
+  if (args === NOT_SHAPED) return undefined;
   if (kind === Kind.pub) return { topic: name, args };
   return timeoutMs === undefined ? { fn: name, args } : { fn: name, args, timeoutMs };
 }
@@ -75,7 +76,6 @@ const SHAPED_MAX_BYTES = 1024;
  * it is a malformed frame, as the whole parse would have found.
  */
 function oneValue(frame: Buffer, start: number, end: number): boolean {
-  if (end <= start || end - start > SHAPED_MAX_BYTES) return false;
   const first = frame[start]!;
   if (first === 0x22) return closingQuote(frame, start + 1, end) === end - 1;
   if (first === 0x5b || first === 0x7b) {
@@ -108,12 +108,19 @@ function closingQuote(frame: Buffer, from: number, end: number): number {
 const SCALAR_BYTES = new Uint8Array(256);
 for (const byte of Buffer.from("0123456789+-.eEtrufalsn")) SCALAR_BYTES[byte] = 1;
 
-/** A middle known to be one value (`oneValue`): read by hand when it is simple, else parsed. */
-function shapedValue(kind: Kind, frame: Buffer, start: number, end: number): unknown {
+/**
+ * The value of a body's middle: read by hand when it is simple (which proves it is one value:
+ * no second scan), else parsed once `oneValue` says it is one value; NOT_SHAPED when it is not,
+ * or is too long to be worth it (the whole body is then parsed).
+ */
+function middleValue(kind: Kind, frame: Buffer, start: number, end: number): unknown {
+  if (end <= start || end - start > SHAPED_MAX_BYTES) return NOT_SHAPED;
   const simple = simpleValue(frame, start, end);
-  return simple === NOT_SIMPLE ? parseValue(kind, frame, start, end) : simple;
+  if (simple !== NOT_SIMPLE) return simple;
+  return oneValue(frame, start, end) ? parseValue(kind, frame, start, end) : NOT_SHAPED;
 }
 
+const NOT_SHAPED = Symbol("not shaped");
 const NOT_SIMPLE = Symbol("not simple");
 const TRUE = Buffer.from("true");
 const FALSE = Buffer.from("false");
