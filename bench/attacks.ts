@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { loadConfig } from "../lib/config.js";
 import { DEFAULT_LIMITS } from "../lib/net/limits.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
-import { Runtime } from "../lib/runtime.js";
+import { Runtime } from "../lib/runtime/runtime.js";
 import { frameOf, HostilePeer, KIND, rssMb } from "./hostile-peer.js";
 import { benchHost, sleep } from "./measure.js";
 

@@ -16,7 +16,7 @@ import { connect } from "@nats-io/transport-node";
 import { loadConfig } from "../lib/config.js";
 import { freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
-import { Runtime } from "../lib/runtime.js";
+import { Runtime } from "../lib/runtime/runtime.js";
 import { benchHost, concurrent, interleaved, median, sleep, startProcess, warm, type Figure } from "./measure.js";
 
 const quick = process.argv.includes("--quick");

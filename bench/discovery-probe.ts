@@ -4,7 +4,7 @@
  * gives up after `limitMs`.
  */
 import { loadConfig } from "../lib/config.js";
-import { Runtime } from "../lib/runtime.js";
+import { Runtime } from "../lib/runtime/runtime.js";
 
 const [name, since, limitMs] = [process.argv[2]!, Number(process.argv[3]), Number(process.argv[4] ?? 10000)];
 const labc = new Runtime(loadConfig().values);

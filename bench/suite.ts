@@ -15,7 +15,7 @@ import { loadConfig } from "../lib/config.js";
 import { freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { newSecret } from "../lib/trust/secret.js";
-import { Runtime } from "../lib/runtime.js";
+import { Runtime } from "../lib/runtime/runtime.js";
 import { benchHost, concurrent, cpuMicros, interleaved, median, sequential, sleep, startProcess, warm, type Call, type Figure, type Latencies } from "./measure.js";
 import { rawFrame, rawFrames, rawReader, writeBinaryFrame } from "./raw-protocol.js";
 

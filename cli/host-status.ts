@@ -1,6 +1,6 @@
 import { connect } from "node:net";
 import type { Config } from "../lib/config.js";
-import type { Runtime } from "../lib/runtime.js";
+import type { Runtime } from "../lib/runtime/runtime.js";
 import type { ServiceInfo } from "../lib/services/supervisor.js";
 import type { HostFacts } from "../services/core.js";
 import { installedUnit, type UnitPlan } from "./router-unit.js";

@@ -15,7 +15,7 @@ import { Router } from "../lib/router.js";
 import { HttpEndpoint, isLoopback } from "../lib/http-endpoint.js";
 import { StatusBoard } from "./status-board.js";
 import { warn } from "../lib/log.js";
-import { Runtime } from "../lib/runtime.js";
+import { Runtime } from "../lib/runtime/runtime.js";
 import { servicesDir } from "../lib/services/manifest.js";
 import { Supervisor } from "../lib/services/supervisor.js";
 import { Core } from "../services/core.js";

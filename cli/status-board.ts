@@ -5,7 +5,7 @@ import { BadArgumentsError, type RemoteError } from "../lib/errors.js";
 import type { HostInfo } from "../lib/peers.js";
 import type { HostMetrics } from "../lib/router.js";
 import type { FunctionEntry } from "../lib/wire/message.js";
-import type { Runtime, Unsubscribe } from "../lib/runtime.js";
+import type { Runtime, Unsubscribe } from "../lib/runtime/runtime.js";
 import type { ServiceInfo } from "../lib/services/supervisor.js";
 import { PACKAGE_ROOT } from "../lib/paths.js";
 import { toJson } from "./format.js";

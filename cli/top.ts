@@ -1,6 +1,6 @@
 import type { HostInfo } from "../lib/peers.js";
 import type { HostMetrics } from "../lib/router.js";
-import type { Runtime } from "../lib/runtime.js";
+import type { Runtime } from "../lib/runtime/runtime.js";
 import type { ServiceInfo } from "../lib/services/supervisor.js";
 import { table } from "./format.js";
 

@@ -28,10 +28,10 @@ import { hooks, type Hook } from "./hooks.js";
 import { namespace, type Namespace } from "./namespace.js";
 import type { HostInfo } from "./peers.js";
 import type { ServiceInfo } from "./services/supervisor.js";
-import { Runtime, type CallAllResult, type CallOptions, type HostHandle, type StreamOptions, type Unsubscribe } from "./runtime.js";
+import { Runtime, type CallAllResult, type CallOptions, type HostHandle, type StreamOptions, type Unsubscribe } from "./runtime/runtime.js";
 import type { ItemStream } from "./net/item-stream.js";
-import type { JobMap, MapOptions, MapResult } from "./job-map.js";
-import type { Remote, ServiceRef } from "./remote.js";
+import type { JobMap, MapOptions, MapResult } from "./runtime/job-map.js";
+import type { Remote, ServiceRef } from "./runtime/remote.js";
 
 let current: Runtime | undefined;
 

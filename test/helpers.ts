@@ -8,7 +8,7 @@ import { helloFrom } from "../lib/identity.js";
 import { Connection } from "../lib/net/connection.js";
 import { connectTcp, freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
-import { Runtime } from "../lib/runtime.js";
+import { Runtime } from "../lib/runtime/runtime.js";
 import { DEFAULT_LIMITS } from "../lib/net/limits.js";
 import { Kind } from "../lib/wire/message.js";
 

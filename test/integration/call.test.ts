@@ -9,7 +9,7 @@ import {
   RemoteError,
   TimeoutError,
 } from "../../lib/errors.js";
-import type { Runtime } from "../../lib/runtime.js";
+import type { Runtime } from "../../lib/runtime/runtime.js";
 import { ECHO, FIXTURES, TestHost, eventually, sleep, type Served } from "../helpers.js";
 
 const LAB = join(FIXTURES, "lab.ts");
@@ -61,7 +61,7 @@ describe("calls across processes", () => {
       Array.from({ length: 300 }, (_, i) => labc.call<any>("slowEcho", (i * 7) % 20, i)),
     );
     expect(results).toEqual(Array.from({ length: 300 }, (_, i) => i));
-    expect((labc as unknown as { direct: Map<string, unknown> }).direct.size).toBe(1);
+    expect((labc as unknown as { links: { open: Map<string, unknown> } }).links.open.size).toBe(1);
   });
 });
 

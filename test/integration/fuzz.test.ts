@@ -1,7 +1,7 @@
 import net from "node:net";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { frameOf, helloBody, rssMb } from "../../bench/hostile-peer.js";
-import type { Runtime } from "../../lib/runtime.js";
+import type { Runtime } from "../../lib/runtime/runtime.js";
 import { ECHO, TestHost, running, type Served } from "../helpers.js";
 
 /**

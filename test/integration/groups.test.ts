@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { BadArgumentsError } from "../../lib/errors.js";
-import type { Runtime } from "../../lib/runtime.js";
+import type { Runtime } from "../../lib/runtime/runtime.js";
 import { TestHost, eventually, sleep } from "../helpers.js";
 
 let host: TestHost;

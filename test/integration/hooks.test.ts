@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { frameOf, HostilePeer, KIND } from "../../bench/hostile-peer.js";
 import { hooks, type HookEvent } from "../../lib/hooks.js";
-import type { Runtime } from "../../lib/runtime.js";
+import type { Runtime } from "../../lib/runtime/runtime.js";
 import { slowCalls } from "../../lib/slow-calls.js";
 import { FIXTURES, TestHost, eventually, type Served } from "../helpers.js";
 

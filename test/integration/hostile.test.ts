@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { frameOf, HostilePeer, KIND, rssMb } from "../../bench/hostile-peer.js";
-import type { Runtime } from "../../lib/runtime.js";
+import type { Runtime } from "../../lib/runtime/runtime.js";
 import { ECHO, FIXTURES, TestHost, eventually, sleep, type Served } from "../helpers.js";
 
 /**

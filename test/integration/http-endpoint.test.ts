@@ -3,7 +3,7 @@ import { createInterface } from "node:readline";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { CLI_PATH } from "../../lib/paths.js";
 import { freePort } from "../../lib/net/tcp-transport.js";
-import type { Runtime } from "../../lib/runtime.js";
+import type { Runtime } from "../../lib/runtime/runtime.js";
 import { ECHO, TestHost, type Served } from "../helpers.js";
 
 let host: TestHost;

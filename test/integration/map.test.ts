@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CancelledError, MapError, NoSuchFunctionError, RemoteError } from "../../lib/errors.js";
-import type { Runtime } from "../../lib/runtime.js";
+import type { Runtime } from "../../lib/runtime/runtime.js";
 import { TestHost, sleep } from "../helpers.js";
 
 let host: TestHost;

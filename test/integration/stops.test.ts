@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CancelledError, TimeoutError } from "../../lib/errors.js";
-import type { Runtime } from "../../lib/runtime.js";
+import type { Runtime } from "../../lib/runtime/runtime.js";
 import { ECHO, FIXTURES, TestHost, eventually, sleep, type Served } from "../helpers.js";
 
 const LAB = join(FIXTURES, "lab.ts");

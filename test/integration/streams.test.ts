@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { frameOf, HostilePeer, KIND } from "../../bench/hostile-peer.js";
 import { context } from "../../lib/context.js";
 import { BadArgumentsError, CancelledError, RemoteError, StreamRequiredError } from "../../lib/errors.js";
-import type { Runtime } from "../../lib/runtime.js";
+import type { Runtime } from "../../lib/runtime/runtime.js";
 import { TestHost, eventually, sleep } from "../helpers.js";
 
 let host: TestHost;

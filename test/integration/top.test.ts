@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { CLI_PATH } from "../../lib/paths.js";
-import type { Runtime } from "../../lib/runtime.js";
+import type { Runtime } from "../../lib/runtime/runtime.js";
 import { ECHO, TestHost, eventually, type Served } from "../helpers.js";
 
 let host: TestHost;

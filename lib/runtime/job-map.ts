@@ -1,5 +1,5 @@
-import { CancelledError, ConnectionLostError, ItemLostError, LabcError, MapError } from "./errors.js";
-import type { PoolServer } from "./pool/function-pool.js";
+import { CancelledError, ConnectionLostError, ItemLostError, LabcError, MapError } from "../errors.js";
+import type { PoolServer } from "../pool/function-pool.js";
 
 export interface MapOptions {
   /** Calls in flight at once, over all servers (default: `perServer` for every server). */

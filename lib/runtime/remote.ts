@@ -1,4 +1,4 @@
-import { registeredName, routeName } from "./decorators.js";
+import { registeredName, routeName } from "../decorators.js";
 
 /**
  * What a service class looks like from another process: each method, called with the same
