@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "../lib/config.js";
-import { DEFAULT_LIMITS } from "../lib/net/limits.js";
+import { DEFAULT_LIMITS } from "../lib/wire/limits.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { Runtime } from "../lib/runtime/runtime.js";
 import { frameOf, HostilePeer, KIND, rssMb } from "./hostile-peer.js";

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { Backplane } from "../lib/backplane/nats-backplane.js";
-import { DEFAULT_LIMITS } from "../lib/net/limits.js";
+import { DEFAULT_LIMITS } from "../lib/wire/limits.js";
 import { FunctionPool } from "../lib/pool/function-pool.js";
 import type { ServerEntry } from "../lib/wire/message.js";
 

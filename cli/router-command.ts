@@ -20,7 +20,7 @@ import { servicesDir } from "../lib/services/manifest.js";
 import { Supervisor } from "../lib/services/supervisor.js";
 import { Core } from "../services/core.js";
 import { ServiceControl } from "../services/service-control.js";
-import { limitsFrom } from "../lib/net/limits.js";
+import { limitsFrom } from "../lib/config.js";
 import { stopOnSignal } from "./stop-on-signal.js";
 
 /** The root port on every address the router must answer on: its own host's, and the network's. */

@@ -5,6 +5,8 @@ import { parse, TomlError } from "smol-toml";
 import type { BackplaneSettings } from "./backplane/nats-backplane.js";
 import { ConfigError } from "./errors.js";
 import { isSecret, readSecretFile, secretFile } from "./trust/secret.js";
+import { ByteBudget } from "./wire/byte-budget.js";
+import { DEFAULT_LIMITS, type Limits } from "./wire/limits.js";
 import { SCOPES } from "./wire/message.js";
 
 type Type = "string" | "text" | "port" | "seconds" | "bytes" | "boolean" | "scope" | "count" | "strings" | "dotted" | "secret";
@@ -284,4 +286,21 @@ export function loadConfig(
     }
   }
   return loaded;
+}
+
+/** The limits a configuration asks for, with a partial-frame budget of their own. */
+export function limitsFrom(config: Config): Limits {
+  const maxFrameBytes = config["wire.max_frame_size"];
+  return {
+    ...DEFAULT_LIMITS,
+    maxFrameBytes,
+    partialFrames: new ByteBudget(config["limits.partial_frames"]),
+    maxInFlight: config["limits.in_flight"],
+    maxUnsentBytes: config["limits.unsent"],
+    // One frame of the largest size must always fit in what a slow peer may have queued.
+    maxQueuedBytes: Math.max(config["limits.queued"], 2 * maxFrameBytes),
+    frameTimeoutMs: config["limits.frame_timeout"] * 1000,
+    helloTimeoutMs: config["limits.hello_timeout"] * 1000,
+    maxConnectionsPerAddress: config["limits.connections_per_address"],
+  };
 }

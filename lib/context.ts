@@ -1,6 +1,6 @@
 import { CancelledError, NoCallContextError, TimeoutError } from "./errors.js";
 import { deadlines, type Deadline } from "./net/deadline-wheel.js";
-import type { Cancellable } from "./net/connection.js";
+import type { Cancellable } from "./net/peer-requests.js";
 
 /** How long after its deadline a call's signal fires when the caller did not cancel it. */
 const LATE_MS = 250;

@@ -11,10 +11,12 @@ const kTag = Symbol.for("labc.error.tag");
 
 type Tagged = { [kTag]: symbol };
 
-function tag(cls: Function & Partial<Tagged>, name: string): void {
+/** Names an error class and tags it, so that `instanceof` works across copies of this module. */
+function named(cls: Function & Partial<Tagged>, name: string): void {
   const symbol = Symbol.for(`labc.error.${name}`);
   Object.defineProperty(cls, kTag, { value: symbol });
   Object.defineProperty(cls.prototype, symbol, { value: true });
+  cls.prototype.name = name;
 }
 
 export class LabcError extends Error {
@@ -37,8 +39,7 @@ export class LabcError extends Error {
     return undefined;
   }
 }
-tag(LabcError, "LabcError");
-LabcError.prototype.name = "LabcError";
+named(LabcError, "LabcError");
 
 /** The remote function threw something that is not a LabcError. */
 export class RemoteError extends LabcError {
@@ -60,8 +61,7 @@ export class RemoteError extends LabcError {
     return { remoteName: this.remoteName, remoteCode: this.remoteCode };
   }
 }
-tag(RemoteError, "RemoteError");
-RemoteError.prototype.name = "RemoteError";
+named(RemoteError, "RemoteError");
 
 export class NoSuchFunctionError extends LabcError {
   constructor(readonly functionName: string, readonly scope: string, detail?: string) {
@@ -74,8 +74,7 @@ export class NoSuchFunctionError extends LabcError {
     return { function: this.functionName, scope: this.scope };
   }
 }
-tag(NoSuchFunctionError, "NoSuchFunctionError");
-NoSuchFunctionError.prototype.name = "NoSuchFunctionError";
+named(NoSuchFunctionError, "NoSuchFunctionError");
 
 export class NoSuchHostError extends LabcError {
   constructor(readonly hostName: string, known: string[]) {
@@ -89,8 +88,7 @@ export class NoSuchHostError extends LabcError {
     return { host: this.hostName };
   }
 }
-tag(NoSuchHostError, "NoSuchHostError");
-NoSuchHostError.prototype.name = "NoSuchHostError";
+named(NoSuchHostError, "NoSuchHostError");
 
 export class NoSuchServiceError extends LabcError {
   constructor(readonly query: string, message: string) {
@@ -100,8 +98,7 @@ export class NoSuchServiceError extends LabcError {
     return { service: this.query };
   }
 }
-tag(NoSuchServiceError, "NoSuchServiceError");
-NoSuchServiceError.prototype.name = "NoSuchServiceError";
+named(NoSuchServiceError, "NoSuchServiceError");
 
 export class StateMismatchError extends LabcError {
   constructor(readonly functionName: string, readonly state: string, running: string[]) {
@@ -115,8 +112,7 @@ export class StateMismatchError extends LabcError {
     return { function: this.functionName, state: this.state };
   }
 }
-tag(StateMismatchError, "StateMismatchError");
-StateMismatchError.prototype.name = "StateMismatchError";
+named(StateMismatchError, "StateMismatchError");
 
 export class TimeoutError extends LabcError {
   constructor(readonly functionName: string, readonly timeoutMs: number, readonly target?: string) {
@@ -130,8 +126,7 @@ export class TimeoutError extends LabcError {
     return { function: this.functionName, timeoutMs: this.timeoutMs, target: this.target };
   }
 }
-tag(TimeoutError, "TimeoutError");
-TimeoutError.prototype.name = "TimeoutError";
+named(TimeoutError, "TimeoutError");
 
 export class ConnectionLostError extends LabcError {
   constructor(readonly target: string, readonly functionName?: string, cause?: unknown) {
@@ -147,32 +142,28 @@ export class ConnectionLostError extends LabcError {
     return { target: this.target, function: this.functionName };
   }
 }
-tag(ConnectionLostError, "ConnectionLostError");
-ConnectionLostError.prototype.name = "ConnectionLostError";
+named(ConnectionLostError, "ConnectionLostError");
 
 export class BadArgumentsError extends LabcError {
   constructor(message: string) {
     super("LABC_BAD_ARGUMENTS", message);
   }
 }
-tag(BadArgumentsError, "BadArgumentsError");
-BadArgumentsError.prototype.name = "BadArgumentsError";
+named(BadArgumentsError, "BadArgumentsError");
 
 export class FrameTooLargeError extends LabcError {
   constructor(readonly declared: number, readonly limit: number) {
     super("LABC_FRAME_TOO_LARGE", `frame of ${declared} bytes exceeds the limit of ${limit} bytes`);
   }
 }
-tag(FrameTooLargeError, "FrameTooLargeError");
-FrameTooLargeError.prototype.name = "FrameTooLargeError";
+named(FrameTooLargeError, "FrameTooLargeError");
 
 export class MalformedFrameError extends LabcError {
   constructor(message: string, cause?: unknown) {
     super("LABC_BAD_FRAME", `malformed frame: ${message}`, { cause });
   }
 }
-tag(MalformedFrameError, "MalformedFrameError");
-MalformedFrameError.prototype.name = "MalformedFrameError";
+named(MalformedFrameError, "MalformedFrameError");
 
 /** A peer passed one of the limits of docs/reliability.md; its connection is closed. */
 export class LimitError extends LabcError {
@@ -183,8 +174,7 @@ export class LimitError extends LabcError {
     return { limit: this.limit };
   }
 }
-tag(LimitError, "LimitError");
-LimitError.prototype.name = "LimitError";
+named(LimitError, "LimitError");
 
 /** A message whose body does not fit its kind (docs/protocol.md): it was not acted on. */
 export class BadMessageError extends LabcError {
@@ -195,8 +185,7 @@ export class BadMessageError extends LabcError {
     return { kind: this.kind };
   }
 }
-tag(BadMessageError, "BadMessageError");
-BadMessageError.prototype.name = "BadMessageError";
+named(BadMessageError, "BadMessageError");
 
 /** The caller gave up on a call (its AbortSignal fired); the server was told. */
 export class CancelledError extends LabcError {
@@ -207,8 +196,7 @@ export class CancelledError extends LabcError {
     return { function: this.functionName };
   }
 }
-tag(CancelledError, "CancelledError");
-CancelledError.prototype.name = "CancelledError";
+named(CancelledError, "CancelledError");
 
 /** A function returned a stream to a call that waits for one value. */
 export class StreamRequiredError extends LabcError {
@@ -219,8 +207,7 @@ export class StreamRequiredError extends LabcError {
     return { function: this.functionName };
   }
 }
-tag(StreamRequiredError, "StreamRequiredError");
-StreamRequiredError.prototype.name = "StreamRequiredError";
+named(StreamRequiredError, "StreamRequiredError");
 
 /** A `labc.map()` item whose server was lost while doing it, not sent again (not idempotent). */
 export class ItemLostError extends LabcError {
@@ -235,8 +222,7 @@ export class ItemLostError extends LabcError {
     return { function: this.functionName, index: this.index, server: this.server };
   }
 }
-tag(ItemLostError, "ItemLostError");
-ItemLostError.prototype.name = "ItemLostError";
+named(ItemLostError, "ItemLostError");
 
 /** Items of a `labc.map()` failed; `results` has every item's outcome, in input order. */
 export class MapError extends LabcError {
@@ -251,8 +237,7 @@ export class MapError extends LabcError {
     return { function: this.functionName };
   }
 }
-tag(MapError, "MapError");
-MapError.prototype.name = "MapError";
+named(MapError, "MapError");
 
 export class NoCallContextError extends LabcError {
   constructor() {
@@ -262,8 +247,7 @@ export class NoCallContextError extends LabcError {
     );
   }
 }
-tag(NoCallContextError, "NoCallContextError");
-NoCallContextError.prototype.name = "NoCallContextError";
+named(NoCallContextError, "NoCallContextError");
 
 function reasonText(reason: unknown): string {
   if (reason === undefined) return "";
@@ -276,16 +260,14 @@ export class ConfigError extends LabcError {
     super("LABC_CONFIG", `${file}${key ? `: ${key}` : ""}: ${message}`);
   }
 }
-tag(ConfigError, "ConfigError");
-ConfigError.prototype.name = "ConfigError";
+named(ConfigError, "ConfigError");
 
 export class RouterUnavailableError extends LabcError {
   constructor(readonly address: string, cause?: unknown) {
     super("LABC_NO_ROUTER", `no labc router answers on ${address}`, { cause, retryable: true });
   }
 }
-tag(RouterUnavailableError, "RouterUnavailableError");
-RouterUnavailableError.prototype.name = "RouterUnavailableError";
+named(RouterUnavailableError, "RouterUnavailableError");
 
 export class ServiceLoadError extends LabcError {
   constructor(readonly file: string, readonly reason: string, cause?: unknown) {
@@ -295,8 +277,7 @@ export class ServiceLoadError extends LabcError {
     return { file: this.file, reason: this.reason };
   }
 }
-tag(ServiceLoadError, "ServiceLoadError");
-ServiceLoadError.prototype.name = "ServiceLoadError";
+named(ServiceLoadError, "ServiceLoadError");
 
 /** The function refuses this caller: what it asks needs a permission this network does not give. */
 export class NotPermittedError extends LabcError {
@@ -304,8 +285,7 @@ export class NotPermittedError extends LabcError {
     super("LABC_NOT_PERMITTED", message);
   }
 }
-tag(NotPermittedError, "NotPermittedError");
-NotPermittedError.prototype.name = "NotPermittedError";
+named(NotPermittedError, "NotPermittedError");
 
 /**
  * A link could not be secured: the peer has another network secret, or none while we have one
@@ -319,87 +299,11 @@ export class NotTrustedError extends LabcError {
     return { address: this.address };
   }
 }
-tag(NotTrustedError, "NotTrustedError");
-NotTrustedError.prototype.name = "NotTrustedError";
+named(NotTrustedError, "NotTrustedError");
 
 export class ClosedError extends LabcError {
   constructor(what: string) {
     super("LABC_CLOSED", `${what} is closed`);
   }
 }
-tag(ClosedError, "ClosedError");
-ClosedError.prototype.name = "ClosedError";
-
-/** How an error travels in an `exc` message. */
-export interface ErrorPayload {
-  name: string;
-  code?: string;
-  message: string;
-  /** A LabcError's fields, or the own fields of any other error (`details`...). */
-  data?: Record<string, unknown>;
-  cause?: unknown;
-  stack?: string;
-}
-
-export function errorToPayload(error: unknown, withStack: boolean): ErrorPayload {
-  if (!(error instanceof Error)) {
-    return { name: "Error", message: String(error) };
-  }
-  const payload: ErrorPayload = { name: error.name, message: error.message };
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === "string") payload.code = code;
-  if (error instanceof LabcError) {
-    if (error.data) payload.data = error.data;
-  } else {
-    // A LabcError's cause is labc's own business (a socket's error...); a user's travels.
-    if (error.cause !== undefined) payload.cause = error.cause;
-    const own = Object.keys(error).filter((key) => key !== "code" && key !== "stack");
-    if (own.length) payload.data = Object.fromEntries(own.map((key) => [key, (error as unknown as Record<string, unknown>)[key]]));
-  }
-  if (withStack && error.stack) payload.stack = error.stack;
-  return payload;
-}
-
-/**
- * Rebuilds a LabcError sent by a peer, or wraps anything else in a RemoteError. The map has no
- * prototype, so a peer naming "constructor" or "__proto__" gets a RemoteError, nothing more.
- */
-const rebuilders: Record<string, (p: ErrorPayload) => LabcError> = Object.assign(
-  Object.create(null),
-  {
-    NoSuchFunctionError: (p: ErrorPayload) =>
-      new NoSuchFunctionError(String(p.data?.function ?? "?"), String(p.data?.scope ?? "?")),
-    TimeoutError: (p: ErrorPayload) =>
-      new TimeoutError(String(p.data?.function ?? "?"), Number(p.data?.timeoutMs ?? 0)),
-    ConnectionLostError: (p: ErrorPayload) =>
-      new ConnectionLostError(String(p.data?.target ?? "?"), p.data?.function as string | undefined),
-    BadArgumentsError: (p: ErrorPayload) => new BadArgumentsError(p.message),
-    NoSuchHostError: (p: ErrorPayload) => new NoSuchHostError(String(p.data?.host ?? "?"), []),
-    NoSuchServiceError: (p: ErrorPayload) => new NoSuchServiceError(String(p.data?.service ?? "?"), p.message),
-    ServiceLoadError: (p: ErrorPayload) => new ServiceLoadError(String(p.data?.file ?? "?"), String(p.data?.reason ?? p.message)),
-    BadMessageError: (p: ErrorPayload) => new BadMessageError(String(p.data?.kind ?? "?"), p.message.replace(/^bad \S+ message: /, "")),
-    LimitError: (p: ErrorPayload) => new LimitError(String(p.data?.limit ?? "?"), p.message.replace(/^limit \S+: /, "")),
-    CancelledError: (p: ErrorPayload) => new CancelledError(String(p.data?.function ?? "?")),
-    StreamRequiredError: (p: ErrorPayload) => new StreamRequiredError(String(p.data?.function ?? "?")),
-    NotPermittedError: (p: ErrorPayload) => new NotPermittedError(p.message),
-    NotTrustedError: (p: ErrorPayload) => new NotTrustedError(String(p.data?.address ?? "?"), p.message.replace(/^\S+: /, "")),
-  },
-);
-
-export function errorFromPayload(payload: ErrorPayload, functionName: string, target: string): LabcError {
-  const rebuild = rebuilders[payload.name];
-  const error = rebuild
-    ? rebuild(payload)
-    : new RemoteError(`${functionName} on ${target}: ${payload.message}`, payload);
-  if (payload.stack && !(error instanceof RemoteError)) {
-    Object.defineProperty(error, "remoteStack", { value: payload.stack, enumerable: true });
-  }
-  if (error instanceof RemoteError) {
-    // The thrown error's own fields, where they do not shadow RemoteError's (its code is remoteCode).
-    for (const [key, value] of Object.entries(payload.data ?? {})) {
-      if (!(key in error)) Object.defineProperty(error, key, { value, writable: true, enumerable: true, configurable: true });
-    }
-    if ("cause" in payload) Object.defineProperty(error, "cause", { value: payload.cause, writable: true, configurable: true });
-  }
-  return error;
-}
+named(ClosedError, "ClosedError");

@@ -8,7 +8,7 @@ import { Connection } from "./net/connection.js";
 import type { Transport } from "./net/transport.js";
 import { reachedThrough, type FunctionPool } from "./pool/function-pool.js";
 import type { Sighting } from "./discovery/discovery.js";
-import type { Limits } from "./net/limits.js";
+import type { Limits } from "./wire/limits.js";
 import {
   Kind,
   PROTOCOL_VERSION,

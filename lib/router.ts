@@ -11,7 +11,7 @@ import { Peers, type HostInfo } from "./peers.js";
 import { entryOf, FunctionPool, reachedThrough, type PoolServer } from "./pool/function-pool.js";
 import { exported } from "./server.js";
 import { encodeMessage, FLAG_FAR } from "./wire/codec.js";
-import type { Limits } from "./net/limits.js";
+import type { Limits } from "./wire/limits.js";
 import {
   Kind,
   PROTOCOL_VERSION,

@@ -6,14 +6,14 @@ import { listenTcp } from "./net/tcp-transport.js";
 import type { Listener, Transport } from "./net/transport.js";
 import type { NatsLink } from "./backplane/nats-link.js";
 import { checkPattern, subscriptionKey, TopicTrie } from "./pool/topic-trie.js";
-import type { Limits } from "./net/limits.js";
+import type { Limits } from "./wire/limits.js";
 import type { NetworkKey } from "./trust/network-key.js";
 import { Kind, PROTOCOL_VERSION, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
 import { CallContext, runWith } from "./context.js";
 import { hooks } from "./hooks.js";
 import { encodeMessage, isFar } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
-import { StreamPump } from "./net/stream-pump.js";
+import { StreamPump } from "./stream-pump.js";
 import { arity, countProblem } from "./signature.js";
 import type { CallStats, Metrics } from "./metrics.js";
 

@@ -9,7 +9,7 @@ import { Connection } from "../lib/net/connection.js";
 import { connectTcp, freePort } from "../lib/net/tcp-transport.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { Runtime } from "../lib/runtime/runtime.js";
-import { DEFAULT_LIMITS } from "../lib/net/limits.js";
+import { DEFAULT_LIMITS } from "../lib/wire/limits.js";
 import { Kind } from "../lib/wire/message.js";
 
 export const FIXTURES = join(PACKAGE_ROOT, "test", "fixtures");

@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions, Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { ConfigError, ConnectionLostError, errorToPayload, LimitError, MalformedFrameError, TimeoutError } from "../errors.js";
+import { ConfigError, ConnectionLostError, LimitError, MalformedFrameError, TimeoutError } from "../errors.js";
+import { errorToPayload } from "../wire/error-payload.js";
 import { debug, warn } from "../log.js";
-import type { Limits } from "../net/limits.js";
+import type { Limits } from "../wire/limits.js";
 import type { FunctionPool, PoolServer } from "../pool/function-pool.js";
 import { parseSubscription } from "../pool/topic-trie.js";
 import { decodeMessage, encodeMessage, encodeReply } from "../wire/codec.js";

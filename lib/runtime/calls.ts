@@ -3,7 +3,7 @@ import { BadArgumentsError, CancelledError, ConnectionLostError, NoSuchFunctionE
 import { hooks } from "../hooks.js";
 import type { Identity } from "../identity.js";
 import { ItemStream, type StreamSource } from "../net/item-stream.js";
-import { StreamPump } from "../net/stream-pump.js";
+import { StreamPump } from "../stream-pump.js";
 import type { Perspective, PoolServer, Resolution } from "../pool/function-pool.js";
 import type { Server } from "../server.js";
 import { isStream } from "../wire/values.js";

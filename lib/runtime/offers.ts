@@ -5,7 +5,7 @@ import { BadArgumentsError } from "../errors.js";
 import type { Identity } from "../identity.js";
 import { debug, warn } from "../log.js";
 import type { Metrics } from "../metrics.js";
-import type { Limits } from "../net/limits.js";
+import type { Limits } from "../wire/limits.js";
 import { checkTopic, subscriptionKey } from "../pool/topic-trie.js";
 import { offered, Server } from "../server.js";
 import { signatureOf } from "../signature.js";

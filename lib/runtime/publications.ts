@@ -3,7 +3,7 @@ import { hooks } from "../hooks.js";
 import type { Identity } from "../identity.js";
 import { debug } from "../log.js";
 import type { Metrics } from "../metrics.js";
-import type { Limits } from "../net/limits.js";
+import type { Limits } from "../wire/limits.js";
 import type { GroupMember, PoolServer } from "../pool/function-pool.js";
 import { checkTopic } from "../pool/topic-trie.js";
 import type { Server } from "../server.js";

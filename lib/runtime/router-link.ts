@@ -14,7 +14,7 @@ import type { HostMetrics } from "../router.js";
 import type { Offer, Server } from "../server.js";
 import { ROUTER_PATH } from "../paths.js";
 import { keyOf } from "../trust/network-key.js";
-import type { Limits } from "../net/limits.js";
+import type { Limits } from "../wire/limits.js";
 import type { ItemStream, StreamSource } from "../net/item-stream.js";
 import { Kind, type HelloBody, type Message, type PoolBody, type ReqBody, type WelcomeBody } from "../wire/message.js";
 import { METRICS_FN, NETWORK_METRICS_FN, processMetrics, type Metrics } from "../metrics.js";

@@ -1,10 +1,10 @@
-import { backplaneSettings, type Config } from "../config.js";
+import { backplaneSettings, limitsFrom, type Config } from "../config.js";
 import { DirectCalls } from "../backplane/direct-calls.js";
 import type { RegisterOptions, SubscribeOptions } from "../decorators.js";
 import { hostId, newId, type Identity } from "../identity.js";
 import { namespace, type Namespace } from "../namespace.js";
 import type { ItemStream } from "../net/item-stream.js";
-import { limitsFrom, type Limits } from "../net/limits.js";
+import type { Limits } from "../wire/limits.js";
 import type { HostInfo } from "../peers.js";
 import type { ServiceInfo } from "../services/supervisor.js";
 import { processMetrics, type Metrics } from "../metrics.js";

@@ -5,7 +5,7 @@ import { debug } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { Connection } from "../net/connection.js";
 import type { ItemStream, StreamSource } from "../net/item-stream.js";
-import type { Limits } from "../net/limits.js";
+import type { Limits } from "../wire/limits.js";
 import { connectTcp } from "../net/tcp-transport.js";
 import type { PoolServer } from "../pool/function-pool.js";
 import type { NetworkKey } from "../trust/network-key.js";

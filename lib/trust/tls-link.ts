@@ -1,6 +1,7 @@
 import net from "node:net";
 import tls from "node:tls";
-import { errorToPayload, NotTrustedError } from "../errors.js";
+import { NotTrustedError } from "../errors.js";
+import { errorToPayload } from "../wire/error-payload.js";
 import { refused } from "../net/trips.js";
 import { encodeMessage } from "../wire/codec.js";
 import { Kind } from "../wire/message.js";

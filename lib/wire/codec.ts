@@ -1,6 +1,6 @@
 import { BadArgumentsError, MalformedFrameError } from "../errors.js";
 import { MESSAGE_HEADER_BYTES } from "./frame-decoder.js";
-import { DEFAULT_LIMITS, type Limits } from "../net/limits.js";
+import { DEFAULT_LIMITS, type Limits } from "./limits.js";
 import { Kind, KIND_NAMES, type Message, type ReqBody } from "./message.js";
 import { CLOSE, parseValue, readShaped, REPLY_HEAD } from "./shaped-body.js";
 import { BIN_KEY, isPlain, placeBinary, restoreTypes, toWire, TYPES_KEY } from "./values.js";

@@ -1,5 +1,5 @@
 import { FrameTooLargeError, LimitError, MalformedFrameError } from "../errors.js";
-import type { ByteBudget } from "../net/byte-budget.js";
+import type { ByteBudget } from "./byte-budget.js";
 
 /** Bytes of a frame after its length prefix that every message has (see docs/protocol.md). */
 export const MESSAGE_HEADER_BYTES = 12;

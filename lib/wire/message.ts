@@ -1,5 +1,3 @@
-import type { ErrorPayload } from "../errors.js";
-
 /** Message kinds, as numbered on the wire. See docs/protocol.md for each body. */
 export const Kind = {
   hello: 1,
@@ -203,4 +201,15 @@ export interface Message {
   body: any;
   /** The frame it came in (after the length prefix), for passing it on unchanged. */
   frame?: Buffer;
+}
+
+/** How an error travels in an `exc` message. */
+export interface ErrorPayload {
+  name: string;
+  code?: string;
+  message: string;
+  /** A LabcError's fields, or the own fields of any other error (`details`...). */
+  data?: Record<string, unknown>;
+  cause?: unknown;
+  stack?: string;
 }

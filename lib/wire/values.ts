@@ -1,5 +1,5 @@
 import { BadArgumentsError, MalformedFrameError } from "../errors.js";
-import type { Limits } from "../net/limits.js";
+import type { Limits } from "./limits.js";
 
 // How values that JSON cannot carry travel inside a message body (docs/protocol.md, "Values
 // beyond JSON"): binary data as raw parts listed under `$bin`, the other kinds in a JSON form

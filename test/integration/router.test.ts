@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, expect, test } from "vitest";
 import { Connection } from "../../lib/net/connection.js";
 import { TcpTransport } from "../../lib/net/tcp-transport.js";
-import { DEFAULT_LIMITS } from "../../lib/net/limits.js";
+import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
 import { Kind, PROTOCOL_VERSION } from "../../lib/wire/message.js";
 import { ECHO, FIXTURES, TestHost, eventually, running, sleep } from "../helpers.js";
 

@@ -2,7 +2,8 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, test } from "vitest";
 import * as errors from "../../lib/errors.js";
-import { errorFromPayload, errorToPayload, LabcError } from "../../lib/errors.js";
+import { LabcError } from "../../lib/errors.js";
+import { errorFromPayload, errorToPayload } from "../../lib/wire/error-payload.js";
 import { PACKAGE_ROOT } from "../../lib/paths.js";
 
 // class, an instance, its stable code, retryable?

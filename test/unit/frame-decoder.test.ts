@@ -2,7 +2,7 @@ import { describe, expect, test, vi } from "vitest";
 import { FrameTooLargeError, MalformedFrameError } from "../../lib/errors.js";
 import { decodeMessage, encodeMessage, encodePublication, encodeReply, encodeRequest } from "../../lib/wire/codec.js";
 import { FrameDecoder } from "../../lib/wire/frame-decoder.js";
-import { DEFAULT_LIMITS } from "../../lib/net/limits.js";
+import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
 import { Kind, type Message } from "../../lib/wire/message.js";
 
 const frame = (kind: Kind, id: number, body: object) => Buffer.concat([encodeMessage(kind, id, body)].flat());

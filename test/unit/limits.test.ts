@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { loadConfig } from "../../lib/config.js";
-import { ByteBudget } from "../../lib/net/byte-budget.js";
-import { limitsFrom } from "../../lib/net/limits.js";
+import { ByteBudget } from "../../lib/wire/byte-budget.js";
+import { limitsFrom } from "../../lib/config.js";
 import { FrameDecoder } from "../../lib/wire/frame-decoder.js";
 
 const MiB = 1024 * 1024;

@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { DEFAULT_LIMITS } from "../../lib/net/limits.js";
+import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
 import { Connection } from "../../lib/net/connection.js";
 import type { Transport } from "../../lib/net/transport.js";
 import { Peers } from "../../lib/peers.js";

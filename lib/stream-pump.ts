@@ -1,18 +1,7 @@
-import { BadArgumentsError } from "../errors.js";
-import { runWith, type CallContext } from "../context.js";
-import { warn } from "../log.js";
-import type { Cancellable } from "./connection.js";
-
-/** Where a pump sends what a stream yields: a caller's connection, or a reader in this process. */
-export interface StreamOutlet {
-  item(value: unknown): void;
-  end(): void;
-  fail(error: unknown): void;
-  /** The reader's side holds too much that it has not read yet: wait for `drain`. */
-  readonly congested: boolean;
-  drain(): Promise<void>;
-  readonly closed: boolean;
-}
+import { BadArgumentsError } from "./errors.js";
+import { runWith, type CallContext } from "./context.js";
+import { warn } from "./log.js";
+import type { Cancellable, StreamOutlet } from "./net/peer-requests.js";
 
 /**
  * Serves a stream a function returned: takes an item from it only while the reader has granted

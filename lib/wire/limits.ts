@@ -1,4 +1,3 @@
-import type { Config } from "../config.js";
 import { ByteBudget } from "./byte-budget.js";
 
 /**
@@ -48,20 +47,3 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   helloTimeoutMs: 10_000,
   maxConnectionsPerAddress: 1000,
 });
-
-/** The limits a configuration asks for, with a partial-frame budget of their own. */
-export function limitsFrom(config: Config): Limits {
-  const maxFrameBytes = config["wire.max_frame_size"];
-  return {
-    ...DEFAULT_LIMITS,
-    maxFrameBytes,
-    partialFrames: new ByteBudget(config["limits.partial_frames"]),
-    maxInFlight: config["limits.in_flight"],
-    maxUnsentBytes: config["limits.unsent"],
-    // One frame of the largest size must always fit in what a slow peer may have queued.
-    maxQueuedBytes: Math.max(config["limits.queued"], 2 * maxFrameBytes),
-    frameTimeoutMs: config["limits.frame_timeout"] * 1000,
-    helloTimeoutMs: config["limits.hello_timeout"] * 1000,
-    maxConnectionsPerAddress: config["limits.connections_per_address"],
-  };
-}

@@ -1,0 +1,85 @@
+import { LimitError } from "../errors.js";
+import type { Limits } from "../wire/limits.js";
+import type { Transport } from "./transport.js";
+import { tripped } from "./trips.js";
+
+/** What crossed a connection, for `labc metrics`. */
+export interface Traffic {
+  bytesIn: number;
+  bytesOut: number;
+  framesIn: number;
+  framesOut: number;
+  readPauses: number;
+  writeWaits: number;
+}
+
+/**
+ * What a connection sends, and what a peer that does not read costs: past `maxUnsentBytes`
+ * queued the link is congested (an awaiting sender waits for `drain`); a publication that
+ * would pass `maxQueuedBytes` is not sent; anything else that passes it ends the connection.
+ */
+export class Outbox {
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly limits: Limits,
+    private readonly traffic: Traffic,
+    /** Past `maxQueuedBytes`: the connection ends with this error. */
+    private readonly overflow: (error: LimitError) => void,
+  ) {}
+
+  /** `waitedFor`: a request or an answer (see Transport.write). */
+  write(frame: Buffer | Buffer[], waitedFor = false): void {
+    const { traffic, transport } = this;
+    traffic.framesOut++;
+    if (Buffer.isBuffer(frame)) traffic.bytesOut += frame.length;
+    else for (const part of frame) traffic.bytesOut += part.length;
+    transport.write(frame, waitedFor);
+    if (transport.queuedBytes > this.limits.maxQueuedBytes) {
+      this.overflow(new LimitError("queued", `over ${this.limits.maxQueuedBytes} bytes queued that the peer does not read`));
+    }
+  }
+
+  /**
+   * Queues a publication unless the peer already leaves so much unread that it would pass
+   * `maxQueuedBytes`: then it is not sent (false), logged as a `queued` trip naming `label`.
+   */
+  publish(frame: Buffer | Buffer[], label: string): boolean {
+    const queued = this.transport.queuedBytes;
+    if (queued + (Array.isArray(frame) ? byteLength(frame) : frame.length) > this.limits.maxQueuedBytes) {
+      tripped("queued", this.transport.remote, `${queued} bytes queued that it does not read: a publication was not sent to ${label}; await publish() to be slowed down instead`);
+      return false;
+    }
+    this.write(frame);
+    return true;
+  }
+
+  /** More is queued for the peer than it reads: a sender should wait for `drain()`. */
+  get congested(): boolean {
+    return this.transport.queuedBytes >= this.limits.maxUnsentBytes;
+  }
+
+  /** Resolves once what is queued is under `maxUnsentBytes` again (or `release`). */
+  drain(): Promise<void> {
+    if (!this.congested) return Promise.resolve();
+    this.traffic.writeWaits++;
+    return new Promise((done) => this.drainWaiters.push(done));
+  }
+
+  /** The transport wrote some of its queue. */
+  drained(): void {
+    if (this.drainWaiters.length && !this.congested) for (const done of this.drainWaiters.splice(0)) done();
+  }
+
+  /** The connection closed: nobody waits any longer. */
+  release(): void {
+    for (const done of this.drainWaiters.splice(0)) done();
+  }
+}
+
+function byteLength(parts: Buffer[]): number {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  return total;
+}
