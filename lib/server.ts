@@ -4,14 +4,13 @@ import { warn } from "./log.js";
 import { Connection } from "./net/connection.js";
 import { listenTcp } from "./net/tcp-transport.js";
 import type { Listener, Transport } from "./net/transport.js";
-import type { NatsLink } from "./backplane/nats-link.js";
 import { checkPattern, subscriptionKey, TopicTrie } from "./pool/topic-trie.js";
 import type { Limits } from "./wire/limits.js";
 import type { NetworkKey } from "./trust/network-key.js";
-import { Kind, PROTOCOL_VERSION, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
+import { Kind, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
 import { CallContext, runWith } from "./context.js";
 import { hooks } from "./hooks.js";
-import { encodeMessage, isFar } from "./wire/codec.js";
+import { isFar } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
 import { StreamPump } from "./stream-pump.js";
 import { arity, countProblem } from "./signature.js";
@@ -37,11 +36,6 @@ interface Handler {
 }
 
 const NO_GROUPS: readonly string[] = [];
-
-/** The hello of a caller on NATS whose own hello this server did not get. */
-const UNNAMED_CALLER = Buffer.concat(
-  [encodeMessage(Kind.hello, 0, { v: PROTOCOL_VERSION, role: "client", id: "unnamed", pid: 0, host: "", hostId: "unnamed" })].flat(),
-);
 
 /** What a server offers beyond itself: what its router is told. */
 export interface Offer {
@@ -114,20 +108,16 @@ export class Server {
     this.port = this.listener.port;
   }
 
+  get limits(): Limits {
+    return this.options.limits;
+  }
+
   /**
-   * Also takes callers' frames from NATS on `subject` (a server on a gateway's host,
-   * docs/backplane.md#direct-calls): each caller's reply subject is a connection of its own,
-   * served as one over a socket. Its callers are far: they are on other sites.
+   * Also takes callers from NATS (a server on a gateway's host, docs/backplane.md#direct-calls,
+   * where DirectCalls hands each caller's pipe to `accept`); `stop` ends that. Its callers are
+   * far: they are on other sites.
    */
-  async answerOnNats(link: NatsLink, subject: string): Promise<void> {
-    const stop = await link.serve(subject, (pipe, first) => {
-      pipe.maxWaitingBytes = this.options.limits.maxUnsentBytes;
-      const connection = this.accept(pipe, `caller on ${pipe.remote}`);
-      pipe.busy = () => connection.servingCount > 0;
-      // A caller whose hello went to an earlier link of this server (NATS came back since)
-      // goes on without one: it is served as a caller that did not say who it is.
-      if (first[4] !== Kind.hello) pipe.receive(UNNAMED_CALLER);
-    });
+  answerOnNats(stop: () => void): void {
     this.stopNats = () => {
       this.stopNats = undefined;
       stop();
@@ -139,7 +129,8 @@ export class Server {
     return this.stopNats !== undefined;
   }
 
-  private accept(transport: Transport, label: string): Connection {
+  /** Serves a caller's connection (a socket this server accepted, or a pipe on NATS). */
+  accept(transport: Transport, label: string): Connection {
     const connection = new Connection(transport, {
       label,
       limits: this.options.limits,

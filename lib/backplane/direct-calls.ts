@@ -1,8 +1,15 @@
 import { debug } from "../log.js";
 import type { Server } from "../server.js";
+import { encodeMessage } from "../wire/codec.js";
+import { Kind, PROTOCOL_VERSION } from "../wire/message.js";
 import type { BackplaneSettings } from "./nats-backplane.js";
 import { linkToNats, type NatsLink, type NatsPipe } from "./nats-link.js";
 import { Subjects } from "./subjects.js";
+
+/** The hello of a caller on NATS whose own hello this server did not get. */
+const UNNAMED_CALLER = Buffer.concat(
+  [encodeMessage(Kind.hello, 0, { v: PROTOCOL_VERSION, role: "client", id: "unnamed", pid: 0, host: "", hostId: "unnamed" })].flat(),
+);
 
 /** How long linking to NATS may take before a process gives up and uses its gateway. */
 const LINK_TIMEOUT_MS = 1000;
@@ -50,7 +57,16 @@ export class DirectCalls {
     const link = await this.link();
     if (!link || this.closed) return;
     try {
-      await server.answerOnNats(link, this.subjects.server(server.id));
+      // Each caller's reply subject is a connection of its own, served as one over a socket.
+      const stop = await link.serve(this.subjects.server(server.id), (pipe, first) => {
+        pipe.maxWaitingBytes = server.limits.maxUnsentBytes;
+        const connection = server.accept(pipe, `caller on ${pipe.remote}`);
+        pipe.busy = () => connection.servingCount > 0;
+        // A caller whose hello went to an earlier link of this server (NATS came back since)
+        // goes on without one: it is served as a caller that did not say who it is.
+        if (first[4] !== Kind.hello) pipe.receive(UNNAMED_CALLER);
+      });
+      server.answerOnNats(stop);
       this.answering = server;
     } catch (error) {
       debug("server %s does not take calls from NATS: %s", server.id, (error as Error).message);
