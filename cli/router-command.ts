@@ -93,7 +93,9 @@ export async function runRouter(config: Config): Promise<void> {
         // Its own process group: a Ctrl-C meant for a router in a terminal does not reach it.
         detached: true,
         stdio: ["ignore", "pipe", "pipe"],
-        env: process.env,
+        // The router's own secret, which the service must hold to link with it: by environment,
+        // never by argument (every user of the computer reads arguments in `ps`).
+        env: { ...process.env, LABC_NETWORK_SECRET: config["network.secret"] },
       }),
   });
   const router = new Router({
