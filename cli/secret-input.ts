@@ -51,14 +51,14 @@ async function promptHidden(): Promise<string> {
   try {
     const line = await new Promise<string>((resolve, reject) => {
       reader.once("line", resolve);
-      reader.once("close", () => reject(new SecretInputError(`labc secret set read no secret: ${HOW}`)));
+      reader.once("close", () => reject(new SecretInputError("labc secret set read no secret at its prompt (input ended); nothing was stored")));
       // Raw mode turns Ctrl-C into a key: it still means stop, and nothing is stored.
       reader.once("SIGINT", () => {
         process.stderr.write("\nlabc: interrupted; nothing was stored\n");
         process.exit(130);
       });
     });
-    if (line.trim() === "") throw new SecretInputError(`labc secret set read an empty line: ${HOW}`);
+    if (line.trim() === "") throw new SecretInputError("labc secret set read an empty line at its prompt; nothing was stored");
     return line;
   } finally {
     reader.close();
