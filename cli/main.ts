@@ -596,11 +596,11 @@ cli
   );
 
 cli
-  .command("secret <action> [secret]", "The network secret: `new` makes and stores one, `show` prints it, `set` stores one made elsewhere, `http-token` prints the token that opens the status page to other computers")
+  .command("secret <action> [secret]", "The network secret: `new` makes and stores one, `show` prints it, `set` stores one made elsewhere, `http-token` prints the token that opens the status page (with a secret, on this computer too)")
   .option("--force", "Replace the secret stored already (new, set)")
   .example("labc secret new")
   .example("labc secret set labc1_...   # on every other host, what `labc secret show` printed")
-  .example("labc secret http-token      # and the status page's address for other computers")
+  .example("labc secret http-token      # and the status page's addresses, with the token")
   .action(
     action(async (what: string, secret: string | undefined, options: GlobalOptions & { force?: boolean }) => {
       const { runSecret, SecretUsageError } = await import("./secret-command.js");
