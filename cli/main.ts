@@ -613,14 +613,14 @@ cli
 
 cli
   // `[argument]` only to refuse one: a secret never goes in an argument (`ps` shows it to every user).
-  .command("secret <action> [argument]", "The network secret: `new` makes and stores one, `show` prints it, `set` stores one made elsewhere (read from stdin, never an argument), `http-token` prints the token that opens the status page to other computers")
+  .command("secret <action> [argument]", "The network secret: `new` makes and stores one, `show` prints it, `set` stores one made elsewhere (read from stdin, never an argument), `http-token` prints the token that opens the status page (with a secret, on this computer too)")
   .option("--force", "Replace the secret stored already (new, set)")
   .option("--from-file <file>", "set: read the secret from this file instead of stdin")
   .example("labc secret new")
   .example("labc secret show | ssh computer2 labc secret set   # carry it to another host")
   .example("labc secret set                  # asks for it (not shown as you paste it)")
   .example("labc secret set < secret.txt     # or --from-file secret.txt")
-  .example("labc secret http-token           # and the status page's address for other computers")
+  .example("labc secret http-token           # and the status page's addresses, with the token")
   .action(
     action(async (what: string, argument: unknown, options: GlobalOptions & { force?: boolean; fromFile?: unknown }) => {
       const { runSecret, SecretUsageError } = await import("./secret-command.js");

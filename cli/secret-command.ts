@@ -34,7 +34,8 @@ function argumentRefused(action: string, given: string): string {
  * `labc secret new | show | set | http-token`: the network secret, in the config folder,
  * readable by its owner only. Every host of a network holds the same one; `set` reads it through
  * `read` (stdin, a prompt or a file: cli/secret-input.ts), never from an argument. Its HTTP token
- * opens the routers' HTTP endpoints to other computers (lib/http-endpoint.ts).
+ * opens the routers' HTTP endpoints, to this computer's users who can read the secret and to
+ * other computers (lib/http-endpoint.ts).
  */
 export async function runSecret(
   action: string,
@@ -83,9 +84,11 @@ export async function runSecret(
       if (!secret) throw new SecretUsageError("no network secret is set: the network is open, and the HTTP endpoint answers this computer only");
       const { httpToken } = networkKey(secret);
       const beyond = isLoopback(values["http.address"]) ? ` once the router listens beyond loopback ([http] address = "0.0.0.0")` : "";
+      // Paste the address into the browser: on a command line, every user of this computer reads it in `ps`.
       process.stderr.write(
-        `labc: from another computer, the status page is http://${values["host.name"]}:${values["http.port"]}/#token=${httpToken}${beyond};` +
-          ` other clients send the token as "Authorization: Bearer <token>"\n`,
+        `labc: the status page on this computer is http://127.0.0.1:${values["http.port"]}/#token=${httpToken};` +
+          ` from another computer, http://${values["host.name"]}:${values["http.port"]}/#token=${httpToken}${beyond};` +
+          ` other clients (curl, Prometheus) send the token as "Authorization: Bearer <token>"\n`,
       );
       return `${httpToken}\n`;
     }

@@ -20,7 +20,7 @@ import type { HostInfo } from "./peers.js";
 import type { ServiceInfo } from "./services/supervisor.js";
 import { RouterLink } from "./router-link.js";
 import { offered, Server } from "./server.js";
-import { encodePublication } from "./wire/codec.js";
+import { encodePublication, FLAG_FAR } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
 import { signatureOf } from "./signature.js";
 import { processMetrics, type Metrics } from "./metrics.js";
@@ -791,6 +791,32 @@ export class Runtime {
       call.finish();
       signal?.removeEventListener("abort", cancel);
     }
+  }
+
+  /**
+   * Calls `name` of the server `target` as a caller on another host would: its frame carries
+   * FLAG_FAR, so that the server refuses what other hosts may not call and its function sees
+   * `fromOtherHost` (in this very process, the same through the context). For the router's HTTP
+   * endpoint, which acts for requests from other computers (cli/status-board.ts).
+   */
+  async callAsOtherHost<T = unknown>(target: PoolServer, name: string, args: unknown[], timeoutMs = this.defaultTimeoutMs): Promise<T> {
+    if (target.id === this.identity.id && this.server) {
+      const call = new CallContext(name, Date.now() + timeoutMs, undefined, true);
+      try {
+        return (await this.server.invoke(name, args, true, call)) as T;
+      } finally {
+        call.finish();
+      }
+    }
+    let connection: Connection | null;
+    try {
+      connection = await this.reach(target);
+    } catch (error) {
+      throw error instanceof Unreachable ? new ConnectionLostError(describe(target), name, error.cause) : error;
+    }
+    // Through the routers only to another host, whose router marks it as from another host too.
+    if (!connection) return this.link.forward(target.id, name, args, timeoutMs) as Promise<T>;
+    return connection.call(name, args, timeoutMs, undefined, undefined, FLAG_FAR);
   }
 
   /**
