@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { cac } from "cac";
-import { CONFIG_KEYS, envName, loadConfig, type ConfigKey } from "../lib/config.js";
+import { CONFIG_KEYS, envName, loadConfig, SECRET_KEYS, type ConfigKey } from "../lib/config.js";
 import { CancelledError, LabcError, MapError, NoSuchFunctionError } from "../lib/errors.js";
 import { PACKAGE_ROOT } from "../lib/paths.js";
 import { formatSignature } from "../lib/signature.js";
@@ -104,13 +104,29 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * Why `--set` of a secret is refused: every user of the computer reads a command's arguments
+ * (`ps`, /proc/PID/cmdline) for as long as it runs, a server or router for days. Never repeats
+ * the value.
+ */
+function secretFlagRefused(key: ConfigKey): string {
+  const instead =
+    key === "network.secret"
+      ? "LABC_SECRET in the environment, the secret file (`labc secret set`, which reads it from stdin), or [network] secret in a config file readable by you only"
+      : `${envName(key)} in the environment, or [backplane] ${key.slice("backplane.".length)} in a config file readable by you only`;
+  return `--set ${key} is refused: every user of this computer sees a command's arguments (ps), and a secret never goes in one; give it by ${instead} (docs/configuration.md)`;
+}
+
 /** Global flags as config keys (they win over files and environment). */
 function flagsOf(options: GlobalOptions): Partial<Record<ConfigKey, unknown>> {
   const flags: Partial<Record<string, unknown>> = {};
   for (const pair of [options.set ?? []].flat()) {
-    const at = pair.indexOf("=");
-    if (at < 1) throw new UsageError(`--set takes key=value, got "${pair}"`);
-    flags[pair.slice(0, at)] = pair.slice(at + 1);
+    const at = String(pair).indexOf("=");
+    // Not repeated when it may hold a secret: `--set labc1_...` (key forgotten).
+    if (at < 1) throw new UsageError(`--set takes key=value${/^[\w.-]{1,40}$/.test(String(pair)) ? `, got "${pair}"` : ""}`);
+    const key = String(pair).slice(0, at).trim();
+    if ((SECRET_KEYS as readonly string[]).includes(key)) throw new UsageError(secretFlagRefused(key as ConfigKey));
+    flags[key] = String(pair).slice(at + 1);
   }
   if (options.port !== undefined) flags["router.port"] = String(options.port);
   return flags;
@@ -156,7 +172,7 @@ const cli = cac("labc");
 
 cli
   .option("--port <port>", "Root port of this host's router (config router.port, default 55555)")
-  .option("--set <key=value>", "Set any config key for this command (repeatable), e.g. --set call.timeout=5");
+  .option("--set <key=value>", "Set a config key for this command (repeatable), e.g. --set call.timeout=5; never a secret (others see arguments in ps): LABC_SECRET or the secret file");
 
 cli
   .command(
@@ -596,18 +612,27 @@ cli
   );
 
 cli
-  .command("secret <action> [secret]", "The network secret: `new` makes and stores one, `show` prints it, `set` stores one made elsewhere, `http-token` prints the token that opens the status page to other computers")
+  // `[argument]` only to refuse one: a secret never goes in an argument (`ps` shows it to every user).
+  .command("secret <action> [argument]", "The network secret: `new` makes and stores one, `show` prints it, `set` stores one made elsewhere (read from stdin, never an argument), `http-token` prints the token that opens the status page (with a secret, on this computer too)")
   .option("--force", "Replace the secret stored already (new, set)")
+  .option("--from-file <file>", "set: read the secret from this file instead of stdin")
   .example("labc secret new")
-  .example("labc secret set labc1_...   # on every other host, what `labc secret show` printed")
-  .example("labc secret http-token      # and the status page's address for other computers")
+  .example("labc secret show | ssh computer2 labc secret set   # carry it to another host")
+  .example("labc secret set                  # asks for it (not shown as you paste it)")
+  .example("labc secret set < secret.txt     # or --from-file secret.txt")
+  .example("labc secret http-token           # and the status page's addresses, with the token")
   .action(
-    action(async (what: string, secret: string | undefined, options: GlobalOptions & { force?: boolean }) => {
+    action(async (what: string, argument: unknown, options: GlobalOptions & { force?: boolean; fromFile?: unknown }) => {
       const { runSecret, SecretUsageError } = await import("./secret-command.js");
+      const { readSecretInput, SecretInputError } = await import("./secret-input.js");
       try {
-        process.stdout.write(runSecret(what, textOption("secret", secret) ?? secret, { force: options.force, flags: flagsOf(options) }));
+        if (options.fromFile !== undefined && what !== "set") throw new SecretUsageError("--from-file goes with labc secret set only");
+        const fromFile = textOption("from-file", options.fromFile);
+        const read = () => readSecretInput({ fromFile });
+        const given = argument === undefined ? undefined : String(argument);
+        process.stdout.write(await runSecret(what, given, { force: options.force, flags: flagsOf(options), read }));
       } catch (error) {
-        throw error instanceof SecretUsageError ? new UsageError(error.message) : error;
+        throw error instanceof SecretUsageError || error instanceof SecretInputError ? new UsageError(error.message) : error;
       }
     }),
   );

@@ -12,7 +12,7 @@ import { OPEN_NETWORK } from "../lib/trust/secret.js";
 import type { Listener, Transport } from "../lib/net/transport.js";
 import { CLI_PATH } from "../lib/paths.js";
 import { Router } from "../lib/router.js";
-import { HttpEndpoint, isLoopback } from "../lib/http-endpoint.js";
+import { HttpEndpoint } from "../lib/http-endpoint.js";
 import { StatusBoard } from "./status-board.js";
 import { warn } from "../lib/log.js";
 import { Runtime } from "../lib/runtime/runtime.js";
@@ -93,7 +93,9 @@ export async function runRouter(config: Config): Promise<void> {
         // Its own process group: a Ctrl-C meant for a router in a terminal does not reach it.
         detached: true,
         stdio: ["ignore", "pipe", "pipe"],
-        env: process.env,
+        // The router's own secret, which the service must hold to link with it: by environment,
+        // never by argument (every user of the computer reads arguments in `ps`).
+        env: { ...process.env, LABC_NETWORK_SECRET: config["network.secret"] },
       }),
   });
   const router = new Router({
@@ -166,6 +168,6 @@ export async function runRouter(config: Config): Promise<void> {
   process.stdout.write(
     `labc router: ${self.name} (${self.hostId}) on port ${router.port}, pid ${process.pid}, discovery ${discovery}` +
       `, ${key ? `network secret (key id ${key.id})` : "open network"}` +
-      `${httpPort ? `, status page http://${config["http.address"]}:${httpPort}/ (metrics at /metrics${key && !isLoopback(config["http.address"]) ? "; other computers need the token of `labc secret http-token`" : ""})` : ""}\n${key ? "" : `${OPEN_NETWORK}\n`}`,
+      `${httpPort ? `, status page http://${config["http.address"]}:${httpPort}/ (metrics at /metrics${key ? "; with the token of `labc secret http-token`, this computer too" : ""})` : ""}\n${key ? "" : `${OPEN_NETWORK}\n`}`,
   );
 }

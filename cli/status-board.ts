@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
-import { BadArgumentsError, type RemoteError } from "../lib/errors.js";
+import { BadArgumentsError, NotPermittedError, type RemoteError } from "../lib/errors.js";
+import type { Asker } from "../lib/http-endpoint.js";
 import type { HostInfo } from "../lib/peers.js";
 import type { HostMetrics } from "../lib/router.js";
 import type { FunctionEntry } from "../lib/wire/message.js";
@@ -9,13 +10,15 @@ import type { Runtime, Unsubscribe } from "../lib/runtime/runtime.js";
 import type { ServiceInfo } from "../lib/services/supervisor.js";
 import { PACKAGE_ROOT } from "../lib/paths.js";
 import { toJson } from "./format.js";
+import { callFromAfar, serviceFromAfar, viewFromAfar } from "./from-afar.js";
 
 /**
  * The status page of the router's HTTP endpoint (docs/observability.md#the-status-page): the
  * page itself (lib/status-page.html, no build step, nothing fetched from elsewhere), the live
  * view it reads as server-sent events, and its actions. Every action is made by the router's own
  * labc process, as `labc call`, `labc publish` and `labc start-service` make them: the same
- * functions, with the same permissions.
+ * functions, with the same permissions; for a request from another computer, as for a caller on
+ * another host (cli/from-afar.ts).
  */
 
 /** How often the view is sent while a page watches it; nothing is gathered while none does. */
@@ -71,7 +74,8 @@ export interface StatusView {
 }
 
 export class StatusBoard {
-  private readonly watchers = new Set<ServerResponse>();
+  /** Each page watching the view, and who asks through it. */
+  private readonly watchers = new Map<ServerResponse, Asker>();
   private readonly taps = new Set<Unsubscribe>();
   private timer: NodeJS.Timeout | undefined;
   /** Each function's calls at the view before, for its rate: `hostId pid fn` → calls, time. */
@@ -86,17 +90,17 @@ export class StatusBoard {
   ) {}
 
   /** Answers the request if it is the page's; false for any other path. */
-  handle(request: IncomingMessage, response: ServerResponse, path: string): boolean {
+  handle(request: IncomingMessage, response: ServerResponse, path: string, asker: Asker): boolean {
     const get = request.method === "GET" || request.method === "HEAD";
     if (path === "/" && get) {
       // The build copies it beside the bundles (the package holds no lib/).
       this.page ??= readFileSync(join(PACKAGE_ROOT, "dist", "status-page.html"), "utf8");
       response.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(this.page);
     } else if (path === "/api/status" && get) {
-      this.view().then((view) => sendJson(response, 200, view), (error) => sendError(response, error));
-    } else if (path === "/api/events" && get) this.watch(response);
+      this.view().then((view) => sendJson(response, 200, this.viewFor(asker, view)), (error) => sendError(response, error));
+    } else if (path === "/api/events" && get) this.watch(response, asker);
     else if (path === "/api/tap" && get) this.tap(request, response);
-    else if (path.startsWith("/api/") && request.method === "POST") this.act(request, response, path);
+    else if (path.startsWith("/api/") && request.method === "POST") this.act(request, response, path, asker);
     else return false;
     return true;
   }
@@ -108,9 +112,9 @@ export class StatusBoard {
   }
 
   /** The live view as server-sent events: one now, then one a second while the page is open. */
-  private watch(response: ServerResponse): void {
+  private watch(response: ServerResponse, asker: Asker): void {
     response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
-    this.watchers.add(response);
+    this.watchers.set(response, asker);
     response.once("close", () => {
       this.watchers.delete(response);
       if (this.watchers.size === 0) {
@@ -126,10 +130,15 @@ export class StatusBoard {
     if (this.sending) return;
     this.sending = true;
     try {
-      const event = `event: status\ndata: ${toJson(await this.view())}\n\n`;
-      for (const watcher of this.watchers) watcher.write(event);
+      const view = await this.view();
+      const events = new Map<Asker, string>();
+      for (const [watcher, asker] of this.watchers) {
+        let event = events.get(asker);
+        if (event === undefined) events.set(asker, (event = `event: status\ndata: ${toJson(this.viewFor(asker, view))}\n\n`));
+        watcher.write(event);
+      }
     } catch (error) {
-      for (const watcher of this.watchers) watcher.write(`event: failure\ndata: ${JSON.stringify((error as Error).message)}\n\n`);
+      for (const watcher of this.watchers.keys()) watcher.write(`event: failure\ndata: ${JSON.stringify((error as Error).message)}\n\n`);
     } finally {
       this.sending = false;
     }
@@ -175,6 +184,10 @@ export class StatusBoard {
     const reachable = hosts.filter((host) => host.state === "self" || host.state === "alive");
     const services = await Promise.all(reachable.map((host) => this.servicesOf(host)));
     return { host: this.options.host, at: now, hosts, servers, services };
+  }
+
+  private viewFor(asker: Asker, view: StatusView): StatusView {
+    return asker === "this computer" ? view : viewFromAfar(this.runtime, view);
   }
 
   private async servicesOf(host: HostInfo): Promise<ServicesView> {
@@ -226,24 +239,27 @@ export class StatusBoard {
   }
 
   /** POST /api/call, /api/publish, /api/service: a JSON body in, the result or the typed error out. */
-  private act(request: IncomingMessage, response: ServerResponse, path: string): void {
+  private act(request: IncomingMessage, response: ServerResponse, path: string, asker: Asker): void {
+    const far = asker === "another computer";
     readJson(request)
       .then((body) => {
-        if (path === "/api/call") return this.call(body);
+        if (path === "/api/call") return this.call(body, far);
         if (path === "/api/publish") return this.publish(body);
-        if (path === "/api/service") return this.service(body);
+        if (path === "/api/service") return this.service(body, far);
         throw new NotFound(path);
       })
       .then(
         (value) => sendJson(response, 200, { value }),
-        (error) => sendError(response, error, error instanceof NotFound ? 404 : undefined),
+        // What another computer may not do is refused as HTTP says it (its error in the body too).
+        (error) => sendError(response, error, error instanceof NotFound ? 404 : far && error instanceof NotPermittedError ? 403 : undefined),
       );
   }
 
-  private call(body: Record<string, unknown>): Promise<unknown> {
+  private call(body: Record<string, unknown>, far: boolean): Promise<unknown> {
     const fn = text(body, "fn");
     const args = list(body, "args");
     const host = optionalText(body, "host");
+    if (far) return callFromAfar(this.runtime, fn, args, host);
     return this.runtime.callWith(fn, args, host === undefined ? {} : { host });
   }
 
@@ -251,10 +267,11 @@ export class StatusBoard {
     return this.runtime.publish(text(body, "topic"), ...list(body, "args"));
   }
 
-  private async service(body: Record<string, unknown>): Promise<ServiceInfo> {
-    const host = this.runtime.getHost(text(body, "host"));
+  private async service(body: Record<string, unknown>, far: boolean): Promise<ServiceInfo> {
     const name = text(body, "name");
     const action = text(body, "action");
+    if (far) return serviceFromAfar(this.runtime, text(body, "host"), name, action);
+    const host = this.runtime.getHost(text(body, "host"));
     if (action === "start") return host.startService(name);
     if (action === "stop") return host.stopService(name);
     if (action === "restart") return host.stopService(name).then(() => host.startService(name));

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
 import type { BackplaneSettings } from "./backplane/nats-backplane.js";
 import { ConfigError } from "./errors.js";
-import { isSecret, readSecretFile, secretFile } from "./trust/secret.js";
+import { isSecret, readSecretFile, secretFile, secretProblem } from "./trust/secret.js";
 import { ByteBudget } from "./wire/byte-budget.js";
 import { DEFAULT_LIMITS, type Limits } from "./wire/limits.js";
 import { SCOPES } from "./wire/message.js";
@@ -78,6 +78,13 @@ export type Config = { -readonly [K in ConfigKey]: ValueOf<(typeof KEYS)[K]["typ
 };
 
 export const CONFIG_KEYS = Object.keys(KEYS) as ConfigKey[];
+
+/**
+ * Keys whose value is a secret: never shown (`labc config`, errors), never taken from a
+ * command-line flag (every user of the computer reads arguments in `ps`), and a file holding one
+ * must be its owner's alone. `backplane.creds` and the TLS keys are paths to files, not secrets.
+ */
+export const SECRET_KEYS: readonly ConfigKey[] = ["network.secret", "backplane.pass", "backplane.token"];
 
 export interface LoadedConfig {
   values: Config;
@@ -195,7 +202,14 @@ function set(
   const spec: KeySpec = KEYS[key as ConfigKey];
   const value = coerce(spec.type, raw, fromText);
   if (value === undefined) {
-    throw new ConfigError(origin, shownKey, `expected ${EXPECTED[spec.type]}, got ${JSON.stringify(raw)}`);
+    // A secret typed wrong is nearly the secret: say what is wrong with it, never what it is.
+    const got =
+      spec.type === "secret"
+        ? `: ${secretProblem(raw)}`
+        : SECRET_KEYS.includes(key as ConfigKey)
+          ? `, got ${Array.isArray(raw) ? "a list" : `a ${typeof raw}`} (not repeated here)`
+          : `, got ${JSON.stringify(raw)}`;
+    throw new ConfigError(origin, shownKey, `expected ${EXPECTED[spec.type]}${got}`);
   }
   (loaded.values as Record<string, unknown>)[key] = value;
   loaded.sources[key as ConfigKey] = origin;
@@ -210,9 +224,10 @@ function readFile(loaded: LoadedConfig, file: string): void {
     const where = error instanceof TomlError ? ` (line ${error.line}, column ${error.column})` : "";
     throw new ConfigError(file, undefined, `not valid TOML${where}: ${(error as Error).message.split("\n")[0]}`);
   }
-  const network = document.network as Record<string, unknown> | undefined;
-  const backplane = document.backplane as Record<string, unknown> | undefined;
-  const held = network?.secret ? "network.secret" : backplane?.pass ? "backplane.pass" : backplane?.token ? "backplane.token" : undefined;
+  const held = SECRET_KEYS.find((key) => {
+    const [table, name] = key.split(".") as [string, string];
+    return Boolean((document[table] as Record<string, unknown> | undefined)?.[name]);
+  });
   if (held && process.platform !== "win32" && (statSync(file).mode & 0o077) !== 0) {
     throw new ConfigError(file, held, `other users can read this file, and it holds a secret (${held}): run \`chmod 600 ${file}\``);
   }

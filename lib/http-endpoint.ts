@@ -4,17 +4,30 @@ import { ConfigError } from "./errors.js";
 import type { ProcessMetrics } from "./metrics.js";
 import type { HostMetrics } from "./router.js";
 
+/**
+ * Who a request comes from, once it passed the endpoint's checks: `this computer` (on loopback:
+ * any user of it in an open network, one who could read the secret otherwise), or `another
+ * computer` holding the token, which the page's actions treat as a caller on another host.
+ */
+export type Asker = "this computer" | "another computer";
+
 /** What else the endpoint serves (the status page, cli/status-board.ts): true when it answered. */
 export interface HttpPages {
-  handle(request: IncomingMessage, response: ServerResponse, path: string): boolean;
+  handle(request: IncomingMessage, response: ServerResponse, path: string, asker: Asker): boolean;
 }
+
+/** What a request may fetch without the token: the page holds nothing (it reads the token from its address), and `ok` says only that the router runs, which its open port says too. */
+const OPEN_PATHS = new Set(["/", "/healthz"]);
 
 /**
  * The router's HTTP endpoint (`[http] enabled = true`): `/metrics` in Prometheus's text format,
  * `/healthz`, `/api/metrics` (the JSON `labc metrics --json` prints), and the status page.
- * On loopback it answers this computer as the CLI does, asking nothing. Beyond loopback only in
- * a network with a secret, and a request arriving there must carry the token the secret gives
- * (`NetworkKey.httpToken`). A web page of another site open in a browser may not use it either:
+ * In an open network it listens on loopback only and answers this computer as the CLI does,
+ * asking nothing (every user of it is trusted there). In a network with a secret, every request
+ * but the page itself and `/healthz` must carry the token the secret gives
+ * (`NetworkKey.httpToken`), on loopback too: another user of this computer, who cannot read the
+ * secret, gets nothing either. A request from another computer then acts as a caller on another
+ * host (cli/status-board.ts). A web page of another site open in a browser may not use it either:
  * a request on loopback must name loopback as its Host (no DNS rebinding), and an action (POST)
  * must come from the endpoint's own page (Origin) with JSON and the `x-labc` header, which
  * another site's page cannot send.
@@ -47,10 +60,13 @@ export class HttpEndpoint {
       const path = (request.url ?? "/").split("?")[0]!;
       const refused = refusal(request, path, (server.address() as { port: number }).port, this.options.token);
       if (refused) {
-        response.writeHead(refused.status, { "content-type": "text/plain; charset=utf-8" }).end(`${refused.why}\n`);
+        // A missing token is named as HTTP names it, for a client that knows to ask for one.
+        const challenge = refused.status === 401 ? { "www-authenticate": 'Bearer realm="labc"' } : {};
+        response.writeHead(refused.status, { "content-type": "text/plain; charset=utf-8", ...challenge }).end(`${refused.why}\n`);
         return;
       }
-      if (this.options.pages?.handle(request, response, path)) return;
+      const asker: Asker = isLoopback(request.socket.localAddress ?? "") ? "this computer" : "another computer";
+      if (this.options.pages?.handle(request, response, path, asker)) return;
       if (request.method !== "GET" && request.method !== "HEAD") {
         response.writeHead(405, { allow: "GET, HEAD" }).end();
         return;
@@ -94,12 +110,15 @@ export class HttpEndpoint {
 function refusal(request: IncomingMessage, path: string, port: number, token: string | undefined): { status: number; why: string } | undefined {
   const host = request.headers.host ?? "";
   const refuse = (why: string, status = 403) => ({ status, why });
-  if (isLoopback(request.socket.localAddress ?? "")) {
-    // Any port: a tunnel (ssh -L 9000:127.0.0.1:55580) names its own.
-    if (!/^(?:localhost|127\.\d+\.\d+\.\d+|\[::1\])(?::\d+)?$/.test(host)) return refuse(`Host "${host}" is not a name of this computer: use http://127.0.0.1:${port}/`);
-  } else if (path !== "/" && !carries(request, token!)) {
-    // The page itself holds nothing: it reads the token from its address (#token=...).
-    return refuse("a request from another computer needs the network's token: `labc secret http-token` prints it and the page's address", 401);
+  const near = isLoopback(request.socket.localAddress ?? "");
+  // Any port: a tunnel (ssh -L 9000:127.0.0.1:55580) names its own.
+  if (near && !/^(?:localhost|127\.\d+\.\d+\.\d+|\[::1\])(?::\d+)?$/.test(host)) return refuse(`Host "${host}" is not a name of this computer: use http://127.0.0.1:${port}/`);
+  // With no secret, every user of this computer is trusted, and nobody else is let in.
+  const allowed = token === undefined ? near : carries(request, token);
+  if (!OPEN_PATHS.has(path) && !allowed) {
+    // On loopback too: the port is open to every user of this computer, the secret is not.
+    const who = near ? "this router's network has a secret, and a request must carry its token (on this computer too)" : "a request from another computer needs the network's token";
+    return refuse(`${who}: \`labc secret http-token\`, run by a user who can read the secret, prints it and the page's address`, 401);
   }
   const origin = request.headers.origin;
   if (origin !== undefined && origin !== `http://${host}`) return refuse(`requests from pages of ${origin} are refused`);
@@ -118,7 +137,7 @@ function carries(request: IncomingMessage, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-/** An address of this computer only: what the endpoint may listen on without a secret, and where it asks for no token. */
+/** An address of this computer only: what the endpoint may listen on without a secret, and where a request comes from this computer. */
 export function isLoopback(address: string): boolean {
   return address === "localhost" || address === "::1" || /^(?:::ffff:)?127\.\d+\.\d+\.\d+$/.test(address);
 }

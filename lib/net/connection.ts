@@ -150,13 +150,15 @@ export class Connection implements Metered {
 
   /**
    * Calls function `fn` of the peer: `request` for a `req`, its body written straight as text
-   * (with a `trace` only when hooks give one).
+   * (with a `trace` only when hooks give one). `flags` go in the frame's header (FLAG_FAR).
    */
-  call(fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal, trace?: string): Promise<any> {
+  call(fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal, trace?: string, flags = 0): Promise<any> {
     let frame: Buffer | Buffer[];
     try {
       const ms = timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : undefined;
       frame = encodeRequest(this.requests.nextId, fn, args, ms, this.options.limits, trace);
+      // The header's flags byte, after the length prefix and the kind (docs/protocol.md).
+      if (flags !== 0) (Array.isArray(frame) ? frame[0]! : frame)[5]! |= flags;
     } catch (error) {
       return Promise.reject(error instanceof BadArgumentsError ? new BadArgumentsError(`${fn}: ${error.message}`) : error);
     }

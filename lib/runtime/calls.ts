@@ -6,10 +6,11 @@ import { ItemStream, type StreamSource } from "../net/item-stream.js";
 import { StreamPump } from "../stream-pump.js";
 import type { Perspective, PoolServer, Resolution } from "../pool/function-pool.js";
 import type { Server } from "../server.js";
+import { FLAG_FAR } from "../wire/codec.js";
 import { isStream } from "../wire/values.js";
 import type { Scope } from "../wire/message.js";
 import type { RouterLink } from "./router-link.js";
-import { describe, Unreachable, type ServerLinks } from "./server-links.js";
+import { describe, Unreachable, type Route, type ServerLinks } from "./server-links.js";
 
 export interface CallOptions {
   /** Milliseconds before the call fails with TimeoutError; default `call.timeout` of the config. */
@@ -116,6 +117,32 @@ export class Calls {
   sendHooked(target: PoolServer, name: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
     if (!hooks.active) return this.send(target, name, args, timeoutMs, signal);
     return hooks.call(name, args, timeoutMs, (args, trace) => this.send(target, name, args, timeoutMs, signal, trace));
+  }
+
+  /**
+   * Calls `name` of the server `target` as a caller on another host would: its frame carries
+   * FLAG_FAR, so that the server refuses what other hosts may not call and its function sees
+   * `fromOtherHost` (in this very process, the same through the context). For the router's HTTP
+   * endpoint, which acts for requests from other computers (cli/from-afar.ts).
+   */
+  async callAsOtherHost<T = unknown>(target: PoolServer, name: string, args: unknown[], timeoutMs = this.parts.defaultTimeoutMs): Promise<T> {
+    const server = this.parts.server();
+    if (target.id === this.parts.identity.id && server) {
+      const call = new CallContext(name, Date.now() + timeoutMs, undefined, true);
+      try {
+        return (await server.invoke(name, args, true, call)) as T;
+      } finally {
+        call.finish();
+      }
+    }
+    let route: Route;
+    try {
+      route = await this.parts.links.route(target);
+    } catch (error) {
+      throw error instanceof Unreachable ? new ConnectionLostError(describe(target), name, error.cause) : error;
+    }
+    // Through the routers only to another host, whose router marks it as from another host too.
+    return route.call(name, args, timeoutMs, undefined, undefined, FLAG_FAR) as Promise<T>;
   }
 
   /** A function of this very process: called in it, with a context as a remote call has. */

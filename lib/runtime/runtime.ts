@@ -6,6 +6,7 @@ import { namespace, type Namespace } from "../namespace.js";
 import type { ItemStream } from "../net/item-stream.js";
 import type { Limits } from "../wire/limits.js";
 import type { HostInfo } from "../peers.js";
+import type { PoolServer } from "../pool/function-pool.js";
 import type { ServiceInfo } from "../services/supervisor.js";
 import { processMetrics, type Metrics } from "../metrics.js";
 import { keyOf, type NetworkKey } from "../trust/network-key.js";
@@ -236,6 +237,11 @@ export class Runtime {
    */
   reqpub(topic: string, ...args: unknown[]): Promise<any> {
     return this.publications.reqpub(topic, args);
+  }
+
+  /** See `Calls.callAsOtherHost` (the HTTP endpoint's requests from other computers). */
+  callAsOtherHost<T = unknown>(target: PoolServer, name: string, args: unknown[], timeoutMs?: number): Promise<T> {
+    return this.calls.callAsOtherHost<T>(target, name, args, timeoutMs);
   }
 
   /** The names of the hosts this process knows of, with their ids. */

@@ -33,7 +33,8 @@ export function describe(server: PoolServer): string {
  * routers): callers send on it without asking how.
  */
 export interface Route {
-  call(name: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, trace: string | undefined): Promise<unknown>;
+  /** `flags` go in the frame's header (FLAG_FAR); through the routers, they set it themselves. */
+  call(name: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, trace: string | undefined, flags?: number): Promise<unknown>;
   openStream(name: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream<any>, trace: string | undefined): Promise<StreamSource>;
   /**
    * Sends a publication for the subscribers of `groups` there (none: its subscribers outside
@@ -52,10 +53,10 @@ class DirectRoute implements Route {
     private readonly leaving: WeakSet<Connection>,
   ) {}
 
-  call(name: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, trace: string | undefined): Promise<unknown> {
+  call(name: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, trace: string | undefined, flags = 0): Promise<unknown> {
     // It said it leaves while we waited for the connection: nothing may be sent to it now.
     if (this.leaving.has(this.connection)) return Promise.reject(new Unreachable(new ConnectionLostError(describe(this.target), name)));
-    return this.connection.call(name, args, timeoutMs, signal, trace);
+    return this.connection.call(name, args, timeoutMs, signal, trace, flags);
   }
 
   async openStream(name: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream<any>, trace: string | undefined): Promise<StreamSource> {

@@ -19,8 +19,8 @@ export class NetworkKey {
   /** What a TLS client names its key by (sent in the clear; it is the key id). */
   readonly identity: string;
   /**
-   * What a request to the router's HTTP endpoint from another computer must carry (`labc secret
-   * http-token`): it opens the status page and its actions, not the network.
+   * What a request to the router's HTTP endpoint must carry, from this computer too (`labc
+   * secret http-token`): it opens one router's status page and its bounded actions, not the network.
    */
   readonly httpToken: string;
   private readonly announcementKey: Buffer;

@@ -15,18 +15,19 @@ test("labc secret new stores a secret for its owner only, show prints it, and ne
   expect(made.code).toBe(0);
   const file = join(host.dir, "labc", "secret");
   expect(made.stdout).toContain(`the network secret is in ${file} (key id `);
-  expect(made.stdout).toMatch(/On every other host of this network: `labc secret set labc1_[\w-]{43}`/);
+  // How to carry it, never as an argument; `show` prints it, `new` does not.
+  expect(made.stdout).toContain("On every other host of this network: `labc secret show | ssh <host> labc secret set`");
   expect(statSync(file).mode & 0o777).toBe(0o600);
   const shown = await host.cli(["secret", "show"]);
   expect(shown.stdout).toMatch(/^labc1_[\w-]{43}\n$/);
-  expect(made.stdout).toContain(shown.stdout.trim());
+  expect(made.stdout).not.toContain(shown.stdout.trim());
   expect(shown.stderr).toContain(`from ${file}, key id `);
   const again = await host.cli(["secret", "new"]);
   expect(again.code).toBe(2);
   expect(again.stderr).toContain("holds a secret already; `labc secret new --force` replaces it");
-  const bad = await host.cli(["secret", "set", "hunter2", "--force"]);
+  const bad = await host.cliWithInput(["secret", "set", "--force"], "hunter2\n");
   expect(bad.code).not.toBe(0);
-  expect(bad.stderr).toMatch(/not a labc network secret/);
+  expect(bad.stderr).toMatch(/stdin: network.secret: not a labc network secret/);
   // `labc config` says a secret is set, and never shows it.
   const config = await host.cli(["config"]);
   expect(config.stdout).toMatch(/network\.secret\s+\(set: key id [0-9a-f]{16}\)/);

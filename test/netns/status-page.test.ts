@@ -35,6 +35,7 @@ let h2: LanHost;
 let browser: import("playwright-core").Browser;
 let page: import("playwright-core").Page;
 let wrapperDir: string;
+let token: string;
 
 /** The page's views, kept in docs/ for the documentation when asked. */
 async function screenshot(name: string): Promise<void> {
@@ -52,6 +53,8 @@ describe.skipIf(why)("the status page in Chromium, 2 hosts in network namespaces
     await h1.serve([join(PACKAGE_ROOT, "services", "echo.ts")], { LABC_HTTP_ENABLED: "true", LABC_HTTP_PORT: String(HTTP_PORT), LABC_HTTP_ADDRESS: "0.0.0.0" });
     await h2.serve([h2.service("Two", { on_host2: 'return "host2";' })]);
     await within(8000, "the hosts linked", async () => (await h1.hosts()).filter((h) => h.functions > 0).length === 2);
+    // With a secret, the page asks for its token on this computer too (another user of it cannot read the secret).
+    token = (await h1.cli(["secret", "http-token"])).stdout.trim();
 
     // Chromium runs in host1's namespace, where the router's endpoint is 127.0.0.1.
     wrapperDir = mkdtempSync(join(tmpdir(), "labc-chromium-"));
@@ -66,7 +69,7 @@ describe.skipIf(why)("the status page in Chromium, 2 hosts in network namespaces
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     // A wait that fails names what it waited for, well before the test's own timeout.
     page.setDefaultTimeout(8000);
-    await page.goto(`http://127.0.0.1:${HTTP_PORT}/`);
+    await page.goto(`http://127.0.0.1:${HTTP_PORT}/#token=${token}`);
   }, 90000);
   afterAll(async () => {
     await browser?.close();
@@ -138,23 +141,34 @@ describe.skipIf(why)("the status page in Chromium, 2 hosts in network namespaces
   });
 
   test("the endpoint refuses an action from another site's page, and a request naming another Host", async () => {
-    const status = await page.evaluate(async (port) => {
+    const status = await page.evaluate(async ([port, token]) => {
       const action = (headers: Record<string, string>) =>
-        fetch(`http://127.0.0.1:${port}/api/call`, { method: "POST", headers, body: JSON.stringify({ fn: "echo", args: [1] }) }).then((r) => r.status);
+        fetch(`http://127.0.0.1:${port}/api/call`, { method: "POST", headers: { ...headers, authorization: `Bearer ${token}` }, body: JSON.stringify({ fn: "echo", args: [1] }) }).then((r) => r.status);
       return { plain: await action({ "content-type": "text/plain" }), own: await action({ "content-type": "application/json", "x-labc": "1" }) };
-    }, HTTP_PORT);
+    }, [HTTP_PORT, token] as const);
     expect(status).toEqual({ plain: 403, own: 200 });
-    const foreign = await h1.node(["-e", `fetch("http://127.0.0.1:${HTTP_PORT}/api/call", { method: "POST", headers: { origin: "http://evil.example", "content-type": "application/json", "x-labc": "1" }, body: "{}" }).then(async (r) => console.log(r.status, await r.text()))`]);
+    const foreign = await h1.node(["-e", `fetch("http://127.0.0.1:${HTTP_PORT}/api/call", { method: "POST", headers: { origin: "http://evil.example", "content-type": "application/json", "x-labc": "1", authorization: "Bearer ${token}" }, body: "{}" }).then(async (r) => console.log(r.status, await r.text()))`]);
     expect(foreign.stdout).toMatch(/^403 requests from pages of http:\/\/evil\.example are refused/);
     // A name of another site that resolves to 127.0.0.1 (DNS rebinding): fetch cannot set Host, http can.
     const rebound = await h1.node(["-e", `require("node:http").get({ port: ${HTTP_PORT}, path: "/api/status", headers: { host: "evil.example:${HTTP_PORT}" } }, (r) => console.log(r.statusCode))`]);
     expect(rebound.stdout.trim()).toBe("403");
   });
 
+  test("on this computer without the token, the page says it is refused and which command gives the token", async () => {
+    const bare = await browser.newPage();
+    try {
+      await bare.goto(`http://127.0.0.1:${HTTP_PORT}/`);
+      await bare.locator("#live", { hasText: /^refused: this router's network has a secret, .*`labc secret http-token`/ }).waitFor();
+    } finally {
+      await bare.close();
+    }
+  });
+
   test("from another computer: refused without the network's token, the page and its actions with it", async () => {
     const printed = await h1.cli(["secret", "http-token"]);
-    const token = printed.stdout.trim();
+    expect(printed.stdout.trim()).toBe(token);
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(printed.stderr).toContain(`http://127.0.0.1:${HTTP_PORT}/#token=${token}`);
     expect(printed.stderr).toContain(`http://host1:${HTTP_PORT}/#token=${token}`);
     const fromHost2 = async (path: string, headers: Record<string, string> = {}) =>
       (await h2.node(["-e", `fetch("http://${h1.address}:${HTTP_PORT}${path}", { headers: ${JSON.stringify(headers)} }).then(async (r) => console.log(r.status, (await r.text()).slice(0, 60)))`])).stdout;
