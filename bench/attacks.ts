@@ -193,9 +193,9 @@ async function main(): Promise<void> {
   let met = true;
   try {
     await runtime.call("echo", "hi");
-    routerPid = runtime.link.welcome!.pid;
+    routerPid = runtime.admin.routerPid!;
     await caller(runtime, PHASE_MS / 2); // warm-up
-    const target = (attack: Attack) => (attack.target === "router" ? { pid: routerPid, port: rootPort } : { pid: server.pid!, port: [...runtime.link.pool.servers.values()].find((s) => s.pid === server.pid)!.port });
+    const target = (attack: Attack) => (attack.target === "router" ? { pid: routerPid, port: rootPort } : { pid: server.pid!, port: [...runtime.admin.pool.servers.values()].find((s) => s.pid === server.pid)!.port });
     for (const [index, attack] of ATTACKS.entries()) {
       const { pid, port } = target(attack);
       const before = await caller(runtime, PHASE_MS / 2);

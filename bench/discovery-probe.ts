@@ -8,7 +8,7 @@ import { Runtime } from "../lib/runtime/runtime.js";
 
 const [name, since, limitMs] = [process.argv[2]!, Number(process.argv[3]), Number(process.argv[4] ?? 10000)];
 const labc = new Runtime(loadConfig().values);
-await labc.link.ready();
+await labc.admin.ready();
 process.stdout.write("ready\n");
 const end = Date.now() + limitMs;
 let answered = false;

@@ -437,12 +437,12 @@ async function startLabc(system: LabcKind): Promise<LabcSystem> {
   stop(first.child);
   const runtime = new Runtime(loadConfig({ env, flags: { "router.port": rootPort } }).values);
   await runtime.call("echo", SMALL);
-  const routerPid = runtime.link.welcome!.pid;
+  const routerPid = runtime.admin.routerPid!;
   extraPids.push(routerPid);
   await sleep(300);
   record("W6 idle RSS, router", "MB", "lower", system, { value: rssMb(routerPid), spread: 0 });
   const answer = await start(process.execPath, [CLI_PATH, "serve", here("../../bench/bench-answer.ts")], env);
-  await runtime.link.sync();
+  await runtime.admin.sync();
   return {
     system,
     runtime,
@@ -482,8 +482,8 @@ async function startLabc(system: LabcKind): Promise<LabcSystem> {
 
 /** W7: the echo call sent through the router, as a caller that cannot open the server's port. */
 function viaRouter({ runtime, serverPid }: LabcSystem): Call {
-  const target = [...runtime.link.pool.servers.values()].find((s) => s.pid === serverPid)!;
-  return () => runtime.link.forward(target.id, "echo", [SMALL], 30000);
+  const target = [...runtime.admin.pool.servers.values()].find((s) => s.pid === serverPid)!;
+  return () => runtime.admin.forward(target.id, "echo", [SMALL], 30000);
 }
 
 /**
@@ -498,7 +498,7 @@ async function labcVariant(system: Label, env: NodeJS.ProcessEnv, service: strin
   const server = await start(process.execPath, [CLI_PATH, "serve", service], withEnv);
   const runtime = new Runtime(loadConfig({ env: withEnv, flags: { "router.port": host.rootPort } }).values);
   await runtime.call("echo", SMALL);
-  extraPids.push(runtime.link.welcome!.pid);
+  extraPids.push(runtime.admin.routerPid!);
   closing.push(async () => {
     await runtime.close();
     rmSync(host.dir, { recursive: true, force: true });

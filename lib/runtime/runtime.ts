@@ -10,6 +10,7 @@ import type { PoolServer } from "../pool/function-pool.js";
 import type { ServiceInfo } from "../services/supervisor.js";
 import { processMetrics, type Metrics } from "../metrics.js";
 import { keyOf, type NetworkKey } from "../trust/network-key.js";
+import { RuntimeAdmin } from "./admin.js";
 import { Calls, NO_OPTIONS, type CallOptions, type StreamOptions } from "./calls.js";
 import { FanOut, type CallAllResult } from "./fan-out.js";
 import type { JobMap, MapOptions } from "./job-map.js";
@@ -56,6 +57,8 @@ export class Runtime {
   /** The network's key; undefined in an open network. */
   readonly key: NetworkKey | undefined;
   readonly link: RouterLink;
+  /** What the labc command and the benchmarks need of the router link (not the public API). */
+  readonly admin: RuntimeAdmin;
   /** On a gateway's host: calls to and from other sites on NATS, past the gateways. */
   private readonly acrossSites: DirectCalls;
   private readonly offers: Offers;
@@ -84,6 +87,7 @@ export class Runtime {
     const server = () => this.offers.server;
     this.link = new RouterLink({ config, limits, metrics, identity, server, onDeath: (serverId) => this.links.forget(serverId) });
     const link = this.link;
+    this.admin = new RuntimeAdmin(link);
     this.offers = new Offers({ config, identity, limits, metrics, key, link, acrossSites: this.acrossSites, publish: (topic, value) => this.publish(topic, value) });
     this.links = new ServerLinks({ identity, limits, metrics, key, link, acrossSites: this.acrossSites });
     const links = this.links;
