@@ -1,13 +1,13 @@
 import { join } from "node:path";
 import { spawn } from "node:child_process";
-import { backplaneSettings, configDir, loadConfig, stateDir, type Config } from "../lib/config.js";
+import { backplaneSettings, configDir, keyOf, loadConfig, stateDir, type Config } from "../lib/config.js";
 import type { Discovery } from "../lib/discovery/discovery.js";
 import { KnownHosts } from "../lib/discovery/known-hosts.js";
 import { StaticPeers } from "../lib/discovery/static-peers.js";
 import { UdpBeacon } from "../lib/discovery/udp-beacon.js";
 import { hostId, newId } from "../lib/identity.js";
 import { connectTcp, listenTcp, type ListenOptions } from "../lib/net/tcp-transport.js";
-import { keyOf, type NetworkKey } from "../lib/trust/network-key.js";
+import type { NetworkKey } from "../lib/trust/network-key.js";
 import { OPEN_NETWORK } from "../lib/trust/secret.js";
 import type { Listener, Transport } from "../lib/net/transport.js";
 import { CLI_PATH } from "../lib/paths.js";

@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
 import type { BackplaneSettings } from "./backplane/nats-backplane.js";
 import { ConfigError } from "./errors.js";
+import { networkKey, type NetworkKey } from "./trust/network-key.js";
 import { isSecret, readSecretFile, secretFile, secretProblem } from "./trust/secret.js";
 import { ByteBudget } from "./wire/byte-budget.js";
 import { DEFAULT_LIMITS, type Limits } from "./wire/limits.js";
@@ -318,4 +319,10 @@ export function limitsFrom(config: Config): Limits {
     helloTimeoutMs: config["limits.hello_timeout"] * 1000,
     maxConnectionsPerAddress: config["limits.connections_per_address"],
   };
+}
+
+/** The network's key, from the configured secret; undefined in an open network. */
+export function keyOf(config: Config): NetworkKey | undefined {
+  const secret = config["network.secret"];
+  return secret ? networkKey(secret) : undefined;
 }

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { stateDir, type Config } from "../config.js";
+import { keyOf, stateDir, type Config } from "../config.js";
 import { ClosedError, ConnectionLostError, NotTrustedError, RouterUnavailableError } from "../errors.js";
 import { helloFrom, type Identity } from "../identity.js";
 import { debug } from "../log.js";
@@ -13,7 +13,6 @@ import type { HostInfo } from "../peers.js";
 import type { HostMetrics } from "../router.js";
 import type { Offer, Server } from "../server.js";
 import { ROUTER_PATH } from "../paths.js";
-import { keyOf } from "../trust/network-key.js";
 import type { Limits } from "../wire/limits.js";
 import type { ItemStream, StreamSource } from "../net/item-stream.js";
 import { Kind, type HelloBody, type Message, type PoolBody, type ReqBody, type WelcomeBody } from "../wire/message.js";

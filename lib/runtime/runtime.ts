@@ -1,4 +1,4 @@
-import { backplaneSettings, limitsFrom, type Config } from "../config.js";
+import { backplaneSettings, keyOf, limitsFrom, type Config } from "../config.js";
 import { DirectCalls } from "../backplane/direct-calls.js";
 import type { RegisterOptions, SubscribeOptions } from "../decorators.js";
 import { hostId, newId, type Identity } from "../identity.js";
@@ -9,7 +9,7 @@ import type { HostInfo } from "../peers.js";
 import type { PoolServer } from "../pool/function-pool.js";
 import type { ServiceInfo } from "../services/supervisor.js";
 import { processMetrics, type Metrics } from "../metrics.js";
-import { keyOf, type NetworkKey } from "../trust/network-key.js";
+import type { NetworkKey } from "../trust/network-key.js";
 import { RuntimeAdmin } from "./admin.js";
 import { Calls, NO_OPTIONS, type CallOptions, type StreamOptions } from "./calls.js";
 import { FanOut, type CallAllResult } from "./fan-out.js";

@@ -1,5 +1,4 @@
 import { createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
-import type { Config } from "../config.js";
 import { parseSecret } from "./secret.js";
 
 /** Each use gets its own key from the secret: a key of one use says nothing of the others. */
@@ -53,10 +52,4 @@ export function networkKey(secret: string): NetworkKey {
   let key = made.get(secret);
   if (!key) made.set(secret, (key = new NetworkKey(parseSecret(secret, "network.secret"))));
   return key;
-}
-
-/** The key of the configured secret, or undefined when the network is open (no secret). */
-export function keyOf(config: Config): NetworkKey | undefined {
-  const secret = config["network.secret"];
-  return secret ? networkKey(secret) : undefined;
 }
