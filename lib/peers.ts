@@ -1,10 +1,11 @@
 import { networkInterfaces } from "node:os";
-import { BadArgumentsError } from "./errors.js";
+import { BadArgumentsError, NotTrustedError } from "./errors.js";
 import { helloFrom } from "./identity.js";
 import { Lifeline, type LifelineStatus } from "./lifeline.js";
 import { processMetrics } from "./metrics.js";
 import { debug, warn } from "./log.js";
 import { Connection } from "./net/connection.js";
+import { refused } from "./net/trips.js";
 import type { Transport } from "./net/transport.js";
 import { reachedThrough, type FunctionPool } from "./pool/function-pool.js";
 import type { Sighting } from "./discovery/discovery.js";
@@ -280,7 +281,10 @@ export class Peers {
           this.attach(connection, { hostId: welcome.hostId, name: welcome.host, port: welcome.port, instance: welcome.instance }, true, address);
           return;
         } catch (error) {
-          debug("router link to %s failed: %s", key, (error as Error).message);
+          // Something there that cannot prove the secret (a static peer that is not a member, or a
+          // stranger answering in its place) is said, once a minute: the link never comes up.
+          if (error instanceof NotTrustedError) refused(address, `router link: ${error.message}`);
+          else debug("router link to %s failed: %s", key, (error as Error).message);
         } finally {
           this.dialingAddresses.delete(key);
         }
