@@ -352,7 +352,7 @@ export class Server {
 
 
   private subscriberFailed(handler: Handler, topic: string, error: unknown): void {
-    warn(`subscriber ${handler.label} failed on "${topic}": ${(error as Error)?.stack ?? error}`);
+    warn(`subscriber ${handler.label} failed on "${topic}"`, error);
   }
 
   /**
