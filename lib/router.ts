@@ -74,12 +74,16 @@ export interface HostMetrics {
   processes: ProcessMetrics[];
 }
 
-/** Functions the router itself answers (it runs no user code). */
-const BUILT_INS: Record<string, (router: Router) => unknown> = Object.assign(Object.create(null), {
-  "labc.hosts": (router: Router) => router.hosts(),
+/**
+ * Functions the router itself answers (it runs no user code). `far`: the caller is on another
+ * host (a router link, a connection from another address, another site), which sees only what
+ * other hosts may see of this one.
+ */
+const BUILT_INS: Record<string, (router: Router, far: boolean) => unknown> = Object.assign(Object.create(null), {
+  "labc.hosts": (router: Router, far: boolean) => router.hosts(far),
   "labc.backplane": (router: Router) => router.backplane?.status() ?? null,
   "labc.stats": () => ({ pid: process.pid, rssBytes: process.memoryUsage.rss(), trips: tripCounts() }),
-  [METRICS_FN]: (router: Router) => router.metrics(),
+  [METRICS_FN]: (router: Router, far: boolean) => router.metrics(far),
   [NETWORK_METRICS_FN]: (router: Router) => router.networkMetrics(),
 });
 
@@ -260,10 +264,15 @@ export class Router {
   private withdraw(body: WithdrawBody, id: number, connection: Connection): void {
     const server = this.pool.servers.get(this.serverOf.get(connection) ?? "");
     if (!server) throw new BadArgumentsError("withdraw before a server hello");
+    // Other hosts hear of what they were told of: a local function's name stays on this host.
+    const offered = (body.functions ?? []).filter((name) => {
+      const entry = server.functions.get(name);
+      return entry !== undefined && exported(entry);
+    });
     this.pool.withdraw(server, body.functions, body.topics);
     const notice = { server: server.id, functions: body.functions ?? [], topics: body.topics ?? [] };
     this.notify(Kind.withdraw, notice);
-    this.peers.broadcast(Kind.withdraw, notice);
+    this.peers.broadcast(Kind.withdraw, { ...notice, functions: offered });
     if (!id) return;
     if (!body.sync) return connection.reply(id, null);
     // A server about to stop waits until every process of this host, and every other host's
@@ -283,17 +292,45 @@ export class Router {
    * What every process of this host did (`labc metrics`): asked of each over its connection to
    * this router, now, and this process's own (its ServiceControl runs here).
    */
-  async metrics(): Promise<HostMetrics> {
+  async metrics(far = false): Promise<HostMetrics> {
     const asked = [...new Set([...this.lifelineOf.values(), ...this.watchers])].map((connection) =>
       connection.request(Kind.req, { fn: METRICS_FN, args: [] }, METRICS_FN, METRICS_MS).catch(() => undefined),
     );
     const answers = (await Promise.all(asked)) as (ProcessMetrics | undefined)[];
     const own = processMetrics.snapshot(`router ${this.options.instance}`);
-    return {
-      host: this.options.host,
-      hostId: this.options.hostId,
-      processes: [own, ...answers.filter((answer): answer is ProcessMetrics => answer !== undefined && answer.pid !== own.pid)],
-    };
+    const processes = [own, ...answers.filter((answer): answer is ProcessMetrics => answer !== undefined && answer.pid !== own.pid)];
+    return { host: this.options.host, hostId: this.options.hostId, processes: far ? this.farView(processes) : processes };
+  }
+
+  /**
+   * This host's processes' metrics as another host may see them (its router asking, for
+   * `labc metrics --all` or `labc top` there): functions only under names other hosts are told
+   * of (what this host exports; called, what some host exports and this one serves to itself
+   * alone under no server), and connections without who is at their other end. A local,
+   * host-, server-scoped or secret function is, to another host, a name that does not exist
+   * (LABC_NO_SUCH_FUNCTION): its metrics must not tell it either.
+   */
+  private farView(processes: ProcessMetrics[]): ProcessMetrics[] {
+    const exportedHere = new Set<string>();
+    const hiddenHere = new Set<string>();
+    const exportedAnywhere = new Set<string>();
+    for (const server of this.pool.servers.values()) {
+      const here = server.hostId === this.options.hostId && server.gateway === undefined;
+      for (const [name, entry] of server.functions) {
+        if (exported(entry)) {
+          exportedAnywhere.add(name);
+          if (here) exportedHere.add(name);
+        } else if (here) hiddenHere.add(name);
+      }
+    }
+    const served = (fn: string) => exportedHere.has(fn);
+    const called = (fn: string) => exportedHere.has(fn) || (exportedAnywhere.has(fn) && !hiddenHere.has(fn));
+    return processes.map((p) => ({
+      ...p,
+      served: p.served.filter((f) => served(f.fn)),
+      called: p.called.filter((f) => called(f.fn)),
+      connections: p.connections.map((c) => ({ ...c, peer: "" })),
+    }));
   }
 
   /** Every linked host's metrics beside this host's (`labc metrics --all`, `labc top`): a host that does not answer is left out. */
@@ -314,7 +351,8 @@ export class Router {
       if (METRICS_FNS.has(body.fn) && !allowed) {
         return from.replyError(message.id, new NotPermittedError(`${body.fn} answers callers on ${this.options.host} and linked routers only`));
       }
-      const answer = BUILT_INS[body.fn]!(this);
+      const far = isSite(from) || this.peers.isLink(from) || !from.fromOwnHost;
+      const answer = BUILT_INS[body.fn]!(this, far);
       if (!(answer instanceof Promise)) return from.reply(message.id, answer);
       return void answer.then(
         (value) => from.reply(message.id, value),
@@ -428,9 +466,17 @@ export class Router {
     return { servers, hosts: hosts.map(({ hostId, name }) => ({ hostId, name })) };
   }
 
-  /** `labc hosts`: this host, the hosts of this LAN, and those of other sites. */
-  hosts(): HostInfo[] {
+  /**
+   * `labc hosts`: this host, the hosts of this LAN, and those of other sites. For a caller on
+   * another host (`far`), this host counts only the functions other hosts are told of.
+   */
+  hosts(far = false): HostInfo[] {
     const hosts = this.peers.hosts();
+    if (far) {
+      const offered = this.exportedServers().filter((server) => server.hostId === this.options.hostId);
+      const self = hosts.findIndex((host) => host.state === "self");
+      if (self >= 0) hosts[self] = { ...hosts[self]!, functions: offered.reduce((sum, server) => sum + server.functions.length, 0) };
+    }
     const known = new Set(hosts.map((host) => host.hostId));
     const remote = (hostId: string, name: string, where: Pick<HostInfo, "site" | "gateway">, suspect: boolean, lastHeardMs: number | null): HostInfo => ({
       hostId,
