@@ -35,7 +35,7 @@ export function peerText(text: unknown, max = 200): string {
 }
 
 /** How long one line of the log may be (before escaping): no line of labc's own comes near. */
-const LINE_MAX = 4000;
+const LINE_MAX = 2000;
 
 /** Whether `NODE_DEBUG=labc` is set: hot paths test it before building a debug line. */
 export const debugging = labcLog.enabled;

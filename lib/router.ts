@@ -1,9 +1,9 @@
-import { BadArgumentsError, NoSuchFunctionError, NotPermittedError } from "./errors.js";
+import { BadArgumentsError, LimitError, NoSuchFunctionError, NotPermittedError } from "./errors.js";
 import { Backplane, type BackplaneSettings, type Origin } from "./backplane/nats-backplane.js";
 import type { Discovery } from "./discovery/discovery.js";
 import { debug, warn } from "./log.js";
 import { Connection } from "./net/connection.js";
-import { refused, tripCounts } from "./net/trips.js";
+import { refused, tripCounts, tripped } from "./net/trips.js";
 import type { Listener, Transport } from "./net/transport.js";
 import { Lifeline } from "./lifeline.js";
 import { METRICS_FN, NETWORK_METRICS_FN, processMetrics, type ProcessMetrics } from "./metrics.js";
@@ -57,6 +57,11 @@ export interface RouterOptions {
 /** Whether a request came over the backplane from another site. */
 function isSite(from: Connection | Origin): boolean {
   return !(from instanceof Connection);
+}
+
+/** The trip a publication the backplane would not take counts as: a limit (max_payload), or a bad message. */
+function limitOf(error: unknown): string {
+  return error instanceof LimitError ? error.limit : "bad_message";
 }
 
 /** How long a stopping server's withdraw waits for a process or host to confirm it. */
@@ -196,7 +201,8 @@ export class Router {
           if (message.id) connection.replyError(message.id, new BadArgumentsError(`a router does not take this message`));
       }
     } catch (error) {
-      warn(`router: bad message from ${connection.label}: ${(error as Error).message}`);
+      // A peer may send these by the thousand: counted, and logged within the log's budget.
+      tripped("bad_message", connection.transport.remote, `router: bad message from ${connection.label}: ${(error as Error).message}`);
       if (message.id) connection.replyError(message.id, error);
     }
   };
@@ -417,7 +423,8 @@ export class Router {
       try {
         return this.backplane?.sendPublication(message, target);
       } catch (error) {
-        return warn(`router: a publication on ${message.body.topic} not passed to ${where}: ${(error as Error).message}`);
+        // A peer chose the topic, and may send it by the thousand: counted, logged within the log's budget.
+        return tripped(limitOf(error), (from as Connection).transport.remote, `a publication on ${message.body.topic} not passed to ${where}: ${(error as Error).message}`);
       }
     }
     if (!this.backplane || isSite(from)) return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", `${where} is not reachable from here`));
@@ -439,7 +446,7 @@ export class Router {
     try {
       this.backplane?.publishToSites(message);
     } catch (error) {
-      warn(`router: a publication on ${message.body.topic} not passed to the other sites: ${(error as Error).message}`);
+      tripped(limitOf(error), (from as Connection).transport.remote, `a publication on ${message.body.topic} not passed to the other sites: ${(error as Error).message}`);
     }
   }
 

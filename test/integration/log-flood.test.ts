@@ -68,8 +68,14 @@ function handshake(localAddress: string, identity: string): Promise<void> {
   });
 }
 
-/** The router's labc.stats, asked as a member: over TLS with the network key. */
-async function stats(): Promise<{ trips: Record<string, number> }> {
+interface Frame {
+  kind: number;
+  id: number;
+  body: any;
+}
+
+/** A member (over TLS with the network key) says hello, sends `frames`, and resolves with the answer to the last, which has id `lastId`. */
+async function asMember(frames: Buffer[], lastId: number): Promise<Frame> {
   const key = networkKey(secret);
   const socket = tls.connect({
     host: "127.0.0.1",
@@ -83,22 +89,24 @@ async function stats(): Promise<{ trips: Record<string, number> }> {
   try {
     return await new Promise((resolve, reject) => {
       socket.once("error", reject);
-      socket.once("secureConnect", () => {
-        socket.write(frameOf(KIND.hello, 0, helloBody("client")));
-        socket.write(frameOf(KIND.req, 7, { fn: "labc.stats", args: [] }));
-      });
+      socket.once("secureConnect", () => socket.write(Buffer.concat([frameOf(KIND.hello, 0, helloBody("client")), ...frames])));
       socket.on("data", (chunk: Buffer) => {
         buffer = Buffer.concat([buffer, chunk]);
         while (buffer.length >= 4 && buffer.length >= 4 + buffer.readUInt32BE(0)) {
           const frame = buffer.subarray(4, 4 + buffer.readUInt32BE(0));
           buffer = buffer.subarray(4 + frame.length);
-          if (frame[0] === KIND.rep && frame.readUInt32BE(4) === 7) resolve(JSON.parse(frame.toString("utf8", 12, 12 + frame.readUInt32BE(8))).v);
+          if (frame.readUInt32BE(4) === lastId) resolve({ kind: frame[0]!, id: lastId, body: JSON.parse(frame.toString("utf8", 12, 12 + frame.readUInt32BE(8))) });
         }
       });
     });
   } finally {
     socket.destroy();
   }
+}
+
+/** The router's labc.stats, asked as a member. */
+async function stats(): Promise<{ trips: Record<string, number> }> {
+  return (await asMember([frameOf(KIND.req, 7, { fn: "labc.stats", args: [] })], 7)).body.v;
 }
 
 test("a PSK identity with line breaks and terminal escapes is quoted on one line, escaped", async () => {
@@ -112,6 +120,17 @@ test("a PSK identity with line breaks and terminal escapes is quoted on one line
   expect(routerLog()).not.toMatch(/[\x1b\x07\r\u202e]/);
 });
 
+test("a member sending 500 messages the router refuses is said once, not 500 times; every one is counted and answered", async () => {
+  const before = (await stats()).trips.bad_message ?? 0;
+  const announces = Array.from({ length: 500 }, (_, i) => frameOf(KIND.announce, i + 1, { functions: [{ name: `f${i}`, scope: "network", visibility: "public" }] }));
+  const last = await asMember(announces, 500);
+  expect(last).toMatchObject({ kind: KIND.exc, body: { code: "LABC_BAD_ARGUMENTS" } });
+  expect((await stats()).trips.bad_message).toBe(before + 500);
+  const lines = routerLog().split("\n").filter((l) => l.includes("announce before a server hello"));
+  expect(lines.length).toBe(1);
+  expect(lines[0]).toMatch(/^labc\[\d+\]: bad_message tripped by 127\.0\.0\.1: router: bad message from client hostile\d+ \(pid \d+\): announce before a server hello/);
+});
+
 test(`connections refused from ${ADDRESSES} addresses write a bounded number of lines, then one line with how many were not logged`, async () => {
   const started = Date.now();
   // 20 at a time: the router sees a steady flood, the test's own sockets stay few.
@@ -122,7 +141,7 @@ test(`connections refused from ${ADDRESSES} addresses write a bounded number of 
   const refusedLines = () => routerLog().split("\n").filter((l) => / refused 127\.0\.\d+\.\d+: it speaks labc without TLS/.test(l));
   // Every refusal is counted, logged or not.
   expect((await stats()).trips.refused).toBeGreaterThanOrEqual(ADDRESSES + 1);
-  // 20 lines at once (the test above took one of them), then 20 a minute (the flood took `elapsedMs`).
+  // 20 lines at once (the tests above took two of them), then 20 a minute (the flood took `elapsedMs`).
   const logged = refusedLines().length;
   expect(logged).toBeLessThanOrEqual(20 + Math.ceil((elapsedMs / 60_000) * 20));
   expect(logged).toBeGreaterThan(0);

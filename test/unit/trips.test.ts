@@ -101,3 +101,10 @@ test("warn escapes every line it writes; an error's stack frames stay on lines o
   expect(frames.join("\n")).not.toContain("forged (evil.js");
   expect(frames[0]).toContain("trips.test.ts");
 });
+
+test("a table of the CLI shows what other hosts named themselves escaped: a host name cannot drive the terminal", async () => {
+  const { table } = await import("../../cli/format.js");
+  const text = table(["HOST", "STATE"], [["lab\x1b[2J\x1b]0;owned\x07\nfake-host  alive", "alive"]]);
+  expect(text.split("\n")).toHaveLength(2);
+  expect(text).toContain("lab\\x1b[2J\\x1b]0;owned\\x07\\nfake-host  alive  alive");
+});
