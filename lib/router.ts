@@ -311,10 +311,11 @@ export class Router {
   /**
    * This host's processes' metrics as another host may see them (its router asking, for
    * `labc metrics --all` or `labc top` there): functions only under names other hosts are told
-   * of (what this host exports; called, what some host exports and this one serves to itself
-   * alone under no server), and connections without who is at their other end. A local,
-   * host-, server-scoped or secret function is, to another host, a name that does not exist
-   * (LABC_NO_SUCH_FUNCTION): its metrics must not tell it either.
+   * of (served: what this host exports; called: that too, and what other hosts export unless a
+   * server of this host has a function of that name that other hosts may not see), and
+   * connections without who is at their other end. A local, host-, server-scoped or secret
+   * function is, to another host, a name that does not exist (LABC_NO_SUCH_FUNCTION): its
+   * metrics must not tell it either.
    */
   private farView(processes: ProcessMetrics[]): ProcessMetrics[] {
     const exportedHere = new Set<string>();
