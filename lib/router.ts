@@ -86,7 +86,8 @@ export interface HostMetrics {
  */
 const BUILT_INS: Record<string, (router: Router, far: boolean) => unknown> = Object.assign(Object.create(null), {
   "labc.hosts": (router: Router, far: boolean) => router.hosts(far),
-  "labc.backplane": (router: Router) => router.backplane?.status() ?? null,
+  // Which NATS server, and why not: for this host's own callers (the URLs may name a login).
+  "labc.backplane": (router: Router, far: boolean) => (far ? null : (router.backplane?.status() ?? null)),
   "labc.stats": () => ({ pid: process.pid, rssBytes: process.memoryUsage.rss(), trips: tripCounts() }),
   [METRICS_FN]: (router: Router, far: boolean) => router.metrics(far),
   [NETWORK_METRICS_FN]: (router: Router) => router.networkMetrics(),
