@@ -124,6 +124,7 @@ export class Router {
         self: { hostId: options.hostId, name: options.host, instance: options.instance },
         limits: options.limits,
         pool: this.pool,
+        lanHost: (hostId) => this.peers.isLanHost(hostId),
         site: () => this.site(),
         tell: (kind, body) => {
           this.notify(kind, body);
