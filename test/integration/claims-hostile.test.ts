@@ -147,3 +147,38 @@ describe.skipIf(noNats)("another site speaks only for hosts that are not of this
     }
   });
 });
+
+describe.skipIf(noNats)("a host that links takes its id back", () => {
+  test("a site lists a server on host latecomer; latecomer's router links to the gateway: the site's entry goes", async () => {
+    const listing = {
+      hostId: "evil2",
+      name: "evil2",
+      instance: "i1",
+      version: 1,
+      servers: [entry("late-forged", "latecomer", [fn("late.fn")])],
+      hosts: [{ hostId: "evil2", name: "evil2" }],
+    };
+    const say = () => stranger.publish("labc.main.hosts.evil2", Buffer.from(JSON.stringify(listing)));
+    say();
+    const beats = setInterval(say, 500);
+    let latecomer: HostilePeer | undefined;
+    let alive: NodeJS.Timeout | undefined;
+    try {
+      // Not yet a host of this LAN: another site may list it.
+      await eventually(async () => (await listed()).some((server) => server.id === "late-forged"), 8000, "the entry on latecomer listed");
+      latecomer = await HostilePeer.connect(host.port);
+      latecomer.send(frameOf(KIND.hello, 1, { v: 1, role: "router", id: "late-run", pid: 1, host: "latecomer", hostId: "latecomer", port: 1 }));
+      await latecomer.expect((frame) => frame.id === 1 && frame.kind === KIND.rep);
+      alive = setInterval(() => latecomer!.send(frameOf(KIND.ping, 0, {})), 500);
+      await eventually(async () => !(await listed()).some((server) => server.id === "late-forged"), 5000, "the site's entry on latecomer gone");
+      // The site's next listings say it again, and are not believed.
+      listing.version = 2;
+      await sleep(1200);
+      expect((await listed()).map((server) => server.id)).not.toContain("late-forged");
+    } finally {
+      clearInterval(beats);
+      clearInterval(alive);
+      latecomer?.destroy();
+    }
+  });
+});
