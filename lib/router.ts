@@ -134,6 +134,7 @@ export class Router {
         self: { hostId: options.hostId, name: options.host, instance: options.instance },
         limits: options.limits,
         pool: this.pool,
+        lanHost: (hostId) => this.peers.isLanHost(hostId),
         site: () => this.site(),
         tell: (kind, body) => {
           this.notify(kind, body);
@@ -202,9 +203,12 @@ export class Router {
           if (message.id) connection.replyError(message.id, new BadArgumentsError(`a router does not take this message`));
       }
     } catch (error) {
-      // A peer may send these by the thousand: counted, and logged within the log's budget.
-      tripped("bad_message", connection.transport.remote, `router: bad message from ${connection.label}: ${(error as Error).message}`);
+      // A refusal (NotPermittedError) was said where it was decided; the peer is told and let go.
+      const refusal = error instanceof NotPermittedError;
+      // A peer may send bad messages by the thousand: counted, and logged within the log's budget.
+      if (!refusal) tripped("bad_message", connection.transport.remote, `router: bad message from ${connection.label}: ${(error as Error).message}`);
       if (message.id) connection.replyError(message.id, error);
+      if (refusal) connection.close();
     }
   };
 
@@ -229,7 +233,9 @@ export class Router {
     if (body.role === "server" && !this.serverOf.has(connection)) {
       if (!Number.isInteger(body.port) || !body.port) throw new BadArgumentsError("a server's hello needs its port");
       const address = connection.transport.remote.replace(/:\d+$/, "");
-      this.pool.removeServer(body.id);
+      // Ids of this host's servers belong to this host: one another host claimed first is taken back.
+      const taken = this.pool.removeServer(body.id);
+      if (taken && reachedThrough(taken) !== this.options.hostId) this.notify(Kind.death, { server: taken.id });
       const server = this.pool.addServer({
         id: body.id,
         host: this.options.host,
