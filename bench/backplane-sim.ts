@@ -40,6 +40,7 @@ const gateways = Array.from({ length: count }, (_, k) => {
     self: { hostId: `sim-${site}`, name: `sim${site}`, instance: randomBytes(4).toString("hex") },
     limits: DEFAULT_LIMITS,
     pool,
+    lanHost: (hostId) => hostId === mine.hostId,
     site: () => ({ servers: [mine], hosts: [{ hostId: mine.hostId, name: mine.host }] }),
     tell: () => {},
     deliver: () => {},

@@ -44,9 +44,10 @@ export class HostilePeer {
     socket.on("data", (chunk) => this.parse(chunk));
   }
 
-  static connect(port: number, host = "127.0.0.1"): Promise<HostilePeer> {
+  /** `localAddress`: where it connects from (another 127.x.y.z plays another host on loopback). */
+  static connect(port: number, host = "127.0.0.1", localAddress?: string): Promise<HostilePeer> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host }, () => resolve(new HostilePeer(socket)));
+      const socket = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) }, () => resolve(new HostilePeer(socket)));
       socket.once("error", reject);
     });
   }

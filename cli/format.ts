@@ -1,5 +1,7 @@
 /** Turning command-line text into values and values into terminal text. */
 
+import { escapeControls } from "../lib/log.js";
+
 /** A command-line argument is JSON when it parses as JSON (`42`, `true`, `[1,2]`, `"7"`), else a string. */
 export function parseArg(text: string): unknown {
   try {
@@ -99,8 +101,13 @@ export function writeItem(item: unknown, json: boolean): Promise<void> {
   return new Promise((done) => process.stdout.write(out, () => done()));
 }
 
-/** A plain text table with a header row, columns padded to their widest cell. */
-export function table(header: string[], rows: string[][]): string {
+/**
+ * A plain text table with a header row, columns padded to their widest cell. Cells often hold
+ * what other hosts said of themselves (host names from discovery, function and service names):
+ * control characters in them are shown escaped, never sent to the terminal.
+ */
+export function table(header: string[], unsafeRows: string[][]): string {
+  const rows = unsafeRows.map((row) => row.map(escapeControls));
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd();
   return [line(header), ...rows.map(line)].join("\n");

@@ -149,7 +149,7 @@ export async function runRouter(config: Config): Promise<void> {
         address: config["http.address"],
         port: config["http.port"],
         host: self.name,
-        metrics: () => router.metrics(),
+        metrics: (far) => router.metrics(far),
         pages: board,
         ...(key ? { token: key.httpToken } : {}),
       })

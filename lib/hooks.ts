@@ -209,7 +209,7 @@ function guarded(fn: () => void, which: string, event: HookEvent): void {
   try {
     fn();
   } catch (error) {
-    warn(`hook "${which}" threw on ${event.side} ${event.kind} "${event.name}": ${(error as Error)?.stack ?? error}`);
+    warn(`hook "${which}" threw on ${event.side} ${event.kind} "${event.name}"`, error);
   }
 }
 

@@ -40,7 +40,8 @@ export class HttpEndpoint {
       address: string;
       port: number;
       host: string;
-      metrics: () => Promise<HostMetrics>;
+      /** `far`: for a request from another computer, which sees what other hosts may see. */
+      metrics: (far: boolean) => Promise<HostMetrics>;
       pages?: HttpPages;
       /** The network secret's token, undefined in an open network (which keeps the endpoint on loopback). */
       token?: string;
@@ -79,7 +80,7 @@ export class HttpEndpoint {
         response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found: /, /metrics, /healthz, /api/metrics\n");
         return;
       }
-      this.options.metrics().then(
+      this.options.metrics(asker === "another computer").then(
         (metrics) => {
           if (path === "/metrics") response.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(prometheusText(metrics));
           else response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(metrics));

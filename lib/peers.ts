@@ -1,14 +1,16 @@
 import { networkInterfaces } from "node:os";
-import { BadArgumentsError } from "./errors.js";
+import { BadArgumentsError, NotPermittedError, NotTrustedError } from "./errors.js";
 import { helloFrom } from "./identity.js";
 import { Lifeline, type LifelineStatus } from "./lifeline.js";
 import { processMetrics } from "./metrics.js";
 import { debug, warn } from "./log.js";
 import { Connection } from "./net/connection.js";
+import { refused } from "./net/trips.js";
 import type { Transport } from "./net/transport.js";
 import { reachedThrough, type FunctionPool } from "./pool/function-pool.js";
 import type { Sighting } from "./discovery/discovery.js";
 import type { Limits } from "./wire/limits.js";
+import { admitted, type Speaker } from "./trust/claims.js";
 import {
   Kind,
   PROTOCOL_VERSION,
@@ -157,8 +159,29 @@ export class Peers {
       if (hello.id !== this.options.self.instance) throw this.clash(hello.host, address, "its router dialed this one");
       throw new BadArgumentsError("a router does not link to itself");
     }
-    this.attach(connection, { hostId: hello.hostId, name: hello.host, port: hello.port ?? 0, instance: hello.id }, false, address);
+    const who = { hostId: hello.hostId, name: hello.host, port: hello.port ?? 0, instance: hello.id };
+    const impostor = this.impostor(who, address);
+    if (impostor) {
+      refused(address, impostor);
+      throw new NotPermittedError(`${address} is not the router of ${hello.hostId}: that host's router is linked to ${this.options.self.name} and answering`);
+    }
+    this.attach(connection, who, false, address);
     return this.welcome();
+  }
+
+  /**
+   * Why a router that says it is `who`, at `address`, is not: that host's router is linked
+   * already, from another address, as another run, and answered within the last two
+   * heartbeats. A router that restarts closes its old link as it stops (or goes silent with its
+   * host), so a link still answering is the host itself, and the newcomer is using its id to
+   * speak for it.
+   */
+  private impostor(who: { hostId: string; name: string; instance: string }, address: string): string | undefined {
+    const peer = this.peers.get(who.hostId);
+    const line = peer?.lifeline;
+    if (!peer?.link || peer.link.closed || !line || peer.instance === who.instance || peer.address === address) return undefined;
+    if (Date.now() - line.lastHeard > this.options.heartbeat.intervalMs * 2) return undefined;
+    return `it said it is the router of ${peer.name} (${who.hostId}), which is linked from ${peer.address} and answering`;
   }
 
   welcome(): WelcomeBody {
@@ -224,7 +247,7 @@ export class Peers {
         return this.replaceServers(peer, message.body.servers);
       case Kind.announce: {
         const body = message.body as AnnounceBody;
-        if (!body.server || reachedThrough(body.server) !== peer.hostId) return;
+        if (!body.server || !this.admitted(peer, [body.server]).length) return;
         const server = { ...body.server, address: peer.address! };
         this.options.pool.applyAnnounce({ server });
         return this.options.notify(Kind.announce, { server });
@@ -277,10 +300,20 @@ export class Peers {
             "hello",
             DIAL_TIMEOUT_MS * 3,
           );
-          this.attach(connection, { hostId: welcome.hostId, name: welcome.host, port: welcome.port, instance: welcome.instance }, true, address);
+          const who = { hostId: welcome.hostId, name: welcome.host, port: welcome.port, instance: welcome.instance };
+          const impostor = this.impostor(who, address);
+          if (impostor) {
+            refused(address, impostor);
+            connection.close();
+            continue;
+          }
+          this.attach(connection, who, true, address);
           return;
         } catch (error) {
-          debug("router link to %s failed: %s", key, (error as Error).message);
+          // Something there that cannot prove the secret (a static peer that is not a member, or a
+          // stranger answering in its place) is said, once a minute: the link never comes up.
+          if (error instanceof NotTrustedError) refused(address, `router link: ${error.message}`);
+          else debug("router link to %s failed: %s", key, (error as Error).message);
         } finally {
           this.dialingAddresses.delete(key);
         }
@@ -360,6 +393,12 @@ export class Peers {
     peer.address = address;
     peer.addresses = [address, ...peer.addresses.filter((a) => a !== address)];
     peer.state = "alive";
+    // A host of this LAN is nobody else's to list: what another site said of it goes.
+    for (const server of [...this.options.pool.servers.values()]) {
+      if (server.gateway === undefined || server.hostId !== who.hostId) continue;
+      this.options.pool.removeServer(server.id);
+      this.options.notify(Kind.death, { server: server.id });
+    }
     connection.label = `router of ${who.name} (${address}:${who.port})`;
     this.byLink.set(connection, peer);
     const linkedPeer = peer;
@@ -449,10 +488,38 @@ export class Peers {
 
   /** A host's whole pool, sent on each new link to it (two routers that dialed each other at once send it twice). */
   private replaceServers(peer: Peer, servers: ServerEntry[]): void {
-    const entries = servers.filter((entry) => reachedThrough(entry) === peer.hostId).map((entry) => ({ ...entry, address: peer.address! }));
+    const entries = this.admitted(peer, servers).map((entry) => ({ ...entry, address: peer.address! }));
     const { pool } = this.options;
     const owned = [...pool.servers.values()].filter((server) => reachedThrough(server) === peer.hostId);
     pool.replaceReached(owned, entries, this.options.notify);
+  }
+
+  /**
+   * What a linked host may say of servers: its own, on its own host, and (a gateway of this
+   * LAN) other sites' on hosts that are not of this LAN; never a server whose id another host
+   * holds. The rest is refused, said once a minute per address.
+   */
+  private admitted(peer: Peer, entries: ServerEntry[]): ServerEntry[] {
+    const speaker: Speaker = {
+      kind: "link",
+      hostId: peer.hostId,
+      self: this.options.self.hostId,
+      lanHost: (hostId) => this.isLanHost(hostId),
+      owns: (server) => reachedThrough(server) === peer.hostId,
+    };
+    const from = peer.address ?? peer.name;
+    return admitted(entries, speaker, this.options.pool, (why) => refused(from, `the router of ${peer.name} (${peer.hostId}) is not believed: ${why}`));
+  }
+
+  /**
+   * Whether a host is of this LAN: this one, or one linked to this router (a host that died may
+   * since be on another site: a laptop carried there). A host that links is taken back from any
+   * site that listed it (see attach).
+   */
+  isLanHost(hostId: string): boolean {
+    if (hostId === this.options.self.hostId) return true;
+    const peer = this.peers.get(hostId);
+    return peer !== undefined && peer.state !== "dead";
   }
 
   /** Whether a host may speak of this server: its own, or one of another site it is the gateway to. */

@@ -1,9 +1,9 @@
-import { BadArgumentsError, NoSuchFunctionError, NotPermittedError } from "./errors.js";
+import { BadArgumentsError, LimitError, NoSuchFunctionError, NotPermittedError } from "./errors.js";
 import { Backplane, type BackplaneSettings, type Origin } from "./backplane/nats-backplane.js";
 import type { Discovery } from "./discovery/discovery.js";
 import { debug, warn } from "./log.js";
 import { Connection } from "./net/connection.js";
-import { refused, tripCounts } from "./net/trips.js";
+import { refused, tripCounts, tripped } from "./net/trips.js";
 import type { Listener, Transport } from "./net/transport.js";
 import { Lifeline } from "./lifeline.js";
 import { METRICS_FN, NETWORK_METRICS_FN, processMetrics, type ProcessMetrics } from "./metrics.js";
@@ -59,6 +59,11 @@ function isSite(from: Connection | Origin): boolean {
   return !(from instanceof Connection);
 }
 
+/** The trip a publication the backplane would not take counts as: a limit (max_payload), or a bad message. */
+function limitOf(error: unknown): string {
+  return error instanceof LimitError ? error.limit : "bad_message";
+}
+
 /** How long a stopping server's withdraw waits for a process or host to confirm it. */
 const SYNC_MS = 1000;
 
@@ -74,12 +79,17 @@ export interface HostMetrics {
   processes: ProcessMetrics[];
 }
 
-/** Functions the router itself answers (it runs no user code). */
-const BUILT_INS: Record<string, (router: Router) => unknown> = Object.assign(Object.create(null), {
-  "labc.hosts": (router: Router) => router.hosts(),
-  "labc.backplane": (router: Router) => router.backplane?.status() ?? null,
+/**
+ * Functions the router itself answers (it runs no user code). `far`: the caller is on another
+ * host (a router link, a connection from another address, another site), which sees only what
+ * other hosts may see of this one.
+ */
+const BUILT_INS: Record<string, (router: Router, far: boolean) => unknown> = Object.assign(Object.create(null), {
+  "labc.hosts": (router: Router, far: boolean) => router.hosts(far),
+  // Which NATS server, and why not: for this host's own callers (the URLs may name a login).
+  "labc.backplane": (router: Router, far: boolean) => (far ? null : (router.backplane?.status() ?? null)),
   "labc.stats": () => ({ pid: process.pid, rssBytes: process.memoryUsage.rss(), trips: tripCounts() }),
-  [METRICS_FN]: (router: Router) => router.metrics(),
+  [METRICS_FN]: (router: Router, far: boolean) => router.metrics(far),
   [NETWORK_METRICS_FN]: (router: Router) => router.networkMetrics(),
 });
 
@@ -124,6 +134,7 @@ export class Router {
         self: { hostId: options.hostId, name: options.host, instance: options.instance },
         limits: options.limits,
         pool: this.pool,
+        lanHost: (hostId) => this.peers.isLanHost(hostId),
         site: () => this.site(),
         tell: (kind, body) => {
           this.notify(kind, body);
@@ -192,8 +203,12 @@ export class Router {
           if (message.id) connection.replyError(message.id, new BadArgumentsError(`a router does not take this message`));
       }
     } catch (error) {
-      warn(`router: bad message from ${connection.label}: ${(error as Error).message}`);
+      // A refusal (NotPermittedError) was said where it was decided; the peer is told and let go.
+      const refusal = error instanceof NotPermittedError;
+      // A peer may send bad messages by the thousand: counted, and logged within the log's budget.
+      if (!refusal) tripped("bad_message", connection.transport.remote, `router: bad message from ${connection.label}: ${(error as Error).message}`);
       if (message.id) connection.replyError(message.id, error);
+      if (refusal) connection.close();
     }
   };
 
@@ -218,7 +233,9 @@ export class Router {
     if (body.role === "server" && !this.serverOf.has(connection)) {
       if (!Number.isInteger(body.port) || !body.port) throw new BadArgumentsError("a server's hello needs its port");
       const address = connection.transport.remote.replace(/:\d+$/, "");
-      this.pool.removeServer(body.id);
+      // Ids of this host's servers belong to this host: one another host claimed first is taken back.
+      const taken = this.pool.removeServer(body.id);
+      if (taken && reachedThrough(taken) !== this.options.hostId) this.notify(Kind.death, { server: taken.id });
       const server = this.pool.addServer({
         id: body.id,
         host: this.options.host,
@@ -260,10 +277,15 @@ export class Router {
   private withdraw(body: WithdrawBody, id: number, connection: Connection): void {
     const server = this.pool.servers.get(this.serverOf.get(connection) ?? "");
     if (!server) throw new BadArgumentsError("withdraw before a server hello");
+    // Other hosts hear of what they were told of: a local function's name stays on this host.
+    const offered = (body.functions ?? []).filter((name) => {
+      const entry = server.functions.get(name);
+      return entry !== undefined && exported(entry);
+    });
     this.pool.withdraw(server, body.functions, body.topics);
     const notice = { server: server.id, functions: body.functions ?? [], topics: body.topics ?? [] };
     this.notify(Kind.withdraw, notice);
-    this.peers.broadcast(Kind.withdraw, notice);
+    this.peers.broadcast(Kind.withdraw, { ...notice, functions: offered });
     if (!id) return;
     if (!body.sync) return connection.reply(id, null);
     // A server about to stop waits until every process of this host, and every other host's
@@ -283,17 +305,46 @@ export class Router {
    * What every process of this host did (`labc metrics`): asked of each over its connection to
    * this router, now, and this process's own (its ServiceControl runs here).
    */
-  async metrics(): Promise<HostMetrics> {
+  async metrics(far = false): Promise<HostMetrics> {
     const asked = [...new Set([...this.lifelineOf.values(), ...this.watchers])].map((connection) =>
       connection.request(Kind.req, { fn: METRICS_FN, args: [] }, METRICS_FN, METRICS_MS).catch(() => undefined),
     );
     const answers = (await Promise.all(asked)) as (ProcessMetrics | undefined)[];
     const own = processMetrics.snapshot(`router ${this.options.instance}`);
-    return {
-      host: this.options.host,
-      hostId: this.options.hostId,
-      processes: [own, ...answers.filter((answer): answer is ProcessMetrics => answer !== undefined && answer.pid !== own.pid)],
-    };
+    const processes = [own, ...answers.filter((answer): answer is ProcessMetrics => answer !== undefined && answer.pid !== own.pid)];
+    return { host: this.options.host, hostId: this.options.hostId, processes: far ? this.farView(processes) : processes };
+  }
+
+  /**
+   * This host's processes' metrics as another host may see them (its router asking, for
+   * `labc metrics --all` or `labc top` there): functions only under names other hosts are told
+   * of (served: what this host exports; called: that too, and what other hosts export unless a
+   * server of this host has a function of that name that other hosts may not see), and
+   * connections without who is at their other end. A local, host-, server-scoped or secret
+   * function is, to another host, a name that does not exist (LABC_NO_SUCH_FUNCTION): its
+   * metrics must not tell it either.
+   */
+  private farView(processes: ProcessMetrics[]): ProcessMetrics[] {
+    const exportedHere = new Set<string>();
+    const hiddenHere = new Set<string>();
+    const exportedAnywhere = new Set<string>();
+    for (const server of this.pool.servers.values()) {
+      const here = server.hostId === this.options.hostId && server.gateway === undefined;
+      for (const [name, entry] of server.functions) {
+        if (exported(entry)) {
+          exportedAnywhere.add(name);
+          if (here) exportedHere.add(name);
+        } else if (here) hiddenHere.add(name);
+      }
+    }
+    const served = (fn: string) => exportedHere.has(fn);
+    const called = (fn: string) => exportedHere.has(fn) || (exportedAnywhere.has(fn) && !hiddenHere.has(fn));
+    return processes.map((p) => ({
+      ...p,
+      served: p.served.filter((f) => served(f.fn)),
+      called: p.called.filter((f) => called(f.fn)),
+      connections: p.connections.map((c) => ({ ...c, peer: "" })),
+    }));
   }
 
   /** Every linked host's metrics beside this host's (`labc metrics --all`, `labc top`): a host that does not answer is left out. */
@@ -314,7 +365,8 @@ export class Router {
       if (METRICS_FNS.has(body.fn) && !allowed) {
         return from.replyError(message.id, new NotPermittedError(`${body.fn} answers callers on ${this.options.host} and linked routers only`));
       }
-      const answer = BUILT_INS[body.fn]!(this);
+      const far = isSite(from) || this.peers.isLink(from) || !from.fromOwnHost;
+      const answer = BUILT_INS[body.fn]!(this, far);
       if (!(answer instanceof Promise)) return from.reply(message.id, answer);
       return void answer.then(
         (value) => from.reply(message.id, value),
@@ -379,7 +431,8 @@ export class Router {
       try {
         return this.backplane?.sendPublication(message, target);
       } catch (error) {
-        return warn(`router: a publication on ${message.body.topic} not passed to ${where}: ${(error as Error).message}`);
+        // A peer chose the topic, and may send it by the thousand: counted, logged within the log's budget.
+        return tripped(limitOf(error), (from as Connection).transport.remote, `a publication on ${message.body.topic} not passed to ${where}: ${(error as Error).message}`);
       }
     }
     if (!this.backplane || isSite(from)) return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", `${where} is not reachable from here`));
@@ -401,7 +454,7 @@ export class Router {
     try {
       this.backplane?.publishToSites(message);
     } catch (error) {
-      warn(`router: a publication on ${message.body.topic} not passed to the other sites: ${(error as Error).message}`);
+      tripped(limitOf(error), (from as Connection).transport.remote, `a publication on ${message.body.topic} not passed to the other sites: ${(error as Error).message}`);
     }
   }
 
@@ -428,9 +481,17 @@ export class Router {
     return { servers, hosts: hosts.map(({ hostId, name }) => ({ hostId, name })) };
   }
 
-  /** `labc hosts`: this host, the hosts of this LAN, and those of other sites. */
-  hosts(): HostInfo[] {
+  /**
+   * `labc hosts`: this host, the hosts of this LAN, and those of other sites. For a caller on
+   * another host (`far`), this host counts only the functions other hosts are told of.
+   */
+  hosts(far = false): HostInfo[] {
     const hosts = this.peers.hosts();
+    if (far) {
+      const offered = this.exportedServers().filter((server) => server.hostId === this.options.hostId);
+      const self = hosts.findIndex((host) => host.state === "self");
+      if (self >= 0) hosts[self] = { ...hosts[self]!, functions: offered.reduce((sum, server) => sum + server.functions.length, 0) };
+    }
     const known = new Set(hosts.map((host) => host.hostId));
     const remote = (hostId: string, name: string, where: Pick<HostInfo, "site" | "gateway">, suspect: boolean, lastHeardMs: number | null): HostInfo => ({
       hostId,

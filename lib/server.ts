@@ -3,6 +3,7 @@ import { BadArgumentsError, NoSuchFunctionError, StreamRequiredError } from "./e
 import { warn } from "./log.js";
 import { Connection } from "./net/connection.js";
 import { listenTcp } from "./net/tcp-transport.js";
+import { tripped } from "./net/trips.js";
 import type { Listener, Transport } from "./net/transport.js";
 import { checkPattern, subscriptionKey, TopicTrie } from "./pool/topic-trie.js";
 import type { Limits } from "./wire/limits.js";
@@ -278,7 +279,8 @@ export class Server {
           if (groupsOnly) this.deliverGroups(topic, args, groups ?? []);
           else this.deliver(topic, args, groups);
         } catch (error) {
-          warn(`publication from ${connection.label} refused: ${(error as Error).message}`);
+          // A peer may send these by the thousand (a topic that is no topic): counted, and logged within the log's budget.
+          tripped("bad_message", connection.transport.remote, `a publication from ${connection.label} refused: ${(error as Error).message}`);
         }
         return;
       }
@@ -343,7 +345,7 @@ export class Server {
 
 
   private subscriberFailed(handler: Handler, topic: string, error: unknown): void {
-    warn(`subscriber ${handler.label} failed on "${topic}": ${(error as Error)?.stack ?? error}`);
+    warn(`subscriber ${handler.label} failed on "${topic}"`, error);
   }
 
   /**

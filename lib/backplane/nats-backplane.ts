@@ -4,6 +4,8 @@ import { ConfigError, ConnectionLostError, LimitError, MalformedFrameError, Time
 import { errorToPayload } from "../wire/error-payload.js";
 import { debug, warn } from "../log.js";
 import type { Limits } from "../wire/limits.js";
+import { refused } from "../net/trips.js";
+import { admitted, type Speaker } from "../trust/claims.js";
 import type { FunctionPool, PoolServer } from "../pool/function-pool.js";
 import { parseSubscription } from "../pool/topic-trie.js";
 import { decodeMessage, encodeMessage, encodeReply } from "../wire/codec.js";
@@ -43,6 +45,8 @@ export interface BackplaneOptions {
   limits: Limits;
   /** The router's pool: other sites' servers are kept there, marked with this host as gateway. */
   pool: FunctionPool;
+  /** Whether a host id is one of this LAN's (this host, or one linked to it): no other site speaks for it. */
+  lanHost: (hostId: string) => boolean;
   /** This site's servers as other sites may see them, and its hosts. */
   site: () => { servers: ServerEntry[]; hosts: SiteHost[] };
   /** Tells this host's processes and this LAN's routers a change to other sites' servers. */
@@ -464,14 +468,23 @@ export class Backplane {
   private apply(site: Site, news: SiteNews): void {
     const { pool, self, tell } = this.options;
     site.applied = news.version;
-    site.hosts = (Array.isArray(news.hosts) ? news.hosts : []).filter((host) => typeof host?.hostId === "string" && typeof host.name === "string");
-    const entries: ServerEntry[] = [];
-    for (const entry of news.servers ?? []) {
-      // A server this LAN knows by itself (a second gateway on it announces it too) stays as it is.
-      const known = pool.servers.get(entry.id);
-      if (problemWith(Kind.announce, { server: entry }) || (known && known.gateway === undefined)) continue;
-      entries.push({ ...entry, gateway: self.hostId, suspect: site.suspect || entry.suspect === true });
-    }
+    site.hosts = (Array.isArray(news.hosts) ? news.hosts : []).filter(
+      (host) => typeof host?.hostId === "string" && typeof host.name === "string" && !this.options.lanHost(host.hostId),
+    );
+    // Another site speaks for its own hosts only, offers only what crosses between hosts, and
+    // takes no id held here: an entry that does otherwise is dropped and said once a minute,
+    // the rest of its listing kept (a host carried from that site to this LAN is still listed
+    // there for a while, and is no reason to lose the whole site).
+    const speaker: Speaker = {
+      kind: "site",
+      hostId: site.hostId,
+      self: self.hostId,
+      lanHost: this.options.lanHost,
+      owns: (server) => server.gateway === self.hostId && this.siteOf.get(server.id) === site.hostId,
+    };
+    const wellFormed = (Array.isArray(news.servers) ? news.servers : []).filter((entry) => !problemWith(Kind.announce, { server: entry }));
+    const believed = admitted(wellFormed, speaker, pool, (why) => refused(`site ${site.hostId} on NATS`, `its listing is not believed: ${why}`));
+    const entries = believed.map((entry) => ({ ...entry, gateway: self.hostId, suspect: site.suspect || entry.suspect === true }));
     const owned = [...site.servers].flatMap((id) => pool.servers.get(id) ?? []);
     pool.replaceReached(owned, entries, tell);
     for (const id of site.servers) this.siteOf.delete(id);

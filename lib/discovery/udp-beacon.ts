@@ -1,13 +1,12 @@
 import dgram from "node:dgram";
 import { debug } from "../log.js";
 import type { NetworkKey } from "../trust/network-key.js";
-import { AnnouncementCheck, sign, type Announcement } from "../trust/signed-announcement.js";
+import { AnnouncementCheck, MAX_ADDRESSES, sign, warnIfUnannounceable, type Announcement } from "../trust/signed-announcement.js";
 import { PROTOCOL_VERSION } from "../wire/message.js";
 import { interfaceAddresses, type Discovery, type OwnHost, type Sighting } from "./discovery.js";
 
 interface Beacon extends Announcement {
   labc: number;
-  addresses: string[];
 }
 
 /** How far a beacon's signing time may be from the receiver's clock (clocks of a LAN drift). */
@@ -33,6 +32,7 @@ export class UdpBeacon implements Discovery {
   }
 
   start(found: (sighting: Sighting) => void): void {
+    warnIfUnannounceable(this.self, "udp beacons");
     const socket = dgram.createSocket({ type: "udp4", reuseAddr: true });
     this.socket = socket;
     socket.on("error", (error) => debug("udp beacon: %s", error.message));
@@ -43,22 +43,19 @@ export class UdpBeacon implements Discovery {
       } catch {
         return;
       }
-      if (beacon?.labc !== PROTOCOL_VERSION || typeof beacon.hostId !== "string" || typeof beacon.port !== "number") return;
-      if (!this.check.accept(beacon, remote.address)) return;
+      if (beacon?.labc !== PROTOCOL_VERSION || !this.check.accept(beacon, remote.address)) return;
+      // With a key, only the addresses the beacon was signed over: the packet's source address
+      // is said by whoever sent it, perhaps a stranger replaying a member's beacon.
+      const addresses = this.check.dialable(beacon, remote.address);
       // Our own beacon, heard back, is reported too: the router tells it from a clone of this
-      // host (docs/reliability.md), and answers neither.
-      if (beacon.hostId !== this.self.hostId && !this.heard.has(beacon.hostId)) {
+      // host (docs/reliability.md), and answers neither. Another's is answered at its source only
+      // when that may be dialed (it comes first), so a replay sends nothing to a stranger.
+      if (beacon.hostId !== this.self.hostId && !this.heard.has(beacon.hostId) && addresses[0] === remote.address) {
         this.heard.add(beacon.hostId);
         this.send(remote.address);
       }
-      const others = Array.isArray(beacon.addresses) ? beacon.addresses.filter((a) => typeof a === "string") : [];
-      found({
-        hostId: String(beacon.hostId),
-        name: String(beacon.name),
-        addresses: [remote.address, ...others.filter((a) => a !== remote.address)],
-        port: beacon.port,
-        via: "udp",
-      });
+      if (addresses.length === 0) return;
+      found({ hostId: beacon.hostId, name: beacon.name, addresses, port: beacon.port, via: "udp" });
     });
     socket.bind(this.self.port, () => {
       socket.setBroadcast(true);
@@ -75,7 +72,9 @@ export class UdpBeacon implements Discovery {
   }
 
   private beacon(): Buffer {
-    const addresses = interfaceAddresses(this.options.interfaces).map((entry) => entry.address);
+    const addresses = interfaceAddresses(this.options.interfaces)
+      .map((entry) => entry.address)
+      .slice(0, MAX_ADDRESSES);
     const beacon: Beacon = { labc: PROTOCOL_VERSION, ...this.self, addresses };
     return Buffer.from(JSON.stringify(sign(beacon, this.options.key)));
   }

@@ -343,7 +343,7 @@ export class Connection implements Metered {
       this.options.onMessage?.(message, this);
     } catch (error) {
       // A fault of ours in handling one message: the connection and its other messages go on.
-      warn(`${KIND_NAMES[message.kind]} from ${this.label} failed: ${(error as Error).stack ?? error}`);
+      warn(`${KIND_NAMES[message.kind]} from ${this.label} failed`, error);
       if (message.id !== 0 && ANSWERED.has(message.kind)) this.replyError(message.id, error);
     }
     if (message.kind === Kind.req && this.options.accepted) this.guard.flow();

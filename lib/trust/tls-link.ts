@@ -12,11 +12,20 @@ import type { NetworkKey } from "./network-key.js";
  * so a secret learned later does not decrypt what was recorded before). Only SHA-256 suites:
  * OpenSSL offers an externally set PSK under those alone. docs/security.md says why PSK and not
  * certificates.
+ *
+ * The key must be the only way in: a TLS server that cannot take the PSK may still try to
+ * authenticate with an X.509 certificate, and one chaining to a CA that Node trusts (the system's,
+ * NODE_EXTRA_CA_CERTS) would otherwise pass. So the only signature scheme either side offers is
+ * rsa_pkcs1_sha256, which TLS 1.3 forbids in a handshake's CertificateVerify (RFC 8446, 4.2.3):
+ * no certificate can be proven under it, OpenSSL as a server aborts (handshake_failure) and as a
+ * client refuses any other scheme (wrong_signature_type), inside the handshake, before the client
+ * finishes it. A PSK handshake signs nothing and is unaffected. dialSecure checks again after.
  */
 const PROTOCOL = {
   minVersion: "TLSv1.3",
   maxVersion: "TLSv1.3",
   ciphers: "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256",
+  sigalgs: "rsa_pkcs1_sha256",
 } as const;
 
 /** The first byte of a TLS record carrying a handshake (a ClientHello). */
@@ -63,13 +72,18 @@ export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: numb
       }
       raw.unshift(first);
       let unknownKey: string | undefined;
+      // Set when this handshake took our key: the only way a link opens (see "secure" below).
+      let tookKey = false;
       // Node takes `pskCallback` on a server-side TLSSocket; its types list it for servers only.
       const options: tls.TLSSocketOptions & Pick<tls.TlsOptions, "pskCallback"> = {
         isServer: true,
         secureContext: contextOf(key),
         ...PROTOCOL,
         pskCallback: (_socket, identity) => {
-          if (identity === key.identity) return key.psk;
+          if (identity === key.identity) {
+            tookKey = true;
+            return key.psk;
+          }
           // The handshake fails without a key, and the peer is told so by a TLS alert.
           unknownKey = identity.replace(/^labc1 /, "");
           return null;
@@ -78,6 +92,18 @@ export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: numb
       const socket = new tls.TLSSocket(raw, options);
       socket.once("secure", () => {
         clearTimeout(timer);
+        // What keeps a client without the key out is the handshake itself: this side has no
+        // certificate (so it cannot authenticate any other way; TLS 1.3 has no anonymous suites),
+        // never asks for a client certificate (one sent unasked is a protocol error), and a
+        // client without our identity gets no key from pskCallback: OpenSSL then fails with
+        // "no suitable signature algorithm". One door stays: a session ticket, which OpenSSL
+        // sends after each handshake and takes back without asking pskCallback. A ticket is
+        // only had from a handshake with the key, but our own clients never offer one, so a
+        // link must have taken the key in this very handshake, and presented no certificate.
+        if (!tookKey || peerCertified(socket)) {
+          socket.destroy();
+          return refuse("it completed a TLS handshake without our network key (a resumed session, or a certificate): each link must prove the key afresh");
+        }
         socket.removeAllListeners("error");
         resolve(socket);
       });
@@ -110,6 +136,21 @@ function answerPlainPeer(raw: net.Socket, first: Buffer): boolean {
   return true;
 }
 
+const CERTIFICATE = "presented a certificate instead of the network key: it does not hold the secret";
+
+/**
+ * How Node and OpenSSL name a server's certificate that failed: an X.509 verification code
+ * (UNABLE_TO_VERIFY_LEAF_SIGNATURE, DEPTH_ZERO_SELF_SIGNED_CERT, CERT_HAS_EXPIRED, ...), or a
+ * handshake signed under a scheme we did not offer (ERR_SSL_WRONG_SIGNATURE_TYPE).
+ */
+const X509_FAILURE = /^(?!ERR_SSL_).*(CERT|ISSUER|LEAF_SIGNATURE|CRL|INVALID_CA|PATH_LENGTH|INVALID_PURPOSE)|WRONG_SIGNATURE_TYPE|ERR_LABC_CERTIFICATE/;
+
+/** Whether the peer of `socket` presented a certificate (a PSK handshake has none). */
+function peerCertified(socket: tls.TLSSocket): boolean {
+  const certificate = socket.getPeerCertificate();
+  return certificate !== null && Object.keys(certificate).length > 0;
+}
+
 /**
  * Dials a peer and proves the network secret to it (it proves it back: the handshake fails
  * otherwise). Failures of the handshake reject with NotTrustedError; failures to connect at all
@@ -119,14 +160,23 @@ export function dialSecure(host: string, port: number, key: NetworkKey, timeoutM
   return new Promise((resolve, reject) => {
     const where = `${host}:${port}`;
     let connected = false;
+    // Whether the server offered a certificate instead of the key (it does not hold it then).
+    let certified = false;
     const socket = tls.connect({
       host,
       port,
       ...PROTOCOL,
       secureContext: contextOf(key),
       pskCallback: () => ({ psk: key.psk, identity: key.identity }),
-      // The PSK authenticates the server; there is no certificate to check.
-      checkServerIdentity: () => undefined,
+      // The PSK authenticates the server, and nothing else may. Node asks this only of a server
+      // that authenticated with a certificate chaining to a CA it trusts (a PSK handshake counts
+      // as resumed and skips it), and `rejectUnauthorized` then ends the connection before a
+      // byte of ours is sent; a certificate it does not trust ends it the same way.
+      checkServerIdentity: () => {
+        certified = true;
+        return Object.assign(new Error(CERTIFICATE), { code: "ERR_LABC_CERTIFICATE" });
+      },
+      rejectUnauthorized: true,
       // Node reads into `onread` for TLS as for plain sockets; its types leave the option out.
       ...({ onread } as object),
     });
@@ -137,6 +187,13 @@ export function dialSecure(host: string, port: number, key: NetworkKey, timeoutM
     socket.once("connect", () => (connected = true));
     socket.once("secureConnect", () => {
       clearTimeout(timer);
+      // Checked again rather than trusted to the two guards above: in TLS 1.3 a handshake with
+      // an external PSK is one that "resumed", and it carries no certificate. This process never
+      // offers a session ticket, so nothing else resumes.
+      if (!socket.isSessionReused() || peerCertified(socket)) {
+        socket.destroy();
+        return reject(new NotTrustedError(where, CERTIFICATE));
+      }
       socket.removeAllListeners("error");
       resolve(socket);
     });
@@ -145,7 +202,9 @@ export function dialSecure(host: string, port: number, key: NetworkKey, timeoutM
       socket.destroy();
       if (!connected) return reject(error);
       const code = error.code ?? "";
-      const why = /ALERT|DECRYPT|BAD_RECORD_MAC/.test(code)
+      const why = certified || X509_FAILURE.test(code)
+        ? CERTIFICATE
+        : /ALERT|DECRYPT|BAD_RECORD_MAC/.test(code)
         ? `refused our network secret (key id ${key.id}): it has another one`
         : /WRONG_VERSION|PACKET_LENGTH|RECORD_LAYER/.test(code)
           ? "answered without TLS: it has no network secret, and this process has one"

@@ -179,6 +179,8 @@ describe.skipIf(why)("the HTTP endpoint of a router with a secret: another user 
     expect(view.services.map((s) => s.host).sort()).toEqual(["host1", "host2"]);
     expect(view.servers.flatMap((s) => s.functions.map((f) => f.name))).toContain("bench.lamp");
     expect(metrics!.status).toBe(200);
+    // On this computer, the metrics name every function, the local `lamp` (just called) too.
+    expect(metrics!.text).toMatch(/"lamp"/);
     expect(JSON.parse(stopped!.text)).toMatchObject({ value: { state: "stopped" } });
   });
 
@@ -196,9 +198,10 @@ describe.skipIf(why)("the HTTP endpoint of a router with a secret: another user 
       { method: "POST", path: "/api/call", headers: far, body: { fn: "startService", args: ["LightControl"], host: "host2" } },
       { method: "POST", path: "/api/call", headers: far, body: { fn: "service_control.serviceLogs", args: ["LightControl"], host: "host2" } },
       { path: "/api/status", headers: bearer() },
+      { path: "/api/metrics", headers: bearer() },
     ];
     const answers = await ask(h2, base, plan);
-    const [who, onHost2, lamp, namedLamp, hostOnly, service, startService, shortStart, logs, status] = answers.map((a) => ({ status: a.status, body: a.text.startsWith("{") ? JSON.parse(a.text) : a.text }));
+    const [who, onHost2, lamp, namedLamp, hostOnly, service, startService, shortStart, logs, status, metrics] = answers.map((a) => ({ status: a.status, body: a.text.startsWith("{") ? JSON.parse(a.text) : a.text }));
     // The function sees a caller on another host, as the server's own check does.
     expect(who!.body).toEqual({ value: { fromOtherHost: true } });
     expect(onHost2!.body).toEqual({ value: "host2" });
@@ -207,6 +210,10 @@ describe.skipIf(why)("the HTTP endpoint of a router with a secret: another user 
       expect(refused).toMatchObject({ status: 403, body: { error: { code: "LABC_NOT_PERMITTED", message: expect.stringContaining("host2's own status page") } } });
     }
     expect(await lightControlOnHost2()).toBe("stopped");
+    // The metrics as another host's router sees them: the local `lamp` is not named.
+    expect(metrics!.status).toBe(200);
+    expect(JSON.stringify(metrics!.body)).not.toMatch(/\\"lamp\\"|"lamp"/);
+    expect(JSON.stringify(metrics!.body)).toMatch(/whoAsks/);
     // The view shows no more than it may use: no local function, no other host's services or logs.
     const view = status!.body as { services: { hostId: string; services?: unknown[]; error?: string }[]; servers: { functions: { name: string }[] }[] };
     const names = view.servers.flatMap((s) => s.functions.map((f) => f.name));

@@ -84,7 +84,7 @@ describe("the network secret", () => {
 
 describe("signed announcements", () => {
   const key = networkKey(newSecret());
-  const host = () => ({ hostId: "id-h1", name: "h1", port: 55555 });
+  const host = () => ({ hostId: "id-h1", name: "h1", port: 55555, addresses: ["10.0.0.1"] });
 
   test("taken when signed with the network's key, refused when changed or signed with another", () => {
     const check = new AnnouncementCheck(key, { repeats: false });
