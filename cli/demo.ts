@@ -58,7 +58,7 @@ export async function runDemo(): Promise<void> {
     const bytes = randomBytes(1024 * 1024);
     const back: Buffer = await labc.call("echo", bytes);
     say(`   call("echo", <1 MiB of bytes>)  -> ${back.length} bytes, ${back.equals(bytes) ? "identical" : "DIFFERENT"}`);
-    routerPid = labc.link.welcome?.pid;
+    routerPid = labc.admin.routerPid;
 
     say(`\n3. This process publishes on lab.print; the server's subscriber prints it:`);
     const printed = waitForLine((line) => line.includes("hello subscribers"), "print the publication");

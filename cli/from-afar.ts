@@ -4,7 +4,7 @@ import type { Runtime } from "../lib/runtime/runtime.js";
 import { exported } from "../lib/server.js";
 import type { ServiceInfo } from "../lib/services/supervisor.js";
 import type { FunctionEntry } from "../lib/wire/message.js";
-import type { FunctionView, StatusView } from "./status-board.js";
+import type { FunctionView, StatusView } from "./status-view.js";
 
 /**
  * What the status page does for a request from another computer (docs/observability.md#the-http-endpoint).
@@ -35,7 +35,7 @@ export function viewFromAfar(runtime: Runtime, view: StatusView): StatusView {
 /** A call as the pool resolves it for a caller on no host of the network, from `host`'s perspective if named. */
 export async function callFromAfar(runtime: Runtime, fn: string, args: unknown[], host: string | undefined): Promise<unknown> {
   const self = runtime.identity;
-  const pool = runtime.link.pool;
+  const pool = runtime.admin.pool;
   let hostId = self.hostId;
   if (host !== undefined && host !== self.host && host !== self.hostId) {
     const names = new Map([...pool.servers.values()].map((server) => [server.host, server.hostId]));
@@ -57,7 +57,7 @@ export async function serviceFromAfar(runtime: Runtime, host: string, name: stri
   if (host !== self.host && host !== self.hostId) throw new NotPermittedError(`the services of ${host}: ${ownPageOnly(self.host, host)}`);
   if (action !== "start" && action !== "stop" && action !== "restart") throw new BadArgumentsError(`action must be start, stop or restart, not "${action}"`);
   // ServiceControl is served by the router's own process, the runtime the page acts with.
-  const control = runtime.link.pool.servers.get(self.id);
+  const control = runtime.admin.pool.servers.get(self.id);
   if (!control) throw new NoSuchFunctionError("service_control.startService", "host", `ServiceControl of ${self.host} is not registered yet`);
   const act = (fn: string) => runtime.callAsOtherHost<ServiceInfo>(control, `service_control.${fn}`, [name], 60_000);
   if (action === "start") return act("startService");

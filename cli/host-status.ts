@@ -45,8 +45,8 @@ export async function hostStatus(config: Config, open: () => Runtime): Promise<H
   try {
     const facts = await labc.localhost.network.core.info<HostFacts>();
     const { host, hostId, version, pid, startedAt, uptimeS, lingerS, unit } = facts;
-    await labc.link.ready();
-    const here = labc.link.pool.snapshot().filter((server) => server.hostId === facts.hostId && server.id !== labc.identity.id);
+    await labc.admin.ready();
+    const here = labc.admin.pool.snapshot().filter((server) => server.hostId === facts.hostId && server.id !== labc.identity.id);
     const services = await labc.localhost.services().catch(() => []);
     return {
       ...status,

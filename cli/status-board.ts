@@ -11,6 +11,9 @@ import type { ServiceInfo } from "../lib/services/supervisor.js";
 import { PACKAGE_ROOT } from "../lib/paths.js";
 import { toJson } from "./format.js";
 import { callFromAfar, serviceFromAfar, viewFromAfar } from "./from-afar.js";
+import type { FunctionView, ServerView, ServicesView, StatusView } from "./status-view.js";
+
+export type { FunctionView, ServerView, ServicesView, StatusView };
 
 /**
  * The status page of the router's HTTP endpoint (docs/observability.md#the-status-page): the
@@ -32,46 +35,6 @@ const TAP_UNSENT_BYTES = 1 << 20;
 const MAX_BODY_BYTES = 1 << 20;
 const LOG_TAIL_BYTES = 2048;
 const LOG_LINES = 5;
-
-export interface FunctionView {
-  name: string;
-  /** The short name of a method (`echo`) beside its full one (`echo.echo`): one function, counted together. */
-  alias?: string;
-  scope: string;
-  visibility: string;
-  calls: number;
-  errors: number;
-  /** Calls per second answered since the view before. */
-  rate: number;
-  p99Us: number;
-}
-
-export interface ServerView {
-  id: string;
-  host: string;
-  hostId: string;
-  pid: number;
-  port: number;
-  state?: string;
-  suspect: boolean;
-  functions: FunctionView[];
-  topics: string[];
-}
-
-export interface ServicesView {
-  host: string;
-  hostId: string;
-  services?: (ServiceInfo & { log: string[] })[];
-  error?: string;
-}
-
-export interface StatusView {
-  host: string;
-  at: number;
-  hosts: HostInfo[];
-  servers: ServerView[];
-  services: ServicesView[];
-}
 
 export class StatusBoard {
   /** Each page watching the view, and who asks through it. */
@@ -156,7 +119,7 @@ export class StatusBoard {
     }
     const previous = this.previous;
     this.previous = new Map();
-    const servers: ServerView[] = [...this.runtime.link.pool.servers.values()].map((server) => ({
+    const servers: ServerView[] = [...this.runtime.admin.pool.servers.values()].map((server) => ({
       id: server.id,
       host: server.host,
       hostId: server.hostId,

@@ -50,7 +50,7 @@ function servedTotals(hosts: HostMetrics[]): Map<string, Total> {
 
 /** Takes what the view needs now; rates come from the difference with `before`. */
 export async function sample(labc: Runtime): Promise<Sample> {
-  return { at: performance.now(), hosts: await labc.link.networkMetrics() };
+  return { at: performance.now(), hosts: await labc.admin.networkMetrics() };
 }
 
 export async function view(labc: Runtime, before: Sample, now: Sample): Promise<TopView> {

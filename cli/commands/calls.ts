@@ -13,8 +13,8 @@ import { ArgumentProblem, declaredParams, typedArguments } from "../typed-args.j
 /** The arguments for calling `name`, converted by the parameters its servers declare (when they agree). */
 async function callArguments(labc: Runtime, name: string, args: string[], options: GlobalOptions): Promise<unknown[]> {
   const read = await argumentsOf(args, options);
-  await labc.link.ready();
-  const entries = labc.link.pool.snapshot().flatMap((server) => server.functions.filter((f) => f.name === name));
+  await labc.admin.ready();
+  const entries = labc.admin.pool.snapshot().flatMap((server) => server.functions.filter((f) => f.name === name));
   try {
     return typedArguments(read, declaredParams(entries));
   } catch (error) {

@@ -14,9 +14,9 @@ export function registerListing(cli: CAC): void {
     .action(
       action(async (options: GlobalOptions & { json?: boolean; long?: boolean }) => {
         const labc = configure(flagsOf(options));
-        await labc.link.ready();
+        await labc.admin.ready();
         // Private functions of other hosts are not listed: they answer only callers naming their host.
-        const servers = labc.link.pool
+        const servers = labc.admin.pool
           .snapshot()
           .filter((server) => server.id !== labc.identity.id)
           .map((server) => ({
@@ -52,7 +52,7 @@ export function registerListing(cli: CAC): void {
       action(async (options: GlobalOptions & { json?: boolean; all?: boolean }) => {
         const { metricsText } = await import("../metrics-view.js");
         const labc = configure(flagsOf(options));
-        const metrics = options.all ? await labc.link.networkMetrics() : await labc.link.metrics();
+        const metrics = options.all ? await labc.admin.networkMetrics() : await labc.admin.metrics();
         const text = () => [metrics].flat().map((host) => metricsText(host, process.pid)).join("\n\n");
         await writeOut(options.json ? metrics : text(), options.json === true);
         await labc.close();
@@ -116,7 +116,7 @@ export function registerListing(cli: CAC): void {
           process.stdout.write(`${table(header, rows)}\n`);
           // A gateway says how its backplane is, so that a missing site has its reason at hand.
           // (A router of an older labc does not know the question: nothing to say then.)
-          const backplane = await labc.link.backplane().catch(() => null);
+          const backplane = await labc.admin.backplane().catch(() => null);
           if (backplane?.linked) {
             const sites = `${backplane.sites} other site${backplane.sites === 1 ? "" : "s"}`;
             process.stdout.write(`\nbackplane: linked to NATS at ${backplane.server} (realm ${backplane.realm}), ${sites}\n`);

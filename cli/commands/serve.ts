@@ -35,7 +35,7 @@ export function registerServe(cli: CAC): void {
         stopOnSignal(() => labc.close());
         process.stdout.write(
           `labc: serving ${names.join(", ")} on ${labc.config["server.address"]}:${labc.port}` +
-            ` (router on port ${labc.config["router.port"]}, pid ${labc.link.welcome?.pid}, state ${labc.identity.state});` +
+            ` (router on port ${labc.config["router.port"]}, pid ${labc.admin.routerPid}, state ${labc.identity.state});` +
             " Ctrl-C stops\n",
         );
         if (!labc.key) process.stdout.write(`${OPEN_NETWORK}\n`);
