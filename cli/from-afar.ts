@@ -1,7 +1,7 @@
 import { BadArgumentsError, NoSuchFunctionError, NoSuchHostError, NotPermittedError } from "../lib/errors.js";
 import type { PoolServer } from "../lib/pool/function-pool.js";
 import type { Runtime } from "../lib/runtime/runtime.js";
-import { exported } from "../lib/server.js";
+import { exported } from "../lib/wire/message.js";
 import type { ServiceInfo } from "../lib/services/supervisor.js";
 import type { FunctionEntry } from "../lib/wire/message.js";
 import type { FunctionView, StatusView } from "./status-view.js";

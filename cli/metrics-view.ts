@@ -1,5 +1,5 @@
 import type { FunctionMetrics, ProcessMetrics } from "../lib/metrics.js";
-import type { HostMetrics } from "../lib/router.js";
+import type { HostMetrics } from "../lib/wire/router-answers.js";
 import { table } from "./format.js";
 
 function micros(us: number): string {

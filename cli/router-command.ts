@@ -11,8 +11,8 @@ import type { NetworkKey } from "../lib/trust/network-key.js";
 import { OPEN_NETWORK } from "../lib/trust/secret.js";
 import type { Listener, Transport } from "../lib/net/transport.js";
 import { CLI_PATH } from "../lib/paths.js";
-import { Router } from "../lib/router.js";
-import { HttpEndpoint } from "../lib/http-endpoint.js";
+import { Router } from "../lib/router/router.js";
+import { HttpEndpoint } from "../lib/router/http-endpoint.js";
 import { StatusBoard } from "./status-board.js";
 import { warn } from "../lib/log.js";
 import { Runtime } from "../lib/runtime/runtime.js";
@@ -143,13 +143,13 @@ export async function runRouter(config: Config): Promise<void> {
   await control.register(() => core.ping(), { name: "core.ping" });
   await control.register(() => core.info(), { name: "core.info" });
   // The endpoint is an extra: a router that cannot open it says why and works on without it.
-  const board = config["http.enabled"] ? new StatusBoard(control, { host: self.name, networkMetrics: () => router.networkMetrics() }) : undefined;
+  const board = config["http.enabled"] ? new StatusBoard(control, { host: self.name, networkMetrics: () => router.info.networkMetrics() }) : undefined;
   const http = board
     ? new HttpEndpoint({
         address: config["http.address"],
         port: config["http.port"],
         host: self.name,
-        metrics: (far) => router.metrics(far),
+        metrics: (far) => router.info.metrics(far),
         pages: board,
         ...(key ? { token: key.httpToken } : {}),
       })

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { configDir, loadConfig, type ConfigKey } from "../lib/config.js";
-import { isLoopback } from "../lib/http-endpoint.js";
+import { isLoopback } from "../lib/router/http-endpoint.js";
 import { networkKey } from "../lib/trust/network-key.js";
 import { isSecret, newSecret, parseSecret, secretFile, writeSecretFile } from "../lib/trust/secret.js";
 import type { SecretInput } from "./secret-input.js";

@@ -1,4 +1,4 @@
-import type { HostInfo } from "../lib/peers.js";
+import type { HostInfo } from "../lib/wire/router-answers.js";
 import type { ServiceInfo } from "../lib/services/supervisor.js";
 
 /** What the status page shows (cli/status-board.ts gathers it, cli/from-afar.ts bounds it for another computer). */

@@ -1,5 +1,5 @@
-import type { HostInfo } from "../lib/peers.js";
-import type { HostMetrics } from "../lib/router.js";
+import type { HostInfo } from "../lib/wire/router-answers.js";
+import type { HostMetrics } from "../lib/wire/router-answers.js";
 import type { Runtime } from "../lib/runtime/runtime.js";
 import type { ServiceInfo } from "../lib/services/supervisor.js";
 import { table } from "./format.js";

@@ -26,7 +26,7 @@ import {
 import { checkGroup } from "./pool/topic-trie.js";
 import { hooks, type Hook } from "./hooks.js";
 import { namespace, type Namespace } from "./namespace.js";
-import type { HostInfo } from "./peers.js";
+import type { HostInfo } from "./wire/router-answers.js";
 import type { ServiceInfo } from "./services/supervisor.js";
 import { Runtime, type CallAllResult, type CallOptions, type HostHandle, type StreamOptions, type Unsubscribe } from "./runtime/runtime.js";
 import type { ItemStream } from "./net/item-stream.js";

@@ -8,7 +8,7 @@ import type { Listener, Transport } from "./net/transport.js";
 import { checkPattern, subscriptionKey, TopicTrie } from "./pool/topic-trie.js";
 import type { Limits } from "./wire/limits.js";
 import type { NetworkKey } from "./trust/network-key.js";
-import { Kind, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
+import { exported, Kind, offered, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
 import { CallContext, runWith } from "./context.js";
 import { hooks } from "./hooks.js";
 import { isFar } from "./wire/codec.js";
@@ -60,16 +60,6 @@ export interface HandlerHandle {
   first: boolean;
   /** Removes the handler; true when its pattern has no handler left (to withdraw). */
   remove(): boolean;
-}
-
-/** Seen from outside the server: not scope "server", not "secret". */
-export function offered(entry: FunctionEntry): boolean {
-  return entry.scope !== "server" && entry.visibility !== "secret";
-}
-
-/** What other hosts may see and call: network scope, and not local or secret. */
-export function exported(entry: FunctionEntry): boolean {
-  return offered(entry) && entry.scope === "network" && entry.visibility !== "local";
 }
 
 /**

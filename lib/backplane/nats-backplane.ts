@@ -5,7 +5,7 @@ import { errorToPayload } from "../wire/error-payload.js";
 import { debug, warn } from "../log.js";
 import type { Limits } from "../wire/limits.js";
 import { refused } from "../net/trips.js";
-import { admitted, type Speaker } from "../trust/claims.js";
+import { admitted, type Speaker } from "../pool/claims.js";
 import type { FunctionPool, PoolServer } from "../pool/function-pool.js";
 import { parseSubscription } from "../pool/topic-trie.js";
 import { decodeMessage, encodeMessage, encodeReply } from "../wire/codec.js";

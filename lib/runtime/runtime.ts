@@ -5,7 +5,7 @@ import { hostId, newId, type Identity } from "../identity.js";
 import { namespace, type Namespace } from "../namespace.js";
 import type { ItemStream } from "../net/item-stream.js";
 import type { Limits } from "../wire/limits.js";
-import type { HostInfo } from "../peers.js";
+import type { HostInfo } from "../wire/router-answers.js";
 import type { PoolServer } from "../pool/function-pool.js";
 import type { ServiceInfo } from "../services/supervisor.js";
 import { processMetrics, type Metrics } from "../metrics.js";

@@ -213,3 +213,13 @@ export interface ErrorPayload {
   cause?: unknown;
   stack?: string;
 }
+
+/** Seen from outside the server: not scope "server", not "secret". */
+export function offered(entry: FunctionEntry): boolean {
+  return entry.scope !== "server" && entry.visibility !== "secret";
+}
+
+/** What other hosts may see and call: network scope, and not local or secret. */
+export function exported(entry: FunctionEntry): boolean {
+  return offered(entry) && entry.scope === "network" && entry.visibility !== "local";
+}

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { FunctionMetrics, ProcessMetrics } from "../../lib/metrics.js";
-import type { HostMetrics } from "../../lib/router.js";
+import type { HostMetrics } from "../../lib/wire/router-answers.js";
 import type { Runtime } from "../../lib/runtime/runtime.js";
 import { ECHO, FIXTURES, TestHost, type Served } from "../helpers.js";
 

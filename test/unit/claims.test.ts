@@ -1,10 +1,10 @@
 import { describe, expect, test } from "vitest";
 import { FunctionPool, reachedThrough } from "../../lib/pool/function-pool.js";
-import { claimProblem, type Speaker } from "../../lib/trust/claims.js";
+import { claimProblem, type Speaker } from "../../lib/pool/claims.js";
 import type { FunctionEntry, ServerEntry } from "../../lib/wire/message.js";
 
 /**
- * Who may say what of servers (lib/trust/claims.ts), table-driven. This host is "home"; "mate"
+ * Who may say what of servers (lib/pool/claims.ts), table-driven. This host is "home"; "mate"
  * is a host of its LAN; "gate" a linked router that is this LAN's gateway; "far" a host of
  * another site, whose gateway there is "siteGw".
  */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, expect, test, vi } from "vitest";
-import { Lifeline, type LifelineStatus } from "../../lib/lifeline.js";
+import { Lifeline, type LifelineStatus } from "../../lib/router/lifeline.js";
 
 beforeEach(() => {
   vi.useFakeTimers();

@@ -1,8 +1,8 @@
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { ConfigError } from "./errors.js";
-import type { ProcessMetrics } from "./metrics.js";
-import type { HostMetrics } from "./router.js";
+import { ConfigError } from "../errors.js";
+import type { ProcessMetrics } from "../metrics.js";
+import type { HostMetrics } from "../wire/router-answers.js";
 
 /**
  * Who a request comes from, once it passed the endpoint's checks: `this computer` (on loopback:

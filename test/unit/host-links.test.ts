@@ -2,7 +2,7 @@ import { expect, test } from "vitest";
 import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
 import { Connection } from "../../lib/net/connection.js";
 import type { Transport } from "../../lib/net/transport.js";
-import { Peers } from "../../lib/peers.js";
+import { Peers } from "../../lib/router/host-links.js";
 import { FunctionPool } from "../../lib/pool/function-pool.js";
 import { Kind, type ServerEntry } from "../../lib/wire/message.js";
 

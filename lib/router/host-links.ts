@@ -1,28 +1,18 @@
-import { networkInterfaces } from "node:os";
-import { BadArgumentsError, NotPermittedError, NotTrustedError } from "./errors.js";
-import { helloFrom } from "./identity.js";
-import { Lifeline, type LifelineStatus } from "./lifeline.js";
-import { processMetrics } from "./metrics.js";
-import { debug, warn } from "./log.js";
-import { Connection } from "./net/connection.js";
-import { refused } from "./net/trips.js";
-import type { Transport } from "./net/transport.js";
-import { reachedThrough, type FunctionPool } from "./pool/function-pool.js";
-import type { Sighting } from "./discovery/discovery.js";
-import type { Limits } from "./wire/limits.js";
-import { admitted, type Speaker } from "./trust/claims.js";
-import {
-  Kind,
-  PROTOCOL_VERSION,
-  type AnnounceBody,
-  type DeathBody,
-  type HelloBody,
-  type Message,
-  type ServerEntry,
-  type SuspectBody,
-  type WelcomeBody,
-  type WithdrawBody,
-} from "./wire/message.js";
+import { BadArgumentsError, NotPermittedError, NotTrustedError } from "../errors.js";
+import { helloFrom } from "../identity.js";
+import { Lifeline } from "./lifeline.js";
+import type { HostState } from "../wire/router-answers.js";
+import { HostIds } from "./host-ids.js";
+import { LinkNotices } from "./link-notices.js";
+import { processMetrics } from "../metrics.js";
+import { debug } from "../log.js";
+import { Connection } from "../net/connection.js";
+import { refused } from "../net/trips.js";
+import type { Transport } from "../net/transport.js";
+import type { FunctionPool } from "../pool/function-pool.js";
+import type { Sighting } from "../discovery/discovery.js";
+import type { Limits } from "../wire/limits.js";
+import { Kind, PROTOCOL_VERSION, type DeathBody, type HelloBody, type Message, type ServerEntry, type WelcomeBody } from "../wire/message.js";
 
 export interface PeersOptions {
   self: { hostId: string; name: string; port: number; instance: string };
@@ -47,23 +37,7 @@ export interface PeersOptions {
 }
 
 /** One line of `labc hosts`. */
-export interface HostInfo {
-  hostId: string;
-  name: string;
-  addresses: string[];
-  port: number;
-  state: LifelineStatus | "self" | "connecting";
-  /** Milliseconds since anything was heard from it (null: never, or this host). */
-  lastHeardMs: number | null;
-  servers: number;
-  functions: number;
-  /** On another site (docs/backplane.md): the name of its gateway, where known, */
-  site?: string;
-  /** and the host of this LAN whose backplane reaches it. */
-  gateway?: string;
-}
-
-interface Peer {
+export interface Peer {
   hostId: string;
   name: string;
   port: number;
@@ -75,18 +49,10 @@ interface Peer {
   instance: string | undefined;
   initiatedByUs: boolean;
   lifeline: Lifeline | null;
-  state: HostInfo["state"];
+  state: HostState;
   dialing: boolean;
   redial: NodeJS.Timeout | null;
   failures: number;
-}
-
-function ownAddresses(): Set<string> {
-  return new Set(
-    Object.values(networkInterfaces())
-      .flat()
-      .map((info) => info?.address ?? ""),
-  );
 }
 
 /** Give up redialing a host that stayed unreachable this many times; discovery finds it again. */
@@ -109,9 +75,15 @@ export class Peers {
   private readonly early = new Map<Connection, Message[]>();
   private closed = false;
   private readonly startedAt = Date.now();
-  private clashSaidAt = 0;
+  private readonly ids: HostIds;
 
-  constructor(private readonly options: PeersOptions) {}
+  /** What the linked routers say of servers, bound to each one's host. */
+  private readonly notices: LinkNotices;
+
+  constructor(private readonly options: PeersOptions) {
+    this.ids = new HostIds(options.self, options.heartbeat.intervalMs);
+    this.notices = new LinkNotices({ self: options.self.hostId, pool: options.pool, notify: options.notify, isLanHost: (hostId) => this.isLanHost(hostId) });
+  }
 
   /** The link to a host, when it is up. */
   linkTo(hostId: string): Connection | undefined {
@@ -135,10 +107,7 @@ export class Peers {
     if (this.closed) return;
     if (sighting.hostId === this.options.self.hostId) {
       // Our own announcement, heard back; or another machine that took our id.
-      const own = ownAddresses();
-      if (sighting.addresses.length && !sighting.addresses.some((address) => own.has(address))) {
-        this.clash(sighting.name, sighting.addresses[0]!, `its ${sighting.via} announcement`);
-      }
+      if (this.ids.fromAnotherMachine(sighting.addresses)) this.ids.clash(sighting.name, sighting.addresses[0]!, `its ${sighting.via} announcement`);
       return;
     }
     const peer = sighting.hostId ? this.peers.get(sighting.hostId) : undefined;
@@ -156,32 +125,17 @@ export class Peers {
     const address = connection.transport.remote.replace(/:\d+$/, "").replace(/^::ffff:/, "");
     if (hello.hostId === this.options.self.hostId) {
       // A static peer or known address that turns out to be this very host, or a clone of it.
-      if (hello.id !== this.options.self.instance) throw this.clash(hello.host, address, "its router dialed this one");
+      if (hello.id !== this.options.self.instance) throw this.ids.clash(hello.host, address, "its router dialed this one");
       throw new BadArgumentsError("a router does not link to itself");
     }
     const who = { hostId: hello.hostId, name: hello.host, port: hello.port ?? 0, instance: hello.id };
-    const impostor = this.impostor(who, address);
+    const impostor = this.ids.impostor(this.peers.get(who.hostId), who, address);
     if (impostor) {
       refused(address, impostor);
       throw new NotPermittedError(`${address} is not the router of ${hello.hostId}: that host's router is linked to ${this.options.self.name} and answering`);
     }
     this.attach(connection, who, false, address);
     return this.welcome();
-  }
-
-  /**
-   * Why a router that says it is `who`, at `address`, is not: that host's router is linked
-   * already, from another address, as another run, and answered within the last two
-   * heartbeats. A router that restarts closes its old link as it stops (or goes silent with its
-   * host), so a link still answering is the host itself, and the newcomer is using its id to
-   * speak for it.
-   */
-  private impostor(who: { hostId: string; name: string; instance: string }, address: string): string | undefined {
-    const peer = this.peers.get(who.hostId);
-    const line = peer?.lifeline;
-    if (!peer?.link || peer.link.closed || !line || peer.instance === who.instance || peer.address === address) return undefined;
-    if (Date.now() - line.lastHeard > this.options.heartbeat.intervalMs * 2) return undefined;
-    return `it said it is the router of ${peer.name} (${who.hostId}), which is linked from ${peer.address} and answering`;
   }
 
   welcome(): WelcomeBody {
@@ -205,27 +159,9 @@ export class Peers {
     }
   }
 
-  hosts(): HostInfo[] {
-    const { self, pool } = this.options;
-    const own: HostInfo = {
-      hostId: self.hostId,
-      name: self.name,
-      addresses: [],
-      port: self.port,
-      state: "self",
-      lastHeardMs: null,
-      ...pool.countOn(self.hostId),
-    };
-    const others = [...this.peers.values()].map((peer) => ({
-      hostId: peer.hostId,
-      name: peer.name,
-      addresses: peer.address ? [peer.address, ...peer.addresses.filter((a) => a !== peer.address)] : peer.addresses,
-      port: peer.port,
-      state: peer.state,
-      lastHeardMs: peer.lifeline ? Date.now() - peer.lifeline.lastHeard : null,
-      ...pool.countOn(peer.hostId),
-    }));
-    return [own, ...others];
+  /** The hosts this router knows of (linked, dialed, dead), as `labc hosts` lists them. */
+  known(): Iterable<Readonly<Peer>> {
+    return this.peers.values();
   }
 
   close(): void {
@@ -242,30 +178,10 @@ export class Peers {
     const peer = this.byLink.get(connection);
     if (!peer) return void this.early.get(connection)?.push(message);
     if (peer.link !== connection) return;
+    if (this.notices.apply(peer, message)) return;
     switch (message.kind) {
-      case Kind.pool:
-        return this.replaceServers(peer, message.body.servers);
-      case Kind.announce: {
-        const body = message.body as AnnounceBody;
-        if (!body.server || !this.admitted(peer, [body.server]).length) return;
-        const server = { ...body.server, address: peer.address! };
-        this.options.pool.applyAnnounce({ server });
-        return this.options.notify(Kind.announce, { server });
-      }
-      case Kind.withdraw: {
-        const body = message.body as WithdrawBody;
-        if (!this.speaksFor(peer, body.server)) return;
-        this.options.pool.applyWithdraw(body);
-        return this.options.notify(Kind.withdraw, body);
-      }
       case Kind.death:
         return this.death(peer, message.body);
-      case Kind.suspect: {
-        const body = message.body as SuspectBody;
-        if (!this.speaksFor(peer, body.server)) return;
-        if (this.options.pool.setSuspect(body.server, body.suspect)) this.options.notify(Kind.suspect, body);
-        return;
-      }
       case Kind.ping:
         return connection.send(Kind.pong, {}, message.id);
       case Kind.req:
@@ -301,7 +217,7 @@ export class Peers {
             DIAL_TIMEOUT_MS * 3,
           );
           const who = { hostId: welcome.hostId, name: welcome.host, port: welcome.port, instance: welcome.instance };
-          const impostor = this.impostor(who, address);
+          const impostor = this.ids.impostor(this.peers.get(who.hostId), who, address);
           if (impostor) {
             refused(address, impostor);
             connection.close();
@@ -351,21 +267,8 @@ export class Peers {
     const { self } = this.options;
     let peer = this.peers.get(who.hostId);
     if (!peer) {
-      peer = {
-        hostId: who.hostId,
-        name: who.name,
-        port: who.port,
-        addresses: [],
-        link: null,
-        address: undefined,
-        instance: undefined,
-        initiatedByUs,
-        lifeline: null,
-        state: "connecting",
-        dialing: false,
-        redial: null,
-        failures: 0,
-      };
+      const { hostId, name, port } = who;
+      peer = { hostId, name, port, addresses: [], link: null, address: undefined, instance: undefined, initiatedByUs, lifeline: null, state: "connecting", dialing: false, redial: null, failures: 0 };
       this.peers.set(who.hostId, peer);
     }
     if (peer.link && !peer.link.closed) {
@@ -421,25 +324,6 @@ export class Peers {
     debug("linked with %s (%s) at %s", who.name, who.hostId, address);
   }
 
-  /**
-   * Another machine goes by this host's id: both would take each other for themselves and never
-   * link. Said once a minute, with the fix.
-   */
-  private clash(name: string | undefined, address: string, how: string): BadArgumentsError {
-    const { self } = this.options;
-    const error = new BadArgumentsError(
-      `host id clash: ${name ?? "a host"} at ${address} (${how}) has this host's id ${self.hostId}` +
-        (name === self.name ? ` and its name "${self.name}"` : "") +
-        `; the two cannot link. Cloned machines share /etc/machine-id: give one a name of its own (hostnamectl set-hostname),` +
-        ` or a new machine id (rm /etc/machine-id && systemd-machine-id-setup), or set [host] id in its labc config`,
-    );
-    if (Date.now() - this.clashSaidAt > 60_000) {
-      this.clashSaidAt = Date.now();
-      warn(error.message);
-    }
-    return error;
-  }
-
   /** Drops a link without declaring its host dead (a newer link replaces it). */
   private retire(peer: Peer): void {
     const old = peer.link;
@@ -473,42 +357,13 @@ export class Peers {
   }
 
   private death(from: Peer, body: DeathBody): void {
-    if (body.server) {
-      if (!this.speaksFor(from, body.server)) return;
-      this.options.pool.removeServer(body.server);
-      return this.options.notify(Kind.death, { server: body.server });
-    }
+    if (body.server) return this.notices.serverDied(from, body.server);
     // Another host lost its link to a host: believe it if this host has not heard from it lately.
     const named = body.host ? this.peers.get(body.host) : undefined;
     const line = named?.lifeline;
     if (named && line && Date.now() - line.lastHeard > this.options.heartbeat.intervalMs * 1.5) {
       this.dead(named, `reported dead by ${from.name}`);
     }
-  }
-
-  /** A host's whole pool, sent on each new link to it (two routers that dialed each other at once send it twice). */
-  private replaceServers(peer: Peer, servers: ServerEntry[]): void {
-    const entries = this.admitted(peer, servers).map((entry) => ({ ...entry, address: peer.address! }));
-    const { pool } = this.options;
-    const owned = [...pool.servers.values()].filter((server) => reachedThrough(server) === peer.hostId);
-    pool.replaceReached(owned, entries, this.options.notify);
-  }
-
-  /**
-   * What a linked host may say of servers: its own, on its own host, and (a gateway of this
-   * LAN) other sites' on hosts that are not of this LAN; never a server whose id another host
-   * holds. The rest is refused, said once a minute per address.
-   */
-  private admitted(peer: Peer, entries: ServerEntry[]): ServerEntry[] {
-    const speaker: Speaker = {
-      kind: "link",
-      hostId: peer.hostId,
-      self: this.options.self.hostId,
-      lanHost: (hostId) => this.isLanHost(hostId),
-      owns: (server) => reachedThrough(server) === peer.hostId,
-    };
-    const from = peer.address ?? peer.name;
-    return admitted(entries, speaker, this.options.pool, (why) => refused(from, `the router of ${peer.name} (${peer.hostId}) is not believed: ${why}`));
   }
 
   /**
@@ -520,12 +375,6 @@ export class Peers {
     if (hostId === this.options.self.hostId) return true;
     const peer = this.peers.get(hostId);
     return peer !== undefined && peer.state !== "dead";
-  }
-
-  /** Whether a host may speak of this server: its own, or one of another site it is the gateway to. */
-  private speaksFor(peer: Peer, serverId: string | undefined): boolean {
-    const server = this.options.pool.servers.get(serverId ?? "");
-    return server !== undefined && reachedThrough(server) === peer.hostId;
   }
 
   private scheduleRedial(peer: Peer): void {

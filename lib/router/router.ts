@@ -1,29 +1,19 @@
-import { BadArgumentsError, LimitError, NoSuchFunctionError, NotPermittedError } from "./errors.js";
-import { Backplane, type BackplaneSettings, type Origin } from "./backplane/nats-backplane.js";
-import type { Discovery } from "./discovery/discovery.js";
-import { debug, warn } from "./log.js";
-import { Connection } from "./net/connection.js";
-import { refused, tripCounts, tripped } from "./net/trips.js";
-import type { Listener, Transport } from "./net/transport.js";
+import { Backplane, type BackplaneSettings } from "../backplane/nats-backplane.js";
+import type { Discovery } from "../discovery/discovery.js";
+import { BadArgumentsError, NotPermittedError } from "../errors.js";
+import { debug, warn } from "../log.js";
+import { processMetrics } from "../metrics.js";
+import { Connection } from "../net/connection.js";
+import type { Listener, Transport } from "../net/transport.js";
+import { refused, tripped } from "../net/trips.js";
+import { entryOf, FunctionPool, reachedThrough } from "../pool/function-pool.js";
+import { encodeMessage } from "../wire/codec.js";
+import type { Limits } from "../wire/limits.js";
+import { exported, Kind, PROTOCOL_VERSION, type AnnounceBody, type HelloBody, type Message, type ServerEntry, type WithdrawBody } from "../wire/message.js";
+import { Forwarding } from "./forwarding.js";
+import { HostInfoAnswers } from "./host-info.js";
+import { Peers } from "./host-links.js";
 import { Lifeline } from "./lifeline.js";
-import { METRICS_FN, NETWORK_METRICS_FN, processMetrics, type ProcessMetrics } from "./metrics.js";
-import { Peers, type HostInfo } from "./peers.js";
-import { entryOf, FunctionPool, reachedThrough, type PoolServer } from "./pool/function-pool.js";
-import { exported } from "./server.js";
-import { encodeMessage, FLAG_FAR } from "./wire/codec.js";
-import type { Limits } from "./wire/limits.js";
-import {
-  Kind,
-  PROTOCOL_VERSION,
-  REQPUB,
-  type AnnounceBody,
-  type HelloBody,
-  type Message,
-  type PubBody,
-  type ReqBody,
-  type ServerEntry,
-  type WithdrawBody,
-} from "./wire/message.js";
 
 export interface RouterOptions {
   host: string;
@@ -54,44 +44,8 @@ export interface RouterOptions {
   backplane?: BackplaneSettings | undefined;
 }
 
-/** Whether a request came over the backplane from another site. */
-function isSite(from: Connection | Origin): boolean {
-  return !(from instanceof Connection);
-}
-
-/** The trip a publication the backplane would not take counts as: a limit (max_payload), or a bad message. */
-function limitOf(error: unknown): string {
-  return error instanceof LimitError ? error.limit : "bad_message";
-}
-
 /** How long a stopping server's withdraw waits for a process or host to confirm it. */
 const SYNC_MS = 1000;
-
-const METRICS_FNS = new Set([METRICS_FN, NETWORK_METRICS_FN]);
-
-/** How long the router waits for a process's metrics: one that is busy longer is left out. */
-const METRICS_MS = 2000;
-
-/** What `labc metrics` shows of a host. */
-export interface HostMetrics {
-  host: string;
-  hostId: string;
-  processes: ProcessMetrics[];
-}
-
-/**
- * Functions the router itself answers (it runs no user code). `far`: the caller is on another
- * host (a router link, a connection from another address, another site), which sees only what
- * other hosts may see of this one.
- */
-const BUILT_INS: Record<string, (router: Router, far: boolean) => unknown> = Object.assign(Object.create(null), {
-  "labc.hosts": (router: Router, far: boolean) => router.hosts(far),
-  // Which NATS server, and why not: for this host's own callers (the URLs may name a login).
-  "labc.backplane": (router: Router, far: boolean) => (far ? null : (router.backplane?.status() ?? null)),
-  "labc.stats": () => ({ pid: process.pid, rssBytes: process.memoryUsage.rss(), trips: tripCounts() }),
-  [METRICS_FN]: (router: Router, far: boolean) => router.metrics(far),
-  [NETWORK_METRICS_FN]: (router: Router) => router.networkMetrics(),
-});
 
 /**
  * The host's router: owns the root port, knows every server of the host through its lifeline,
@@ -104,6 +58,9 @@ export class Router {
   readonly peers: Peers;
   /** Set when this router is its site's gateway to the backplane. */
   readonly backplane: Backplane | undefined;
+  /** The router's own functions: `labc.hosts`, `labc.metrics`... */
+  readonly info: HostInfoAnswers;
+  private readonly forwarding: Forwarding;
   private readonly serverOf = new Map<Connection, string>();
   /** The lifeline each server id registered on last: an older one closing must not remove it. */
   private readonly lifelineOf = new Map<string, Connection>();
@@ -125,7 +82,7 @@ export class Router {
       dial: options.dial,
       notify: (kind, body) => this.notify(kind, body),
       exported: () => this.exportedServers(),
-      deliverLocal: (message, from) => this.forward(message, from),
+      deliverLocal: (message, from) => this.forwarding.forward(message, from),
       remember: options.remember,
     });
     if (options.backplane) {
@@ -140,10 +97,25 @@ export class Router {
           this.notify(kind, body);
           this.peers.broadcast(kind, body);
         },
-        deliver: (message, from) => this.forward(message, from),
-        deliverPublication: (message) => this.deliverPublication(message),
+        deliver: (message, from) => this.forwarding.forward(message, from),
+        deliverPublication: (message) => this.forwarding.deliverPublication(message),
       });
     }
+    const { host, hostId, instance, port, forwardTimeoutMs } = options;
+    const { pool, peers, backplane } = this;
+    this.info = new HostInfoAnswers({
+      host,
+      hostId,
+      instance,
+      port,
+      pool,
+      peers,
+      backplane,
+      processes: () => [...new Set([...this.lifelineOf.values(), ...this.watchers])],
+      exportedServers: () => this.exportedServers(),
+    });
+    const lifelineOf = (serverId: string) => this.lifelineOf.get(serverId);
+    this.forwarding = new Forwarding({ host, hostId, forwardTimeoutMs, pool, peers, backplane, lifelineOf, info: this.info });
   }
 
   get port(): number {
@@ -196,7 +168,7 @@ export class Router {
           return this.withdraw(message.body, message.id, connection);
         case Kind.req:
         case Kind.pub:
-          return this.forward(message, connection);
+          return this.forwarding.forward(message, connection);
         case Kind.ping:
           return connection.send(Kind.pong, {}, message.id);
         default:
@@ -296,178 +268,6 @@ export class Router {
     void Promise.all(applied).then(() => connection.reply(id, null));
   }
 
-  /**
-   * A request or publication for one server, from a process that cannot reach it directly, or
-   * from another host's router: passed on over the server's lifeline or its host's link, and
-   * the answer passed back as it came.
-   */
-  /**
-   * What every process of this host did (`labc metrics`): asked of each over its connection to
-   * this router, now, and this process's own (its ServiceControl runs here).
-   */
-  async metrics(far = false): Promise<HostMetrics> {
-    const asked = [...new Set([...this.lifelineOf.values(), ...this.watchers])].map((connection) =>
-      connection.request(Kind.req, { fn: METRICS_FN, args: [] }, METRICS_FN, METRICS_MS).catch(() => undefined),
-    );
-    const answers = (await Promise.all(asked)) as (ProcessMetrics | undefined)[];
-    const own = processMetrics.snapshot(`router ${this.options.instance}`);
-    const processes = [own, ...answers.filter((answer): answer is ProcessMetrics => answer !== undefined && answer.pid !== own.pid)];
-    return { host: this.options.host, hostId: this.options.hostId, processes: far ? this.farView(processes) : processes };
-  }
-
-  /**
-   * This host's processes' metrics as another host may see them (its router asking, for
-   * `labc metrics --all` or `labc top` there): functions only under names other hosts are told
-   * of (served: what this host exports; called: that too, and what other hosts export unless a
-   * server of this host has a function of that name that other hosts may not see), and
-   * connections without who is at their other end. A local, host-, server-scoped or secret
-   * function is, to another host, a name that does not exist (LABC_NO_SUCH_FUNCTION): its
-   * metrics must not tell it either.
-   */
-  private farView(processes: ProcessMetrics[]): ProcessMetrics[] {
-    const exportedHere = new Set<string>();
-    const hiddenHere = new Set<string>();
-    const exportedAnywhere = new Set<string>();
-    for (const server of this.pool.servers.values()) {
-      const here = server.hostId === this.options.hostId && server.gateway === undefined;
-      for (const [name, entry] of server.functions) {
-        if (exported(entry)) {
-          exportedAnywhere.add(name);
-          if (here) exportedHere.add(name);
-        } else if (here) hiddenHere.add(name);
-      }
-    }
-    const served = (fn: string) => exportedHere.has(fn);
-    const called = (fn: string) => exportedHere.has(fn) || (exportedAnywhere.has(fn) && !hiddenHere.has(fn));
-    return processes.map((p) => ({
-      ...p,
-      served: p.served.filter((f) => served(f.fn)),
-      called: p.called.filter((f) => called(f.fn)),
-      connections: p.connections.map((c) => ({ ...c, peer: "" })),
-    }));
-  }
-
-  /** Every linked host's metrics beside this host's (`labc metrics --all`, `labc top`): a host that does not answer is left out. */
-  async networkMetrics(): Promise<HostMetrics[]> {
-    const asked = this.peers.links().map((link) =>
-      link.request(Kind.req, { fn: METRICS_FN, args: [] }, METRICS_FN, METRICS_MS + 1000).catch(() => undefined),
-    );
-    const [own, ...others] = await Promise.all([this.metrics(), ...asked]);
-    return [own as HostMetrics, ...(others as (HostMetrics | undefined)[]).filter((host): host is HostMetrics => host !== undefined)];
-  }
-
-  private forward(message: Message, from: Connection | Origin): void {
-    const body = message.body as ReqBody & PubBody;
-    if (message.kind === Kind.req && body.target === undefined && BUILT_INS[body.fn]) {
-      // What this host's processes did is for its own callers, and for the routers linked to it
-      // (members of the network: they see its pool already); the network's, for its own callers.
-      const allowed = from.fromOwnHost || (body.fn === METRICS_FN && this.peers.isLink(from));
-      if (METRICS_FNS.has(body.fn) && !allowed) {
-        return from.replyError(message.id, new NotPermittedError(`${body.fn} answers callers on ${this.options.host} and linked routers only`));
-      }
-      const far = isSite(from) || this.peers.isLink(from) || !from.fromOwnHost;
-      const answer = BUILT_INS[body.fn]!(this, far);
-      if (!(answer instanceof Promise)) return from.reply(message.id, answer);
-      return void answer.then(
-        (value) => from.reply(message.id, value),
-        (error) => from.replyError(message.id, error),
-      );
-    }
-    if (message.kind === Kind.pub && body.gateway !== undefined) return this.toSites(message, body.gateway, from);
-    const target = body.target === undefined ? undefined : this.pool.servers.get(body.target);
-    if (message.kind === Kind.req && target?.hostId === this.options.hostId && (this.peers.isLink(from) || !from.fromOwnHost)) {
-      // A caller on another host: its server is told (FLAG_FAR), and what other hosts may
-      // not call is refused here, as if it did not exist.
-      const entry = target.functions.get(String(body.fn));
-      // A reqpub goes to a subscriber: subscriptions are seen by every host.
-      if (body.fn !== REQPUB && (!entry || !exported(entry))) {
-        return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", `not on ${this.options.host}`));
-      }
-      message.frame![1]! |= FLAG_FAR;
-    }
-    if (target?.gateway === this.options.hostId) return this.acrossSites(message, target, from);
-    // What comes from another host's router goes only to this host's servers: never a loop.
-    const via = target
-      ? target.hostId === this.options.hostId
-        ? this.lifelineOf.get(target.id)
-        : !this.peers.isLink(from)
-          ? this.peers.linkTo(reachedThrough(target))
-          : undefined
-      : undefined;
-    if (message.kind === Kind.pub) {
-      via?.forward(message);
-      return;
-    }
-    if (!via) {
-      const where = target ? `server ${target.id} on ${target.host} is not reachable` : `no server ${body.target}`;
-      return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", where));
-    }
-    const timeoutMs = this.timeoutOf(body);
-    // A stream's items pass back as they come, and the reader's credit goes on to the server.
-    const onItem = body.credit === undefined ? undefined : (item: Buffer) => from.passItem(message.id, item);
-    const relayed = via.relay(message, String(body.fn), timeoutMs, onItem);
-    // The caller's cancel goes on to the server, under the id the request has there.
-    from.track(message.id, { cancel: () => via.cancel(relayed.id), credit: (n) => via.grant(relayed.id, n) });
-    relayed.answer.then(
-      (answer) => from.replyWith(message.id, answer),
-      (error) => from.replyError(message.id, error),
-    );
-  }
-
-  private timeoutOf(body: ReqBody): number {
-    return Number(body.timeoutMs) > 0 ? Number(body.timeoutMs) : this.options.forwardTimeoutMs;
-  }
-
-  /**
-   * A request or publication for a server of another site, of which this router is the
-   * gateway: over the backplane. Only this host's processes and this LAN's routers send it here;
-   * what came from another site never goes on to a third.
-   */
-  private acrossSites(message: Message, target: PoolServer, from: Connection | Origin): void {
-    const body = message.body as ReqBody;
-    const where = `server ${target.id} on ${target.host} (another site)`;
-    if (message.kind === Kind.pub) {
-      if (isSite(from)) return;
-      try {
-        return this.backplane?.sendPublication(message, target);
-      } catch (error) {
-        // A peer chose the topic, and may send it by the thousand: counted, logged within the log's budget.
-        return tripped(limitOf(error), (from as Connection).transport.remote, `a publication on ${message.body.topic} not passed to ${where}: ${(error as Error).message}`);
-      }
-    }
-    if (!this.backplane || isSite(from)) return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", `${where} is not reachable from here`));
-    // A stream's items pass back as they come; the reader's credit stays here (see siteOrigin).
-    const onItem = body.credit === undefined ? undefined : (item: Buffer) => from.passItem(message.id, item);
-    this.backplane.relay(message, target, this.timeoutOf(body), onItem).then(
-      (answer) => from.replyWith(message.id, answer),
-      (error) => from.replyError(message.id, error),
-    );
-  }
-
-  /** A publication for every other site: published on the backplane by the gateway named. */
-  private toSites(message: Message, gateway: string, from: Connection | Origin): void {
-    if (isSite(from)) return;
-    if (gateway !== this.options.hostId) {
-      if (!this.peers.isLink(from)) this.peers.linkTo(gateway)?.forward(message);
-      return;
-    }
-    try {
-      this.backplane?.publishToSites(message);
-    } catch (error) {
-      tripped(limitOf(error), (from as Connection).transport.remote, `a publication on ${message.body.topic} not passed to the other sites: ${(error as Error).message}`);
-    }
-  }
-
-  /** A publication from another site: to every subscriber of this site outside groups (one `except`). */
-  private deliverPublication(message: Message): void {
-    const { topic, args, except } = message.body as PubBody;
-    for (const server of this.pool.subscribers(topic)) {
-      if (server.gateway !== undefined || server.id === except) continue;
-      if (server.hostId === this.options.hostId) this.lifelineOf.get(server.id)?.forward(message);
-      else this.peers.linkTo(server.hostId)?.send(Kind.pub, { topic, args, target: server.id });
-    }
-  }
-
   /** This LAN's servers as other sites may see them, and its hosts (for the backplane). */
   private site(): { servers: ServerEntry[]; hosts: { hostId: string; name: string }[] } {
     const servers: ServerEntry[] = [];
@@ -477,47 +277,8 @@ export class Router {
       entry.functions = entry.functions.filter(exported);
       if (entry.functions.length || entry.topics.length) servers.push(entry);
     }
-    const hosts = this.peers.hosts().filter((host) => host.state === "self" || host.state === "alive" || host.state === "suspect");
+    const hosts = this.info.lanHosts().filter((host) => host.state === "self" || host.state === "alive" || host.state === "suspect");
     return { servers, hosts: hosts.map(({ hostId, name }) => ({ hostId, name })) };
-  }
-
-  /**
-   * `labc hosts`: this host, the hosts of this LAN, and those of other sites. For a caller on
-   * another host (`far`), this host counts only the functions other hosts are told of.
-   */
-  hosts(far = false): HostInfo[] {
-    const hosts = this.peers.hosts();
-    if (far) {
-      const offered = this.exportedServers().filter((server) => server.hostId === this.options.hostId);
-      const self = hosts.findIndex((host) => host.state === "self");
-      if (self >= 0) hosts[self] = { ...hosts[self]!, functions: offered.reduce((sum, server) => sum + server.functions.length, 0) };
-    }
-    const known = new Set(hosts.map((host) => host.hostId));
-    const remote = (hostId: string, name: string, where: Pick<HostInfo, "site" | "gateway">, suspect: boolean, lastHeardMs: number | null): HostInfo => ({
-      hostId,
-      name,
-      addresses: [],
-      port: 0,
-      state: suspect ? "suspect" : "alive",
-      lastHeardMs,
-      ...this.pool.countOn(hostId),
-      ...where,
-    });
-    if (this.backplane) {
-      for (const host of this.backplane.hosts()) {
-        if (!known.has(host.hostId)) hosts.push(remote(host.hostId, host.name, { site: host.site, gateway: this.options.host }, host.suspect, host.lastHeardMs));
-        known.add(host.hostId);
-      }
-      return hosts;
-    }
-    // A router of this LAN without the backplane knows other sites' hosts by their servers.
-    for (const server of this.pool.servers.values()) {
-      if (server.gateway === undefined || known.has(server.hostId)) continue;
-      known.add(server.hostId);
-      const gateway = hosts.find((host) => host.hostId === server.gateway);
-      hosts.push(remote(server.hostId, server.host, { gateway: gateway?.name ?? server.gateway }, server.suspect, null));
-    }
-    return hosts;
   }
 
   /**

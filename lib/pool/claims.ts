@@ -1,5 +1,5 @@
-import { exported } from "../server.js";
-import type { FunctionPool, PoolServer } from "../pool/function-pool.js";
+import { exported } from "../wire/message.js";
+import type { FunctionPool, PoolServer } from "./function-pool.js";
 import type { ServerEntry } from "../wire/message.js";
 
 /**
