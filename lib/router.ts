@@ -10,7 +10,7 @@ import { METRICS_FN, NETWORK_METRICS_FN, processMetrics, type ProcessMetrics } f
 import { Peers, type HostInfo } from "./peers.js";
 import { entryOf, FunctionPool, reachedThrough, type PoolServer } from "./pool/function-pool.js";
 import { exported } from "./server.js";
-import { encodeMessage, FLAG_FAR } from "./wire/codec.js";
+import { encodeMessage, FLAG_FAR, FLAG_OTHER_SITE } from "./wire/codec.js";
 import type { Limits } from "./net/limits.js";
 import {
   Kind,
@@ -374,6 +374,9 @@ export class Router {
       );
     }
     if (message.kind === Kind.pub && body.gateway !== undefined) return this.toSites(message, body.gateway, from);
+    // From another site: whoever may publish on NATS, no member. The server is told, whichever
+    // host of this LAN it is on (the routers between keep the bit), as ServiceControl must know.
+    if (message.kind === Kind.req && isSite(from)) message.frame![1]! |= FLAG_FAR | FLAG_OTHER_SITE;
     const target = body.target === undefined ? undefined : this.pool.servers.get(body.target);
     if (message.kind === Kind.req && target?.hostId === this.options.hostId && (this.peers.isLink(from) || !from.fromOwnHost)) {
       // A caller on another host: its server is told (FLAG_FAR), and what other hosts may

@@ -12,7 +12,7 @@ import type { NetworkKey } from "./trust/network-key.js";
 import { Kind, PROTOCOL_VERSION, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
 import { CallContext, runWith } from "./context.js";
 import { hooks } from "./hooks.js";
-import { encodeMessage, isFar } from "./wire/codec.js";
+import { encodeMessage, isFar, isFromOtherSite } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
 import { StreamPump } from "./net/stream-pump.js";
 import { arity, countProblem } from "./signature.js";
@@ -94,6 +94,8 @@ export class Server {
   private readonly turns = new Map<string, number>();
   private readonly connections = new Set<Connection>();
   private listener: Listener | null = null;
+  /** Callers that came on NATS (answerOnNats): other sites'. */
+  private readonly natsCallers = new WeakSet<Connection>();
   /** Ends taking callers from NATS, while this server does. */
   private stopNats: (() => void) | undefined;
   /** Set while stopping: every caller is told, and what telling it awaits. */
@@ -124,6 +126,7 @@ export class Server {
     const stop = await link.serve(subject, (pipe, first) => {
       pipe.maxWaitingBytes = this.options.limits.maxUnsentBytes;
       const connection = this.accept(pipe, `caller on ${pipe.remote}`);
+      this.natsCallers.add(connection);
       pipe.busy = () => connection.servingCount > 0;
       // A caller whose hello went to an earlier link of this server (NATS came back since)
       // goes on without one: it is served as a caller that did not say who it is.
@@ -301,9 +304,10 @@ export class Server {
   private answer(message: Message, connection: Connection): void {
     const { id } = message;
     const { fn, args, timeoutMs, credit } = message.body as ReqBody;
-    const far = !connection.fromOwnHost || isFar(message);
+    const otherSite = this.natsCallers.has(connection) || isFromOtherSite(message);
+    const far = otherSite || !connection.fromOwnHost || isFar(message);
     const trace = hooks.active ? (message.body as ReqBody).trace : undefined;
-    const call = new CallContext(fn, timeoutMs === undefined ? undefined : Date.now() + timeoutMs, connection.peer, far, trace);
+    const call = new CallContext(fn, timeoutMs === undefined ? undefined : Date.now() + timeoutMs, connection.peer, far, trace, otherSite);
     if (id !== 0) connection.track(id, call);
     const stats = this.options.metrics?.servedStats(fn);
     const startedAt = stats ? stats.begin() : 0;
