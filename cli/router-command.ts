@@ -136,8 +136,9 @@ export async function runRouter(config: Config): Promise<void> {
     throw error;
   }
   const discovery = config["discovery.enabled"] ? "on" : "off";
+  // Other hosts of the LAN proved the secret; other sites only a NATS login: them only if asked.
   const remoteControl = key !== undefined || config["service_control.remote"];
-  await control.serve(new ServiceControl(supervisor, { host: self.name, remote: remoteControl }));
+  await control.serve(new ServiceControl(supervisor, { host: self.name, remote: remoteControl, otherSites: config["service_control.remote"] }));
   // Only under their full names: a user's own `ping` must not meet every router's.
   const core = new Core({ host: self.name, hostId: self.hostId }, config["router.linger"]);
   await control.register(() => core.ping(), { name: "core.ping" });

@@ -42,6 +42,12 @@ export class CallContext implements Cancellable {
     readonly fromOtherHost = false,
     /** The request's `trace` (`<traceId>-<spanId>`), when the caller's hooks sent one. */
     readonly trace?: string,
+    /**
+     * Whether the call came from another site over the NATS backplane (its gateway relayed it, or
+     * it came on this server's own NATS subject): its caller proved no network secret, only a
+     * NATS login. Implies `fromOtherHost`.
+     */
+    readonly fromOtherSite = false,
   ) {}
 
   /** Undefined when the call came through the routers, or from this very process. */

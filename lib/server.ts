@@ -11,7 +11,7 @@ import type { NetworkKey } from "./trust/network-key.js";
 import { exported, Kind, offered, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
 import { CallContext, runWith } from "./context.js";
 import { hooks } from "./hooks.js";
-import { isFar } from "./wire/codec.js";
+import { isFar, isFromOtherSite } from "./wire/codec.js";
 import { isStream } from "./wire/values.js";
 import { StreamPump } from "./stream-pump.js";
 import { arity, countProblem } from "./signature.js";
@@ -78,6 +78,8 @@ export class Server {
   private readonly turns = new Map<string, number>();
   private readonly connections = new Set<Connection>();
   private listener: Listener | null = null;
+  /** Callers that came on NATS (answerOnNats): other sites'. */
+  private readonly natsCallers = new WeakSet<Connection>();
   /** Ends taking callers from NATS, while this server does. */
   private stopNats: (() => void) | undefined;
   /** Set while stopping: every caller is told, and what telling it awaits. */
@@ -120,8 +122,8 @@ export class Server {
     return this.stopNats !== undefined;
   }
 
-  /** Serves a caller's connection (a socket this server accepted, or a pipe on NATS). */
-  accept(transport: Transport, label: string): Connection {
+  /** Serves a caller's connection (a socket this server accepted, or a pipe on NATS: `otherSite`). */
+  accept(transport: Transport, label: string, otherSite = false): Connection {
     const connection = new Connection(transport, {
       label,
       limits: this.options.limits,
@@ -132,6 +134,7 @@ export class Server {
       onClose: (closed) => this.connections.delete(closed),
     });
     this.connections.add(connection);
+    if (otherSite) this.natsCallers.add(connection);
     this.tell(connection);
     return connection;
   }
@@ -282,9 +285,10 @@ export class Server {
   private answer(message: Message, connection: Connection): void {
     const { id } = message;
     const { fn, args, timeoutMs, credit } = message.body as ReqBody;
-    const far = !connection.fromOwnHost || isFar(message);
+    const otherSite = this.natsCallers.has(connection) || isFromOtherSite(message);
+    const far = otherSite || !connection.fromOwnHost || isFar(message);
     const trace = hooks.active ? (message.body as ReqBody).trace : undefined;
-    const call = new CallContext(fn, timeoutMs === undefined ? undefined : Date.now() + timeoutMs, connection.peer, far, trace);
+    const call = new CallContext(fn, timeoutMs === undefined ? undefined : Date.now() + timeoutMs, connection.peer, far, trace, otherSite);
     if (id !== 0) connection.track(id, call);
     const stats = this.options.metrics?.servedStats(fn);
     const startedAt = stats ? stats.begin() : 0;

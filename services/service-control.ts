@@ -9,13 +9,20 @@ export interface ServiceControlOptions {
    * or when the host's config says so (`service_control.remote`).
    */
   remote: boolean;
+  /**
+   * Whether other sites may use it too (the NATS backplane): only when the host's config says
+   * `service_control.remote = true`. A network secret does not let them in: a caller from another
+   * site proved a NATS login, not the secret.
+   */
+  otherSites: boolean;
 }
 
 /**
  * The built-in service every router runs: lists, starts and stops the services installed on its
  * host, and reads their logs. Reached as `getHost(name).startService(...)` or `labc start-service
- * NAME --host HOST`: from any host of a network with a secret, from its own host only otherwise.
- * It only ever starts what is installed on its own host.
+ * NAME --host HOST`: from any host of a network with a secret, from its own host only otherwise;
+ * from another site only when the host's config says `service_control.remote = true`. It only ever
+ * starts what is installed on its own host.
  */
 export class ServiceControl {
   constructor(
@@ -48,10 +55,18 @@ export class ServiceControl {
     return this.supervisor.logs(String(name), typeof offset === "number" ? offset : undefined);
   }
 
-  /** Throws unless this call may act: it comes from this host, or other hosts are let in. */
+  /** Throws unless this call may act: it comes from this host, or other hosts (sites) are let in. */
   private permit(what: string): void {
-    if (this.options.remote || !context().fromOtherHost) return;
+    const call = context();
     const { host } = this.options;
+    if (call.fromOtherSite && !this.options.otherSites) {
+      throw new NotPermittedError(
+        `${host} does not let other sites ${what}: ServiceControl does not cross the NATS backplane (a NATS ` +
+          `login is not the network secret). Do it from a host of ${host}'s own site, or on ${host}'s status page; ` +
+          `or set service_control.remote = true in ${host}'s config to let every site that reaches NATS do it`,
+      );
+    }
+    if (this.options.remote || !call.fromOtherHost) return;
     throw new NotPermittedError(
       `${host} does not let other hosts ${what}: its network is open (no secret). Give every host the ` +
         "same network secret (`labc secret new` on one, `labc secret show` there, LABC_SECRET or " +

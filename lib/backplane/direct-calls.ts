@@ -60,7 +60,7 @@ export class DirectCalls {
       // Each caller's reply subject is a connection of its own, served as one over a socket.
       const stop = await link.serve(this.subjects.server(server.id), (pipe, first) => {
         pipe.maxWaitingBytes = server.limits.maxUnsentBytes;
-        const connection = server.accept(pipe, `caller on ${pipe.remote}`);
+        const connection = server.accept(pipe, `caller on ${pipe.remote}`, true);
         pipe.busy = () => connection.servingCount > 0;
         // A caller whose hello went to an earlier link of this server (NATS came back since)
         // goes on without one: it is served as a caller that did not say who it is.

@@ -3,7 +3,7 @@ import { LimitError, NoSuchFunctionError } from "../errors.js";
 import { Connection } from "../net/connection.js";
 import { tripped } from "../net/trips.js";
 import { reachedThrough, type FunctionPool, type PoolServer } from "../pool/function-pool.js";
-import { FLAG_FAR } from "../wire/codec.js";
+import { FLAG_FAR, FLAG_OTHER_SITE } from "../wire/codec.js";
 import { exported, Kind, REQPUB, type Message, type PubBody, type ReqBody } from "../wire/message.js";
 import type { HostInfoAnswers } from "./host-info.js";
 import type { Peers } from "./host-links.js";
@@ -48,6 +48,9 @@ export class Forwarding {
       if (this.parts.info.answer(message, from, far)) return;
     }
     if (message.kind === Kind.pub && body.gateway !== undefined) return this.toSites(message, body.gateway, from);
+    // From another site: whoever may publish on NATS, no member. The server is told, whichever
+    // host of this LAN it is on (the routers between keep the bit), as ServiceControl must know.
+    if (message.kind === Kind.req && isSite(from)) message.frame![1]! |= FLAG_FAR | FLAG_OTHER_SITE;
     const target = body.target === undefined ? undefined : this.parts.pool.servers.get(body.target);
     if (message.kind === Kind.req && target?.hostId === this.parts.hostId && (this.parts.peers.isLink(from) || !from.fromOwnHost)) {
       // A caller on another host: its server is told (FLAG_FAR), and what other hosts may

@@ -191,6 +191,18 @@ export function isFar(message: Message): boolean {
   return message.frame !== undefined && (message.frame[1]! & FLAG_FAR) !== 0;
 }
 
+/**
+ * `flags` bit of a request that came from another site over the NATS backplane
+ * (docs/protocol.md): set by the gateway that takes it from NATS, kept by the routers that pass it
+ * on, so that the server knows the caller proved no network secret (ServiceControl refuses it).
+ */
+export const FLAG_OTHER_SITE = 2;
+
+/** Whether a request's frame says it comes from another site. */
+export function isFromOtherSite(message: Message): boolean {
+  return message.frame !== undefined && (message.frame[1]! & FLAG_OTHER_SITE) !== 0;
+}
+
 /** The frame again, under another request id, as it goes out on another connection. */
 export function reframe(frame: Buffer, id: number): Buffer[] {
   const prefix = Buffer.allocUnsafe(4);

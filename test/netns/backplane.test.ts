@@ -121,12 +121,12 @@ describe.skipIf(why)("the NATS backplane: two sites in network namespaces", () =
     const unknown = await a2.cli(["call", "nowhere"]);
     expect(unknown.stderr).toMatch(/LABC_NO_SUCH_FUNCTION/);
 
-    // Every host's router answers core.ping, whichever site; ServiceControl of another site obeys
-    // the same rule as on a LAN (an open network: refused, naming the host and the fix).
+    // Every host's router answers core.ping, whichever site; ServiceControl of another site
+    // refuses (it does not cross sites unless service_control.remote = true), naming the host and the fix.
     const pings = await a2.cli(["call", "--all", "core.ping"]);
     expect(pings.stdout.split("\n").filter(Boolean).map((line) => line.split(" ")[0]).sort()).toEqual(["a1", "a2", "b1", "b2"]);
     const services = await a2.cli(["services", "--host", "b2"]);
-    expect(services.stderr).toMatch(/b2 does not let other hosts list its services.*LABC_NOT_PERMITTED/);
+    expect(services.stderr).toMatch(/b2 does not let other sites list its services.*status page.*LABC_NOT_PERMITTED/);
 
     const listed = (await a2.cli(["ls"])).stdout.split("\n");
     expect(listed.find((line) => line.startsWith("onlyB2 "))).toMatch(/b2 +\d+ +other site, via a1 +ok/);
