@@ -1,6 +1,6 @@
 /**
  * The entry of a background router, the one a labc process starts when its host has none
- * (lib/router-link.ts); the build makes it dist/router.js. It takes only --port and --linger:
+ * (lib/runtime/router-link.ts); the build makes it dist/router.js. It takes only --port and --linger:
  * a router loads no more than it needs, as it runs on every host all the time. `labc router`
  * runs the same `runRouter` in the foreground, through the CLI.
  */

@@ -35,7 +35,7 @@ function argumentRefused(action: string, given: string): string {
  * readable by its owner only. Every host of a network holds the same one; `set` reads it through
  * `read` (stdin, a prompt or a file: cli/secret-input.ts), never from an argument. Its HTTP token
  * opens the routers' HTTP endpoints, to this computer's users who can read the secret and to
- * other computers (lib/http-endpoint.ts).
+ * other computers (lib/router/http-endpoint.ts).
  */
 export async function runSecret(
   action: string,

@@ -243,7 +243,7 @@ export class StatusBoard {
 }
 
 /**
- * A served method is registered twice, as `echo` and `echo.echo` (lib/runtime.ts `serve`): each
+ * A served method is registered twice, as `echo` and `echo.echo` (lib/runtime/offers.ts `serve`): each
  * full name with its short name beside it, and every other name alone.
  */
 function aliased(entries: FunctionEntry[]): { entry: FunctionEntry; alias?: string }[] {

@@ -18,7 +18,7 @@ export const PACKAGE_ROOT = packageRoot();
 // The build bundles three entries, which share their modules through chunks, so that a process
 // holds one instance of each however it was reached (docs/architecture.md).
 
-/** The CLI (cli/main.ts), which the demo's server and the services a router starts run. */
+/** The CLI (cli/main.ts and cli/commands/), which the demo's server and the services a router starts run. */
 export const CLI_PATH = join(PACKAGE_ROOT, "dist", "cli.js");
 
 /** A background router's entry (cli/router-process.ts). */

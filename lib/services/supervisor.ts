@@ -60,7 +60,7 @@ interface History {
 /** A run longer than this was healthy: the restart backoff starts over. */
 const HEALTHY_MS = 60_000;
 const MAX_BACKOFF_MS = 30_000;
-/** The state id in the line `labc serve` prints once it serves (cli/main.ts). */
+/** The state id in the line `labc serve` prints once it serves (cli/commands/serve.ts). */
 const SERVING_STATE = /, state ([0-9a-f]+)\)/;
 
 /** Signals one process; never a group or "every process" (pid 0 or negative). */
