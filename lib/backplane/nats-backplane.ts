@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions, Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { BackplaneSettings } from "../config.js";
 import { ConfigError, ConnectionLostError, LimitError, MalformedFrameError, TimeoutError } from "../errors.js";
 import { errorToPayload } from "../wire/error-payload.js";
 import { debug, warn } from "../log.js";
@@ -13,21 +14,8 @@ import { Kind, KIND_NAMES, type Message, type ServerEntry } from "../wire/messag
 import { problemWith } from "../wire/validate.js";
 import { Subjects } from "./subjects.js";
 
-/** `[backplane]` of the config: where NATS is and how to log in (docs/backplane.md). */
-export interface BackplaneSettings {
-  servers: string[];
-  realm: string;
-  user?: string;
-  pass?: string;
-  token?: string;
-  /** A `.creds` file (JWT and NKey seed). */
-  creds?: string;
-  tls?: { caFile?: string; certFile?: string; keyFile?: string };
-  /** Milliseconds between a gateway's beats; a site is suspect after 2 missed, gone after 4. */
-  heartbeatMs: number;
-  /** The labc network has a secret: a NATS server that asks for no credentials is worth a warning. */
-  guarded?: boolean;
-}
+// Its home is config.ts; lib/router.ts imports it from here.
+export type { BackplaneSettings };
 
 /** Who sent a request that came over the backplane, as the router's `forward` answers it. */
 export interface Origin {

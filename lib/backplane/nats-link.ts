@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
+import type { BackplaneSettings } from "../config.js";
 import { ConfigError, LimitError } from "../errors.js";
 import type { Transport } from "../net/transport.js";
-import type { BackplaneSettings } from "./nats-backplane.js";
 import { Subjects } from "./subjects.js";
 
 /**
