@@ -2,7 +2,6 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { hostname, homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
-import type { BackplaneSettings } from "./backplane/nats-backplane.js";
 import { ConfigError } from "./errors.js";
 import { networkKey, type NetworkKey } from "./trust/network-key.js";
 import { isSecret, readSecretFile, secretFile, secretProblem } from "./trust/secret.js";
@@ -242,6 +241,22 @@ function readFile(loaded: LoadedConfig, file: string): void {
     }
     for (const [name, raw] of Object.entries(entries)) set(loaded, `${table}.${name}`, raw, file, false);
   }
+}
+
+/** `[backplane]` of the config: where NATS is and how to log in (docs/backplane.md). */
+export interface BackplaneSettings {
+  servers: string[];
+  realm: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** A `.creds` file (JWT and NKey seed). */
+  creds?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** Milliseconds between a gateway's beats; a site is suspect after 2 missed, gone after 4. */
+  heartbeatMs: number;
+  /** The labc network has a secret: a NATS server that asks for no credentials is worth a warning. */
+  guarded?: boolean;
 }
 
 /** `[backplane]` as the router takes it; undefined when no NATS server is set. */

@@ -1,9 +1,10 @@
+import type { BackplaneSettings } from "../config.js";
 import { debug } from "../log.js";
 import type { Server } from "../server.js";
 import { encodeMessage } from "../wire/codec.js";
 import { Kind, PROTOCOL_VERSION } from "../wire/message.js";
-import type { BackplaneSettings } from "./nats-backplane.js";
-import { linkToNats, type NatsLink, type NatsPipe } from "./nats-link.js";
+import { linkToNats, type NatsLink } from "./nats-link.js";
+import type { NatsPipe } from "./nats-pipe.js";
 import { Subjects } from "./subjects.js";
 
 /** The hello of a caller on NATS whose own hello this server did not get. */

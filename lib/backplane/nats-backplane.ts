@@ -1,43 +1,19 @@
-import { readFileSync } from "node:fs";
-import type { ConnectionOptions, Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { ConfigError, ConnectionLostError, LimitError, MalformedFrameError, TimeoutError } from "../errors.js";
-import { errorToPayload } from "../wire/error-payload.js";
+// A router's gateway to the other sites on the NATS backplane (docs/backplane.md).
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { BackplaneSettings } from "../config.js";
+import { ConnectionLostError, LimitError, MalformedFrameError } from "../errors.js";
 import { debug, warn } from "../log.js";
 import type { Limits } from "../wire/limits.js";
-import { refused } from "../net/trips.js";
-import { admitted, type Speaker } from "../pool/claims.js";
 import type { FunctionPool, PoolServer } from "../pool/function-pool.js";
 import { parseSubscription } from "../pool/topic-trie.js";
-import { decodeMessage, encodeMessage, encodeReply } from "../wire/codec.js";
+import { decodeMessage } from "../wire/codec.js";
 import { Kind, KIND_NAMES, type Message, type ServerEntry } from "../wire/message.js";
 import { problemWith } from "../wire/validate.js";
+import { connectionOptions } from "./connection-options.js";
+import { RelayedRequests } from "./relayed-requests.js";
+import { NOWHERE, siteOrigin, type Origin } from "./site-origin.js";
+import { SiteListings, type SiteHost, type SiteNews } from "./site-listings.js";
 import { Subjects } from "./subjects.js";
-
-/** `[backplane]` of the config: where NATS is and how to log in (docs/backplane.md). */
-export interface BackplaneSettings {
-  servers: string[];
-  realm: string;
-  user?: string;
-  pass?: string;
-  token?: string;
-  /** A `.creds` file (JWT and NKey seed). */
-  creds?: string;
-  tls?: { caFile?: string; certFile?: string; keyFile?: string };
-  /** Milliseconds between a gateway's beats; a site is suspect after 2 missed, gone after 4. */
-  heartbeatMs: number;
-  /** The labc network has a secret: a NATS server that asks for no credentials is worth a warning. */
-  guarded?: boolean;
-}
-
-/** Who sent a request that came over the backplane, as the router's `forward` answers it. */
-export interface Origin {
-  readonly fromOwnHost: boolean;
-  reply(id: number, value: unknown): void;
-  replyWith(id: number, answer: Buffer): void;
-  replyError(id: number, error: unknown): void;
-  track(id: number, call: unknown): void;
-  passItem(id: number, item: Buffer): void;
-}
 
 export interface BackplaneOptions {
   settings: BackplaneSettings;
@@ -57,22 +33,6 @@ export interface BackplaneOptions {
   deliverPublication: (message: Message) => void;
 }
 
-export interface SiteHost {
-  hostId: string;
-  name: string;
-}
-
-/** What a gateway says on its site subject: every beat, and with its servers on each change. */
-interface SiteNews {
-  hostId: string;
-  name: string;
-  instance: string;
-  version: number;
-  servers?: ServerEntry[];
-  hosts?: SiteHost[];
-  bye?: boolean;
-}
-
 /** What `labc hosts` says of a gateway's backplane. */
 export interface BackplaneStatus {
   linked: boolean;
@@ -83,41 +43,11 @@ export interface BackplaneStatus {
   problem: string | undefined;
 }
 
-/** A request relayed to another site, waiting for its answer. */
-interface Relayed {
-  fn: string;
-  where: string;
-  timeoutMs: number;
-  resolve: (answer: Buffer) => void;
-  reject: (error: Error) => void;
-  onItem: ((item: Buffer) => void) | undefined;
-  timer: NodeJS.Timeout | undefined;
-}
-
-interface Site {
-  hostId: string;
-  name: string;
-  instance: string;
-  /** The newest version of its servers said, and the one applied here. */
-  version: number;
-  applied: number;
-  hosts: SiteHost[];
-  /** Ids of its servers in the pool. */
-  servers: Set<string>;
-  lastHeard: number;
-  suspect: boolean;
-  /** A version its beats said that is not applied here, and when its listing was asked for. */
-  behind: number;
-  askedAt: number;
-}
-
 const NOTHING = new Uint8Array(0);
 /** How long a gateway waits before trying again to link to NATS the first time. */
 const RETRY_MS = 2000;
 /** How long a stopping gateway waits for NATS to take its last words. */
 const CLOSE_MS = 1000;
-const SUSPECT_AFTER = 2;
-const DEAD_AFTER = 4;
 
 /**
  * The router's side of the NATS backplane: it makes this router the gateway of its site
@@ -128,9 +58,7 @@ const DEAD_AFTER = 4;
 export class Backplane {
   private connection: NatsConnection | null = null;
   private readonly subjects: Subjects;
-  private readonly sites = new Map<string, Site>();
-  /** Which site (its gateway's host id) each server of another site belongs to. */
-  private readonly siteOf = new Map<string, string>();
+  private readonly sites: SiteListings;
   private readonly topicSubscriptions = new Map<string, Subscription>();
   private version = 0;
   private said = "";
@@ -148,30 +76,29 @@ export class Backplane {
   private replies = "";
   /** Answers to the requests this gateway relayed come to `<answers>.<token>`. */
   private answers = "";
-  private lastToken = 0;
-  private readonly relayed = new Map<string, Relayed>();
+  private readonly relayed = new RelayedRequests();
 
   private readonly siteQueue: string;
 
   constructor(private readonly options: BackplaneOptions) {
     this.subjects = new Subjects(options.settings.realm);
     this.siteQueue = `labc-site-${options.self.hostId}`;
+    const { self, pool, lanHost, tell, settings } = options;
+    this.sites = new SiteListings({
+      self: self.hostId,
+      pool,
+      lanHost,
+      tell,
+      heartbeatMs: settings.heartbeatMs,
+      ask: (hostId) => this.connection?.publish(this.subjects.pool(hostId), NOTHING, { reply: this.replies }),
+    });
   }
 
   /** Connects (again and again, until it works) and starts saying this site's servers. */
   async start(): Promise<void> {
     const nats = await import("@nats-io/transport-node");
     const { settings, self } = this.options;
-    const options: ConnectionOptions = {
-      servers: settings.servers,
-      name: `labc router ${self.name}`,
-      // What this router publishes is for the other sites.
-      noEcho: true,
-      reconnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-      ...credentials(settings, nats),
-    };
+    const options = connectionOptions(settings, `labc router ${self.name}`, nats);
     this.inbox = nats.createInbox;
     const connection = await this.firstConnection(() => nats.connect(options));
     if (!connection) return;
@@ -254,25 +181,18 @@ export class Backplane {
 
   /** Other sites' hosts, with their gateway's name, for `labc hosts`. */
   hosts(): { hostId: string; name: string; site: string; suspect: boolean; lastHeardMs: number }[] {
-    const out = [];
-    const now = Date.now();
-    for (const site of this.sites.values()) {
-      for (const host of site.hosts) out.push({ ...host, site: site.name, suspect: site.suspect, lastHeardMs: now - site.lastHeard });
-    }
-    return out;
+    return this.sites.hosts();
   }
 
   /**
    * Passes a request on to the site of `server`, and settles with its answer's frame. A stream's
-   * items come before it, each to `onItem`; the timeout covers the wait for each of them. Every
-   * answer comes to one subscription of this gateway, told apart by the token ending its reply
-   * subject (a nats.js request would build two error objects per call for their stacks).
+   * items come before it, each to `onItem`; the timeout covers the wait for each of them.
    */
   relay(message: Message, server: PoolServer, timeoutMs: number, onItem?: (item: Buffer) => void): Promise<Buffer> {
     const fn = String(message.body.fn);
     const where = `${server.id} on ${server.host}`;
     const connection = this.connection;
-    const site = this.siteOf.get(server.id);
+    const site = this.sites.siteOf(server.id);
     if (!connection || !this.up || site === undefined) {
       return Promise.reject(new ConnectionLostError(where, fn, new Error("the backplane is not connected")));
     }
@@ -283,46 +203,19 @@ export class Backplane {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      const token = (++this.lastToken).toString(36);
-      const relayed: Relayed = { fn, where, timeoutMs, resolve, reject, onItem, timer: undefined };
-      this.relayed.set(token, relayed);
-      this.wait(token, relayed);
+      const token = this.relayed.add({ fn, where, timeoutMs, resolve, reject, onItem, timer: undefined });
       connection.publish(this.subjects.to(site), frame, { reply: `${this.answers}.${token}` });
     });
   }
 
-  /** (Again) the time a relayed request may wait for its answer, or its stream's next item. */
-  private wait(token: string, relayed: Relayed): void {
-    clearTimeout(relayed.timer);
-    relayed.timer = setTimeout(() => {
-      this.relayed.delete(token);
-      relayed.reject(new TimeoutError(relayed.fn, relayed.timeoutMs, relayed.where));
-    }, relayed.timeoutMs);
-  }
-
   /** An answer (or a stream's item) to a relayed request, by the token ending its subject. */
   private answered(msg: Msg): void {
-    const token = msg.subject.slice(this.answers.length + 1);
-    const relayed = this.relayed.get(token);
-    if (!relayed) return;
-    if (msg.data[0] === Kind.item && relayed.onItem) {
-      this.wait(token, relayed);
-      return relayed.onItem(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
-    }
-    clearTimeout(relayed.timer);
-    this.relayed.delete(token);
-    // NATS's "no responders": the site's gateway left without a word, or never was.
-    if (msg.data.length === 0) return relayed.reject(new ConnectionLostError(`${relayed.where} (its site's gateway does not answer on NATS)`, relayed.fn));
-    try {
-      relayed.resolve(answerFrame(msg.data, relayed.fn));
-    } catch (error) {
-      relayed.reject(error as Error);
-    }
+    this.relayed.answered(msg.subject.slice(this.answers.length + 1), msg.data);
   }
 
   /** Passes a publication for one server on to its site. */
   sendPublication(message: Message, server: PoolServer): void {
-    const site = this.siteOf.get(server.id);
+    const site = this.sites.siteOf(server.id);
     if (!this.connection || !this.up || site === undefined) return;
     this.checkSize(message.frame!, message.body.topic);
     this.connection.publish(this.subjects.to(site), message.frame!);
@@ -402,7 +295,7 @@ export class Backplane {
   private arrived(msg: Msg): void {
     const message = this.decode(msg, msg.reply ? Kind.req : Kind.pub);
     if (!message) {
-      if (msg.reply) msg.respond(bare(encodeMessage(Kind.exc, 0, errorToPayload(new MalformedFrameError("not a labc request"), false))));
+      if (msg.reply) siteOrigin(msg).replyError(0, new MalformedFrameError("not a labc request"));
       return;
     }
     this.options.deliver(message, msg.reply ? siteOrigin(msg) : NOWHERE);
@@ -429,96 +322,13 @@ export class Backplane {
     } catch {
       return;
     }
-    if (typeof news?.hostId !== "string" || !Number.isInteger(news.version) || news.hostId === this.options.self.hostId) return;
-    let site = this.sites.get(news.hostId);
-    if (news.bye) {
-      if (site) this.drop(site, "left the backplane");
-      return;
-    }
-    if (!site || site.instance !== news.instance) {
-      if (site) this.drop(site, "restarted");
-      site = { hostId: news.hostId, name: news.name, instance: news.instance, version: 0, applied: -1, hosts: [], servers: new Set(), lastHeard: 0, suspect: false, behind: -1, askedAt: 0 };
-      this.sites.set(site.hostId, site);
-      debug("backplane: site of %s (%s) is on the backplane", site.name, site.hostId);
-    }
-    site.lastHeard = Date.now();
-    site.version = Math.max(site.version, news.version);
-    if (site.suspect) this.setSuspect(site, false);
-    if (news.servers && news.version > site.applied) this.apply(site, news);
-    else if (site.version > site.applied) this.ask(site);
-  }
-
-  /**
-   * Asks a site for its listing (it comes to `replies`, as greetings' answers do): once its
-   * beats said twice a version not applied here. A listing said to all is usually on its way
-   * when the first such beat comes.
-   */
-  private ask(site: Site): void {
-    if (site.behind !== site.version) {
-      site.behind = site.version;
-      return;
-    }
-    const now = Date.now();
-    if (now - site.askedAt < this.options.settings.heartbeatMs) return;
-    site.askedAt = now;
-    this.connection?.publish(this.subjects.pool(site.hostId), NOTHING, { reply: this.replies });
-  }
-
-  /** A site's servers, as it listed them: this LAN's processes and routers are told what changed. */
-  private apply(site: Site, news: SiteNews): void {
-    const { pool, self, tell } = this.options;
-    site.applied = news.version;
-    site.hosts = (Array.isArray(news.hosts) ? news.hosts : []).filter(
-      (host) => typeof host?.hostId === "string" && typeof host.name === "string" && !this.options.lanHost(host.hostId),
-    );
-    // Another site speaks for its own hosts only, offers only what crosses between hosts, and
-    // takes no id held here: an entry that does otherwise is dropped and said once a minute,
-    // the rest of its listing kept (a host carried from that site to this LAN is still listed
-    // there for a while, and is no reason to lose the whole site).
-    const speaker: Speaker = {
-      kind: "site",
-      hostId: site.hostId,
-      self: self.hostId,
-      lanHost: this.options.lanHost,
-      owns: (server) => server.gateway === self.hostId && this.siteOf.get(server.id) === site.hostId,
-    };
-    const wellFormed = (Array.isArray(news.servers) ? news.servers : []).filter((entry) => !problemWith(Kind.announce, { server: entry }));
-    const believed = admitted(wellFormed, speaker, pool, (why) => refused(`site ${site.hostId} on NATS`, `its listing is not believed: ${why}`));
-    const entries = believed.map((entry) => ({ ...entry, gateway: self.hostId, suspect: site.suspect || entry.suspect === true }));
-    const owned = [...site.servers].flatMap((id) => pool.servers.get(id) ?? []);
-    pool.replaceReached(owned, entries, tell);
-    for (const id of site.servers) this.siteOf.delete(id);
-    site.servers = new Set(entries.map((entry) => entry.id));
-    for (const id of site.servers) this.siteOf.set(id, site.hostId);
-    debug("backplane: site of %s has %d servers", site.name, entries.length);
-  }
-
-  private drop(site: Site, why: string): void {
-    this.sites.delete(site.hostId);
-    for (const id of site.servers) {
-      this.siteOf.delete(id);
-      if (this.options.pool.removeServer(id)) this.options.tell(Kind.death, { server: id });
-    }
-    debug("backplane: site of %s (%s) gone: %s", site.name, site.hostId, why);
-  }
-
-  private setSuspect(site: Site, suspect: boolean): void {
-    site.suspect = suspect;
-    for (const id of site.servers) {
-      if (this.options.pool.setSuspect(id, suspect)) this.options.tell(Kind.suspect, { server: id, suspect });
-    }
+    this.sites.heard(news);
   }
 
   /** Every beat: this site's beat, and each other site judged by how long ago it was heard. */
   private beat(): void {
-    const { heartbeatMs } = this.options.settings;
     if (this.up) this.say(this.news({}));
-    const now = Date.now();
-    for (const site of this.sites.values()) {
-      const silent = now - site.lastHeard;
-      if (silent > heartbeatMs * DEAD_AFTER) this.drop(site, `silent for ${silent} ms`);
-      else if (silent > heartbeatMs * SUSPECT_AFTER && !site.suspect) this.setSuspect(site, true);
-    }
+    this.sites.judge();
     this.nextBeat();
   }
 
@@ -548,12 +358,8 @@ export class Backplane {
         this.up = false;
         this.problem = `lost NATS (${status.server}) at ${new Date().toISOString()}, reconnecting`;
         warn(`backplane: lost NATS (${status.server}): other sites are out of reach, this LAN goes on by itself; reconnecting`);
-        for (const site of [...this.sites.values()]) this.drop(site, "NATS lost");
-        for (const [token, relayed] of this.relayed) {
-          clearTimeout(relayed.timer);
-          this.relayed.delete(token);
-          relayed.reject(new ConnectionLostError(relayed.where, relayed.fn, new Error("the backplane lost NATS")));
-        }
+        this.sites.dropAll("NATS lost");
+        this.relayed.lost();
       } else if (status.type === "reconnect" && !this.up) {
         this.up = true;
         this.problem = undefined;
@@ -571,58 +377,4 @@ function ok(handle: (msg: Msg) => void): (error: Error | null, msg: Msg) => void
     if (error) return warn(`backplane: ${error.message}`);
     handle(msg);
   };
-}
-
-/** A request that needs no answer (a publication for one server): nothing goes back. */
-const NOWHERE: Origin = { fromOwnHost: false, reply() {}, replyWith() {}, replyError() {}, track() {}, passItem() {} };
-
-/**
- * Answers a request of another site on its NATS reply subject, a stream's items first. The
- * reader's credit does not cross sites: each item passed on lets the server send one more.
- */
-function siteOrigin(msg: Msg): Origin {
-  let call: { credit?: (n: number) => void } | undefined;
-  return {
-    fromOwnHost: false,
-    reply: (_id, value) => msg.respond(bare(encodeReply(0, value))),
-    replyWith: (_id, answer) => msg.respond(answer),
-    replyError: (_id, error) => msg.respond(bare(encodeMessage(Kind.exc, 0, errorToPayload(error, false)))),
-    track: (_id, tracked) => void (call = tracked as typeof call),
-    passItem: (_id, item) => {
-      msg.respond(item);
-      call?.credit?.(1);
-    },
-  };
-}
-
-/** A frame without its length prefix, as NATS carries it (its message has a length). */
-function bare(frame: Buffer | Buffer[]): Buffer {
-  return (Array.isArray(frame) ? Buffer.concat(frame) : frame).subarray(4);
-}
-
-function answerFrame(data: Uint8Array, fn: string): Buffer {
-  const frame = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (frame.length < 12 || (frame[0] !== Kind.rep && frame[0] !== Kind.exc)) {
-    throw new ConnectionLostError("the backplane", fn, new Error("the other site's answer is not a labc answer"));
-  }
-  return frame;
-}
-
-type Authenticators = Pick<typeof import("@nats-io/transport-node"), "credsAuthenticator">;
-
-function credentials(settings: BackplaneSettings, { credsAuthenticator }: Authenticators): Partial<ConnectionOptions> {
-  const out: Partial<ConnectionOptions> = {};
-  if (settings.user) Object.assign(out, { user: settings.user, pass: settings.pass });
-  if (settings.token) out.token = settings.token;
-  if (settings.creds) {
-    let creds: Buffer;
-    try {
-      creds = readFileSync(settings.creds);
-    } catch (error) {
-      throw new ConfigError(settings.creds, "backplane.creds", `cannot read the NATS credentials file: ${(error as Error).message}`);
-    }
-    out.authenticator = credsAuthenticator(creds);
-  }
-  if (settings.tls && Object.values(settings.tls).some(Boolean)) out.tls = settings.tls;
-  return out;
 }

@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
+import type { BackplaneSettings } from "../config.js";
 import { ConfigError, LimitError } from "../errors.js";
-import type { Transport } from "../net/transport.js";
-import type { BackplaneSettings } from "./nats-backplane.js";
+import { MAX_LINE, NatsParser, type ServerInfo } from "./nats-parser.js";
+import { NatsPipe, type PipeLink } from "./nats-pipe.js";
 import { Subjects } from "./subjects.js";
 
 /**
@@ -16,14 +17,6 @@ import { Subjects } from "./subjects.js";
  * is left to the gateways: a process that cannot link calls through its router, as before.
  */
 
-/** What a NATS server says of itself when a client connects (the fields read here). */
-interface ServerInfo {
-  max_payload?: number;
-  tls_required?: boolean;
-  auth_required?: boolean;
-  nonce?: string;
-}
-
 /** A message on a subscribed subject; `payload` is null for NATS's "no responders". */
 type Handler = (subject: string, reply: string | undefined, payload: Buffer | null) => void;
 
@@ -34,18 +27,8 @@ interface Batch {
   bytes: number;
 }
 
-interface Incoming {
-  subject: string;
-  sid: number;
-  reply: string | undefined;
-  headerBytes: number;
-  totalBytes: number;
-}
-
 const EMPTY: Buffer = Buffer.alloc(0);
 const CRLF = Buffer.from("\r\n");
-/** The longest control line read: a subject is far shorter; anything longer is not NATS. */
-const MAX_LINE = 64 * 1024;
 /** A server-side pipe nobody wrote to or through for this long is closed (the caller is gone). */
 const IDLE_MS = 5 * 60_000;
 /** Pipes a server keeps at most: past it, the one idle longest is closed. */
@@ -129,7 +112,7 @@ function firstLine(socket: net.Socket): Promise<string> {
   });
 }
 
-export class NatsLink {
+export class NatsLink implements PipeLink {
   closed = false;
   private inboxSid = 0;
   private inboxTaken: Promise<void> | undefined;
@@ -140,8 +123,6 @@ export class NatsLink {
   private readonly batches = new Map<string, Batch>();
   private batchedBytes = 0;
   private scheduled = false;
-  private rest: Buffer = EMPTY;
-  private incoming: Incoming | null = null;
   private pongs: { done: () => void; fail: (error: Error) => void }[] = [];
   private refs = 0;
   private readonly pipes = new Set<NatsPipe>();
@@ -157,7 +138,19 @@ export class NatsLink {
     private readonly inbox: string,
   ) {
     this.maxPayload = info.max_payload ?? 1024 * 1024;
-    socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    const parser = new NatsParser({
+      stopped: () => this.closed,
+      maxPayload: () => this.maxPayload,
+      message: (sid, subject, reply, payload) => this.handlers.get(sid)?.(subject, reply, payload),
+      ping: () => void socket.write("PONG\r\n"),
+      pong: () => this.pongs.shift()?.done(),
+      info: (info) => {
+        this.maxPayload = info.max_payload ?? this.maxPayload;
+      },
+      error: (why) => this.refused(why),
+      fail: (why) => this.fail(why),
+    });
+    socket.on("data", (chunk: Buffer) => parser.feed(chunk));
     socket.on("drain", () => {
       for (const pipe of this.pipes) pipe.drained();
     });
@@ -375,194 +368,19 @@ export class NatsLink {
     this.end(new Error(`NATS sent ${why}`));
   }
 
-  private receive(chunk: Buffer): void {
-    const buffer = this.rest.length ? Buffer.concat([this.rest, chunk]) : chunk;
-    let at = 0;
-    while (!this.closed) {
-      const incoming = this.incoming;
-      if (incoming) {
-        if (buffer.length - at < incoming.totalBytes + 2) break;
-        const headers = incoming.headerBytes ? buffer.toString("latin1", at, at + incoming.headerBytes) : "";
-        const payload = buffer.subarray(at + incoming.headerBytes, at + incoming.totalBytes);
-        at += incoming.totalBytes + 2;
-        this.incoming = null;
-        // A status of 503 is NATS saying that nobody subscribes to where a request went.
-        this.handlers.get(incoming.sid)?.(incoming.subject, incoming.reply, /^NATS\/1\.0 503/.test(headers) ? null : payload);
-        continue;
+  /** A -ERR of NATS. */
+  private refused(why: string): void {
+    // A subject this login may not use: the rest of the link is fine.
+    if (/permissions violation/i.test(why)) {
+      this.denied = [...this.denied.slice(-7), why];
+      // What this login may not publish reached nobody: the pipes sending there end (a dial's
+      // ping fails with it, and the calls go through the gateways).
+      const subject = /Publish to "([^"]+)"/i.exec(why)?.[1];
+      for (const pipe of this.opened.values()) {
+        if (pipe.to === subject) pipe.end(new Error(`NATS: ${why}`));
       }
-      const end = buffer.indexOf(CRLF, at);
-      if (end < 0) {
-        if (buffer.length - at > MAX_LINE) this.fail("a line longer than any NATS control line");
-        break;
-      }
-      const line = buffer.toString("latin1", at, end);
-      at = end + 2;
-      this.control(line);
-    }
-    this.rest = at >= buffer.length ? EMPTY : buffer.subarray(at);
-  }
-
-  private control(line: string): void {
-    const words = line.split(" ");
-    switch (words[0]!.toUpperCase()) {
-      case "MSG":
-      case "HMSG": {
-        // MSG <subject> <sid> [reply] <bytes>; HMSG <subject> <sid> [reply] <header bytes> <bytes>
-        const headed = words[0]!.toUpperCase() === "HMSG";
-        const counts = headed ? 2 : 1;
-        const totalBytes = Number(words.at(-1));
-        const headerBytes = headed ? Number(words.at(-2)) : 0;
-        const reply = words.length === 4 + counts ? words[3] : undefined;
-        const sid = Number(words[2]);
-        if (words.length < 3 + counts || !(totalBytes >= headerBytes && headerBytes >= 0) || totalBytes > 2 * this.maxPayload || !Number.isInteger(totalBytes)) {
-          return this.fail(`a message line that is not NATS's: ${line.slice(0, 80)}`);
-        }
-        this.incoming = { subject: words[1]!, sid, reply, headerBytes, totalBytes };
-        return;
-      }
-      case "PING":
-        return void this.socket.write("PONG\r\n");
-      case "PONG":
-        return this.pongs.shift()?.done();
-      case "+OK":
-        return;
-      case "INFO":
-        try {
-          this.maxPayload = (JSON.parse(line.slice(5)) as ServerInfo).max_payload ?? this.maxPayload;
-        } catch {
-          this.fail("an INFO that is not JSON");
-        }
-        return;
-      case "-ERR": {
-        const why = line.slice(5).replace(/^'|'$/g, "");
-        // A subject this login may not use: the rest of the link is fine.
-        if (/permissions violation/i.test(why)) {
-          this.denied = [...this.denied.slice(-7), why];
-          // What this login may not publish reached nobody: the pipes sending there end (a dial's
-          // ping fails with it, and the calls go through the gateways).
-          const subject = /Publish to "([^"]+)"/i.exec(why)?.[1];
-          for (const pipe of this.opened.values()) {
-            if (pipe.to === subject) pipe.end(new Error(`NATS: ${why}`));
-          }
-          return;
-        }
-        return this.end(new Error(`NATS: ${why}`));
-      }
-      default:
-        this.fail(`an unknown operation: ${line.slice(0, 80)}`);
-    }
-  }
-}
-
-/**
- * One caller's side or one server's side of the frames between them over a NatsLink, as a
- * Transport: a Connection runs over it as over a socket. The caller's frames go to the server's
- * subject with the caller's reply subject; the server's go to that reply subject.
- */
-export class NatsPipe implements Transport {
-  readonly remote: string;
-  activeAt = performance.now();
-  /** Whether the Connection on it still serves requests (a server-side pipe is not closed idle then). */
-  busy: () => boolean = () => false;
-  private onData: ((chunk: Buffer) => void) | undefined;
-  private onClose: ((error?: Error) => void) | undefined;
-  private onDrain: (() => void) | undefined;
-  /** Bytes that may wait while paused; past it the caller is cut off (a Limits value of the owner). */
-  maxWaitingBytes = 16 * 1024 * 1024;
-  private held = false;
-  private paused = false;
-  private waiting: Buffer[] = [];
-  private waitingBytes = 0;
-  private ended = false;
-
-  constructor(
-    private readonly link: NatsLink,
-    readonly to: string,
-    private readonly reply: string | undefined,
-    private readonly forget: () => void,
-  ) {
-    this.remote = `NATS ${to}`;
-    link.track(this, true);
-  }
-
-  write(data: Buffer | Buffer[]): void {
-    if (this.ended) return;
-    this.activeAt = performance.now();
-    this.link.publish(this.to, this.reply, data);
-  }
-
-  get queuedBytes(): number {
-    return this.link.queuedBytes;
-  }
-
-  start(onData: (chunk: Buffer) => void, onClose: (error?: Error) => void, onDrain?: () => void): void {
-    this.onData = onData;
-    this.onClose = onClose;
-    this.onDrain = onDrain;
-  }
-
-  receive(chunk: Buffer): void {
-    if (this.ended) return;
-    this.activeAt = performance.now();
-    // Paused: the Connection has as many requests of this caller as it takes. What the caller
-    // sends meanwhile waits here, up to `maxWaitingBytes`; NATS cannot be asked to hold it.
-    if (this.paused) {
-      this.waitingBytes += chunk.length;
-      if (this.waitingBytes > this.maxWaitingBytes) {
-        return this.end(new LimitError("unsent", `over ${this.maxWaitingBytes} bytes sent by ${this.to} while its requests waited`));
-      }
-      this.waiting.push(chunk);
       return;
     }
-    this.onData?.(chunk);
-  }
-
-  drained(): void {
-    this.onDrain?.();
-  }
-
-  pause(): void {
-    this.paused = true;
-  }
-
-  resume(): void {
-    this.paused = false;
-    while (!this.paused && this.waiting.length && !this.ended) {
-      const chunk = this.waiting.shift()!;
-      this.waitingBytes -= chunk.length;
-      this.onData?.(chunk);
-    }
-  }
-
-  /** Ends the pipe on this side: its Connection hears `error` (none: closed in order). */
-  end(error?: Error): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.waiting = [];
-    this.unref();
-    this.link.track(this, false);
-    this.forget();
-    this.onClose?.(error);
-  }
-
-  close(graceMs = 1000): Promise<void> {
-    this.end();
-    return this.link.flushed(graceMs);
-  }
-
-  destroy(): void {
-    this.end();
-  }
-
-  ref(): void {
-    if (this.held || this.ended) return;
-    this.held = true;
-    this.link.hold(1);
-  }
-
-  unref(): void {
-    if (!this.held) return;
-    this.held = false;
-    this.link.hold(-1);
+    this.end(new Error(`NATS: ${why}`));
   }
 }

@@ -1,4 +1,5 @@
-import type { Backplane, Origin } from "../backplane/nats-backplane.js";
+import type { Backplane } from "../backplane/nats-backplane.js";
+import type { Origin } from "../backplane/site-origin.js";
 import { LimitError, NoSuchFunctionError } from "../errors.js";
 import { Connection } from "../net/connection.js";
 import { tripped } from "../net/trips.js";

@@ -1,5 +1,6 @@
 import { NotPermittedError } from "../errors.js";
-import type { Backplane, Origin } from "../backplane/nats-backplane.js";
+import type { Backplane } from "../backplane/nats-backplane.js";
+import type { Origin } from "../backplane/site-origin.js";
 import { METRICS_FN, NETWORK_METRICS_FN, processMetrics, type ProcessMetrics } from "../metrics.js";
 import type { Connection } from "../net/connection.js";
 import { tripCounts } from "../net/trips.js";

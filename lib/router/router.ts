@@ -1,4 +1,5 @@
-import { Backplane, type BackplaneSettings } from "../backplane/nats-backplane.js";
+import { Backplane } from "../backplane/nats-backplane.js";
+import type { BackplaneSettings } from "../config.js";
 import type { Discovery } from "../discovery/discovery.js";
 import { BadArgumentsError, NotPermittedError } from "../errors.js";
 import { debug, warn } from "../log.js";

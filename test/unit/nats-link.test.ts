@@ -1,7 +1,7 @@
 import net from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import { linkToNats, type NatsLink } from "../../lib/backplane/nats-link.js";
-import type { BackplaneSettings } from "../../lib/backplane/nats-backplane.js";
+import type { BackplaneSettings } from "../../lib/config.js";
 
 /**
  * A NATS server played at the byte level on 127.0.0.1: what the link writes is read line by
