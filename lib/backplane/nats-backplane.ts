@@ -14,6 +14,7 @@ import { RelayedRequests } from "./relayed-requests.js";
 import { NOWHERE, siteOrigin, type Origin } from "./site-origin.js";
 import { SiteListings, type SiteHost, type SiteNews } from "./site-listings.js";
 import { Subjects } from "./subjects.js";
+import type { BackplaneStatus } from "../wire/router-answers.js";
 
 export interface BackplaneOptions {
   settings: BackplaneSettings;
@@ -33,15 +34,6 @@ export interface BackplaneOptions {
   deliverPublication: (message: Message) => void;
 }
 
-/** What `labc hosts` says of a gateway's backplane. */
-export interface BackplaneStatus {
-  linked: boolean;
-  server: string | undefined;
-  realm: string;
-  /** Other sites heard. */
-  sites: number;
-  problem: string | undefined;
-}
 
 const NOTHING = new Uint8Array(0);
 /** How long a gateway waits before trying again to link to NATS the first time. */

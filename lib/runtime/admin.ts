@@ -1,4 +1,4 @@
-import type { BackplaneStatus } from "../backplane/nats-backplane.js";
+import type { BackplaneStatus } from "../wire/router-answers.js";
 import type { FunctionPool } from "../pool/function-pool.js";
 import type { HostMetrics } from "../wire/router-answers.js";
 import type { RouterLink } from "./router-link.js";

@@ -8,7 +8,7 @@ import { debug } from "../log.js";
 import { Connection } from "../net/connection.js";
 import { connectTcp, type TcpTransport } from "../net/tcp-transport.js";
 import { FunctionPool } from "../pool/function-pool.js";
-import type { BackplaneStatus } from "../backplane/nats-backplane.js";
+import type { BackplaneStatus } from "../wire/router-answers.js";
 import type { HostInfo } from "../wire/router-answers.js";
 import type { HostMetrics } from "../wire/router-answers.js";
 import type { Offer, Server } from "../server.js";

@@ -30,3 +30,13 @@ export interface HostMetrics {
   hostId: string;
   processes: ProcessMetrics[];
 }
+
+/** What `labc hosts` says of a gateway's backplane. */
+export interface BackplaneStatus {
+  linked: boolean;
+  server: string | undefined;
+  realm: string;
+  /** Other sites heard. */
+  sites: number;
+  problem: string | undefined;
+}

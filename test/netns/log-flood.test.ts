@@ -30,7 +30,10 @@ describe.skipIf(why)("forged beacons: host1 holds a secret, host2 is a stranger"
   }, 60000);
   afterAll(() => lan?.cleanup());
 
-  test("a beacon whose host id holds line breaks, escapes and 60 kB is refused on one line, escaped and cut", async () => {
+  // The announcement's own check (lib/trust/signed-announcement.ts) refuses such a host id before
+  // anything quotes it; the escaping and the cut of what is quoted are tested in
+  // test/unit/trips.test.ts and test/integration/log-flood.test.ts.
+  test("a beacon whose host id holds line breaks, escapes and 60 kB is refused on one line that quotes none of it", async () => {
     const hostId = `evil\nlabc[1]: refused 10.77.0.99: forged line\r\x1b[2J\x1b]0;owned\x07\u202e${"A".repeat(60_000)}END`;
     const beacon = { labc: 1, hostId, name: "forged", port: 55600, addresses: [stranger.address], t: Date.now(), mac: "AAAAAAAAAAAAAAAAAAAAAA" };
     expect(Buffer.byteLength(JSON.stringify(beacon))).toBeGreaterThan(60_000);
@@ -38,8 +41,8 @@ describe.skipIf(why)("forged beacons: host1 holds a secret, host2 is a stranger"
     await within(5000, "the refusal logged", () => routerLog().includes(`refused ${stranger.address}: `));
     const lines = routerLog().split("\n");
     const line = lines.find((l) => l.includes(`refused ${stranger.address}: `))!;
-    expect(line).toContain("evil\\nlabc[1]: refused 10.77.0.99: forged line\\r\\x1b[2J\\x1b]0;owned\\x07\\u202eAAA");
-    expect(line).toMatch(/characters cut\]/);
+    expect(line).toMatch(/host id that is not 1 to 255 characters without control characters/);
+    expect(line).not.toContain("evil");
     expect(line.length).toBeLessThan(2000);
     expect(lines.some((l) => l.startsWith("labc[1]:"))).toBe(false);
     expect(routerLog()).not.toMatch(/[\x1b\x07\r\u202e]/);

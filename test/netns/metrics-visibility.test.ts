@@ -80,7 +80,9 @@ describe.skipIf(why)("labc.metrics and labc.hosts asked by another host", () => 
     ];
     // The stranger stays linked for 6 s; meanwhile Gone stops, and its withdraw goes to the links.
     const linked = stranger.stranger("talk", { host: h1.address, port: 55555, frames: [hello, ...asks], answers: 1000, waitMs: 6000 }, 30000);
-    await sleep(2500);
+    // Well within the link's life: the stranger answers no heartbeat, so host1 drops it as dead
+    // about 2 s after it linked (4 silent beats), and a withdraw after that never reaches it.
+    await sleep(800);
     gone.kill("SIGTERM");
     const { received } = await linked;
     const byId = (id: number) => received.find((frame: any) => frame.kind === KIND.rep && frame.id === id);
