@@ -1,17 +1,11 @@
 import { LimitError } from "../errors.js";
+import type { ConnectionMetrics } from "../metrics.js";
 import type { Limits } from "../wire/limits.js";
 import type { Transport } from "./transport.js";
 import { tripped } from "./trips.js";
 
 /** What crossed a connection, for `labc metrics`. */
-export interface Traffic {
-  bytesIn: number;
-  bytesOut: number;
-  framesIn: number;
-  framesOut: number;
-  readPauses: number;
-  writeWaits: number;
-}
+export type Traffic = Omit<ConnectionMetrics, "peer">;
 
 /**
  * What a connection sends, and what a peer that does not read costs: past `maxUnsentBytes`
