@@ -98,7 +98,15 @@ export function flagsOf(options: GlobalOptions): Partial<Record<ConfigKey, unkno
     if (at < 1) throw new UsageError(`--set takes key=value${/^[\w.-]{1,40}$/.test(String(pair)) ? `, got "${pair}"` : ""}`);
     const key = String(pair).slice(0, at).trim();
     if ((SECRET_KEYS as readonly string[]).includes(key)) throw new UsageError(secretFlagRefused(key as ConfigKey));
-    flags[key] = String(pair).slice(at + 1);
+    const value = String(pair).slice(at + 1);
+    // A NATS address may carry a login (nats://user:pass@host): not in an argument either.
+    if (key === "backplane.nats" && /\/\/[^/@\s]*@/.test(value)) {
+      throw new UsageError(
+        "--set backplane.nats with a login in the address is refused: every user of this computer sees a command's arguments (ps); " +
+          "give the address without it, and the login by LABC_BACKPLANE_USER / LABC_BACKPLANE_PASS (or LABC_BACKPLANE_TOKEN) in the environment, or [backplane] in a config file readable by you only",
+      );
+    }
+    flags[key] = value;
   }
   if (options.port !== undefined) flags["router.port"] = String(options.port);
   return flags;

@@ -18,7 +18,9 @@ export function registerSetup(cli: CAC): void {
             ? `(set: key id ${networkKey(values[key]).id})`
             : (key === "backplane.pass" || key === "backplane.token") && values[key]
               ? "(set)"
-              : JSON.stringify(values[key]);
+              : key === "backplane.nats"
+                ? JSON.stringify(values[key].map((url) => url.replace(/\/\/[^/@\s]*@/, "//(login)@")))
+                : JSON.stringify(values[key]);
         const rows = CONFIG_KEYS.map((key) => [key, shown(key), sources[key], envName(key)]);
         process.stdout.write(`${table(["KEY", "VALUE", "SOURCE", "ENV"], rows)}\n`);
       }),

@@ -178,6 +178,18 @@ test("a secret given as an argument is refused, and the refusal does not repeat 
   }
 });
 
+test("a NATS address carrying a login is refused in an argument, and labc config shows it without the login", async () => {
+  const pass = `pw${newSecret().slice(-12)}`;
+  const refused = await ended(host.spawn(["hosts", "--set", `backplane.nats=nats://lab:${pass}@127.0.0.1:4222`]));
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toContain("LABC_BACKPLANE_PASS");
+  expect(refused.stdout + refused.stderr).not.toContain(pass);
+  const shown = await host.cli(["config"], { LABC_BACKPLANE_NATS: `nats://lab:${pass}@127.0.0.1:4222` });
+  expect(shown.code).toBe(0);
+  expect(shown.stdout).toContain("nats://(login)@127.0.0.1:4222");
+  expect(shown.stdout + shown.stderr).not.toContain(pass);
+});
+
 test("labc secret set reads stdin or --from-file, and says what to do when it gets nothing", async () => {
   const secret = newSecret();
   const nothing = await host.cli(["secret", "set", "--force"]);
