@@ -1,3 +1,4 @@
+// The status page's view, live events, tap and actions, made by the router's own Runtime.
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";

@@ -1,3 +1,4 @@
+// A labc server: holds a process's functions and subscriptions, and dispatches what arrives.
 import { setImmediate as turn } from "node:timers/promises";
 import { BadArgumentsError, NoSuchFunctionError, StreamRequiredError } from "./errors.js";
 import { warn } from "./log.js";

@@ -1,3 +1,4 @@
+// One persistent link to a peer: frames in and out, dispatched to our requests, the peer's, or onMessage.
 import { BadArgumentsError, BadMessageError, ClosedError, ConnectionLostError, LabcError, LimitError } from "../errors.js";
 import { encodeError } from "../wire/error-payload.js";
 import { debug, debugging, warn } from "../log.js";
@@ -41,10 +42,9 @@ export interface ConnectionOptions {
 }
 
 /**
- * One persistent link to a peer, carrying any number of concurrent requests both ways. Frames
- * are decoded and every body validated here, then dispatched: answers to our requests go to
- * Requests, cancels and credit to the peer's requests being served (PeerRequests), everything
- * else to `onMessage`. InboundGuard bounds what the peer may make it hold; Outbox sends.
+ * Any number of concurrent requests both ways. Frames are decoded and every body validated here;
+ * answers go to Requests, cancels and credit to PeerRequests, everything else to `onMessage`.
+ * InboundGuard bounds what the peer may make it hold; Outbox sends.
  */
 export class Connection implements Metered {
   /** What crossed this connection, for `labc metrics`. */

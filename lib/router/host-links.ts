@@ -1,3 +1,4 @@
+// The router's links to other hosts' routers (Peers): dial, accept, heartbeats, deaths.
 import { BadArgumentsError, NotPermittedError, NotTrustedError } from "../errors.js";
 import { helloFrom } from "../identity.js";
 import { Lifeline } from "./lifeline.js";

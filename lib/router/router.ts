@@ -1,3 +1,4 @@
+// The host's router: the root port, this host's servers and watchers, linger.
 import { Backplane } from "../backplane/nats-backplane.js";
 import type { BackplaneSettings } from "../config.js";
 import type { Discovery } from "../discovery/discovery.js";

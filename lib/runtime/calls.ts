@@ -1,3 +1,4 @@
+// Calls and streams of a process: resolved from a perspective, run here or sent on a Route.
 import { CallContext } from "../context.js";
 import { BadArgumentsError, CancelledError, ConnectionLostError, NoSuchFunctionError, NoSuchHostError, StateMismatchError } from "../errors.js";
 import { hooks } from "../hooks.js";

@@ -1,3 +1,4 @@
+// A job of many items spread over every server offering a function (labc.map).
 import { CancelledError, ConnectionLostError, ItemLostError, LabcError, MapError } from "../errors.js";
 import type { PoolServer } from "../pool/function-pool.js";
 

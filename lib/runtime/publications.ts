@@ -1,3 +1,4 @@
+// What a process publishes: subscribers, queue-group turns, other sites, reqpub.
 import { NoSuchFunctionError } from "../errors.js";
 import { hooks } from "../hooks.js";
 import type { Identity } from "../identity.js";

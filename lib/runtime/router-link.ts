@@ -1,3 +1,4 @@
+// A process's lifeline to its host's router, with the pool replica; starts the router if none runs.
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";

@@ -1,3 +1,4 @@
+// Runtime: everything labc does in one process, as a front door that checks and delegates.
 import { backplaneSettings, keyOf, limitsFrom, type Config } from "../config.js";
 import { DirectCalls } from "../backplane/direct-calls.js";
 import type { RegisterOptions, SubscribeOptions } from "../decorators.js";

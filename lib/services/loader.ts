@@ -1,3 +1,4 @@
+// Finds and loads a service (a file or folder of decorated classes) by path or name.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";

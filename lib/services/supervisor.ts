@@ -1,3 +1,4 @@
+// Runs installed services, each in a process of its own, for ServiceControl.
 import type { ChildProcess } from "node:child_process";
 import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,3 +1,4 @@
+// An error's travel form in an exc message, and back (rebuilt by name, else a RemoteError).
 import {
   BadArgumentsError,
   BadMessageError,
