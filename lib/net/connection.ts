@@ -17,8 +17,6 @@ import { Requests } from "./requests.js";
 import { IGNORABLE_ERRORS, type Transport } from "./transport.js";
 import { tripped } from "./trips.js";
 
-export type { Cancellable, StreamOutlet };
-
 /** Kinds whose sender waits for an answer (when the id is not 0): a bad one is answered. */
 const ANSWERED: ReadonlySet<number> = new Set([Kind.hello, Kind.req, Kind.announce, Kind.withdraw, Kind.ping, Kind.death]);
 
@@ -349,8 +347,7 @@ export class Connection implements Metered {
     if (message.kind === Kind.req && this.options.accepted) this.guard.flow();
   }
 
-  /** A body that does not fit its kind: answered with an error when the peer waits for one,
-   * else the connection is closed (docs/protocol.md). */
+  /** A body that does not fit its kind: answered when the peer waits, else the connection closes (protocol.md#refusals). */
   private refuse(message: Message, problem: string): void {
     const error = new BadMessageError(KIND_NAMES[message.kind] ?? String(message.kind), problem);
     if (message.kind === Kind.rep || message.kind === Kind.exc) {
@@ -359,12 +356,15 @@ export class Connection implements Metered {
       if (entry) this.requests.reject(message.id, entry, error);
       return;
     }
-    if (message.id !== 0 && ANSWERED.has(message.kind) && (this.peer || !this.options.accepted)) {
+    const answered = message.id !== 0 && ANSWERED.has(message.kind);
+    if (answered && (this.peer || !this.options.accepted)) {
       tripped("bad_message", this.transport.remote, error.message);
       // Not `replyError`: the id may be that of a request still being served.
       return this.writeError(message.id, error);
     }
-    this.fail(error);
+    const hello = answered && message.kind === Kind.hello; // a refused hello: its sender learns why before the close
+    if (hello) this.writeError(message.id, error);
+    this.fail(error, hello ? 1000 : 0);
   }
 
   private drained(): void {
@@ -373,12 +373,12 @@ export class Connection implements Metered {
   }
 
   /** A limit tripped or the peer sent something unreadable: this connection ends, with why. */
-  private fail(error: LabcError): void {
+  private fail(error: LabcError, graceMs = 0): void {
     if (this.closed) return;
     const limit =
       error instanceof LimitError ? error.limit : error.code === "LABC_BAD_MESSAGE" ? "bad_message" : error.code === "LABC_FRAME_TOO_LARGE" ? "max_frame_size" : "bad_frame";
     tripped(limit, this.transport.remote, `${error.message}; closed the connection (${this.label})`);
-    void this.transport.close(0);
+    void this.transport.close(graceMs);
     this.closedBy(error);
   }
 

@@ -124,6 +124,7 @@ export class Peers {
   /** A router on another host dialed us and said hello. */
   accept(connection: Connection, hello: HelloBody): WelcomeBody {
     const address = connection.transport.remote.replace(/:\d+$/, "").replace(/^::ffff:/, "");
+    if (!hello.hostId) throw new BadArgumentsError("a router's hello names its host id");
     if (hello.hostId === this.options.self.hostId) {
       // A static peer or known address that turns out to be this very host, or a clone of it.
       if (hello.id !== this.options.self.instance) throw this.ids.clash(hello.host, address, "its router dialed this one");

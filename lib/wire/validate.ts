@@ -99,7 +99,8 @@ const SCHEMAS: Partial<Record<Kind, Check>> = {
     id: nonEmpty,
     pid: whole,
     host: str,
-    hostId: nonEmpty,
+    // A client may know nothing of its host yet (""); a router's is checked where it links.
+    hostId: str,
     "state?": str,
     "realm?": str,
     "port?": port,
