@@ -1,11 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { frameOf, HostilePeer, KIND } from "../../bench/hostile-peer.js";
 import { freePort } from "../../lib/net/tcp-transport.js";
 import { TestHost, eventually, sleep } from "../helpers.js";
+
+const HOME = join(__dirname, "..", "fixtures", "home.ts");
 
 /**
  * Another "site" on the NATS backplane speaks for hosts of this LAN (issue 27, item 4), played
@@ -52,18 +54,7 @@ beforeAll(async () => {
   const listings = stranger.subscribe("labc.main.hosts.gw");
   host = await TestHost.start();
   Object.assign(host.env, { LABC_HOST_ID: "gw", LABC_BACKPLANE_NATS: `nats://127.0.0.1:${port}` });
-  const file = join(host.dir, "Home.ts");
-  writeFileSync(
-    file,
-    [
-      'import { register } from "labc";',
-      "export class Home {",
-      '  @register() where() { return "home"; }',
-      '  @register({ visibility: "local" }) loc() { return "loc"; }',
-      "}",
-    ].join("\n"),
-  );
-  const served = await host.serve([file]);
+  const served = await host.serve([HOME]);
   // The gateway is on NATS once its listing names its server.
   for await (const msg of listings) {
     if (msg.json<{ servers?: { pid: number }[] }>().servers?.some((server) => server.pid === served.pid)) break;

@@ -1,9 +1,11 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { frameOf, HostilePeer, KIND } from "../../bench/hostile-peer.js";
 import { TestHost, eventually, sleep } from "../helpers.js";
+
+const HOME = join(__dirname, "..", "fixtures", "home.ts");
 
 /**
  * A router link that speaks for hosts it is not (issue 27, item 5), played at the byte level:
@@ -53,18 +55,7 @@ beforeAll(async () => {
   trapPort = (trap.address() as net.AddressInfo).port;
   host = await TestHost.start();
   Object.assign(host.env, { LABC_HOST_ID: "home" });
-  const file = join(host.dir, "Home.ts");
-  writeFileSync(
-    file,
-    [
-      'import { register } from "labc";',
-      "export class Home {",
-      '  @register() where() { return "home"; }',
-      '  @register({ visibility: "local" }) loc() { return "loc"; }',
-      "}",
-    ].join("\n"),
-  );
-  const served = await host.serve([file]);
+  const served = await host.serve([HOME]);
   const real = (await listed()).find((server) => server.functions.some((f) => f.name === "where"))!;
   realId = real.id;
   realFunctions = real.functions.map((f) => `${f.name} ${f.visibility}`).sort();
