@@ -1,0 +1,152 @@
+"""Calls and streams of a process: the server chosen in the pool replica from a perspective, then
+the call run here (this very process serves it) or sent on the route ServerLinks gives."""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from typing import Any, List, Optional
+
+from .connection import Waiter
+from .context import CallContext, reset_current, set_current
+from .errors import BadArgumentsError, CallTimeout, NoSuchFunctionError, NoSuchHostError, StateMismatchError
+from .pool import Perspective, PoolServer
+from .streams import Stream, StreamWaiter
+
+DEFAULT_WINDOW = 64
+
+
+class Calls:
+    def __init__(self, runtime: Any) -> None:
+        self.rt = runtime
+
+    # --- choosing a server --------------------------------------------------------------------
+
+    def perspective(self, host: Optional[str] = None) -> Perspective:
+        link = self.rt.link
+        link.ready()
+        own_server = self.rt.identity["id"] if self.rt.server is not None else None
+        realm = self.rt.config["network.realm"]
+        if host is None:
+            return Perspective(link.host_id, own_server, realm=realm)
+        host_id = self.host_id_of(host)
+        return Perspective(host_id, None, link.host_id, own_server, named=True, realm=realm)
+
+    def host_id_of(self, host: str) -> str:
+        link = self.rt.link
+        for attempt in (1, 2):
+            known = link.pool.hosts()
+            known[link.host_id] = link.host
+            for host_id, name in known.items():
+                if host in (host_id, name):
+                    return host_id
+            if attempt == 1:
+                link.discovered()
+                link.sync()
+        names = sorted(set(known.values()))
+        raise NoSuchHostError(f'no host "{host}" runs a labc server (hosts known: {", ".join(names) or "none"})', data={"host": host})
+
+    def resolve(self, name: str, scope: str, host: Optional[str], state: Optional[str]) -> PoolServer:
+        link = self.rt.link
+        for attempt in (1, 2):
+            at = self.perspective(host)
+            target = link.pool.resolve(name, scope, at, state)
+            if target is not None:
+                return target
+            if attempt == 1:
+                # A server that registered a moment ago, or a router still finding its hosts.
+                link.discovered()
+                link.sync()
+        if state is not None and link.pool.resolve(name, scope, at) is not None:
+            running = sorted({f"{s.state} on {s.host}" for s in link.pool.candidates(name, scope, at)})
+            raise StateMismatchError(f'"{name}" runs, but not in state {state} (states running: {", ".join(running)})', data={"function": name, "state": state})
+        where = f" on {host}" if host else ""
+        raise NoSuchFunctionError(f'no function "{name}" in {scope} scope{where} (no server offers it)', data={"function": name, "scope": scope})
+
+    # --- one call -----------------------------------------------------------------------------
+
+    def call(self, name: str, args: List[Any], timeout: Optional[float] = None, scope: Optional[str] = None,
+             host: Optional[str] = None, state: Optional[str] = None) -> Any:
+        rt = self.rt
+        timeout = float(rt.config["call.timeout"]) if timeout is None else float(timeout)
+        scope = scope or rt.config["call.scope"]
+        if host is None and state is None and rt.server is not None and name in rt.server.functions:
+            return self.call_here(name, args, timeout)
+        if scope == "server":
+            raise NoSuchFunctionError(f'no function "{name}" in server scope (not in this process)', data={"function": name, "scope": scope})
+        target = self.resolve(name, scope, host, state)
+        return self.send(target, name, args, timeout)
+
+    def send(self, target: PoolServer, name: str, args: List[Any], timeout: float) -> Any:
+        if self.rt.server is not None and target.id == self.rt.identity["id"]:
+            return self.call_here(name, args, timeout)
+        route = self.rt.links.route(target)
+        waiter = Waiter(name, target.describe())
+        id = route.request({"fn": name, "args": list(args), "timeoutMs": int(timeout * 1000)}, waiter)
+        try:
+            answered = waiter.wait(timeout)
+        except KeyboardInterrupt:
+            # Ctrl-C: the server is told, and the function's context says it was cancelled.
+            route.cancel(id)
+            raise
+        if not answered:
+            route.cancel(id)
+            raise CallTimeout(f'call to "{name}" on {target.describe()} timed out after {int(timeout * 1000)} ms',
+                              data={"function": name, "timeoutMs": int(timeout * 1000), "target": target.describe()})
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.value
+
+    def call_here(self, name: str, args: List[Any], timeout: float) -> Any:
+        """A function of this very process: run in the caller's thread, as a call from here."""
+        server = self.rt.server
+        local = server.functions.get(name)
+        call = CallContext(name, time.time() + timeout, None)
+        token = set_current(call)
+        try:
+            if local is not None and local.serial is not None:
+                return local.serial.submit(contextvars.copy_context().run, server.invoke, name, list(args), call, False).result()
+            return server.invoke(name, list(args), call, remote=False)
+        finally:
+            reset_current(token)
+
+    def call_here_reqpub(self, topic: str, args: List[Any], timeout: float) -> Any:
+        return self.call_here("labc.reqpub", [topic, *args], timeout)
+
+    # --- streams ------------------------------------------------------------------------------
+
+    def stream(self, name: str, args: List[Any], timeout: Optional[float] = None, scope: Optional[str] = None,
+               host: Optional[str] = None, state: Optional[str] = None, window: int = DEFAULT_WINDOW) -> Stream:
+        rt = self.rt
+        if not isinstance(window, int) or window < 1 or window > 2 ** 31:
+            raise BadArgumentsError(f"stream window must be a whole number from 1, not {window!r}")
+        timeout = float(rt.config["call.timeout"]) if timeout is None else float(timeout)
+        scope = scope or rt.config["call.scope"]
+        target = self.resolve(name, scope, host, state)
+        route = rt.links.route(target)
+        waiter = StreamWaiter(name, target.describe())
+        id = route.request({"fn": name, "args": list(args), "timeoutMs": int(timeout * 1000), "credit": window}, waiter)
+        return Stream(name, waiter, route, id, window, timeout)
+
+    # --- every server -------------------------------------------------------------------------
+
+    def call_all(self, name: str, args: List[Any], timeout: Optional[float] = None, scope: Optional[str] = None,
+                 host: Optional[str] = None) -> List[dict]:
+        """Calls ``name`` on every server offering it; one dict per server: host, server, pid,
+        port and ``value`` or ``error`` (the exception)."""
+        rt = self.rt
+        timeout = float(rt.config["call.timeout"]) if timeout is None else float(timeout)
+        rt.link.sync()
+        targets = rt.link.pool.candidates(name, scope or rt.config["call.scope"], self.perspective(host))
+        results: List[dict] = []
+        futures = []
+        for target in targets:
+            result = {"host": target.host, "server": target.id, "pid": target.pid, "port": target.port}
+            results.append(result)
+            futures.append((result, rt.background(self.send, target, name, args, timeout)))
+        for result, future in futures:
+            try:
+                result["value"] = future.result()
+            except Exception as error:
+                result["error"] = error
+        return results

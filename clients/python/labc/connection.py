@@ -1,0 +1,325 @@
+"""One labc connection: frames out (written by the sender's thread, the rest by the loop), frames in
+(read by the loop), and our requests on it by id, each waiting for its answer.
+
+Where a message is framed: frames.py. Where it is read and matched to its request: here
+(``_on_readable``, ``_dispatch``). Where a request to a server is handled: server.py, through the
+``handler`` given here.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Optional
+
+from .errors import ConnectionLostError, LabcError, LimitError, error_from_exc
+from .frames import MAX_FRAME, FrameReader, Kind, encode
+from .io_loop import IoLoop
+
+READ_CHUNK = 256 * 1024
+
+
+class Waiter:
+    """One request waiting for its answer: the asking thread sleeps on a lock until it comes."""
+
+    __slots__ = ("_lock", "value", "error", "function", "target", "on_done", "done")
+
+    def __init__(self, function: str, target: str, on_done: Optional[Callable[["Waiter"], None]] = None) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self.value: Any = None
+        self.error: Optional[BaseException] = None
+        self.function = function
+        self.target = target
+        self.on_done = on_done
+        self.done = False
+
+    def answer(self, kind: int, body: Dict[str, Any]) -> None:
+        if kind == Kind.EXC:
+            self.fail(error_from_exc(body, self.function, self.target))
+        else:
+            self.resolve(body.get("v"))
+
+    def item(self, body: Dict[str, Any]) -> None:
+        """An item of a stream before its answer (streams override this)."""
+
+    def resolve(self, value: Any) -> None:
+        if self.done:
+            return
+        self.value, self.done = value, True
+        self._release()
+
+    def fail(self, error: BaseException) -> None:
+        if self.done:
+            return
+        self.error, self.done = error, True
+        self._release()
+
+    def _release(self) -> None:
+        self._lock.release()
+        if self.on_done is not None:
+            self.on_done(self)
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        """True once answered; False when ``timeout`` (seconds) passed first. Ctrl-C interrupts it."""
+        if timeout is None:
+            return self._lock.acquire()
+        return self._lock.acquire(timeout=max(0.0, timeout))
+
+
+class Connection:
+    """A TCP (or TLS) connection speaking labc frames. Thread-safe for senders."""
+
+    def __init__(
+        self,
+        loop: IoLoop,
+        sock: socket.socket,
+        label: str,
+        handler: Optional[Callable[["Connection", int, int, int, Dict[str, Any]], None]] = None,
+        max_frame: int = MAX_FRAME,
+        max_queued: int = 256 * 1024 * 1024,
+        unsent_limit: int = 8 * 1024 * 1024,
+    ) -> None:
+        self.loop = loop
+        self.sock = sock
+        self.label = label
+        self.handler = handler
+        self.reader = FrameReader(max_frame)
+        self.max_frame = max_frame
+        self.max_queued = max(max_queued, 2 * max_frame)
+        self.unsent_limit = unsent_limit
+        self._lock = threading.Lock()
+        self._flushed = threading.Condition(self._lock)
+        self._outbox: Deque[memoryview] = deque()
+        self.queued = 0
+        self._pending: Dict[int, Waiter] = {}
+        self._next_id = 0
+        self.closed = False
+        self.close_reason: Optional[BaseException] = None
+        self.on_close: list = []
+        #: When the first byte of a frame still incomplete came (limits.frame_timeout).
+        self.partial_since = 0.0
+        #: Set by whoever owns the connection (who the peer said it is, in its hello).
+        self.peer: Dict[str, Any] = {}
+        self.opened_at = time.monotonic()
+        self._tls = isinstance(sock, ssl.SSLSocket)
+        sock.setblocking(False)
+        loop.call_soon(lambda: loop.watch(sock, self._on_readable, None))
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def send_frame(self, frame: bytes) -> None:
+        """Writes a whole frame, or queues what the socket does not take now (the loop writes it)."""
+        wake = False
+        with self._lock:
+            if self.closed:
+                raise ConnectionLostError(f"connection to {self.label} lost", data={"target": self.label})
+            if not self._outbox:
+                try:
+                    sent = self.sock.send(frame)
+                except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    sent = 0
+                except OSError as error:
+                    self._closing(error)
+                    raise ConnectionLostError(f"connection to {self.label} lost: {error}", data={"target": self.label}) from error
+                if sent == len(frame):
+                    return
+                wake = True
+                frame = memoryview(frame)[sent:]
+                if self._tls:
+                    # An SSL socket must be given the same bytes again after a want-write.
+                    frame = memoryview(bytes(frame))
+            self._outbox.append(memoryview(frame))
+            self.queued += len(frame)
+            if self.queued > self.max_queued:
+                problem = LimitError(f"limit queued: {self.label} does not read what is sent to it ({self.queued} bytes queued)", data={"limit": "queued"})
+                self._closing(problem)
+                raise problem
+        if wake:
+            self.loop.call_soon(lambda: self._watch(write=True))
+
+    def send(self, kind: int, id: int, body: Dict[str, Any], flags: int = 0) -> None:
+        self.send_frame(encode(kind, id, body, flags, self.max_frame))
+
+    @property
+    def congested(self) -> bool:
+        """More is queued for the peer than ``limits.unsent``: a producer waits for ``flush``."""
+        return self.queued > self.unsent_limit
+
+    def flush(self, timeout: Optional[float] = None, below: int = 0) -> bool:
+        """Waits until at most ``below`` bytes are left to write (from any thread but the loop's)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self.queued > below and not self.closed:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._flushed.wait(left if left is not None else 1.0)
+            return self.queued <= below
+
+    def _watch(self, write: bool) -> None:
+        if not self.closed:
+            self.loop.watch(self.sock, self._on_readable, self._on_writable if write else None)
+
+    def _on_writable(self) -> None:
+        with self._lock:
+            while self._outbox:
+                chunk = self._outbox[0]
+                try:
+                    sent = self.sock.send(chunk)
+                except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    return
+                except OSError as error:
+                    self._closing(error)
+                    return
+                self.queued -= sent
+                if sent < len(chunk):
+                    self._outbox[0] = chunk[sent:]
+                    return
+                self._outbox.popleft()
+            self._flushed.notify_all()
+        self._watch(write=False)
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def request(self, kind: int, body: Dict[str, Any], waiter: Waiter, flags: int = 0) -> int:
+        """Sends a request under a fresh id; ``waiter`` gets its answer (or the connection's loss)."""
+        with self._lock:
+            if self.closed:
+                raise ConnectionLostError(f"connection to {self.label} lost", data={"target": self.label})
+            id = self._next_id
+            while True:
+                id = id + 1 if id < 0xFFFFFFFF else 1
+                if id not in self._pending:
+                    break
+            self._next_id = id
+            self._pending[id] = waiter
+        try:
+            self.send_frame(encode(kind, id, body, flags, self.max_frame))
+        except BaseException:
+            with self._lock:
+                self._pending.pop(id, None)
+            raise
+        return id
+
+    def forget(self, id: int) -> None:
+        """Stops waiting for request ``id`` (timed out or cancelled)."""
+        with self._lock:
+            self._pending.pop(id, None)
+
+    def ask(self, kind: int, body: Dict[str, Any], function: str, timeout: float) -> Any:
+        """Sends a request and waits for its answer (for the router's small requests)."""
+        waiter = Waiter(function, self.label)
+        id = self.request(kind, body, waiter)
+        if not waiter.wait(timeout):
+            self.forget(id)
+            from .errors import CallTimeout
+
+            raise CallTimeout(f'call to "{function}" on {self.label} timed out after {int(timeout * 1000)} ms', data={"function": function, "timeoutMs": int(timeout * 1000)})
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.value
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(READ_CHUNK)
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            except OSError as error:
+                self.close(error)
+                return
+            if not data:
+                self.close(None)
+                return
+            try:
+                frames = self.reader.feed(data)
+            except LabcError as error:
+                self.close(error)
+                return
+            if self.reader.pending and not self.partial_since:
+                self.partial_since = time.monotonic()
+            elif not self.reader.pending:
+                self.partial_since = 0.0
+            for kind, flags, id, body in frames:
+                if self.closed:
+                    return
+                self._dispatch(kind, flags, id, body)
+            if not (self._tls and self.sock.pending()):
+                return
+
+    def _dispatch(self, kind: int, flags: int, id: int, body: Dict[str, Any]) -> None:
+        if kind in (Kind.REP, Kind.EXC):
+            with self._lock:
+                waiter = self._pending.pop(id, None)
+            if waiter is not None:
+                waiter.answer(kind, body)
+            return
+        if kind == Kind.ITEM:
+            waiter = self._pending.get(id)
+            if waiter is not None:
+                waiter.item(body)
+            return
+        if kind == Kind.PING:
+            try:
+                self.send(Kind.PONG, id, {})
+            except LabcError:
+                pass
+            return
+        if kind == Kind.PONG:
+            with self._lock:
+                waiter = self._pending.pop(id, None)
+            if waiter is not None:
+                waiter.resolve(None)
+            return
+        if self.handler is not None:
+            self.handler(self, kind, flags, id, body)
+
+    # --- closing -----------------------------------------------------------------------------
+
+    def _closing(self, reason: Optional[BaseException]) -> None:
+        """Marks the connection closed (lock held); the loop finishes the job."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        self._flushed.notify_all()
+        self.loop.call_soon(self._finish_close, now_in_loop=False)
+
+    def close(self, reason: Optional[BaseException] = None) -> None:
+        """Closes now: every request waiting on it fails with ConnectionLostError."""
+        with self._lock:
+            self._closing(reason)
+
+    def close_after_flush(self, timeout: float = 2.0) -> None:
+        """Closes once what was queued has left (or ``timeout`` passed)."""
+        self.flush(timeout)
+        self.close()
+
+    def _finish_close(self) -> None:
+        self.loop.forget(self.sock)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        reason = self.close_reason
+        for waiter in pending.values():
+            lost = ConnectionLostError(
+                f'connection to {self.label} lost during call to "{waiter.function}"' + (f" ({reason})" if reason else ""),
+                data={"target": self.label, "function": waiter.function},
+            )
+            waiter.fail(lost)
+        for callback in self.on_close:
+            try:
+                callback(self)
+            except Exception:
+                import traceback
+
+                traceback.print_exc()

@@ -1,0 +1,154 @@
+"""What a process publishes: to every subscriber the pool replica lists (this process's own run
+here), one member of each queue group in turn, other sites once per gateway; ``reqpub``, whose
+nearest subscriber answers."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Dict, List, Optional
+
+from .errors import LabcError, NoSuchFunctionError
+from .frames import Kind, encode
+from .pool import PoolServer
+from .topics import check_topic
+
+REQPUB = "labc.reqpub"
+
+
+class Publications:
+    def __init__(self, runtime: Any) -> None:
+        self.rt = runtime
+        self._turns: Dict[str, int] = {}
+
+    def _choose_members(self, topic: str, only: Optional[callable] = None) -> Dict[str, List[str]]:
+        """For each queue group matching ``topic``, the server (by id) that gets this publication."""
+        chosen: Dict[str, List[str]] = {}
+        for group, servers in self.rt.link.pool.group_members(topic).items():
+            if only is not None:
+                servers = [s for s in servers if only(s)]
+            lan = [s for s in servers if s.gateway is None] or servers
+            well = [s for s in lan if not s.suspect] or lan
+            if not well:
+                continue
+            turn = self._turns.get(group)
+            if turn is None:
+                turn = random.randrange(0x10000)  # publishers that publish once each spread too
+            self._turns[group] = turn + 1
+            chosen.setdefault(well[turn % len(well)].id, []).append(group)
+        return chosen
+
+    def publish(self, topic: str, args: List[Any], only: Optional[callable] = None, one_by_one: bool = False,
+                except_server: Optional[str] = None, skip: Optional[str] = None) -> int:
+        """Sends to every subscriber (``only`` those a filter keeps); returns how many servers got it,
+        once the frames have left this process."""
+        rt = self.rt
+        check_topic(topic)
+        link = rt.link
+        link.ready()
+        if link.discovering_s() > 0:
+            link.discovered()
+        reached = 0
+        own = rt.identity["id"]
+        server = rt.server
+        chosen = self._choose_members(topic, only)
+        if server is not None and (only is None or only(None)):
+            ran = server.deliver(topic, list(args), chosen.pop(own, []))
+            reached += 1 if ran else 0
+        else:
+            chosen.pop(own, None)
+        pool = link.pool
+        targets = [s for s in pool.subscribers(topic, own) if (only is None or only(s)) and s.id != skip]
+        by_id = {s.id: s for s in targets}
+        for server_id in chosen:
+            if server_id not in by_id and server_id != skip and server_id in pool.servers:
+                by_id[server_id] = pool.servers[server_id]
+        plain: Optional[bytes] = None
+        sites: Dict[str, int] = {}
+        touched = []
+        for target in by_id.values():
+            groups = chosen.get(target.id, [])
+            on_site = not one_by_one and target.gateway is not None
+            if on_site and target in targets:
+                sites[target.gateway] = sites.get(target.gateway, 0) + 1
+            if on_site and not groups:
+                continue
+            try:
+                route = rt.links.route(target)
+                if route.target is None:
+                    if groups:
+                        frame = encode(Kind.PUB, 0, {"topic": topic, "args": list(args), "groups": groups})
+                    else:
+                        plain = plain or encode(Kind.PUB, 0, {"topic": topic, "args": list(args)})
+                        frame = plain
+                    route.connection.send_frame(frame)
+                    touched.append(route.connection)
+                else:
+                    body: Dict[str, Any] = {"topic": topic, "args": list(args)}
+                    if groups:
+                        body["groups"] = groups
+                        if on_site:
+                            body["groupsOnly"] = True
+                    touched.append(route.publish(body))
+                if not (on_site and target in targets):
+                    reached += 1
+            except LabcError as error:
+                if isinstance(error, NoSuchFunctionError):
+                    raise
+                rt.debug(f"publication on {topic} not delivered to {target.describe()}: {error}")
+        for gateway, count in sites.items():
+            body = {"topic": topic, "args": list(args), "gateway": gateway}
+            if except_server is not None:
+                body["except"] = except_server
+            try:
+                link.ready().send(Kind.PUB, body)
+                touched.append(link.connection)
+                reached += count
+            except LabcError as error:
+                rt.debug(f"publication on {topic} not passed to the other sites: {error}")
+        # Resolved means it has left the process: what the sockets did not take yet, and the
+        # backpressure of a subscriber that reads slower than we publish, is waited for here.
+        for connection in touched:
+            if connection is not None and connection.queued:
+                connection.flush(below=0 if connection.queued <= connection.unsent_limit else connection.unsent_limit // 2)
+        return reached
+
+    def publish_to(self, topic: str, args: List[Any], host: str, port: Optional[int] = None) -> int:
+        rt = self.rt
+        check_topic(topic)
+        rt.link.sync()
+        host_id = rt.calls.host_id_of(host)
+
+        def is_target(server: Optional[PoolServer]) -> bool:
+            if server is None:  # this process
+                return rt.link.host_id == host_id and (port is None or (rt.server is not None and rt.server.port == port))
+            return server.host_id == host_id and (port is None or server.port == port)
+
+        return self.publish(topic, args, only=is_target, one_by_one=True)
+
+    def reqpub(self, topic: str, args: List[Any], timeout: Optional[float] = None) -> Any:
+        rt = self.rt
+        check_topic(topic)
+        rt.link.discovered()
+        timeout = float(rt.config["call.timeout"]) if timeout is None else timeout
+        if rt.server is not None and rt.server.subscribes(topic):
+            # This process answers (its first subscriber runs as the function); the others,
+            # not this process again, are notified.
+            answer = rt.calls.call_here_reqpub(topic, list(args), timeout)
+            self.publish(topic, args, only=lambda server: server is not None)
+            return answer
+        others = rt.link.pool.subscribers(topic, rt.identity["id"])
+        answering = nearest(others, rt.link.host_id)
+        if answering is None:
+            raise NoSuchFunctionError(f'no function "{REQPUB} {topic}" in {rt.config["call.scope"]} scope (no subscriber of "{topic}")',
+                                      data={"function": f"{REQPUB} {topic}", "scope": rt.config["call.scope"]})
+        except_server = answering.id if answering.gateway is not None else None
+        pending = rt.background(rt.calls.send, answering, REQPUB, [topic, *args], timeout)
+        self.publish(topic, args, skip=answering.id, except_server=except_server)
+        return pending.result()
+
+
+def nearest(servers: List[PoolServer], host_id: str) -> Optional[PoolServer]:
+    local = [s for s in servers if s.host_id == host_id]
+    lan = local or [s for s in servers if s.gateway is None]
+    choices = lan or servers
+    return random.choice(choices) if choices else None

@@ -1,0 +1,438 @@
+"""The server of a Python process: its own port, its functions and subscribers, run on a thread pool.
+
+Requests arrive on connections callers open to its port and, passed on by the routers, on its
+lifeline to the router (``handle``). Each call runs on a worker thread with ``labc.context()``
+set; an exclusive function's calls run one at a time, in arrival order, on a thread of their
+instrument's own; publications run in the order they came, on one thread, and a connection
+whose publications pile up is read no further until they are done (the publisher then waits).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import socket
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .connection import Connection, Waiter
+from .context import CallContext, caller_of, reset_current, set_current
+from .dial import from_own_host, listen
+from .errors import BadArgumentsError, LabcError, NoSuchFunctionError, StreamRequiredError, exc_body
+from .frames import Kind
+from .signature import arity, count_problem, params_of
+from .stream_pump import StreamPump
+from .topics import check_pattern, parse_subscription, pattern_matches, subscription_key
+
+FLAG_FAR = 1
+FLAG_OTHER_SITE = 2
+REQPUB = "labc.reqpub"
+#: Publications waiting on one connection past which it is read no further, and below which again.
+PAUSE_AT, RESUME_AT = 2000, 200
+
+
+class Local:
+    __slots__ = ("fn", "entry", "serial", "fewest", "most")
+
+    def __init__(self, fn: Callable, entry: Dict[str, Any], serial: Optional[ThreadPoolExecutor]) -> None:
+        self.fn, self.entry, self.serial = fn, entry, serial
+        self.fewest, self.most = arity(entry.get("params"))
+
+
+class Handler:
+    __slots__ = ("pattern", "fn", "group", "label", "with_topic")
+
+    def __init__(self, pattern: str, fn: Callable, group: Optional[str], label: str) -> None:
+        self.pattern, self.fn, self.group, self.label = pattern, fn, group, label
+        # A subscriber whose first parameter is named `topic` gets the topic first.
+        try:
+            first = next(iter(inspect.signature(fn).parameters), None)
+        except (TypeError, ValueError):
+            first = None
+        self.with_topic = first == "topic"
+
+
+def offered(entry: Dict[str, Any]) -> bool:
+    """What other processes may call: not scope ``server``, not visibility ``secret``."""
+    return entry["scope"] != "server" and entry["visibility"] != "secret"
+
+
+def exported(entry: Dict[str, Any]) -> bool:
+    """What callers on other hosts may call."""
+    return entry["scope"] == "network" and entry["visibility"] in ("public", "private")
+
+
+class Server:
+    def __init__(self, runtime: Any, threads: int) -> None:
+        self.rt = runtime
+        self.config = runtime.config
+        self.loop = runtime.loop
+        self.id: str = runtime.identity["id"]
+        self.functions: Dict[str, Local] = {}
+        self.handlers: List[Handler] = []
+        self._group_turns: Dict[str, int] = {}
+        self.executor = ThreadPoolExecutor(max(1, threads), thread_name_prefix="labc call")
+        self._serial: Dict[int, ThreadPoolExecutor] = {}
+        self._publications = ThreadPoolExecutor(1, thread_name_prefix="labc publications")
+        self._waiting_pubs: Counter = Counter()
+        self._running: Dict[Tuple[int, int], Any] = {}
+        self._lock = threading.Lock()
+        self.connections: Dict[int, Connection] = {}
+        self._per_address: Counter = Counter()
+        self.leaving = False
+        self._told: List[Waiter] = []
+        self.listener: Optional[socket.socket] = listen(self.config["server.address"])
+        self.port: int = self.listener.getsockname()[1]
+        self.listener.setblocking(False)
+        self.loop.call_soon(lambda: self.loop.watch(self.listener, self._accept, None))
+        self.loop.every_tick(self._check_timeouts)
+
+    # --- what it offers ------------------------------------------------------------------------
+
+    def add_function(self, name: str, fn: Callable, options: Dict[str, Any], serial_key: Any = None) -> Dict[str, Any]:
+        if name in self.functions:
+            raise BadArgumentsError(f'function "{name}" is already registered in this server')
+        entry: Dict[str, Any] = {"name": name, "scope": options.get("scope", "network"), "visibility": options.get("visibility", "public")}
+        if options.get("idempotent"):
+            entry["idempotent"] = True
+        params = params_of(fn)
+        if params is not None:
+            entry["params"] = params
+        serial = None
+        if serial_key is not None:
+            key = id(serial_key)
+            serial = self._serial.get(key)
+            if serial is None:
+                serial = self._serial[key] = ThreadPoolExecutor(1, thread_name_prefix=f"labc {name} one at a time")
+        self.functions[name] = Local(fn, entry, serial)
+        return entry
+
+    def add_handler(self, pattern: str, fn: Callable, group: Optional[str], label: str) -> Optional[str]:
+        """Adds a subscriber; returns the subscription key when it is new to this server."""
+        check_pattern(pattern)
+        key = subscription_key(pattern, group)
+        new = all(subscription_key(h.pattern, h.group) != key for h in self.handlers)
+        self.handlers.append(Handler(pattern, fn, group, label))
+        return key if new else None
+
+    def offer(self) -> Dict[str, Any]:
+        keys: List[str] = []
+        for handler in self.handlers:
+            key = subscription_key(handler.pattern, handler.group)
+            if key not in keys:
+                keys.append(key)
+        return {"functions": [local.entry for local in self.functions.values() if offered(local.entry)], "topics": keys}
+
+    # --- connections --------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        while self.listener is not None:
+            try:
+                sock, address = self.listener.accept()
+            except (BlockingIOError, OSError):
+                return
+            host = address[0]
+            if self._per_address[host] >= self.config["limits.connections_per_address"]:
+                sock.close()
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.config["network.secret"]:
+                threading.Thread(target=self._secure, args=(sock, host), daemon=True, name="labc tls").start()
+            else:
+                self._adopt(sock, host)
+
+    def _secure(self, sock: socket.socket, host: str) -> None:
+        from .tls import server_side
+
+        try:
+            secured = server_side(sock, self.config["network.secret"], float(self.config["limits.hello_timeout"]))
+        except (LabcError, OSError):
+            sock.close()
+            return
+        self.loop.call_soon(lambda: self._adopt(secured, host))
+
+    def _adopt(self, sock: socket.socket, host: str) -> None:
+        own = from_own_host(sock)
+        connection = Connection(self.loop, sock, f"caller at {host}", self.handle, self.config["wire.max_frame_size"],
+                                self.config["limits.queued"], self.config["limits.unsent"])
+        connection.accepted = True  # type: ignore[attr-defined]
+        connection.own_host = own  # type: ignore[attr-defined]
+        self._per_address[host] += 1
+        self.connections[id(connection)] = connection
+        connection.on_close.append(lambda closed: self._forget(closed, host))
+        if self.leaving:
+            self._tell(connection)
+
+    def _forget(self, connection: Connection, host: str) -> None:
+        self.connections.pop(id(connection), None)
+        self._per_address[host] -= 1
+        if self._per_address[host] <= 0:
+            del self._per_address[host]
+        with self._lock:
+            gone = [key for key in self._running if key[0] == id(connection)]
+            running = [self._running.pop(key) for key in gone]
+        for call in running:
+            call.cancel()
+
+    def _check_timeouts(self, now: float) -> None:
+        hello_s = float(self.config["limits.hello_timeout"])
+        frame_s = float(self.config["limits.frame_timeout"])
+        for connection in list(self.connections.values()):
+            if not connection.peer and now - connection.opened_at > hello_s:
+                connection.close(LabcError("no hello within limits.hello_timeout"))
+            elif connection.partial_since and now - connection.partial_since > frame_s:
+                connection.close(LabcError("a frame did not arrive whole within limits.frame_timeout"))
+
+    # --- messages -----------------------------------------------------------------------------
+
+    def handle(self, connection: Connection, kind: int, flags: int, id: int, body: Dict[str, Any], routed: bool = False) -> None:
+        """A message for this server, from a caller's connection or (``routed``) the lifeline."""
+        accepted = getattr(connection, "accepted", False)
+        if accepted and not connection.peer and kind != Kind.HELLO:
+            return self._refuse(connection, kind, id, "the first message on a connection must be a hello", close=True)
+        if kind == Kind.REQ:
+            return self._request(connection, flags, id, body, routed)
+        if kind == Kind.PUB:
+            return self._publication(connection, body)
+        if kind == Kind.CANCEL:
+            running = self._running.get((id_of(connection), id))
+            if running is not None:
+                running.cancel()
+            return
+        if kind == Kind.CREDIT:
+            running = self._running.get((id_of(connection), id))
+            n = body.get("n")
+            if isinstance(running, StreamPump) and isinstance(n, int) and 1 <= n <= 2 ** 31:
+                running.grant(n)
+            return
+        if kind == Kind.HELLO and accepted:
+            problem = hello_problem(body)
+            if problem is not None:
+                return self._refuse(connection, kind, id, problem, close=True, code="LABC_BAD_ARGUMENTS" if "version" in problem else "LABC_BAD_MESSAGE")
+            connection.peer = body
+            return
+        if kind == Kind.DEATH and id:
+            connection.send(Kind.REP, id, {"v": None})
+
+    def _refuse(self, connection: Connection, kind: int, id: int, problem: str, close: bool = False, code: str = "LABC_BAD_MESSAGE") -> None:
+        if id and kind in (Kind.HELLO, Kind.REQ, Kind.ANNOUNCE, Kind.WITHDRAW, Kind.PING, Kind.DEATH):
+            name = "BadArgumentsError" if code == "LABC_BAD_ARGUMENTS" else "BadMessageError"
+            try:
+                connection.send(Kind.EXC, id, {"name": name, "code": code, "message": problem})
+            except LabcError:
+                pass
+        if close:
+            connection.close_after_flush(0.5) if id else connection.close(LabcError(problem))
+
+    def _request(self, connection: Connection, flags: int, id: int, body: Dict[str, Any], routed: bool) -> None:
+        fn, args = body.get("fn"), body.get("args")
+        if not isinstance(fn, str) or len(fn) > 1024 or not isinstance(args, list):
+            return self._refuse(connection, Kind.REQ, id, "bad req message: fn must be a string and args an array")
+        credit = body.get("credit")
+        timeout_ms = body.get("timeoutMs")
+        key = (id_of(connection), id)
+        other_site = bool(flags & FLAG_OTHER_SITE)
+        far = other_site or bool(flags & FLAG_FAR) or (not routed and not getattr(connection, "own_host", True))
+        deadline = time.time() + timeout_ms / 1000 if isinstance(timeout_ms, (int, float)) and timeout_ms > 0 else None
+        call = CallContext(fn, deadline, caller_of(connection.peer), far, other_site)
+        with self._lock:
+            if id and key in self._running:
+                return self._refuse(connection, Kind.REQ, id, f"bad req message: request id {id} is already in use")
+            if sum(1 for k in self._running if k[0] == key[0]) >= self.config["limits.in_flight"]:
+                return self._refuse(connection, Kind.REQ, id, f"limit in_flight: more than {self.config['limits.in_flight']} requests at once")
+            if id:
+                self._running[key] = call
+        local = self.functions.get(fn)
+        pool = local.serial if local is not None and local.serial is not None else self.executor
+        pool.submit(self._run, connection, id, fn, args, call, credit if isinstance(credit, int) and credit > 0 else None)
+
+    def _run(self, connection: Connection, id: int, fn: str, args: list, call: CallContext, credit: Optional[int]) -> None:
+        key = (id_of(connection), id)
+        token = set_current(call)
+        try:
+            try:
+                value = self.invoke(fn, args, call, remote=True)
+                if inspect.isgenerator(value) or inspect.isasyncgen(value):
+                    if credit is None or id == 0:
+                        raise StreamRequiredError(f'"{fn}" returns a stream: read it with labc.stream (or labc call)', data={"function": fn})
+                    pump = StreamPump(value, connection, id, credit, call, self.rt)
+                    with self._lock:
+                        if key in self._running:
+                            self._running[key] = pump
+                    pump.run()
+                    return
+            except BaseException as error:  # a function's error is its caller's, never ours
+                if id or isinstance(error, (KeyboardInterrupt, SystemExit)):
+                    self._answer_error(connection, id, fn, error)
+                if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                    raise
+                return
+            if id:
+                try:
+                    connection.send(Kind.REP, id, {"v": value})
+                except BadArgumentsError as error:
+                    self._answer_error(connection, id, fn, BadArgumentsError(f"{fn}: the result cannot be sent: {error}"))
+                except LabcError:
+                    pass  # the caller left
+        finally:
+            reset_current(token)
+            with self._lock:
+                self._running.pop(key, None)
+
+    def _answer_error(self, connection: Connection, id: int, fn: str, error: BaseException) -> None:
+        body = exc_body(error, self.config["errors.send_stack"])
+        try:
+            connection.send(Kind.EXC, id, body)
+        except BadArgumentsError as problem:
+            # A field of the error that cannot travel must not cost the caller its answer.
+            body = {k: v for k, v in body.items() if k not in ("data", "cause")}
+            body["message"] = f"{body['message']} (its fields were not sent: {problem})"
+            try:
+                connection.send(Kind.EXC, id, body)
+            except LabcError:
+                pass
+        except LabcError:
+            pass
+
+    def invoke(self, fn: str, args: list, call: CallContext, remote: bool) -> Any:
+        """Runs a function of this server (the reqpub's first subscriber for ``labc.reqpub``)."""
+        if fn == REQPUB:
+            return self._answer_publication(args)
+        local = self.functions.get(fn)
+        # What a caller may not see is refused as if it did not exist: nothing leaks.
+        if local is None or (remote and not offered(local.entry)) or (call.from_other_host and not exported(local.entry)):
+            raise NoSuchFunctionError(f'no function "{fn}" in server scope (not on server {self.id})', data={"function": fn, "scope": "server"})
+        if not local.fewest <= len(args) <= local.most:
+            raise BadArgumentsError(count_problem(local.entry, len(args)))
+        value = local.fn(*args)
+        if inspect.iscoroutine(value):
+            value = self.rt.run_coroutine(value)
+        return value
+
+    def _answer_publication(self, args: list) -> Any:
+        if not args or not isinstance(args[0], str):
+            raise BadArgumentsError(f"{REQPUB}: the first argument is the topic")
+        topic, rest = args[0], args[1:]
+        matched = [h for h in self.handlers if h.group is None and pattern_matches(h.pattern, topic)]
+        if not matched:
+            raise NoSuchFunctionError(f'no function "{REQPUB} {topic}" in server scope (no subscriber of "{topic}" on server {self.id})')
+        for handler in matched[1:]:
+            self._run_handler(handler, topic, rest)
+        first = matched[0]
+        value = first.fn(topic, *rest) if first.with_topic else first.fn(*rest)
+        return self.rt.run_coroutine(value) if inspect.iscoroutine(value) else value
+
+    def subscribes(self, topic: str) -> bool:
+        return any(h.group is None and pattern_matches(h.pattern, topic) for h in self.handlers)
+
+    # --- publications -------------------------------------------------------------------------
+
+    def _publication(self, connection: Connection, body: Dict[str, Any]) -> None:
+        topic, args, groups = body.get("topic"), body.get("args"), body.get("groups")
+        if not isinstance(topic, str) or not isinstance(args, list):
+            connection.close(LabcError("bad pub message: topic must be a string and args an array"))
+            return
+        groups = [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else []
+        only = body.get("groupsOnly") is True
+        key = id_of(connection)
+        self._waiting_pubs[key] += 1
+        if self._waiting_pubs[key] == PAUSE_AT:
+            self.loop.watch(connection.sock, None, None)
+        self._publications.submit(self._deliver_then, connection, topic, args, groups, only)
+
+    def _deliver_then(self, connection: Connection, topic: str, args: list, groups: List[str], only: bool) -> None:
+        try:
+            self.deliver(topic, args, groups, only)
+        finally:
+            key = id_of(connection)
+            self._waiting_pubs[key] -= 1
+            if self._waiting_pubs[key] == RESUME_AT and not connection.closed:
+                self.loop.call_soon(lambda: connection._watch(write=bool(connection.queued)))
+            if self._waiting_pubs[key] <= 0:
+                del self._waiting_pubs[key]
+
+    def deliver(self, topic: str, args: list, groups: List[str] = (), only: bool = False) -> int:
+        """Runs this server's subscribers of ``topic`` (outside groups unless ``only``), and one
+        subscriber of each group in ``groups``; one that raises does not stop the others."""
+        ran = 0
+        if not only:
+            for handler in self.handlers:
+                if handler.group is None and pattern_matches(handler.pattern, topic):
+                    self._run_handler(handler, topic, args)
+                    ran += 1
+        for group in groups:
+            mine = [h for h in self.handlers if h.group == group and pattern_matches(h.pattern, topic)]
+            if mine:
+                turn = self._group_turns.get(group, 0)
+                self._group_turns[group] = turn + 1
+                self._run_handler(mine[turn % len(mine)], topic, args)
+                ran += 1
+        return ran
+
+    def _run_handler(self, handler: Handler, topic: str, args: list) -> None:
+        try:
+            value = handler.fn(topic, *args) if handler.with_topic else handler.fn(*args)
+            if inspect.iscoroutine(value):
+                self.rt.run_coroutine(value)
+        except Exception as error:
+            self.rt.warn(f'subscriber {handler.label} failed on "{topic}": {type(error).__name__}: {error}')
+
+    # --- stopping -----------------------------------------------------------------------------
+
+    def _tell(self, connection: Connection) -> None:
+        waiter = Waiter("leaving", connection.label)
+        try:
+            connection.request(Kind.DEATH, {"server": self.id}, waiter)
+            self._told.append(waiter)
+        except LabcError:
+            pass
+
+    def drain(self, timeout: float) -> None:
+        """Tells every caller this server leaves, stops accepting, and waits for the calls running."""
+        deadline = time.monotonic() + timeout
+        self.leaving = True
+        for connection in list(self.connections.values()):
+            self._tell(connection)
+        seen = -1
+        while seen != len(self._told) and time.monotonic() < deadline:
+            seen = len(self._told)
+            for waiter in list(self._told):
+                waiter.wait(max(0.0, deadline - time.monotonic()))
+            time.sleep(0.01)  # connections waiting to be accepted are, and told
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            self.loop.call_soon(lambda: (self.loop.forget(listener), listener.close()))
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._running:
+            self.rt.warn(f"stopping with {len(self._running)} call(s) unfinished after {timeout:g} s")
+            for call in list(self._running.values()):
+                call.cancel()
+
+    def close(self) -> None:
+        for connection in list(self.connections.values()):
+            connection.close_after_flush(1.0)
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            self.loop.call_soon(lambda: (self.loop.forget(listener), listener.close()))
+        self.executor.shutdown(wait=False)
+        self._publications.shutdown(wait=False)
+        for serial in self._serial.values():
+            serial.shutdown(wait=False)
+
+
+def id_of(connection: Connection) -> int:
+    return id(connection)
+
+
+def hello_problem(body: Dict[str, Any]) -> Optional[str]:
+    if body.get("v") != 1:
+        return f"protocol version {body.get('v')} is not 1"
+    if not isinstance(body.get("id"), str) or not 1 <= len(body["id"]) <= 1024:
+        return "bad hello message: id must be a string of 1 to 1024 characters"
+    if body.get("role") not in ("client", "server", "router"):
+        return "bad hello message: role must be client, server or router"
+    return None
