@@ -222,7 +222,7 @@ class Wire:
         if isinstance(v, re.Pattern):
             flags = "".join(c for c, f in (("i", re.I), ("m", re.M), ("s", re.S)) if v.flags & f)
             source = v.pattern if isinstance(v.pattern, str) else v.pattern.decode("latin-1")
-            return self.typed("RegExp", [source, flags])
+            return self.typed("RegExp", [_js_source(source), flags])
         if isinstance(v, BaseException):
             return self.typed("Error", self.visit(error_fields(v), depth + 1, False))
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
@@ -235,7 +235,7 @@ class Wire:
             self.refuse(f"a {type(v).__name__} cannot be sent (await or read it first)")
         if isinstance(v, _types.ModuleType):
             self.refuse(f"a module ({v.__name__}) cannot be sent")
-        self.refuse(f"a {type(v).__name__} cannot be sent")
+        self.refuse(f"an instance of {type(v).__name__} cannot be sent (send a dict, or make it a dataclass)")
 
     def fields(self, v: dict, depth: int) -> dict:
         """A plain object: each str key's form; an UNDEFINED field is left out, as JSON does."""
@@ -292,6 +292,31 @@ def _get_shown(key: Any, i: int) -> str:
 
         return f".get({js_number(float(key)) if isinstance(key, float) else key})"
     return f"<value {i}>"
+
+
+_LINE_ENDS = {"\n": "n", "\r": "r", "\u2028": "u2028", "\u2029": "u2029"}
+
+
+def _js_source(source: str) -> str:
+    """A pattern's source as JS's RegExp#source gives it: ``/`` outside a class and line ends
+    escaped, ``(?:)`` when empty; so that a RegExp sent on is the same bytes."""
+    if not source:
+        return "(?:)"
+    out = []
+    escaped = in_class = False
+    for ch in source:
+        if escaped:
+            out.append(_LINE_ENDS.get(ch, ch))
+            escaped = False
+        elif ch in _LINE_ENDS:
+            out.append("\\" + _LINE_ENDS[ch])
+        elif ch == "/" and not in_class:
+            out.append("\\/")
+        else:
+            out.append(ch)
+            escaped = ch == "\\"
+            in_class = (in_class or ch == "[") and ch != "]"
+    return "".join(out)
 
 
 def _hex(v: int) -> str:
