@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import json.decoder
 import json.encoder
+import json.scanner
 import re
 import struct
 from typing import Any, List, Tuple
@@ -141,23 +142,29 @@ def encode(kind: int, id: int, body: dict, flags: int = 0, max_frame: int = MAX_
     naming the path of a value that cannot be sent, or when the frame would exceed ``max_frame``.
     """
     if type(body) is dict and values.is_plain(body):
-        text, blobs = _dumps(body), ()
+        try:
+            data = _dumps(body).encode("utf-8")
+        except UnicodeEncodeError:
+            data = _utf8(_dumps(body))
+        total = HEADER + len(data)
+        if total > max_frame:
+            raise BadArgumentsError(f"message of {total} bytes exceeds the maximum frame size of {max_frame} bytes")
+        return _HEAD.pack(total, kind, flags & 0xFF, 0, id & 0xFFFFFFFF, len(data)) + data
+    if not isinstance(body, dict):
+        raise BadArgumentsError(f"a message body must be a dict, not {type(body).__name__}")
+    wire = values.to_wire(body)
+    value = wire.value
+    if wire.paths:
+        value[values.BIN_KEY] = wire.paths
+    if wire.types:
+        value[values.TYPES_KEY] = wire.types
+    if wire.js_floats:
+        out: List[str] = []
+        _write(value, out)
+        text = "".join(out)
     else:
-        if not isinstance(body, dict):
-            raise BadArgumentsError(f"a message body must be a dict, not {type(body).__name__}")
-        wire = values.to_wire(body)
-        value = wire.value
-        if wire.paths:
-            value[values.BIN_KEY] = wire.paths
-        if wire.types:
-            value[values.TYPES_KEY] = wire.types
-        if wire.js_floats:
-            out: List[str] = []
-            _write(value, out)
-            text = "".join(out)
-        else:
-            text = _dumps(value)
-        blobs = wire.blobs
+        text = _dumps(value)
+    blobs = wire.blobs
     data = _utf8(text)
     total = HEADER + len(data) + 4 * len(blobs) + sum(len(b) for b in blobs)
     if total > max_frame:
@@ -178,6 +185,8 @@ def _no_constant(name: str) -> Any:
 def _js_int(text: str) -> Any:
     # JSON.parse reads every number as a double: past 2**53 an integer is one (a float here,
     # so that it is sent back as the number it was, not as a BigInt), and -0 is -0.
+    if len(text) > 17:
+        return float(text)  # also spares int() its limit of 4300 digits
     v = int(text)
     if -values.MAX_SAFE <= v <= values.MAX_SAFE:
         return -0.0 if text == "-0" else v
@@ -186,17 +195,27 @@ def _js_int(text: str) -> Any:
 
 _decoder = json.JSONDecoder(parse_constant=_no_constant)
 _js_decoder = json.JSONDecoder(parse_constant=_no_constant, parse_int=_js_int)
-# Bodies where a number needs _js_int (cheap to look for; most bodies have none).
-_NEEDS_JS_INT = re.compile(rb"\d{16}|-0(?![.eE\d])")
 
 
-def _parse(raw: bytes) -> dict:
-    decoder = _js_decoder if _NEEDS_JS_INT.search(raw) else _decoder
+_scan = json.scanner.make_scanner(_decoder)
+_js_scan = json.scanner.make_scanner(_js_decoder)
+_LONG_DIGITS = re.compile(rb"[0-9]{16}")
+_SPACE = " \t\n\r"
+
+
+def _parse(raw: Any) -> dict:
+    # A number needing _js_int is rare and cheap to look for; _js_int costs a call per integer.
+    scan = _js_scan if b"-0" in raw or _LONG_DIGITS.search(raw) else _scan
+    text = raw.decode("utf-8", "replace")  # as Node's Buffer#toString reads bad UTF-8
     try:
-        text = raw.decode("utf-8", "replace")  # as Node's Buffer#toString reads bad UTF-8
-        body, end = decoder.raw_decode(text) if text[:1] == "{" else decoder.raw_decode(text, len(text) - len(text.lstrip(" \t\n\r")))
-        if end != len(text) and text[end:].strip(" \t\n\r"):
+        if text[:1] == "{" and text[-1:] == "}":  # as every encoder writes it: no space around
+            body, end = scan(text, 0)
+        else:
+            body, end = scan(text, len(text) - len(text.lstrip(_SPACE)))
+        if end != len(text) and text[end:].strip(_SPACE):
             raise ValueError("text after the body")
+    except StopIteration:
+        raise MalformedFrameError("body is not JSON") from None
     except (ValueError, RecursionError) as problem:
         raise MalformedFrameError(f"body is not JSON: {problem}") from None
     if type(body) is not dict:
@@ -213,7 +232,7 @@ def _decode(buf: Any, start: int, end: int, undefined: Any) -> Frame:
     table_end = json_end + 4 * blobs
     if table_end > end:
         raise MalformedFrameError("JSON length runs past the frame")
-    body = _parse(bytes(buf[start + HEADER:json_end]))
+    body = _parse(buf[start + HEADER:json_end])
     if blobs:
         parts = []
         at = table_end
@@ -279,6 +298,8 @@ class FrameReader:
             raise
 
     def _feed(self, data: bytes) -> List[Frame]:
+        if type(data) is not bytes:
+            data = bytes(data)  # a memoryview of a read buffer: searched and decoded as bytes
         buf = self._buf
         if buf:
             buf += data
@@ -303,5 +324,5 @@ class FrameReader:
         if src is buf:
             del buf[:pos]  # once per feed: bytearray drops a prefix without moving the rest each time
         elif pos < n:
-            self._buf = bytearray(src[pos:])
+            self._buf = bytearray(memoryview(src)[pos:])
         return out

@@ -46,6 +46,7 @@ import re
 import sys
 import types as _types
 from functools import partial
+from json.encoder import encode_basestring
 from typing import Any, List, Tuple
 
 from .errors import BadArgumentsError, LabcError, MalformedFrameError, RemoteError
@@ -109,14 +110,15 @@ def is_plain(v: Any, depth: int = 0) -> bool:
         return (0.0001 <= v < 1e16 or -1e16 < v <= -0.0001) and not v.is_integer()
     if depth >= MAX_DEPTH:
         return False  # the full walk names it
+    # Strings inside are checked here rather than by a call each: most values are strings.
     if t is list or t is tuple:
         for x in v:
-            if not is_plain(x, depth + 1):
+            if type(x) is not str and not is_plain(x, depth + 1):
                 return False
         return True
     if t is dict:
         for k, x in v.items():
-            if type(k) is not str or not is_plain(x, depth + 1):
+            if type(k) is not str or (type(x) is not str and not is_plain(x, depth + 1)):
                 return False
         return True
     return False
@@ -191,8 +193,6 @@ class Wire:
                  self.inside((i, 1), _Shown(_get_shown(k, i)), x, depth + 2, True)]
                 for i, (k, x) in enumerate(v.items())
             ])
-        if isinstance(v, bool):
-            return bool(v)
         if isinstance(v, BigInt):
             return self.typed("BigInt", _hex(v))
         if isinstance(v, int):
@@ -275,22 +275,18 @@ def _show(s: Any) -> str:
         return f"[{s}]"
     if isinstance(s, _Shown):
         return s
-    return f".{s}" if _IDENT.fullmatch(s) else "[" + _json_string(s) + "]"
-
-
-def _json_string(s: str) -> str:
-    from json.encoder import encode_basestring
-
-    return encode_basestring(s)
+    return f".{s}" if _IDENT.fullmatch(s) else "[" + encode_basestring(s) + "]"
 
 
 def _get_shown(key: Any, i: int) -> str:
     if isinstance(key, str):
-        return f".get({_json_string(key)})"
-    if isinstance(key, (int, float)) and not isinstance(key, bool):
-        from .frames import js_number
+        return f".get({encode_basestring(key)})"
+    if isinstance(key, float):
+        from .frames import js_number  # frames imports this module
 
-        return f".get({js_number(float(key)) if isinstance(key, float) else key})"
+        return f".get({js_number(key) if math.isfinite(key) else 'null'})"
+    if isinstance(key, int) and not isinstance(key, bool) and -MAX_SAFE <= key <= MAX_SAFE:
+        return f".get({int(key)})"
     return f"<value {i}>"
 
 
