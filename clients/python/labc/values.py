@@ -33,6 +33,15 @@ JS's ``RangeError`` or ``Error`` have none and are ``RemoteError``, so that they
 their own name), else ``RemoteError(message, remote_name=, remote_code=, data=own fields)``;
 its own fields are in ``__dict__``, its cause is ``__cause__``. A Buffer, Uint8Array,
 Uint8ClampedArray, DataView or ArrayBuffer -> ``bytes``; other typed arrays -> ``array.array``.
+
+Sent on again, a received value is the same bytes as the sender wrote (test/vectors/frames.json
+pins it), except where Python has no exact counterpart: a Uint8Array, Uint8ClampedArray,
+DataView or ArrayBuffer goes back as a Buffer; a Set goes in Python's iteration order, not in
+the order it came; a Map key or Set item made hashable goes as an array; an invalid Date as
+null; a RegExp without its flags g, y, u, d, v, or as a string when ``re`` could not compile it;
+an Error whose name is a Python builtin's keeps that name (TypeError), any other keeps its
+name through RemoteError. ``UNDEFINED`` (``decode_frame(..., undefined=UNDEFINED)``) keeps
+``[undefined]`` apart from ``[null]``; by default both are None.
 """
 
 from __future__ import annotations
@@ -175,7 +184,7 @@ class Wire:
             return self.typed("undefined", None) if in_array else UNDEFINED
         if depth > MAX_DEPTH:
             self.refuse(f"nested deeper than {MAX_DEPTH} levels (or cyclic)")
-        if t is list or t is tuple:
+        if isinstance(v, (list, tuple)):
             path, shown = self._path, self._shown
             out = []
             for i, x in enumerate(v):
@@ -186,7 +195,7 @@ class Wire:
                 shown.pop()
             return out
         if isinstance(v, dict):
-            if type(v) is not Map and all(type(k) is str for k in v):
+            if type(v) is not Map and all(isinstance(k, str) for k in v):
                 return self.fields(v, depth)
             return self.typed("Map", [
                 [self.inside((i, 0), _Shown(f"<key {i}>"), k, depth + 2, True),
