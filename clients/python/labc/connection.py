@@ -8,6 +8,7 @@ Where a message is framed: frames.py. Where it is read and matched to its reques
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 import threading
@@ -22,6 +23,10 @@ from .io_loop import IoLoop
 #: What one read asks for. 256 KiB cost a lone call about 70 µs: CPython allocates the whole size
 #: for every recv (past glibc's mmap threshold: a fresh mapping, page faults, then a shrink).
 READ_CHUNK = 64 * 1024
+#: How long a caller reading its own answer waits at most before it looks whether the connection closed.
+LEAD_SLICE_MS = 250
+#: What a caller reading its connection dispatches itself (answers; a ping costs a pong).
+_ANSWERS = frozenset((Kind.REP, Kind.EXC, Kind.ITEM, Kind.PING, Kind.PONG))
 
 
 class Waiter:
@@ -108,8 +113,18 @@ class Connection:
         self.peer: Dict[str, Any] = {}
         self.opened_at = time.monotonic()
         self._tls = isinstance(sock, ssl.SSLSocket)
+        # Who reads: the loop, or (``wait``) a caller thread waiting for its answer, which reads
+        # the connection itself meanwhile (no hand-off between threads: one wake-up per call).
+        # ``_read_lock`` is held by whoever reads; ``_caller_reads`` keeps the loop off it.
+        self._read_lock = threading.Lock()
+        self._caller_reads = False
+        self._reader: Optional[int] = None
+        self._want_write = False
+        self._paused = False
+        self._events_lock = threading.Lock()
+        self._poll: Any = None
         sock.setblocking(False)
-        loop.call_soon(lambda: loop.watch(sock, self._on_readable, None))
+        loop.call_soon(self._apply_events)
 
     # --- sending -----------------------------------------------------------------------------
 
@@ -163,8 +178,21 @@ class Connection:
             return self.queued <= below
 
     def _watch(self, write: bool) -> None:
-        if not self.closed:
-            self.loop.watch(self.sock, self._on_readable, self._on_writable if write else None)
+        self._want_write = write
+        self._apply_events()
+
+    def pause_reading(self, paused: bool) -> None:
+        """Reads no further (a server whose publications pile up), or again."""
+        self._paused = paused
+        self._apply_events()
+
+    def _apply_events(self) -> None:
+        """Tells the loop what to wait for on the socket, from the state (any thread)."""
+        with self._events_lock:
+            if self.closed:
+                return
+            reading = not self._caller_reads and not self._paused
+            self.loop.watch(self.sock, self._on_readable if reading else None, self._on_writable if self._want_write else None)
 
     def _on_writable(self) -> None:
         with self._lock:
@@ -228,32 +256,134 @@ class Connection:
     # --- reading -----------------------------------------------------------------------------
 
     def _on_readable(self) -> None:
-        while True:
-            try:
-                data = self.sock.recv(READ_CHUNK)
-            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                return
-            except OSError as error:
-                self.close(error)
-                return
-            if not data:
-                self.close(None)
-                return
-            try:
-                frames = self.reader.feed(data)
-            except LabcError as error:
-                self.close(error)
-                return
-            if self.reader.pending and not self.partial_since:
+        if self._caller_reads or not self._read_lock.acquire(False):
+            return  # a caller thread reads it (the loop saw it readable just before)
+        try:
+            while True:
+                frames = self._read()
+                if frames is None:
+                    return
+                for kind, flags, id, body in frames:
+                    if self.closed:
+                        return
+                    self._dispatch(kind, flags, id, body)
+                if not (self._tls and self.sock.pending()):
+                    return
+        finally:
+            self._read_lock.release()
+
+    def _read(self) -> Optional[list]:
+        """The frames of one read (``_read_lock`` held); [] when nothing came; None once closed."""
+        try:
+            data = self.sock.recv(READ_CHUNK)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return []
+        except OSError as error:
+            self.close(error)
+            return None
+        if not data:
+            self.close(None)
+            return None
+        try:
+            frames = self.reader.feed(data)
+        except LabcError as error:
+            self.close(error)
+            return None
+        if self.reader.pending:
+            if not self.partial_since:
                 self.partial_since = time.monotonic()
-            elif not self.reader.pending:
-                self.partial_since = 0.0
+        elif self.partial_since:
+            self.partial_since = 0.0
+        return frames
+
+    # --- a caller reading its own answer -------------------------------------------------------
+
+    def claim_reading(self) -> bool:
+        """Makes this thread the connection's reader, when no other thread reads it: done before
+        a request is sent, so that its answer cannot wake the loop first. ``wait`` (or
+        ``release_reading``) must follow."""
+        if self.closed or not self._read_lock.acquire(False):
+            return False
+        self._reader = threading.get_ident()
+        self._caller_reads = True
+        self._apply_events()
+        return True
+
+    def release_reading(self, handed_off: bool = False) -> None:
+        """Gives the reading back to the loop (nothing when this thread is not the reader)."""
+        if self._reader != threading.get_ident():
+            return
+        self._reader = None
+        if handed_off:
+            return  # the loop gives the lock back once it has dispatched what it was handed
+        self._caller_reads = False
+        self._read_lock.release()
+        self._apply_events()
+
+    def wait(self, waiter: "Waiter", timeout: Optional[float], claimed: bool = False) -> bool:
+        """Waits for ``waiter``'s answer, as ``waiter.wait``; as the connection's reader when
+        ``claimed`` (or when no other thread reads it), this thread reads it meanwhile and
+        dispatches what else comes, so that the answer wakes the caller itself instead of the
+        loop, which then wakes the caller: one thread wake-up per call instead of two."""
+        if not claimed:
+            if waiter.done or not self.claim_reading():
+                return waiter.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        handed_off = False
+        try:
+            handed_off = self._lead(waiter, deadline)
+        finally:
+            self.release_reading(handed_off)
+        if deadline is None:
+            return waiter.wait(None)
+        return waiter.wait(max(0.0, deadline - time.monotonic()))
+
+    def _lead(self, waiter: "Waiter", deadline: Optional[float]) -> bool:
+        """Reads until ``waiter`` is answered, the deadline passes or the connection closes.
+        True when frames the loop must dispatch were handed to it (it reads on after them)."""
+        poll = self._poll
+        if poll is None:
+            poll = self._poll = select.poll()
+            poll.register(self.sock.fileno(), select.POLLIN)
+        while not waiter.done and not self.closed:
+            if not (self._tls and self.sock.pending()):
+                if deadline is None:
+                    wait_ms = LEAD_SLICE_MS
+                else:
+                    wait_ms = min(LEAD_SLICE_MS, int((deadline - time.monotonic()) * 1000) + 1)
+                    if wait_ms <= 0:
+                        return False
+                # In slices: a connection closed by another thread is noticed within one.
+                if not poll.poll(wait_ms):
+                    continue
+            frames = self._read()
+            if frames is None:
+                return False
+            for at, (kind, flags, id, body) in enumerate(frames):
+                if self.closed:
+                    return False
+                if kind in _ANSWERS:
+                    self._dispatch(kind, flags, id, body)
+                else:
+                    # A notice, a request for a server...: the loop's to handle, in order, and
+                    # it reads on only after them.
+                    rest = frames[at:]
+                    self.loop.call_soon(lambda: self._dispatch_then_read(rest))
+                    return True
+        return False
+
+    def _dispatch_then_read(self, frames: list) -> None:
+        """The loop takes over from a caller that read frames not for it (the read lock held
+        meanwhile, so that nobody reads on before these are dispatched, in order)."""
+        try:
             for kind, flags, id, body in frames:
                 if self.closed:
-                    return
+                    break
                 self._dispatch(kind, flags, id, body)
-            if not (self._tls and self.sock.pending()):
-                return
+        finally:
+            self._caller_reads = False
+            self._read_lock.release()
+            self._apply_events()
 
     def _dispatch(self, kind: int, flags: int, id: int, body: Dict[str, Any]) -> None:
         if kind in (Kind.REP, Kind.EXC):
@@ -304,7 +434,8 @@ class Connection:
         self.close()
 
     def _finish_close(self) -> None:
-        self.loop.forget(self.sock)
+        with self._events_lock:
+            self.loop.forget(self.sock)
         try:
             self.sock.close()
         except OSError:

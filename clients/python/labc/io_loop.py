@@ -27,6 +27,10 @@ class IoLoop:
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._calls: Deque[Callable[[], None]] = deque()
+        # Guards the selector's table: a caller thread reading its own answer (Connection.wait)
+        # drops and restores its socket's read interest itself, while the loop selects.
+        self._watching = threading.Lock()
+        self._watched: dict = {}
         self._ticks: list = []
         self._stopping = False
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -56,26 +60,42 @@ class IoLoop:
         self.call_soon(lambda: self._ticks.append(fn))
 
     def watch(self, sock, on_read: Optional[Callable[[], None]], on_write: Optional[Callable[[], None]]) -> None:
-        """Sets what the loop waits for on ``sock`` (from the loop's thread only)."""
+        """Sets what the loop waits for on ``sock`` (from any thread: epoll takes changes while
+        the loop waits in it)."""
         events = (selectors.EVENT_READ if on_read else 0) | (selectors.EVENT_WRITE if on_write else 0)
         try:
-            key = self._selector.get_key(sock)
-        except (KeyError, ValueError):
-            key = None
-        if events == 0:
-            if key is not None:
-                self._selector.unregister(sock)
+            fd = sock.fileno()
+        except (OSError, ValueError):
             return
-        if key is None:
-            self._selector.register(sock, events, (on_read, on_write))
-        else:
-            self._selector.modify(sock, events, (on_read, on_write))
+        if fd < 0:
+            return
+        with self._watching:
+            # Our own table, not get_key: asked about a socket it does not hold, get_key formats
+            # the socket's repr for its KeyError (two system calls).
+            current = self._watched.get(fd)
+            if events == 0:
+                if current is not None:
+                    del self._watched[fd]
+                    self._selector.unregister(fd)
+                return
+            data = (on_read, on_write)
+            if current is None:
+                self._selector.register(fd, events, data)
+            elif current != (events, data):
+                self._selector.modify(fd, events, data)
+            self._watched[fd] = (events, data)
 
     def forget(self, sock) -> None:
         try:
-            self._selector.unregister(sock)
-        except (KeyError, ValueError, OSError):
-            pass
+            fd = sock.fileno()
+        except (OSError, ValueError):
+            return
+        with self._watching:
+            if self._watched.pop(fd, None) is not None:
+                try:
+                    self._selector.unregister(fd)
+                except (KeyError, ValueError, OSError):
+                    pass
 
     def stop(self) -> None:
         self._stopping = True

@@ -340,7 +340,7 @@ class Server:
         key = id_of(connection)
         self._waiting_pubs[key] += 1
         if self._waiting_pubs[key] == PAUSE_AT:
-            self.loop.watch(connection.sock, None, None)
+            connection.pause_reading(True)
         self._publications.submit(self._deliver_then, connection, topic, args, groups, only)
 
     def _deliver_then(self, connection: Connection, topic: str, args: list, groups: List[str], only: bool) -> None:
@@ -350,7 +350,7 @@ class Server:
             key = id_of(connection)
             self._waiting_pubs[key] -= 1
             if self._waiting_pubs[key] == RESUME_AT and not connection.closed:
-                self.loop.call_soon(lambda: connection._watch(write=bool(connection.queued)))
+                self.loop.call_soon(lambda: connection.pause_reading(False))
             if self._waiting_pubs[key] <= 0:
                 del self._waiting_pubs[key]
 
