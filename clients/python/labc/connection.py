@@ -192,7 +192,8 @@ class Connection:
             if self.closed:
                 return
             reading = not self._caller_reads and not self._paused
-            self.loop.watch(self.sock, self._on_readable if reading else None, self._on_writable if self._want_write else None)
+            self.loop.watch(self.sock, self._on_readable if reading else None, self._on_writable if self._want_write else None,
+                            park=self._caller_reads)
 
     def _on_writable(self) -> None:
         with self._lock:
