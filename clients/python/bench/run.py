@@ -40,8 +40,10 @@ import time
 from typing import Any, Dict, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PYTHON_DIR = os.path.dirname(HERE)
-REPO = os.path.dirname(os.path.dirname(PYTHON_DIR))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+# The labc package measured: this checkout's, or (--labc DIR, passed on to the roles by the
+# environment) another copy's, to measure a change against the code before it.
+PYTHON_DIR = os.environ.get("LABC_BENCH_PACKAGE_DIR") or os.path.dirname(HERE)
 sys.path.insert(0, PYTHON_DIR)
 sys.path.insert(0, HERE)
 
@@ -358,6 +360,7 @@ def run(args: argparse.Namespace) -> None:
     only = set(args.only.split(",")) if args.only else None
     callers = [s for s in CALLERS if only is None or s in only]
     publishers = [s for s in PUBLISHERS if only is None or s in only]
+    workloads = set(args.workloads.split(","))
     scale = 0.1 if args.quick else 1.0
     w1_count, w1_warmup = int(3000 * scale) or 1, int(500 * scale) or 1
     w2_count = int(20000 * scale)
@@ -372,17 +375,17 @@ def run(args: argparse.Namespace) -> None:
         for rep in range(args.reps):
             turn = rep % max(1, len(callers))
             order = callers[turn:] + callers[:turn]
-            for system in order:
+            for system in order if "w1" in workloads else []:
                 count = w1_count // 3 if system == "xmlrpc" else w1_count
                 got = bench.caller(system, "w1", count, w1_warmup)
                 keep(system, "w1_p50", got["p50"])
                 keep(system, "w1_p99", got["p99"])
-            for system in order:
+            for system in order if "w2" in workloads else []:
                 count = w2_count // 4 if system == "xmlrpc" else w2_count
                 got = bench.caller(system, "w2", count, 200)
                 keep(system, "w2", got["perSecond"])
             turn = rep % max(1, len(publishers))
-            for system in publishers[turn:] + publishers[:turn]:
+            for system in publishers[turn:] + publishers[:turn] if "w3" in workloads else []:
                 keep(system, "w3", bench.publication(system, w3_count))
             print(f"rep {rep + 1} of {args.reps} done", file=sys.stderr, flush=True)
     finally:
@@ -468,8 +471,14 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a tenth of the counts, to see that it runs")
     parser.add_argument("--only", default="", help="systems to measure, by name (raw is needed for ratios)")
+    parser.add_argument("--workloads", default="w1,w2,w3", help="workloads to run (w1,w2,w3)")
+    parser.add_argument("--labc", default="", help="the folder holding the labc package to measure (default: this checkout's clients/python)")
     parser.add_argument("--json", default="", help="also write the figures to this file")
-    run(parser.parse_args())
+    args = parser.parse_args()
+    if args.labc:
+        global PYTHON_DIR
+        PYTHON_DIR = os.environ["LABC_BENCH_PACKAGE_DIR"] = os.path.abspath(args.labc)
+    run(args)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,10 @@ class IoLoop:
         self._register(self._wake_r.fileno(), READ, None)
         self._watched[self._wake_r.fileno()] = (READ, None)
         self._ticks: list = []
+        # Connections holding publications in the kernel, pushed when _push_at comes.
+        self._pushes: list = []
+        self._push_at = 0.0
+        self._push_lock = threading.Lock()
         self._stopping = False
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
@@ -66,6 +70,40 @@ class IoLoop:
             self._wake_w.send(b"\0")
         except (BlockingIOError, OSError):
             pass  # already awake (the pipe is full) or stopping
+
+    def push_later(self, connection: Any) -> None:
+        """Calls ``connection.push()`` on the loop's thread about HOLD_S from now."""
+        from .connection import HOLD_S
+
+        with self._push_lock:
+            first = not self._pushes
+            self._pushes.append(connection)
+            if first:
+                self._push_at = time.monotonic() + HOLD_S
+        if first and not self.in_loop:
+            try:
+                self._wake_w.send(b"\0")
+            except (BlockingIOError, OSError):
+                pass
+
+    def _run_pushes(self) -> None:
+        with self._push_lock:
+            if not self._pushes or time.monotonic() < self._push_at:
+                return
+            pushes, self._pushes = self._pushes, []
+        for connection in pushes:
+            try:
+                connection.push()
+            except Exception:
+                import traceback
+
+                traceback.print_exc()
+
+    def _timeout(self) -> float:
+        with self._push_lock:
+            if not self._pushes:
+                return TICK_S
+            return min(TICK_S, max(0.0, self._push_at - time.monotonic()))
 
     def every_tick(self, fn: Callable[[float], None]) -> None:
         """Runs ``fn(now)`` on the loop's thread about every TICK_S (timeouts)."""
@@ -134,11 +172,12 @@ class IoLoop:
 
     def _ready(self) -> list:
         """(events, data) of each socket ready, the wake-up socket's data being None."""
+        timeout = self._timeout()
         if not _EPOLL:
-            return [(mask, key.data) for key, mask in self._selector.select(TICK_S)]
+            return [(mask, key.data) for key, mask in self._selector.select(timeout)]
         ready = []
         watched = self._watched
-        for fd, happened in self._epoll.poll(TICK_S):
+        for fd, happened in self._epoll.poll(timeout):
             entry = watched.get(fd)
             if entry is None:
                 continue
@@ -178,6 +217,8 @@ class IoLoop:
                     import traceback
 
                     traceback.print_exc()
+            if self._pushes:
+                self._run_pushes()
             while self._calls:
                 fn = self._calls.popleft()
                 try:

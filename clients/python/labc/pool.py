@@ -102,10 +102,12 @@ class Pool:
         #: The servers a call may go to (the nearest of those offering it), by name, scope,
         #: perspective and state, for as long as the pool does not change (every call asks).
         self._nearest: Dict[tuple, List[PoolServer]] = {}
+        self._groups: Dict[str, Dict[str, List[PoolServer]]] = {}
 
     def _changed(self) -> None:
         self._subscribers.clear()
         self._nearest.clear()
+        self._groups.clear()
 
     def _add(self, entry: Dict[str, Any]) -> PoolServer:
         known = self.servers.get(entry["id"])
@@ -214,7 +216,11 @@ class Pool:
             return out
 
     def group_members(self, topic: str) -> Dict[str, List[PoolServer]]:
-        """For each queue group with a subscription matching ``topic``, its servers."""
+        """For each queue group with a subscription matching ``topic``, its servers (the caller
+        must not change what it gets: it is kept until the pool changes)."""
+        known = self._groups.get(topic)
+        if known is not None:
+            return known
         with self.lock:
             groups: Dict[str, List[PoolServer]] = {}
             for server in self.servers.values():
@@ -224,6 +230,9 @@ class Pool:
                         members = groups.setdefault(group, [])
                         if server not in members:
                             members.append(server)
+            if len(self._groups) > 10000:
+                self._groups.clear()
+            self._groups[topic] = groups
             return groups
 
     def hosts(self) -> Dict[str, str]:

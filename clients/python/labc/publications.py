@@ -80,7 +80,7 @@ class Publications:
                     else:
                         plain = plain or encode(Kind.PUB, 0, {"topic": topic, "args": list(args)})
                         frame = plain
-                    route.connection.send_frame(frame)
+                    route.connection.send_frame(frame, burst=True)
                     touched.append(route.connection)
                 else:
                     body: Dict[str, Any] = {"topic": topic, "args": list(args)}
