@@ -23,6 +23,7 @@ from .context import CallContext, caller_of, reset_current, set_current
 from .dial import from_own_host, listen
 from .errors import BadArgumentsError, LabcError, NoSuchFunctionError, StreamRequiredError, exc_body
 from .frames import Kind
+from .in_order import InOrder
 from .signature import arity, count_problem, params_of
 from .stream_pump import StreamPump
 from .topics import check_pattern, parse_subscription, pattern_matches, subscription_key
@@ -76,8 +77,9 @@ class Server:
         self._group_turns: Dict[str, int] = {}
         self.executor = ThreadPoolExecutor(max(1, threads), thread_name_prefix="labc call")
         self._serial: Dict[int, ThreadPoolExecutor] = {}
-        self._publications = ThreadPoolExecutor(1, thread_name_prefix="labc publications")
+        self._publications = InOrder("labc publications")
         self._waiting_pubs: Counter = Counter()
+        self._pubs_lock = threading.Lock()  # the loop counts up, the publications' thread down
         self._running: Dict[Tuple[int, int], Any] = {}
         self._lock = threading.Lock()
         self.connections: Dict[int, Connection] = {}
@@ -338,8 +340,10 @@ class Server:
         groups = [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else []
         only = body.get("groupsOnly") is True
         key = id_of(connection)
-        self._waiting_pubs[key] += 1
-        if self._waiting_pubs[key] == PAUSE_AT:
+        with self._pubs_lock:
+            self._waiting_pubs[key] += 1
+            pause = self._waiting_pubs[key] == PAUSE_AT
+        if pause:
             connection.pause_reading(True)
         self._publications.submit(self._deliver_then, connection, topic, args, groups, only)
 
@@ -348,11 +352,13 @@ class Server:
             self.deliver(topic, args, groups, only)
         finally:
             key = id_of(connection)
-            self._waiting_pubs[key] -= 1
-            if self._waiting_pubs[key] == RESUME_AT and not connection.closed:
+            with self._pubs_lock:
+                self._waiting_pubs[key] -= 1
+                resume = self._waiting_pubs[key] == RESUME_AT
+                if self._waiting_pubs[key] <= 0:
+                    del self._waiting_pubs[key]
+            if resume and not connection.closed:
                 self.loop.call_soon(lambda: connection.pause_reading(False))
-            if self._waiting_pubs[key] <= 0:
-                del self._waiting_pubs[key]
 
     def deliver(self, topic: str, args: list, groups: List[str] = (), only: bool = False) -> int:
         """Runs this server's subscribers of ``topic`` (outside groups unless ``only``), and one
@@ -419,7 +425,7 @@ class Server:
         if listener is not None:
             self.loop.call_soon(lambda: (self.loop.forget(listener), listener.close()))
         self.executor.shutdown(wait=False)
-        self._publications.shutdown(wait=False)
+        self._publications.shutdown()
         for serial in self._serial.values():
             serial.shutdown(wait=False)
 
