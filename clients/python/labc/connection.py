@@ -18,7 +18,7 @@ from typing import Any, Callable, Deque, Dict, Optional
 
 from .errors import ConnectionLostError, LabcError, LimitError, error_from_exc
 from .frames import MAX_FRAME, FrameReader, Kind, encode
-from .io_loop import IoLoop
+from .io_loop import READ, WRITE, IoLoop
 
 #: What one read asks for. 256 KiB cost a lone call about 70 µs: CPython allocates the whole size
 #: for every recv (past glibc's mmap threshold: a fresh mapping, page faults, then a shrink).
@@ -131,6 +131,8 @@ class Connection:
         self._last_burst = 0.0
         self._held = False
         sock.setblocking(False)
+        self._fd = sock.fileno()
+        self._callbacks = (self._on_readable, self._on_writable)
         loop.call_soon(self._apply_events)
 
     # --- sending -----------------------------------------------------------------------------
@@ -231,9 +233,8 @@ class Connection:
         with self._events_lock:
             if self.closed:
                 return
-            reading = not self._caller_reads and not self._paused
-            self.loop.watch(self.sock, self._on_readable if reading else None, self._on_writable if self._want_write else None,
-                            park=self._caller_reads)
+            events = (READ if not self._caller_reads and not self._paused else 0) | (WRITE if self._want_write else 0)
+            self.loop.set_events(self._fd, events, self._callbacks, self._caller_reads)
 
     def _on_writable(self) -> None:
         with self._lock:

@@ -301,6 +301,11 @@ class FrameReader:
         if type(data) is not bytes:
             data = bytes(data)  # a memoryview of a read buffer: searched and decoded as bytes
         buf = self._buf
+        if not buf and len(data) >= 4 + HEADER:
+            # The common read: one whole frame (an answer, a lone publication).
+            (length,) = _U32.unpack_from(data, 0)
+            if length + 4 == len(data) and HEADER <= length <= self.max_frame:
+                return [_decode(data, 4, length + 4, self._undefined)]
         if buf:
             buf += data
             src: Any = buf

@@ -118,8 +118,12 @@ class IoLoop:
             fd = sock.fileno()
         except (OSError, ValueError):
             return
-        if fd < 0:
-            return
+        if fd >= 0:
+            self.set_events(fd, events, (on_read, on_write), park)
+
+    def set_events(self, fd: int, events: int, data: Tuple[Any, Any], park: bool = False) -> None:
+        """``watch`` by fd, with the callbacks (on_read, on_write) of which ``events`` says which
+        are wanted (a connection passes the same tuple each time: nothing to build per call)."""
         with self._watching:
             current = self._watched.get(fd)
             if events == 0 and not (park and _EPOLL):
@@ -127,12 +131,11 @@ class IoLoop:
                     del self._watched[fd]
                     self._unregister(fd)
                 return
-            data = (on_read, on_write)
             if current is None:
                 self._register(fd, events, data)
             elif current[0] != events:
                 self._modify(fd, events, data)
-            elif current[1] != data and not _EPOLL:
+            elif current[1] is not data and not _EPOLL:
                 self._selector.modify(fd, events, data)
             self._watched[fd] = (events, data)
 
