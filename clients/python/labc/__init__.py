@@ -214,9 +214,10 @@ class _Localhost(Host):
 
     @property
     def name(self) -> str:  # type: ignore[override]
+        # The host's name, as on the TypeScript side (getHost takes a name or an id alike).
         rt = runtime()
         rt.link.ready()
-        return rt.link.host_id
+        return rt.link.host or rt.link.host_id
 
     @name.setter
     def name(self, value: str) -> None:
