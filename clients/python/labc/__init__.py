@@ -174,6 +174,11 @@ class Host:
     def publish(self, topic: str, *args: Any) -> int:
         return runtime().publications.publish_to(topic, list(args), self.name)
 
+    @property
+    def network(self) -> "_Names":
+        """Functions by attribute, from this host: ``get_host("computer1").network.core.info()``."""
+        return _Names("", self.name)
+
     def __getattr__(self, name: str) -> "_Names":
         if name.startswith("__"):
             raise AttributeError(name)
