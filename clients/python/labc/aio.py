@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import signal
+import sys
 import threading
 import weakref
 from collections import deque
@@ -67,12 +68,22 @@ class _Inbox:
 
 
 _inboxes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox]" = weakref.WeakKeyDictionary()
+_kept: dict = {}  # loops that cannot be weakly referred to, by id (a few at most in a process)
+_inboxes_lock = threading.Lock()
 
 
 def _inbox(loop: asyncio.AbstractEventLoop) -> _Inbox:
-    inbox = _inboxes.get(loop)
+    try:
+        inbox = _inboxes.get(loop)
+    except TypeError:
+        inbox = _kept.get(id(loop))
     if inbox is None:
-        inbox = _inboxes[loop] = _Inbox(loop)
+        with _inboxes_lock:
+            inbox = _Inbox(loop)
+            try:
+                inbox = _inboxes.setdefault(loop, inbox)
+            except TypeError:
+                inbox = _kept.setdefault(id(loop), inbox)
     return inbox
 
 
@@ -284,21 +295,27 @@ class AioRuntime:
         rt.use_event_loop(loop)
         await self._blocking(rt.serve, *instances, block=False, exclusive=exclusive)
         stopped = loop.run_in_executor(None, rt._stopped.wait)
-        terminated = False
+        # SIGTERM stops serving; so does Ctrl-C, which asyncio.run() turns into cancelling its
+        # task from Python 3.11 (before, it raises KeyboardInterrupt out of the loop: taken here).
+        taken = []
         if threading.current_thread() is threading.main_thread():
-            try:
-                loop.add_signal_handler(signal.SIGTERM, rt.stop)
-                terminated = True
-            except (NotImplementedError, RuntimeError, ValueError):  # Windows, or a loop of another thread
-                pass
+            signals = [signal.SIGTERM]
+            if sys.version_info < (3, 11) and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                signals.append(signal.SIGINT)
+            for number in signals:
+                try:
+                    loop.add_signal_handler(number, rt.stop)
+                    taken.append(number)
+                except (NotImplementedError, RuntimeError, ValueError):  # Windows, or a loop of another thread
+                    pass
         cancelled = False
         try:
             await stopped
         except asyncio.CancelledError:
             cancelled = True
         finally:
-            if terminated:
-                loop.remove_signal_handler(signal.SIGTERM)
+            for number in taken:
+                loop.remove_signal_handler(number)
             # Withdraw, tell callers, answer what runs: the loop goes on meanwhile, so that
             # async functions still running on it finish.
             await asyncio.shield(loop.run_in_executor(None, rt.close))

@@ -179,7 +179,8 @@ class Calls(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(await labc.aio.publish("lab.print", "from asyncio"), 1)
         self.assertEqual(await labc.aio.publish("nobody.listens", 1), 0)
         hosts = await labc.aio.hosts()
-        self.assertTrue(any(h.get("name") == socket.gethostname() or h.get("host") for h in hosts), hosts)
+        self.assertEqual([h["state"] for h in hosts], ["self"])
+        self.assertEqual(hosts[0]["hostId"], labc.runtime().link.host_id)
         self.assertEqual(await labc.aio.reqpub("lab.print", "answer me"), None)
 
 
@@ -244,6 +245,7 @@ class Serving(unittest.IsolatedAsyncioTestCase):
     async def test_an_async_def_served_runs_on_this_loop_and_typescript_calls_it(self):
         loop = asyncio.get_running_loop()
         ran_on = []
+        slow_started = asyncio.Event()
 
         @labc.register
         async def py_async_add(a: float, b: float) -> float:
@@ -254,6 +256,18 @@ class Serving(unittest.IsolatedAsyncioTestCase):
         @labc.register
         async def py_async_caller() -> str:
             return labc.context().caller.host if labc.context().caller else ""
+
+        @labc.register
+        async def py_async_ticks(n: int):
+            for i in range(n):
+                await asyncio.sleep(0)
+                yield i
+
+        @labc.register
+        async def py_async_slow() -> str:
+            slow_started.set()
+            await asyncio.sleep(0.5)
+            return "done"
 
         serving = asyncio.ensure_future(labc.aio.serve())
 
@@ -267,14 +281,49 @@ class Serving(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(ran_on, [(loop, threading.current_thread())])
         code, out, err = await cli("call", "py_async_caller")
         self.assertEqual((code, out.strip()), (0, socket.gethostname()), err)
-        # Cancelling serve stops it cleanly: serve returns, and its functions are withdrawn.
+        code, out, err = await cli("call", "py_async_ticks", "3")
+        self.assertEqual((code, out), (0, "0\n1\n2\n"), err)
+        # Cancelling serve stops it without losing a call: the one running is answered first.
+        slow = asyncio.ensure_future(cli("call", "py_async_slow"))
+        await asyncio.wait_for(slow_started.wait(), 10)
         serving.cancel()
         self.assertIsNone(await serving)
+        self.assertEqual((await slow)[:2], (0, "done\n"))
         code, out, err = await cli("call", "py_async_add", "2", "3")
         self.assertNotEqual(code, 0)
         self.assertIn("LABC_NO_SUCH_FUNCTION", err)
         # labc goes on after serve: a fresh runtime.
         self.assertEqual(await labc.aio.call("echo", "after"), "after")
+
+    def test_a_script_serving_with_asyncio_run_stops_cleanly_on_sigterm_and_ctrl_c(self):
+        script = (
+            "import asyncio, labc, labc.aio\n"
+            "@labc.register\n"
+            "async def py_script_{n}(x):\n"
+            "    return x * 2\n"
+            "asyncio.run(labc.aio.serve())\n"
+            "print('served and returned', flush=True)\n"
+        )
+        env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "clients", "python"))
+        for n, sig in enumerate((signal.SIGTERM, signal.SIGINT)):
+            with self.subTest(signal=sig.name):
+                child = subprocess.Popen([sys.executable, "-c", script.format(n=n)], env=env, cwd=_host["dir"],
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                try:
+                    deadline = time.monotonic() + 15
+                    while True:
+                        done = subprocess.run(["node", CLI, "call", f"py_script_{n}", "21"], capture_output=True, text=True, timeout=20, cwd=_host["dir"])
+                        if done.returncode == 0 or time.monotonic() > deadline:
+                            break
+                        time.sleep(0.1)
+                    self.assertEqual(done.stdout, "42\n", done.stderr)
+                    child.send_signal(sig)
+                    out, err = child.communicate(timeout=20)
+                finally:
+                    if child.poll() is None:
+                        child.kill()
+                        child.wait()
+                self.assertEqual((child.returncode, out), (0, "served and returned\n"), err)
 
 
 class Jupyter(unittest.TestCase):

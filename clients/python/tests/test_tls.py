@@ -316,6 +316,19 @@ class WithTypeScript(unittest.TestCase):
             self.assertEqual(rt.call_with("add", [2, 3]), 5)
             self.assertEqual(rt.call("echo", b"\x00" * 100_000), b"\x00" * 100_000)
 
+    def test_asyncio_over_tls(self):
+        import asyncio
+
+        import labc.aio
+
+        async def main(face):
+            items = [item async for item in face.stream("echo", "one value")]
+            return await asyncio.gather(*(face.call("echo", i) for i in range(200))), items, await face.publish("lab.print", "x")
+
+        with labc.Runtime() as rt:
+            echoed, items, reached = asyncio.run(main(labc.aio.AioRuntime(rt)))
+        self.assertEqual((echoed, items, reached), (list(range(200)), ["one value"], 1))
+
     def test_typescript_and_python_call_a_python_server_over_tls(self):
         with labc.Runtime() as server:
             server.add_function(lambda a, b: a * b, {}, name="py_tls_times")
