@@ -3,6 +3,7 @@ tests/fixtures/aio_probe.ts), on loopback: concurrent calls, streams with async 
 an async def served on the test's own event loop, and an event loop that is never blocked."""
 
 import asyncio
+import gc
 import os
 import re
 import shutil
@@ -155,25 +156,35 @@ class Calls(unittest.IsolatedAsyncioTestCase):
                 gaps.append(now - last)
                 last = now
 
+        # A full collection of this test process's heap (tens of ms, whoever allocated last) is
+        # not labc holding the loop: collected before, and not during, the ~100 ms measured.
+        gc.collect()
+        gc.disable()
+        self.addCleanup(gc.enable)
         ticking = asyncio.ensure_future(ticker())
         await asyncio.sleep(0.02)
         for _ in range(3):
             results = await asyncio.gather(*(labc.aio.call("echo", i) for i in range(100)))
             self.assertEqual(results, list(range(100)))
-        # 100 calls of 50 ms each: if a call held the loop until its answer, they would take 5 s.
+        # 100 calls of 100 ms each: if a call held the loop until its answer, they would take 10 s,
+        # and the ticker would miss 100 ms at a time.
         started = time.perf_counter()
-        slept = await asyncio.gather(*(labc.aio.call("aio_probe.sleep", 50) for _ in range(100)))
+        slept = await asyncio.gather(*(labc.aio.call("aio_probe.sleep", 100) for _ in range(100)))
         elapsed = time.perf_counter() - started
         self.assertEqual(slept, ["slept"] * 100)
         running = False
         await ticking
-        worst = max(gaps) * 1000
-        print(f"\n  ticker during 3 x 100 echo calls and 100 calls of 50 ms ({elapsed * 1000:.0f} ms): {len(gaps)} ticks, "
-              f"worst gap {worst:.1f} ms", file=sys.stderr)
-        self.assertLess(elapsed, 1.0)
-        # asyncio.sleep(0.001) itself takes ~1.1 ms; starting 100 calls in one loop step is ~5 ms
-        # of Python work (and the I/O thread's share of the GIL), not a wait.
-        self.assertLess(worst, 20.0)
+        gc.enable()
+        worst, median = max(gaps) * 1000, sorted(gaps)[len(gaps) // 2] * 1000
+        print(f"\n  ticker during 3 x 100 echo calls and 100 calls of 100 ms ({elapsed * 1000:.0f} ms): {len(gaps)} ticks, "
+              f"median gap {median:.1f} ms, worst {worst:.1f} ms", file=sys.stderr)
+        self.assertLess(elapsed, 2.0)
+        # asyncio.sleep(0.001) itself takes ~1.1 ms. Starting 100 calls in one loop step is a few
+        # ms of Python work (sharing the GIL with the I/O thread), not a wait; the rest of the
+        # worst gap is the machine's scheduler (on 2 cores shared with other suites' tests, up to
+        # ~40 ms was seen). A call that held the loop would show 100 ms at least.
+        self.assertLess(median, 3.0)
+        self.assertLess(worst, 80.0)
 
     async def test_publish_reqpub_hosts(self):
         self.assertEqual(await labc.aio.publish("lab.print", "from asyncio"), 1)
