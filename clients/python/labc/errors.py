@@ -193,6 +193,13 @@ class ClosedError(LabcError):
     wire_name = "ClosedError"
 
 
+__all__ = [
+    "LabcError", "RemoteError", "NoSuchFunctionError", "NoSuchHostError", "NoSuchServiceError", "StateMismatchError",
+    "CallTimeout", "ConnectionLostError", "BadArgumentsError", "FrameTooLargeError", "MalformedFrameError", "LimitError",
+    "BadMessageError", "CancelledError", "StreamRequiredError", "ItemLostError", "MapError", "NoCallContextError",
+    "NotPermittedError", "NotTrustedError", "ConfigError", "RouterUnavailableError", "ServiceLoadError", "ClosedError",
+]
+
 #: Every class by its wire name (the ``name`` of an ``exc``), to rebuild what a peer sent.
 BY_WIRE_NAME: Dict[str, type] = {
     cls.wire_name: cls

@@ -5,7 +5,7 @@ nearest subscriber answers."""
 from __future__ import annotations
 
 import random
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import LabcError, NoSuchFunctionError
 from .frames import Kind, encode
@@ -41,6 +41,14 @@ class Publications:
                 except_server: Optional[str] = None, skip: Optional[str] = None) -> int:
         """Sends to every subscriber (``only`` those a filter keeps); returns how many servers got it,
         once the frames have left this process."""
+        reached, touched = self.send(topic, args, only, one_by_one, except_server, skip)
+        self.wait_sent(touched)
+        return reached
+
+    def send(self, topic: str, args: List[Any], only: Optional[callable] = None, one_by_one: bool = False,
+             except_server: Optional[str] = None, skip: Optional[str] = None) -> Tuple[int, List[Any]]:
+        """``publish`` without its wait: how many servers it reaches, and the connections it wrote
+        to (``wait_sent`` waits until they took it all)."""
         rt = self.rt
         check_topic(topic)
         link = rt.link
@@ -105,12 +113,15 @@ class Publications:
                 reached += count
             except LabcError as error:
                 rt.debug(f"publication on {topic} not passed to the other sites: {error}")
+        return reached, touched
+
+    @staticmethod
+    def wait_sent(touched: List[Any]) -> None:
         # Resolved means it has left the process: what the sockets did not take yet, and the
         # backpressure of a subscriber that reads slower than we publish, is waited for here.
         for connection in touched:
             if connection is not None and connection.queued:
                 connection.flush(below=0 if connection.queued <= connection.unsent_limit else connection.unsent_limit // 2)
-        return reached
 
     def publish_to(self, topic: str, args: List[Any], host: str, port: Optional[int] = None) -> int:
         rt = self.rt

@@ -43,7 +43,7 @@ def start_router(config: Config) -> None:
     address = f"{config['router.address']}:{config['router.port']}"
     if command is None:
         raise RouterUnavailableError(
-            f"no labc router answers on {address}, and the labc command that starts one is not installed here: npm install -g labc (it needs Node.js 20 or newer)",
+            f"no labc router answers on {address}, and the labc command that starts one is not installed here: npm install -g labc (it needs Node.js 20.6 or newer)",
             data={"address": address},
         )
     folder = state_dir()
@@ -225,6 +225,11 @@ class RouterLink:
                 attempt += 1
 
     # --- what a process asks of its router ----------------------------------------------------
+
+    @property
+    def registered(self) -> bool:
+        """The router knows this process as a server (and what it offered so far)."""
+        return self._registered and self.connection is not None and not self.connection.closed
 
     def discovering_s(self) -> float:
         if not self._settled_at:
