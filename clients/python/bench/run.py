@@ -11,7 +11,8 @@ starts is ended by this script (found by its port's listener). Systems:
 - raw: a plain Python socket echo and publisher/subscriber with labc's frame layout (the limit);
 - xmlrpc: SimpleXMLRPCServer (threading, keep-alive) and ServerProxy;
 - mp: multiprocessing.connection's Listener and Client (pickles);
-- labc-py-ts: a Python caller of ``labc serve services/echo.ts`` (TypeScript);
+- labc-py-ts: a Python caller of ``labc serve services/echo.ts`` (TypeScript), blocking API;
+- labc-aio-py-ts: the same with ``labc.aio`` (W2: 100 tasks on one event loop);
 - labc-py-py: a Python caller of a Python labc server;
 - labc-ts-py: a TypeScript caller of the Python server; labc-ts-ts: TypeScript both sides (reference).
 
@@ -48,7 +49,7 @@ sys.path.insert(0, PYTHON_DIR)
 sys.path.insert(0, HERE)
 
 TS_ROLES = os.path.join(HERE, "ts-roles.mjs")
-CALLERS = ["raw", "xmlrpc", "mp", "labc-py-ts", "labc-py-py", "labc-ts-py", "labc-ts-ts"]
+CALLERS = ["raw", "xmlrpc", "mp", "labc-py-ts", "labc-aio-py-ts", "labc-py-py", "labc-ts-py", "labc-ts-ts"]
 PUBLISHERS = ["raw", "labc-py-py", "labc-py-ts"]
 
 
@@ -99,6 +100,8 @@ def role_call(system: str, workload: str, port: int, count: int, warmup: int) ->
         def one() -> Any:
             conn.send("hello")
             return conn.recv()
+    elif system == "labc-aio-py-ts":
+        return aio_call(workload, count, warmup)
     else:
         import labc
 
@@ -121,22 +124,6 @@ def role_call(system: str, workload: str, port: int, count: int, warmup: int) ->
         client.in_flight(count, 100)
     elif system == "mp":
         baselines.mp_in_flight(conn, count, 100)
-    elif system == "labc-aio":
-        import asyncio
-
-        import labc.aio  # type: ignore
-
-        async def main() -> None:
-            left = [count]
-
-            async def loop() -> None:
-                while left[0] > 0:
-                    left[0] -= 1
-                    await labc.aio.call(fn, "hello")
-
-            await asyncio.gather(*(loop() for _ in range(100)))
-
-        asyncio.run(main())
     else:
         # The blocking API (and xmlrpc): 100 threads, each with its own proxy for xmlrpc.
         left = [count]
@@ -164,6 +151,41 @@ def role_call(system: str, workload: str, port: int, count: int, warmup: int) ->
         import labc
 
         labc.close()
+
+
+def aio_call(workload: str, count: int, warmup: int) -> None:
+    """labc.aio from one event loop: W1 awaited one at a time, W2 100 tasks."""
+    import asyncio
+
+    import labc
+    import labc.aio
+
+    async def main() -> None:
+        for _ in range(warmup):
+            assert await labc.aio.call("echo", "hello") == "hello"
+        if workload == "w1":
+            took = []
+            clock = time.perf_counter_ns
+            for _ in range(count):
+                started = clock()
+                await labc.aio.call("echo", "hello")
+                took.append(clock() - started)
+            took.sort()
+            emit({"p50": took[count // 2] / 1000, "p99": took[int(count * 0.99)] / 1000})
+            return
+        left = [count]
+
+        async def loop() -> None:
+            while left[0] > 0:
+                left[0] -= 1
+                await labc.aio.call("echo", "hello")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(loop() for _ in range(100)))
+        emit({"perSecond": count / (time.perf_counter() - started)})
+
+    asyncio.run(main())
+    labc.close()
 
 
 def role_sub(system: str, port: int, count: int) -> None:
@@ -435,7 +457,7 @@ def report(results: Dict[str, Dict[str, List[float]]], args: argparse.Namespace)
     r = ratios("labc-py-ts", "w1_p50", raw)
     if r:
         checks.append(("W1 p50 Python → TypeScript ≤ 1.3x raw", median(r), median(r) <= 1.3))
-    for system in ("labc-py-ts", "labc-py-py"):
+    for system in ("labc-py-ts", "labc-aio-py-ts", "labc-py-py"):
         r = ratios(system, "w2", raw)
         x = ratios(system, "w2", xml)
         if r:
