@@ -9,6 +9,9 @@ each caller or publisher a fresh process per measurement. labc runs on a root po
 starts is ended by this script (found by its port's listener). Systems:
 
 - raw: a plain Python socket echo and publisher/subscriber with labc's frame layout (the limit);
+  W2 pipelines 100 requests on one socket from one thread; raw-threads (W2 only): 100 threads,
+  each with a socket of its own to the same server (a thread each there too), as a threaded
+  program written without labc would;
 - xmlrpc: SimpleXMLRPCServer (threading, keep-alive) and ServerProxy;
 - mp: multiprocessing.connection's Listener and Client (pickles);
 - labc-py-ts: a Python caller of ``labc serve services/echo.ts`` (TypeScript), blocking API;
@@ -49,7 +52,7 @@ sys.path.insert(0, PYTHON_DIR)
 sys.path.insert(0, HERE)
 
 TS_ROLES = os.path.join(HERE, "ts-roles.mjs")
-CALLERS = ["raw", "xmlrpc", "mp", "labc-py-ts", "labc-aio-py-ts", "labc-py-py", "labc-ts-py", "labc-ts-ts"]
+CALLERS = ["raw", "raw-threads", "xmlrpc", "mp", "labc-py-ts", "labc-aio-py-ts", "labc-py-py", "labc-ts-py", "labc-ts-ts"]
 PUBLISHERS = ["raw", "labc-py-py", "labc-py-ts"]
 
 
@@ -88,7 +91,7 @@ def role_serve(system: str, port: int) -> None:
 def role_call(system: str, workload: str, port: int, count: int, warmup: int) -> None:
     import baselines
 
-    if system == "raw":
+    if system in ("raw", "raw-threads"):
         client = baselines.RawClient(port)
         one = client.call
     elif system == "xmlrpc":
@@ -131,6 +134,8 @@ def role_call(system: str, workload: str, port: int, count: int, warmup: int) ->
 
         def loop() -> None:
             call = one
+            if system == "raw-threads":
+                call = baselines.RawClient(port).call  # a socket per thread, as a threaded program would
             if system == "xmlrpc":
                 proxy = baselines.xmlrpc_client(port)
                 call = lambda: proxy.echo("hello")  # noqa: E731
@@ -305,6 +310,8 @@ class Bench:
     def start_servers(self) -> None:
         for system in ("raw", "xmlrpc", "mp"):
             self.ports[system] = free_port()
+            if system == "raw":
+                self.ports["raw-threads"] = self.ports["raw"]
             child = self.py("serve", system, self.ports[system], stdin=True)
             assert self.line(child) == "ready"
         self.spawn(["node", os.path.join(REPO, "bin", "labc.js"), "serve", "services/echo.ts"], quiet=True)  # ready once a call succeeds
@@ -397,7 +404,7 @@ def run(args: argparse.Namespace) -> None:
         for rep in range(args.reps):
             turn = rep % max(1, len(callers))
             order = callers[turn:] + callers[:turn]
-            for system in order if "w1" in workloads else []:
+            for system in [s for s in order if s != "raw-threads"] if "w1" in workloads else []:
                 count = w1_count // 3 if system == "xmlrpc" else w1_count
                 got = bench.caller(system, "w1", count, w1_warmup)
                 keep(system, "w1_p50", got["p50"])
@@ -468,6 +475,12 @@ def report(results: Dict[str, Dict[str, List[float]]], args: argparse.Namespace)
         r = ratios(system, "w3", raw)
         if r:
             checks.append((f"W3 {system} ≥ 0.5x raw", median(r), median(r) >= 0.5))
+    threads = results.get("raw-threads", {})
+    for system in ("labc-py-ts", "labc-aio-py-ts", "labc-py-py"):
+        r = ratios(system, "w2", threads)
+        if r:
+            print(f"W2 {system} ÷ raw-threads (100 threads, a socket each): {median(r):.2f}x")
+    print()
     print("| target | figure | |")
     print("|---|---|---|")
     for label, value, met in checks:
