@@ -81,6 +81,7 @@ class Server:
         self._waiting_pubs: Counter = Counter()
         self._pubs_lock = threading.Lock()  # the loop counts up, the publications' thread down
         self._running: Dict[Tuple[int, int], Any] = {}
+        self._in_flight: Counter = Counter()  # entries of _running per connection (limits.in_flight)
         self._lock = threading.Lock()
         self.connections: Dict[int, Connection] = {}
         self._per_address: Counter = Counter()
@@ -176,6 +177,7 @@ class Server:
         with self._lock:
             gone = [key for key in self._running if key[0] == id(connection)]
             running = [self._running.pop(key) for key in gone]
+            self._in_flight.pop(id(connection), None)
         for call in running:
             call.cancel()
 
@@ -243,10 +245,11 @@ class Server:
         with self._lock:
             if id and key in self._running:
                 return self._refuse(connection, Kind.REQ, id, f"bad req message: request id {id} is already in use")
-            if sum(1 for k in self._running if k[0] == key[0]) >= self.config["limits.in_flight"]:
+            if self._in_flight[key[0]] >= self.config["limits.in_flight"]:
                 return self._refuse(connection, Kind.REQ, id, f"limit in_flight: more than {self.config['limits.in_flight']} requests at once")
             if id:
                 self._running[key] = call
+                self._in_flight[key[0]] += 1
         local = self.functions.get(fn)
         pool = local.serial if local is not None and local.serial is not None else self.executor
         pool.submit(self._run, connection, id, fn, args, call, credit if isinstance(credit, int) and credit > 0 else None)
@@ -282,7 +285,12 @@ class Server:
         finally:
             reset_current(token)
             with self._lock:
-                self._running.pop(key, None)
+                if self._running.pop(key, None) is not None:
+                    left = self._in_flight[key[0]] - 1
+                    if left > 0:
+                        self._in_flight[key[0]] = left
+                    else:
+                        del self._in_flight[key[0]]
 
     def _answer_error(self, connection: Connection, id: int, fn: str, error: BaseException) -> None:
         body = exc_body(error, self.config["errors.send_stack"])
