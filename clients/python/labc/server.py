@@ -191,8 +191,11 @@ class Server:
     def handle(self, connection: Connection, kind: int, flags: int, id: int, body: Dict[str, Any], routed: bool = False) -> None:
         """A message for this server, from a caller's connection or (``routed``) the lifeline."""
         accepted = getattr(connection, "accepted", False)
+        problem = body_problem(kind, body)
+        if problem is not None:
+            return self._refuse(connection, kind, id, problem)
         if accepted and not connection.peer and kind != Kind.HELLO:
-            return self._refuse(connection, kind, id, "the first message on a connection must be a hello", close=True)
+            return self._refuse(connection, kind, id, "the first message on a connection must be a hello")
         if kind == Kind.REQ:
             return self._request(connection, flags, id, body, routed)
         if kind == Kind.PUB:
@@ -204,33 +207,50 @@ class Server:
             return
         if kind == Kind.CREDIT:
             running = self._running.get((id_of(connection), id))
-            n = body.get("n")
-            if isinstance(running, StreamPump) and isinstance(n, int) and 1 <= n <= 2 ** 31:
-                running.grant(n)
+            if isinstance(running, StreamPump):
+                running.grant(int(body["n"]))
             return
         if kind == Kind.HELLO and accepted:
-            problem = hello_problem(body)
-            if problem is not None:
-                return self._refuse(connection, kind, id, problem, close=True, code="LABC_BAD_ARGUMENTS" if "version" in problem else "LABC_BAD_MESSAGE")
+            if body["v"] != PROTOCOL_VERSION:
+                # As a router answers it (docs/protocol.md, Field details): the reason, then the close.
+                self._answer_refusal(connection, id, {"name": "BadArgumentsError", "message": f"protocol version {js_text(body['v'])} is not {PROTOCOL_VERSION}", "code": "LABC_BAD_ARGUMENTS"})
+                return self._close_refused(connection, id, "bad_message", f"protocol version {js_text(body['v'])} is not {PROTOCOL_VERSION}")
             connection.peer = body
             return
         if kind == Kind.DEATH and id:
             connection.send(Kind.REP, id, {"v": None})
 
-    def _refuse(self, connection: Connection, kind: int, id: int, problem: str, close: bool = False, code: str = "LABC_BAD_MESSAGE") -> None:
-        if id and kind in (Kind.HELLO, Kind.REQ, Kind.ANNOUNCE, Kind.WITHDRAW, Kind.PING, Kind.DEATH):
-            name = "BadArgumentsError" if code == "LABC_BAD_ARGUMENTS" else "BadMessageError"
-            try:
-                connection.send(Kind.EXC, id, {"name": name, "code": code, "message": problem})
-            except LabcError:
-                pass
-        if close:
-            connection.close_after_flush(0.5) if id else connection.close(LabcError(problem))
+    def _refuse(self, connection: Connection, kind: int, id: int, problem: str) -> None:
+        """A message that does not fit (docs/protocol.md#refusals), answered as the TypeScript side
+        answers it, byte for byte (test/vectors/frames.json, refusals): an ``exc`` when the peer
+        waits for an answer and said hello, and the connection stays; a bad ``hello`` with an id is
+        answered too, then closed; anything else closes the connection unanswered."""
+        name = KIND_NAMES.get(kind, str(kind))
+        message = f"bad {name} message: {problem}"
+        answered = id != 0 and kind in ANSWERED
+        if answered and (connection.peer or not getattr(connection, "accepted", False)):
+            self._answer_refusal(connection, id, {"name": "BadMessageError", "message": message, "code": "LABC_BAD_MESSAGE", "data": {"kind": name}})
+            return
+        if answered and kind == Kind.HELLO:
+            self._answer_refusal(connection, id, {"name": "BadMessageError", "message": message, "code": "LABC_BAD_MESSAGE", "data": {"kind": name}})
+        self._close_refused(connection, id if kind == Kind.HELLO else 0, "bad_message", message)
+
+    def _answer_refusal(self, connection: Connection, id: int, body: Dict[str, Any]) -> None:
+        try:
+            connection.send(Kind.EXC, id, body)
+        except LabcError:
+            pass
+
+    def _close_refused(self, connection: Connection, answered: int, limit: str, why: str) -> None:
+        """Closes a connection whose peer broke the protocol; after what was answered has left
+        (within 1 s) when ``answered``, so that its sender learns why."""
+        if answered:
+            connection.close_after_flush(1.0)
+        else:
+            connection.close(LabcError(why))
 
     def _request(self, connection: Connection, flags: int, id: int, body: Dict[str, Any], routed: bool) -> None:
-        fn, args = body.get("fn"), body.get("args")
-        if not isinstance(fn, str) or len(fn) > 1024 or not isinstance(args, list):
-            return self._refuse(connection, Kind.REQ, id, "bad req message: fn must be a string and args an array")
+        fn, args = body["fn"], list(body["args"])
         credit = body.get("credit")
         timeout_ms = body.get("timeoutMs")
         key = (id_of(connection), id)
@@ -240,7 +260,7 @@ class Server:
         call = CallContext(fn, deadline, caller_of(connection.peer), far, other_site)
         with self._lock:
             if id and key in self._running:
-                return self._refuse(connection, Kind.REQ, id, f"bad req message: request id {id} is already in use")
+                return self._refuse(connection, Kind.REQ, id, f"request id {id} is already in use")
             if sum(1 for k in self._running if k[0] == key[0]) >= self.config["limits.in_flight"]:
                 return self._refuse(connection, Kind.REQ, id, f"limit in_flight: more than {self.config['limits.in_flight']} requests at once")
             if id:
@@ -331,11 +351,7 @@ class Server:
     # --- publications -------------------------------------------------------------------------
 
     def _publication(self, connection: Connection, body: Dict[str, Any]) -> None:
-        topic, args, groups = body.get("topic"), body.get("args"), body.get("groups")
-        if not isinstance(topic, str) or not isinstance(args, list):
-            connection.close(LabcError("bad pub message: topic must be a string and args an array"))
-            return
-        groups = [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else []
+        topic, args, groups = body["topic"], list(body["args"]), list(body.get("groups") or [])
         only = body.get("groupsOnly") is True
         key = id_of(connection)
         self._waiting_pubs[key] += 1
@@ -428,11 +444,99 @@ def id_of(connection: Connection) -> int:
     return id(connection)
 
 
-def hello_problem(body: Dict[str, Any]) -> Optional[str]:
-    if body.get("v") != 1:
-        return f"protocol version {body.get('v')} is not 1"
-    if not isinstance(body.get("id"), str) or not 1 <= len(body["id"]) <= 1024:
-        return "bad hello message: id must be a string of 1 to 1024 characters"
-    if body.get("role") not in ("client", "server", "router"):
-        return "bad hello message: role must be client, server or router"
+PROTOCOL_VERSION = 1
+KIND_NAMES = {value: name.lower() for name, value in vars(Kind).items() if not name.startswith("_")}
+#: Kinds whose sender waits for an answer when the header id is not 0.
+ANSWERED = frozenset((Kind.HELLO, Kind.REQ, Kind.ANNOUNCE, Kind.WITHDRAW, Kind.PING, Kind.DEATH))
+MAX_NAME = 1024
+
+
+def js_text(value: Any) -> str:
+    """A value as JavaScript's template string writes it (``${v}``), for messages that quote one."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return str(value)
+
+
+# The body checks of lib/wire/validate.ts, with its words: what a server reads of a peer's body.
+def _str(v: Any, path: str) -> Optional[str]:
+    if type(v) is not str:
+        return f"{path} must be a string"
+    return f"{path} is over {MAX_NAME} characters" if len(v) > MAX_NAME else None
+
+
+def _name(v: Any, path: str) -> Optional[str]:
+    return _str(v, path) or (f"{path} must not be empty" if v == "" else None)
+
+
+def _number(v: Any) -> bool:
+    return type(v) in (int, float) and v == v and v not in (float("inf"), float("-inf"))
+
+
+def _whole(v: Any, path: str) -> Optional[str]:
+    return None if _number(v) and float(v).is_integer() and v >= 0 else f"{path} must be a whole number"
+
+
+def _count(v: Any, path: str) -> Optional[str]:
+    return None if _number(v) and float(v).is_integer() and 1 <= v <= 2 ** 31 else f"{path} must be a whole number from 1 to 2^31"
+
+
+def _port(v: Any, path: str) -> Optional[str]:
+    return None if _number(v) and float(v).is_integer() and 0 <= v <= 65535 else f"{path} must be a port"
+
+
+def _ms(v: Any, path: str) -> Optional[str]:
+    return None if type(v) in (int, float) and v >= 0 else f"{path} must be a number of milliseconds"
+
+
+def _bool(v: Any, path: str) -> Optional[str]:
+    return None if type(v) is bool else f"{path} must be true or false"
+
+
+def _array(v: Any, path: str) -> Optional[str]:
+    return None if isinstance(v, (list, tuple)) else f"{path} must be an array"
+
+
+def _role(v: Any, path: str) -> Optional[str]:
+    return None if v in ("server", "client", "router") and type(v) is str else f"{path} must be one of server, client, router"
+
+
+def _names(v: Any, path: str) -> Optional[str]:
+    if not isinstance(v, (list, tuple)):
+        return f"{path} must be an array"
+    for i, item in enumerate(v):
+        problem = _name(item, f"{path}[{i}]")
+        if problem:
+            return problem
+    return None
+
+
+#: Per kind: (field, check, optional); an optional field may be absent or null.
+SHAPES = {
+    Kind.HELLO: (("v", _whole, False), ("role", _role, False), ("id", _name, False), ("pid", _whole, False), ("host", _str, False),
+                 ("hostId", _str, False), ("state", _str, True), ("realm", _str, True), ("port", _port, True), ("watch", _bool, True),
+                 ("nats", _bool, True)),
+    Kind.REQ: (("fn", _name, False), ("args", _array, False), ("target", _name, True), ("timeoutMs", _ms, True), ("credit", _count, True),
+               ("trace", _str, True)),
+    Kind.CREDIT: (("n", _count, False),),
+    Kind.PUB: (("topic", _name, False), ("args", _array, False), ("target", _name, True), ("groups", _names, True), ("groupsOnly", _bool, True),
+               ("gateway", _name, True), ("except", _name, True)),
+}
+
+
+def body_problem(kind: int, body: Dict[str, Any]) -> Optional[str]:
+    """What is wrong with a body of this kind, in lib/wire/validate.ts's words, or None."""
+    for field, check, optional in SHAPES.get(kind, ()):
+        value = body.get(field)
+        if value is None:
+            if optional:
+                continue
+            return f"{field} is missing"
+        problem = check(value, field)
+        if problem:
+            return problem
     return None
