@@ -15,9 +15,10 @@ import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Optional
 
-from .errors import ConnectionLostError, LabcError, LimitError, error_from_exc
+from .errors import ConnectionLostError, FrameTooLargeError, LabcError, LimitError, error_from_exc
 from .frames import MAX_FRAME, FrameReader, Kind, encode
 from .io_loop import IoLoop
+from .trips import tripped
 
 READ_CHUNK = 256 * 1024
 
@@ -105,6 +106,11 @@ class Connection:
         #: Set by whoever owns the connection (who the peer said it is, in its hello).
         self.peer: Dict[str, Any] = {}
         self.opened_at = time.monotonic()
+        try:
+            #: The peer's ``address:port``, as the kernel says (trips name it).
+            self.remote = "%s:%s" % sock.getpeername()[:2]
+        except OSError:
+            self.remote = "?"
         self._tls = isinstance(sock, ssl.SSLSocket)
         sock.setblocking(False)
         loop.call_soon(lambda: loop.watch(sock, self._on_readable, None))
@@ -136,6 +142,7 @@ class Connection:
             self.queued += len(frame)
             if self.queued > self.max_queued:
                 problem = LimitError(f"limit queued: {self.label} does not read what is sent to it ({self.queued} bytes queued)", data={"limit": "queued"})
+                tripped("queued", self.remote, f"{self.queued} bytes queued, unread; closed the connection ({self.label})")
                 self._closing(problem)
                 raise problem
         if wake:
@@ -240,6 +247,9 @@ class Connection:
             try:
                 frames = self.reader.feed(data)
             except LabcError as error:
+                # The stream is no longer aligned on frames: this connection is done, the others are not.
+                limit = "max_frame_size" if isinstance(error, FrameTooLargeError) else "bad_frame"
+                tripped(limit, self.remote, f"{error}; closed the connection ({self.label})")
                 self.close(error)
                 return
             if self.reader.pending and not self.partial_since:

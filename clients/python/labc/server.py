@@ -21,11 +21,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .connection import Connection, Waiter
 from .context import CallContext, caller_of, reset_current, set_current
 from .dial import from_own_host, listen
-from .errors import BadArgumentsError, LabcError, NoSuchFunctionError, StreamRequiredError, exc_body
+from .errors import BadArgumentsError, LabcError, LimitError, NoSuchFunctionError, StreamRequiredError, exc_body
 from .frames import Kind
 from .signature import arity, count_problem, params_of
 from .stream_pump import StreamPump
 from .topics import check_pattern, parse_subscription, pattern_matches, subscription_key
+from .trips import peer_text, tripped
 
 FLAG_FAR = 1
 FLAG_OTHER_SITE = 2
@@ -136,6 +137,7 @@ class Server:
                 return
             host = address[0]
             if self._per_address[host] >= self.config["limits.connections_per_address"]:
+                tripped("connections_per_address", f"{host}:{address[1]}", f"{self._per_address[host]} connections open from it; closed the next at once")
                 sock.close()
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -182,9 +184,11 @@ class Server:
         frame_s = float(self.config["limits.frame_timeout"])
         for connection in list(self.connections.values()):
             if not connection.peer and now - connection.opened_at > hello_s:
-                connection.close(LabcError("no hello within limits.hello_timeout"))
+                tripped("hello_timeout", connection.remote, f"no hello within {hello_s:g} s; closed the connection ({connection.label})")
+                connection.close(LimitError("no hello within limits.hello_timeout", data={"limit": "hello_timeout"}))
             elif connection.partial_since and now - connection.partial_since > frame_s:
-                connection.close(LabcError("a frame did not arrive whole within limits.frame_timeout"))
+                tripped("frame_timeout", connection.remote, f"a frame still incomplete {frame_s:g} s after its first byte; closed the connection ({connection.label})")
+                connection.close(LimitError("a frame did not arrive whole within limits.frame_timeout", data={"limit": "frame_timeout"}))
 
     # --- messages -----------------------------------------------------------------------------
 
@@ -229,6 +233,7 @@ class Server:
         message = f"bad {name} message: {problem}"
         answered = id != 0 and kind in ANSWERED
         if answered and (connection.peer or not getattr(connection, "accepted", False)):
+            tripped("bad_message", connection.remote, message)
             self._answer_refusal(connection, id, {"name": "BadMessageError", "message": message, "code": "LABC_BAD_MESSAGE", "data": {"kind": name}})
             return
         if answered and kind == Kind.HELLO:
@@ -244,6 +249,7 @@ class Server:
     def _close_refused(self, connection: Connection, answered: int, limit: str, why: str) -> None:
         """Closes a connection whose peer broke the protocol; after what was answered has left
         (within 1 s) when ``answered``, so that its sender learns why."""
+        tripped(limit, connection.remote, f"{why}; closed the connection ({connection.label})")
         if answered:
             connection.close_after_flush(1.0)
         else:
@@ -394,7 +400,8 @@ class Server:
             if inspect.iscoroutine(value):
                 self.rt.run_coroutine(value)
         except Exception as error:
-            self.rt.warn(f'subscriber {handler.label} failed on "{topic}": {type(error).__name__}: {error}')
+            # The topic and the error's words may be a peer's: escaped, one line.
+            self.rt.warn(peer_text(f'subscriber {handler.label} failed on "{topic}": {type(error).__name__}: {error}', 2000))
 
     # --- stopping -----------------------------------------------------------------------------
 
