@@ -268,7 +268,9 @@ class Server:
             if id and key in self._running:
                 return self._refuse(connection, Kind.REQ, id, f"request id {id} is already in use")
             if sum(1 for k in self._running if k[0] == key[0]) >= self.config["limits.in_flight"]:
-                return self._refuse(connection, Kind.REQ, id, f"limit in_flight: more than {self.config['limits.in_flight']} requests at once")
+                limit = self.config["limits.in_flight"]
+                tripped("in_flight", connection.remote, f"more than {limit} requests waiting for their answers; refused the next ({connection.label})")
+                return self._answer_refusal(connection, id, {"name": "LimitError", "message": f"limit in_flight: more than {limit} requests at once", "code": "LABC_LIMIT", "data": {"limit": "in_flight"}})
             if id:
                 self._running[key] = call
         local = self.functions.get(fn)
