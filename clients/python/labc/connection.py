@@ -103,6 +103,8 @@ class Connection:
         self.on_close: list = []
         #: When the first byte of a frame still incomplete came (limits.frame_timeout).
         self.partial_since = 0.0
+        #: Not read for now (``pause``): a server holds a peer back this way.
+        self.paused = False
         #: Set by whoever owns the connection (who the peer said it is, in its hello).
         self.peer: Dict[str, Any] = {}
         self.opened_at = time.monotonic()
@@ -169,7 +171,20 @@ class Connection:
 
     def _watch(self, write: bool) -> None:
         if not self.closed:
-            self.loop.watch(self.sock, self._on_readable, self._on_writable if write else None)
+            self.loop.watch(self.sock, None if self.paused else self._on_readable, self._on_writable if write else None)
+
+    def pause(self) -> None:
+        """Stops reading (from the loop's thread): the peer's writes wait in its own kernel. The
+        frame clock stops meanwhile, since the slowness is ours (docs/reliability.md#limits)."""
+        self.paused = True
+        self._watch(write=bool(self.queued))
+
+    def resume(self) -> None:
+        """Reads again (from the loop's thread); a frame left half read gets its clock anew."""
+        self.paused = False
+        if self.partial_since:
+            self.partial_since = time.monotonic()
+        self._watch(write=bool(self.queued))
 
     def _on_writable(self) -> None:
         with self._lock:

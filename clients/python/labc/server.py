@@ -186,7 +186,7 @@ class Server:
             if not connection.peer and now - connection.opened_at > hello_s:
                 tripped("hello_timeout", connection.remote, f"no hello within {hello_s:g} s; closed the connection ({connection.label})")
                 connection.close(LimitError("no hello within limits.hello_timeout", data={"limit": "hello_timeout"}))
-            elif connection.partial_since and now - connection.partial_since > frame_s:
+            elif connection.partial_since and not connection.paused and now - connection.partial_since > frame_s:
                 tripped("frame_timeout", connection.remote, f"a frame still incomplete {frame_s:g} s after its first byte; closed the connection ({connection.label})")
                 connection.close(LimitError("a frame did not arrive whole within limits.frame_timeout", data={"limit": "frame_timeout"}))
 
@@ -364,7 +364,7 @@ class Server:
         key = id_of(connection)
         self._waiting_pubs[key] += 1
         if self._waiting_pubs[key] == PAUSE_AT:
-            self.loop.watch(connection.sock, None, None)
+            connection.pause()
         self._publications.submit(self._deliver_then, connection, topic, args, groups, only)
 
     def _deliver_then(self, connection: Connection, topic: str, args: list, groups: List[str], only: bool) -> None:
@@ -374,7 +374,7 @@ class Server:
             key = id_of(connection)
             self._waiting_pubs[key] -= 1
             if self._waiting_pubs[key] == RESUME_AT and not connection.closed:
-                self.loop.call_soon(lambda: connection._watch(write=bool(connection.queued)))
+                self.loop.call_soon(connection.resume)
             if self._waiting_pubs[key] <= 0:
                 del self._waiting_pubs[key]
 
