@@ -71,6 +71,16 @@ class Waiter:
         return self._lock.acquire(timeout=max(0.0, timeout))
 
 
+class PartialBudget:
+    """``limits.partial_frames``: bytes of frames not yet whole, held for all the connections
+    sharing it (a server's callers); the one whose frame would pass it is closed."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+
 class Connection:
     """A TCP (or TLS) connection speaking labc frames. Thread-safe for senders."""
 
@@ -83,6 +93,7 @@ class Connection:
         max_frame: int = MAX_FRAME,
         max_queued: int = 256 * 1024 * 1024,
         unsent_limit: int = 8 * 1024 * 1024,
+        budget: Optional[PartialBudget] = None,
     ) -> None:
         self.loop = loop
         self.sock = sock
@@ -92,6 +103,8 @@ class Connection:
         self.max_frame = max_frame
         self.max_queued = max(max_queued, 2 * max_frame)
         self.unsent_limit = unsent_limit
+        self.budget = budget
+        self._held = 0  # of the budget
         self._lock = threading.Lock()
         self._flushed = threading.Condition(self._lock)
         self._outbox: Deque[memoryview] = deque()
@@ -267,6 +280,8 @@ class Connection:
                 tripped(limit, self.remote, f"{error}; closed the connection ({self.label})")
                 self.close(error)
                 return
+            if self.budget is not None and self._hold(self.reader.pending):
+                return
             if self.reader.pending and not self.partial_since:
                 self.partial_since = time.monotonic()
             elif not self.reader.pending:
@@ -277,6 +292,19 @@ class Connection:
                 self._dispatch(kind, flags, id, body)
             if not (self._tls and self.sock.pending()):
                 return
+
+    def _hold(self, pending: int) -> bool:
+        """Counts what this connection holds of its budget; True when that closed it."""
+        budget = self.budget
+        budget.used += pending - self._held
+        self._held = pending
+        if budget.used <= budget.limit:
+            return False
+        tripped("partial_frames", self.remote, f"{budget.used} bytes of frames not yet whole over all connections (its {pending}); closed the connection ({self.label})")
+        self.close(LimitError(f"limit partial_frames: more than {budget.limit} bytes of frames not yet whole", data={"limit": "partial_frames"}))
+        budget.used -= self._held
+        self._held = 0
+        return True
 
     def _dispatch(self, kind: int, flags: int, id: int, body: Dict[str, Any]) -> None:
         if kind in (Kind.REP, Kind.EXC):
@@ -327,6 +355,9 @@ class Connection:
         self.close()
 
     def _finish_close(self) -> None:
+        if self.budget is not None:
+            self.budget.used -= self._held
+            self._held = 0
         self.loop.forget(self.sock)
         try:
             self.sock.close()

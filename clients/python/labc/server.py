@@ -18,7 +18,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .connection import Connection, Waiter
+from .connection import Connection, PartialBudget, Waiter
 from .context import CallContext, caller_of, reset_current, set_current
 from .dial import from_own_host, listen
 from .errors import BadArgumentsError, LabcError, LimitError, NoSuchFunctionError, StreamRequiredError, exc_body
@@ -83,6 +83,7 @@ class Server:
         self._lock = threading.Lock()
         self.connections: Dict[int, Connection] = {}
         self._per_address: Counter = Counter()
+        self._partial = PartialBudget(int(self.config["limits.partial_frames"]))
         self.leaving = False
         self._told: List[Waiter] = []
         self.listener: Optional[socket.socket] = listen(self.config["server.address"])
@@ -159,7 +160,7 @@ class Server:
     def _adopt(self, sock: socket.socket, host: str) -> None:
         own = from_own_host(sock)
         connection = Connection(self.loop, sock, f"caller at {host}", self.handle, self.config["wire.max_frame_size"],
-                                self.config["limits.queued"], self.config["limits.unsent"])
+                                self.config["limits.queued"], self.config["limits.unsent"], self._partial)
         connection.accepted = True  # type: ignore[attr-defined]
         connection.own_host = own  # type: ignore[attr-defined]
         self._per_address[host] += 1
