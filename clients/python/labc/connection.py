@@ -282,10 +282,11 @@ class Connection:
                 return
             if self.budget is not None and self._hold(self.reader.pending):
                 return
-            if self.reader.pending and not self.partial_since:
-                self.partial_since = time.monotonic()
-            elif not self.reader.pending:
+            if not self.reader.pending:
                 self.partial_since = 0.0
+            elif frames or not self.partial_since:
+                # The frame left half read began in this chunk: the clock is each frame's, not the stream's.
+                self.partial_since = time.monotonic()
             for kind, flags, id, body in frames:
                 if self.closed:
                     return
