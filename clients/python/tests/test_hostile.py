@@ -585,3 +585,23 @@ class HostileInput(unittest.TestCase):
         self.still_served(3)
         self.assertTrue(all(p.closed_within(2) for p in hoarders))  # the frame timeout: the others
         self.assert_logged(r"partial_frames tripped by", "127.0.0.22")
+
+    def test_a_steady_stream_of_whole_frames_is_not_taken_for_slowloris(self):
+        # Not an attack: frames back to back for longer than the frame timeout (1 s), each read
+        # ending mid-frame. The clock is each frame's, not the stream's.
+        steady = self.peer("127.0.0.24")
+        steady.hello()
+        # Frames of 1000 bytes sent 999 at a time: a read ends on a frame's end once in 1000.
+        frames = [frame_of(REQ, id, {"fn": "echo", "args": [str(id)]}) for id in range(1, 3001)]
+        stream = b"".join(f + b"" for f in (frame_of(REQ, id, {"fn": "echo", "args": [str(id).ljust(1000 - len(f) + len(str(id)))]}) for id, f in enumerate(frames, 1)))
+        self.assertEqual(len(stream), 3000 * 1000)
+        at, started = 0, time.monotonic()
+        while time.monotonic() - started < 2.5 and at < len(stream):
+            steady.send(stream[at:at + 999])
+            at += 999
+            time.sleep(0.002)
+            steady._take(0.001)
+        self.assertGreater(time.monotonic() - started, 2.0)
+        self.assertGreater(at, 600_000)
+        steady.expect(lambda f: f[1] == at // 1000, timeout=5)  # the last whole one is answered
+        self.assertFalse(steady.closed)
