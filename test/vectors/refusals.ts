@@ -8,7 +8,7 @@
 import net from "node:net";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { frameOf, helloBody, KIND } from "../../bench/hostile-peer.js";
+import { frameOf, KIND } from "../../bench/hostile-peer.js";
 import { ECHO, FIXTURES, TestHost, sleep } from "../helpers.js";
 
 interface Case {
@@ -21,14 +21,16 @@ interface Case {
   answerId: number;
 }
 
-const hello = frameOf(KIND.hello, 0, helloBody("client"));
+/** A client's hello; the same bytes on every run. */
+const HELLO = { v: 1, role: "client", id: "vectors", pid: 1, host: "vectors", hostId: "vectors" };
+const hello = frameOf(KIND.hello, 0, HELLO);
 const CASES: Case[] = [
   {
     name: "hello of protocol version 2, id 1",
     about: "refused with its reason, then the connection is closed (docs/protocol.md, Field details)",
     to: "router",
     before: [],
-    sent: frameOf(KIND.hello, 1, { ...helloBody("client"), v: 2 }),
+    sent: frameOf(KIND.hello, 1, { ...HELLO, v: 2 }),
     answerId: 1,
   },
   {
@@ -36,7 +38,7 @@ const CASES: Case[] = [
     about: "a bad hello with an id: answered, then the connection is closed (docs/protocol.md#refusals)",
     to: "server",
     before: [],
-    sent: frameOf(KIND.hello, 1, { ...helloBody("client"), role: "admin" }),
+    sent: frameOf(KIND.hello, 1, { ...HELLO, role: "admin" }),
     answerId: 1,
   },
   {
@@ -86,6 +88,22 @@ const CASES: Case[] = [
     before: [hello, frameOf(KIND.req, 3, { fn: "slowEcho", args: [500, "first"] })],
     sent: frameOf(KIND.req, 3, { fn: "echo", args: ["second"] }),
     answerId: 3,
+  },
+  {
+    name: "ping before hello, id 1",
+    about: "anything but a hello first, a ping too: the connection is closed, nothing answered",
+    to: "server",
+    before: [],
+    sent: frameOf(KIND.ping, 1, {}),
+    answerId: 1,
+  },
+  {
+    name: "credit of 0 for id 1",
+    about: "a bad body of a kind nobody answers: the connection is closed",
+    to: "server",
+    before: [hello],
+    sent: frameOf(KIND.credit, 1, { n: 0 }),
+    answerId: 0,
   },
   {
     name: "pub whose topic is 5",
