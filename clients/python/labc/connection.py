@@ -308,6 +308,11 @@ class Connection:
         return True
 
     def _dispatch(self, kind: int, flags: int, id: int, body: Dict[str, Any]) -> None:
+        if not self.peer and self.handler is not None and getattr(self, "accepted", False):
+            # Before its hello, a peer that dialed us is heard by its server only (which closes the
+            # connection for anything but a hello): a ping is not answered, an answer not taken.
+            self.handler(self, kind, flags, id, body)
+            return
         if kind in (Kind.REP, Kind.EXC):
             with self._lock:
                 waiter = self._pending.pop(id, None)
