@@ -280,6 +280,11 @@ class Server:
 
     def _run(self, connection: Connection, id: int, fn: str, args: list, call: CallContext, credit: Optional[int]) -> None:
         key = (id_of(connection), id)
+        if call.cancelled:  # its caller left, or gave it up, before it started: nobody waits for it
+            with self._lock:
+                if self._running.get(key) is call:
+                    del self._running[key]
+            return
         token = set_current(call)
         try:
             try:
