@@ -14,9 +14,9 @@ import os
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from .connection import Connection, PartialBudget, Waiter
 from .context import CallContext, caller_of, reset_current, set_current
@@ -56,6 +56,53 @@ class Handler:
         self.with_topic = first == "topic"
 
 
+class Turns:
+    """Runs calls on the pool's threads with each connection taking its turn: one whose calls
+    fill the pool (limits.in_flight of slow ones) makes another's next call wait for one thread
+    to free up, not for all of its calls. The lifeline is one connection (the routed calls)."""
+
+    def __init__(self, executor: ThreadPoolExecutor, threads: int) -> None:
+        self.executor, self.threads = executor, threads
+        self._lock = threading.Lock()
+        self._queues: Dict[Any, Deque[Tuple[Callable, tuple]]] = {}
+        self._ring: Deque[Any] = deque()  # the keys with calls waiting, in turn order
+        self._busy = 0
+
+    def submit(self, key: Any, fn: Callable, *args: Any) -> None:
+        with self._lock:
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = deque()
+                self._ring.append(key)
+            queue.append((fn, args))
+            if self._busy >= self.threads:
+                return
+            self._busy += 1
+        self.executor.submit(self._work)
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self._ring:
+                    self._busy -= 1
+                    return
+                key = self._ring.popleft()
+                queue = self._queues[key]
+                fn, args = queue.popleft()
+                if queue:
+                    self._ring.append(key)
+                else:
+                    del self._queues[key]
+            try:
+                fn(*args)
+            except Exception:  # a call's own errors are answered in fn; this is ours
+                import traceback
+
+                traceback.print_exc()
+            except BaseException:  # SystemExit in a served function: answered in fn; the thread serves on
+                pass
+
+
 def offered(entry: Dict[str, Any]) -> bool:
     """What other processes may call: not scope ``server``, not visibility ``secret``."""
     return entry["scope"] != "server" and entry["visibility"] != "secret"
@@ -76,6 +123,7 @@ class Server:
         self.handlers: List[Handler] = []
         self._group_turns: Dict[str, int] = {}
         self.executor = ThreadPoolExecutor(max(1, threads), thread_name_prefix="labc call")
+        self._turns = Turns(self.executor, max(1, threads))
         self._serial: Dict[int, ThreadPoolExecutor] = {}
         self._publications = ThreadPoolExecutor(1, thread_name_prefix="labc publications")
         self._waiting_pubs: Counter = Counter()
@@ -275,8 +323,11 @@ class Server:
             if id:
                 self._running[key] = call
         local = self.functions.get(fn)
-        pool = local.serial if local is not None and local.serial is not None else self.executor
-        pool.submit(self._run, connection, id, fn, args, call, credit if isinstance(credit, int) and credit > 0 else None)
+        credit = credit if isinstance(credit, int) and credit > 0 else None
+        if local is not None and local.serial is not None:
+            local.serial.submit(self._run, connection, id, fn, args, call, credit)  # one at a time, in arrival order
+        else:
+            self._turns.submit(key[0], self._run, connection, id, fn, args, call, credit)
 
     def _run(self, connection: Connection, id: int, fn: str, args: list, call: CallContext, credit: Optional[int]) -> None:
         key = (id_of(connection), id)
