@@ -57,10 +57,17 @@ def echo(x):
 def big(n):
     return "x" * n
 
+parks = [0]
+
 @labc.register
 def park(ms):
+    parks[0] += 1
     time.sleep(ms / 1000)
     return ms
+
+@labc.register
+def parks_started():
+    return parks[0]
 
 @labc.register(name="slowEcho")
 def slow_echo(ms, value):
@@ -605,3 +612,32 @@ class HostileInput(unittest.TestCase):
         self.assertGreater(at, 600_000)
         steady.expect(lambda f: f[1] == at // 1000, timeout=5)  # the last whole one is answered
         self.assertFalse(steady.closed)
+
+    # ---- peers that take the server's threads ------------------------------------------------
+
+    def test_callers_that_fill_the_thread_pool_do_not_make_others_wait_their_turn(self):
+        # 4 connections x 64 calls of 1 s (limits.in_flight each) on 16 threads: 16 s of work.
+        hogs = [self.peer("127.0.0.25") for _ in range(4)]
+        for hog in hogs:
+            hog.hello()
+            hog.send(b"".join(frame_of(REQ, id, {"fn": "park", "args": [1000]}) for id in range(1, 65)))
+        time.sleep(0.3)
+        self.still_served(3, bound=2.0)  # each caller takes its turn: at most a call of 1 s ahead
+        self.ts_call(bound=8.0)
+        for hog in hogs:
+            hog.close()
+
+    def test_calls_of_a_caller_that_left_are_not_run(self):
+        # Hit and run: requests, then the connection closed at once, again and again.
+        before = self.labc.call("parks_started")
+        for _ in range(20):
+            runner = self.peer("127.0.0.26")
+            runner.hello()
+            runner.send(b"".join(frame_of(REQ, id, {"fn": "park", "args": [1000]}) for id in range(1, 65)))
+            runner.close()
+        time.sleep(1.2)  # those that had started end
+        settled = self.labc.call("parks_started")
+        self.assertLess(settled - before, 200)
+        time.sleep(1.5)
+        self.assertEqual(self.labc.call("parks_started"), settled)  # nothing more of theirs runs
+        self.still_served(3)
