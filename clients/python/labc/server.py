@@ -10,6 +10,7 @@ whose publications pile up is read no further until they are done (the publisher
 from __future__ import annotations
 
 import inspect
+import itertools
 import os
 import socket
 import threading
@@ -127,7 +128,9 @@ class Server:
         self._serial: Dict[int, ThreadPoolExecutor] = {}
         self._publications = ThreadPoolExecutor(1, thread_name_prefix="labc publications")
         self._waiting_pubs: Counter = Counter()
-        self._running: Dict[Tuple[int, int], Any] = {}
+        #: The calls of each connection not answered yet, by request id (a negative one for an id of 0).
+        self._running: Dict[int, Dict[int, Any]] = {}
+        self._unanswered = itertools.count(1)
         self._lock = threading.Lock()
         self.connections: Dict[int, Connection] = {}
         self._per_address: Counter = Counter()
@@ -223,9 +226,8 @@ class Server:
         if self._per_address[host] <= 0:
             del self._per_address[host]
         with self._lock:
-            gone = [key for key in self._running if key[0] == id(connection)]
-            running = [self._running.pop(key) for key in gone]
-        for call in running:
+            running = self._running.pop(id(connection), {})
+        for call in running.values():
             call.cancel()
 
     def _check_timeouts(self, now: float) -> None:
@@ -254,12 +256,12 @@ class Server:
         if kind == Kind.PUB:
             return self._publication(connection, body)
         if kind == Kind.CANCEL:
-            running = self._running.get((id_of(connection), id))
+            running = self._running.get(id_of(connection), {}).get(id) if id else None
             if running is not None:
                 running.cancel()
             return
         if kind == Kind.CREDIT:
-            running = self._running.get((id_of(connection), id))
+            running = self._running.get(id_of(connection), {}).get(id) if id else None
             if isinstance(running, StreamPump):
                 running.grant(int(body["n"]))
             return
@@ -308,34 +310,31 @@ class Server:
         fn, args = body["fn"], list(body["args"])
         credit = body.get("credit")
         timeout_ms = body.get("timeoutMs")
-        key = (id_of(connection), id)
         other_site = bool(flags & FLAG_OTHER_SITE)
         far = other_site or bool(flags & FLAG_FAR) or (not routed and not getattr(connection, "own_host", True))
         deadline = time.time() + timeout_ms / 1000 if isinstance(timeout_ms, (int, float)) and timeout_ms > 0 else None
         call = CallContext(fn, deadline, caller_of(connection.peer), far, other_site)
         with self._lock:
-            if id and key in self._running:
+            mine = self._running.setdefault(id_of(connection), {})
+            if id and id in mine:
                 return self._refuse(connection, Kind.REQ, id, f"request id {id} is already in use")
-            if sum(1 for k in self._running if k[0] == key[0]) >= self.config["limits.in_flight"]:
+            # Requests nobody waits for (id 0) count too: they hold a thread or a place in line.
+            if len(mine) >= self.config["limits.in_flight"]:
                 limit = self.config["limits.in_flight"]
                 tripped("in_flight", connection.remote, f"more than {limit} requests waiting for their answers; refused the next ({connection.label})")
                 return self._answer_refusal(connection, id, {"name": "LimitError", "message": f"limit in_flight: more than {limit} requests at once", "code": "LABC_LIMIT", "data": {"limit": "in_flight"}})
-            if id:
-                self._running[key] = call
+            slot = id or -next(self._unanswered)
+            mine[slot] = call
         local = self.functions.get(fn)
         credit = credit if isinstance(credit, int) and credit > 0 else None
         if local is not None and local.serial is not None:
-            local.serial.submit(self._run, connection, id, fn, args, call, credit)  # one at a time, in arrival order
+            local.serial.submit(self._run, connection, id, fn, args, call, credit, slot)  # one at a time, in arrival order
         else:
-            self._turns.submit(key[0], self._run, connection, id, fn, args, call, credit)
+            self._turns.submit(id_of(connection), self._run, connection, id, fn, args, call, credit, slot)
 
-    def _run(self, connection: Connection, id: int, fn: str, args: list, call: CallContext, credit: Optional[int]) -> None:
-        key = (id_of(connection), id)
+    def _run(self, connection: Connection, id: int, fn: str, args: list, call: CallContext, credit: Optional[int], slot: int) -> None:
         if call.cancelled:  # its caller left, or gave it up, before it started: nobody waits for it
-            with self._lock:
-                if self._running.get(key) is call:
-                    del self._running[key]
-            return
+            return self._answered(connection, slot)
         token = set_current(call)
         try:
             try:
@@ -345,8 +344,9 @@ class Server:
                         raise StreamRequiredError(f'"{fn}" returns a stream: read it with labc.stream (or labc call)', data={"function": fn})
                     pump = StreamPump(value, connection, id, credit, call, self.rt)
                     with self._lock:
-                        if key in self._running:
-                            self._running[key] = pump
+                        mine = self._running.get(id_of(connection))
+                        if mine is not None and slot in mine:
+                            mine[slot] = pump
                     pump.run()
                     return
             except BaseException as error:  # a function's error is its caller's, never ours
@@ -364,8 +364,13 @@ class Server:
                     pass  # the caller left
         finally:
             reset_current(token)
-            with self._lock:
-                self._running.pop(key, None)
+            self._answered(connection, slot)
+
+    def _answered(self, connection: Connection, slot: int) -> None:
+        with self._lock:
+            mine = self._running.get(id_of(connection))
+            if mine is not None:
+                mine.pop(slot, None)
 
     def _answer_error(self, connection: Connection, id: int, fn: str, error: BaseException) -> None:
         body = exc_body(error, self.config["errors.send_stack"])
@@ -487,11 +492,13 @@ class Server:
         listener, self.listener = self.listener, None
         if listener is not None:
             self.loop.call_soon(lambda: (self.loop.forget(listener), listener.close()))
-        while self._running and time.monotonic() < deadline:
+        while any(self._running.values()) and time.monotonic() < deadline:
             time.sleep(0.01)
-        if self._running:
-            self.rt.warn(f"stopping with {len(self._running)} call(s) unfinished after {timeout:g} s")
-            for call in list(self._running.values()):
+        with self._lock:
+            running = [call for calls in self._running.values() for call in calls.values()]
+        if running:
+            self.rt.warn(f"stopping with {len(running)} call(s) unfinished after {timeout:g} s")
+            for call in running:
                 call.cancel()
 
     def close(self) -> None:
