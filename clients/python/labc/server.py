@@ -58,42 +58,59 @@ class Handler:
 
 
 class Turns:
-    """Runs calls on the pool's threads with each connection taking its turn: one whose calls
-    fill the pool (limits.in_flight of slow ones) makes another's next call wait for one thread
-    to free up, not for all of its calls. The lifeline is one connection (the routed calls)."""
+    """Runs calls on the pool's threads taking turns, first between the addresses callers come
+    from, then between the connections of an address: callers filling the pool with slow calls
+    (limits.in_flight on each of many connections) make another's next call wait for a thread
+    to free up and its address's turn, not for all their calls. The lifeline (routed calls) is
+    one connection of the router's address."""
 
     def __init__(self, executor: ThreadPoolExecutor, threads: int) -> None:
         self.executor, self.threads = executor, threads
         self._lock = threading.Lock()
-        self._queues: Dict[Any, Deque[Tuple[Callable, tuple]]] = {}
-        self._ring: Deque[Any] = deque()  # the keys with calls waiting, in turn order
+        #: Per address, the connections with calls waiting (in turn order), each with its calls.
+        self._waiting: Dict[str, Dict[int, Deque[Tuple[Callable, tuple]]]] = {}
+        self._addresses: Deque[str] = deque()  # those with calls waiting, in turn order
         self._busy = 0
 
-    def submit(self, key: Any, fn: Callable, *args: Any) -> None:
+    def submit(self, address: str, key: int, fn: Callable, *args: Any) -> None:
         with self._lock:
-            queue = self._queues.get(key)
-            if queue is None:
-                queue = self._queues[key] = deque()
-                self._ring.append(key)
-            queue.append((fn, args))
+            connections = self._waiting.get(address)
+            if connections is None:
+                connections = self._waiting[address] = {}
+                self._addresses.append(address)
+            calls = connections.get(key)
+            if calls is None:
+                calls = connections[key] = deque()
+            calls.append((fn, args))
             if self._busy >= self.threads:
                 return
             self._busy += 1
         self.executor.submit(self._work)
 
+    def _next(self) -> Optional[Tuple[Callable, tuple]]:
+        if not self._addresses:
+            return None
+        address = self._addresses.popleft()
+        connections = self._waiting[address]
+        key = next(iter(connections))
+        calls = connections.pop(key)
+        call = calls.popleft()
+        if calls:
+            connections[key] = calls  # to the end of its address's line
+        if connections:
+            self._addresses.append(address)
+        else:
+            del self._waiting[address]
+        return call
+
     def _work(self) -> None:
         while True:
             with self._lock:
-                if not self._ring:
+                call = self._next()
+                if call is None:
                     self._busy -= 1
                     return
-                key = self._ring.popleft()
-                queue = self._queues[key]
-                fn, args = queue.popleft()
-                if queue:
-                    self._ring.append(key)
-                else:
-                    del self._queues[key]
+            fn, args = call
             try:
                 fn(*args)
             except Exception:  # a call's own errors are answered in fn; this is ours
@@ -330,7 +347,7 @@ class Server:
         if local is not None and local.serial is not None:
             local.serial.submit(self._run, connection, id, fn, args, call, credit, slot)  # one at a time, in arrival order
         else:
-            self._turns.submit(id_of(connection), self._run, connection, id, fn, args, call, credit, slot)
+            self._turns.submit(connection.remote.rsplit(":", 1)[0], id_of(connection), self._run, connection, id, fn, args, call, credit, slot)
 
     def _run(self, connection: Connection, id: int, fn: str, args: list, call: CallContext, credit: Optional[int], slot: int) -> None:
         if call.cancelled:  # its caller left, or gave it up, before it started: nobody waits for it
