@@ -641,3 +641,21 @@ class HostileInput(unittest.TestCase):
         time.sleep(1.5)
         self.assertEqual(self.labc.call("parks_started"), settled)  # nothing more of theirs runs
         self.still_served(3)
+
+    def test_many_calls_waiting_do_not_make_each_new_request_cost_more(self):
+        # 200 connections x 64 calls waiting (limits.in_flight each): 12,800 calls; then 10,000
+        # requests on one more. Counting a connection's calls must not go through all of them.
+        holders = [self.peer("127.0.0.27") for _ in range(200)]
+        for holder in holders:
+            holder.hello()
+            holder.send(b"".join(frame_of(REQ, id, {"fn": "park", "args": [1000]}) for id in range(1, 65)))
+        spam = self.peer("127.0.0.28")
+        spam.hello()
+        time.sleep(0.3)
+        started = time.monotonic()
+        spam.send(b"".join(frame_of(REQ, id, {"fn": "echo", "args": [id]}) for id in range(1, 10_001)))
+        spam.expect(lambda f: f[1] == 10_000, timeout=10)
+        self.assertLess(time.monotonic() - started, 2.0)
+        self.still_served(3, bound=2.0)
+        for holder in holders:
+            holder.close()
