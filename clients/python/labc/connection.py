@@ -118,6 +118,8 @@ class Connection:
         self.partial_since = 0.0
         #: Not read for now (``pause``): a server holds a peer back this way.
         self.paused = False
+        #: Bytes read so far.
+        self.bytes_in = 0
         #: Set by whoever owns the connection (who the peer said it is, in its hello).
         self.peer: Dict[str, Any] = {}
         self.opened_at = time.monotonic()
@@ -272,6 +274,7 @@ class Connection:
             if not data:
                 self.close(None)
                 return
+            self.bytes_in += len(data)
             try:
                 frames = self.reader.feed(data)
             except LabcError as error:

@@ -32,7 +32,8 @@ from .trips import peer_text, tripped
 FLAG_FAR = 1
 FLAG_OTHER_SITE = 2
 REQPUB = "labc.reqpub"
-#: Publications waiting on one connection past which it is read no further, and below which again.
+#: Publications waiting on one connection past which it is read no further, and below which again
+#: (also past limits.unsent bytes of them, and below a quarter of that).
 PAUSE_AT, RESUME_AT = 2000, 200
 
 
@@ -144,7 +145,10 @@ class Server:
         self._turns = Turns(self.executor, max(1, threads))
         self._serial: Dict[int, ThreadPoolExecutor] = {}
         self._publications = ThreadPoolExecutor(1, thread_name_prefix="labc publications")
-        self._waiting_pubs: Counter = Counter()
+        #: Per connection, its publications waiting for their subscribers: how many bytes of it had
+        #: been read when each came (their span is what they hold, give or take a read).
+        self._waiting_pubs: Dict[int, Deque[int]] = {}
+        self._pause_bytes = int(self.config["limits.unsent"])
         #: The calls of each connection not answered yet, by request id (a negative one for an id of 0).
         self._running: Dict[int, Dict[int, Any]] = {}
         self._unanswered = itertools.count(1)
@@ -440,9 +444,11 @@ class Server:
     def _publication(self, connection: Connection, body: Dict[str, Any]) -> None:
         topic, args, groups = body["topic"], list(body["args"]), list(body.get("groups") or [])
         only = body.get("groupsOnly") is True
-        key = id_of(connection)
-        self._waiting_pubs[key] += 1
-        if self._waiting_pubs[key] == PAUSE_AT:
+        with self._lock:
+            marks = self._waiting_pubs.setdefault(id_of(connection), deque())
+            marks.append(connection.bytes_in)
+            over = len(marks) >= PAUSE_AT or marks[-1] - marks[0] > self._pause_bytes
+        if over and not connection.paused:
             connection.pause()
         self._publications.submit(self._deliver_then, connection, topic, args, groups, only)
 
@@ -450,12 +456,14 @@ class Server:
         try:
             self.deliver(topic, args, groups, only)
         finally:
-            key = id_of(connection)
-            self._waiting_pubs[key] -= 1
-            if self._waiting_pubs[key] == RESUME_AT and not connection.closed:
+            with self._lock:
+                marks = self._waiting_pubs[id_of(connection)]
+                marks.popleft()
+                under = len(marks) <= RESUME_AT and (not marks or marks[-1] - marks[0] <= self._pause_bytes // 4)
+                if not marks:
+                    del self._waiting_pubs[id_of(connection)]
+            if under and connection.paused and not connection.closed:
                 self.loop.call_soon(connection.resume)
-            if self._waiting_pubs[key] <= 0:
-                del self._waiting_pubs[key]
 
     def deliver(self, topic: str, args: list, groups: List[str] = (), only: bool = False) -> int:
         """Runs this server's subscribers of ``topic`` (outside groups unless ``only``), and one
