@@ -659,3 +659,29 @@ class HostileInput(unittest.TestCase):
         self.still_served(3, bound=2.0)
         for holder in holders:
             holder.close()
+
+    def test_a_flood_of_large_publications_is_paused_by_their_bytes(self):
+        self.still_served(1)
+        before = rss_mb(self.pid)
+        flooder = self.peer("127.0.0.29")
+        flooder.hello()
+        flooder.sock.setblocking(False)
+        pub = frame_of(PUB, 0, {"topic": "flood.big", "args": [0.2, "x" * (MiB + MiB // 2)]})  # 1.5 MB, 0.2 s each
+        written, unsent, started, blocked_at = 0, b"", time.monotonic(), None
+        peak = before
+        while written < 400 * MiB and time.monotonic() - started < 4:  # 400 MB at most
+            try:
+                unsent = unsent or pub
+                n = flooder.sock.send(unsent)
+                unsent, written = unsent[n:], written + n
+                blocked_at = None
+            except BlockingIOError:
+                blocked_at = blocked_at or time.monotonic()
+                if time.monotonic() - blocked_at > 1.0:
+                    break
+                time.sleep(0.01)
+            peak = max(peak, rss_mb(self.pid))
+        self.assertIsNotNone(blocked_at, f"{written} bytes taken in {time.monotonic() - started:.1f} s")
+        self.still_served(3, bound=2.0)
+        self.assertLess(max(peak, rss_mb(self.pid)) - before, 80, f"{written / MiB:.0f} MB taken")
+        self.assertFalse(flooder.closed_within(0.5))
