@@ -118,8 +118,9 @@ class Connection:
         self.partial_since = 0.0
         #: Not read for now (``pause``): a server holds a peer back this way.
         self.paused = False
-        #: Bytes read so far.
+        #: Bytes read so far, and the size of the frame being handled (an average over its read).
         self.bytes_in = 0
+        self.frame_bytes = 0
         #: Set by whoever owns the connection (who the peer said it is, in its hello).
         self.peer: Dict[str, Any] = {}
         self.opened_at = time.monotonic()
@@ -275,6 +276,7 @@ class Connection:
                 self.close(None)
                 return
             self.bytes_in += len(data)
+            held = self.reader.pending
             try:
                 frames = self.reader.feed(data)
             except LabcError as error:
@@ -285,6 +287,8 @@ class Connection:
                 return
             if self.budget is not None and self._hold(self.reader.pending):
                 return
+            if frames:  # exact for the one frame of a read, what large frames are
+                self.frame_bytes = (held + len(data) - self.reader.pending) // len(frames)
             if not self.reader.pending:
                 self.partial_since = 0.0
             elif frames or not self.partial_since:

@@ -152,6 +152,9 @@ class Server:
         #: The calls of each connection not answered yet, by request id (a negative one for an id of 0).
         self._running: Dict[int, Dict[int, Any]] = {}
         self._unanswered = itertools.count(1)
+        #: Per connection, the bytes of the requests of its calls not answered yet: by slot, and their sum.
+        self._call_bytes: Dict[int, Dict[int, int]] = {}
+        self._call_total: Counter = Counter()
         self._lock = threading.Lock()
         self.connections: Dict[int, Connection] = {}
         self._per_address: Counter = Counter()
@@ -248,6 +251,8 @@ class Server:
             del self._per_address[host]
         with self._lock:
             running = self._running.pop(id(connection), {})
+            self._call_bytes.pop(id(connection), None)
+            self._call_total.pop(id(connection), None)
         for call in running.values():
             call.cancel()
 
@@ -346,6 +351,13 @@ class Server:
                 return self._answer_refusal(connection, id, {"name": "LimitError", "message": f"limit in_flight: more than {limit} requests at once", "code": "LABC_LIMIT", "data": {"limit": "in_flight"}})
             slot = id or -next(self._unanswered)
             mine[slot] = call
+            sizes = self._call_bytes.setdefault(id_of(connection), {})
+            sizes[slot] = connection.frame_bytes
+            self._call_total[id_of(connection)] += connection.frame_bytes
+            over = self._call_total[id_of(connection)] > self._pause_bytes and len(sizes) > 1
+        if over and not connection.paused:
+            # Their arguments wait for threads: the rest waits in the caller's kernel (limits.unsent).
+            connection.pause()
         local = self.functions.get(fn)
         credit = credit if isinstance(credit, int) and credit > 0 else None
         if local is not None and local.serial is not None:
@@ -368,6 +380,7 @@ class Server:
                         mine = self._running.get(id_of(connection))
                         if mine is not None and slot in mine:
                             mine[slot] = pump
+                    self._release(connection, slot)  # a stream's credit must be read, whatever it holds
                     pump.run()
                     return
             except BaseException as error:  # a function's error is its caller's, never ours
@@ -392,6 +405,27 @@ class Server:
             mine = self._running.get(id_of(connection))
             if mine is not None:
                 mine.pop(slot, None)
+        self._release(connection, slot)
+
+    def _release(self, connection: Connection, slot: int) -> None:
+        """A call no longer holds its request's bytes: reading resumes under a quarter of limits.unsent."""
+        with self._lock:
+            sizes = self._call_bytes.get(id_of(connection))
+            size = None if sizes is None else sizes.pop(slot, None)
+            if size is None:
+                return
+            self._call_total[id_of(connection)] -= size
+        self._may_resume(connection)
+
+    def _may_resume(self, connection: Connection) -> None:
+        """Resumes reading a connection paused when what it holds (calls, publications) is low again."""
+        key = id_of(connection)
+        with self._lock:
+            pubs = self._waiting_pubs.get(key)
+            under = self._call_total.get(key, 0) <= self._pause_bytes // 4 and (
+                not pubs or (len(pubs) <= RESUME_AT and pubs[-1] - pubs[0] <= self._pause_bytes // 4))
+        if under and connection.paused and not connection.closed:
+            self.loop.call_soon(connection.resume)
 
     def _answer_error(self, connection: Connection, id: int, fn: str, error: BaseException) -> None:
         body = exc_body(error, self.config["errors.send_stack"])
@@ -459,11 +493,9 @@ class Server:
             with self._lock:
                 marks = self._waiting_pubs[id_of(connection)]
                 marks.popleft()
-                under = len(marks) <= RESUME_AT and (not marks or marks[-1] - marks[0] <= self._pause_bytes // 4)
                 if not marks:
                     del self._waiting_pubs[id_of(connection)]
-            if under and connection.paused and not connection.closed:
-                self.loop.call_soon(connection.resume)
+            self._may_resume(connection)
 
     def deliver(self, topic: str, args: list, groups: List[str] = (), only: bool = False) -> int:
         """Runs this server's subscribers of ``topic`` (outside groups unless ``only``), and one
