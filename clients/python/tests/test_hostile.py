@@ -66,6 +66,11 @@ def park(ms):
     return ms
 
 @labc.register
+def measure(ms, data):
+    time.sleep(ms / 1000)
+    return len(data)
+
+@labc.register
 def parks_started():
     return parks[0]
 
@@ -685,3 +690,35 @@ class HostileInput(unittest.TestCase):
         self.still_served(3, bound=2.0)
         self.assertLess(max(peak, rss_mb(self.pid)) - before, 80, f"{written / MiB:.0f} MB taken")
         self.assertFalse(flooder.closed_within(0.5))
+
+    def test_requests_with_large_arguments_waiting_for_threads_are_bounded_by_their_bytes(self):
+        self.still_served(1)
+        before = rss_mb(self.pid)
+        heavy = self.peer("127.0.0.30")
+        heavy.hello()
+        heavy.sock.setblocking(False)
+        big = "x" * (MiB + MiB // 2)
+        written, unsent, started, blocked_at, id = 0, b"", time.monotonic(), None, 0
+        peak = before
+        # Calls of 1 s, each with 1.5 MB of arguments, under limits.in_flight (64): 96 MB if all taken.
+        while id < 64 and time.monotonic() - started < 4:
+            try:
+                if not unsent:
+                    id += 1
+                    unsent = frame_of(REQ, id, {"fn": "measure", "args": [1000, big]})
+                n = heavy.sock.send(unsent)
+                unsent, written = unsent[n:], written + n
+                blocked_at = None
+            except BlockingIOError:
+                blocked_at = blocked_at or time.monotonic()
+                if time.monotonic() - blocked_at > 1.0:
+                    break
+                time.sleep(0.01)
+            peak = max(peak, rss_mb(self.pid))
+        self.assertIsNotNone(blocked_at, f"{written / MiB:.0f} MB taken in {time.monotonic() - started:.1f} s")
+        self.still_served(3, bound=2.0)
+        peak = max(peak, self.peak_rss_during(0.5))
+        self.assertLess(peak - before, 60, f"{written / MiB:.0f} MB taken, +{peak - before:.0f} MB")
+        heavy.sock.setblocking(True)
+        self.assertEqual(heavy.expect(lambda f: f[1] == 1, timeout=5)[2], {"v": len(big)})  # served, at its pace
+        self.assertFalse(heavy.closed)
