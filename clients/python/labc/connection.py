@@ -15,9 +15,10 @@ import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Optional
 
-from .errors import ConnectionLostError, LabcError, LimitError, error_from_exc
+from .errors import ConnectionLostError, FrameTooLargeError, LabcError, LimitError, error_from_exc
 from .frames import MAX_FRAME, FrameReader, Kind, encode
 from .io_loop import IoLoop
+from .trips import tripped
 
 READ_CHUNK = 256 * 1024
 
@@ -70,6 +71,16 @@ class Waiter:
         return self._lock.acquire(timeout=max(0.0, timeout))
 
 
+class PartialBudget:
+    """``limits.partial_frames``: bytes of frames not yet whole, held for all the connections
+    sharing it (a server's callers); the one whose frame would pass it is closed."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+
 class Connection:
     """A TCP (or TLS) connection speaking labc frames. Thread-safe for senders."""
 
@@ -82,6 +93,7 @@ class Connection:
         max_frame: int = MAX_FRAME,
         max_queued: int = 256 * 1024 * 1024,
         unsent_limit: int = 8 * 1024 * 1024,
+        budget: Optional[PartialBudget] = None,
     ) -> None:
         self.loop = loop
         self.sock = sock
@@ -91,6 +103,8 @@ class Connection:
         self.max_frame = max_frame
         self.max_queued = max(max_queued, 2 * max_frame)
         self.unsent_limit = unsent_limit
+        self.budget = budget
+        self._held = 0  # of the budget
         self._lock = threading.Lock()
         self._flushed = threading.Condition(self._lock)
         self._outbox: Deque[memoryview] = deque()
@@ -102,9 +116,19 @@ class Connection:
         self.on_close: list = []
         #: When the first byte of a frame still incomplete came (limits.frame_timeout).
         self.partial_since = 0.0
+        #: Not read for now (``pause``): a server holds a peer back this way.
+        self.paused = False
+        #: Bytes read so far, and the size of the frame being handled (an average over its read).
+        self.bytes_in = 0
+        self.frame_bytes = 0
         #: Set by whoever owns the connection (who the peer said it is, in its hello).
         self.peer: Dict[str, Any] = {}
         self.opened_at = time.monotonic()
+        try:
+            #: The peer's ``address:port``, as the kernel says (trips name it).
+            self.remote = "%s:%s" % sock.getpeername()[:2]
+        except OSError:
+            self.remote = "?"
         self._tls = isinstance(sock, ssl.SSLSocket)
         sock.setblocking(False)
         loop.call_soon(lambda: loop.watch(sock, self._on_readable, None))
@@ -136,6 +160,7 @@ class Connection:
             self.queued += len(frame)
             if self.queued > self.max_queued:
                 problem = LimitError(f"limit queued: {self.label} does not read what is sent to it ({self.queued} bytes queued)", data={"limit": "queued"})
+                tripped("queued", self.remote, f"{self.queued} bytes queued, unread; closed the connection ({self.label})")
                 self._closing(problem)
                 raise problem
         if wake:
@@ -162,7 +187,20 @@ class Connection:
 
     def _watch(self, write: bool) -> None:
         if not self.closed:
-            self.loop.watch(self.sock, self._on_readable, self._on_writable if write else None)
+            self.loop.watch(self.sock, None if self.paused else self._on_readable, self._on_writable if write else None)
+
+    def pause(self) -> None:
+        """Stops reading (from the loop's thread): the peer's writes wait in its own kernel. The
+        frame clock stops meanwhile, since the slowness is ours (docs/reliability.md#limits)."""
+        self.paused = True
+        self._watch(write=bool(self.queued))
+
+    def resume(self) -> None:
+        """Reads again (from the loop's thread); a frame left half read gets its clock anew."""
+        self.paused = False
+        if self.partial_since:
+            self.partial_since = time.monotonic()
+        self._watch(write=bool(self.queued))
 
     def _on_writable(self) -> None:
         with self._lock:
@@ -237,15 +275,25 @@ class Connection:
             if not data:
                 self.close(None)
                 return
+            self.bytes_in += len(data)
+            held = self.reader.pending
             try:
                 frames = self.reader.feed(data)
             except LabcError as error:
+                # The stream is no longer aligned on frames: this connection is done, the others are not.
+                limit = "max_frame_size" if isinstance(error, FrameTooLargeError) else "bad_frame"
+                tripped(limit, self.remote, f"{error}; closed the connection ({self.label})")
                 self.close(error)
                 return
-            if self.reader.pending and not self.partial_since:
-                self.partial_since = time.monotonic()
-            elif not self.reader.pending:
+            if self.budget is not None and self._hold(self.reader.pending):
+                return
+            if frames:  # exact for the one frame of a read, what large frames are
+                self.frame_bytes = (held + len(data) - self.reader.pending) // len(frames)
+            if not self.reader.pending:
                 self.partial_since = 0.0
+            elif frames or not self.partial_since:
+                # The frame left half read began in this chunk: the clock is each frame's, not the stream's.
+                self.partial_since = time.monotonic()
             for kind, flags, id, body in frames:
                 if self.closed:
                     return
@@ -253,7 +301,25 @@ class Connection:
             if not (self._tls and self.sock.pending()):
                 return
 
+    def _hold(self, pending: int) -> bool:
+        """Counts what this connection holds of its budget; True when that closed it."""
+        budget = self.budget
+        budget.used += pending - self._held
+        self._held = pending
+        if budget.used <= budget.limit:
+            return False
+        tripped("partial_frames", self.remote, f"{budget.used} bytes of frames not yet whole over all connections (its {pending}); closed the connection ({self.label})")
+        self.close(LimitError(f"limit partial_frames: more than {budget.limit} bytes of frames not yet whole", data={"limit": "partial_frames"}))
+        budget.used -= self._held
+        self._held = 0
+        return True
+
     def _dispatch(self, kind: int, flags: int, id: int, body: Dict[str, Any]) -> None:
+        if not self.peer and self.handler is not None and getattr(self, "accepted", False):
+            # Before its hello, a peer that dialed us is heard by its server only (which closes the
+            # connection for anything but a hello): a ping is not answered, an answer not taken.
+            self.handler(self, kind, flags, id, body)
+            return
         if kind in (Kind.REP, Kind.EXC):
             with self._lock:
                 waiter = self._pending.pop(id, None)
@@ -302,6 +368,9 @@ class Connection:
         self.close()
 
     def _finish_close(self) -> None:
+        if self.budget is not None:
+            self.budget.used -= self._held
+            self._held = 0
         self.loop.forget(self.sock)
         try:
             self.sock.close()
