@@ -29,6 +29,8 @@ from .stream_pump import StreamPump
 from .topics import check_pattern, parse_subscription, pattern_matches, subscription_key
 from .trips import peer_text, tripped
 
+#: TLS handshakes under way at once, per address and in all (each holds a thread).
+HANDSHAKES, HANDSHAKES_AT_ONCE = 16, 256
 FLAG_FAR = 1
 FLAG_OTHER_SITE = 2
 REQPUB = "labc.reqpub"
@@ -157,7 +159,12 @@ class Server:
         self._call_total: Counter = Counter()
         self._lock = threading.Lock()
         self.connections: Dict[int, Connection] = {}
-        self._per_address: Counter = Counter()
+        #: Connections that have not said hello yet, by address, oldest first: past
+        #: limits.connections_per_address the oldest is closed (as the TypeScript side does), so a
+        #: flood of idle connections is cut and callers that say hello are never shut out.
+        self._unproved: Dict[str, Dict[int, Connection]] = {}
+        #: TLS handshakes under way, by address (each on a thread of its own): bounded too.
+        self._handshaking: Dict[str, Dict[int, socket.socket]] = {}
         self._partial = PartialBudget(int(self.config["limits.partial_frames"]))
         self.leaving = False
         self._told: List[Waiter] = []
@@ -212,15 +219,32 @@ class Server:
             except (BlockingIOError, OSError):
                 return
             host = address[0]
-            if self._per_address[host] >= self.config["limits.connections_per_address"]:
-                tripped("connections_per_address", f"{host}:{address[1]}", f"{self._per_address[host]} connections open from it; closed the next at once")
-                sock.close()
-                continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.config["network.secret"]:
+                if not self._handshake_room(host, address[1]):
+                    sock.close()
+                    continue
+                self._handshaking.setdefault(host, {})[id(sock)] = sock
                 threading.Thread(target=self._secure, args=(sock, host), daemon=True, name="labc tls").start()
             else:
                 self._adopt(sock, host)
+
+    def _handshake_room(self, host: str, port: int) -> bool:
+        """Room for one more handshake thread: at most HANDSHAKES per address (the oldest is cut)
+        and HANDSHAKES_AT_ONCE in all (the new one is refused)."""
+        if sum(len(shaking) for shaking in self._handshaking.values()) >= HANDSHAKES_AT_ONCE:
+            tripped("connections_per_address", f"{host}:{port}", f"{HANDSHAKES_AT_ONCE} TLS handshakes under way; closed the next at once")
+            return False
+        shaking = self._handshaking.get(host, {})
+        if len(shaking) >= HANDSHAKES:
+            oldest = next(iter(shaking.values()))
+            tripped("connections_per_address", f"{host}:{port}", f"{len(shaking)} TLS handshakes under way from it; the oldest was cut")
+            shaking.pop(id(oldest), None)
+            try:
+                oldest.shutdown(socket.SHUT_RDWR)  # its thread's handshake fails, and the thread ends
+            except OSError:
+                pass
+        return True
 
     def _secure(self, sock: socket.socket, host: str) -> None:
         from .tls import server_side
@@ -230,6 +254,8 @@ class Server:
         except (LabcError, OSError):
             sock.close()
             return
+        finally:
+            self.loop.call_soon(lambda: self._handshaking.get(host, {}).pop(id(sock), None))
         self.loop.call_soon(lambda: self._adopt(secured, host))
 
     def _adopt(self, sock: socket.socket, host: str) -> None:
@@ -238,17 +264,27 @@ class Server:
                                 self.config["limits.queued"], self.config["limits.unsent"], self._partial)
         connection.accepted = True  # type: ignore[attr-defined]
         connection.own_host = own  # type: ignore[attr-defined]
-        self._per_address[host] += 1
+        connection.remote_host = host  # type: ignore[attr-defined]
+        waiting = self._unproved.setdefault(host, {})
+        if len(waiting) >= self.config["limits.connections_per_address"]:
+            oldest = next(iter(waiting.values()))
+            tripped("connections_per_address", f"caller at {host}", f"{len(waiting)} connections from it have not said hello: the oldest was closed")
+            waiting.pop(id(oldest), None)
+            oldest.close(LabcError("closed to make room: too many connections from its address without a hello"))
+        waiting[id(connection)] = connection
         self.connections[id(connection)] = connection
         connection.on_close.append(lambda closed: self._forget(closed, host))
         if self.leaving:
             self._tell(connection)
 
+    def _proved(self, connection: Connection, host: str) -> None:
+        waiting = self._unproved.get(host)
+        if waiting is not None and waiting.pop(id(connection), None) is not None and not waiting:
+            del self._unproved[host]
+
     def _forget(self, connection: Connection, host: str) -> None:
         self.connections.pop(id(connection), None)
-        self._per_address[host] -= 1
-        if self._per_address[host] <= 0:
-            del self._per_address[host]
+        self._proved(connection, host)
         with self._lock:
             running = self._running.pop(id(connection), {})
             self._call_bytes.pop(id(connection), None)
@@ -297,6 +333,7 @@ class Server:
                 self._answer_refusal(connection, id, {"name": "BadArgumentsError", "message": f"protocol version {js_text(body['v'])} is not {PROTOCOL_VERSION}", "code": "LABC_BAD_ARGUMENTS"})
                 return self._close_refused(connection, id, "bad_message", f"protocol version {js_text(body['v'])} is not {PROTOCOL_VERSION}")
             connection.peer = body
+            self._proved(connection, getattr(connection, "remote_host", ""))
             return
         if kind == Kind.DEATH and id:
             connection.send(Kind.REP, id, {"v": None})

@@ -479,6 +479,22 @@ class HostileInput(unittest.TestCase):
         self.assert_logged(r"connections_per_address tripped by", "127.0.0.15")
         self.assert_logged(r"connections_per_address tripped by", "127.0.0.16")
 
+    def test_callers_that_said_hello_do_not_count_against_the_cap_per_address(self):
+        # A host's own processes, however many, say hello at once: 700 of them from one address
+        # (the cap is 500) all stay; then 600 idle ones cut only the oldest idle ones.
+        greeted = [Peer(self.port, "127.0.0.17") for _ in range(700)]
+        self.peers.extend(greeted)
+        for peer in greeted:
+            peer.hello()
+        time.sleep(0.3)
+        idle = [Peer(self.port, "127.0.0.17") for _ in range(600)]
+        self.peers.extend(idle)
+        time.sleep(0.3)
+        self.assertFalse(any(p.closed_within(0) for p in greeted))
+        self.assertGreaterEqual(sum(p.closed_within(0.5) for p in idle[:100]), 100)
+        self.assertFalse(any(p.closed_within(0) for p in idle[-400:]))
+        self.still_served(3)
+
     def peak_rss_during(self, seconds, until=lambda: False):
         """The server's highest RSS (MB) sampled over ``seconds`` (or until ``until()``)."""
         peak = rss_mb(self.pid)
