@@ -3,7 +3,7 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { ServiceLoadError } from "../errors.js";
-import { PACKAGE_ROOT } from "../paths.js";
+import { CLI_PATH, PACKAGE_ROOT } from "../paths.js";
 
 /** Whether a service's entry is a Python file. */
 export function isPythonService(entry: string): boolean {
@@ -68,6 +68,8 @@ export function spawnPythonService(
   options: { python: string; state: string | undefined; routerPort: number; env: NodeJS.ProcessEnv },
 ): ChildProcess {
   const env = pythonEnv({ ...options.env, LABC_ROUTER_PORT: String(options.routerPort) });
+  // A router that dies is started again by its services: by this labc, as the TypeScript ones do.
+  if (!env.LABC_COMMAND) env.LABC_COMMAND = `${process.execPath} ${CLI_PATH}`;
   if (options.state) env.LABC_STATE = options.state;
   return spawn(options.python, ["-m", "labc", "serve", entry, "--as", name], { detached: true, stdio: ["ignore", "pipe", "pipe"], env });
 }

@@ -418,6 +418,7 @@ def cmd_serve(options: argparse.Namespace) -> int:
         return 0
     if options.as_name:
         _name_process(f"labc service {options.as_name}")
+        _outlive_the_pipes(options.as_name)
     # The supervisor says which state it started (LABC_STATE); by hand, it is the file's own.
     state = os.environ.pop("LABC_STATE", None) or state_id(path)
     settings: Dict[str, Any] = {}
@@ -446,6 +447,59 @@ def cmd_serve(options: argparse.Namespace) -> int:
           f" (router on port {rt.config['router.port']}, pid {rt.link.welcome.get('pid')}, state {state}); Ctrl-C stops", flush=True)
     rt.wait()
     return 0
+
+
+class _LogWhenOrphaned:
+    """stdout or stderr of a service a router started: its pipe to that router, and once the
+    router is gone (the pipe broken) the service's log file itself, which the router wrote into
+    and the next one reads from. A print never fails the call that made it."""
+
+    def __init__(self, stream: Any, log: Dict[str, Any]) -> None:
+        self._stream, self._log = stream, log
+
+    def write(self, text: str) -> int:
+        if self._log.get("file") is None:
+            try:
+                written = self._stream.write(text)
+                self._stream.flush()
+                return written
+            except (BrokenPipeError, ValueError, OSError):
+                self._orphaned()
+        try:
+            self._log["file"].write(text)
+            self._log["file"].flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+        return len(text)
+
+    def _orphaned(self) -> None:
+        if self._log.get("file") is None:
+            try:
+                os.makedirs(os.path.dirname(self._log["path"]), exist_ok=True)
+                self._log["file"] = open(self._log["path"], "a", encoding="utf-8", errors="replace")
+            except OSError:
+                self._log["file"] = False
+
+    def flush(self) -> None:
+        if self._log.get("file") is None:
+            try:
+                self._stream.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                self._orphaned()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _outlive_the_pipes(name: str) -> None:
+    from .config import state_dir
+
+    log: Dict[str, Any] = {"path": os.path.join(state_dir(), "logs", f"{name}.log"), "file": None}
+    sys.stdout = _LogWhenOrphaned(sys.stdout, log)  # type: ignore[assignment]
+    sys.stderr = _LogWhenOrphaned(sys.stderr, log)  # type: ignore[assignment]
 
 
 def _name_process(title: str) -> None:
