@@ -420,7 +420,7 @@ def cmd_serve(options: argparse.Namespace) -> int:
         _name_process(f"labc service {options.as_name}")
         _outlive_the_pipes(options.as_name)
     # The supervisor says which state it started (LABC_STATE); by hand, it is the file's own.
-    state = os.environ.pop("LABC_STATE", None) or state_id(path)
+    given_state = os.environ.pop("LABC_STATE", None)
     settings: Dict[str, Any] = {}
     for pair in getattr(options, "set", None) or []:
         key, sep, value = pair.partition("=")
@@ -434,8 +434,9 @@ def cmd_serve(options: argparse.Namespace) -> int:
     # The process's runtime is made here, before the file's decorators reach for it.
     labc._settings.update(settings)
     rt = labc.runtime()
-    rt.identity["state"] = state
     module = service_file.load_module(path)
+    state = given_state or state_id(path)
+    rt.identity["state"] = state
     classes = service_file.service_classes(module)
     functions = service_file.service_functions(module)
     if not classes and not functions and not rt._pending_handlers:
