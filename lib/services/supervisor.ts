@@ -1,6 +1,6 @@
 // Runs installed services, each in a process of its own, for ServiceControl.
 import type { ChildProcess } from "node:child_process";
-import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { ServiceSettings } from "../config.js";
@@ -312,7 +312,11 @@ export class Supervisor {
     const running = Object.fromEntries(
       [...this.runs].map(([name, run]) => [name, { pid: run.pid, startedAt: run.startedAt, stateId: run.stateId }]),
     );
-    writeFileSync(this.runningFile, JSON.stringify(running));
+    // Whole or not at all: when a router dies, each of its services may start one, and every one
+    // of those reads this file (to adopt) while another writes it; a half-written file adopts none.
+    const temporary = `${this.runningFile}.${process.pid}.tmp`;
+    writeFileSync(temporary, JSON.stringify(running));
+    renameSync(temporary, this.runningFile);
   }
 
   private adopt(): void {
