@@ -22,7 +22,7 @@ beforeAll(async () => {
   host = await TestHost.start();
   servicesDir = join(host.dir, "labc", "services");
   mkdirSync(join(host.dir, "labc"), { recursive: true });
-  writeFileSync(join(host.dir, "labc", "config.toml"), ["[services.PowerSupply]", "volts = 1.5", 'needs = ["Echo"]', ""].join("\n"));
+  writeFileSync(join(host.dir, "labc", "config.toml"), ["[services.PowerSupply]", "volts = 1.5", 'needs = ["Echo"]', "[services.PyCrasher]", 'restart = "on-failure"', ""].join("\n"));
 });
 afterAll(() => host.cleanup());
 
@@ -32,7 +32,7 @@ const ok = async (args: string[]) => {
   return result.stdout;
 };
 const services = async () =>
-  JSON.parse(await ok(["services", "--json"])) as { name: string; state: string; pid?: number; stateId: string; source: string }[];
+  JSON.parse(await ok(["services", "--json"])) as { name: string; state: string; pid?: number; stateId: string; source: string; lastError?: string }[];
 
 /** The Python side on this host: `python3 -m labc ...` or a script, with the package of this repository. */
 const pyEnv = () => ({
@@ -150,6 +150,21 @@ describe.runIf(python)("a Python service", () => {
     expect(after.stderr).toMatch(/no function "supply_greet"/);
     expect((await services()).find((s) => s.name === "PowerSupply")).toMatchObject({ state: "stopped" });
     await ok(["stop-service", "echo"]);
+  });
+
+  test("one that crashes is recorded, and restarted with a growing pause when it asks for it", async () => {
+    await ok(["install", join(FIXTURES, "py_crasher.py")]);
+    await ok(["start-service", "py_crasher"]);
+    const startsIn = (log: string) => [...log.matchAll(/--- (\S+) starting PyCrasher/g)].map((m) => Date.parse(m[1]!));
+    await eventually(async () => startsIn(await ok(["logs", "py_crasher"])).length >= 3, 15000, "two restarts");
+    const crasher = (await services()).find((s) => s.name === "PyCrasher")!;
+    expect(crasher.lastError ?? "").toMatch(/exit code 2/);
+    expect(crasher.lastError ?? "").toContain("py_crasher: giving up in a moment, on purpose");
+    const starts = startsIn(await ok(["logs", "py_crasher"]));
+    const pauses = starts.slice(1).map((at, i) => at - starts[i]!);
+    expect(pauses[1]!).toBeGreaterThan(pauses[0]!);
+    await ok(["stop-service", "py_crasher"]);
+    await ok(["uninstall", "py_crasher"]);
   });
 
   test("python -m labc serve runs the same file in the foreground, with the same state id", async () => {
