@@ -103,7 +103,8 @@ export async function runRouter(config: Config): Promise<void> {
             stdio: ["ignore", "pipe", "pipe"],
             // The router's own secret, which the service must hold to link with it: by environment,
             // never by argument (every user of the computer reads arguments in `ps`).
-            env: { ...process.env, LABC_NETWORK_SECRET: config["network.secret"] },
+            // Its router is this one, on whichever port it was given (`--port` is not in the environment).
+            env: { ...process.env, LABC_NETWORK_SECRET: config["network.secret"], LABC_ROUTER_PORT: String(port) },
           }),
   });
   const router = new Router({
