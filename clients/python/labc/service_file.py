@@ -38,7 +38,8 @@ def load_module(path: str) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ServiceLoadError(f"{full}: cannot be imported")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, os.path.dirname(full))
+    # A linked service (labc install -e) imports the neighbours of the file it links to.
+    sys.path.insert(0, os.path.dirname(os.path.realpath(full)))
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
