@@ -17,6 +17,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 import sys
 import threading
 from typing import Any, Dict, List, Optional, Sequence
@@ -184,7 +185,7 @@ def shown(value: Any, binary: str = "base64", depth: int = 0) -> Any:
         return {"$error": {**fields, "name": name, "message": str(value)}}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: again(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if hasattr(value, "pattern") and hasattr(value, "flags"):
+    if isinstance(value, re.Pattern):
         return {"$regexp": f"/{value.pattern}/"}
     return repr(value)
 

@@ -91,6 +91,55 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Formatting(unittest.TestCase):
+    """Arguments and output as the TypeScript CLI reads and writes them (cli/format.ts), no router needed."""
+
+    def test_arguments_are_json_when_they_parse_else_text(self):
+        from labc.cli import parse_arg
+
+        for text, value in [("42", 42), ("true", True), ("[1,2]", [1, 2]), ('"7"', "7"), ("hello", "hello"), ("{bad", "{bad"), ("", "")]:
+            with self.subTest(text):
+                self.assertEqual(parse_arg(text), value)
+
+    def test_declared_types_convert_typed_text(self):
+        from labc.cli import UsageError, typed_arguments
+
+        entry = {"name": "f", "params": [{"name": "s", "type": "string"}, {"name": "n", "type": "number"},
+                                         {"name": "rest", "type": "boolean[]", "rest": True}]}
+        self.assertEqual(typed_arguments([{"text": "42"}, {"text": "1.5"}, {"text": "true"}, {"text": "false"}], entry), ["42", 1.5, True, False])
+        self.assertEqual(typed_arguments([{"value": b"\x00"}, {"text": "3"}], entry), [b"\x00", 3])
+        with self.assertRaisesRegex(UsageError, r"^f\(s: string, n: number, \.\.\.rest: boolean\[\]\): n must be a number, not \"x\"$"):
+            typed_arguments([{"text": "a"}, {"text": "x"}], entry)
+        with self.assertRaisesRegex(UsageError, r"takes at least 2 arguments, not 1$"):
+            typed_arguments([{"text": "a"}], entry)
+        self.assertEqual(typed_arguments([{"text": "[1]"}, {"text": "x"}], None), [[1], "x"])
+
+    def test_json_output_says_what_json_cannot(self):
+        import array
+        import datetime
+        import re
+
+        from labc.cli import to_json, to_line, to_text
+        from labc.values import BigInt, Map
+
+        cases = [
+            (b"\x00\xff", '{"$binary":"AP8="}'), (BigInt(5), '{"$bigint":"5"}'), (2 ** 60, '{"$bigint":"1152921504606846976"}'),
+            ({1: "a"}, '{"$map":[[1,"a"]]}'), (Map(a=1), '{"$map":[["a",1]]}'), ({3}, '{"$set":[3]}'),
+            (float("nan"), '{"$number":"NaN"}'), (float("-inf"), '{"$number":"-Infinity"}'),
+            (datetime.datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=datetime.timezone.utc), '"2024-01-02T03:04:05.678Z"'),
+            (array.array("f", [1.5]), '{"$Float32Array":[1.5]}'), (re.compile("a+"), '{"$regexp":"/a+/"}'),
+            (ValueError("boom"), '{"$error":{"name":"ValueError","message":"boom"}}'), (None, "null"), ("é", '"é"'),
+        ]
+        for value, shown in cases:
+            with self.subTest(shown):
+                self.assertEqual(to_json(value), shown)
+        self.assertEqual(to_text({"a": b"xyz"}), '{\n  "a": "<3 bytes>"\n}')
+        self.assertEqual(to_text("as is\n"), "as is\n")
+        self.assertEqual(to_text(b"raw"), b"raw")
+        self.assertEqual(to_line("two\nlines"), '"two\\nlines"')
+        self.assertEqual(to_line([1, "a"]), '[1,"a"]')
+
+
 @unittest.skipUnless(NODE and BUILT, "needs node and a built labc (npm run build) for the router")
 class Cli(unittest.TestCase):
     @classmethod
