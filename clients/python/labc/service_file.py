@@ -41,8 +41,13 @@ def load_module(path: str) -> ModuleType:
     # A linked service (labc install -e) imports the neighbours of the file it links to.
     sys.path.insert(0, os.path.dirname(os.path.realpath(full)))
     sys.modules[name] = module
+    import labc
+
     try:
-        spec.loader.exec_module(module)
+        # What the file registers at import is kept, not served, until the caller serves it
+        # (with its state id), or only lists it (serve --list).
+        with labc.runtime().deferred():
+            spec.loader.exec_module(module)
     except BaseException as error:
         sys.modules.pop(name, None)
         if isinstance(error, KeyboardInterrupt):
