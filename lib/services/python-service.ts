@@ -69,7 +69,8 @@ export function spawnPythonService(
 ): ChildProcess {
   const env = pythonEnv({ ...options.env, LABC_ROUTER_PORT: String(options.routerPort) });
   // A router that dies is started again by its services: by this labc, as the TypeScript ones do.
-  if (!env.LABC_COMMAND) env.LABC_COMMAND = `${process.execPath} ${CLI_PATH}`;
+  // A command line, as a shell would split it (shlex on the Python side): paths may hold spaces.
+  if (!env.LABC_COMMAND) env.LABC_COMMAND = [process.execPath, CLI_PATH].map((part) => `'${part.replace(/'/g, `'\\''`)}'`).join(" ");
   if (options.state) env.LABC_STATE = options.state;
   return spawn(options.python, ["-m", "labc", "serve", entry, "--as", name], { detached: true, stdio: ["ignore", "pipe", "pipe"], env });
 }
