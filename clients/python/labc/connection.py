@@ -16,9 +16,10 @@ import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Optional
 
-from .errors import ConnectionLostError, LabcError, LimitError, error_from_exc
+from .errors import ConnectionLostError, FrameTooLargeError, LabcError, LimitError, error_from_exc
 from .frames import MAX_FRAME, FrameReader, Kind, encode
 from .io_loop import READ, WRITE, IoLoop
+from .trips import tripped
 
 #: What one read asks for. 256 KiB cost a lone call about 70 µs: CPython allocates the whole size
 #: for every recv (past glibc's mmap threshold: a fresh mapping, page faults, then a shrink).
@@ -80,6 +81,16 @@ class Waiter:
         return self._lock.acquire(timeout=max(0.0, timeout))
 
 
+class PartialBudget:
+    """``limits.partial_frames``: bytes of frames not yet whole, held for all the connections
+    sharing it (a server's callers); the one whose frame would pass it is closed."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+
 class Connection:
     """A TCP (or TLS) connection speaking labc frames. Thread-safe for senders."""
 
@@ -92,6 +103,7 @@ class Connection:
         max_frame: int = MAX_FRAME,
         max_queued: int = 256 * 1024 * 1024,
         unsent_limit: int = 8 * 1024 * 1024,
+        budget: Optional[PartialBudget] = None,
     ) -> None:
         self.loop = loop
         self.sock = sock
@@ -101,6 +113,8 @@ class Connection:
         self.max_frame = max_frame
         self.max_queued = max(max_queued, 2 * max_frame)
         self.unsent_limit = unsent_limit
+        self.budget = budget
+        self._held = 0  # of the budget
         self._lock = threading.Lock()
         self._flushed = threading.Condition(self._lock)
         self._outbox: Deque[memoryview] = deque()
@@ -112,9 +126,19 @@ class Connection:
         self.on_close: list = []
         #: When the first byte of a frame still incomplete came (limits.frame_timeout).
         self.partial_since = 0.0
+        #: Not read for now (``pause``): a server holds a peer back this way.
+        self.paused = False
+        #: Bytes read so far, and the size of the frame being handled (an average over its read).
+        self.bytes_in = 0
+        self.frame_bytes = 0
         #: Set by whoever owns the connection (who the peer said it is, in its hello).
         self.peer: Dict[str, Any] = {}
         self.opened_at = time.monotonic()
+        try:
+            #: The peer's ``address:port``, as the kernel says (trips name it).
+            self.remote = "%s:%s" % sock.getpeername()[:2]
+        except OSError:
+            self.remote = "?"
         self._tls = isinstance(sock, ssl.SSLSocket)
         # Who reads: the loop, or (``wait``) a caller thread waiting for its answer, which reads
         # the connection itself meanwhile (no hand-off between threads: one wake-up per call).
@@ -123,13 +147,12 @@ class Connection:
         self._caller_reads = False
         self._reader: Optional[int] = None
         self._want_write = False
-        self._paused = False
         self._events_lock = threading.Lock()
         self._poll: Any = None
         # Publications close together are held for the next (MSG_MORE): plain TCP only.
         self._may_hold = not self._tls and sock.family in (socket.AF_INET, socket.AF_INET6) and hasattr(socket, "MSG_MORE")
         self._last_burst = 0.0
-        self._held = False
+        self._held_more = False
         sock.setblocking(False)
         self._fd = sock.fileno()
         self._callbacks = (self._on_readable, self._on_writable)
@@ -155,15 +178,15 @@ class Connection:
                             # both (the receiver reads them in one go); the loop pushes what waits
                             # HOLD_S later. A process that dies meanwhile still sends them (close).
                             sent = self.sock.send(frame, socket.MSG_MORE)
-                            hold = not self._held
-                            self._held = True
+                            hold = not self._held_more
+                            self._held_more = True
                         else:
                             sent = self.sock.send(frame)
-                            self._held = False
+                            self._held_more = False
                         self._last_burst = now
                     else:
                         sent = self.sock.send(frame)
-                        self._held = False  # a send without MSG_MORE pushes what was held
+                        self._held_more = False  # a send without MSG_MORE pushes what was held
                 except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                     sent = 0
                 except OSError as error:
@@ -182,6 +205,7 @@ class Connection:
             self.queued += len(frame)
             if self.queued > self.max_queued:
                 problem = LimitError(f"limit queued: {self.label} does not read what is sent to it ({self.queued} bytes queued)", data={"limit": "queued"})
+                tripped("queued", self.remote, f"{self.queued} bytes queued, unread; closed the connection ({self.label})")
                 self._closing(problem)
                 raise problem
         if wake:
@@ -193,8 +217,8 @@ class Connection:
     def push(self) -> None:
         """Sends what MSG_MORE left waiting in the kernel (the loop calls it HOLD_S after)."""
         with self._lock:
-            if self._held and not self.closed:
-                self._held = False
+            if self._held_more and not self.closed:
+                self._held_more = False
                 try:
                     self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # pushes at once (tcp(7))
                 except OSError:
@@ -223,9 +247,17 @@ class Connection:
         self._want_write = write
         self._apply_events()
 
-    def pause_reading(self, paused: bool) -> None:
-        """Reads no further (a server whose publications pile up), or again."""
-        self._paused = paused
+    def pause(self) -> None:
+        """Stops reading (from the loop's thread): the peer's writes wait in its own kernel. The
+        frame clock stops meanwhile, since the slowness is ours (docs/reliability.md#limits)."""
+        self.paused = True
+        self._apply_events()
+
+    def resume(self) -> None:
+        """Reads again (from the loop's thread); a frame left half read gets its clock anew."""
+        self.paused = False
+        if self.partial_since:
+            self.partial_since = time.monotonic()
         self._apply_events()
 
     def _apply_events(self) -> None:
@@ -233,7 +265,7 @@ class Connection:
         with self._events_lock:
             if self.closed:
                 return
-            events = (READ if not self._caller_reads and not self._paused else 0) | (WRITE if self._want_write else 0)
+            events = (READ if not self._caller_reads and not self.paused else 0) | (WRITE if self._want_write else 0)
             self.loop.set_events(self._fd, events, self._callbacks, self._caller_reads)
 
     def _on_writable(self) -> None:
@@ -326,17 +358,39 @@ class Connection:
         if not data:
             self.close(None)
             return None
+        self.bytes_in += len(data)
+        held = self.reader.pending
         try:
             frames = self.reader.feed(data)
         except LabcError as error:
+            # The stream is no longer aligned on frames: this connection is done, the others are not.
+            limit = "max_frame_size" if isinstance(error, FrameTooLargeError) else "bad_frame"
+            tripped(limit, self.remote, f"{error}; closed the connection ({self.label})")
             self.close(error)
             return None
-        if self.reader.pending:
-            if not self.partial_since:
-                self.partial_since = time.monotonic()
-        elif self.partial_since:
+        if self.budget is not None and self._hold(self.reader.pending):
+            return None
+        if frames:  # exact for the one frame of a read, what large frames are
+            self.frame_bytes = (held + len(data) - self.reader.pending) // len(frames)
+        if not self.reader.pending:
             self.partial_since = 0.0
+        elif frames or not self.partial_since:
+            # The frame left half read began in this chunk: the clock is each frame's, not the stream's.
+            self.partial_since = time.monotonic()
         return frames
+
+    def _hold(self, pending: int) -> bool:
+        """Counts what this connection holds of its budget; True when that closed it."""
+        budget = self.budget
+        budget.used += pending - self._held
+        self._held = pending
+        if budget.used <= budget.limit:
+            return False
+        tripped("partial_frames", self.remote, f"{budget.used} bytes of frames not yet whole over all connections (its {pending}); closed the connection ({self.label})")
+        self.close(LimitError(f"limit partial_frames: more than {budget.limit} bytes of frames not yet whole", data={"limit": "partial_frames"}))
+        budget.used -= self._held
+        self._held = 0
+        return True
 
     # --- a caller reading its own answer -------------------------------------------------------
 
@@ -344,7 +398,7 @@ class Connection:
         """Makes this thread the connection's reader, when no other thread reads it: done before
         a request is sent, so that its answer cannot wake the loop first. ``wait`` (or
         ``release_reading``) must follow."""
-        if self.closed or not self._read_lock.acquire(False):
+        if self.closed or self.paused or not self._read_lock.acquire(False):
             return False
         self._reader = threading.get_ident()
         self._caller_reads = True
@@ -387,7 +441,7 @@ class Connection:
         if poll is None:
             poll = self._poll = select.poll()
             poll.register(self.sock.fileno(), select.POLLIN)
-        while not waiter.done and not self.closed:
+        while not waiter.done and not self.closed and not self.paused:
             if not (self._tls and self.sock.pending()):
                 if deadline is None:
                     wait_ms = LEAD_SLICE_MS
@@ -428,6 +482,11 @@ class Connection:
             self._apply_events()
 
     def _dispatch(self, kind: int, flags: int, id: int, body: Dict[str, Any]) -> None:
+        if not self.peer and self.handler is not None and getattr(self, "accepted", False):
+            # Before its hello, a peer that dialed us is heard by its server only (which closes the
+            # connection for anything but a hello): a ping is not answered, an answer not taken.
+            self.handler(self, kind, flags, id, body)
+            return
         if kind in (Kind.REP, Kind.EXC):
             with self._lock:
                 waiter = self._pending.pop(id, None)
@@ -476,6 +535,9 @@ class Connection:
         self.close()
 
     def _finish_close(self) -> None:
+        if self.budget is not None:
+            self.budget.used -= self._held
+            self._held = 0
         with self._events_lock:
             self.loop.forget(self.sock)
         try:

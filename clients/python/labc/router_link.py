@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import shlex
 import shutil
 import subprocess
 import threading
@@ -32,7 +33,7 @@ def router_command() -> Optional[List[str]]:
     """How to run ``labc router`` here: ``$LABC_COMMAND`` (a command line), else ``labc`` on the PATH."""
     given = os.environ.get("LABC_COMMAND")
     if given:
-        return given.split()
+        return shlex.split(given)
     found = shutil.which("labc")
     return [found] if found else None
 

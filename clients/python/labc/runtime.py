@@ -243,7 +243,10 @@ class Runtime:
         self._aio = loop
 
     def warn(self, message: str) -> None:
-        print(f"labc: {message}", file=sys.stderr, flush=True)
+        # A message may quote what a peer sent (a topic, a name): never its raw control bytes.
+        from .trips import escape_controls
+
+        print(f"labc: {escape_controls(message)}", file=sys.stderr, flush=True)
 
     def debug(self, message: str) -> None:
         if os.environ.get("LABC_DEBUG"):
