@@ -139,6 +139,27 @@ def last_json(result: support.Result):
     return json.loads(result.output.strip().splitlines()[-1])
 
 
+#: host2's Python server: a class of its own, so that what host1 calls is host2's for sure.
+B_SERVER_PY = r"""
+import labc
+
+class Bench:
+    @labc.register
+    def where(self):
+        call = labc.context()
+        return {"caller_host": call.caller.host, "from_other_host": call.from_other_host}
+
+    @labc.register
+    def squares(self, n):
+        for i in range(n):
+            yield i * i
+
+labc.serve(Bench(), block=False)
+print("READY", flush=True)
+labc.runtime().wait()
+"""
+
+
 @unittest.skipIf(lan_unavailable(), lan_unavailable() or "")
 class TwoHosts(unittest.TestCase):
     """host1 runs a Python server; host2 a TypeScript one (services/echo.ts and a probe)."""
@@ -150,6 +171,7 @@ class TwoHosts(unittest.TestCase):
         cls.a, cls.b = cls.lan.hosts
         cls.py_server = cls.a.python_start(SERVER_PY, ready="READY")
         cls.ts_server = cls.b.ts_serve("services/echo.ts", cls.b.ts_service("Probe", PROBE_TS))
+        cls.b_server = cls.b.python_start(B_SERVER_PY, ready="READY")
 
     def setUp(self) -> None:
         for world in (self.a, self.b):
@@ -175,6 +197,25 @@ class TwoHosts(unittest.TestCase):
         """)))
         self.assertEqual((seen["who"]["host"], seen["named"]), ("host2", 5))
         self.assertEqual(seen["hosts"], ["host1", "host2"])
+
+    def test_typescript_and_python_on_a_call_python_on_b(self):
+        seen = last_json(self.a.ts_script(UNTIL_TS + """
+            const where = await until(() => labc.call("bench.where"));
+            const items = [];
+            for await (const item of labc.stream("bench.squares", 100)) items.push(item);
+            console.log(JSON.stringify({ where, items }));
+        """))
+        self.assertEqual(seen["where"], {"caller_host": "host1", "from_other_host": True})
+        self.assertEqual(seen["items"], [i * i for i in range(100)])
+        cli = self.a.cli("call", "bench.squares", "4")
+        self.assertEqual((cli.code, cli.output.split()), (0, ["0", "1", "4", "9"]), cli)
+        seen = last_json(self.a.python_run(with_until("""
+            until(labc.call, "bench.where")
+            print(json.dumps({"where": labc.get_host("host2").call("bench.where"),
+                              "squares": list(labc.get_host("host2").stream("bench.squares", 1000))}))
+        """)))
+        self.assertEqual(seen["where"], {"caller_host": "host1", "from_other_host": True})
+        self.assertEqual(seen["squares"], [i * i for i in range(1000)])
 
     def test_python_on_a_calls_typescript_on_b(self):
         seen = last_json(self.a.python_run(with_until("""

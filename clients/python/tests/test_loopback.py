@@ -538,6 +538,35 @@ class ServersThatStop(support.WorldTestCase):
             labc.call("slow_work", 0)
 
 
+class RouterRestarts(support.WorldTestCase):
+    """The router goes away under a Python server: the server starts another and registers again."""
+
+    def test_a_python_server_outlives_its_router(self):
+        server = self.world.python_start("""
+            import os, labc
+            @labc.register
+            def served_by():
+                return os.getpid()
+            labc.serve(block=False)
+            print("READY", flush=True)
+            labc.runtime().wait()
+        """, ready="READY")
+        self.assertEqual(labc.call("served_by"), server.pid)
+        router = self.world.router_pid()
+        self.assertIsInstance(router, int)
+        support.end_pid(router)
+        # The server's link notices, starts a router with LABC_COMMAND, and registers again.
+        def new_router():
+            pid = self.world._listener_pid()
+            return pid if pid and pid != router else None
+
+        support.within(10, "a new router", new_router)
+        self.world.note_router()
+        cli = support.within(15, "the server registered again", lambda: (lambda r: r if r.code == 0 else None)(self.world.cli("call", "served_by")))
+        self.assertEqual(cli.output.strip(), str(server.pid))
+        self.assertEqual(support.within(10, "this process's link again", lambda: labc.call("served_by")), server.pid)
+
+
 class WithoutRouter(unittest.TestCase):
     """No router runs and none can be started: one line says how to install it."""
 
