@@ -94,6 +94,14 @@ def end_pid(pid: int, grace: float = 5.0) -> None:
         pass
 
 
+def _is_router(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return b"labc router" in file.read().replace(b"\0", b" ")
+    except OSError:
+        return False
+
+
 class Proc:
     """A process of the world; its stdout and stderr go to one log file (never a pipe left unread)."""
 
@@ -322,7 +330,8 @@ class World:
         if pid:
             self.router_pids.add(pid)
         for pid in self.router_pids:
-            end_pid(pid)
+            if _is_router(pid):  # not a pid reused since by another process
+                end_pid(pid)
         self.router_pids.clear()
         shutil.rmtree(self.dir, ignore_errors=True)
 
