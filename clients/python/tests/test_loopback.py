@@ -459,6 +459,11 @@ class TypeScriptCallsPython(support.WorldTestCase):
         caller.wait_for("INTERRUPTED", 5)
         support.within(2, "the server saw the cancel", lambda: labc.call("hold_state")["cancelled"])
 
+    def test_a_timeout_cancels_the_call_on_the_server(self):
+        with self.assertRaises(CallTimeout):
+            labc.call_with("hold", [20], timeout=0.5)
+        support.within(2, "the server saw the cancel", lambda: labc.call("hold_state")["cancelled"])
+
     def test_publish_then_exit_delivers(self):
         before = len(labc.call("heard")["heard"])
         done = self.world.python_run("""
