@@ -109,7 +109,8 @@ class Proc:
         self.world = world
         self.label = label
         self.args = list(args)
-        self.log_path = os.path.join(world.dir, f"{label}-{len(world.procs)}.log")
+        world.started += 1
+        self.log_path = os.path.join(world.dir, f"{label}-{world.started}.log")
         with open(self.log_path, "wb") as log:
             self.popen = subprocess.Popen(world.prefix + self.args, env=env, cwd=str(REPO), stdin=subprocess.DEVNULL,
                                           stdout=log, stderr=subprocess.STDOUT)
@@ -181,6 +182,7 @@ class World:
         self.dir = tempfile.mkdtemp(prefix=f"labc-py-{name}-")
         self.port = free_port() if loopback else 55555
         self.procs: List[Proc] = []
+        self.started = 0
         self.env: Dict[str, str] = {
             k: v for k, v in os.environ.items() if not k.startswith("LABC_") and k not in ("NODE_DEBUG", "NODE_OPTIONS")
         }
@@ -301,6 +303,8 @@ class World:
         return pid if isinstance(pid, int) else self._listener_pid()
 
     def _listener_pid(self) -> Optional[int]:
+        if shutil.which("ss") is None:
+            return None
         out = subprocess.run(self.prefix + ["ss", "-ltnpH", f"sport = :{self.port}"], capture_output=True, text=True).stdout
         for part in out.split("pid=")[1:]:
             digits = part.split(",")[0]
@@ -326,7 +330,7 @@ class World:
     def close(self) -> None:
         self.leave()
         self.end_processes()
-        pid = self._listener_pid()
+        pid = self._listener_pid() if shutil.which("ss") else self.router_pid()
         if pid:
             self.router_pids.add(pid)
         for pid in self.router_pids:

@@ -160,7 +160,10 @@ labc.runtime().wait()
 """
 
 
-@unittest.skipIf(lan_unavailable(), lan_unavailable() or "")
+WHY_NOT = lan_unavailable()
+
+
+@unittest.skipIf(WHY_NOT, WHY_NOT or "")
 class TwoHosts(unittest.TestCase):
     """host1 runs a Python server; host2 a TypeScript one (services/echo.ts and a probe)."""
 
