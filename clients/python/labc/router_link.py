@@ -62,7 +62,10 @@ def start_router(config: Config) -> None:
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True, close_fds=True,
         )
     except OSError as error:
-        raise RouterUnavailableError(f"no labc router answers on {address}, and starting one with {' '.join(command)} failed: {error}", data={"address": address}) from error
+        # A command that is not there (LABC_COMMAND naming a path that does not exist) is the
+        # same case as no labc installed: say how to install it.
+        hint = ": npm install -g labc (it needs Node.js 20 or newer)" if isinstance(error, FileNotFoundError) else ""
+        raise RouterUnavailableError(f"no labc router answers on {address}, and starting one with {' '.join(command)} failed: {error}{hint}", data={"address": address}) from error
     finally:
         log.close()
 
