@@ -45,9 +45,14 @@ export function generatorString(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array
 }
 
 /** The generator of a run: ristretto255's element derivation (RFC 9496, 4.3.4) of SHA-512(generator string). */
-export function calculateGenerator(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array) {
+function generatorPoint(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array) {
   const hashed = createHash("sha512").update(generatorString(prs, ci, sid)).digest();
   return ristretto255_hasher.deriveToCurve!(hashed);
+}
+
+/** The generator's encoding (for the draft's test vector). */
+export function calculateGenerator(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array): Buffer {
+  return Buffer.from(generatorPoint(prs, ci, sid).toBytes());
 }
 
 /** A scalar as the draft's sample_scalar makes it: 32 random bytes, read little-endian, reduced. */
@@ -115,7 +120,7 @@ export class CPace {
     scalar: Uint8Array = sampleScalar(),
   ) {
     this.scalar = scalarOf(scalar);
-    this.y = Buffer.from(calculateGenerator(prs, ci, sid).multiply(this.scalar).toBytes());
+    this.y = Buffer.from(generatorPoint(prs, ci, sid).multiply(this.scalar).toBytes());
   }
 
   /**

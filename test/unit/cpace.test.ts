@@ -61,7 +61,7 @@ describe("CPace (ristretto255, SHA-512): the draft's test vectors", () => {
 
   test("generator_string and the generator g", () => {
     expect(generatorString(PRS, CI, SID).toString("hex")).toBe(GENERATOR_STRING.toString("hex"));
-    expect(Buffer.from(calculateGenerator(PRS, CI, SID).toBytes()).toString("hex")).toBe(G.toString("hex"));
+    expect(calculateGenerator(PRS, CI, SID).toString("hex")).toBe(G.toString("hex"));
   });
 
   test("Ya, Yb, K, the transcript and ISK", () => {
