@@ -13,6 +13,7 @@ import type { Listener, Transport } from "../lib/net/transport.js";
 import { CLI_PATH } from "../lib/paths.js";
 import { Router } from "../lib/router/router.js";
 import { HttpEndpoint } from "../lib/router/http-endpoint.js";
+import { InviteDesk } from "./invite-desk.js";
 import { StatusBoard } from "./status-board.js";
 import { warn } from "../lib/log.js";
 import { Runtime } from "../lib/runtime/runtime.js";
@@ -144,7 +145,17 @@ export async function runRouter(config: Config): Promise<void> {
   await control.register(() => core.ping(), { name: "core.ping" });
   await control.register(() => core.info(), { name: "core.info" });
   // The endpoint is an extra: a router that cannot open it says why and works on without it.
-  const board = config["http.enabled"] ? new StatusBoard(control, { host: self.name, networkMetrics: () => router.info.networkMetrics() }) : undefined;
+  // "Invite a host" on the status page: as `labc invite` would, from this computer only.
+  const invites = new InviteDesk({
+    rootPort: port,
+    secret: config["network.secret"] || undefined,
+    self: { name: self.name, hostId: self.hostId },
+    answerAsks: config["discovery.enabled"],
+    stateFolder: stateDir(),
+  });
+  const board = config["http.enabled"]
+    ? new StatusBoard(control, { host: self.name, networkMetrics: () => router.info.networkMetrics(), invite: (body, far) => invites.act(body, far) })
+    : undefined;
   const http = board
     ? new HttpEndpoint({
         address: config["http.address"],
@@ -161,6 +172,7 @@ export async function runRouter(config: Config): Promise<void> {
   });
   router.markReady();
   stopOnSignal(async () => {
+    invites.close();
     board?.close();
     await http?.close();
     await control.close();
