@@ -14,6 +14,7 @@ import { CLI_PATH } from "../lib/paths.js";
 import { Router } from "../lib/router/router.js";
 import { HttpEndpoint } from "../lib/router/http-endpoint.js";
 import { InviteDesk } from "./invite-desk.js";
+import { RotationDuty } from "./rotation-duty.js";
 import { StatusBoard } from "./status-board.js";
 import { warn } from "../lib/log.js";
 import { Runtime } from "../lib/runtime/runtime.js";
@@ -96,7 +97,8 @@ export async function runRouter(config: Config): Promise<void> {
         stdio: ["ignore", "pipe", "pipe"],
         // The router's own secret, which the service must hold to link with it: by environment,
         // never by argument (every user of the computer reads arguments in `ps`).
-        env: { ...process.env, LABC_NETWORK_SECRET: config["network.secret"] },
+        // The secret in force: after a rotation's window, the new one.
+        env: { ...process.env, LABC_NETWORK_SECRET: key ? key.secretText() : config["network.secret"] },
       }),
   });
   const router = new Router({
@@ -144,6 +146,11 @@ export async function runRouter(config: Config): Promise<void> {
   const core = new Core({ host: self.name, hostId: self.hostId }, config["router.linger"]);
   await control.register(() => core.ping(), { name: "core.ping" });
   await control.register(() => core.info(), { name: "core.info" });
+  // Rotating the network secret without a gap (labc secret rotate, labc secret status).
+  const rotation = new RotationDuty(control, key, self, configDir());
+  await control.register((box: unknown) => rotation.rotate(box), { name: "core.rotate" });
+  await control.register(() => rotation.keys(), { name: "core.keys" });
+  rotation.start();
   // The endpoint is an extra: a router that cannot open it says why and works on without it.
   // "Invite a host" on the status page: as `labc invite` would, from this computer only.
   const invites = new InviteDesk({
@@ -172,6 +179,7 @@ export async function runRouter(config: Config): Promise<void> {
   });
   router.markReady();
   stopOnSignal(async () => {
+    rotation.stop();
     invites.close();
     board?.close();
     await http?.close();
