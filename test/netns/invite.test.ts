@@ -189,3 +189,31 @@ describe.skipIf(why)("labc invite / labc join on three namespace hosts (host3 pl
     expect(existsSync(join(h3.dir, "labc", "secret"))).toBe(false);
   }, 30000);
 });
+
+describe.skipIf(why)("the status page's invite, asked from another computer", () => {
+  let lan: Lan;
+
+  beforeAll(async () => {
+    lan = Lan.create(2);
+  }, 30000);
+  afterAll(() => lan?.cleanup());
+
+  test("is refused (403) even with the token: an invite hands out the secret, which that token does not give", async () => {
+    const [h1, h2] = lan.hosts as [LanHost, LanHost];
+    expect((await h1.cli(["secret", "new"])).code).toBe(0);
+    const port = 55580;
+    await h1.serve([h1.service("Page", { page: "return 1;" })], { LABC_HTTP_ENABLED: "true", LABC_HTTP_PORT: String(port), LABC_HTTP_ADDRESS: "0.0.0.0" });
+    const token = (await h1.cli(["secret", "http-token"])).stdout.trim();
+    const ask = (from: LanHost, address: string) =>
+      from.node([
+        "-e",
+        `fetch(${JSON.stringify(`http://${address}:${port}/api/invite`)}, { method: "POST", headers: { "content-type": "application/json", "x-labc": "1", authorization: "Bearer ${token}" }, body: '{"action":"open"}' })` +
+          ".then(async (r) => console.log(r.status, await r.text()))",
+      ]);
+    const far = await ask(h2, h1.address);
+    expect(far.stdout).toMatch(/^403 .*an invite hands out the network secret/);
+    // From this computer, with the token, it opens.
+    const near = await ask(h1, "127.0.0.1");
+    expect(near.stdout).toMatch(/^200 .*"join":"labc join \d+-[a-z]+-[a-z]+"/);
+  }, 60000);
+});
