@@ -1,6 +1,8 @@
 import net from "node:net";
 import { createInterface } from "node:readline";
-import { configDir, loadConfig, type ConfigKey } from "../lib/config.js";
+import { configDir, loadConfig, type Config, type ConfigKey } from "../lib/config.js";
+import { configure } from "../lib/index.js";
+import { hostStatus } from "./host-status.js";
 import { NoInviteError, NotTrustedError, WrongCodeError } from "../lib/errors.js";
 import { hostId } from "../lib/identity.js";
 import { parsePeer } from "../lib/discovery/static-peers.js";
@@ -17,6 +19,24 @@ import { UsageError } from "./args.js";
 const RESTART =
   "Processes running on this host keep what they started with: restart them, and the router " +
   "(`labc status` shows its pid; it also leaves 60 s after its last process). The next labc command starts it with the secret.";
+
+/**
+ * Which labc processes run on this host without the secret, and how to restart them; undefined
+ * when no router runs (the next labc command starts one, with the secret).
+ */
+async function runningHere(values: Config, flags: Partial<Record<ConfigKey, unknown>>): Promise<string | undefined> {
+  try {
+    const status = await hostStatus(values, () => configure(flags));
+    if (!status.running || !status.router) return "No labc process runs on this host yet: the next one starts with the secret.";
+    const unit = status.router.unit ? ` (under ${status.router.unit}: restart it with systemctl)` : "";
+    return (
+      `This host's router (pid ${status.router.pid})${unit} and the labc processes linked to it (\`labc status\` lists them) run without the secret, and keep running so: ` +
+      `stop the servers (Ctrl-C, \`labc stop-service\`), then the router (\`kill ${status.router.pid}\`), and start them again; the first labc command starts the router with the secret.`
+    );
+  } catch {
+    return undefined;
+  }
+}
 
 /** The code from stdin: a line typed at a prompt, or piped. */
 export async function readCode(): Promise<string> {
@@ -72,6 +92,8 @@ export async function runJoin(typed: string, options: { host?: string; force?: b
   if (held && !options.force) {
     throw new UsageError(`${file} holds a network secret already (key id ${networkKey(held).id}): \`labc join --force\` replaces it with the inviting network's`);
   }
+  // What runs here already, asked while this host is still in the open network: it must restart.
+  const running = await runningHere(values, options.flags);
   const invitePort = invitePortOf(values["router.port"]);
   let where: { host: string; port: number; name?: string };
   if (options.host !== undefined) {
@@ -118,7 +140,7 @@ export async function runJoin(typed: string, options: { host?: string; force?: b
       // Let the receipt leave before the process ends.
       await new Promise((done) => socket.once("close", done).setTimeout(2000, () => socket.destroy()));
       const from = `${outcome.inviter.name}${where.name && where.name !== outcome.inviter.name ? ` (${where.name})` : ""} at ${where.host}`;
-      return `labc: joined the network of ${from}: the network secret is in ${file} (key id ${networkKey(secret).id}).\n${RESTART}\n`;
+      return `labc: joined the network of ${from}: the network secret is in ${file} (key id ${networkKey(secret).id}).\n${running ?? RESTART}\n`;
     }
   }
 }

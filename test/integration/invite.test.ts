@@ -3,7 +3,7 @@ import { createServer } from "node:net";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { TestHost } from "../helpers.js";
+import { ECHO, TestHost } from "../helpers.js";
 
 /**
  * `labc invite` and `labc join` on loopback: two simulated hosts (config folders, root ports),
@@ -81,7 +81,7 @@ describe("labc invite / labc join on loopback", () => {
     expect(secretOf(joiner)).toBe(secret);
     expect(statSync(join(joiner.dir, "labc", "secret")).mode & 0o777).toBe(0o600);
     expect(joined.stdout).toMatch(/joined the network of .* at 127\.0\.0\.1: the network secret is in .*secret \(key id [0-9a-f]{16}\)/);
-    expect(joined.stdout).toMatch(/restart them, and the router/);
+    expect(joined.stdout).toMatch(/No labc process runs on this host yet: the next one starts with the secret/);
     expect(await open.exited).toBe(0);
     expect(open.stderr()).toMatch(/invite \d+ is open until \d\d:\d\d for one host.*Ctrl-C or `labc invite --revoke` ends the invite/s);
     expect(open.stderr()).toMatch(/\(127\.0\.0\.1\) joined the network/);
@@ -94,6 +94,16 @@ describe("labc invite / labc join on loopback", () => {
     // The joined host talks with the secret: its config shows the same key id.
     const keyId = /key id ([0-9a-f]{16})/.exec(joined.stdout)![1];
     expect((await inviter.cli(["config"])).stdout).toContain(`(set: key id ${keyId})`);
+  });
+
+  test("a joining host whose router runs without the secret is told which processes to restart", async () => {
+    const open = await invite(inviter);
+    await joiner.serve([ECHO]);
+    const routerPid = await joiner.routerPid();
+    const joined = await joiner.cli(["join", open.code, "--host", at()]);
+    expect(joined.code).toBe(0);
+    expect(joined.stdout).toContain(`This host's router (pid ${routerPid}) and the labc processes linked to it (\`labc status\` lists them) run without the secret`);
+    expect(joined.stdout).toContain(`then the router (\`kill ${routerPid}\`)`);
   });
 
   test("a wrong code is refused and spends the invite: the right code then finds none", async () => {
