@@ -1,5 +1,7 @@
-// Prints vitest's JSON report as the one line CI reads, last and plain: "N passed, N failed"
-// (skipped tests, which say why in their own output, are counted on the line before).
+// Prints vitest's JSON report, plus the Python suites' counts (clients/python/tests/report.py),
+// as the one line CI reads, last and plain: "N passed, N failed" (skipped tests, which say why in
+// their own output, are counted on the line before).
+//   node .ci/summary.mjs .ci/results.json [.ci/python-results.json]
 import { readFileSync } from "node:fs";
 
 let report;
@@ -16,5 +18,18 @@ const { numPassedTests: passed, numFailedTests: failed, numPendingTests: skipped
 const brokenFiles = report.testResults.filter(
   (file) => file.status === "failed" && !file.assertionResults.some((test) => test.status === "failed"),
 ).length;
-if (skipped + todo > 0) console.log(`${skipped + todo} skipped`);
-console.log(`${passed} passed, ${failed + brokenFiles} failed`);
+
+let python = { passed: 0, failed: 0, skipped: 0 };
+if (process.argv[3]) {
+  try {
+    python = JSON.parse(readFileSync(process.argv[3], "utf8"));
+    console.log(`typescript: ${passed} passed, ${failed + brokenFiles} failed; python: ${python.passed} passed, ${python.failed} failed`);
+  } catch (error) {
+    // The Python suites did not run, or stopped before they could say how they went.
+    console.log(`no Python test report (${error.message})`);
+    python = { passed: 0, failed: 1, skipped: 0 };
+  }
+}
+const allSkipped = skipped + todo + python.skipped;
+if (allSkipped > 0) console.log(`${allSkipped} skipped`);
+console.log(`${passed + python.passed} passed, ${failed + brokenFiles + python.failed} failed`);

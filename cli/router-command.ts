@@ -19,6 +19,7 @@ import { StatusBoard } from "./status-board.js";
 import { warn } from "../lib/log.js";
 import { Runtime } from "../lib/runtime/runtime.js";
 import { servicesDir } from "../lib/services/manifest.js";
+import { isPythonService, pythonCommand, spawnPythonService } from "../lib/services/python-service.js";
 import { Supervisor } from "../lib/services/supervisor.js";
 import { Core } from "../services/core.js";
 import { ServiceControl } from "../services/service-control.js";
@@ -84,22 +85,31 @@ export async function runRouter(config: Config): Promise<void> {
   const key = keyOf(config);
   // ServiceControl: a labc server inside the router process, registered with it like any other.
   const control = new Runtime(config);
+  // The secret in force for the services it starts: after a rotation's window, the new one.
+  const secretInForce = () => (key ? key.secretText() : config["network.secret"]);
   const supervisor = new Supervisor({
     servicesDir: servicesDir(),
     stateDir: stateDir(),
     settings: (name) => loadConfig().services[name],
     // A service stopping drains its calls first (server.drain_timeout): SIGKILL comes after.
     stopTimeoutMs: config["server.drain_timeout"] * 1000 + 5000,
-    spawn: (name, entry) =>
-      spawn(process.execPath, [CLI_PATH, "serve", entry, "--as", name], {
-        // Its own process group: a Ctrl-C meant for a router in a terminal does not reach it.
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
-        // The router's own secret, which the service must hold to link with it: by environment,
-        // never by argument (every user of the computer reads arguments in `ps`).
-        // The secret in force: after a rotation's window, the new one.
-        env: { ...process.env, LABC_NETWORK_SECRET: key ? key.secretText() : config["network.secret"] },
-      }),
+    spawn: (name, entry, state) =>
+      isPythonService(entry)
+        ? spawnPythonService(name, entry, {
+            python: pythonCommand(config["service_control.python"]),
+            state,
+            routerPort: port,
+            env: { ...process.env, LABC_NETWORK_SECRET: secretInForce() },
+          })
+        : spawn(process.execPath, [CLI_PATH, "serve", entry, "--as", name], {
+            // Its own process group: a Ctrl-C meant for a router in a terminal does not reach it.
+            detached: true,
+            stdio: ["ignore", "pipe", "pipe"],
+            // The router's own secret, which the service must hold to link with it: by environment,
+            // never by argument (every user of the computer reads arguments in `ps`).
+            // Its router is this one, on whichever port it was given (`--port` is not in the environment).
+            env: { ...process.env, LABC_NETWORK_SECRET: secretInForce(), LABC_ROUTER_PORT: String(port) },
+          }),
   });
   const router = new Router({
     host: self.name,

@@ -32,6 +32,7 @@ const KEYS = {
   "network.realm": { type: "dotted", default: "" },
   "network.secret": { type: "secret", default: "" },
   "service_control.remote": { type: "boolean", default: false },
+  "service_control.python": { type: "text", default: "python3" },
   "discovery.enabled": { type: "boolean", default: true },
   "discovery.mdns": { type: "boolean", default: true },
   "discovery.udp": { type: "boolean", default: true },

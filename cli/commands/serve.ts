@@ -18,6 +18,10 @@ export function registerServe(cli: CAC): void {
     .action(
       action(async (wanted: string[], options: GlobalOptions & { as?: string }) => {
         if (wanted.length === 0) throw new UsageError("serve needs at least one service, e.g. labc serve services/echo.ts");
+        const python = wanted.find((name) => name.endsWith(".py"));
+        if (python !== undefined) {
+          throw new UsageError(`${python} is a Python service: python3 -m labc serve ${python} runs it here, labc install ${python} for ServiceControl (docs/services.md)`);
+        }
         if (options.as !== undefined) process.title = `labc service ${textOption("as", options.as)}`;
         const { findService, loadService } = await import("../../lib/services/loader.js");
         const paths = wanted.map((name) => findService(name));

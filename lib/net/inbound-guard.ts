@@ -50,8 +50,13 @@ export class InboundGuard {
     }
   }
 
-  /** The hello came. */
+  /** The hello came: the peer no longer counts as one that may be a flood (listenTcp). */
   helloCame(): void {
+    this.stopHelloClock();
+    this.connection.transport.vouch?.();
+  }
+
+  private stopHelloClock(): void {
     if (this.helloDeadline) deadlines.cancel(this.helloDeadline);
     this.helloDeadline = null;
   }
@@ -91,7 +96,7 @@ export class InboundGuard {
   /** The connection closed. */
   stop(): void {
     this.stopFrameClock();
-    this.helloCame();
+    this.stopHelloClock();
   }
 
   private readonly frameTimedOut = () => {

@@ -14,6 +14,8 @@ const COALESCE_BYTES = 1024;
  * of the tick whatever their number: fewer, larger writes are what their rate needs.
  */
 const EAGER_BYTES = 2048;
+/** Written after others to learn, by its callback, when they have left. */
+const EMPTY = Buffer.alloc(0);
 
 export class TcpTransport implements Transport {
   readonly remote: string;
@@ -22,12 +24,24 @@ export class TcpTransport implements Transport {
   private smallBytes = 0;
   private scheduled = false;
   private corked = false;
+  /** What `sent()` handed out for the writes of this tick, settled once they are with the system. */
+  private whenSent: { promise: Promise<void>; done: () => void } | null = null;
+  /** Set by the listener: the peer proved itself (see Transport.vouch). */
+  whenVouched: (() => void) | undefined;
   private readonly flush = () => {
     this.scheduled = false;
     this.handOver();
     if (this.corked) {
       this.corked = false;
       this.socket.uncork();
+    }
+    const sent = this.whenSent;
+    if (sent) {
+      this.whenSent = null;
+      // Written at once (the usual case): nothing is left in this process. Else the empty
+      // write's callback runs once everything before it has left.
+      if (this.socket.writableLength === 0 || this.socket.destroyed) sent.done();
+      else this.socket.write(EMPTY, () => sent.done());
     }
   };
 
@@ -73,6 +87,26 @@ export class TcpTransport implements Transport {
     else this.socket.write(data);
   }
 
+  sent(): Promise<void> {
+    if (!this.scheduled && this.socket.writableLength === 0) return Promise.resolve();
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flush);
+    }
+    if (!this.whenSent) {
+      let done!: () => void;
+      const promise = new Promise<void>((resolve) => (done = resolve));
+      this.whenSent = { promise, done };
+    }
+    return this.whenSent.promise;
+  }
+
+  vouch(): void {
+    const vouched = this.whenVouched;
+    this.whenVouched = undefined;
+    vouched?.();
+  }
+
   private handOver(): void {
     if (this.small.length === 0 || this.socket.destroyed) return;
     const joined = this.small.length === 1 ? this.small[0]! : Buffer.concat(this.small, this.smallBytes);
@@ -97,7 +131,10 @@ export class TcpTransport implements Transport {
       this.corked = false;
       socket.uncork();
     }
-    if (socket.destroyed) return Promise.resolve();
+    if (socket.destroyed) {
+      this.whenSent?.done();
+      return Promise.resolve();
+    }
     return new Promise((done) => {
       // A peer that never reads, or never answers our end with its own, must not hold the
       // socket open.
@@ -109,6 +146,7 @@ export class TcpTransport implements Transport {
       });
       socket.once("close", () => {
         clearTimeout(cut);
+        this.whenSent?.done();
         done();
       });
       socket.end();
@@ -173,7 +211,12 @@ export function connectTcp(host: string, port: number, timeoutMs = 2000, key?: N
 }
 
 export interface ListenOptions {
-  /** At most this many connections from one address are open at once: the next is closed. */
+  /**
+   * At most this many connections from one address are open at once that have not proved
+   * themselves yet (said hello, or completed the handshake with the network's key): past it, the
+   * oldest such one is closed. A flood of idle connections is cut, never the host's own processes,
+   * which say hello at once (a host may run thousands of them).
+   */
   maxPerAddress?: number;
   /** The network's key: each connection must complete a TLS handshake with it first. */
   key?: NetworkKey;
@@ -190,25 +233,37 @@ export function listenTcp(
 ): Promise<Listener> {
   return new Promise((resolve, reject) => {
     const sockets = new Set<net.Socket>();
-    const perAddress = new Map<string, number>();
+    /** Connections not proved yet, by address, oldest first. */
+    const unproved = new Map<string, Set<net.Socket>>();
+    const proved = (address: string, socket: net.Socket) => {
+      const set = unproved.get(address);
+      if (set?.delete(socket) && set.size === 0) unproved.delete(address);
+    };
     const server = net.createServer((socket) => {
       const address = socket.remoteAddress ?? "?";
-      const open = perAddress.get(address) ?? 0;
-      if (open >= maxPerAddress) {
-        tripped("connections_per_address", address, `${open} connections open from it already`);
-        socket.destroy();
-        return;
+      let waiting = unproved.get(address);
+      if (!waiting) unproved.set(address, (waiting = new Set()));
+      if (waiting.size >= maxPerAddress) {
+        const [oldest] = waiting;
+        tripped("connections_per_address", address, `${waiting.size} connections from it have not said hello: the oldest was closed`);
+        proved(address, oldest!);
+        oldest!.destroy();
+        waiting = unproved.get(address) ?? unproved.set(address, new Set()).get(address)!;
       }
-      perAddress.set(address, open + 1);
+      waiting.add(socket);
       sockets.add(socket);
       socket.once("close", () => {
         sockets.delete(socket);
-        const left = perAddress.get(address)! - 1;
-        if (left > 0) perAddress.set(address, left);
-        else perAddress.delete(address);
+        proved(address, socket);
       });
-      if (!key) return onTransport(new TcpTransport(socket));
+      if (!key) {
+        const transport = new TcpTransport(socket);
+        transport.whenVouched = () => proved(address, socket);
+        return onTransport(transport);
+      }
       void secureAccepted(socket, key, handshakeTimeoutMs).then((secured) => {
+        // The handshake proved the network's key.
+        proved(address, socket);
         if (secured && !secured.destroyed) onTransport(new TcpTransport(secured));
       });
     });

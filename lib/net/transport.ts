@@ -26,6 +26,16 @@ export interface Transport {
   readonly lendsChunks?: boolean;
   /** Bytes written and not yet handed to the system: what the peer has not read. */
   readonly queuedBytes: number;
+  /**
+   * Resolves once everything written so far is handed to the system, which delivers it even if
+   * this process exits next (`await publish(); process.exit(0)`). Absent: writes leave at once.
+   */
+  sent?(): Promise<void>;
+  /**
+   * The peer proved itself (said hello): it no longer counts among its address's connections
+   * that have not (listenTcp's `maxPerAddress`).
+   */
+  vouch?(): void;
   /** Stops and resumes delivery: TCP then makes the peer wait. */
   pause(): void;
   resume(): void;
@@ -50,3 +60,10 @@ export const IGNORABLE_ERRORS: ReadonlySet<string> = new Set([
   "ETIMEDOUT",
   "ECONNABORTED",
 ]);
+
+const LEFT = Promise.resolve();
+
+/** Settles once what was written to `transport` is with the system (at once for a pipe that cannot tell). */
+export function leftProcess(transport: Transport): Promise<void> {
+  return transport.sent?.() ?? LEFT;
+}

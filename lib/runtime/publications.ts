@@ -10,6 +10,7 @@ import { checkTopic } from "../pool/topic-trie.js";
 import type { Server } from "../server.js";
 import { encodePublication } from "../wire/codec.js";
 import { REQPUB, type Scope } from "../wire/message.js";
+import { leftProcess } from "../net/transport.js";
 import type { Calls } from "./calls.js";
 import type { RouterLink } from "./router-link.js";
 import { describe, type ServerLinks } from "./server-links.js";
@@ -64,16 +65,19 @@ export class Publications {
         if (targets.length === 0) return Promise.resolve(here);
         if (targets.every((target) => links.connection(target.id) !== undefined)) {
           const frame = encodePublication(topic, args, limits);
-          let slow: Promise<void>[] | undefined;
+          let waits: Promise<void>[] | undefined;
           let reached = here;
           for (const target of targets) {
             const connection = links.connection(target.id)!;
             if (!connection.publish(frame)) continue;
             reached++;
-            if (connection.congested) (slow ??= []).push(connection.drain());
+            // A subscriber that reads slower than we publish: an awaiting publisher waits for it.
+            if (connection.congested) (waits ??= []).push(connection.drain());
+            // Resolved means it has left this process: `await publish(); process.exit(0)` delivers.
+            if (targets.length === 1) return (waits ? Promise.all([...waits, leftProcess(connection.transport)]) : leftProcess(connection.transport)).then(() => reached);
+            (waits ??= []).push(leftProcess(connection.transport));
           }
-          // A subscriber that reads slower than we publish: an awaiting publisher waits for it.
-          return slow ? Promise.all(slow).then(() => reached) : Promise.resolve(reached);
+          return waits ? Promise.all(waits).then(() => reached) : Promise.resolve(reached);
         }
       }
       checkTopic(topic);

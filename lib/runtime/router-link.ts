@@ -8,6 +8,7 @@ import { helloFrom, type Identity } from "../identity.js";
 import { debug } from "../log.js";
 import { Connection } from "../net/connection.js";
 import { connectTcp, type TcpTransport } from "../net/tcp-transport.js";
+import { leftProcess } from "../net/transport.js";
 import { FunctionPool } from "../pool/function-pool.js";
 import type { BackplaneStatus } from "../wire/router-answers.js";
 import type { HostInfo } from "../wire/router-answers.js";
@@ -181,12 +182,19 @@ export class RouterLink {
   /** Sends a publication to a server by way of the routers (for its queue `groups` only, when `groupsOnly`). */
   forwardPublication(target: string, topic: string, args: unknown[], groups: readonly string[], groupsOnly = false): Promise<void> {
     const body = groups.length ? { topic, args, target, groups, ...(groupsOnly ? { groupsOnly } : {}) } : { topic, args, target };
-    return this.ready().then(() => this.connection!.send(Kind.pub, body));
+    return this.ready().then(() => this.sendLeaving(Kind.pub, body));
   }
 
   /** Sends a publication to every other site, through the backplane of `gateway`'s router (docs/backplane.md). */
   publishToSites(gateway: string, topic: string, args: unknown[], except?: string): Promise<void> {
-    return this.ready().then(() => this.connection!.send(Kind.pub, except === undefined ? { topic, args, gateway } : { topic, args, gateway, except }));
+    return this.ready().then(() => this.sendLeaving(Kind.pub, except === undefined ? { topic, args, gateway } : { topic, args, gateway, except }));
+  }
+
+  /** Sends to the router; settles once the frame has left this process. */
+  private sendLeaving(kind: Kind, body: object): Promise<void> {
+    const connection = this.connection!;
+    connection.send(kind, body);
+    return leftProcess(connection.transport);
   }
 
   /** Asks the router for its table of hosts. */

@@ -1,7 +1,9 @@
 import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { ServiceLoadError } from "../errors.js";
+import { loadConfig } from "../config.js";
 import { serviceClasses } from "./loader.js";
+import { isPythonService, pythonCommand, pythonServiceClasses } from "./python-service.js";
 import { readManifest, resolveService, servicesDir, writeManifest, type Installed } from "./manifest.js";
 
 /**
@@ -13,8 +15,7 @@ export async function install(path: string, options: { link?: boolean; dir?: str
   const dir = options.dir ?? servicesDir();
   const source = resolve(path);
   if (!existsSync(source)) throw new ServiceLoadError(source, "no such file or folder");
-  const { classes } = await serviceClasses(source);
-  const names = classes.map((Class) => Class.name);
+  const names = isPythonService(source) ? await pythonNames(source) : (await serviceClasses(source)).classes.map((Class) => Class.name);
   const name = names[0]!;
   const manifest = readManifest(dir);
   for (const [other, installed] of Object.entries(manifest)) {
@@ -33,6 +34,12 @@ export async function install(path: string, options: { link?: boolean; dir?: str
   const installed: Installed = { entry, classes: names, linked: options.link === true, source };
   writeManifest(dir, { ...manifest, [name]: installed });
   return { name, ...installed };
+}
+
+/** A Python file's service name and classes, from the Python that will run it. */
+async function pythonNames(file: string): Promise<string[]> {
+  const { name, classes } = await pythonServiceClasses(file, pythonCommand(loadConfig().values["service_control.python"]));
+  return [name, ...classes.filter((Class) => Class !== name)];
 }
 
 /** Removes an installed service (its copy, or its link: never the linked original). */

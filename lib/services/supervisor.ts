@@ -1,12 +1,13 @@
 // Runs installed services, each in a process of its own, for ServiceControl.
 import type { ChildProcess } from "node:child_process";
-import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { ServiceSettings } from "../config.js";
 import { ServiceLoadError } from "../errors.js";
 import { debug } from "../log.js";
 import { readManifest, resolveService } from "./manifest.js";
+import { isServiceCommand } from "./python-service.js";
 import { stateId } from "./state-id.js";
 
 export type ServiceState = "stopped" | "starting" | "running" | "crashed";
@@ -33,8 +34,11 @@ export interface SupervisorOptions {
   stateDir: string;
   /** `[services.<Name>]` of the config, read at each start. */
   settings: (name: string) => ServiceSettings | undefined;
-  /** Starts `labc serve <entry> --as <name>`: a process of its own, output piped. */
-  spawn: (name: string, entry: string) => ChildProcess;
+  /**
+   * Starts `labc serve <entry> --as <name>` (`python3 -m labc serve` for a `.py` file): a process
+   * of its own, output piped. `state` is the state id of its code, as `labc services` shows it.
+   */
+  spawn: (name: string, entry: string, state: string | undefined) => ChildProcess;
   /** Milliseconds between SIGTERM and SIGKILL when stopping. */
   stopTimeoutMs?: number;
   /** Milliseconds a service may take to serve after it was started. */
@@ -54,6 +58,8 @@ interface Run {
 
 interface History {
   restarts: number;
+  /** Counts the stops: a start that was finding its state id when one came does not go on. */
+  stops: number;
   lastError?: string;
   retry?: NodeJS.Timeout;
 }
@@ -128,7 +134,9 @@ export class Supervisor {
     const record = this.record(name);
     if (record.retry) clearTimeout(record.retry);
     record.retry = undefined;
-    await this.waitReady(name, this.launch(name));
+    const run = await this.begin(name);
+    if (!run) throw new ServiceLoadError(name, "was stopped while it started");
+    await this.waitReady(name, run);
     return this.info(name);
   }
 
@@ -138,6 +146,7 @@ export class Supervisor {
     const record = this.record(name);
     if (record.retry) clearTimeout(record.retry);
     record.retry = undefined;
+    record.stops++;
     const run = this.runs.get(name);
     if (!run) return this.info(name);
     run.stopping = true;
@@ -177,7 +186,7 @@ export class Supervisor {
 
   private record(name: string): History {
     let record = this.records.get(name);
-    if (!record) this.records.set(name, (record = { restarts: 0 }));
+    if (!record) this.records.set(name, (record = { restarts: 0, stops: 0 }));
     return record;
   }
 
@@ -205,13 +214,25 @@ export class Supervisor {
     };
   }
 
-  private launch(name: string): Run {
+  /**
+   * Launches a service once its state id is known (git is asked meanwhile), unless it was
+   * launched or stopped in the meantime; resolves with its run, undefined when stopped.
+   */
+  private async begin(name: string): Promise<Run | undefined> {
+    const installed = readManifest(this.options.servicesDir)[name];
+    const stops = this.record(name).stops;
+    const state = installed ? await stateId(join(this.options.servicesDir, installed.entry)).catch(() => undefined) : undefined;
+    if (this.record(name).stops !== stops) return undefined;
+    return this.runs.get(name) ?? this.launch(name, state);
+  }
+
+  private launch(name: string, state: string | undefined): Run {
     const installed = readManifest(this.options.servicesDir)[name]!;
     const entry = join(this.options.servicesDir, installed.entry);
     mkdirSync(join(this.options.stateDir, "logs"), { recursive: true });
     const log = createWriteStream(this.logFile(name), { flags: "a" });
     log.write(`--- ${new Date().toISOString()} starting ${name}\n`);
-    const child = this.options.spawn(name, entry);
+    const child = this.options.spawn(name, entry, state);
     let exitedResolve!: () => void;
     const run: Run = {
       pid: child.pid ?? -1,
@@ -265,7 +286,7 @@ export class Supervisor {
     record.restarts++;
     record.retry = setTimeout(() => {
       record.retry = undefined;
-      if (!this.runs.has(name)) this.launch(name);
+      if (!this.runs.has(name)) void this.begin(name);
     }, pause);
   }
 
@@ -291,7 +312,11 @@ export class Supervisor {
     const running = Object.fromEntries(
       [...this.runs].map(([name, run]) => [name, { pid: run.pid, startedAt: run.startedAt, stateId: run.stateId }]),
     );
-    writeFileSync(this.runningFile, JSON.stringify(running));
+    // Whole or not at all: when a router dies, each of its services may start one, and every one
+    // of those reads this file (to adopt) while another writes it; a half-written file adopts none.
+    const temporary = `${this.runningFile}.${process.pid}.tmp`;
+    writeFileSync(temporary, JSON.stringify(running));
+    renameSync(temporary, this.runningFile);
   }
 
   private adopt(): void {
@@ -308,7 +333,7 @@ export class Supervisor {
       } catch {
         continue;
       }
-      if (!command.startsWith(`labc service ${name}`) || !alive(pid)) continue;
+      if (!isServiceCommand(command, name) || !alive(pid)) continue;
       // Not our child: its end is noticed by looking.
       let ended!: () => void;
       const run: Run = { pid, child: null, startedAt, stateId: state, ready: true, stopping: false, exited: new Promise((r) => (ended = r)) };

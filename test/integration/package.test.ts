@@ -76,9 +76,9 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("the tarball holds the built library, CLI, router, types, docs and license, and nothing of tests, benchmarks or CI", () => {
+test("the tarball holds the built library, CLI, router, types, docs, license and the Python package (services in Python run it), and nothing of tests, benchmarks or CI", () => {
   const files = (globalThis as { packedFiles?: string[] }).packedFiles!;
-  for (const needed of ["dist/labc.js", "dist/cli.js", "dist/router.js", "dist/types/lib/index.d.ts", "bin/labc.js", "README.md", "LICENSE", "docs/protocol.md", "services/service-control.ts", "config.example.toml", "dist/status-page.html"]) {
+  for (const needed of ["dist/labc.js", "dist/cli.js", "dist/router.js", "dist/types/lib/index.d.ts", "bin/labc.js", "README.md", "LICENSE", "docs/protocol.md", "services/service-control.ts", "config.example.toml", "dist/status-page.html", "clients/python/labc/__init__.py", "clients/python/labc/__main__.py"]) {
     expect(files).toContain(needed);
   }
   expect(files.filter((file) => /^(test|bench|\.ci|lib|cli)\/|\.labc-build|^dist\/(lib|bench|test)\/|^tsconfig/.test(file))).toEqual([]);

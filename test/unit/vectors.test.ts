@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { MalformedFrameError } from "../../lib/errors.js";
 import { decodeMessage, encodeMessage } from "../../lib/wire/codec.js";
-import type { Kind } from "../../lib/wire/message.js";
+import { KIND_NAMES, type Kind } from "../../lib/wire/message.js";
+import { problemWith } from "../../lib/wire/validate.js";
 
 /**
  * One protocol, pinned: test/vectors/frames.json holds frames of docs/protocol.md as bytes, which
@@ -11,6 +12,15 @@ import type { Kind } from "../../lib/wire/message.js";
  * have the header it says and decode to a message that encodes back to the very same bytes; a
  * malformed one must be refused.
  */
+
+interface Refusal {
+  name: string;
+  to: "router" | "server";
+  before: string[];
+  sent: string;
+  answer: string | null;
+  closes: boolean;
+}
 
 interface Vector {
   name: string;
@@ -22,7 +32,7 @@ interface Vector {
   malformed?: string;
 }
 
-const { vectors } = JSON.parse(readFileSync(join(__dirname, "..", "vectors", "frames.json"), "utf8")) as { vectors: Vector[] };
+const { vectors, refusals } = JSON.parse(readFileSync(join(__dirname, "..", "vectors", "frames.json"), "utf8")) as { vectors: Vector[]; refusals: Refusal[] };
 const good = vectors.filter((vector) => vector.malformed === undefined);
 const bad = vectors.filter((vector) => vector.malformed !== undefined);
 
@@ -72,5 +82,42 @@ describe("the protocol's test vectors (test/vectors/frames.json)", () => {
       if (bytes.readUInt32BE(0) !== bytes.length - 4) throw new MalformedFrameError("length");
       decodeMessage(bytes.subarray(4));
     }).toThrow(MalformedFrameError);
+  });
+});
+
+/**
+ * The refusals (made by test/vectors/refusals.ts from a real router's and server's answers, and
+ * checked against the Python server by clients/python/tests/test_hostile.py): each frame sent is
+ * a well-formed frame, each answer an exc that decodes and encodes back byte for byte, and the
+ * body checks of lib/wire/validate.ts name the same problem as the answer.
+ */
+describe("the protocol's refusals (test/vectors/frames.json)", () => {
+  test("there are some, answered and not", () => {
+    expect(refusals.filter((r) => r.answer !== null).length).toBeGreaterThan(3);
+    expect(refusals.filter((r) => r.answer === null).length).toBeGreaterThan(1);
+    expect(refusals.find((r) => r.name.startsWith("hello of protocol version 2"))!.closes).toBe(true);
+  });
+
+  test.each(refusals.map((r) => [r.name, r] as const))("%s: what is sent decodes, the answer decodes and encodes back byte for byte", (_name, r) => {
+    for (const hex of [...r.before, r.sent]) {
+      const bytes = Buffer.from(hex, "hex");
+      expect(bytes.readUInt32BE(0)).toBe(bytes.length - 4);
+      decodeMessage(bytes.subarray(4));
+    }
+    const sent = decodeMessage(Buffer.from(r.sent, "hex").subarray(4));
+    if (r.answer === null) {
+      expect(r.closes).toBe(true);
+      return;
+    }
+    const bytes = Buffer.from(r.answer, "hex");
+    expect(bytes.readUInt32BE(0)).toBe(bytes.length - 4);
+    const answer = decodeMessage(bytes.subarray(4));
+    expect(answer.kind).toBe(4);
+    expect(answer.id).toBe(sent.id);
+    expect(problemWith(answer.kind as Kind, answer.body as Record<string, unknown>)).toBeUndefined();
+    expect(Buffer.concat([encodeMessage(answer.kind as Kind, answer.id, answer.body)].flat()).toString("hex")).toBe(r.answer);
+    const body = answer.body as { code: string; message: string };
+    const problem = problemWith(sent.kind as Kind, sent.body as Record<string, unknown>);
+    if (body.code === "LABC_BAD_MESSAGE" && problem) expect(body.message).toBe(`bad ${KIND_NAMES[sent.kind as Kind]} message: ${problem}`);
   });
 });

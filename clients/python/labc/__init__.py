@@ -174,6 +174,11 @@ class Host:
     def publish(self, topic: str, *args: Any) -> int:
         return runtime().publications.publish_to(topic, list(args), self.name)
 
+    @property
+    def network(self) -> "_Names":
+        """Functions by attribute, from this host: ``get_host("computer1").network.core.info()``."""
+        return _Names("", self.name)
+
     def __getattr__(self, name: str) -> "_Names":
         if name.startswith("__"):
             raise AttributeError(name)
@@ -214,9 +219,10 @@ class _Localhost(Host):
 
     @property
     def name(self) -> str:  # type: ignore[override]
+        # The host's name, as on the TypeScript side (getHost takes a name or an id alike).
         rt = runtime()
         rt.link.ready()
-        return rt.link.host_id
+        return rt.link.host or rt.link.host_id
 
     @name.setter
     def name(self, value: str) -> None:

@@ -82,13 +82,20 @@ class Calls:
             return self.call_here(name, args, timeout)
         route = self.rt.links.route(target)
         waiter = Waiter(name, target.describe())
-        id = route.request({"fn": name, "args": list(args), "timeoutMs": int(timeout * 1000)}, waiter)
+        connection = route.connection
+        # This thread reads the answer itself when no other thread reads the connection.
+        claimed = connection.claim_reading()
         try:
-            answered = waiter.wait(timeout)
-        except KeyboardInterrupt:
-            # Ctrl-C: the server is told, and the function's context says it was cancelled.
-            route.cancel(id)
-            raise
+            id = route.request({"fn": name, "args": list(args), "timeoutMs": int(timeout * 1000)}, waiter)
+            try:
+                answered = connection.wait(waiter, timeout, claimed)
+            except KeyboardInterrupt:
+                # Ctrl-C: the server is told, and the function's context says it was cancelled.
+                route.cancel(id)
+                raise
+        finally:
+            if claimed:
+                connection.release_reading()  # when an exception left before wait gave it back
         if not answered:
             route.cancel(id)
             raise CallTimeout(f'call to "{name}" on {target.describe()} timed out after {int(timeout * 1000)} ms',

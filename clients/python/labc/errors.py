@@ -193,6 +193,13 @@ class ClosedError(LabcError):
     wire_name = "ClosedError"
 
 
+__all__ = [
+    "LabcError", "RemoteError", "NoSuchFunctionError", "NoSuchHostError", "NoSuchServiceError", "StateMismatchError",
+    "CallTimeout", "ConnectionLostError", "BadArgumentsError", "FrameTooLargeError", "MalformedFrameError", "LimitError",
+    "BadMessageError", "CancelledError", "StreamRequiredError", "ItemLostError", "MapError", "NoCallContextError",
+    "NotPermittedError", "NotTrustedError", "ConfigError", "RouterUnavailableError", "ServiceLoadError", "ClosedError",
+]
+
 #: Every class by its wire name (the ``name`` of an ``exc``), to rebuild what a peer sent.
 BY_WIRE_NAME: Dict[str, type] = {
     cls.wire_name: cls
@@ -240,8 +247,9 @@ def exc_body(error: BaseException, with_stack: bool = False) -> Dict[str, Any]:
     A LabcError travels as its wire name and code; any other exception as its class name, its
     own ``code`` attribute when it is a string, its own fields as ``data`` and its cause.
     """
+    # The keys in the order the TypeScript side writes them: name, message, code, data, cause.
     if isinstance(error, LabcError):
-        body: Dict[str, Any] = {"name": error.wire_name, "code": error.code, "message": error.message}
+        body: Dict[str, Any] = {"name": error.wire_name, "message": error.message, "code": error.code}
         if error.data:
             body["data"] = error.data
     else:

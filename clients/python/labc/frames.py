@@ -175,6 +175,21 @@ def encode(kind: int, id: int, body: dict, flags: int = 0, max_frame: int = MAX_
     return b"".join((head, data, b"".join(_U32.pack(len(b)) for b in blobs), *blobs))
 
 
+def encode_publication(topic: str, args: List[Any], max_frame: int = MAX_FRAME) -> bytes:
+    """``encode(Kind.PUB, 0, {"topic": topic, "args": args})``, the same bytes, without making the
+    body and walking it again: a publisher's every message."""
+    if type(topic) is str and type(args) is list and values.is_plain(args):
+        text = '{"topic":' + _dumps(topic) + ',"args":' + _dumps(args) + "}"
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            data = _utf8(text)
+        total = HEADER + len(data)
+        if total <= max_frame:
+            return _HEAD.pack(total, Kind.PUB, 0, 0, 0, len(data)) + data
+    return encode(Kind.PUB, 0, {"topic": topic, "args": list(args)}, 0, max_frame)
+
+
 # ---- decoding --------------------------------------------------------------------------------
 
 
@@ -301,6 +316,11 @@ class FrameReader:
         if type(data) is not bytes:
             data = bytes(data)  # a memoryview of a read buffer: searched and decoded as bytes
         buf = self._buf
+        if not buf and len(data) >= 4 + HEADER:
+            # The common read: one whole frame (an answer, a lone publication).
+            (length,) = _U32.unpack_from(data, 0)
+            if length + 4 == len(data) and HEADER <= length <= self.max_frame:
+                return [_decode(data, 4, length + 4, self._undefined)]
         if buf:
             buf += data
             src: Any = buf

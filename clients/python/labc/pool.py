@@ -29,8 +29,12 @@ class PoolServer:
     functions: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     topics: Set[str] = field(default_factory=set)
 
+    described: str = field(default="", repr=False, compare=False)
+
     def describe(self) -> str:
-        return f"server {self.id} on {self.host} (pid {self.pid}, {self.address}:{self.port})"
+        if not self.described:
+            self.described = f"server {self.id} on {self.host} (pid {self.pid}, {self.address}:{self.port})"
+        return self.described
 
 
 @dataclass
@@ -95,6 +99,15 @@ class Pool:
         #: Who subscribes to a topic, by topic, for as long as the pool does not change (the
         #: publisher's hot path asks it for every publication).
         self._subscribers: Dict[tuple, List[PoolServer]] = {}
+        #: The servers a call may go to (the nearest of those offering it), by name, scope,
+        #: perspective and state, for as long as the pool does not change (every call asks).
+        self._nearest: Dict[tuple, List[PoolServer]] = {}
+        self._groups: Dict[str, Dict[str, List[PoolServer]]] = {}
+
+    def _changed(self) -> None:
+        self._subscribers.clear()
+        self._nearest.clear()
+        self._groups.clear()
 
     def _add(self, entry: Dict[str, Any]) -> PoolServer:
         known = self.servers.get(entry["id"])
@@ -118,7 +131,7 @@ class Pool:
 
     def replace(self, entries: List[Dict[str, Any]]) -> None:
         with self.lock:
-            self._subscribers.clear()
+            self._changed()
             self.servers.clear()
             for entry in entries:
                 self._announce(self._add(entry), entry)
@@ -127,12 +140,12 @@ class Pool:
         entry = body.get("server")
         if isinstance(entry, dict):
             with self.lock:
-                self._subscribers.clear()
+                self._changed()
                 self._announce(self._add(entry), entry)
 
     def apply_withdraw(self, body: Dict[str, Any]) -> None:
         with self.lock:
-            self._subscribers.clear()
+            self._changed()
             server = self.servers.get(body.get("server"))
             if server is None:
                 return
@@ -143,7 +156,7 @@ class Pool:
 
     def remove(self, server_id: str) -> Optional[PoolServer]:
         with self.lock:
-            self._subscribers.clear()
+            self._changed()
             return self.servers.pop(server_id, None)
 
     def set_suspect(self, server_id: str, suspect: bool) -> None:
@@ -151,12 +164,26 @@ class Pool:
             server = self.servers.get(server_id)
             if server is not None:
                 server.suspect = suspect
+                self._nearest.clear()
 
     def candidates(self, name: str, scope: str, at: Perspective) -> List[PoolServer]:
         with self.lock:
             return [server for server in self.servers.values() if offers(server, name, scope, at)]
 
     def resolve(self, name: str, scope: str, at: Perspective, state: Optional[str] = None) -> Optional[PoolServer]:
+        key = (name, scope, at.host_id, at.server_id, at.caller_host_id, at.caller_server_id, at.named, at.realm, state)
+        nearest = self._nearest.get(key)
+        if nearest is None:
+            with self.lock:
+                nearest = self._nearest_to(name, scope, at, state)
+                if len(self._nearest) > 10000:
+                    self._nearest.clear()
+                self._nearest[key] = nearest
+        if len(nearest) <= 1:
+            return nearest[0] if nearest else None
+        return random.choice(nearest)
+
+    def _nearest_to(self, name: str, scope: str, at: Perspective, state: Optional[str]) -> List[PoolServer]:
         found = self.candidates(name, scope, at)
         if state is not None:
             found = [server for server in found if server.state == state]
@@ -164,9 +191,9 @@ class Pool:
             well = [server for server in found if not server.suspect]
             found = well or found
         if len(found) <= 1:
-            return found[0] if found else None
+            return found
         best = min(locality(server, at) for server in found)
-        return random.choice([server for server in found if locality(server, at) == best])
+        return [server for server in found if locality(server, at) == best]
 
     def subscribers(self, topic: str, own_id: Optional[str]) -> List[PoolServer]:
         """Servers (not this process) with a subscription outside groups matching ``topic``."""
@@ -189,7 +216,11 @@ class Pool:
             return out
 
     def group_members(self, topic: str) -> Dict[str, List[PoolServer]]:
-        """For each queue group with a subscription matching ``topic``, its servers."""
+        """For each queue group with a subscription matching ``topic``, its servers (the caller
+        must not change what it gets: it is kept until the pool changes)."""
+        known = self._groups.get(topic)
+        if known is not None:
+            return known
         with self.lock:
             groups: Dict[str, List[PoolServer]] = {}
             for server in self.servers.values():
@@ -199,6 +230,9 @@ class Pool:
                         members = groups.setdefault(group, [])
                         if server not in members:
                             members.append(server)
+            if len(self._groups) > 10000:
+                self._groups.clear()
+            self._groups[topic] = groups
             return groups
 
     def hosts(self) -> Dict[str, str]:

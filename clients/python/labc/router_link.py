@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import shlex
 import shutil
 import subprocess
 import threading
@@ -32,7 +33,7 @@ def router_command() -> Optional[List[str]]:
     """How to run ``labc router`` here: ``$LABC_COMMAND`` (a command line), else ``labc`` on the PATH."""
     given = os.environ.get("LABC_COMMAND")
     if given:
-        return given.split()
+        return shlex.split(given)
     found = shutil.which("labc")
     return [found] if found else None
 
@@ -43,7 +44,7 @@ def start_router(config: Config) -> None:
     address = f"{config['router.address']}:{config['router.port']}"
     if command is None:
         raise RouterUnavailableError(
-            f"no labc router answers on {address}, and the labc command that starts one is not installed here: npm install -g labc (it needs Node.js 20 or newer)",
+            f"no labc router answers on {address}, and the labc command that starts one is not installed here: npm install -g labc (it needs Node.js 20.6 or newer)",
             data={"address": address},
         )
     folder = state_dir()
@@ -61,7 +62,10 @@ def start_router(config: Config) -> None:
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True, close_fds=True,
         )
     except OSError as error:
-        raise RouterUnavailableError(f"no labc router answers on {address}, and starting one with {' '.join(command)} failed: {error}", data={"address": address}) from error
+        # A command that is not there (LABC_COMMAND naming a path that does not exist) is the
+        # same case as no labc installed: say how to install it.
+        hint = ": npm install -g labc (it needs Node.js 20 or newer)" if isinstance(error, FileNotFoundError) else ""
+        raise RouterUnavailableError(f"no labc router answers on {address}, and starting one with {' '.join(command)} failed: {error}{hint}", data={"address": address}) from error
     finally:
         log.close()
 
@@ -225,6 +229,11 @@ class RouterLink:
                 attempt += 1
 
     # --- what a process asks of its router ----------------------------------------------------
+
+    @property
+    def registered(self) -> bool:
+        """The router knows this process as a server (and what it offered so far)."""
+        return self._registered and self.connection is not None and not self.connection.closed
 
     def discovering_s(self) -> float:
         if not self._settled_at:

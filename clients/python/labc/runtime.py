@@ -5,6 +5,7 @@ other functions of the package use one made on first use; ``labc.Runtime(...)`` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import atexit
 import inspect
 import os
@@ -46,6 +47,7 @@ class Runtime:
         self._aio: Optional[asyncio.AbstractEventLoop] = None
         self._pending_functions: List[tuple] = []
         self._pending_handlers: List[tuple] = []
+        self._deferring = False
         self._closed = False
         self._stopped = threading.Event()
         self._lock = threading.RLock()
@@ -106,24 +108,45 @@ class Runtime:
             return self.server
 
     def add_function(self, fn: Callable, options: Dict[str, Any], name: Optional[str] = None, serial_key: Any = None) -> None:
+        """Offers ``fn`` now (as TypeScript's ``register(fn)``): the process starts serving."""
         self._open()
         name = name or options.get("name") or fn.__name__
         exclusive = serial_key if serial_key is not None else (fn if options.get("exclusive") else None)
-        if self.server is None:
+        if self._deferring:
             self._pending_functions.append((name, fn, options, exclusive))
             return
-        entry = self.server.add_function(name, fn, options, exclusive)
-        self.link.announce({"functions": [entry], "topics": []})
+        entry = self._ensure_server().add_function(name, fn, options, exclusive)
+        self._offer({"functions": [entry], "topics": []})
 
     def add_subscriber(self, pattern: str, fn: Callable, group: Optional[str], label: Optional[str] = None) -> None:
+        """Subscribes ``fn`` now (as TypeScript's ``subscribe(fn, pattern)``)."""
         self._open()
         label = label or getattr(fn, "__qualname__", repr(fn))
-        if self.server is None:
+        if self._deferring:
             self._pending_handlers.append((pattern, fn, group, label))
             return
-        key = self.server.add_handler(pattern, fn, group, label)
+        key = self._ensure_server().add_handler(pattern, fn, group, label)
         if key:
-            self.link.announce({"functions": [], "topics": [key]})
+            self._offer({"functions": [], "topics": [key]})
+
+    def _offer(self, offer: Dict[str, Any]) -> None:
+        from .server import offered
+
+        offer["functions"] = [entry for entry in offer["functions"] if offered(entry)]
+        if self.link.registered:
+            self.link.announce(offer)
+        else:
+            self.link.register()
+
+    @contextlib.contextmanager
+    def deferred(self):
+        """Decorated functions are kept, not served, until ``serve()``: ``python -m labc serve
+        file.py`` imports a file (or lists what it offers) this way."""
+        self._deferring = True
+        try:
+            yield self
+        finally:
+            self._deferring = False
 
     def serve(self, *instances: Any, block: bool = True, exclusive: bool = False) -> "Runtime":
         """Serves what was registered, and each instance's decorated methods (under the class's
@@ -137,30 +160,48 @@ class Runtime:
             server.add_handler(pattern, fn, group, label)
         self._pending_functions.clear()
         self._pending_handlers.clear()
+        before = server.offer()
         for instance in instances:
             self._serve_instance(server, instance, exclusive)
-        self.link.register()
+        if self.link.registered:
+            after = server.offer()
+            known = {entry["name"] for entry in before["functions"]}
+            self.link.announce({"functions": [e for e in after["functions"] if e["name"] not in known],
+                                "topics": [t for t in after["topics"] if t not in before["topics"]]})
+        else:
+            self.link.register()
         if block:
             self.wait()
         return self
 
     def _serve_instance(self, server: Server, instance: Any, exclusive: bool) -> None:
-        route = route_name(type(instance).__name__)
+        cls = type(instance)
+        route = route_name(cls.__name__)
         found = False
-        for attribute in dir(type(instance)):
-            method = getattr(type(instance), attribute, None)
+        for attribute in dir(cls):
+            method = getattr(cls, attribute, None)
             target = getattr(method, "__func__", method)
-            for options in marks(target, REGISTER_MARK) if callable(target) else []:
+            if not callable(target):
+                continue
+            for options in marks(target, REGISTER_MARK):
                 found = True
                 key = instance if (exclusive or options.get("exclusive")) else None
-                server.add_function(f"{route}.{options.get('name') or attribute}", getattr(instance, attribute), options, key)
-            for options in marks(target, SUBSCRIBE_MARK) if callable(target) else []:
+                name = options.get("name") or attribute
+                bound = getattr(instance, attribute)
+                # As on the TypeScript side: `power_supply.set_voltage`, and `set_voltage` too
+                # unless this process serves that name already.
+                server.add_function(f"{route}.{name}", bound, options, key)
+                if name in server.functions:
+                    self.warn(f'"{name}" is already served by this process; {route}.{name} reaches {cls.__name__}.{attribute}')
+                else:
+                    server.add_function(name, bound, options, key)
+            for options in marks(target, SUBSCRIBE_MARK):
                 found = True
-                server.add_handler(options["pattern"], getattr(instance, attribute), options.get("group"), f"{type(instance).__name__}.{attribute}")
+                server.add_handler(options["pattern"], getattr(instance, attribute), options.get("group"), f"{cls.__name__}.{attribute}")
         if not found:
             from .errors import BadArgumentsError
 
-            raise BadArgumentsError(f"{type(instance).__name__} has no method decorated with @labc.register or @labc.subscribe")
+            raise BadArgumentsError(f"{cls.__name__} has no method decorated with @labc.register or @labc.subscribe")
 
     def wait(self) -> None:
         """Blocks until Ctrl-C or SIGTERM (or ``stop()``), then stops serving without losing a call."""
@@ -202,7 +243,10 @@ class Runtime:
         self._aio = loop
 
     def warn(self, message: str) -> None:
-        print(f"labc: {message}", file=sys.stderr, flush=True)
+        # A message may quote what a peer sent (a topic, a name): never its raw control bytes.
+        from .trips import escape_controls
+
+        print(f"labc: {escape_controls(message)}", file=sys.stderr, flush=True)
 
     def debug(self, message: str) -> None:
         if os.environ.get("LABC_DEBUG"):

@@ -75,6 +75,18 @@ class ServerLinks:
             return Route(self.link.ready(), server.id)
         return Route(connection, None)
 
+    def ready_route(self, server: PoolServer) -> Optional[Route]:
+        """The route to ``server`` when there is one without dialing or connecting to the router
+        (the asyncio face sends on it from its event loop); None when ``route`` would have to."""
+        connection = self._open.get(server.id)
+        if connection is not None and not connection.closed and id(connection) not in self._leaving:
+            return Route(connection, None)
+        if server.gateway is not None or server.id in self._routed:
+            link = self.link.connection
+            if link is not None and not link.closed:
+                return Route(link, server.id)
+        return None
+
     def _dial(self, server: PoolServer) -> Optional[Connection]:
         with self._lock:
             gate = self._dialing.setdefault(server.id, threading.Lock())

@@ -18,18 +18,21 @@ _END = object()
 class StreamWaiter(Waiter):
     """Collects a stream's items and its end, filled by the loop's thread."""
 
-    __slots__ = ("items", "cond", "ended", "on_item")
+    __slots__ = ("items", "cond", "ended", "on_item", "streamed")
 
     def __init__(self, function: str, target: str) -> None:
         super().__init__(function, target)
         self.items: Deque[Any] = deque()
         self.cond = threading.Condition(threading.Lock())
         self.ended = False
+        #: Whether the function streams (an item came, or an end of stream), not returns one value.
+        self.streamed = False
         #: Called on the loop's thread for each item (the asyncio face wakes its task).
         self.on_item: Optional[Callable[[], None]] = None
 
     def item(self, body: Dict[str, Any]) -> None:
         with self.cond:
+            self.streamed = True
             self.items.append(body.get("v"))
             self.cond.notify()
         if self.on_item is not None:
@@ -39,7 +42,9 @@ class StreamWaiter(Waiter):
         with self.cond:
             if kind == Kind.EXC:
                 self.items.append(_Failure(error_from_exc(body, self.function, self.target)))
-            elif body.get("done") is not True:
+            elif body.get("done") is True:
+                self.streamed = True
+            else:
                 # The function returned one value, not a stream: the reader gets it as one item.
                 self.items.append(body.get("v"))
             self.items.append(_END)
@@ -79,6 +84,11 @@ class Stream:
         self._timeout = timeout
         self._started = False
         self._done = False
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the function streams its items (True once one came), or returned one value."""
+        return self._waiter.streamed
 
     def __iter__(self) -> "Stream":
         return self

@@ -1,0 +1,383 @@
+"""Links secured with the network's secret: TLS 1.3 with an external pre-shared key, as
+docs/protocol.md#secured-links says (and lib/trust/tls-link.ts does on the TypeScript side).
+
+The keys come from the secret by HKDF-SHA256 (written here with the standard library's ``hmac``
+and ``hashlib``); the handshake is OpenSSL's, reached through ``ssl``'s PSK callbacks, which
+Python has from 3.13 (``SSLContext.set_psk_client_callback``). On an older Python a network with
+a secret cannot be joined, and the error says so: there is no other way in through ``ssl``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import select
+import socket
+import ssl
+import sys
+import time
+from typing import Callable, Dict, Optional
+
+from .errors import ConfigError, LabcError, NotTrustedError
+
+PREFIX = "labc1_"
+_FORMAT = re.compile(r"^labc1_[A-Za-z0-9_-]{43}$")
+#: The suites a PSK of SHA-256 can be used with (OpenSSL offers an external PSK under those alone).
+CIPHERS = ("TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256")
+#: How long a client's handshake may take when its socket has no timeout.
+HANDSHAKE_S = 10.0
+#: The first byte of a TLS record that carries a handshake (a ClientHello).
+_TLS_HANDSHAKE = 0x16
+_CERTIFICATE = "presented a certificate instead of the network key: it does not hold the secret"
+
+
+def hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
+    """HKDF (RFC 5869) with SHA-256: extract, then expand to ``length`` bytes."""
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def secret_problem(text: object) -> str:
+    """What is wrong with a text that is not a secret, without repeating any of it (a near miss is
+    nearly the secret): lengths and kinds of characters only, as lib/trust/secret.ts says them."""
+    unrepeated = "; it is not repeated here"
+    if not isinstance(text, str):
+        return f"it is a {type(text).__name__}, not a text{unrepeated}"
+    text = text.strip()
+    if not text:
+        return "it is empty"
+    body_length = 43
+    problems = []
+    prefixed = text.startswith(PREFIX)
+    if not prefixed:
+        at = text.find(PREFIX)
+        problems.append(f"it does not start with {PREFIX}" + (f" ({at} other characters come before it)" if at > 0 else ""))
+        if len(text) != len(PREFIX) + body_length:
+            problems.append(f"it has {len(text)} characters where a secret has {len(PREFIX) + body_length}")
+    elif len(text) != len(PREFIX) + body_length:
+        problems.append(f"it has {len(text) - len(PREFIX)} characters after {PREFIX} where a secret has {body_length}")
+    strange = [c for c in (text[len(PREFIX):] if prefixed else text) if not re.match(r"[A-Za-z0-9_-]", c)]
+    if strange:
+        kinds = []
+        for c in strange:
+            kind = ("spaces or line breaks" if c.isspace() else "quotes" if c in "\"'`" else "+, / or = of plain base64 where a secret is base64url"
+                    if c in "+/=" else "non-ASCII characters" if not 0x20 <= ord(c) <= 0x7E else "punctuation")
+            if kind not in kinds:
+                kinds.append(kind)
+        problems.append(f"{len(strange)} of its characters are not letters, digits, - or _ ({'; '.join(kinds)})")
+    return ("; ".join(problems) or f"it is not {PREFIX} and {body_length} letters, digits, - or _") + unrepeated
+
+
+def parse_secret(text: str) -> bytes:
+    """The secret's 32 bytes, or a ConfigError naming ``network.secret`` and what is wrong (never the text)."""
+    trimmed = text.strip() if isinstance(text, str) else text
+    if not isinstance(trimmed, str) or not _FORMAT.match(trimmed):
+        raise ConfigError(f"network.secret: not a labc network secret (make one with `labc secret new`, copy it whole): {secret_problem(text)}",
+                          data={"key": "network.secret"})
+    return base64.urlsafe_b64decode(trimmed[len(PREFIX):] + "=")
+
+
+class NetworkKey:
+    """What a secret gives a link: the PSK, and the key id that names it (in the clear) and tells
+    two secrets apart in messages without saying anything about either."""
+
+    __slots__ = ("psk", "id", "identity")
+
+    def __init__(self, secret: str) -> None:
+        raw = parse_secret(secret)
+        self.psk = hkdf_sha256(raw, b"labc network", b"tls psk", 32)
+        self.id = hkdf_sha256(raw, b"labc network", b"key id", 8).hex()
+        self.identity = f"labc1 {self.id}"
+
+
+_keys: Dict[str, NetworkKey] = {}
+
+
+def network_key(secret: str) -> NetworkKey:
+    key = _keys.get(secret)
+    if key is None:
+        key = _keys[secret] = NetworkKey(secret)
+    return key
+
+
+def supported() -> Optional[str]:
+    """None when this Python can secure links; else why not (for the error)."""
+    if sys.version_info < (3, 13) or not hasattr(ssl.SSLContext, "set_psk_client_callback"):
+        return "its ssl module has no TLS-PSK callbacks (SSLContext.set_psk_client_callback came in Python 3.13)"
+    if not getattr(ssl, "HAS_PSK", False):
+        return f"its ssl module was built without PSK support ({ssl.OPENSSL_VERSION})"
+    if not getattr(ssl, "HAS_TLSv1_3", False):
+        return f"its ssl module has no TLS 1.3 ({ssl.OPENSSL_VERSION})"
+    return None
+
+
+def require_support() -> None:
+    """Raises the ConfigError that says this Python cannot join a network with a secret.
+
+    A ConfigError (LABC_CONFIG), not NotTrustedError: no peer is at fault and no secret is
+    wrong; what must change is this process's setup (which Python runs it), and code that
+    catches NotTrustedError to tell a user "the secrets differ" must not catch this.
+    """
+    why = supported()
+    if why is not None:
+        version = ".".join(str(n) for n in sys.version_info[:3])
+        raise ConfigError(
+            f"this labc network has a secret (network.secret is set), and secured links need Python 3.13 or newer: "
+            f"this is Python {version} ({sys.executable}), and {why}. Run this program with python3.13 or newer",
+            data={"key": "network.secret", "python": version},
+        )
+
+
+def _tls13(context: ssl.SSLContext) -> None:
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.maximum_version = ssl.TLSVersion.TLSv1_3
+    # X25519 alone (OpenSSL 3: the only group offered or accepted); psk_dhe_ke is OpenSSL's only
+    # mode unless OP_ALLOW_NO_DHE_KEX is set, and it is not: every handshake is an exchange.
+    context.set_ecdh_curve("X25519")
+    # TLS 1.3 suites cannot be chosen through ssl (set_ciphers is for 1.2 and below): the PSK's
+    # hash (SHA-256) narrows what a handshake with it can use, and it is checked after.
+
+
+_client_contexts: Dict[str, ssl.SSLContext] = {}
+
+
+def _client_context(key: NetworkKey) -> ssl.SSLContext:
+    context = _client_contexts.get(key.id)
+    if context is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        _tls13(context)
+        # No name to check (no SNI, no certificate), but a certificate is still *verified*,
+        # against a trust store left empty: a server that tries a certificate instead of the
+        # key fails inside the handshake, before this side finishes it. (ssl cannot limit the
+        # signature schemes offered, as the TypeScript side does; this closes the same door.)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_REQUIRED
+        psk, identity = key.psk, key.identity
+        context.set_psk_client_callback(lambda hint: (identity, psk))
+        _client_contexts[key.id] = context
+    return context
+
+
+def _handshake(tls: ssl.SSLSocket, deadline: float) -> None:
+    """Runs the handshake of a non-blocking TLS socket to its end, or ``socket.timeout`` at ``deadline``."""
+    while True:
+        try:
+            tls.do_handshake()
+            return
+        except ssl.SSLWantReadError:
+            wait = ([tls], [])
+        except ssl.SSLWantWriteError:
+            wait = ([], [tls])
+        left = deadline - time.monotonic()
+        if left <= 0 or not any(select.select(wait[0], wait[1], [], left)[:2]):
+            raise socket.timeout("TLS handshake timed out")
+
+
+def _check(tls: ssl.SSLSocket) -> Optional[str]:
+    """What is wrong with a finished handshake, or None: the checks both sides make after it.
+
+    What Python lets us see, and what each proves:
+    - ``session_reused`` is OpenSSL's ``SSL_session_reused``: true when the handshake was keyed by
+      a PSK the peer accepted, false for a certificate handshake. Neither side of labc ever
+      offers or issues a session ticket (the client sets no ``session``; the server issues none,
+      ``num_tickets = 0``), so the PSK can only be the network's. A completed handshake then
+      proves the peer holds the key: its Finished message is a MAC under keys derived from it.
+    - ``getpeercert(binary_form=True) is None``: no certificate came at all (the dict form is
+      empty for a certificate that came unverified, so it is not used).
+    - ``version()`` and ``cipher()``: TLS 1.3, and a suite of docs/protocol.md.
+    What it cannot show: which identity the server chose (there is one to choose), the group
+    the exchange used (X25519 is the only one either side allows) or the PSK mode (OpenSSL
+    offers psk_dhe_ke alone).
+    """
+    if tls.version() != "TLSv1.3":
+        return f"negotiated {tls.version()}, not TLS 1.3"
+    cipher = tls.cipher()
+    if cipher is None or cipher[0] not in CIPHERS:
+        return f"negotiated the suite {cipher[0] if cipher else None}, not one of {', '.join(CIPHERS)}"
+    if tls.getpeercert(binary_form=True) is not None:
+        return _CERTIFICATE
+    if not tls.session_reused:
+        return "completed a TLS handshake without the network key (no PSK was used)"
+    return None
+
+
+def client_side(sock: socket.socket, secret: str, address: str) -> ssl.SSLSocket:
+    """Secures a connected socket as a client: a TLS socket once the peer proved the network key.
+
+    The handshake takes at most the socket's timeout (HANDSHAKE_S without one); a timeout is
+    ``socket.timeout``, as for a connect. A peer that has another secret, none, or offers a
+    certificate: NotTrustedError naming ``address``. The socket is closed when this raises.
+    """
+    try:
+        key = network_key(secret)
+        require_support()
+    except LabcError:
+        sock.close()
+        raise
+    deadline = time.monotonic() + (sock.gettimeout() or HANDSHAKE_S)
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    tls = _client_context(key).wrap_socket(sock, server_side=False, server_hostname=None, do_handshake_on_connect=False)
+    try:
+        _handshake(tls, deadline)
+    except ssl.SSLCertVerificationError as error:
+        tls.close()
+        raise NotTrustedError(f"{address}: {_CERTIFICATE}", data={"address": address}) from error
+    except ssl.SSLError as error:
+        tls.close()
+        raise NotTrustedError(f"{address}: {_client_failure(error, key)}", data={"address": address}) from error
+    except (ConnectionError, EOFError) as error:
+        tls.close()
+        raise NotTrustedError(f"{address}: closed the connection during the TLS handshake: it has no network secret, or another one",
+                              data={"address": address}) from error
+    except BaseException:
+        tls.close()
+        raise
+    problem = _check(tls)
+    if problem is not None:
+        tls.close()
+        raise NotTrustedError(f"{address}: {problem}", data={"address": address})
+    tls.settimeout(timeout)
+    return tls
+
+
+def _client_failure(error: ssl.SSLError, key: NetworkKey) -> str:
+    """Why a handshake failed, from OpenSSL's reason, in the TypeScript client's words."""
+    reason = f"{error.reason or ''} {error}".upper()
+    if "CERTIFICATE" in reason or "WRONG_SIGNATURE_TYPE" in reason:
+        return _CERTIFICATE
+    if "EOF" in reason or isinstance(error, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        return "closed the connection during the TLS handshake: it has no network secret, or another one"
+    if re.search(r"WRONG_VERSION|PACKET_LENGTH|RECORD_LAYER|RECORD LAYER|WRONG VERSION", reason):
+        return "answered without TLS: it has no network secret, and this process has one"
+    if re.search(r"ALERT|DECRYPT|BAD_RECORD_MAC", reason):
+        return f"refused our network secret (key id {key.id}): it has another one"
+    return f"the TLS handshake failed ({error.reason or error}): it has no network secret, or another one"
+
+
+def server_side(sock: socket.socket, secret: str, timeout: float) -> ssl.SSLSocket:
+    """Secures a socket this process accepted: a TLS socket once the peer proved the network key,
+    within ``timeout`` seconds in all. A peer that does not (another secret, none, a resumed
+    session, a certificate) gets NotTrustedError naming its address; one speaking plain labc
+    that sent a ``hello`` with an id is first answered why, in plain frames. The socket is closed
+    when this raises.
+    """
+    try:
+        key = network_key(secret)
+        require_support()
+    except LabcError:
+        sock.close()
+        raise
+    address = _address(sock.getpeername)
+    deadline = time.monotonic() + timeout
+    sock.setblocking(False)
+    try:
+        first = _peek(sock, deadline)
+        if not first:
+            raise NotTrustedError(f"{address}: closed before a TLS handshake", data={"address": address})
+        if first[0] != _TLS_HANDSHAKE:
+            _answer_plain_peer(sock, deadline)
+            raise NotTrustedError(f"{address}: it speaks labc without TLS: it has no network secret", data={"address": address})
+    except socket.timeout as error:
+        sock.close()
+        raise NotTrustedError(f"{address}: no TLS handshake within {timeout:g} s", data={"address": address}) from error
+    except BaseException:
+        sock.close()
+        raise
+    # A context per link: its callback records whether this very handshake took our key.
+    took = [False]
+    unknown = [None]
+
+    def psk_for(identity: Optional[str]) -> bytes:
+        if identity == key.identity:
+            took[0] = True
+            return key.psk
+        unknown[0] = (identity or "").replace("labc1 ", "", 1)
+        return b""  # refused: the handshake fails with an alert
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _tls13(context)
+    context.verify_mode = ssl.CERT_NONE  # asks for no certificate (one sent unasked is an error)
+    context.num_tickets = 0  # no tickets, so no session resumes: each link proves the key afresh
+    context.set_psk_server_callback(psk_for)
+    tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+    try:
+        _handshake(tls, deadline)
+    except (ssl.SSLError, OSError, EOFError) as error:
+        tls.close()
+        if unknown[0] is not None:
+            why = f"it has another network secret (key id {unknown[0]}; ours is {key.id})"
+        elif isinstance(error, socket.timeout):
+            why = f"no TLS handshake within {timeout:g} s"
+        else:
+            why = f"TLS handshake failed ({getattr(error, 'reason', None) or error})"
+        raise NotTrustedError(f"{address}: {why}", data={"address": address}) from error
+    except BaseException:
+        tls.close()
+        raise
+    problem = _check(tls) if took[0] else "it completed a TLS handshake without our network key"
+    if problem is not None:
+        tls.close()
+        raise NotTrustedError(f"{address}: {problem}", data={"address": address})
+    return tls
+
+
+def _address(get: Callable[[], object]) -> str:
+    try:
+        where = get()
+    except OSError:
+        return "?"
+    if isinstance(where, tuple):
+        return f"{str(where[0]).replace('::ffff:', '')}:{where[1]}"
+    return str(where) or "?"
+
+
+def _peek(sock: socket.socket, deadline: float) -> bytes:
+    while True:
+        try:
+            return sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            pass
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([sock], [], [], left)[0]:
+            raise socket.timeout("no TLS handshake in time")
+
+
+def _answer_plain_peer(sock: socket.socket, deadline: float) -> None:
+    """A labc peer without the secret: a ``hello`` with an id gets an ``exc`` saying why."""
+    from .frames import Kind, encode
+
+    head = b""
+    while len(head) < 12 and time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(12 - len(head))
+        except BlockingIOError:
+            select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
+            continue
+        except OSError:
+            return
+        if not chunk:
+            return
+        head += chunk
+    if len(head) < 12 or head[4] != Kind.HELLO:
+        return
+    request = int.from_bytes(head[8:12], "big")
+    if request == 0:
+        return
+    local = _address(sock.getsockname)
+    message = f"{local}: this host requires the network secret: set the same secret on this host (`labc secret show` on a host that has it)"
+    frame = encode(Kind.EXC, request, {"name": "NotTrustedError", "code": "LABC_NOT_TRUSTED", "message": message, "data": {"address": local}})
+    try:
+        sock.setblocking(True)
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        sock.sendall(frame)
+    except OSError:
+        pass
+
