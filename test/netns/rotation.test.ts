@@ -21,7 +21,7 @@ function load(host: LanHost, targets: string[], ms: number) {
     [
       "const counts = { calls: 0, errors: [], published: 0 };",
       `const end = Date.now() + ${ms};`,
-      // Bounded: at most 3000 rounds, 20 ms apart.
+      // Bounded: at most 3000 rounds, 40 ms apart.
       "for (let i = 0; i < 3000 && Date.now() < end; i++) {",
       `  for (const fn of ${JSON.stringify(targets.map((t) => `hit_${t}`))}) {`,
       "    try { if ((await labc.call(fn, i)) === i) counts.calls++; else counts.errors.push(`${fn}: wrong answer`); }",
@@ -29,7 +29,7 @@ function load(host: LanHost, targets: string[], ms: number) {
       "  }",
       `  await labc.publish("load.${host.name}", i);`,
       "  counts.published++;",
-      "  await new Promise((done) => setTimeout(done, 20));",
+      "  await new Promise((done) => setTimeout(done, 40));",
       "}",
       "console.log(JSON.stringify(counts));",
     ],
