@@ -5,6 +5,7 @@ import { cac } from "cac";
 import { PACKAGE_ROOT } from "../lib/paths.js";
 import { STDIN_ARG } from "./args.js";
 import { registerCalls } from "./commands/calls.js";
+import { registerInvite } from "./commands/invite.js";
 import { registerListing } from "./commands/listing.js";
 import { registerRouter } from "./commands/router.js";
 import { registerServe } from "./commands/serve.js";
@@ -25,6 +26,7 @@ registerCalls(cli);
 registerListing(cli);
 registerServices(cli);
 registerSetup(cli);
+registerInvite(cli);
 registerRouter(cli);
 
 // A reader that stops early (`labc subscribe 'lab.#' | head -3`) closes the pipe: that ends the

@@ -13,6 +13,8 @@ import type { Listener, Transport } from "../lib/net/transport.js";
 import { CLI_PATH } from "../lib/paths.js";
 import { Router } from "../lib/router/router.js";
 import { HttpEndpoint } from "../lib/router/http-endpoint.js";
+import { InviteDesk } from "./invite-desk.js";
+import { RotationDuty } from "./rotation-duty.js";
 import { StatusBoard } from "./status-board.js";
 import { warn } from "../lib/log.js";
 import { Runtime } from "../lib/runtime/runtime.js";
@@ -83,6 +85,8 @@ export async function runRouter(config: Config): Promise<void> {
   const key = keyOf(config);
   // ServiceControl: a labc server inside the router process, registered with it like any other.
   const control = new Runtime(config);
+  // The secret in force for the services it starts: after a rotation's window, the new one.
+  const secretInForce = () => (key ? key.secretText() : config["network.secret"]);
   const supervisor = new Supervisor({
     servicesDir: servicesDir(),
     stateDir: stateDir(),
@@ -95,7 +99,7 @@ export async function runRouter(config: Config): Promise<void> {
             python: pythonCommand(config["service_control.python"]),
             state,
             routerPort: port,
-            env: { ...process.env, LABC_NETWORK_SECRET: config["network.secret"] },
+            env: { ...process.env, LABC_NETWORK_SECRET: secretInForce() },
           })
         : spawn(process.execPath, [CLI_PATH, "serve", entry, "--as", name], {
             // Its own process group: a Ctrl-C meant for a router in a terminal does not reach it.
@@ -104,7 +108,7 @@ export async function runRouter(config: Config): Promise<void> {
             // The router's own secret, which the service must hold to link with it: by environment,
             // never by argument (every user of the computer reads arguments in `ps`).
             // Its router is this one, on whichever port it was given (`--port` is not in the environment).
-            env: { ...process.env, LABC_NETWORK_SECRET: config["network.secret"], LABC_ROUTER_PORT: String(port) },
+            env: { ...process.env, LABC_NETWORK_SECRET: secretInForce(), LABC_ROUTER_PORT: String(port) },
           }),
   });
   const router = new Router({
@@ -152,8 +156,23 @@ export async function runRouter(config: Config): Promise<void> {
   const core = new Core({ host: self.name, hostId: self.hostId }, config["router.linger"]);
   await control.register(() => core.ping(), { name: "core.ping" });
   await control.register(() => core.info(), { name: "core.info" });
+  // Rotating the network secret without a gap (labc secret rotate, labc secret status).
+  const rotation = new RotationDuty(control, key, self, configDir());
+  await control.register((box: unknown) => rotation.rotate(box), { name: "core.rotate" });
+  await control.register(() => rotation.keys(), { name: "core.keys" });
+  rotation.start();
   // The endpoint is an extra: a router that cannot open it says why and works on without it.
-  const board = config["http.enabled"] ? new StatusBoard(control, { host: self.name, networkMetrics: () => router.info.networkMetrics() }) : undefined;
+  // "Invite a host" on the status page: as `labc invite` would, from this computer only.
+  const invites = new InviteDesk({
+    rootPort: port,
+    secret: config["network.secret"] || undefined,
+    self: { name: self.name, hostId: self.hostId },
+    answerAsks: config["discovery.enabled"],
+    stateFolder: stateDir(),
+  });
+  const board = config["http.enabled"]
+    ? new StatusBoard(control, { host: self.name, networkMetrics: () => router.info.networkMetrics(), invite: (body, far) => invites.act(body, far) })
+    : undefined;
   const http = board
     ? new HttpEndpoint({
         address: config["http.address"],
@@ -170,6 +189,8 @@ export async function runRouter(config: Config): Promise<void> {
   });
   router.markReady();
   stopOnSignal(async () => {
+    rotation.stop();
+    invites.close();
     board?.close();
     await http?.close();
     await control.close();

@@ -15,7 +15,7 @@ const CARRY =
   "On every other host of this network: `labc secret show | ssh <host> labc secret set` from here, " +
   "or `labc secret set` there and paste what `labc secret show` prints (or LABC_SECRET in its environment).";
 
-const ACTIONS = ["new", "show", "set", "http-token"];
+const ACTIONS = ["new", "show", "set", "http-token", "rotate", "status"];
 
 /** Why an argument is refused, and what to do instead; never repeats the argument. */
 function argumentRefused(action: string, given: string): string {
@@ -40,7 +40,7 @@ function argumentRefused(action: string, given: string): string {
 export async function runSecret(
   action: string,
   argument: string | undefined,
-  options: { force?: boolean; flags: Partial<Record<ConfigKey, unknown>>; read: () => Promise<SecretInput> },
+  options: { force?: boolean; window?: string; flags: Partial<Record<ConfigKey, unknown>>; read: () => Promise<SecretInput> },
 ): Promise<string> {
   if (!ACTIONS.includes(action)) {
     // `labc secret labc1_...` (set forgotten) is a secret given as an argument too.
@@ -77,6 +77,14 @@ export async function runSecret(
       // The secret alone on stdout (for scripts); where it came from on stderr.
       process.stderr.write(`labc: network secret from ${sources["network.secret"]}, key id ${networkKey(secret).id}\n`);
       return `${secret}\n`;
+    }
+    case "rotate": {
+      const { runRotate } = await import("./rotate-command.js");
+      return runRotate({ window: options.window, flags: options.flags });
+    }
+    case "status": {
+      const { runSecretStatus } = await import("./rotate-command.js");
+      return runSecretStatus(options.flags);
     }
     case "http-token": {
       const { values } = loadConfig({ flags: options.flags });

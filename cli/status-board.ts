@@ -50,7 +50,12 @@ export class StatusBoard {
 
   constructor(
     private readonly runtime: Runtime,
-    private readonly options: { host: string; networkMetrics: () => Promise<HostMetrics[]> },
+    private readonly options: {
+      host: string;
+      networkMetrics: () => Promise<HostMetrics[]>;
+      /** POST /api/invite: "invite a host" (cli/invite-desk.ts). */
+      invite?: (body: Record<string, unknown>, far: boolean) => Promise<unknown>;
+    },
   ) {}
 
   /** Answers the request if it is the page's; false for any other path. */
@@ -202,7 +207,7 @@ export class StatusBoard {
     }, refuse);
   }
 
-  /** POST /api/call, /api/publish, /api/service: a JSON body in, the result or the typed error out. */
+  /** POST /api/call, /api/publish, /api/service, /api/invite: a JSON body in, the result or the typed error out. */
   private act(request: IncomingMessage, response: ServerResponse, path: string, asker: Asker): void {
     const far = asker === "another computer";
     readJson(request)
@@ -210,6 +215,7 @@ export class StatusBoard {
         if (path === "/api/call") return this.call(body, far);
         if (path === "/api/publish") return this.publish(body);
         if (path === "/api/service") return this.service(body, far);
+        if (path === "/api/invite" && this.options.invite) return this.options.invite(body, far);
         throw new NotFound(path);
       })
       .then(

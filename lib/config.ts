@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
 import { ConfigError } from "./errors.js";
 import { networkKey, type NetworkKey } from "./trust/network-key.js";
+import { applyRotation } from "./trust/rotation.js";
 import { isSecret, readSecretFile, secretFile, secretProblem } from "./trust/secret.js";
 import { ByteBudget } from "./wire/byte-budget.js";
 import { DEFAULT_LIMITS, type Limits } from "./wire/limits.js";
@@ -340,5 +341,9 @@ export function limitsFrom(config: Config): Limits {
 /** The network's key, from the configured secret; undefined in an open network. */
 export function keyOf(config: Config): NetworkKey | undefined {
   const secret = config["network.secret"];
-  return secret ? networkKey(secret) : undefined;
+  if (!secret) return undefined;
+  const key = networkKey(secret);
+  // A rotation recorded on this host (trust/rotation.ts) applies to every process of it.
+  applyRotation(key, configDir());
+  return key;
 }

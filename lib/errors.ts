@@ -301,6 +301,31 @@ export class NotTrustedError extends LabcError {
 }
 named(NotTrustedError, "NotTrustedError");
 
+/**
+ * An invite's exchange failed its key confirmation: the code typed on the new host is not the
+ * inviting host's. The invite is spent (one guess per code): the inviting host makes a new one.
+ */
+export class WrongCodeError extends LabcError {
+  constructor(readonly address: string, message: string) {
+    super("LABC_WRONG_CODE", `${address}: ${message}`);
+  }
+  override get data() {
+    return { address: this.address };
+  }
+}
+named(WrongCodeError, "WrongCodeError");
+
+/**
+ * No open invite answered to a code: none was found on the LAN, or the host named has none under
+ * that number (it expired, was revoked, or was used).
+ */
+export class NoInviteError extends LabcError {
+  constructor(message: string) {
+    super("LABC_NO_INVITE", message);
+  }
+}
+named(NoInviteError, "NoInviteError");
+
 export class ClosedError extends LabcError {
   constructor(what: string) {
     super("LABC_CLOSED", `${what} is closed`);

@@ -28,16 +28,19 @@ export function registerSetup(cli: CAC): void {
 
   cli
     // `[argument]` only to refuse one: a secret never goes in an argument (`ps` shows it to every user).
-    .command("secret <action> [argument]", "The network secret: `new` makes and stores one, `show` prints it, `set` stores one made elsewhere (read from stdin, never an argument), `http-token` prints the token that opens the status page (with a secret, on this computer too)")
+    .command("secret <action> [argument]", "The network secret: `new` makes and stores one, `show` prints it, `set` stores one made elsewhere (read from stdin, never an argument), `http-token` prints the token that opens the status page (with a secret, on this computer too), `rotate` moves the whole network to a new secret without a gap, `status` shows which hosts use which")
     .option("--force", "Replace the secret stored already (new, set)")
     .option("--from-file <file>", "set: read the secret from this file instead of stdin")
+    .option("--window <duration>", "rotate: how long old and new secret both count (default 10m)")
     .example("labc secret new")
     .example("labc secret show | ssh computer2 labc secret set   # carry it to another host")
     .example("labc secret set                  # asks for it (not shown as you paste it)")
     .example("labc secret set < secret.txt     # or --from-file secret.txt")
     .example("labc secret http-token           # and the status page's addresses, with the token")
+    .example("labc secret rotate --window 10m  # every host moves to a new secret within 10 minutes")
+    .example("labc secret status               # which hosts use which secret")
     .action(
-      action(async (what: string, argument: unknown, options: GlobalOptions & { force?: boolean; fromFile?: unknown }) => {
+      action(async (what: string, argument: unknown, options: GlobalOptions & { force?: boolean; fromFile?: unknown; window?: unknown }) => {
         const { runSecret, SecretUsageError } = await import("../secret-command.js");
         const { readSecretInput, SecretInputError } = await import("../secret-input.js");
         try {
@@ -45,7 +48,8 @@ export function registerSetup(cli: CAC): void {
           const fromFile = textOption("from-file", options.fromFile);
           const read = () => readSecretInput({ fromFile });
           const given = argument === undefined ? undefined : String(argument);
-          process.stdout.write(await runSecret(what, given, { force: options.force, flags: flagsOf(options), read }));
+          const window = textOption("window", options.window);
+          process.stdout.write(await runSecret(what, given, { force: options.force, window, flags: flagsOf(options), read }));
         } catch (error) {
           throw error instanceof SecretUsageError || error instanceof SecretInputError ? new UsageError(error.message) : error;
         }

@@ -1,5 +1,6 @@
 // Runtime: everything labc does in one process, as a front door that checks and delegates.
-import { backplaneSettings, keyOf, limitsFrom, type Config } from "../config.js";
+import { backplaneSettings, configDir, keyOf, limitsFrom, type Config } from "../config.js";
+import { watchRotation } from "../trust/rotation.js";
 import { DirectCalls } from "../backplane/direct-calls.js";
 import type { RegisterOptions, SubscribeOptions } from "../decorators.js";
 import { hostId, newId, type Identity } from "../identity.js";
@@ -68,6 +69,7 @@ export class Runtime {
   private readonly publications: Publications;
   private readonly fanOut: FanOut;
   private ownHost: HostHandle | undefined;
+  private readonly stopWatching: (() => void) | undefined;
 
   constructor(readonly config: Config, options: { state?: string } = {}) {
     this.identity = {
@@ -80,6 +82,8 @@ export class Runtime {
     this.limits = limitsFrom(config);
     this.metrics = config["metrics.enabled"] ? processMetrics : undefined;
     this.key = keyOf(config);
+    // A rotation of the secret that this host's router learns reaches this process too.
+    this.stopWatching = this.key ? watchRotation(this.key, configDir()) : undefined;
     const { identity, limits, metrics, key } = this;
     // `call.scope` and `call.timeout` of the config, read once: every call needs them.
     const defaultScope = config["call.scope"];
@@ -261,6 +265,7 @@ export class Runtime {
    * so that a script may exit right after it.
    */
   async close(): Promise<void> {
+    this.stopWatching?.();
     const graceMs = this.config["server.drain_timeout"] * 1000;
     await this.offers.withdrawAll(graceMs);
     await this.publications.settled();

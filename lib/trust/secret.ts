@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ConfigError } from "../errors.js";
 
@@ -95,7 +95,10 @@ export function readSecretFile(file: string): string | undefined {
 /** Stores a secret readable by its owner only. */
 export function writeSecretFile(file: string, secret: string): void {
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  // Whole or not at all: another process may read it at any moment (a rotation ending).
+  const partial = `${file}.${process.pid}.tmp`;
+  writeFileSync(partial, `${secret}\n`, { mode: 0o600 });
   // The mode of `writeFileSync` applies to new files only.
-  chmodSync(file, 0o600);
+  chmodSync(partial, 0o600);
+  renameSync(partial, file);
 }

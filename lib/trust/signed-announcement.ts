@@ -104,11 +104,14 @@ export class AnnouncementCheck {
     const { hostId, t, mac } = announcement;
     if (typeof mac !== "string" || t === undefined || !key.verify(signedText(announcement), mac)) {
       const older = typeof mac === "string" && t !== undefined && key.verify(signedTextV1(announcement), mac);
+      const retiredAt = typeof mac === "string" && t !== undefined ? key.retiredAt(signedText(announcement), mac) : undefined;
       refused(
         from,
         older
           ? `an announcement of host ${hostId} signed by an older labc, whose signature leaves out the addresses: update labc on that host`
-          : `an announcement of host ${hostId} not signed with this network's key (key id ${key.id})`,
+          : retiredAt !== undefined
+            ? `an announcement of host ${hostId} signed with the network's previous secret (replaced by key id ${key.id} at ${new Date(retiredAt).toISOString()}): it missed the rotation; run \`labc invite\` on a member and \`labc join --force\` on ${hostId}`
+            : `an announcement of host ${hostId} not signed with this network's key (key id ${key.id})`,
       );
       return false;
     }

@@ -80,9 +80,11 @@ export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: numb
         secureContext: contextOf(key),
         ...PROTOCOL,
         pskCallback: (_socket, identity) => {
-          if (identity === key.identity) {
+          // The current secret, or during a rotation the next one too (network-key.ts).
+          const psk = key.pskFor(identity);
+          if (psk) {
             tookKey = true;
-            return key.psk;
+            return psk;
           }
           // The handshake fails without a key, and the peer is told so by a TLS alert.
           unknownKey = identity.replace(/^labc1 /, "");
@@ -112,11 +114,20 @@ export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: numb
         refuse(
           unknownKey === undefined
             ? `TLS handshake failed (${(error as NodeJS.ErrnoException).code ?? error.message})`
-            : `it has another network secret (key id ${unknownKey}; ours is ${key.id})`,
+            : missedRotation(key, unknownKey) ?? `it has another network secret (key id ${unknownKey}; ours is ${key.id})`,
         );
       });
     });
   });
+}
+
+/** Why a peer with the secret a rotation retired is refused, and how it catches up; else undefined. */
+export function missedRotation(key: NetworkKey, keyId: string, at = key.retiredAt(keyId)): string | undefined {
+  if (at === undefined) return undefined;
+  return (
+    `it has the network's previous secret (key id ${keyId}, replaced by ${key.id} at ${new Date(at).toISOString()}): it missed the rotation; ` +
+    "run `labc invite` on a member and `labc join --force` on that host"
+  );
 }
 
 /**
@@ -156,7 +167,34 @@ function peerCertified(socket: tls.TLSSocket): boolean {
  * otherwise). Failures of the handshake reject with NotTrustedError; failures to connect at all
  * reject with the socket's own error, as a plain dial does.
  */
-export function dialSecure(host: string, port: number, key: NetworkKey, timeoutMs: number, onread?: net.OnReadOpts): Promise<tls.TLSSocket> {
+export async function dialSecure(host: string, port: number, key: NetworkKey, timeoutMs: number, onread?: net.OnReadOpts): Promise<tls.TLSSocket> {
+  // During a rotation the next secret goes first; a peer that has not learned it yet refuses
+  // it, and the current one is offered on a new connection.
+  const [first, ...rest] = key.dialOrder();
+  try {
+    return await dialWith(host, port, key, first!, timeoutMs, onread);
+  } catch (error) {
+    if (rest.length === 0 || !(error instanceof NotTrustedError) || !REFUSED_KEY.test(error.message)) throw error;
+    return dialWith(host, port, key, rest[0]!, timeoutMs, onread);
+  }
+}
+
+/** How a refusal of our key reads (a peer with another secret, or without the next one yet). */
+const REFUSED_KEY = /refused our network secret/;
+
+/** What a refused key means, and what to do when this host missed a rotation. */
+const CATCH_UP =
+  "if one of the two hosts missed a rotation of the secret (`labc secret status` on a member tells), " +
+  "bring it back with `labc invite` on a member and `labc join --force` on it";
+
+function dialWith(
+  host: string,
+  port: number,
+  key: NetworkKey,
+  offered: { psk: Buffer; identity: string; id: string },
+  timeoutMs: number,
+  onread?: net.OnReadOpts,
+): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const where = `${host}:${port}`;
     let connected = false;
@@ -167,7 +205,7 @@ export function dialSecure(host: string, port: number, key: NetworkKey, timeoutM
       port,
       ...PROTOCOL,
       secureContext: contextOf(key),
-      pskCallback: () => ({ psk: key.psk, identity: key.identity }),
+      pskCallback: () => ({ psk: offered.psk, identity: offered.identity }),
       // The PSK authenticates the server, and nothing else may. Node asks this only of a server
       // that authenticated with a certificate chaining to a CA it trusts (a PSK handshake counts
       // as resumed and skips it), and `rejectUnauthorized` then ends the connection before a
@@ -205,7 +243,7 @@ export function dialSecure(host: string, port: number, key: NetworkKey, timeoutM
       const why = certified || X509_FAILURE.test(code)
         ? CERTIFICATE
         : /ALERT|DECRYPT|BAD_RECORD_MAC/.test(code)
-        ? `refused our network secret (key id ${key.id}): it has another one`
+        ? `refused our network secret (key id ${offered.id}): it has another one${key.nextId ? "" : ` (${CATCH_UP})`}`
         : /WRONG_VERSION|PACKET_LENGTH|RECORD_LAYER/.test(code)
           ? "answered without TLS: it has no network secret, and this process has one"
           : "closed the connection during the TLS handshake: it has no network secret, or another one";

@@ -96,7 +96,7 @@ describe("labc status", () => {
     const lines = status.stdout.split("\n");
     expect(lines[0]).toMatch(new RegExp(`^router: running on port ${host.port}, pid ${router.pid}, since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(\\d+ s\\)$`));
     expect(lines[1]).toBe("  started on demand: stays up until stopped");
-    expect(status.stdout).toMatch(/^serves: 2 server\(s\) here; functions: add, core\.info, core\.ping, echo, echo\.add, echo\.echo, listServices, serviceLogs and 6 more$/m);
+    expect(status.stdout).toMatch(/^serves: 2 server\(s\) here; functions: add, core\.info, core\.keys, core\.ping, core\.rotate, echo, echo\.add, echo\.echo and 8 more$/m);
     expect(status.stdout).toMatch(/^subscriptions: lab\.print$/m);
     const json = JSON.parse((await host.cli(["status", "--json"])).stdout);
     expect(json).toMatchObject({ running: true, port: host.port, router: { pid: router.pid, lingerS: 0 }, servers: 2, subscriptions: ["lab.print"] });

@@ -24,6 +24,8 @@ const TABLE: [string, LabcError, string, boolean][] = [
   ["BadMessageError", new errors.BadMessageError("announce", "functions must be an array"), "LABC_BAD_MESSAGE", false],
   ["CancelledError", new errors.CancelledError("f", new Error("interrupted")), "LABC_CANCELLED", false],
   ["NoCallContextError", new errors.NoCallContextError(), "LABC_NO_CONTEXT", false],
+  ["WrongCodeError", new errors.WrongCodeError("10.0.0.1:55556", "wrong"), "LABC_WRONG_CODE", false],
+  ["NoInviteError", new errors.NoInviteError("none"), "LABC_NO_INVITE", false],
 ];
 
 describe("errors", () => {
