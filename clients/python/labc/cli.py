@@ -162,9 +162,9 @@ def shown(value: Any, binary: str = "base64", depth: int = 0) -> Any:
         raw = bytes(value)
         return {"$binary": base64.b64encode(raw).decode()} if binary == "base64" else f"<{len(raw)} bytes>"
     if isinstance(value, array.array):
-        from .values import _ARRAY_KINDS
+        from .value_kinds import ARRAY_KINDS
 
-        return {f"${_ARRAY_KINDS.get(value.typecode, 'Array')}": [again(x) for x in value]}
+        return {f"${ARRAY_KINDS.get(value.typecode, 'Array')}": [again(x) for x in value]}
     if isinstance(value, _dt.datetime):
         return _iso(value)
     if isinstance(value, _dt.date):
