@@ -26,7 +26,7 @@ import weakref
 from collections import deque
 from typing import Any, Callable, Deque, List, Optional, Tuple
 
-from .connection import Connection, Waiter
+from .connection import Connection
 from .errors import CallTimeout, NoSuchFunctionError
 from .frames import Kind
 from .pool import Perspective, PoolServer
@@ -34,6 +34,7 @@ from .publications import REQPUB, nearest
 from .runtime import Runtime
 from .streams import END, Stream, StreamWaiter
 from .topics import check_topic, pattern_matches
+from .waiter import Waiter
 
 __all__ = ["call", "call_with", "stream", "publish", "reqpub", "hosts", "serve", "close", "AsyncStream", "AioRuntime"]
 
