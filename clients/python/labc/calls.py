@@ -7,11 +7,11 @@ import contextvars
 import time
 from typing import Any, List, Optional
 
-from .connection import Waiter
 from .context import CallContext, reset_current, set_current
 from .errors import BadArgumentsError, CallTimeout, NoSuchFunctionError, NoSuchHostError, StateMismatchError
 from .pool import Perspective, PoolServer
 from .streams import Stream, StreamWaiter
+from .waiter import Waiter
 
 DEFAULT_WINDOW = 64
 

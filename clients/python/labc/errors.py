@@ -20,6 +20,19 @@ class LabcError(Exception):
     wire_name = "LabcError"
     retryable = False
 
+    def __init_subclass__(cls, code: Optional[str] = None, wire_name: Optional[str] = None, retryable: Optional[bool] = None, **kw: Any) -> None:
+        """labc's own classes give their code (and ``retryable``) in the class line, one class per
+        code without a body that repeats them; the wire name is then the class's name unless
+        given. A subclass that gives none keeps its base's, as any Python subclass would."""
+        super().__init_subclass__(**kw)
+        if code is not None:
+            cls.code = code
+            cls.wire_name = cls.__name__
+        if wire_name is not None:
+            cls.wire_name = wire_name
+        if retryable is not None:
+            cls.retryable = retryable
+
     def __init__(self, message: str, *, data: Optional[Dict[str, Any]] = None, retryable: Optional[bool] = None):
         super().__init__(message)
         self.message = message
@@ -33,16 +46,13 @@ class LabcError(Exception):
         return self.message
 
 
-class RemoteError(LabcError):
+class RemoteError(LabcError, code="LABC_REMOTE_ERROR"):
     """The function ran and raised something that is not one of labc's errors.
 
     ``remote_name`` is the remote class (``ValueError``, ``TypeError``, a class of the
     service's), ``remote_code`` its own ``code`` when it had one; the remote error's own fields
     are in ``data`` and also readable as attributes, and its cause is ``__cause__``.
     """
-
-    code = "LABC_REMOTE_ERROR"
-    wire_name = "RemoteError"
 
     def __init__(self, message: str, remote_name: str = "Error", remote_code: Optional[str] = None, **kw: Any):
         super().__init__(message, **kw)
@@ -57,140 +67,92 @@ class RemoteError(LabcError):
         raise AttributeError(key)
 
 
-class NoSuchFunctionError(LabcError):
+class NoSuchFunctionError(LabcError, code="LABC_NO_SUCH_FUNCTION"):
     """No server visible from the caller offers that name in the scope searched."""
 
-    code = "LABC_NO_SUCH_FUNCTION"
-    wire_name = "NoSuchFunctionError"
 
-
-class NoSuchHostError(LabcError):
+class NoSuchHostError(LabcError, code="LABC_NO_SUCH_HOST", retryable=True):
     """``get_host(name)`` named a host that no server of the pool runs on (retryable)."""
 
-    code = "LABC_NO_SUCH_HOST"
-    wire_name = "NoSuchHostError"
-    retryable = True
+
+class NoSuchServiceError(LabcError, code="LABC_NO_SUCH_SERVICE"):
+    """No installed service matches the name (or it is ambiguous, or a path)."""
 
 
-class NoSuchServiceError(LabcError):
-    code = "LABC_NO_SUCH_SERVICE"
-    wire_name = "NoSuchServiceError"
+class StateMismatchError(LabcError, code="LABC_STATE_MISMATCH"):
+    """A call pinned to a state id found the function, but no server runs that state."""
 
 
-class StateMismatchError(LabcError):
-    code = "LABC_STATE_MISMATCH"
-    wire_name = "StateMismatchError"
-
-
-class CallTimeout(LabcError, TimeoutError):
+class CallTimeout(LabcError, TimeoutError, code="LABC_TIMEOUT", wire_name="TimeoutError", retryable=True):
     """No answer within the timeout; the function may still be running (retryable)."""
 
-    code = "LABC_TIMEOUT"
-    wire_name = "TimeoutError"
-    retryable = True
 
-
-class ConnectionLostError(LabcError, ConnectionError):
+class ConnectionLostError(LabcError, ConnectionError, code="LABC_CONNECTION_LOST", retryable=True):
     """The connection to the server closed before the answer (retryable)."""
 
-    code = "LABC_CONNECTION_LOST"
-    wire_name = "ConnectionLostError"
-    retryable = True
 
-
-class BadArgumentsError(LabcError, ValueError):
+class BadArgumentsError(LabcError, ValueError, code="LABC_BAD_ARGUMENTS"):
     """The arguments cannot be sent, or do not fit the function's parameters."""
 
-    code = "LABC_BAD_ARGUMENTS"
-    wire_name = "BadArgumentsError"
+
+class FrameTooLargeError(LabcError, code="LABC_FRAME_TOO_LARGE"):
+    """A peer announced a frame over wire.max_frame_size; that connection was closed."""
 
 
-class FrameTooLargeError(LabcError):
-    code = "LABC_FRAME_TOO_LARGE"
-    wire_name = "FrameTooLargeError"
+class MalformedFrameError(LabcError, code="LABC_BAD_FRAME"):
+    """A peer sent bytes that are not a labc message; that connection was closed."""
 
 
-class MalformedFrameError(LabcError):
-    code = "LABC_BAD_FRAME"
-    wire_name = "MalformedFrameError"
+class LimitError(LabcError, code="LABC_LIMIT"):
+    """A peer passed one of the limits (``data["limit"]`` names it); its connection was closed."""
 
 
-class LimitError(LabcError):
-    code = "LABC_LIMIT"
-    wire_name = "LimitError"
+class BadMessageError(LabcError, code="LABC_BAD_MESSAGE"):
+    """A peer sent a message whose body does not fit its kind; nothing acted on it."""
 
 
-class BadMessageError(LabcError):
-    code = "LABC_BAD_MESSAGE"
-    wire_name = "BadMessageError"
-
-
-class CancelledError(LabcError):
+class CancelledError(LabcError, code="LABC_CANCELLED"):
     """The caller gave the call up (Ctrl-C, a cancelled task); the server was told."""
 
-    code = "LABC_CANCELLED"
-    wire_name = "CancelledError"
 
-
-class StreamRequiredError(LabcError):
+class StreamRequiredError(LabcError, code="LABC_STREAM_REQUIRED"):
     """The function returns a stream: read it with ``labc.stream(name, ...)``."""
 
-    code = "LABC_STREAM_REQUIRED"
-    wire_name = "StreamRequiredError"
+
+class ItemLostError(LabcError, code="LABC_ITEM_LOST"):
+    """A map item's server was lost while doing it, and the function is not idempotent."""
 
 
-class ItemLostError(LabcError):
-    code = "LABC_ITEM_LOST"
-    wire_name = "ItemLostError"
+class MapError(LabcError, code="LABC_MAP_FAILED"):
+    """Items of a map failed; ``data["results"]`` holds every item's outcome."""
 
 
-class MapError(LabcError):
-    code = "LABC_MAP_FAILED"
-    wire_name = "MapError"
-
-
-class NoCallContextError(LabcError, LookupError):
+class NoCallContextError(LabcError, LookupError, code="LABC_NO_CONTEXT"):
     """``labc.context()`` outside a served call."""
 
-    code = "LABC_NO_CONTEXT"
-    wire_name = "NoCallContextError"
+
+class NotPermittedError(LabcError, PermissionError, code="LABC_NOT_PERMITTED"):
+    """The other side refuses what was asked of it; the message says how to allow it."""
 
 
-class NotPermittedError(LabcError, PermissionError):
-    code = "LABC_NOT_PERMITTED"
-    wire_name = "NotPermittedError"
-
-
-class NotTrustedError(LabcError):
+class NotTrustedError(LabcError, code="LABC_NOT_TRUSTED"):
     """A link could not be secured (another secret, or none); never retryable."""
 
-    code = "LABC_NOT_TRUSTED"
-    wire_name = "NotTrustedError"
+
+class ConfigError(LabcError, code="LABC_CONFIG"):
+    """A configuration file, variable or flag has an unknown key or a wrong value."""
 
 
-class ConfigError(LabcError):
-    code = "LABC_CONFIG"
-    wire_name = "ConfigError"
-
-
-class RouterUnavailableError(LabcError):
+class RouterUnavailableError(LabcError, code="LABC_NO_ROUTER", retryable=True):
     """No router answers on the root port and none could be started (retryable)."""
 
-    code = "LABC_NO_ROUTER"
-    wire_name = "RouterUnavailableError"
-    retryable = True
+
+class ServiceLoadError(LabcError, code="LABC_SERVICE_LOAD"):
+    """A service file does not exist, does not load, or serves nothing."""
 
 
-class ServiceLoadError(LabcError):
-    code = "LABC_SERVICE_LOAD"
-    wire_name = "ServiceLoadError"
-
-
-class ClosedError(LabcError):
+class ClosedError(LabcError, code="LABC_CLOSED"):
     """labc was used after ``close()``."""
-
-    code = "LABC_CLOSED"
-    wire_name = "ClosedError"
 
 
 __all__ = [

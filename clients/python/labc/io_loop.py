@@ -18,6 +18,10 @@ from typing import Any, Callable, Deque, Dict, Optional, Tuple
 
 #: How often timers (hello and frame timeouts, flush waits) are checked.
 TICK_S = 0.25
+#: A publication sent within this time of the one before on its connection may wait in the
+#: kernel for the next ones (MSG_MORE) for as long; one alone, after a pause, goes at once.
+#: The connection decides (connection_writing.py); the loop pushes what waits this long after.
+HOLD_S = 0.0005
 
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -73,8 +77,6 @@ class IoLoop:
 
     def push_later(self, connection: Any) -> None:
         """Calls ``connection.push()`` on the loop's thread about HOLD_S from now."""
-        from .connection import HOLD_S
-
         with self._push_lock:
             first = not self._pushes
             self._pushes.append(connection)

@@ -18,12 +18,13 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from .config import Config, state_dir
-from .connection import Connection, Waiter
+from .connection import Connection
 from .dial import dial
 from .errors import ClosedError, ConnectionLostError, LabcError, NotTrustedError, RouterUnavailableError
 from .frames import Kind
 from .io_loop import IoLoop
 from .pool import Pool
+from .waiter import Waiter
 
 #: How long a process waits for a router to answer, counting the time to start one.
 REACH_ROUTER_S = 5.0

@@ -9,12 +9,13 @@ import os
 import threading
 from typing import Any, Dict, Optional, Set, Tuple
 
-from .connection import Connection, Waiter
+from .connection import Connection
 from .dial import dial
 from .errors import ConnectionLostError, LabcError, NotTrustedError
 from .frames import Kind
 from .pool import PoolServer
 from .router_link import RouterLink
+from .waiter import Waiter
 
 #: How long to try a server's own port before going through the routers.
 DIAL_TIMEOUT_S = 1.0

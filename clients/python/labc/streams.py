@@ -8,9 +8,9 @@ import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Optional
 
-from .connection import Waiter
 from .errors import CallTimeout, error_from_exc
 from .frames import Kind
+from .waiter import Waiter
 
 _END = object()
 

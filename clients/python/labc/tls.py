@@ -208,6 +208,25 @@ def _check(tls: ssl.SSLSocket) -> Optional[str]:
     return None
 
 
+def _key_or_close(sock: socket.socket, secret: str) -> NetworkKey:
+    """The network key of ``secret``, where this Python can secure links; else the error, the
+    socket closed (either side of a link closes what it cannot secure)."""
+    try:
+        key = network_key(secret)
+        require_support()
+    except LabcError:
+        sock.close()
+        raise
+    return key
+
+
+def _close_unless_proved(tls: ssl.SSLSocket, address: str, problem: Optional[str]) -> None:
+    """After a handshake: NotTrustedError naming ``address`` when ``problem``, the link closed."""
+    if problem is not None:
+        tls.close()
+        raise NotTrustedError(f"{address}: {problem}", data={"address": address})
+
+
 def client_side(sock: socket.socket, secret: str, address: str) -> ssl.SSLSocket:
     """Secures a connected socket as a client: a TLS socket once the peer proved the network key.
 
@@ -215,12 +234,7 @@ def client_side(sock: socket.socket, secret: str, address: str) -> ssl.SSLSocket
     ``socket.timeout``, as for a connect. A peer that has another secret, none, or offers a
     certificate: NotTrustedError naming ``address``. The socket is closed when this raises.
     """
-    try:
-        key = network_key(secret)
-        require_support()
-    except LabcError:
-        sock.close()
-        raise
+    key = _key_or_close(sock, secret)
     deadline = time.monotonic() + (sock.gettimeout() or HANDSHAKE_S)
     timeout = sock.gettimeout()
     sock.setblocking(False)
@@ -240,10 +254,7 @@ def client_side(sock: socket.socket, secret: str, address: str) -> ssl.SSLSocket
     except BaseException:
         tls.close()
         raise
-    problem = _check(tls)
-    if problem is not None:
-        tls.close()
-        raise NotTrustedError(f"{address}: {problem}", data={"address": address})
+    _close_unless_proved(tls, address, _check(tls))
     tls.settimeout(timeout)
     return tls
 
@@ -269,12 +280,7 @@ def server_side(sock: socket.socket, secret: str, timeout: float) -> ssl.SSLSock
     that sent a ``hello`` with an id is first answered why, in plain frames. The socket is closed
     when this raises.
     """
-    try:
-        key = network_key(secret)
-        require_support()
-    except LabcError:
-        sock.close()
-        raise
+    key = _key_or_close(sock, secret)
     address = _address(sock.getpeername)
     deadline = time.monotonic() + timeout
     sock.setblocking(False)
@@ -322,10 +328,7 @@ def server_side(sock: socket.socket, secret: str, timeout: float) -> ssl.SSLSock
     except BaseException:
         tls.close()
         raise
-    problem = _check(tls) if took[0] else "it completed a TLS handshake without our network key"
-    if problem is not None:
-        tls.close()
-        raise NotTrustedError(f"{address}: {problem}", data={"address": address})
+    _close_unless_proved(tls, address, _check(tls) if took[0] else "it completed a TLS handshake without our network key")
     return tls
 
 

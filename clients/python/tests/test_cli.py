@@ -95,14 +95,14 @@ class Formatting(unittest.TestCase):
     """Arguments and output as the TypeScript CLI reads and writes them (cli/format.ts), no router needed."""
 
     def test_arguments_are_json_when_they_parse_else_text(self):
-        from labc.cli import parse_arg
+        from labc.cli_arguments import parse_arg
 
         for text, value in [("42", 42), ("true", True), ("[1,2]", [1, 2]), ('"7"', "7"), ("hello", "hello"), ("{bad", "{bad"), ("", "")]:
             with self.subTest(text):
                 self.assertEqual(parse_arg(text), value)
 
     def test_declared_types_convert_typed_text(self):
-        from labc.cli import UsageError, typed_arguments
+        from labc.cli_arguments import UsageError, typed_arguments
 
         entry = {"name": "f", "params": [{"name": "s", "type": "string"}, {"name": "n", "type": "number"},
                                          {"name": "rest", "type": "boolean[]", "rest": True}]}
@@ -119,7 +119,7 @@ class Formatting(unittest.TestCase):
         import datetime
         import re
 
-        from labc.cli import to_json, to_line, to_text
+        from labc.cli_output import to_json, to_line, to_text
         from labc.values import BigInt, Map
 
         cases = [

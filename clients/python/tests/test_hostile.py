@@ -495,6 +495,30 @@ class HostileInput(unittest.TestCase):
         self.assertFalse(any(p.closed_within(0) for p in idle[-400:]))
         self.still_served(3)
 
+    def flood(self, peer, next_frame, most_bytes, seconds=4.0):
+        """Writes ``next_frame()``'s frames to ``peer`` as fast as its socket takes them, until
+        ``most_bytes`` are written, ``next_frame()`` gives None, ``seconds`` pass, or the server
+        has taken nothing of it for a second (it stopped reading it). Returns the bytes written,
+        whether the server stopped reading, its highest RSS (MB) meanwhile and the seconds taken."""
+        peer.sock.setblocking(False)
+        written, unsent, started, blocked_at = 0, b"", time.monotonic(), None
+        peak = rss_mb(self.pid)
+        while written < most_bytes and time.monotonic() - started < seconds:
+            try:
+                unsent = unsent or next_frame()
+                if unsent is None:
+                    break
+                n = peer.sock.send(unsent)
+                unsent, written = unsent[n:], written + n
+                blocked_at = None
+            except BlockingIOError:
+                blocked_at = blocked_at or time.monotonic()
+                if time.monotonic() - blocked_at > 1.0:
+                    break  # the server stopped reading it for a second: paused
+                time.sleep(0.01)
+            peak = max(peak, rss_mb(self.pid))
+        return written, blocked_at is not None, peak, time.monotonic() - started
+
     def peak_rss_during(self, seconds, until=lambda: False):
         """The server's highest RSS (MB) sampled over ``seconds`` (or until ``until()``)."""
         peak = rss_mb(self.pid)
@@ -559,26 +583,11 @@ class HostileInput(unittest.TestCase):
         before = rss_mb(self.pid)
         flooder = self.peer("127.0.0.19")
         flooder.hello()
-        flooder.sock.setblocking(False)
-        pub = frame_of(PUB, 0, {"topic": "flood.x", "args": [0.001, "x" * 1000]})
-        batch = pub * 64
-        written, started, blocked_at = 0, time.monotonic(), None
-        peak = before
+        batch = frame_of(PUB, 0, {"topic": "flood.x", "args": [0.001, "x" * 1000]}) * 64
         # 200 MB of publications at most, 4 s at most, as fast as the socket takes them.
-        unsent = b""
-        while written < 200 * MiB and time.monotonic() - started < 4:
-            try:
-                unsent = unsent or batch
-                n = flooder.sock.send(unsent)
-                unsent, written = unsent[n:], written + n
-                blocked_at = None
-            except BlockingIOError:
-                blocked_at = blocked_at or time.monotonic()
-                if time.monotonic() - blocked_at > 1.0:
-                    break  # the server stopped reading it for a second: paused
-                time.sleep(0.01)
-            peak = max(peak, rss_mb(self.pid))
-        self.assertIsNotNone(blocked_at, f"{written} bytes taken in {time.monotonic() - started:.1f} s")
+        written, paused, peak, took = self.flood(flooder, lambda: batch, 200 * MiB)
+        peak = max(before, peak)
+        self.assertTrue(paused, f"{written} bytes taken in {took:.1f} s")
         self.assertLess(written, 100 * MiB)
         self.still_served(5, bound=2.0)
         self.ts_call()
@@ -686,23 +695,10 @@ class HostileInput(unittest.TestCase):
         before = rss_mb(self.pid)
         flooder = self.peer("127.0.0.29")
         flooder.hello()
-        flooder.sock.setblocking(False)
         pub = frame_of(PUB, 0, {"topic": "flood.big", "args": [0.2, "x" * (MiB + MiB // 2)]})  # 1.5 MB, 0.2 s each
-        written, unsent, started, blocked_at = 0, b"", time.monotonic(), None
-        peak = before
-        while written < 400 * MiB and time.monotonic() - started < 4:  # 400 MB at most
-            try:
-                unsent = unsent or pub
-                n = flooder.sock.send(unsent)
-                unsent, written = unsent[n:], written + n
-                blocked_at = None
-            except BlockingIOError:
-                blocked_at = blocked_at or time.monotonic()
-                if time.monotonic() - blocked_at > 1.0:
-                    break
-                time.sleep(0.01)
-            peak = max(peak, rss_mb(self.pid))
-        self.assertIsNotNone(blocked_at, f"{written} bytes taken in {time.monotonic() - started:.1f} s")
+        written, paused, peak, took = self.flood(flooder, lambda: pub, 400 * MiB)  # 400 MB at most
+        peak = max(before, peak)
+        self.assertTrue(paused, f"{written} bytes taken in {took:.1f} s")
         self.still_served(3, bound=2.0)
         self.assertLess(max(peak, rss_mb(self.pid)) - before, 80, f"{written / MiB:.0f} MB taken")
         self.assertFalse(flooder.closed_within(0.5))
@@ -712,26 +708,12 @@ class HostileInput(unittest.TestCase):
         before = rss_mb(self.pid)
         heavy = self.peer("127.0.0.30")
         heavy.hello()
-        heavy.sock.setblocking(False)
         big = "x" * (MiB + MiB // 2)
-        written, unsent, started, blocked_at, id = 0, b"", time.monotonic(), None, 0
-        peak = before
         # Calls of 1 s, each with 1.5 MB of arguments, under limits.in_flight (64): 96 MB if all taken.
-        while id < 64 and time.monotonic() - started < 4:
-            try:
-                if not unsent:
-                    id += 1
-                    unsent = frame_of(REQ, id, {"fn": "measure", "args": [1000, big]})
-                n = heavy.sock.send(unsent)
-                unsent, written = unsent[n:], written + n
-                blocked_at = None
-            except BlockingIOError:
-                blocked_at = blocked_at or time.monotonic()
-                if time.monotonic() - blocked_at > 1.0:
-                    break
-                time.sleep(0.01)
-            peak = max(peak, rss_mb(self.pid))
-        self.assertIsNotNone(blocked_at, f"{written / MiB:.0f} MB taken in {time.monotonic() - started:.1f} s")
+        requests = (frame_of(REQ, id, {"fn": "measure", "args": [1000, big]}) for id in range(1, 65))
+        written, paused, peak, took = self.flood(heavy, lambda: next(requests, None), 200 * MiB)
+        peak = max(before, peak)
+        self.assertTrue(paused, f"{written / MiB:.0f} MB taken in {took:.1f} s")
         self.still_served(3, bound=2.0)
         peak = max(peak, self.peak_rss_during(0.5))
         self.assertLess(peak - before, 60, f"{written / MiB:.0f} MB taken, +{peak - before:.0f} MB")
