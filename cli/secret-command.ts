@@ -12,7 +12,8 @@ const RESTART =
 
 /** How the other hosts get the secret: never as an argument (every user reads those in `ps`). */
 const CARRY =
-  "On every other host of this network: `labc secret show | ssh <host> labc secret set` from here, " +
+  "To add a host: `labc invite` here prints a short one-time code, and `labc join <code>` there takes the secret. " +
+  "Or on every other host of this network: `labc secret show | ssh <host> labc secret set` from here, " +
   "or `labc secret set` there and paste what `labc secret show` prints (or LABC_SECRET in its environment).";
 
 const ACTIONS = ["new", "show", "set", "http-token", "rotate", "status"];

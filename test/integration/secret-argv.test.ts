@@ -211,7 +211,8 @@ test("labc secret set reads stdin or --from-file, and says what to do when it ge
   expect(shown.stdout.trim()).toBe(other);
   // `new` tells how to carry it, and does not print it (`show` does).
   const made = await host.cli(["secret", "new", "--force"]);
-  expect(made.stdout).toContain("On every other host of this network: `labc secret show | ssh <host> labc secret set`");
+  expect(made.stdout).toContain("To add a host: `labc invite` here prints a short one-time code, and `labc join <code>` there takes the secret.");
+  expect(made.stdout).toContain("Or on every other host of this network: `labc secret show | ssh <host> labc secret set`");
   expect(made.stdout).not.toMatch(/labc1_[\w-]{43}/);
 });
 

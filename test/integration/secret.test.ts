@@ -16,7 +16,8 @@ test("labc secret new stores a secret for its owner only, show prints it, and ne
   const file = join(host.dir, "labc", "secret");
   expect(made.stdout).toContain(`the network secret is in ${file} (key id `);
   // How to carry it, never as an argument; `show` prints it, `new` does not.
-  expect(made.stdout).toContain("On every other host of this network: `labc secret show | ssh <host> labc secret set`");
+  expect(made.stdout).toContain("To add a host: `labc invite` here prints a short one-time code, and `labc join <code>` there takes the secret.");
+  expect(made.stdout).toContain("Or on every other host of this network: `labc secret show | ssh <host> labc secret set`");
   expect(statSync(file).mode & 0o777).toBe(0o600);
   const shown = await host.cli(["secret", "show"]);
   expect(shown.stdout).toMatch(/^labc1_[\w-]{43}\n$/);
