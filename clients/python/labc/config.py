@@ -122,9 +122,11 @@ def read_secret_file(path: str) -> Optional[str]:
 
 
 class Config(dict):
-    """The values in effect (``config["router.port"]``) and where each came from (``sources``)."""
+    """The values in effect (``config["router.port"]``), where each came from (``sources``), and
+    the config folder they were read with (``folder``: the secret's, and a rotation's record)."""
 
     sources: Dict[str, str]
+    folder: str
 
 
 def load_config(overrides: Optional[Dict[str, Any]] = None, env=os.environ, cwd: Optional[str] = None) -> Config:
@@ -153,4 +155,5 @@ def load_config(overrides: Optional[Dict[str, Any]] = None, env=os.environ, cwd:
             sources["network.secret"] = path
     config = Config(values)
     config.sources = sources
+    config.folder = config_dir(env)
     return config

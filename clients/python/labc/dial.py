@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
+import re
 import socket
-from typing import Optional
+from typing import Optional, Union
 
 from .errors import NotTrustedError
+from .rotation import KeyRing, key_ring
+from .tls import client_side
+
+#: How a refusal of the key offered reads (tls.py): a peer with another secret, or without the next one yet.
+_REFUSED_KEY = re.compile(r"refused our network secret")
 
 
-def dial(address: str, port: int, timeout: float, secret: str = "") -> socket.socket:
-    """A connected socket (blocking, with TCP_NODELAY), secured when ``secret`` is set.
+def dial(address: str, port: int, timeout: float, secret: Union[str, KeyRing, None] = "") -> socket.socket:
+    """A connected socket (blocking, with TCP_NODELAY), secured when ``secret`` is set (a text,
+    or the KeyRing of a config: rotation.keys_of).
 
+    During a rotation of the secret the next one is offered first; a peer that refuses it (it has
+    not learned it yet) gets the current one, on a new connection (lib/trust/tls-link.ts does the same).
     Raises OSError when nothing listens, NotTrustedError when the TLS handshake fails.
     """
-    sock = socket.create_connection((address, port), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    if not secret:
-        return sock
-    from .tls import client_side
-
-    try:
-        return client_side(sock, secret, f"{address}:{port}")
-    except NotTrustedError:
-        sock.close()
-        raise
+    keys = key_ring(secret) if isinstance(secret, str) and secret else secret or None
+    if keys is not None:
+        keys.look()
+    order = keys.dial_order() if keys is not None else [None]
+    for index, key in enumerate(order):
+        sock = socket.create_connection((address, port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if key is None:
+            return sock
+        try:
+            return client_side(sock, key, f"{address}:{port}")
+        except NotTrustedError as error:
+            sock.close()
+            if index + 1 == len(order) or not _REFUSED_KEY.search(str(error)):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def describe_address(address: str, port: int) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional
 from .config import Config, state_dir
 from .connection import Connection
 from .dial import dial
+from .rotation import keys_of
 from .errors import ClosedError, ConnectionLostError, LabcError, NotTrustedError, RouterUnavailableError
 from .frames import Kind
 from .io_loop import IoLoop
@@ -53,8 +54,10 @@ def start_router(config: Config) -> None:
     log = open(os.path.join(folder, f"router-{config['router.port']}.log"), "ab")
     env = dict(os.environ)
     # The secret goes by environment, never by argument (others read arguments in `ps`).
-    if config["network.secret"]:
-        env["LABC_NETWORK_SECRET"] = config["network.secret"]
+    keys = keys_of(config)
+    if keys is not None:
+        # The secret in force: the next one, once a rotation's window ended.
+        env["LABC_NETWORK_SECRET"] = keys.secret_text()
     linger = config["router.linger"]
     linger_text = str(int(linger)) if float(linger).is_integer() else str(linger)
     try:
@@ -78,7 +81,7 @@ def reach_router(config: Config):
     started = False
     while True:
         try:
-            return dial(address, port, 1.0, config["network.secret"])
+            return dial(address, port, 1.0, keys_of(config))
         except NotTrustedError:
             raise
         except ConnectionRefusedError as error:
@@ -90,7 +93,7 @@ def reach_router(config: Config):
                 time.sleep(random.random() * 0.1)
                 started = True
                 try:
-                    return dial(address, port, 1.0, config["network.secret"])
+                    return dial(address, port, 1.0, keys_of(config))
                 except ConnectionRefusedError:
                     start_router(config)
             time.sleep(0.05)

@@ -7,11 +7,14 @@ of their own (bounded per address and in all), connections that have not said he
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 
 from .connection import Connection
 from .dial import from_own_host
-from .errors import LabcError, LimitError
+from .errors import ConfigError, LabcError, LimitError
+from .rotation import KeyRing, keys_of
+from .tls import server_side
 from .trips import tripped
 
 #: TLS handshakes under way at once, per address and in all (each holds a thread).
@@ -29,12 +32,14 @@ class ServerAdmission:
                 return
             host = address[0]
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.config["network.secret"]:
+            keys = keys_of(self.config)
+            if keys is not None:
                 if not self._handshake_room(host, address[1]):
                     sock.close()
                     continue
+                self._look(keys)
                 self._handshaking.setdefault(host, {})[id(sock)] = sock
-                threading.Thread(target=self._secure, args=(sock, host), daemon=True, name="labc tls").start()
+                threading.Thread(target=self._secure, args=(sock, host, keys), daemon=True, name="labc tls").start()
             else:
                 self._adopt(sock, host)
 
@@ -55,11 +60,19 @@ class ServerAdmission:
                 pass
         return True
 
-    def _secure(self, sock: socket.socket, host: str) -> None:
-        from .tls import server_side
-
+    @staticmethod
+    def _look(keys: KeyRing) -> None:
+        """A rotation of the secret recorded since the last look (at most every 2 s): during its
+        window a link proved with either secret is taken, after it only the next one."""
         try:
-            secured = server_side(sock, self.config["network.secret"], float(self.config["limits.hello_timeout"]))
+            keys.look()
+        except ConfigError as error:
+            # A record others may read is refused; the keys known so far stay in force.
+            print(f"labc: {error}", file=sys.stderr)
+
+    def _secure(self, sock: socket.socket, host: str, keys: KeyRing) -> None:
+        try:
+            secured = server_side(sock, keys, float(self.config["limits.hello_timeout"]))
         except (LabcError, OSError):
             sock.close()
             return

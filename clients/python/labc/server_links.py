@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional, Set, Tuple
 
 from .connection import Connection
 from .dial import dial
+from .rotation import keys_of
 from .errors import ConnectionLostError, LabcError, NotTrustedError
 from .frames import Kind
 from .pool import PoolServer
@@ -97,7 +98,7 @@ class ServerLinks:
                 return known
             config = self.link.config
             try:
-                sock = dial(server.address, server.port, DIAL_TIMEOUT_S, config["network.secret"])
+                sock = dial(server.address, server.port, DIAL_TIMEOUT_S, keys_of(config))
             except NotTrustedError:
                 raise
             except OSError:

@@ -18,7 +18,7 @@ import socket
 import ssl
 import sys
 import time
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from .errors import ConfigError, LabcError, NotTrustedError
 
@@ -95,6 +95,9 @@ class NetworkKey:
         self.psk = hkdf_sha256(raw, b"labc network", b"tls psk", 32)
         self.id = hkdf_sha256(raw, b"labc network", b"key id", 8).hex()
         self.identity = f"labc1 {self.id}"
+
+    def psk_for(self, identity: Optional[str]) -> Optional[bytes]:
+        return self.psk if identity == self.identity else None
 
 
 _keys: Dict[str, NetworkKey] = {}
@@ -208,11 +211,12 @@ def _check(tls: ssl.SSLSocket) -> Optional[str]:
     return None
 
 
-def _key_or_close(sock: socket.socket, secret: str) -> NetworkKey:
-    """The network key of ``secret``, where this Python can secure links; else the error, the
-    socket closed (either side of a link closes what it cannot secure)."""
+def _key_or_close(sock: socket.socket, secret: Any) -> Any:
+    """The network key of ``secret`` (a text; a NetworkKey or rotation.KeyRing is taken as it is),
+    where this Python can secure links; else the error, the socket closed (either side of a link
+    closes what it cannot secure)."""
     try:
-        key = network_key(secret)
+        key = network_key(secret) if isinstance(secret, str) else secret
         require_support()
     except LabcError:
         sock.close()
@@ -227,8 +231,9 @@ def _close_unless_proved(tls: ssl.SSLSocket, address: str, problem: Optional[str
         raise NotTrustedError(f"{address}: {problem}", data={"address": address})
 
 
-def client_side(sock: socket.socket, secret: str, address: str) -> ssl.SSLSocket:
-    """Secures a connected socket as a client: a TLS socket once the peer proved the network key.
+def client_side(sock: socket.socket, secret: Any, address: str) -> ssl.SSLSocket:
+    """Secures a connected socket as a client: a TLS socket once the peer proved the network key
+    (of ``secret``, or the NetworkKey given: dial.py offers each key of a rotation in turn).
 
     The handshake takes at most the socket's timeout (HANDSHAKE_S without one); a timeout is
     ``socket.timeout``, as for a connect. A peer that has another secret, none, or offers a
@@ -273,9 +278,10 @@ def _client_failure(error: ssl.SSLError, key: NetworkKey) -> str:
     return f"the TLS handshake failed ({error.reason or error}): it has no network secret, or another one"
 
 
-def server_side(sock: socket.socket, secret: str, timeout: float) -> ssl.SSLSocket:
-    """Secures a socket this process accepted: a TLS socket once the peer proved the network key,
-    within ``timeout`` seconds in all. A peer that does not (another secret, none, a resumed
+def server_side(sock: socket.socket, secret: Any, timeout: float) -> ssl.SSLSocket:
+    """Secures a socket this process accepted: a TLS socket once the peer proved the network key
+    (of ``secret``, or either key of a rotation.KeyRing's during a rotation), within ``timeout``
+    seconds in all. A peer that does not (another secret, none, a resumed
     session, a certificate) gets NotTrustedError naming its address; one speaking plain labc
     that sent a ``hello`` with an id is first answered why, in plain frames. The socket is closed
     when this raises.
@@ -302,9 +308,10 @@ def server_side(sock: socket.socket, secret: str, timeout: float) -> ssl.SSLSock
     unknown = [None]
 
     def psk_for(identity: Optional[str]) -> bytes:
-        if identity == key.identity:
+        psk = key.psk_for(identity)
+        if psk:
             took[0] = True
-            return key.psk
+            return psk
         unknown[0] = (identity or "").replace("labc1 ", "", 1)
         return b""  # refused: the handshake fails with an alert
 

@@ -34,11 +34,11 @@ def main(argv) -> int:
     # An error outside a test (setUpClass, a class cleanup) is not one of testsRun.
     passed -= sum(1 for test, _ in result.errors if isinstance(test, unittest.TestCase))
     # Secured links need Python 3.13's ssl: when this Python is older and a newer one is on the
-    # machine, the TLS suite runs there too (its tests here skip, saying so).
+    # machine, the suites of secured links run there too (their tests here skip, saying so).
     if sys.version_info < (3, 13):
         newer = newer_python()
         if newer:
-            more = run_on(newer, "test_tls")
+            more = run_on(newer, "test_tls", "test_rotation")
             passed, failed, skipped = passed + more["passed"], failed + more["failed"], skipped + more["skipped"]
     counts = {"passed": max(0, passed), "failed": failed, "skipped": skipped, "seconds": round(time.monotonic() - started, 1)}
     if out:
@@ -64,11 +64,11 @@ def newer_python():
     return None
 
 
-def run_on(python: str, module: str) -> dict:
-    """Runs one suite on another Python; its counts, read off unittest's summary."""
-    print(f"python: {module} on {python}", flush=True)
+def run_on(python: str, *modules: str) -> dict:
+    """Runs suites on another Python; their counts, read off unittest's summary."""
+    print(f"python: {' '.join(modules)} on {python}", flush=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, os.path.dirname(HERE)]))
-    done = subprocess.run([python, "-m", "unittest", "-v", module], cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done = subprocess.run([python, "-m", "unittest", "-v", *modules], cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sys.stdout.write(done.stdout)
     ran = re.search(r"^Ran (\d+) tests?", done.stdout, re.M)
     if not ran:
