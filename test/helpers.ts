@@ -124,21 +124,7 @@ export class TestHost {
   }
 
   private run(child: ChildProcess, args: string[], ms: number): Promise<CliResult> {
-    const out: Buffer[] = [];
-    let stderr = "";
-    child.stdout!.on("data", (chunk: Buffer) => out.push(chunk));
-    child.stderr!.on("data", (chunk) => (stderr += chunk));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`labc ${args.join(" ")} did not end within ${ms} ms; stderr: ${stderr}`));
-      }, ms);
-      child.once("exit", (code) => {
-        clearTimeout(timer);
-        const raw = Buffer.concat(out);
-        resolve({ code, stdout: raw.toString(), stderr, raw });
-      });
-    });
+    return ranToEnd(child, `labc ${args.join(" ")}`, ms);
   }
 
   /** A labc runtime inside the test process, on this host. */
@@ -197,6 +183,25 @@ export class TestHost {
 export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /** Polls `check` until it returns true, or fails after `ms`. */
+/** What a child process printed, once it ended; killed (and rejected, naming `what`) past `ms`. */
+export function ranToEnd(child: ChildProcess, what: string, ms: number): Promise<CliResult> {
+  const out: Buffer[] = [];
+  let stderr = "";
+  child.stdout!.on("data", (chunk: Buffer) => out.push(chunk));
+  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${what} did not end within ${ms} ms; stderr: ${stderr}`));
+    }, ms);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      const raw = Buffer.concat(out);
+      resolve({ code, stdout: raw.toString(), stderr, raw });
+    });
+  });
+}
+
 export async function eventually(check: () => boolean | Promise<boolean>, ms = 5000, what = "condition"): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {

@@ -1,4 +1,3 @@
-import { writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -19,17 +18,7 @@ let script: string;
 beforeAll(async () => {
   host = await TestHost.start();
   tally = await host.serve([TALLY]);
-  script = join(host.dir, "publish-and-exit.mjs");
-  writeFileSync(
-    script,
-    `import * as labc from ${JSON.stringify(join(PACKAGE_ROOT, "dist", "labc.js"))};
-const [how, seq, bytes] = process.argv.slice(2);
-const payload = Buffer.alloc(Number(bytes), 7);
-if (how === "plain") await labc.publish("tally", Number(seq), payload);
-else await labc.getHost(${JSON.stringify(hostname())}).publish("tally", Number(seq), payload);
-process.exit(0);
-`,
-  );
+  script = join(PACKAGE_ROOT, "test", "fixtures", "publish-and-exit.mjs");
 }, 30_000);
 afterAll(async () => {
   await host?.cleanup();
@@ -41,7 +30,7 @@ test.each([
   ["to one host", 3, 10],
   ["to one host", 4, 8 * 1024 * 1024],
 ])("await publish() (%s, %i: %i bytes) then process.exit(0): it arrives", async (how, seq, bytes) => {
-  const result = await host.node([script, how === "plain" ? "plain" : "host", String(seq), String(bytes)]);
+  const result = await host.node([script, how === "plain" ? "plain" : hostname(), String(seq), String(bytes)]);
   expect(result).toMatchObject({ code: 0, stderr: "" });
   let seen: number[] = [];
   await eventually(

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CLI_PATH, PACKAGE_ROOT } from "../../lib/paths.js";
-import { FIXTURES, TestHost, eventually, type CliResult } from "../helpers.js";
+import { FIXTURES, TestHost, eventually, ranToEnd, type CliResult } from "../helpers.js";
 
 /**
  * A service written in Python, installed and run by ServiceControl as a TypeScript one is:
@@ -42,20 +42,7 @@ const pyEnv = () => ({
 });
 function py(args: string[], ms = 20000): Promise<CliResult> {
   const child = spawn("python3", args, { env: pyEnv(), cwd: host.dir, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => (stdout += chunk));
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`python3 ${args.join(" ")} did not end within ${ms} ms; stderr: ${stderr}`));
-    }, ms);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, raw: Buffer.from(stdout) });
-    });
-  });
+  return ranToEnd(child, `python3 ${args.join(" ")}`, ms);
 }
 
 describe.runIf(python)("a Python service", () => {

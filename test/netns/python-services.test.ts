@@ -2,6 +2,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CLI_PATH, PACKAGE_ROOT } from "../../lib/paths.js";
+import { ranToEnd } from "../helpers.js";
 import { Lan, lanUnavailable, sleep, within, type CliResult, type LanHost } from "./lan.js";
 
 const why = lanUnavailable() ?? (spawnSync("python3", ["--version"]).status === 0 ? undefined : "no python3");
@@ -16,20 +17,7 @@ function py(host: LanHost, args: string[], ms = 20000): Promise<CliResult> {
   const env = { ...host.env, PYTHONPATH: join(PACKAGE_ROOT, "clients", "python"), LABC_COMMAND: `${process.execPath} ${CLI_PATH}` };
   // Ended with the namespace (Lan.cleanup) if a test fails before it ends.
   const child = spawn("ip", ["netns", "exec", host.ns, "python3", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => (stdout += chunk));
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${host.name}: python3 ${args.join(" ")} did not end within ${ms} ms; stderr: ${stderr}`));
-    }, ms);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return ranToEnd(child, `${host.name}: python3 ${args.join(" ")}`, ms);
 }
 
 // An open network whose hosts let each other use their ServiceControl (service_control.remote):
