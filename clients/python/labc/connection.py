@@ -18,7 +18,7 @@ from typing import Any, Callable, Deque, Dict, Optional
 from .connection_reading import ConnectionReading, PartialBudget
 from .connection_writing import ConnectionWriting
 from .errors import ConnectionLostError, LabcError
-from .frames import MAX_FRAME, FrameReader, Kind, encode
+from .frames import MAX_FRAME, FrameReader, Kind, RequestHead, encode
 from .io_loop import READ, WRITE, IoLoop
 from .waiter import Waiter
 
@@ -131,6 +131,27 @@ class Connection(ConnectionWriting, ConnectionReading):
             self._pending[id] = waiter
         try:
             self.send_frame(encode(kind, id, body, flags, self.max_frame))
+        except BaseException:
+            with self._lock:
+                self._pending.pop(id, None)
+            raise
+        return id
+
+    def request_head(self, head: RequestHead, args_json: bytes, waiter: Waiter) -> int:
+        """``request`` of a call whose request is ``head`` around ``args_json`` (calls.py's
+        common call: no body to build and walk)."""
+        with self._lock:
+            if self.closed:
+                raise ConnectionLostError(f"connection to {self.label} lost", data={"target": self.label})
+            id = self._next_id
+            while True:
+                id = id + 1 if id < 0xFFFFFFFF else 1
+                if id not in self._pending:
+                    break
+            self._next_id = id
+            self._pending[id] = waiter
+        try:
+            self.send_frame(head.frame(id, args_json))
         except BaseException:
             with self._lock:
                 self._pending.pop(id, None)
