@@ -80,6 +80,12 @@ class Connection(ConnectionWriting, ConnectionReading):
         self._read_lock = threading.Lock()
         self._caller_reads = False
         self._reader: Optional[int] = None
+        # The loop does not watch for reading while ``_parked``: from a caller's claim until the
+        # loop sees no caller claimed it for a while (``unpark``), so that calls one after the
+        # other do not each take the socket from the loop and give it back (two epoll_ctl).
+        self._parked = False
+        self._park_listed = False
+        self._claims = 0
         self._want_write = False
         self._events_lock = threading.Lock()
         self._poll: Any = None
@@ -112,8 +118,8 @@ class Connection(ConnectionWriting, ConnectionReading):
         with self._events_lock:
             if self.closed:
                 return
-            events = (READ if not self._caller_reads and not self.paused else 0) | (WRITE if self._want_write else 0)
-            self.loop.set_events(self._fd, events, self._callbacks, self._caller_reads)
+            events = (READ if not self._parked and not self.paused else 0) | (WRITE if self._want_write else 0)
+            self.loop.set_events(self._fd, events, self._callbacks, self._parked)
 
     # --- requests ----------------------------------------------------------------------------
 

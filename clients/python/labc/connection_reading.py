@@ -115,19 +115,47 @@ class ConnectionReading:
             return False
         self._reader = threading.get_ident()
         self._caller_reads = True
-        self._apply_events()
+        self._claims += 1
+        if not self._parked:
+            self._parked = True
+            self._apply_events()
         return True
 
     def release_reading(self, handed_off: bool = False) -> None:
-        """Gives the reading back to the loop (nothing when this thread is not the reader)."""
+        """Gives the reading back to the loop (nothing when this thread is not the reader). The
+        loop watches the socket again once no caller has claimed it for a moment (``unpark``)."""
         if self._reader != threading.get_ident():
             return
         self._reader = None
         if handed_off:
             return  # the loop gives the lock back once it has dispatched what it was handed
         self._caller_reads = False
+        if self._pending:
+            # Others wait for answers here (threads, tasks): the loop reads them from now on.
+            self._parked = False
+            self._read_lock.release()
+            self._apply_events()
+            return
+        listed = self._park_listed
+        self._park_listed = True
         self._read_lock.release()
-        self._apply_events()
+        if not listed:
+            self.loop.park(self)
+
+    def unpark(self) -> bool:
+        """The loop watches the socket for reading again, and takes it off its list (from the
+        loop's thread), unless a caller reads it now: False then."""
+        if not self._read_lock.acquire(False):
+            return False
+        try:
+            self._park_listed = False
+            self.loop._parks.pop(self, None)
+            if self._parked:
+                self._parked = False
+                self._apply_events()
+        finally:
+            self._read_lock.release()
+        return True
 
     def wait(self, waiter: "Waiter", timeout: Optional[float], claimed: bool = False) -> bool:
         """Waits for ``waiter``'s answer, as ``waiter.wait``; as the connection's reader when
@@ -191,5 +219,6 @@ class ConnectionReading:
                 self._dispatch(kind, flags, id, body)
         finally:
             self._caller_reads = False
+            self._parked = False
             self._read_lock.release()
             self._apply_events()
