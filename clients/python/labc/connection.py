@@ -67,6 +67,8 @@ class Connection(ConnectionWriting, ConnectionReading):
         self.frame_bytes = 0
         #: Set by whoever owns the connection (who the peer said it is, in its hello).
         self.peer: Dict[str, Any] = {}
+        #: A peer that dialed us (a server's caller): set by the server that accepted it.
+        self.accepted = False
         self.opened_at = time.monotonic()
         try:
             #: The peer's ``address:port``, as the kernel says (trips name it).
@@ -185,7 +187,7 @@ class Connection(ConnectionWriting, ConnectionReading):
     # --- what comes in ------------------------------------------------------------------------
 
     def _dispatch(self, kind: int, flags: int, id: int, body: Dict[str, Any]) -> None:
-        if not self.peer and self.handler is not None and getattr(self, "accepted", False):
+        if self.accepted and not self.peer and self.handler is not None:
             # Before its hello, a peer that dialed us is heard by its server only (which closes the
             # connection for anything but a hello): a ping is not answered, an answer not taken.
             self.handler(self, kind, flags, id, body)

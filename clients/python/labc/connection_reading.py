@@ -72,20 +72,22 @@ class ConnectionReading:
             self.close(None)
             return None
         self.bytes_in += len(data)
-        held = self.reader.pending
+        reader = self.reader
+        held = reader.pending
         try:
-            frames = self.reader.feed(data)
+            frames = reader.feed(data)
         except LabcError as error:
             # The stream is no longer aligned on frames: this connection is done, the others are not.
             limit = "max_frame_size" if isinstance(error, FrameTooLargeError) else "bad_frame"
             tripped(limit, self.remote, f"{error}; closed the connection ({self.label})")
             self.close(error)
             return None
-        if self.budget is not None and self._hold(self.reader.pending):
+        pending = reader.pending
+        if self.budget is not None and self._hold(pending):
             return None
         if frames:  # exact for the one frame of a read, what large frames are
-            self.frame_bytes = (held + len(data) - self.reader.pending) // len(frames)
-        if not self.reader.pending:
+            self.frame_bytes = (held + len(data) - pending) // len(frames)
+        if not pending:
             self.partial_since = 0.0
         elif frames or not self.partial_since:
             # The frame left half read began in this chunk: the clock is each frame's, not the stream's.
@@ -171,6 +173,8 @@ class ConnectionReading:
             handed_off = self._lead(waiter, deadline)
         finally:
             self.release_reading(handed_off)
+        if waiter.done:
+            return True
         if deadline is None:
             return waiter.wait(None)
         return waiter.wait(max(0.0, deadline - time.monotonic()))
