@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Optional
 
-from .connection_reading import ConnectionReading, PartialBudget
+from .connection_reading import LEAD_SLICE_MS, ConnectionReading, PartialBudget
 from .connection_writing import ConnectionWriting
 from .errors import ConnectionLostError, LabcError
 from .frames import MAX_FRAME, FrameReader, Kind, RequestHead, encode
@@ -95,7 +96,21 @@ class Connection(ConnectionWriting, ConnectionReading):
         self._may_hold = not self._tls and sock.family in (socket.AF_INET, socket.AF_INET6) and hasattr(socket, "MSG_MORE")
         self._last_burst = 0.0
         self._held_more = False
-        sock.setblocking(False)
+        # A plain socket stays blocking, so that a caller waiting for its answer sleeps in recv
+        # itself, with no poll before it (``_lead``), in slices of LEAD_SLICE_MS (SO_RCVTIMEO);
+        # every other read and write says MSG_DONTWAIT. TLS sockets do not take the flag.
+        self._dontwait = 0
+        self._blocking_reads = False
+        if not self._tls and type(sock) is socket.socket and hasattr(socket, "MSG_DONTWAIT") and hasattr(socket, "SO_RCVTIMEO"):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("@ll", 0, LEAD_SLICE_MS * 1000))
+                sock.setblocking(True)
+                self._dontwait = socket.MSG_DONTWAIT
+                self._blocking_reads = True
+            except (OSError, struct.error):
+                sock.setblocking(False)
+        else:
+            sock.setblocking(False)
         self._fd = sock.fileno()
         self._callbacks = (self._on_readable, self._on_writable)
         loop.call_soon(self._apply_events)

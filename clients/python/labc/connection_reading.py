@@ -25,6 +25,7 @@ from .waiter import Waiter
 READ_CHUNK = 64 * 1024
 #: How long a caller reading its own answer waits at most before it looks whether the connection closed.
 LEAD_SLICE_MS = 250
+LEAD_SLICE_S = LEAD_SLICE_MS / 1000
 #: What a caller reading its connection dispatches itself (answers; a ping costs a pong).
 _ANSWERS = frozenset((Kind.REP, Kind.EXC, Kind.ITEM, Kind.PING, Kind.PONG))
 
@@ -59,10 +60,11 @@ class ConnectionReading:
         finally:
             self._read_lock.release()
 
-    def _read(self) -> Optional[list]:
-        """The frames of one read (``_read_lock`` held); [] when nothing came; None once closed."""
+    def _read(self, wait: bool = False) -> Optional[list]:
+        """The frames of one read (``_read_lock`` held); [] when nothing came; None once closed.
+        ``wait``: sleeps in recv until something comes, at most LEAD_SLICE_MS (a blocking socket)."""
         try:
-            data = self.sock.recv(READ_CHUNK)
+            data = self.sock.recv(READ_CHUNK, 0 if wait else self._dontwait)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return []
         except OSError as error:
@@ -186,8 +188,12 @@ class ConnectionReading:
         if poll is None:
             poll = self._poll = select.poll()
             poll.register(self.sock.fileno(), select.POLLIN)
+        blocking = self._blocking_reads
         while not waiter.done and not self.closed and not self.paused:
-            if not (self._tls and self.sock.pending()):
+            if blocking and (deadline is None or deadline - time.monotonic() > LEAD_SLICE_S):
+                # Sleeps in recv itself, in slices too (SO_RCVTIMEO): no poll before it.
+                frames = self._read(True)
+            elif not (self._tls and self.sock.pending()):
                 if deadline is None:
                     wait_ms = LEAD_SLICE_MS
                 else:
@@ -197,7 +203,9 @@ class ConnectionReading:
                 # In slices: a connection closed by another thread is noticed within one.
                 if not poll.poll(wait_ms):
                     continue
-            frames = self._read()
+                frames = self._read()
+            else:
+                frames = self._read()
             if frames is None:
                 return False
             for at, (kind, flags, id, body) in enumerate(frames):
