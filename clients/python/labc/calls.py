@@ -23,7 +23,7 @@ class _Plan:
 
     __slots__ = ("generation", "timeout_setting", "scope", "target", "route", "head", "timeout", "label")
 
-    def __init__(self, generation: int, timeout_setting: Any, scope: str, target: PoolServer, route: Any, head: RequestHead, timeout: float) -> None:
+    def __init__(self, generation: int, timeout_setting: Any, scope: str, target: Optional[PoolServer], route: Any, head: RequestHead, timeout: float) -> None:
         self.generation = generation
         self.timeout_setting = timeout_setting
         self.scope = scope
@@ -31,7 +31,7 @@ class _Plan:
         self.route = route
         self.head = head
         self.timeout = timeout
-        self.label = target.describe()
+        self.label = target.describe() if target is not None else ""
 
 
 class Calls:
@@ -93,40 +93,36 @@ class Calls:
         link = rt.link
         config = rt.config
         plan = self._plans.get(name)
+        router = link.connection
         if (plan is None or plan.generation != link.pool.generation or rt.server is not None
-                or plan.timeout_setting != config["call.timeout"] or plan.scope != config["call.scope"]):
-            plan = self._plan(name)
-            if plan is None:
-                return self.call(name, list(args))
+                or plan.timeout_setting != config["call.timeout"] or plan.scope != config["call.scope"]
+                or router is None or router.closed
+                or (plan.route is not None and (plan.route.connection.closed or rt.links.current(plan.target) is not plan.route.connection))):
+            plan = self._plan(name) if router is not None and not router.closed and rt.server is None else None
+        if plan is None or plan.route is None:
+            return self.call(name, list(args))
         route = plan.route
         connection = route.connection
-        router = link.connection
-        if (connection.closed or router is None or router.closed or rt.links.current(plan.target) is not connection):
-            return self.call(name, list(args))
         args_json = plan.head.args_json(args)
         if args_json is None or HEADER + len(plan.head.head) + len(args_json) + len(plan.head.tail) > connection.max_frame:
             return self.call(name, list(args))  # encode says what cannot be sent, or how large
         waiter = Waiter(name, plan.label)
         return self._exchange(route, waiter, plan.timeout, name, plan.target, lambda: connection.request_head(plan.head, args_json, waiter))
 
-    def _plan(self, name: str) -> Optional[_Plan]:
+    def _plan(self, name: str) -> _Plan:
+        """How calls of ``name`` go while the pool is the same: its ``route`` None when the long
+        way (several servers as near, none, through the routers, server scope)."""
         rt = self.rt
-        if rt.server is not None:
-            return None
         config = rt.config
         scope = config["call.scope"]
-        if scope == "server":
-            return None
         timeout_setting = config["call.timeout"]
         timeout = float(timeout_setting)
         generation = rt.link.pool.generation  # before resolving: a change meanwhile makes it stale
-        nearest = rt.link.pool.nearest(name, scope, self.perspective(None))
-        if len(nearest) != 1:
-            return None
-        route = rt.links.route(nearest[0])
-        if route.target is not None:
-            return None
-        plan = _Plan(generation, timeout_setting, scope, nearest[0], route, RequestHead(name, int(timeout * 1000)), timeout)
+        nearest = rt.link.pool.nearest(name, scope, self.perspective(None)) if scope != "server" else []
+        route = rt.links.route(nearest[0]) if len(nearest) == 1 else None
+        if route is not None and route.target is not None:
+            route = None
+        plan = _Plan(generation, timeout_setting, scope, nearest[0] if route else None, route, RequestHead(name, int(timeout * 1000)), timeout)
         if len(self._plans) > 10000:
             self._plans.clear()
         self._plans[name] = plan
