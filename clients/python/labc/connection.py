@@ -152,6 +152,10 @@ class Connection(ConnectionWriting, ConnectionReading):
                     break
             self._next_id = id
             self._pending[id] = waiter
+        if self._parked and not self._caller_reads:
+            # Parked after a caller's answer, and nobody reads it for this one (a stream, the
+            # asyncio face, a router's request): the loop watches it again now.
+            self.loop.call_soon(self.unpark)
         try:
             self.send_frame(encode(kind, id, body, flags, self.max_frame))
         except BaseException:

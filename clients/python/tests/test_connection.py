@@ -65,6 +65,20 @@ class CallerReads(unittest.TestCase):
             time.sleep(0.05)
             self.assertEqual(self.request_and_answer("again")[1], "again")
 
+    def test_a_request_nobody_reads_for_after_a_callers_answer_is_answered_at_once(self):
+        self.request_and_answer(1)
+        # A stream's request, or the asyncio face's: the loop reads its answer.
+        for n in range(3):
+            waiter = Waiter("f", "test peer")
+            id = self.connection.request(Kind.REQ, {"fn": "f", "args": [], "timeoutMs": 1000}, waiter)
+            self.assertEqual(self.received()[2], id)
+            sent = time.monotonic()
+            self.peer.sendall(encode(Kind.REP, id, {"v": n}))
+            self.assertTrue(waiter.wait(2))
+            self.assertLess(time.monotonic() - sent, 0.1)
+            self.assertEqual(waiter.value, n)
+            self.request_and_answer(n)
+
     def test_a_notice_read_by_the_caller_is_handed_to_the_loop(self):
         waiter = Waiter("f", "test peer")
         claimed = self.connection.claim_reading()
