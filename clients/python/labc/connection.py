@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Optional
 
-from .connection_reading import ConnectionReading, PartialBudget
+from .connection_reading import LEAD_SLICE_MS, ConnectionReading, PartialBudget
 from .connection_writing import ConnectionWriting
 from .errors import ConnectionLostError, LabcError
-from .frames import MAX_FRAME, FrameReader, Kind, encode
+from .frames import MAX_FRAME, FrameReader, Kind, RequestHead, encode
 from .io_loop import READ, WRITE, IoLoop
 from .waiter import Waiter
 
@@ -67,6 +68,8 @@ class Connection(ConnectionWriting, ConnectionReading):
         self.frame_bytes = 0
         #: Set by whoever owns the connection (who the peer said it is, in its hello).
         self.peer: Dict[str, Any] = {}
+        #: A peer that dialed us (a server's caller): set by the server that accepted it.
+        self.accepted = False
         self.opened_at = time.monotonic()
         try:
             #: The peer's ``address:port``, as the kernel says (trips name it).
@@ -80,6 +83,12 @@ class Connection(ConnectionWriting, ConnectionReading):
         self._read_lock = threading.Lock()
         self._caller_reads = False
         self._reader: Optional[int] = None
+        # The loop does not watch for reading while ``_parked``: from a caller's claim until the
+        # loop sees no caller claimed it for a while (``unpark``), so that calls one after the
+        # other do not each take the socket from the loop and give it back (two epoll_ctl).
+        self._parked = False
+        self._park_listed = False
+        self._claims = 0
         self._want_write = False
         self._events_lock = threading.Lock()
         self._poll: Any = None
@@ -87,7 +96,21 @@ class Connection(ConnectionWriting, ConnectionReading):
         self._may_hold = not self._tls and sock.family in (socket.AF_INET, socket.AF_INET6) and hasattr(socket, "MSG_MORE")
         self._last_burst = 0.0
         self._held_more = False
-        sock.setblocking(False)
+        # A plain socket stays blocking, so that a caller waiting for its answer sleeps in recv
+        # itself, with no poll before it (``_lead``), in slices of LEAD_SLICE_MS (SO_RCVTIMEO);
+        # every other read and write says MSG_DONTWAIT. TLS sockets do not take the flag.
+        self._dontwait = 0
+        self._blocking_reads = False
+        if not self._tls and type(sock) is socket.socket and hasattr(socket, "MSG_DONTWAIT") and hasattr(socket, "SO_RCVTIMEO"):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("@ll", 0, LEAD_SLICE_MS * 1000))
+                sock.setblocking(True)
+                self._dontwait = socket.MSG_DONTWAIT
+                self._blocking_reads = True
+            except (OSError, struct.error):
+                sock.setblocking(False)
+        else:
+            sock.setblocking(False)
         self._fd = sock.fileno()
         self._callbacks = (self._on_readable, self._on_writable)
         loop.call_soon(self._apply_events)
@@ -112,8 +135,8 @@ class Connection(ConnectionWriting, ConnectionReading):
         with self._events_lock:
             if self.closed:
                 return
-            events = (READ if not self._caller_reads and not self.paused else 0) | (WRITE if self._want_write else 0)
-            self.loop.set_events(self._fd, events, self._callbacks, self._caller_reads)
+            events = (READ if not self._parked and not self.paused else 0) | (WRITE if self._want_write else 0)
+            self.loop.set_events(self._fd, events, self._callbacks, self._parked)
 
     # --- requests ----------------------------------------------------------------------------
 
@@ -129,8 +152,33 @@ class Connection(ConnectionWriting, ConnectionReading):
                     break
             self._next_id = id
             self._pending[id] = waiter
+        if self._parked and not self._caller_reads:
+            # Parked after a caller's answer, and nobody reads it for this one (a stream, the
+            # asyncio face, a router's request): the loop watches it again now.
+            self.loop.call_soon(self.unpark)
         try:
             self.send_frame(encode(kind, id, body, flags, self.max_frame))
+        except BaseException:
+            with self._lock:
+                self._pending.pop(id, None)
+            raise
+        return id
+
+    def request_head(self, head: RequestHead, args_json: bytes, waiter: Waiter) -> int:
+        """``request`` of a call whose request is ``head`` around ``args_json`` (calls.py's
+        common call: no body to build and walk)."""
+        with self._lock:
+            if self.closed:
+                raise ConnectionLostError(f"connection to {self.label} lost", data={"target": self.label})
+            id = self._next_id
+            while True:
+                id = id + 1 if id < 0xFFFFFFFF else 1
+                if id not in self._pending:
+                    break
+            self._next_id = id
+            self._pending[id] = waiter
+        try:
+            self.send_frame(head.frame(id, args_json))
         except BaseException:
             with self._lock:
                 self._pending.pop(id, None)
@@ -158,7 +206,7 @@ class Connection(ConnectionWriting, ConnectionReading):
     # --- what comes in ------------------------------------------------------------------------
 
     def _dispatch(self, kind: int, flags: int, id: int, body: Dict[str, Any]) -> None:
-        if not self.peer and self.handler is not None and getattr(self, "accepted", False):
+        if self.accepted and not self.peer and self.handler is not None:
             # Before its hello, a peer that dialed us is heard by its server only (which closes the
             # connection for anything but a hello): a ping is not answered, an answer not taken.
             self.handler(self, kind, flags, id, body)

@@ -25,6 +25,7 @@ from .waiter import Waiter
 READ_CHUNK = 64 * 1024
 #: How long a caller reading its own answer waits at most before it looks whether the connection closed.
 LEAD_SLICE_MS = 250
+LEAD_SLICE_S = LEAD_SLICE_MS / 1000
 #: What a caller reading its connection dispatches itself (answers; a ping costs a pong).
 _ANSWERS = frozenset((Kind.REP, Kind.EXC, Kind.ITEM, Kind.PING, Kind.PONG))
 
@@ -59,10 +60,11 @@ class ConnectionReading:
         finally:
             self._read_lock.release()
 
-    def _read(self) -> Optional[list]:
-        """The frames of one read (``_read_lock`` held); [] when nothing came; None once closed."""
+    def _read(self, wait: bool = False) -> Optional[list]:
+        """The frames of one read (``_read_lock`` held); [] when nothing came; None once closed.
+        ``wait``: sleeps in recv until something comes, at most LEAD_SLICE_MS (a blocking socket)."""
         try:
-            data = self.sock.recv(READ_CHUNK)
+            data = self.sock.recv(READ_CHUNK, 0 if wait else self._dontwait)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return []
         except OSError as error:
@@ -72,20 +74,22 @@ class ConnectionReading:
             self.close(None)
             return None
         self.bytes_in += len(data)
-        held = self.reader.pending
+        reader = self.reader
+        held = reader.pending
         try:
-            frames = self.reader.feed(data)
+            frames = reader.feed(data)
         except LabcError as error:
             # The stream is no longer aligned on frames: this connection is done, the others are not.
             limit = "max_frame_size" if isinstance(error, FrameTooLargeError) else "bad_frame"
             tripped(limit, self.remote, f"{error}; closed the connection ({self.label})")
             self.close(error)
             return None
-        if self.budget is not None and self._hold(self.reader.pending):
+        pending = reader.pending
+        if self.budget is not None and self._hold(pending):
             return None
         if frames:  # exact for the one frame of a read, what large frames are
-            self.frame_bytes = (held + len(data) - self.reader.pending) // len(frames)
-        if not self.reader.pending:
+            self.frame_bytes = (held + len(data) - pending) // len(frames)
+        if not pending:
             self.partial_since = 0.0
         elif frames or not self.partial_since:
             # The frame left half read began in this chunk: the clock is each frame's, not the stream's.
@@ -115,19 +119,47 @@ class ConnectionReading:
             return False
         self._reader = threading.get_ident()
         self._caller_reads = True
-        self._apply_events()
+        self._claims += 1
+        if not self._parked:
+            self._parked = True
+            self._apply_events()
         return True
 
     def release_reading(self, handed_off: bool = False) -> None:
-        """Gives the reading back to the loop (nothing when this thread is not the reader)."""
+        """Gives the reading back to the loop (nothing when this thread is not the reader). The
+        loop watches the socket again once no caller has claimed it for a moment (``unpark``)."""
         if self._reader != threading.get_ident():
             return
         self._reader = None
         if handed_off:
             return  # the loop gives the lock back once it has dispatched what it was handed
         self._caller_reads = False
+        if self._pending:
+            # Others wait for answers here (threads, tasks): the loop reads them from now on.
+            self._parked = False
+            self._read_lock.release()
+            self._apply_events()
+            return
+        listed = self._park_listed
+        self._park_listed = True
         self._read_lock.release()
-        self._apply_events()
+        if not listed:
+            self.loop.park(self)
+
+    def unpark(self) -> bool:
+        """The loop watches the socket for reading again, and takes it off its list (from the
+        loop's thread), unless a caller reads it now: False then."""
+        if not self._read_lock.acquire(False):
+            return False
+        try:
+            self._park_listed = False
+            self.loop._parks.pop(self, None)
+            if self._parked:
+                self._parked = False
+                self._apply_events()
+        finally:
+            self._read_lock.release()
+        return True
 
     def wait(self, waiter: "Waiter", timeout: Optional[float], claimed: bool = False) -> bool:
         """Waits for ``waiter``'s answer, as ``waiter.wait``; as the connection's reader when
@@ -143,6 +175,8 @@ class ConnectionReading:
             handed_off = self._lead(waiter, deadline)
         finally:
             self.release_reading(handed_off)
+        if waiter.done:
+            return True
         if deadline is None:
             return waiter.wait(None)
         return waiter.wait(max(0.0, deadline - time.monotonic()))
@@ -154,8 +188,12 @@ class ConnectionReading:
         if poll is None:
             poll = self._poll = select.poll()
             poll.register(self.sock.fileno(), select.POLLIN)
+        blocking = self._blocking_reads
         while not waiter.done and not self.closed and not self.paused:
-            if not (self._tls and self.sock.pending()):
+            if blocking and (deadline is None or deadline - time.monotonic() > LEAD_SLICE_S):
+                # Sleeps in recv itself, in slices too (SO_RCVTIMEO): no poll before it.
+                frames = self._read(True)
+            elif not (self._tls and self.sock.pending()):
                 if deadline is None:
                     wait_ms = LEAD_SLICE_MS
                 else:
@@ -165,7 +203,9 @@ class ConnectionReading:
                 # In slices: a connection closed by another thread is noticed within one.
                 if not poll.poll(wait_ms):
                     continue
-            frames = self._read()
+                frames = self._read()
+            else:
+                frames = self._read()
             if frames is None:
                 return False
             for at, (kind, flags, id, body) in enumerate(frames):
@@ -191,5 +231,6 @@ class ConnectionReading:
                 self._dispatch(kind, flags, id, body)
         finally:
             self._caller_reads = False
+            self._parked = False
             self._read_lock.release()
             self._apply_events()

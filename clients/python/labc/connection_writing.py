@@ -37,15 +37,15 @@ class ConnectionWriting:
                             # MSG_MORE: the kernel keeps the bytes for the next send, which carries
                             # both (the receiver reads them in one go); the loop pushes what waits
                             # HOLD_S later. A process that dies meanwhile still sends them (close).
-                            sent = self.sock.send(frame, socket.MSG_MORE)
+                            sent = self.sock.send(frame, socket.MSG_MORE | self._dontwait)
                             hold = not self._held_more
                             self._held_more = True
                         else:
-                            sent = self.sock.send(frame)
+                            sent = self.sock.send(frame, self._dontwait)
                             self._held_more = False
                         self._last_burst = now
                     else:
-                        sent = self.sock.send(frame)
+                        sent = self.sock.send(frame, self._dontwait)
                         self._held_more = False  # a send without MSG_MORE pushes what was held
                 except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                     sent = 0
@@ -112,7 +112,7 @@ class ConnectionWriting:
             while self._outbox:
                 chunk = self._outbox[0]
                 try:
-                    sent = self.sock.send(chunk)
+                    sent = self.sock.send(chunk, self._dontwait)
                 except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                     return
                 except OSError as error:

@@ -163,6 +163,32 @@ def encode_publication(topic: str, args: List[Any], max_frame: int = MAX_FRAME) 
     return encode(Kind.PUB, 0, {"topic": topic, "args": list(args)}, 0, max_frame)
 
 
+class RequestHead:
+    """The JSON of a call's request around its arguments, made once per function and timeout:
+    ``{"fn":NAME,"args":`` and ``,"timeoutMs":N}`` (the TypeScript side's REQUEST_HEADS)."""
+
+    __slots__ = ("head", "tail")
+
+    def __init__(self, fn: str, timeout_ms: int) -> None:
+        self.head = _utf8('{"fn":' + _dumps(fn) + ',"args":')
+        self.tail = b',"timeoutMs":%d}' % timeout_ms
+
+    def args_json(self, args: Any) -> Any:
+        """The arguments' JSON, when the standard encoder writes them as JSON.stringify would
+        (values.is_plain) and they hold no surrogates; None otherwise (``encode`` words them)."""
+        if not values.is_plain(args):
+            return None
+        try:
+            return _dumps(args).encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+
+    def frame(self, id: int, args_json: bytes) -> bytes:
+        """``encode(Kind.REQ, id, {"fn": ..., "args": ..., "timeoutMs": ...})``, the same bytes."""
+        size = len(self.head) + len(args_json) + len(self.tail)
+        return _HEAD.pack(HEADER + size, Kind.REQ, 0, 0, id, size) + self.head + args_json + self.tail
+
+
 # ---- decoding --------------------------------------------------------------------------------
 
 

@@ -22,6 +22,9 @@ TICK_S = 0.25
 #: kernel for the next ones (MSG_MORE) for as long; one alone, after a pause, goes at once.
 #: The connection decides (connection_writing.py); the loop pushes what waits this long after.
 HOLD_S = 0.0005
+#: A socket a caller read its answer from is watched again once no caller has claimed it for
+#: this long (connection_reading.py, ``unpark``): a notice coming between calls waits no longer.
+PARK_S = 0.002
 
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -52,6 +55,8 @@ class IoLoop:
         self._pushes: list = []
         self._push_at = 0.0
         self._push_lock = threading.Lock()
+        # Connections a caller read, with their count of claims when last looked at (park).
+        self._parks: Dict[Any, int] = {}
         self._stopping = False
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
@@ -88,6 +93,29 @@ class IoLoop:
             except (BlockingIOError, OSError):
                 pass
 
+    def park(self, connection: Any) -> None:
+        """Calls ``connection.unpark()`` on the loop's thread once no caller has claimed it for
+        PARK_S (from any thread; ``unpark`` takes it off the list)."""
+        parks = self._parks
+        first = not parks
+        parks[connection] = -1
+        if first and not self.in_loop:
+            try:
+                self._wake_w.send(b"\0")  # it may sleep for a whole tick: PARK_S from now, rather
+            except (BlockingIOError, OSError):
+                pass
+
+    def _run_parks(self) -> None:
+        parks = self._parks
+        for connection, seen in list(parks.items()):
+            claims = connection._claims
+            if connection.closed:
+                parks.pop(connection, None)
+            elif claims != seen:
+                parks[connection] = claims  # claimed since: look again later
+            else:
+                connection.unpark()
+
     def _run_pushes(self) -> None:
         with self._push_lock:
             if not self._pushes or time.monotonic() < self._push_at:
@@ -102,10 +130,11 @@ class IoLoop:
                 traceback.print_exc()
 
     def _timeout(self) -> float:
+        limit = PARK_S if self._parks else TICK_S
         with self._push_lock:
             if not self._pushes:
-                return TICK_S
-            return min(TICK_S, max(0.0, self._push_at - time.monotonic()))
+                return limit
+            return min(limit, max(0.0, self._push_at - time.monotonic()))
 
     def every_tick(self, fn: Callable[[float], None]) -> None:
         """Runs ``fn(now)`` on the loop's thread about every TICK_S (timeouts)."""
@@ -224,6 +253,8 @@ class IoLoop:
                     traceback.print_exc()
             if self._pushes:
                 self._run_pushes()
+            if self._parks:
+                self._run_parks()
             while self._calls:
                 fn = self._calls.popleft()
                 try:

@@ -103,8 +103,11 @@ class Pool:
         #: perspective and state, for as long as the pool does not change (every call asks).
         self._nearest: Dict[tuple, List[PoolServer]] = {}
         self._groups: Dict[str, Dict[str, List[PoolServer]]] = {}
+        #: Counts the changes: what was decided from the pool holds while it is the same.
+        self.generation = 0
 
     def _changed(self) -> None:
+        self.generation += 1
         self._subscribers.clear()
         self._nearest.clear()
         self._groups.clear()
@@ -165,12 +168,20 @@ class Pool:
             if server is not None:
                 server.suspect = suspect
                 self._nearest.clear()
+                self.generation += 1
 
     def candidates(self, name: str, scope: str, at: Perspective) -> List[PoolServer]:
         with self.lock:
             return [server for server in self.servers.values() if offers(server, name, scope, at)]
 
     def resolve(self, name: str, scope: str, at: Perspective, state: Optional[str] = None) -> Optional[PoolServer]:
+        nearest = self.nearest(name, scope, at, state)
+        if len(nearest) <= 1:
+            return nearest[0] if nearest else None
+        return random.choice(nearest)
+
+    def nearest(self, name: str, scope: str, at: Perspective, state: Optional[str] = None) -> List[PoolServer]:
+        """The servers a call may go to, equally near (``resolve`` picks one at random)."""
         key = (name, scope, at.host_id, at.server_id, at.caller_host_id, at.caller_server_id, at.named, at.realm, state)
         nearest = self._nearest.get(key)
         if nearest is None:
@@ -179,9 +190,7 @@ class Pool:
                 if len(self._nearest) > 10000:
                     self._nearest.clear()
                 self._nearest[key] = nearest
-        if len(nearest) <= 1:
-            return nearest[0] if nearest else None
-        return random.choice(nearest)
+        return nearest
 
     def _nearest_to(self, name: str, scope: str, at: Perspective, state: Optional[str]) -> List[PoolServer]:
         found = self.candidates(name, scope, at)

@@ -60,8 +60,9 @@ class Runtime:
             raise ClosedError("labc was used after close()")
 
     def call(self, name: str, *args: Any) -> Any:
-        self._open()
-        return self.calls.call(name, list(args))
+        if self._closed:
+            raise ClosedError("labc was used after close()")
+        return self.calls.call_plain(name, args)
 
     def call_with(self, name: str, args: List[Any] = (), *, timeout: Optional[float] = None, scope: Optional[str] = None,
                   host: Optional[str] = None, state: Optional[str] = None) -> Any:

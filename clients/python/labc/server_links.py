@@ -77,6 +77,13 @@ class ServerLinks:
             return Route(self.link.ready(), server.id)
         return Route(connection, None)
 
+    def current(self, server: PoolServer) -> Optional[Connection]:
+        """The connection of our own to ``server`` that ``route`` would hand out now, if any."""
+        connection = self._open.get(server.id)
+        if connection is not None and id(connection) not in self._leaving:
+            return connection
+        return None
+
     def ready_route(self, server: PoolServer) -> Optional[Route]:
         """The route to ``server`` when there is one without dialing or connecting to the router
         (the asyncio face sends on it from its event loop); None when ``route`` would have to."""
