@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +24,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def main(argv) -> int:
+    # Run in the background (`cmd &` in a script), this process may start with SIGINT ignored,
+    # which every child would inherit: the tests that press Ctrl-C on a child would then find it
+    # deaf. A handler of our own is reset to the default in each child at exec, so they hear it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     out = argv[1] if len(argv) > 1 else os.environ.get("LABC_PY_RESULTS")
     sys.path[:0] = [HERE, os.path.dirname(HERE)]  # the tests' support.py, then this checkout's labc
     started = time.monotonic()
