@@ -230,3 +230,14 @@ class _Localhost(Host):
 
 
 localhost = _Localhost()
+
+
+def __getattr__(name: str) -> Any:
+    # `import labc` then `await labc.aio.call(...)`: the asyncio face, loaded on first use
+    # (a blocking program never imports asyncio for it).
+    if name == "aio":
+        import importlib
+
+        # Not `from . import aio`: that asks this very function for `aio` first.
+        return importlib.import_module(f"{__name__}.aio")
+    raise AttributeError(f"module 'labc' has no attribute {name!r}")
