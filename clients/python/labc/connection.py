@@ -140,8 +140,8 @@ class Connection(ConnectionWriting, ConnectionReading):
 
     # --- requests ----------------------------------------------------------------------------
 
-    def request(self, kind: int, body: Dict[str, Any], waiter: Waiter, flags: int = 0) -> int:
-        """Sends a request under a fresh id; ``waiter`` gets its answer (or the connection's loss)."""
+    def _take_id(self, waiter: Waiter) -> int:
+        """A fresh request id (never 0, never one still waited for), with ``waiter`` under it."""
         with self._lock:
             if self.closed:
                 raise ConnectionLostError(f"connection to {self.label} lost", data={"target": self.label})
@@ -152,38 +152,37 @@ class Connection(ConnectionWriting, ConnectionReading):
                     break
             self._next_id = id
             self._pending[id] = waiter
-        if self._parked and not self._caller_reads:
-            # Parked after a caller's answer, and nobody reads it for this one (a stream, the
-            # asyncio face, a router's request): the loop watches it again now.
-            self.loop.call_soon(self.unpark)
+        return id
+
+    def _send_request(self, id: int, frame: bytes) -> int:
         try:
-            self.send_frame(encode(kind, id, body, flags, self.max_frame))
+            self.send_frame(frame)
         except BaseException:
             with self._lock:
                 self._pending.pop(id, None)
             raise
         return id
 
-    def request_head(self, head: RequestHead, args_json: bytes, waiter: Waiter) -> int:
-        """``request`` of a call whose request is ``head`` around ``args_json`` (calls.py's
-        common call: no body to build and walk)."""
-        with self._lock:
-            if self.closed:
-                raise ConnectionLostError(f"connection to {self.label} lost", data={"target": self.label})
-            id = self._next_id
-            while True:
-                id = id + 1 if id < 0xFFFFFFFF else 1
-                if id not in self._pending:
-                    break
-            self._next_id = id
-            self._pending[id] = waiter
+    def request(self, kind: int, body: Dict[str, Any], waiter: Waiter, flags: int = 0) -> int:
+        """Sends a request under a fresh id; ``waiter`` gets its answer (or the connection's loss)."""
+        id = self._take_id(waiter)
+        if self._parked and not self._caller_reads:
+            # Parked after a caller's answer, and nobody reads it for this one (a stream, the
+            # asyncio face, a router's request): the loop watches it again now.
+            self.loop.call_soon(self.unpark)
         try:
-            self.send_frame(head.frame(id, args_json))
+            frame = encode(kind, id, body, flags, self.max_frame)
         except BaseException:
             with self._lock:
                 self._pending.pop(id, None)
             raise
-        return id
+        return self._send_request(id, frame)
+
+    def request_head(self, head: RequestHead, args_json: bytes, waiter: Waiter) -> int:
+        """``request`` of a call whose request is ``head`` around ``args_json`` (calls.py's
+        common call: no body to build and walk)."""
+        id = self._take_id(waiter)
+        return self._send_request(id, head.frame(id, args_json))
 
     def forget(self, id: int) -> None:
         """Stops waiting for request ``id`` (timed out or cancelled)."""
