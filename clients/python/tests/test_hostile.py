@@ -482,10 +482,12 @@ class HostileInput(unittest.TestCase):
     def test_callers_that_said_hello_do_not_count_against_the_cap_per_address(self):
         # A host's own processes, however many, say hello at once: 700 of them from one address
         # (the cap is 500) all stay; then 600 idle ones cut only the oldest idle ones.
-        greeted = [Peer(self.port, "127.0.0.17") for _ in range(700)]
-        self.peers.extend(greeted)
-        for peer in greeted:
+        greeted = []
+        for _ in range(700):  # each says hello at once, as a process does (700 silent would be the cap's case)
+            peer = Peer(self.port, "127.0.0.17")
             peer.hello()
+            greeted.append(peer)
+        self.peers.extend(greeted)
         time.sleep(0.3)
         idle = [Peer(self.port, "127.0.0.17") for _ in range(600)]
         self.peers.extend(idle)
