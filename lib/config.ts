@@ -54,6 +54,8 @@ const KEYS = {
   "limits.hello_timeout": { type: "seconds", default: 10 },
   "limits.connections_per_address": { type: "count", default: 1000 },
   "server.drain_timeout": { type: "seconds", default: 10 },
+  // Read by Python servers (clients/python): the threads their served functions run on.
+  "server.threads": { type: "count", default: 16 },
   "errors.send_stack": { type: "boolean", default: false },
   "backplane.nats": { type: "strings", default: [] },
   "backplane.realm": { type: "dotted", default: "main" },
