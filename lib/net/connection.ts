@@ -12,7 +12,7 @@ import { problemWith } from "../wire/validate.js";
 import { fromOwnHost } from "../trust/own-address.js";
 import { InboundGuard } from "./inbound-guard.js";
 import type { Limits } from "../wire/limits.js";
-import { Outbox } from "./outbox.js";
+import { Outbox, type Frame } from "./outbox.js";
 import { Requests } from "./requests.js";
 import { IGNORABLE_ERRORS, type Transport } from "./transport.js";
 import { tripped } from "./trips.js";
@@ -254,7 +254,7 @@ export class Connection implements Metered {
    * said in the log, and the connection stays with all it holds. A publisher that awaits is
    * slowed long before that (`congested`).
    */
-  publish(frame: Buffer | Buffer[]): boolean {
+  publish(frame: Frame): boolean {
     return !this.closed && this.outbox.publish(frame, this.label);
   }
 

@@ -4,6 +4,9 @@ import type { Limits } from "../wire/limits.js";
 import type { Transport } from "./transport.js";
 import { tripped } from "./trips.js";
 
+/** A frame: one buffer, its parts, or (publications) its bytes as latin1 text. */
+export type Frame = Buffer | Buffer[] | string;
+
 /** What crossed a connection, for `labc metrics`. */
 export type Traffic = Omit<ConnectionMetrics, "peer">;
 
@@ -23,13 +26,19 @@ export class Outbox {
     private readonly overflow: (error: LimitError) => void,
   ) {}
 
-  /** `waitedFor`: a request or an answer (see Transport.write). */
-  write(frame: Buffer | Buffer[], waitedFor = false): void {
+  /** `waitedFor`: a request or an answer (see Transport.write). A string is a frame as latin1 text (see Transport.writeText). */
+  write(frame: Frame, waitedFor = false): void {
     const { traffic, transport } = this;
     traffic.framesOut++;
-    if (Buffer.isBuffer(frame)) traffic.bytesOut += frame.length;
-    else for (const part of frame) traffic.bytesOut += part.length;
-    transport.write(frame, waitedFor);
+    if (typeof frame === "string") {
+      traffic.bytesOut += frame.length;
+      if (transport.writeText) transport.writeText(frame);
+      else transport.write(Buffer.from(frame, "latin1"), waitedFor);
+    } else {
+      if (Buffer.isBuffer(frame)) traffic.bytesOut += frame.length;
+      else for (const part of frame) traffic.bytesOut += part.length;
+      transport.write(frame, waitedFor);
+    }
     if (transport.queuedBytes > this.limits.maxQueuedBytes) {
       this.overflow(new LimitError("queued", `over ${this.limits.maxQueuedBytes} bytes queued that the peer does not read`));
     }
@@ -39,7 +48,7 @@ export class Outbox {
    * Queues a publication unless the peer already leaves so much unread that it would pass
    * `maxQueuedBytes`: then it is not sent (false), logged as a `queued` trip naming `label`.
    */
-  publish(frame: Buffer | Buffer[], label: string): boolean {
+  publish(frame: Frame, label: string): boolean {
     const queued = this.transport.queuedBytes;
     if (queued + (Array.isArray(frame) ? byteLength(frame) : frame.length) > this.limits.maxQueuedBytes) {
       tripped("queued", this.transport.remote, `${queued} bytes queued that it does not read: a publication was not sent to ${label}; await publish() to be slowed down instead`);

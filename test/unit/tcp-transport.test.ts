@@ -1,0 +1,66 @@
+import net from "node:net";
+import { expect, test } from "vitest";
+import { connectTcp, listenTcp, type TcpTransport } from "../../lib/net/tcp-transport.js";
+
+/** A listener on 127.0.0.1 that keeps what its one connection receives. */
+async function receiver(): Promise<{ port: number; received: () => Buffer; close: () => Promise<void> }> {
+  const chunks: Buffer[] = [];
+  const accepted: TcpTransport[] = [];
+  const listener = await listenTcp("127.0.0.1", 0, (transport) => {
+    accepted.push(transport);
+    transport.start((chunk) => chunks.push(Buffer.from(chunk)), () => {});
+  });
+  return {
+    port: listener.port,
+    received: () => Buffer.concat(chunks),
+    close: () => listener.close(),
+  };
+}
+
+const until = async (done: () => boolean, ms = 5000) => {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+};
+
+test("frames written as text and as buffers, small and large, leave in the order written", async () => {
+  const peer = await receiver();
+  const transport = await connectTcp("127.0.0.1", peer.port, 1000);
+  const expected: Buffer[] = [];
+  const text = (s: string) => (transport.writeText(s), expected.push(Buffer.from(s, "latin1")));
+  const bytes = (b: Buffer | Buffer[]) => (transport.write(b), expected.push(...[b].flat()));
+  // Every byte value, as latin1 text carries them (a frame's length prefix has any).
+  text(String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i)));
+  bytes(Buffer.from("small buffer"));
+  text("text after a small buffer");
+  bytes(Buffer.alloc(5000, 7)); // large: written as it is, after what came before
+  text("text after a large one");
+  bytes([Buffer.from("parts "), Buffer.from("of one frame")]);
+  text("x".repeat(3000));
+  // A tick with only text, then one that ends with text.
+  await new Promise((resolve) => setImmediate(resolve));
+  for (let i = 0; i < 1000; i++) text(`publication ${i};`);
+  await transport.sent();
+  bytes(Buffer.from("end"));
+  text("!");
+  const want = Buffer.concat(expected);
+  await until(() => peer.received().length >= want.length);
+  expect(peer.received().equals(want)).toBe(true);
+  expect(transport.queuedBytes).toBe(0);
+  await transport.close();
+  await peer.close();
+});
+
+test("text queued on a socket that is gone is dropped, not thrown", async () => {
+  const server = net.createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const transport = await connectTcp("127.0.0.1", (server.address() as net.AddressInfo).port, 1000);
+  let closed = false;
+  transport.start(() => {}, () => (closed = true));
+  await until(() => closed);
+  expect(() => transport.writeText("late")).not.toThrow();
+  await transport.close();
+  await new Promise((resolve) => server.close(resolve));
+});
