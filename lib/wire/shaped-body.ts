@@ -1,5 +1,6 @@
 import { MalformedFrameError } from "../errors.js";
 import { Kind, KIND_NAMES } from "./message.js";
+import { has, NAMES, NOT_SIMPLE, simpleValue, utf8 } from "./simple-value.js";
 
 // How codec.ts writes the bodies of requests, publications and replies, and the reader that
 // takes such a body apart by that shape instead of parsing all of it.
@@ -33,13 +34,15 @@ export function readShaped(kind: Kind, frame: Buffer, start: number, end: number
   const head = kind === Kind.req ? REQUEST_START : kind === Kind.pub ? PUBLICATION_START : undefined;
   if (!head || !has(frame, start, head) || frame[end - 1] !== CLOSE[0]) return undefined;
   let quote = start + head.length;
+  let ascii = true;
   for (; quote < end; quote++) {
     const byte = frame[quote]!;
     if (byte === 0x22) break;
     if (byte === 0x5c || byte < 0x20) return undefined;
+    if (byte > 0x7f) ascii = false;
   }
   if (!has(frame, quote, ARGS_KEY)) return undefined;
-  const name = frame.toString("utf8", start + head.length, quote);
+  const name = NAMES.at(frame, start + head.length, quote, ascii);
   const argsAt = quote + ARGS_KEY.length;
   let argsEnd = end - 1;
   let timeoutMs: number | undefined;
@@ -121,87 +124,10 @@ function middleValue(kind: Kind, frame: Buffer, start: number, end: number): unk
 }
 
 const NOT_SHAPED = Symbol("not shaped");
-const NOT_SIMPLE = Symbol("not simple");
-const TRUE = Buffer.from("true");
-const FALSE = Buffer.from("false");
-const NULL = Buffer.from("null");
-
-/**
- * What most small calls and publications carry, read without JSON.parse (a third of its cost
- * for `["hello"]`): a string without escapes or control characters, a whole number of up to 15
- * digits, true, false, null, or an array of those written without spaces. NOT_SIMPLE for
- * anything else, which JSON.parse then reads (or finds malformed) as before.
- */
-function simpleValue(frame: Buffer, start: number, end: number): unknown {
-  if (frame[start] !== 0x5b) return scalarAt(frame, start, end) === end ? scalar : NOT_SIMPLE;
-  if (frame[end - 1] !== 0x5d) return NOT_SIMPLE;
-  const items: unknown[] = [];
-  let at = start + 1;
-  if (at === end - 1) return items;
-  for (;;) {
-    at = scalarAt(frame, at, end - 1);
-    if (at < 0) return NOT_SIMPLE;
-    items.push(scalar);
-    if (at === end - 1) return items;
-    if (frame[at] !== 0x2c) return NOT_SIMPLE;
-    at++;
-  }
-}
-
-/** The value `scalarAt` read last (a second result without an object per value). */
-let scalar: unknown;
-
-/** Reads a simple scalar starting at `at` (into `scalar`); where it ends, or -1. */
-function scalarAt(frame: Buffer, at: number, end: number): number {
-  const first = frame[at];
-  if (first === 0x22) {
-    for (let i = at + 1; i < end; i++) {
-      const byte = frame[i]!;
-      if (byte === 0x22) {
-        scalar = frame.toString("utf8", at + 1, i);
-        return i + 1;
-      }
-      if (byte === 0x5c || byte < 0x20) return -1;
-    }
-    return -1;
-  }
-  if (first === 0x74) return literalAt(frame, at, end, TRUE, true);
-  if (first === 0x66) return literalAt(frame, at, end, FALSE, false);
-  if (first === 0x6e) return literalAt(frame, at, end, NULL, null);
-  const negative = first === 0x2d;
-  let i = negative ? at + 1 : at;
-  const digitsAt = i;
-  let value = 0;
-  for (; i < end && i - digitsAt < 16; i++) {
-    const digit = frame[i]! - 0x30;
-    if (digit < 0 || digit > 9) break;
-    value = value * 10 + digit;
-  }
-  const digits = i - digitsAt;
-  // JSON's own rules: no leading zero; 15 digits stay exact; a fraction or exponent is parsed.
-  if (digits === 0 || digits > 15 || (digits > 1 && frame[digitsAt] === 0x30)) return -1;
-  if (i < end && (frame[i] === 0x2e || frame[i] === 0x65 || frame[i] === 0x45)) return -1;
-  scalar = negative ? -value : value;
-  return i;
-}
-
-function literalAt(frame: Buffer, at: number, end: number, bytes: Buffer, value: unknown): number {
-  if (at + bytes.length > end || !has(frame, at, bytes)) return -1;
-  scalar = value;
-  return at + bytes.length;
-}
-
 export function parseValue(kind: Kind, frame: Buffer, start: number, end: number): unknown {
   try {
-    return JSON.parse(frame.toString("utf8", start, end));
+    return JSON.parse(utf8(frame, start, end));
   } catch (error) {
     throw new MalformedFrameError(`${KIND_NAMES[kind]} body is not JSON`, error);
   }
-}
-
-/** Whether `frame` holds the bytes of `piece` at `at`. */
-function has(frame: Buffer, at: number, piece: Buffer): boolean {
-  if (at < 0 || at + piece.length > frame.length) return false;
-  for (let i = 0; i < piece.length; i++) if (frame[at + i] !== piece[i]) return false;
-  return true;
 }

@@ -91,6 +91,19 @@ const serverEntry = shape({
   topics: listOf(nonEmpty),
 });
 
+/**
+ * A check that first asks `usual` whether the body is the common one, valid as it stands (a
+ * plain call or publication: a name and arguments, none of the optional fields), and runs the
+ * whole `check` only when not (then also for an optional field that is null).
+ * Requests and publications are most of what a connection reads: the generic walk over every
+ * optional field was a sixth of a subscriber's time per publication.
+ */
+function common(usual: (v: Record<string, unknown>) => boolean, check: Check): Check {
+  return (v, path) => (typeof v === "object" && v !== null && usual(v as Record<string, unknown>) ? undefined : check(v, path));
+}
+
+const name = (v: unknown): boolean => typeof v === "string" && v.length > 0 && v.length <= MAX_NAME;
+
 /** Built once: a check runs on every message. */
 const SCHEMAS: Partial<Record<Kind, Check>> = {
   [Kind.hello]: shape({
@@ -107,18 +120,37 @@ const SCHEMAS: Partial<Record<Kind, Check>> = {
     "watch?": bool,
     "nats?": bool,
   }),
-  [Kind.req]: shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms, "credit?": count, "trace?": str }),
+  [Kind.req]: common(
+    (v) =>
+      name(v.fn) &&
+      Array.isArray(v.args) &&
+      (v.timeoutMs === undefined || (typeof v.timeoutMs === "number" && v.timeoutMs >= 0)) &&
+      v.target === undefined &&
+      v.credit === undefined &&
+      v.trace === undefined,
+    shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms, "credit?": count, "trace?": str }),
+  ),
   [Kind.credit]: shape({ n: count }),
   [Kind.exc]: shape({ name: str, message: text, "code?": str, "data?": object, "stack?": text }),
-  [Kind.pub]: shape({
-    topic: nonEmpty,
-    args: array,
-    "target?": nonEmpty,
-    "groups?": listOf(nonEmpty),
-    "groupsOnly?": bool,
-    "gateway?": nonEmpty,
-    "except?": nonEmpty,
-  }),
+  [Kind.pub]: common(
+    (v) =>
+      name(v.topic) &&
+      Array.isArray(v.args) &&
+      v.target === undefined &&
+      v.groups === undefined &&
+      v.groupsOnly === undefined &&
+      v.gateway === undefined &&
+      v.except === undefined,
+    shape({
+      topic: nonEmpty,
+      args: array,
+      "target?": nonEmpty,
+      "groups?": listOf(nonEmpty),
+      "groupsOnly?": bool,
+      "gateway?": nonEmpty,
+      "except?": nonEmpty,
+    }),
+  ),
   // From a server: what it adds; from a router: the server entry holding what was added.
   [Kind.announce]: shape({ "server?": serverEntry, "functions?": listOf(functionEntry), "topics?": listOf(nonEmpty) }),
   [Kind.withdraw]: shape({ "server?": nonEmpty, "functions?": listOf(nonEmpty), "topics?": listOf(nonEmpty), "sync?": bool }),

@@ -1,6 +1,6 @@
 import { describe, expect, test, vi } from "vitest";
 import { FrameTooLargeError, MalformedFrameError } from "../../lib/errors.js";
-import { decodeMessage, encodeMessage, encodePublication, encodeReply, encodeRequest } from "../../lib/wire/codec.js";
+import { decodeMessage, encodeMessage, encodePublication, encodeReply, encodeRequest, publicationText } from "../../lib/wire/codec.js";
 import { FrameDecoder } from "../../lib/wire/frame-decoder.js";
 import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
 import { Kind, type Message } from "../../lib/wire/message.js";
@@ -148,6 +148,23 @@ describe("codec", () => {
     expect(() => encodePublication("t", [() => 1])).toThrow(/args\[0\]: a function .* cannot be sent/);
   });
 
+  test("a publication's text is the bytes of its frame, or undefined when any of them is not ASCII", () => {
+    const bytes = (value: Buffer | Buffer[]) => Buffer.concat([value].flat());
+    const ascii: [string, unknown[]][] = [["lab.temp", [21.5]], ["bench.msg", [{ s: 1, b: "hello" }]], ["t", []], ["a\"b", ["tab\t", null, [1, { x: "\u0001" }]]], ["t", ["\ud800"]]];
+    for (const [topic, args] of ascii) {
+      expect(Buffer.from(publicationText(topic, args)!, "latin1")).toEqual(bytes(encodePublication(topic, args)));
+    }
+    // Other characters, values beyond JSON, binary parts: the frame is made as a buffer.
+    const other: [string, unknown[]][] = [["lab.é", [1]], ["t", ["é"]], ["t", ["😀"]], ["t", [new Date(0)]], ["t", [Buffer.from([1])]], ["t", [10n]], ["t", [undefined]]];
+    for (const [topic, args] of other) expect(publicationText(topic, args), topic).toBeUndefined();
+    // Over the size limit: left to encodePublication, which says so.
+    const limits = { ...DEFAULT_LIMITS, maxFrameBytes: 64 };
+    expect(publicationText("t", ["x".repeat(100)], limits)).toBeUndefined();
+    expect(() => encodePublication("t", ["x".repeat(100)], limits)).toThrow(/exceeds the maximum frame size/);
+    // What cannot travel is left to encodePublication too, whose error names it (above).
+    expect(publicationText("t", [() => 1])).toBeUndefined();
+  });
+
   test("a request and a reply are encoded to the same bytes as the messages they stand for", () => {
     const bytes = (value: Buffer | Buffer[]) => Buffer.concat([value].flat());
     const values: unknown[] = [21.5, undefined, null, "ünï \"q\"", { at: new Date(0), list: [1, undefined] }, Buffer.from([1, 2]), { deep: [new Uint8Array([3])] }, 10n, new Map([[1, NaN]])];
@@ -200,7 +217,7 @@ describe("codec", () => {
       `{"fn":"f","args":1 2}`, `{"fn":"f","args":["x"],"timeoutMs":5}`, `{"fn":"f","args":["x",2,null],"timeoutMs":5}`,
       `{"fn":"f","args":[007],"timeoutMs":5}`, `{"fn":"f","args":[-0,true],"timeoutMs":5}`, `{"fn":"f","args":["${"ü".repeat(700)}"],"timeoutMs":5}`,
     ];
-    const publications = [`{"topic":"lab.t","args":[1]}`, `{"topic":"lab.t","args":[1],"timeoutMs":5}`, `{"topic":"a\"","args":[]}`, `{"topic":"t","args":[1],"topic":"u"}`];
+    const publications = [`{"topic":"bench.msg","args":[{"s":1,"b":"hello"}]}`, `{"topic":"lab.t","args":[{"t":21.5,"ok":true,"n":null}]}`, `{"topic":"lab.t","args":[1]}`, `{"topic":"lab.t","args":[1],"timeoutMs":5}`, `{"topic":"a\"","args":[]}`, `{"topic":"t","args":[1],"topic":"u"}`];
     const replies = [`{"v":1}`, `{"v":1,"v":2}`, `{"v":}`, `{"v":{"a":[1,"}"]}}`, `{"v":1 }`, `{"error":{"code":"X"}}`, `{"v":"\u0000"}`, `{"v":null}`,
       `{"v":[1]]}`, `{"v":"a"b"}`, `{"v":tru}`, `{"v":nulltrue}`, `{"v":[1,}`, `{"v":"abc}`, `{"v":[1}}`, `{"v":{"a":"}"}}`, `{"v":"\\""}`,
       `{"v":-1.5e3}`, `{"v":"a","w":"b"}`, `{"v":{}}`, `{"v":[]}`, `{"v":""}`, `{"v":x}`,
@@ -210,6 +227,16 @@ describe("codec", () => {
       `{"v":"a ü 😀"}`, `{"v":"tab	raw"}`, `{"v":["tab	raw"]}`, `{"v":[1 ,2]}`, `{"v":[1, 2]}`, `{"v":[,]}`, `{"v":[1,]}`,
       `{"v":[,1]}`, `{"v":nul}`, `{"v":[nul]}`, `{"v":truex}`, `{"v":[truex]}`, `{"v":[true]x}`, `{"v":[[1]]}`, `{"v":[1e2]}`,
       `{"v":1.}`, `{"v":[1.5]}`, `{"v":[1E2]}`, `{"v":["a\"b"]}`, `{"v":["a]"]}`, `{"v":["a","b"}`, `{"v":[12x]}`, `{"v":-x}`,
+      // Records (objects of simple values) and numbers with fractions and exponents.
+      `{"v":{"s":1,"b":"hello"}}`, `{"v":[{"s":1,"b":"hello"}]}`, `{"v":[{},{}]}`, `{"v":[{}]}`, `{"v":{"":1}}`,
+      `{"v":{"__proto__":1}}`, `{"v":[{"__proto__":{"x":1}}]}`, `{"v":{"a":1,"__proto__":[]}}`, `{"v":{"constructor":1,"toString":2}}`,
+      `{"v":{"a":1,"a":2}}`, `{"v":{"2":1,"1":2,"b":3}}`, `{"v":{"ü":1,"ü":2,"😀":3}}`, `{"v":{"a\"b":1}}`, `{"v":{"a\u0000":1}}`,
+      `{"v":{"a":1,}}`, `{"v":{,}}`, `{"v":{"a":}}`, `{"v":{"a"1}}`, `{"v":{"a":1 }}`, `{"v":{ "a":1}}`, `{"v":{"a" :1}}`,
+      `{"v":{"a":{"b":1}}}`, `{"v":{"a":[1]}}`, `{"v":{"a":1}x}`, `{"v":{"a":1}}}`, `{"v":{"a":1}`, `{"v":{"a`, `{"v":{"a":"tab	raw"}}`,
+      `{"v":[{"a":1},2,"x",{"b":null}]}`, `{"v":[{"a":1}{"b":2}]}`, `{"v":{"a":1}{"b":2}}`, `{"v":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}}`,
+      `{"v":{"a":1.5,"b":-2e-3,"c":1E+2,"d":0.0,"e":-0.0}}`, `{"v":[1.5,-0.0,1e400,-1e-400,12345678901234567890.5,0.1,1e22,5e-324]}`,
+      `{"v":[1.]}`, `{"v":[.5]}`, `{"v":[1e]}`, `{"v":[1e+]}`, `{"v":[-.5]}`, `{"v":[01.5]}`, `{"v":[0.5e1.2]}`, `{"v":[1.5.5]}`,
+      `{"v":[-]}`, `{"v":[1e5x]}`, `{"v":[0.000001,123456.789,9007199254740993,-9007199254740993.0]}`, `{"v":1.7976931348623157e308}`,
     ];
     const cases: [Kind, string][] = [
       ...requests.map((text) => [Kind.req, text] as [Kind, string]),
@@ -238,5 +265,67 @@ describe("codec", () => {
       expect(message!.body, text).toStrictEqual(whole);
       expect(Object.keys(message!.body), text).toEqual(Object.keys(whole));
     }
+  });
+  test("bodies read by hand agree with JSON.parse on thousands of random values and their near misses", () => {
+    let seed = 12345;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const scalars = () => pick<() => unknown>([
+      () => Math.floor(random() * 1e6) - 5e5, () => (random() - 0.5) * 10 ** Math.floor(random() * 40 - 20), () => -0,
+      () => 2 ** 53 + Math.floor(random() * 100), () => pick(["", "hello", "ü", "a\"b", "tab\t", "😀", "__proto__", "\u0000"]),
+      () => true, () => false, () => null,
+    ])();
+    const key = () => pick(["s", "b", "t", "value", "", "1", "2", "__proto__", "constructor", "ü", "a b", "x\"y"]);
+    const value = (depth: number): unknown => {
+      const roll = random();
+      if (depth > 2 || roll < 0.5) return scalars();
+      if (roll < 0.75) return Array.from({ length: Math.floor(random() * 4) }, () => value(depth + 1));
+      const record: Record<string, unknown> = {};
+      for (let i = Math.floor(random() * 4); i > 0; i--) Object.defineProperty(record, key(), { value: value(depth + 1), enumerable: true, configurable: true, writable: true });
+      return record;
+    };
+    const frameOf = (text: string) => {
+      const json = Buffer.from(text);
+      const head = Buffer.alloc(16);
+      head.writeUInt32BE(12 + json.length, 0);
+      head.writeUInt8(Kind.rep, 4);
+      head.writeUInt32BE(json.length, 12);
+      return Buffer.concat([head, json]);
+    };
+    // The same JSON value: kinds, -0, own keys in order, prototypes.
+    const same = (a: unknown, b: unknown): boolean => {
+      if (typeof a !== "object" || a === null || typeof b !== "object" || b === null) return Object.is(a, b);
+      if (Array.isArray(a) !== Array.isArray(b) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+      const keys = Object.getOwnPropertyNames(a);
+      if (keys.join("\u0001") !== Object.getOwnPropertyNames(b).join("\u0001")) return false;
+      return keys.every((key) => same(Object.getOwnPropertyDescriptor(a, key)!.value, Object.getOwnPropertyDescriptor(b, key)!.value));
+    };
+    let readByHand = 0;
+    for (let n = 0; n < 4000; n++) {
+      let text = `{"v":${JSON.stringify(value(0))}}`;
+      // A near miss: a byte of the middle dropped, doubled or changed.
+      if (n % 2) {
+        const at = 5 + Math.floor(random() * (text.length - 6));
+        const edit = pick([(t: string) => t.slice(0, at) + t.slice(at + 1), (t: string) => t.slice(0, at) + t[at] + t.slice(at), (t: string) => t.slice(0, at) + pick([",", ":", "}", "]", "{", "[", '"', " ", "e", ".", "-", "0"]) + t.slice(at + 1)]);
+        // As bytes: a surrogate pair cut in two is U+FFFD on the wire.
+        text = Buffer.from(edit(text)).toString();
+      }
+      let whole: { v?: unknown };
+      try {
+        whole = JSON.parse(text);
+      } catch {
+        expect(() => decodeAll([frameOf(text)]), text).toThrow(MalformedFrameError);
+        continue;
+      }
+      if (typeof whole !== "object" || whole === null || Array.isArray(whole)) continue;
+      const parse = vi.spyOn(JSON, "parse");
+      const [message] = decodeAll([frameOf(text)]);
+      if (parse.mock.calls.length === 0) readByHand++;
+      parse.mockRestore();
+      // Compared by hand: toStrictEqual takes an own `constructor` key for the object's class.
+      expect(same(message!.body, whole), text).toBe(true);
+    }
+    // The test must cover the reader, not only JSON.parse.
+    expect(readByHand).toBeGreaterThan(500);
   });
 });
