@@ -6,6 +6,7 @@ import { decodeMessage, encodeItem, encodeMessage, encodeReply, encodeRequest, r
 import type { ItemStream, StreamSource } from "./item-stream.js";
 import { PeerRequests, type Cancellable, type StreamOutlet } from "./peer-requests.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
+import { replyText, requestText } from "../wire/frame-text.js";
 import type { Metered, Metrics } from "../metrics.js";
 import { Kind, KIND_NAMES, type CreditBody, type HelloBody, type Message, type RepBody } from "../wire/message.js";
 import { problemWith } from "../wire/validate.js";
@@ -151,12 +152,11 @@ export class Connection implements Metered {
    * (with a `trace` only when hooks give one). `flags` go in the frame's header (FLAG_FAR).
    */
   call(fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal, trace?: string, flags = 0): Promise<any> {
-    let frame: Buffer | Buffer[];
+    let frame: Frame;
     try {
       const ms = timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : undefined;
-      frame = encodeRequest(this.requests.nextId, fn, args, ms, this.options.limits, trace);
-      // The header's flags byte, after the length prefix and the kind (docs/protocol.md).
-      if (flags !== 0) (Array.isArray(frame) ? frame[0]! : frame)[5]! |= flags;
+      const { nextId } = this.requests;
+      frame = requestText(nextId, fn, args, ms, this.options.limits, trace, flags) ?? encodeRequest(nextId, fn, args, ms, this.options.limits, trace, flags);
     } catch (error) {
       return Promise.reject(error instanceof BadArgumentsError ? new BadArgumentsError(`${fn}: ${error.message}`) : error);
     }
@@ -229,7 +229,7 @@ export class Connection implements Metered {
   reply(id: number, value: unknown): void {
     if (this.closed) return;
     try {
-      this.outbox.write(encodeReply(id, value, this.options.limits), true);
+      this.outbox.write(replyText(id, value, this.options.limits) ?? encodeReply(id, value, this.options.limits), true);
     } catch (error) {
       return this.replyError(id, error);
     }

@@ -32,7 +32,7 @@ export class Outbox {
     traffic.framesOut++;
     if (typeof frame === "string") {
       traffic.bytesOut += frame.length;
-      if (transport.writeText) transport.writeText(frame);
+      if (transport.writeText) transport.writeText(frame, waitedFor);
       else transport.write(Buffer.from(frame, "latin1"), waitedFor);
     } else {
       if (Buffer.isBuffer(frame)) traffic.bytesOut += frame.length;

@@ -3,6 +3,7 @@ import type { CallStats } from "../metrics.js";
 import { encodeMessage } from "../wire/codec.js";
 import { errorFromPayload } from "../wire/error-payload.js";
 import { Kind, type ExcBody, type Message, type RepBody } from "../wire/message.js";
+import type { Frame } from "./outbox.js";
 import { requestExpiry, type Expiring } from "./request-expiry.js";
 
 /** One request of ours, waiting for its answer. */
@@ -32,7 +33,7 @@ export interface RequestLink {
   label(): string;
   closed(): boolean;
   /** Writes a frame of ours; `waitedFor`: a request (see Transport.write). */
-  write(frame: Buffer | Buffer[], waitedFor?: boolean): void;
+  write(frame: Frame, waitedFor?: boolean): void;
   /** Keep the process alive (something waits on this link), or no longer. */
   ref(): void;
   unref(): void;
@@ -74,7 +75,7 @@ export class Requests implements Expiring {
 
   /** Sends `frame` (which carries `nextId` already) and waits for its answer. */
   start(
-    frame: Buffer | Buffer[],
+    frame: Frame,
     what: string,
     timeoutMs: number,
     raw: boolean,

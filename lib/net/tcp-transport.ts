@@ -96,9 +96,10 @@ export class TcpTransport implements Transport {
   /**
    * Queues a frame given as latin1 text (see Transport.writeText) to leave with the rest of the
    * tick: V8 joins strings without copying, and the flush makes them bytes in one pass, so a
-   * tick of small publications costs one buffer instead of one per frame and their join.
+   * tick of small frames costs one buffer instead of one per frame and their join. Requests and
+   * answers (`waitedFor`) leave past EAGER_BYTES, as in `write`.
    */
-  writeText(text: string): void {
+  writeText(text: string, waitedFor = false): void {
     if (this.socket.destroyed) return;
     if (!this.scheduled) {
       this.scheduled = true;
@@ -108,6 +109,7 @@ export class TcpTransport implements Transport {
     if (this.text.length > MAX_TEXT) this.textToSmall();
     this.text += text;
     this.smallBytes += text.length;
+    if (waitedFor && this.smallBytes >= EAGER_BYTES && !this.corked) this.handOver();
   }
 
   sent(): Promise<void> {

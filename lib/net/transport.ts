@@ -14,7 +14,7 @@ export interface Transport {
    * Queues a frame given as latin1 text (each character one byte), in order with `write`: the
    * texts of a tick are joined and made bytes once. Absent: the connection makes it a buffer.
    */
-  writeText?(text: string): void;
+  writeText?(text: string, waitedFor?: boolean): void;
   /**
    * Closes the pipe after what was written; the receiver's `onClose` runs once. Resolves once
    * everything written is handed to the system, or after `graceMs` when the peer does not read

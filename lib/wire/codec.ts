@@ -2,6 +2,7 @@ import { BadArgumentsError, MalformedFrameError } from "../errors.js";
 import { MESSAGE_HEADER_BYTES } from "./frame-decoder.js";
 import { DEFAULT_LIMITS, type Limits } from "./limits.js";
 import { Kind, KIND_NAMES, type Message, type ReqBody } from "./message.js";
+import { Pieces } from "./pieces.js";
 import { CLOSE, parseValue, readShaped, REPLY_HEAD } from "./shaped-body.js";
 import { BIN_KEY, isPlain, placeBinary, restoreTypes, toWire, TYPES_KEY } from "./values.js";
 
@@ -24,43 +25,7 @@ export function encodeMessage(
   return frame(kind, id, toJson(value), blobs, limits);
 }
 
-/**
- * Pieces of JSON text that recur, by what they are made from (a function's or topic's name with
- * the keys around it, a timeout), kept as bytes (or, for `publicationText`, as text): the hot
- * paths below copy them instead of making them again, which costs more than the rest of a
- * small frame. A process uses
- * few names; past `MAX_PIECES` the cache starts again rather than grow.
- */
-class Pieces<K, P = Buffer> {
-  private readonly pieces = new Map<K, P>();
-  constructor(private readonly make: (key: K) => P) {}
-
-  get(key: K): P {
-    let piece = this.pieces.get(key);
-    if (piece === undefined) {
-      if (this.pieces.size >= MAX_PIECES) this.pieces.clear();
-      this.pieces.set(key, (piece = this.make(key)));
-    }
-    return piece;
-  }
-}
-
-const MAX_PIECES = 1024;
 const PUBLICATION_HEADS = new Pieces<string>((topic) => Buffer.from(`{"topic":${JSON.stringify(topic)},"args":`));
-/** A topic's head as text for `publicationText`; null when the topic is not ASCII. */
-const PUBLICATION_TEXT_HEADS = new Pieces<string, string | null>((topic) => {
-  const head = `{"topic":${JSON.stringify(topic)},"args":`;
-  return Buffer.byteLength(head) === head.length ? head : null;
-});
-/** A publication's length prefix and header as latin1 text, by its body's length: nothing else varies. */
-const PUBLICATION_PREFIXES = new Pieces<number, string>((jsonBytes) => {
-  const total = MESSAGE_HEADER_BYTES + jsonBytes;
-  const bytes = Buffer.alloc(4 + MESSAGE_HEADER_BYTES);
-  putUint32(bytes, 0, total);
-  bytes[4] = Kind.pub;
-  putUint32(bytes, 12, jsonBytes);
-  return bytes.toString("latin1");
-});
 const REQUEST_HEADS = new Pieces<string>((fn) => Buffer.from(`{"fn":${JSON.stringify(fn)},"args":`));
 const REQUEST_TAILS = new Pieces<number | undefined>((ms) => Buffer.from(ms === undefined ? "}" : `,"timeoutMs":${JSON.stringify(ms)}}`));
 
@@ -77,25 +42,6 @@ export function encodePublication(topic: string, args: unknown[], limits: Limits
 }
 
 /**
- * A publication's whole frame (length prefix, header, body) as a latin1 string, the same bytes as
- * `encodePublication(topic, args, limits)`, when every character of it is ASCII; undefined
- * otherwise (binary parts, values beyond JSON, queue groups, any other character), for
- * `encodePublication` to make. Strings are what a transport joins cheapest: the frames of a tick
- * become one buffer in one copy, where a buffer per frame cost twice the JSON itself (allocation,
- * header, copy, concat; see TcpTransport.writeText).
- */
-export function publicationText(topic: string, args: unknown[], limits: Limits = DEFAULT_LIMITS): string | undefined {
-  const head = PUBLICATION_TEXT_HEADS.get(topic);
-  if (head === null || !isPlain(args, 1, limits)) return undefined;
-  const middle = toJson(args);
-  // JSON.stringify escapes lone surrogates: a text of as many bytes as characters is ASCII.
-  if (Buffer.byteLength(middle) !== middle.length) return undefined;
-  const jsonBytes = head.length + middle.length + 1;
-  if (jsonBytes + MESSAGE_HEADER_BYTES > limits.maxFrameBytes) return undefined;
-  return PUBLICATION_PREFIXES.get(jsonBytes) + head + middle + "}";
-}
-
-/**
  * A request's frame, the same bytes as `encodeMessage(Kind.req, id, { fn, args, timeoutMs, trace })`
  * (no `timeoutMs` or `trace` when undefined). Calls are the hot path, as publications are, and
  * written the same way; a trace (a caller with hooks) makes a tail of its own.
@@ -107,18 +53,25 @@ export function encodeRequest(
   timeoutMs: number | undefined,
   limits: Limits = DEFAULT_LIMITS,
   trace?: string,
+  /** The header's flags (FLAG_FAR): a router's, for a request it passes on. */
+  flags = 0,
 ): Buffer | Buffer[] {
+  let frame: Buffer | Buffer[];
   if (!isPlain(args, 1, limits)) {
     const body: ReqBody = { fn, args };
     if (timeoutMs !== undefined) body.timeoutMs = timeoutMs;
     if (trace !== undefined) body.trace = trace;
-    return encodeMessage(Kind.req, id, body, limits);
+    frame = encodeMessage(Kind.req, id, body, limits);
+  } else {
+    const tail =
+      trace === undefined
+        ? REQUEST_TAILS.get(timeoutMs)
+        : Buffer.from(`${timeoutMs === undefined ? "" : `,"timeoutMs":${JSON.stringify(timeoutMs)}`},"trace":${JSON.stringify(trace)}}`);
+    frame = textFrame(Kind.req, id, REQUEST_HEADS.get(fn), toJson(args), tail, limits);
   }
-  const tail =
-    trace === undefined
-      ? REQUEST_TAILS.get(timeoutMs)
-      : Buffer.from(`${timeoutMs === undefined ? "" : `,"timeoutMs":${JSON.stringify(timeoutMs)}`},"trace":${JSON.stringify(trace)}}`);
-  return textFrame(Kind.req, id, REQUEST_HEADS.get(fn), toJson(args), tail, limits);
+  // The flags byte, after the length prefix and the kind (docs/protocol.md).
+  if (flags !== 0) (Array.isArray(frame) ? frame[0]! : frame)[5] = flags;
+  return frame;
 }
 
 /** A reply's frame, the same bytes as `encodeMessage(Kind.rep, id, { v: value })`, written as requests are. */

@@ -1,6 +1,7 @@
 import { describe, expect, test, vi } from "vitest";
 import { FrameTooLargeError, MalformedFrameError } from "../../lib/errors.js";
-import { decodeMessage, encodeMessage, encodePublication, encodeReply, encodeRequest, publicationText } from "../../lib/wire/codec.js";
+import { decodeMessage, encodeMessage, encodePublication, encodeReply, encodeRequest } from "../../lib/wire/codec.js";
+import { publicationText, replyText, requestText } from "../../lib/wire/frame-text.js";
 import { FrameDecoder } from "../../lib/wire/frame-decoder.js";
 import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
 import { Kind, type Message } from "../../lib/wire/message.js";
@@ -163,6 +164,30 @@ describe("codec", () => {
     expect(() => encodePublication("t", ["x".repeat(100)], limits)).toThrow(/exceeds the maximum frame size/);
     // What cannot travel is left to encodePublication too, whose error names it (above).
     expect(publicationText("t", [() => 1])).toBeUndefined();
+  });
+
+  test("a request's and a reply's text are the bytes of their frames, whatever the id", () => {
+    const bytes = (value: Buffer | Buffer[]) => Buffer.concat([value].flat());
+    const ids = [1, 255, 256, 65_535, 0x12345678, 2 ** 31, 2 ** 32 - 1];
+    const values: unknown[] = [21.5, null, "x", { a: 1, b: "hello" }, [1, [2, { c: "\u0001" }]], ""];
+    for (const id of ids) {
+      for (const value of values) {
+        for (const timeoutMs of [undefined, 0, 30_000, 1.5]) {
+          expect(Buffer.from(requestText(id, "echo", [value], timeoutMs)!, "latin1"), `${id} ${timeoutMs}`).toEqual(bytes(encodeRequest(id, "echo", [value], timeoutMs)));
+        }
+        expect(Buffer.from(replyText(id, value)!, "latin1"), String(id)).toEqual(bytes(encodeReply(id, value)));
+      }
+    }
+    // A trace or flags (a router's FLAG_FAR), other characters, values beyond JSON: buffers.
+    expect(requestText(1, "f", [1], undefined, DEFAULT_LIMITS, "trace")).toBeUndefined();
+    expect(requestText(1, "f", [1], undefined, DEFAULT_LIMITS, undefined, 1)).toBeUndefined();
+    expect(bytes(encodeRequest(1, "f", [1], undefined, DEFAULT_LIMITS, undefined, 1))[5]).toBe(1);
+    expect(bytes(encodeRequest(1, "f", [new Date(0)], undefined, DEFAULT_LIMITS, undefined, 1))[5]).toBe(1);
+    expect(requestText(1, "fé", [1], undefined)).toBeUndefined();
+    expect(requestText(1, "f", ["é"], undefined)).toBeUndefined();
+    expect(replyText(1, undefined)).toBeUndefined();
+    expect(replyText(1, new Map())).toBeUndefined();
+    expect(replyText(1, "é")).toBeUndefined();
   });
 
   test("a request and a reply are encoded to the same bytes as the messages they stand for", () => {
