@@ -148,15 +148,15 @@ export class Connection implements Metered {
   }
 
   /**
-   * Calls function `fn` of the peer: `request` for a `req`, its body written straight as text
-   * (with a `trace` only when hooks give one). `flags` go in the frame's header (FLAG_FAR).
+   * Calls function `fn` of the peer: `request` for a `req`, its body written straight as text (with a `trace` only
+   * when hooks give one). `flags` go in the header (FLAG_FAR); `target`: the server, by way of the routers.
    */
-  call(fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal, trace?: string, flags = 0): Promise<any> {
+  call(fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal, trace?: string, flags = 0, target?: string): Promise<any> {
     let frame: Frame;
     try {
       const ms = timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : undefined;
       const { nextId } = this.requests;
-      frame = requestText(nextId, fn, args, ms, this.options.limits, trace, flags) ?? encodeRequest(nextId, fn, args, ms, this.options.limits, trace, flags);
+      frame = requestText(nextId, fn, args, ms, this.options.limits, trace, flags, target) ?? encodeRequest(nextId, fn, args, ms, this.options.limits, trace, flags, target);
     } catch (error) {
       return Promise.reject(error instanceof BadArgumentsError ? new BadArgumentsError(`${fn}: ${error.message}`) : error);
     }

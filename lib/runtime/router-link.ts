@@ -168,7 +168,12 @@ export class RouterLink {
 
   /** Sends a request to a server by way of the routers (when it cannot be reached directly). */
   forward(target: string, fn: string, args: unknown[], timeoutMs: number, signal?: AbortSignal, trace?: string): Promise<any> {
-    const request = () => this.connection!.request(Kind.req, { fn, args, target, timeoutMs, trace }, fn, timeoutMs, signal);
+    // A call's frame, written as calls are; an unending timeout travels as it is (`call` leaves
+    // it out, and the router would then apply its own).
+    const request = () =>
+      timeoutMs > 0 && Number.isFinite(timeoutMs)
+        ? this.connection!.call(fn, args, timeoutMs, signal, trace, 0, target)
+        : this.connection!.request(Kind.req, { fn, args, target, timeoutMs, trace }, fn, timeoutMs, signal);
     // Connected (the usual case): no promise hop before the request leaves.
     return this.connection ? request() : this.ready().then(request);
   }

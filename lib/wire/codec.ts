@@ -27,7 +27,7 @@ export function encodeMessage(
 
 const PUBLICATION_HEADS = new Pieces<string>((topic) => Buffer.from(`{"topic":${JSON.stringify(topic)},"args":`));
 const REQUEST_HEADS = new Pieces<string>((fn) => Buffer.from(`{"fn":${JSON.stringify(fn)},"args":`));
-const REQUEST_TAILS = new Pieces<number | undefined>((ms) => Buffer.from(ms === undefined ? "}" : `,"timeoutMs":${JSON.stringify(ms)}}`));
+const REQUEST_TAILS = new Pieces<number | undefined>((ms) => Buffer.from(requestTail(ms)));
 
 /**
  * A publication's frame, the same bytes as `encodeMessage(Kind.pub, 0, { topic, args, groups })`
@@ -55,23 +55,30 @@ export function encodeRequest(
   trace?: string,
   /** The header's flags (FLAG_FAR): a router's, for a request it passes on. */
   flags = 0,
+  /** The server a request sent by way of the routers is for. */
+  target?: string,
 ): Buffer | Buffer[] {
   let frame: Buffer | Buffer[];
   if (!isPlain(args, 1, limits)) {
     const body: ReqBody = { fn, args };
+    if (target !== undefined) body.target = target;
     if (timeoutMs !== undefined) body.timeoutMs = timeoutMs;
     if (trace !== undefined) body.trace = trace;
     frame = encodeMessage(Kind.req, id, body, limits);
   } else {
-    const tail =
-      trace === undefined
-        ? REQUEST_TAILS.get(timeoutMs)
-        : Buffer.from(`${timeoutMs === undefined ? "" : `,"timeoutMs":${JSON.stringify(timeoutMs)}`},"trace":${JSON.stringify(trace)}}`);
+    const tail = trace === undefined && target === undefined ? REQUEST_TAILS.get(timeoutMs) : Buffer.from(requestTail(timeoutMs, trace, target));
     frame = textFrame(Kind.req, id, REQUEST_HEADS.get(fn), toJson(args), tail, limits);
   }
   // The flags byte, after the length prefix and the kind (docs/protocol.md).
   if (flags !== 0) (Array.isArray(frame) ? frame[0]! : frame)[5] = flags;
   return frame;
+}
+
+/** What follows a request's arguments, in the order of its body's keys: target, timeoutMs, trace. */
+export function requestTail(timeoutMs: number | undefined, trace?: string, target?: string): string {
+  const targetText = target === undefined ? "" : `,"target":${JSON.stringify(target)}`;
+  const timeoutText = timeoutMs === undefined ? "" : `,"timeoutMs":${JSON.stringify(timeoutMs)}`;
+  return `${targetText}${timeoutText}${trace === undefined ? "" : `,"trace":${JSON.stringify(trace)}`}}`;
 }
 
 /** A reply's frame, the same bytes as `encodeMessage(Kind.rep, id, { v: value })`, written as requests are. */

@@ -1,3 +1,4 @@
+import { requestTail } from "./codec.js";
 import { MESSAGE_HEADER_BYTES } from "./frame-decoder.js";
 import { DEFAULT_LIMITS, type Limits } from "./limits.js";
 import { Kind } from "./message.js";
@@ -21,8 +22,9 @@ export function publicationText(topic: string, args: unknown[], limits: Limits =
 }
 
 /**
- * A request's frame, the same bytes as `encodeRequest(id, fn, args, timeoutMs, limits)`, or
- * undefined; always for one with a trace or flags (few, and made as buffers).
+ * A request's frame, the same bytes as `encodeRequest(id, fn, args, timeoutMs, limits,
+ * undefined, 0, target)`, or undefined; always for one with a trace or flags (few, and made as
+ * buffers).
  */
 export function requestText(
   id: number,
@@ -32,9 +34,13 @@ export function requestText(
   limits: Limits = DEFAULT_LIMITS,
   trace?: string,
   flags = 0,
+  target?: string,
 ): string | undefined {
   if (trace !== undefined || flags !== 0) return undefined;
-  return frameText(Kind.req, id, REQUEST_HEADS.get(fn), args, REQUEST_TAILS.get(timeoutMs), limits);
+  const tail = REQUEST_TAILS.get(timeoutMs);
+  if (target === undefined) return frameText(Kind.req, id, REQUEST_HEADS.get(fn), args, tail, limits);
+  const targetText = TARGETS.get(target);
+  return targetText === null ? undefined : frameText(Kind.req, id, REQUEST_HEADS.get(fn), args, targetText + tail, limits);
 }
 
 /** A reply's frame, the same bytes as `encodeReply(id, value, limits)`, or undefined. */
@@ -51,7 +57,12 @@ const asciiHead = (key: string) => (name: string) => {
 };
 const PUBLICATION_HEADS = new Pieces<string, string | null>(asciiHead("topic"));
 const REQUEST_HEADS = new Pieces<string, string | null>(asciiHead("fn"));
-const REQUEST_TAILS = new Pieces<number | undefined, string>((ms) => (ms === undefined ? "}" : `,"timeoutMs":${JSON.stringify(ms)}}`));
+const REQUEST_TAILS = new Pieces<number | undefined, string>((ms) => requestTail(ms));
+/** `,"target":"id"` (a request sent by way of the routers), or null when not all ASCII. */
+const TARGETS = new Pieces<string, string | null>((target) => {
+  const text = `,"target":${JSON.stringify(target)}`;
+  return isAscii(text) ? text : null;
+});
 
 /**
  * The length prefix with the kind, flags and part count (no parts), by kind and body length;

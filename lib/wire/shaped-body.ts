@@ -11,6 +11,8 @@ const REQUEST_START = Buffer.from(`{"fn":"`);
 const PUBLICATION_START = Buffer.from(`{"topic":"`);
 const ARGS_KEY = Buffer.from(`","args":`);
 const TIMEOUT_KEY = Buffer.from(`,"timeoutMs":`);
+/** Up to the target's opening quote. */
+const TARGET_KEY = Buffer.from(`,"target":"`);
 
 /**
  * The body of a request, publication or reply written as codec.ts's encoders write it, read by
@@ -20,9 +22,10 @@ const TIMEOUT_KEY = Buffer.from(`,"timeoutMs":`);
  * Undefined for any other body, which is then parsed whole. The result is what JSON.parse of
  * the whole body gives: a name between quotes without `\` or control characters is the name
  * itself, and a middle that is one JSON value proves the body is exactly
- * `{"fn":name,"args":value,"timeoutMs":n}`, with nothing else in it. The middle is checked to
- * be one value before it is parsed (see `oneValue`), so a body of another shape (a forwarded
- * request has a `target`) never costs a failed parse: a throw costs ten times a small parse.
+ * `{"fn":name,"args":value,"timeoutMs":n}` (or, passed on by the routers,
+ * `{"fn":name,"args":value,"target":id,"timeoutMs":n}`), with nothing else in it. The middle is
+ * checked to be one value before it is parsed (see `oneValue`), so a body of another shape
+ * never costs a failed parse: a throw costs ten times a small parse.
  */
 export function readShaped(kind: Kind, frame: Buffer, start: number, end: number): object | undefined {
   if (kind === Kind.rep || kind === Kind.item) {
@@ -61,6 +64,20 @@ export function readShaped(kind: Kind, frame: Buffer, start: number, end: number
     if (count > 0 && count <= 15 && (count === 1 || frame[digits] !== 0x30) && has(frame, digits - TIMEOUT_KEY.length, TIMEOUT_KEY)) {
       timeoutMs = ms;
       argsEnd = digits - TIMEOUT_KEY.length;
+    }
+    // A request passed on by the routers names its server before the timeout: `,"target":"id"`.
+    if (timeoutMs !== undefined && frame[argsEnd - 1] === 0x22) {
+      let open = argsEnd - 2;
+      for (; open > argsAt; open--) {
+        const byte = frame[open]!;
+        if (byte === 0x22) break;
+        if (byte === 0x5c || byte < 0x20 || byte > 0x7f) return undefined;
+      }
+      if (has(frame, open - TARGET_KEY.length + 1, TARGET_KEY)) {
+        const target = NAMES.at(frame, open + 1, argsEnd - 1, true);
+        const args = middleValue(kind, frame, argsAt, open - TARGET_KEY.length + 1);
+        return args === NOT_SHAPED ? undefined : { fn: name, args, target, timeoutMs };
+      }
     }
   }
   const args = middleValue(kind, frame, argsAt, argsEnd);

@@ -93,7 +93,8 @@ const serverEntry = shape({
 
 /**
  * A check that first asks `usual` whether the body is the common one, valid as it stands (a
- * plain call or publication: a name and arguments, none of the optional fields), and runs the
+ * plain call or publication: a name and arguments, none of the optional fields but a call's
+ * timeout and, passed on by the routers, its target), and runs the
  * whole `check` only when not (then also for an optional field that is null).
  * Requests and publications are most of what a connection reads: the generic walk over every
  * optional field was a sixth of a subscriber's time per publication.
@@ -125,7 +126,7 @@ const SCHEMAS: Partial<Record<Kind, Check>> = {
       name(v.fn) &&
       Array.isArray(v.args) &&
       (v.timeoutMs === undefined || (typeof v.timeoutMs === "number" && v.timeoutMs >= 0)) &&
-      v.target === undefined &&
+      (v.target === undefined || name(v.target)) &&
       v.credit === undefined &&
       v.trace === undefined,
     shape({ fn: nonEmpty, args: array, "target?": nonEmpty, "timeoutMs?": ms, "credit?": count, "trace?": str }),

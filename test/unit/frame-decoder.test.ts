@@ -176,6 +176,10 @@ describe("codec", () => {
           expect(Buffer.from(requestText(id, "echo", [value], timeoutMs)!, "latin1"), `${id} ${timeoutMs}`).toEqual(bytes(encodeRequest(id, "echo", [value], timeoutMs)));
         }
         expect(Buffer.from(replyText(id, value)!, "latin1"), String(id)).toEqual(bytes(encodeReply(id, value)));
+        // Sent by way of the routers, as the generic encoder writes { fn, args, target, timeoutMs }.
+        const forwarded = encodeMessage(Kind.req, id, { fn: "echo", args: [value], target: "s1", timeoutMs: 500 });
+        expect(Buffer.from(requestText(id, "echo", [value], 500, DEFAULT_LIMITS, undefined, 0, "s1")!, "latin1")).toEqual(bytes(forwarded));
+        expect(bytes(encodeRequest(id, "echo", [value], 500, DEFAULT_LIMITS, undefined, 0, "s1"))).toEqual(bytes(forwarded));
       }
     }
     // A trace or flags (a router's FLAG_FAR), other characters, values beyond JSON: buffers.
@@ -184,6 +188,16 @@ describe("codec", () => {
     expect(bytes(encodeRequest(1, "f", [1], undefined, DEFAULT_LIMITS, undefined, 1))[5]).toBe(1);
     expect(bytes(encodeRequest(1, "f", [new Date(0)], undefined, DEFAULT_LIMITS, undefined, 1))[5]).toBe(1);
     expect(requestText(1, "fé", [1], undefined)).toBeUndefined();
+    expect(requestText(1, "f", [1], 5, DEFAULT_LIMITS, undefined, 0, "sé")).toBeUndefined();
+    // What a router reads of it, and the server after it: by its shape, no JSON.parse.
+    const parse = vi.spyOn(JSON, "parse");
+    const [passedOn] = decodeAll([Buffer.from(requestText(7, "echo", [{ a: 1, b: "hello" }], 500, DEFAULT_LIMITS, undefined, 0, "s1")!, "latin1")]);
+    expect(parse).not.toHaveBeenCalled();
+    parse.mockRestore();
+    expect(passedOn!.body).toStrictEqual({ fn: "echo", args: [{ a: 1, b: "hello" }], target: "s1", timeoutMs: 500 });
+    const traced = { fn: "f", args: [new Date(0)], target: "s", timeoutMs: 5, trace: "t" };
+    expect(bytes(encodeRequest(1, "f", [new Date(0)], 5, DEFAULT_LIMITS, "t", 0, "s"))).toEqual(bytes(encodeMessage(Kind.req, 1, traced)));
+    expect(bytes(encodeRequest(1, "f", [1], 5, DEFAULT_LIMITS, "t", 0, "s"))).toEqual(bytes(encodeMessage(Kind.req, 1, { ...traced, args: [1] })));
     expect(requestText(1, "f", ["é"], undefined)).toBeUndefined();
     expect(replyText(1, undefined)).toBeUndefined();
     expect(replyText(1, new Map())).toBeUndefined();
@@ -240,6 +254,14 @@ describe("codec", () => {
       `{"fn":"f","args":["hello"],"target":"a1","timeoutMs":30000}`, `{"fn":"f","args":[1],"x":[2]}`, `{"fn":"f","args":[1}`,
       `{"fn":"f","args":[1,}`, `{"fn":"f","args":[1]]}`, `{"fn":"f","args":["]"]}`, `{"fn":"f","args":["\\"]}`, `{"fn":"f","args":["\\"]]}`,
       `{"fn":"f","args":1 2}`, `{"fn":"f","args":["x"],"timeoutMs":5}`, `{"fn":"f","args":["x",2,null],"timeoutMs":5}`,
+      // Passed on by the routers: a target before the timeout.
+      `{"fn":"f","args":[1],"target":"abc","timeoutMs":5}`, `{"fn":"f","args":[{"a":1}],"target":"","timeoutMs":5}`,
+      `{"fn":"f","args":[1],"target":"a\"b","timeoutMs":5}`, `{"fn":"f","args":["x","target":"y"],"timeoutMs":5}`,
+      `{"fn":"f","args":[1],"target":"ü","timeoutMs":5}`, `{"fn":"f","args":"q","timeoutMs":5}`, `{"fn":"f","args":"target","timeoutMs":5}`,
+      `{"fn":"f","args":[1],"target":5,"timeoutMs":5}`, `{"fn":"f","args":[1],"target":"a","timeoutMs":5,"trace":"t"}`,
+      `{"fn":"f","args":[1],"x":"y","target":"a","timeoutMs":5}`, `{"fn":"f","args":[1],"target":"a","target":"b","timeoutMs":5}`,
+      `{"fn":"f","args":[1] ,"target":"a","timeoutMs":5}`, `{"fn":"f","args":[1],"target":"a" ,"timeoutMs":5}`, `{"fn":"f","args":[1],"target":"a"}`,
+      `{"fn":"f","target":"a","args":[1],"timeoutMs":5}`, `{"fn":"f","args":[1],"target":"a\u0001","timeoutMs":5}`, `{"fn":"f","args":[1],"target":"tab	x","timeoutMs":5}`,
       `{"fn":"f","args":[007],"timeoutMs":5}`, `{"fn":"f","args":[-0,true],"timeoutMs":5}`, `{"fn":"f","args":["${"ü".repeat(700)}"],"timeoutMs":5}`,
     ];
     const publications = [`{"topic":"bench.msg","args":[{"s":1,"b":"hello"}]}`, `{"topic":"lab.t","args":[{"t":21.5,"ok":true,"n":null}]}`, `{"topic":"lab.t","args":[1]}`, `{"topic":"lab.t","args":[1],"timeoutMs":5}`, `{"topic":"a\"","args":[]}`, `{"topic":"t","args":[1],"topic":"u"}`];
