@@ -37,7 +37,7 @@ def _face() -> AioRuntime:
 
 async def call(name: str, *args: Any) -> Any:
     """Calls ``name`` on the nearest server that offers it: ``await labc.aio.call("echo", "hi")``."""
-    return await _face().call_with(name, args)
+    return await _face().call(name, *args)
 
 
 async def call_with(name: str, args: Any = (), *, timeout: Optional[float] = None, scope: Optional[str] = None,
