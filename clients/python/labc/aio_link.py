@@ -184,10 +184,18 @@ class LoopLink:
     # --- writing ------------------------------------------------------------------------------
 
     def write(self, frame: bytes) -> None:
-        """Sends ``frame`` with the others of this loop iteration, in one send, in order."""
-        if not self._out:
+        """Sends ``frame`` with the others of this loop iteration, in one send, in order; at once
+        when it is the loop's only request waiting here (a lone call waits for no iteration)."""
+        out = self._out
+        if not out:
+            if self.waiting <= 1:
+                try:
+                    self.connection.send_frame(frame)
+                except LabcError:
+                    pass  # the connection closed: its requests fail with ConnectionLostError
+                return
             self.loop.call_soon(self._flush)
-        self._out.append(frame)
+        out.append(frame)
 
     def _flush(self) -> None:
         out, self._out = self._out, []
