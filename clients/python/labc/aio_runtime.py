@@ -15,7 +15,7 @@ from .aio_serving import serve_on_loop
 from .aio_stream import AsyncStream
 from .connection import Connection
 from .errors import CallTimeout, NoSuchFunctionError
-from .frames import HEADER, Kind
+from .frames import HEADER, Kind, RequestHead, encode
 from .pool import Perspective, PoolServer
 from .publications import REQPUB, nearest
 from .runtime import Runtime
@@ -111,6 +111,10 @@ class AioRuntime:
             return await self._blocking(rt.calls.call_here, name, list(args), timeout)
         route = await self._route(target)
         body = {"fn": name, "args": list(args), "timeoutMs": int(timeout * 1000)}
+        if route.target is None:  # a connection of our own: this loop reads the answer itself
+            link = link_of(asyncio.get_running_loop(), route.connection)
+            if link is not None:
+                return await self._exchange(link, name, target.describe(), timeout, body=body)
         return await self._await_answer(route, Kind.REQ, body, name, target.describe(), timeout)
 
     # --- calling ------------------------------------------------------------------------------
@@ -131,28 +135,38 @@ class AioRuntime:
             if args_json is not None and HEADER + len(head.head) + len(args_json) + len(head.tail) <= connection.max_frame:
                 link = link_of(asyncio.get_running_loop(), connection)
                 if link is not None:
-                    return await self._exchange(link, plan, args_json, name)
+                    return await self._exchange(link, name, plan.label, plan.timeout, head, args_json)
         return await self._call_with(name, args, None, None, None, None)
 
     @staticmethod
-    async def _exchange(link: LoopLink, plan: Any, args_json: bytes, name: str) -> Any:
-        """Sends a planned call on ``link`` and awaits its answer; a timeout or a cancelled task
-        cancels it on the server."""
+    async def _exchange(link: LoopLink, name: str, label: str, timeout: float, head: Optional[RequestHead] = None,
+                        args_json: bytes = b"", body: Optional[dict] = None) -> Any:
+        """Sends a call on ``link`` (``head`` around ``args_json``, or ``body``) and awaits its
+        answer; a timeout or a cancelled task cancels it on the server."""
         loop = link.loop
+        connection = link.connection
         future = loop.create_future()
-        waiter = AioWaiter(future, link, name, plan.label)
-        id = link.connection._take_id(waiter)
+        waiter = AioWaiter(future, link, name, label)
+        id = connection._take_id(waiter)
+        if head is not None:
+            frame = head.frame(id, args_json)
+        else:
+            try:
+                frame = encode(Kind.REQ, id, body, 0, connection.max_frame)
+            except BaseException:
+                connection.forget(id)
+                raise
         link.claim()
-        link.write(plan.head.frame(id, args_json))
-        timer = loop.call_later(plan.timeout, expire, future)
+        link.write(frame)
+        timer = loop.call_later(timeout, expire, future)
         try:
             return await future
         except Expired:
             waiter.given_up()
             link.cancel(id)
-            ms = int(plan.timeout * 1000)
-            raise CallTimeout(f'call to "{name}" on {plan.label} timed out after {ms} ms',
-                              data={"function": name, "timeoutMs": ms, "target": plan.label}) from None
+            ms = int(timeout * 1000)
+            raise CallTimeout(f'call to "{name}" on {label} timed out after {ms} ms',
+                              data={"function": name, "timeoutMs": ms, "target": label}) from None
         except asyncio.CancelledError:
             waiter.given_up()
             link.cancel(id)  # the server is told; the function's context says it was cancelled

@@ -29,6 +29,10 @@ def nap(seconds, tag):
     time.sleep(seconds)
     return tag
 
+@labc.register
+def refuse(why):
+    raise ValueError(why)
+
 print("READY", flush=True)
 labc.serve()
 print("STOPPED", flush=True)
@@ -144,6 +148,31 @@ class LoopReads(support.WorldTestCase):
         self.assertEqual(asyncio.run(main()), list(range(3000)))
         self.assertEqual(results, list(range(300)))
 
+    def test_timeouts_and_arguments_that_cannot_be_sent(self):
+        async def main(face):
+            before = await face.call("aio_probe.callsCancelled")
+            started = time.monotonic()
+            with self.assertRaises(labc.CallTimeout) as raised:
+                await face.call("aio_probe.sleep", 10_000)  # the planned way, with call.timeout
+            self.assertLess(time.monotonic() - started, 1.0)
+            self.assertIn('call to "aio_probe.sleep"', str(raised.exception))
+            with self.assertRaises(labc.CallTimeout):
+                await face.call_with("aio_probe.sleep", [10_000], timeout=0.2)  # with options
+            with self.assertRaises(labc.BadArgumentsError):
+                await face.call("echo", object())
+            with self.assertRaises(labc.BadArgumentsError):
+                await face.call_with("echo", [object()], timeout=5)
+            self.assertEqual(await face.call("echo", "still fine"), "still fine")
+            link = link_of(asyncio.get_running_loop(), face.rt.calls.plan_now("echo").route.connection)
+            self.assertEqual((link.waiting, link.connection._pending), (0, {}))
+            deadline = time.monotonic() + 5
+            while await face.call("aio_probe.callsCancelled") < before + 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            self.assertEqual(await face.call("aio_probe.callsCancelled"), before + 2)
+
+        with self.world.runtime(**{"call.timeout": 0.3}) as rt:
+            asyncio.run(main(labc.aio.AioRuntime(rt)))
+
     def test_loops_that_end_leave_no_descriptor_and_are_collected(self):
         async def main():
             await asyncio.gather(*(labc.aio.call("echo", i) for i in range(50)))
@@ -162,6 +191,17 @@ class ServersThatGo(support.WorldTestCase):
         super().setUp()
         self.worker = self.world.python_start(WORKER_PY, ready="READY")
         support.within(10, "the worker serves", lambda: any(s["pid"] == self.worker.pid for s in labc.servers()))
+
+    def test_a_python_exception_comes_back_as_a_remote_error(self):
+        async def main():
+            calls = [labc.aio.call("refuse", f"no {i}") if i % 2 else labc.aio.call("nap", 0, i) for i in range(100)]
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+        outcomes = asyncio.run(main())
+        self.assertEqual(outcomes[::2], list(range(0, 100, 2)))
+        for i, error in list(enumerate(outcomes))[1::2]:
+            self.assertIsInstance(error, labc.RemoteError)
+            self.assertEqual((error.remote_name, str(error).endswith(f"no {i}")), ("ValueError", True), str(error))
 
     def test_killed_with_calls_in_flight_every_call_fails_within_a_second(self):
         async def main():
