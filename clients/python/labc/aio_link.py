@@ -28,6 +28,7 @@ import threading
 import weakref
 from typing import Any, Dict, List, Optional
 
+from .aio_deadlines import Deadlines
 from .aio_inbox import inbox_of
 from .connection import Connection
 from .connection_reading import ANSWERS
@@ -50,6 +51,8 @@ class LoopLink:
         self._out: List[bytes] = []
         self._idle_check = False
         self._put = inbox_of(loop).put
+        #: When the loop's calls here expire (cleared whenever none waits).
+        self.deadlines = Deadlines()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -115,8 +118,10 @@ class LoopLink:
     def settled(self) -> None:
         """One of the loop's requests got its answer or was given up (from the loop's thread)."""
         self.waiting -= 1
-        if self.waiting <= 0 and not self._reading:
-            self.let_go()
+        if self.waiting <= 0:
+            self.deadlines.clear()
+            if not self._reading:
+                self.let_go()
 
     def _on_readable(self) -> None:
         connection = self.connection

@@ -158,7 +158,7 @@ class AioRuntime:
                 raise
         link.claim()
         link.write(frame)
-        timer = loop.call_later(timeout, expire, future)
+        timer = link.deadlines.add(loop, future, timeout)
         try:
             return await future
         except Expired:
@@ -172,7 +172,8 @@ class AioRuntime:
             link.cancel(id)  # the server is told; the function's context says it was cancelled
             raise
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
 
     async def call_with(self, name: str, args: Any = (), *, timeout: Optional[float] = None, scope: Optional[str] = None,
                         host: Optional[str] = None, state: Optional[str] = None) -> Any:

@@ -16,6 +16,8 @@ import support
 
 import labc  # noqa: E402  (support put this checkout's labc first)
 import labc.aio  # noqa: E402
+from labc.aio_deadlines import PRUNE_AT, Deadlines  # noqa: E402
+from labc.aio_inbox import Expired  # noqa: E402
 from labc.aio_link import link_of  # noqa: E402
 
 PROBE = str(support.PYTHON_ROOT / "tests" / "fixtures" / "aio_probe.ts")
@@ -184,6 +186,50 @@ class LoopReads(support.WorldTestCase):
         gc.collect()
         self.assertLessEqual(open_fds(), before)
         self.assertEqual([ref for ref in loops if ref() is not None], [])
+
+
+class DeadlinesOnOneTimer(unittest.TestCase):
+    def test_calls_expire_in_time_on_one_timer_or_their_own(self):
+        async def main():
+            loop = asyncio.get_running_loop()
+            deadlines = Deadlines()
+            futures = [loop.create_future() for _ in range(4)]
+            started = loop.time()
+            timers = [deadlines.add(loop, future, 0.15) for future in futures[:3]]
+            self.assertEqual(timers, [None, None, None])  # in order: on the shared timer
+            futures[1].set_result("answered")
+            own = deadlines.add(loop, futures[3], 0.05)  # due before the last queued
+            self.assertIsNotNone(own)
+            expired_at = {}
+            for i, future in enumerate(futures):
+                future.add_done_callback(lambda f, i=i: expired_at.setdefault(i, loop.time() - started))
+            await asyncio.wait(futures)
+            self.assertEqual([type(f.exception()) if i != 1 else f.result() for i, f in enumerate(futures)],
+                             [Expired, "answered", Expired, Expired])
+            self.assertLess(expired_at[3], 0.12)
+            for i in (0, 2):
+                self.assertGreaterEqual(expired_at[i], 0.149)
+                self.assertLess(expired_at[i], 0.5)
+            self.assertIsNone(deadlines._timer)
+
+        asyncio.run(main())
+
+    def test_answered_calls_do_not_pile_up_behind_one_that_waits(self):
+        async def main():
+            loop = asyncio.get_running_loop()
+            deadlines = Deadlines()
+            slow = loop.create_future()
+            deadlines.add(loop, slow, 30)
+            for _ in range(20 * PRUNE_AT):
+                future = loop.create_future()
+                deadlines.add(loop, future, 30)
+                future.set_result(None)
+            self.assertLessEqual(len(deadlines._queue), PRUNE_AT + 1)
+            deadlines.clear()
+            self.assertEqual((len(deadlines._queue), deadlines._timer), (0, None))
+            slow.cancel()
+
+        asyncio.run(main())
 
 
 class ServersThatGo(support.WorldTestCase):
