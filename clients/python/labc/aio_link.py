@@ -70,22 +70,23 @@ class LoopLink:
             return  # another thread reads it: its answers come through the inbox
         self._holds = True
         connection._loop_holder = self
-        if self._fd < 0:
-            self._watch()
+        if self._fd < 0 and not self._watch():
+            self.let_go()  # the loop cannot watch it (no descriptor left): the I/O thread reads it
 
-    def _watch(self) -> None:
+    def _watch(self) -> bool:
         connection = self.connection
         try:
             fd = os.dup(connection.sock.fileno())
         except (OSError, ValueError):
-            return
+            return False
         try:
             self.loop.add_reader(fd, self._on_readable)
-        except BaseException:
+        except Exception:
             os.close(fd)
-            raise
+            return False
         self._fd = fd
         connection.on_closing.append(self._closing)
+        return True
 
     def _unwatch(self) -> None:
         fd, self._fd = self._fd, -1

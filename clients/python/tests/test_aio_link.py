@@ -11,6 +11,7 @@ import threading
 import time
 import unittest
 import weakref
+from unittest import mock
 
 import support
 
@@ -174,6 +175,17 @@ class LoopReads(support.WorldTestCase):
 
         with self.world.runtime(**{"call.timeout": 0.3}) as rt:
             asyncio.run(main(labc.aio.AioRuntime(rt)))
+
+    def test_a_loop_that_cannot_watch_the_socket_is_answered_by_the_io_thread(self):
+        async def main():
+            await labc.aio.call("echo", "connected")
+            with mock.patch("labc.aio_link.os.dup", side_effect=OSError(24, "Too many open files")):
+                got = await asyncio.wait_for(asyncio.gather(*(labc.aio.call("echo", i) for i in range(200))), 10)
+                link = the_link("echo")
+                self.assertEqual((link._fd, link.connection._loop_holder), (-1, None))
+            return got
+
+        self.assertEqual(asyncio.run(main()), list(range(200)))
 
     def test_loops_that_end_leave_no_descriptor_and_are_collected(self):
         async def main():
