@@ -7,12 +7,15 @@
         ...
     await labc.aio.serve()                            # async def functions run on this loop
 
-Nothing here blocks the event loop. A request is written to its socket at once (what the socket
-does not take is queued and written by labc's I/O thread), and its answer resolves a future from
-that thread through ``loop.call_soon_threadsafe``. What may block, connecting to the host's router
-the first time, dialing a server for the first time, waiting for a router that is still finding
-its hosts, runs in the loop's executor, and only then: once connected, a call does not leave the
-event loop's thread. A cancelled task cancels its call on the server, as Ctrl-C does a blocking one.
+Nothing here blocks the event loop. While a loop's calls wait on a server's connection, the loop
+itself reads it and resolves their futures where it reads the answers; the calls of one loop
+iteration leave in one send (what the socket does not take is queued and written by labc's I/O
+thread): aio_link.py. Other answers (streams, the router's) resolve a future from labc's I/O
+thread through ``loop.call_soon_threadsafe`` (aio_inbox.py). What may block, connecting to the
+host's router the first time, dialing a server for the first time, waiting for a router that is
+still finding its hosts, runs in the loop's executor, and only then: once connected, a call does
+not leave the event loop's thread. A cancelled task cancels its call on the server, as Ctrl-C
+does a blocking one.
 
 The functions here use the process's own Runtime (``labc.runtime()``); ``AioRuntime``
 (aio_runtime.py) is the face of any Runtime, ``AsyncStream`` (aio_stream.py) what ``stream``
@@ -37,7 +40,7 @@ def _face() -> AioRuntime:
 
 async def call(name: str, *args: Any) -> Any:
     """Calls ``name`` on the nearest server that offers it: ``await labc.aio.call("echo", "hi")``."""
-    return await _face().call_with(name, args)
+    return await _face().call(name, *args)
 
 
 async def call_with(name: str, args: Any = (), *, timeout: Optional[float] = None, scope: Optional[str] = None,

@@ -18,7 +18,11 @@ class Inbox:
     per answer (1000 calls answered in one read cost one ``call_soon_threadsafe``)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        # Weakly: the inbox is its loop's value in ``_inboxes``, whose key it must not keep alive.
+        try:
+            self._loop: Callable[[], Any] = weakref.ref(loop)
+        except TypeError:  # a loop that cannot be weakly referred to is kept (_kept)
+            self._loop = lambda: loop
         self._items: Deque[Tuple[Callable[[Any], None], Any]] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
@@ -29,8 +33,11 @@ class Inbox:
             if self._scheduled:
                 return
             self._scheduled = True
+        loop = self._loop()
+        if loop is None:
+            return  # the loop is gone: nobody waits any more
         try:
-            self.loop.call_soon_threadsafe(self._drain)
+            loop.call_soon_threadsafe(self._drain)
         except RuntimeError:  # the loop is closed: nobody waits any more
             pass
 

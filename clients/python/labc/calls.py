@@ -89,16 +89,9 @@ class Calls:
         process does not serve ``name``, one server is nearest, on a connection of our own, and
         the arguments are plain JSON. Its plan is kept per name while the pool, the settings and
         the connection are the same; anything else goes the long way."""
-        rt = self.rt
-        link = rt.link
-        config = rt.config
-        plan = self._plans.get(name)
-        router = link.connection
-        if (plan is None or plan.generation != link.pool.generation or rt.server is not None
-                or plan.timeout_setting != config["call.timeout"] or plan.scope != config["call.scope"]
-                or router is None or router.closed
-                or (plan.route is not None and (plan.route.connection.closed or rt.links.current(plan.target) is not plan.route.connection))):
-            plan = self._plan(name) if router is not None and not router.closed and rt.server is None else None
+        plan = self.plan_now(name)
+        if plan is None and self.may_plan():
+            plan = self.make_plan(name)
         if plan is None or plan.route is None:
             return self.call(name, list(args))
         route = plan.route
@@ -109,7 +102,27 @@ class Calls:
         waiter = Waiter(name, plan.label)
         return self._exchange(route, waiter, plan.timeout, name, plan.target, lambda: connection.request_head(plan.head, args_json, waiter))
 
-    def _plan(self, name: str) -> _Plan:
+    def plan_now(self, name: str) -> Optional[_Plan]:
+        """The plan kept for ``name`` while it holds: None when none is, or when what it was made
+        from changed (``make_plan`` makes one anew, when ``may_plan``)."""
+        rt = self.rt
+        link = rt.link
+        config = rt.config
+        plan = self._plans.get(name)
+        router = link.connection
+        if (plan is None or plan.generation != link.pool.generation or rt.server is not None
+                or plan.timeout_setting != config["call.timeout"] or plan.scope != config["call.scope"]
+                or router is None or router.closed
+                or (plan.route is not None and (plan.route.connection.closed or rt.links.current(plan.target) is not plan.route.connection))):
+            return None
+        return plan
+
+    def may_plan(self) -> bool:
+        """Whether calls follow plans now: linked to the router, serving nothing."""
+        router = self.rt.link.connection
+        return router is not None and not router.closed and self.rt.server is None
+
+    def make_plan(self, name: str) -> _Plan:
         """How calls of ``name`` go while the pool is the same: its ``route`` None when the long
         way (several servers as near, none, through the routers, server scope)."""
         rt = self.rt

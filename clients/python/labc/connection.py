@@ -92,6 +92,10 @@ class Connection(ConnectionWriting, ConnectionReading):
         self._want_write = False
         self._events_lock = threading.Lock()
         self._poll: Any = None
+        #: The event loop reading it for its requests (aio_link.py's LoopLink), if one does.
+        self._loop_holder: Any = None
+        #: Called (on labc's I/O thread) as the connection closes, before its socket is closed.
+        self.on_closing: list = []
         # Publications close together are held for the next (MSG_MORE): plain TCP only.
         self._may_hold = not self._tls and sock.family in (socket.AF_INET, socket.AF_INET6) and hasattr(socket, "MSG_MORE")
         self._last_burst = 0.0
@@ -263,6 +267,8 @@ class Connection(ConnectionWriting, ConnectionReading):
             self._held = 0
         with self._events_lock:
             self.loop.forget(self.sock)
+        for callback in list(self.on_closing):
+            callback(self)
         try:
             self.sock.close()
         except OSError:

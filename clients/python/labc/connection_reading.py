@@ -27,7 +27,7 @@ READ_CHUNK = 64 * 1024
 LEAD_SLICE_MS = 250
 LEAD_SLICE_S = LEAD_SLICE_MS / 1000
 #: What a caller reading its connection dispatches itself (answers; a ping costs a pong).
-_ANSWERS = frozenset((Kind.REP, Kind.EXC, Kind.ITEM, Kind.PING, Kind.PONG))
+ANSWERS = frozenset((Kind.REP, Kind.EXC, Kind.ITEM, Kind.PING, Kind.PONG))
 
 
 class PartialBudget:
@@ -115,8 +115,17 @@ class ConnectionReading:
         """Makes this thread the connection's reader, when no other thread reads it: done before
         a request is sent, so that its answer cannot wake the loop first. ``wait`` (or
         ``release_reading``) must follow."""
-        if self.closed or self.paused or not self._read_lock.acquire(False):
+        if self.closed or self.paused:
             return False
+        if not self._read_lock.acquire(False):
+            holder = self._loop_holder
+            if holder is None or holder.thread != threading.get_ident():
+                return False
+            # This thread's own event loop reads it (aio_link.py), and waits while this thread
+            # blocks: it gives the reading back, or nobody would read this caller's answer.
+            holder.let_go()
+            if not self._read_lock.acquire(False):
+                return False
         self._reader = threading.get_ident()
         self._caller_reads = True
         self._claims += 1
@@ -211,7 +220,7 @@ class ConnectionReading:
             for at, (kind, flags, id, body) in enumerate(frames):
                 if self.closed:
                     return False
-                if kind in _ANSWERS:
+                if kind in ANSWERS:
                     self._dispatch(kind, flags, id, body)
                 else:
                     # A notice, a request for a server...: the loop's to handle, in order, and
