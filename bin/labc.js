@@ -7,4 +7,6 @@ if (!existsSync(main)) {
   process.stderr.write("labc: dist/ is missing; run `npm install` (or `npm run build`) in the labc folder\n");
   process.exit(1);
 }
+// reflect-metadata is loaded when a command first needs it, not at start (lib/decorators.ts).
+globalThis[Symbol.for("labc.reflectMetadataOnDemand")] = true;
 await import(main.href);
