@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // The `labc` command. It runs the compiled CLI: `npm install` builds it (the "prepare" script).
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import vm from "node:vm";
 
 const main = new URL("../dist/cli.js", import.meta.url);
 if (!existsSync(main)) {
@@ -9,4 +14,56 @@ if (!existsSync(main)) {
 }
 // reflect-metadata is loaded when a command first needs it, not at start (lib/decorators.ts).
 globalThis[Symbol.for("labc.reflectMetadataOnDemand")] = true;
-await import(main.href);
+
+// The commands that only talk to the network, whose start is most of their time (issue 31). They
+// run the same CLI from dist/cli.cjs (cli/build-start.mjs) with V8's cached code of an earlier run.
+// The others, `serve` first (its services import labc and must meet this process's runtime),
+// import dist/cli.js and its chunks.
+const NETWORK_COMMANDS = new Set(["call", "map", "publish", "subscribe"]);
+
+/** Runs the CLI from dist/cli.cjs with a code cache; false when there is no such bundle. */
+async function runCached(command) {
+  const file = fileURLToPath(new URL("../dist/cli.cjs", import.meta.url));
+  let source;
+  let cacheFile;
+  try {
+    source = readFileSync(file, "utf8");
+    // V8 checks a cache against the source's length only: the name holds what tells builds apart.
+    const { size, mtimeMs, ino } = statSync(file);
+    const dir = join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "labc");
+    cacheFile = join(dir, `cli-${command}-${size}-${Math.trunc(mtimeMs)}-${ino}-${process.version}-${process.arch}.v8`);
+  } catch {
+    return false;
+  }
+  let cached;
+  try {
+    cached = readFileSync(cacheFile);
+  } catch {
+    // the first run of this command with this build: the cache is written as it exits
+  }
+  const wrapped = `(function (exports, require, module, __filename, __dirname, __labcUrl, __labcImport) {"use strict";${source}\n})`;
+  const script = new vm.Script(wrapped, { filename: file, cachedData: cached });
+  if (!cached || script.cachedDataRejected) {
+    // Once the command ran, the cache holds the functions it compiled on the way too.
+    process.once("exit", () => {
+      try {
+        const dir = dirname(cacheFile);
+        mkdirSync(dir, { recursive: true });
+        const prefix = `cli-${command}-`;
+        for (const old of readdirSync(dir)) if (old.startsWith(prefix) && old.endsWith(".v8")) rmSync(join(dir, old), { force: true });
+        const partial = `${cacheFile}.${process.pid}`;
+        writeFileSync(partial, script.createCachedData());
+        renameSync(partial, cacheFile);
+      } catch {
+        // no cache this time (a read-only home): the next run compiles again
+      }
+    });
+  }
+  const module = { exports: {} };
+  const load = script.runInThisContext();
+  load.call(module.exports, module.exports, createRequire(file), module, file, dirname(file), pathToFileURL(file).href, (specifier) => import(specifier));
+  await module.exports.run();
+  return true;
+}
+
+if (!(NETWORK_COMMANDS.has(process.argv[2]) && (await runCached(process.argv[2])))) await import(main.href);
