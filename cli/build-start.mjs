@@ -1,4 +1,4 @@
-// `npm run build`, last step: dist/cli.cjs, the whole CLI (cli/program.ts) in one CommonJS bundle,
+// `npm run build`, last step: dist/cli.cjs, cli/network-commands.ts in one CommonJS bundle,
 // which bin/labc.js runs the network commands from (call, map, publish, subscribe) with a V8 code
 // cache. Node 20 has no compile cache for modules (module.enableCompileCache is Node 22), but a
 // vm.Script takes V8's cached data: with it, `labc call` skips compiling ~25 ES modules.
@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { build } from "esbuild";
 
 const { outputFiles } = await build({
-  entryPoints: ["cli/program.ts"],
+  entryPoints: ["cli/network-commands.ts"],
   bundle: true,
   format: "cjs",
   platform: "node",

@@ -1,48 +1,36 @@
-// The labc command: its options and commands (cli/commands/), and run(), which carries out the one
-// process.argv names. Two entries run it: cli/main.ts (dist/cli.js) and the bundle bin/labc.js
-// starts the network commands from (dist/cli.cjs, built by cli/build-start.mjs).
+// The labc command: its global options, help and version, the commands it is given (cli/commands/),
+// and run(), which carries out the one process.argv names. Two entries use it: cli/main.ts
+// (dist/cli.js, every command) and cli/network-commands.ts (dist/cli.cjs, which bin/labc.js
+// starts call, map, publish and subscribe from).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cac } from "cac";
+import { cac, type CAC } from "cac";
 import { PACKAGE_ROOT } from "../lib/paths.js";
 import { STDIN_ARG } from "./args.js";
-import { registerCalls } from "./commands/calls.js";
-import { registerInvite } from "./commands/invite.js";
-import { registerListing } from "./commands/listing.js";
-import { registerRouter } from "./commands/router.js";
-import { registerServe } from "./commands/serve.js";
-import { registerServices } from "./commands/services.js";
-import { registerSetup } from "./commands/setup.js";
 
-const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
+/** The labc command with `commands` registered, in their order (`labc --help` lists them so). */
+export function labcCommand(commands: readonly ((cli: CAC) => void)[]): CAC {
+  const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
+  const cli = cac("labc");
+  cli
+    .option("--port <port>", "Root port of this host's router (config router.port, default 55555)")
+    .option("--set <key=value>", "Set a config key for this command (repeatable), e.g. --set call.timeout=5; never a secret (others see arguments in ps): LABC_SECRET or the secret file");
+  for (const register of commands) register(cli);
 
-const cli = cac("labc");
+  // A reader that stops early (`labc subscribe 'lab.#' | head -3`) closes the pipe: that ends the
+  // command quietly, as it ends any program in a pipeline, rather than with a stack trace.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(0);
+  });
 
-cli
-  .option("--port <port>", "Root port of this host's router (config router.port, default 55555)")
-  .option("--set <key=value>", "Set a config key for this command (repeatable), e.g. --set call.timeout=5; never a secret (others see arguments in ps): LABC_SECRET or the secret file");
-
-// In this order: `labc --help` lists the commands as they are registered.
-registerServe(cli);
-registerCalls(cli);
-registerListing(cli);
-registerServices(cli);
-registerSetup(cli);
-registerInvite(cli);
-registerRouter(cli);
-
-// A reader that stops early (`labc subscribe 'lab.#' | head -3`) closes the pipe: that ends the
-// command quietly, as it ends any program in a pipeline, rather than with a stack trace.
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code !== "EPIPE") throw error;
-  process.exit(0);
-});
-
-cli.help();
-cli.version(packageJson.version);
+  cli.help();
+  cli.version(packageJson.version);
+  return cli;
+}
 
 /** Carries out the command process.argv names; the exit code is left in process.exitCode. */
-export async function run(): Promise<void> {
+export async function run(cli: CAC): Promise<void> {
   try {
     // cac drops a lone `-` (and the word after it): it stands for stdin here, so it is renamed.
     cli.parse(
