@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // The `labc` command. It runs the compiled CLI: `npm install` builds it (the "prepare" script).
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { homedir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import vm from "node:vm";
+// A CommonJS script (bin/package.json): Node starts one without its ES module loader, which the
+// network commands below never need.
+"use strict";
+const { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require("node:fs");
+const { createRequire } = require("node:module");
+const { homedir } = require("node:os");
+const { dirname, join } = require("node:path");
+const { pathToFileURL } = require("node:url");
+const vm = require("node:vm");
 
-const main = new URL("../dist/cli.js", import.meta.url);
+const main = join(__dirname, "..", "dist", "cli.js");
 if (!existsSync(main)) {
   process.stderr.write("labc: dist/ is missing; run `npm install` (or `npm run build`) in the labc folder\n");
   process.exit(1);
@@ -15,15 +18,15 @@ if (!existsSync(main)) {
 // reflect-metadata is loaded when a command first needs it, not at start (lib/decorators.ts).
 globalThis[Symbol.for("labc.reflectMetadataOnDemand")] = true;
 
-// The commands that only talk to the network, whose start is most of their time (issue 31). They
-// run the same CLI from dist/cli.cjs (cli/build-start.mjs) with V8's cached code of an earlier run.
-// The others, `serve` first (its services import labc and must meet this process's runtime),
-// import dist/cli.js and its chunks.
+// The commands that only talk to the network, whose start is most of their time (issue 31): they
+// run from dist/cli.cjs (cli/network-commands.ts, built by cli/build-start.mjs) with V8's cached
+// code of an earlier run. The others, `serve` first (its services import labc and must meet this
+// process's runtime), import dist/cli.js and its chunks.
 const NETWORK_COMMANDS = new Set(["call", "map", "publish", "subscribe"]);
 
-/** Runs the CLI from dist/cli.cjs with a code cache; false when there is no such bundle. */
-async function runCached(command) {
-  const file = fileURLToPath(new URL("../dist/cli.cjs", import.meta.url));
+/** Runs the command from dist/cli.cjs with a code cache: its promise, or false when it cannot. */
+function runCached(command) {
+  const file = join(__dirname, "..", "dist", "cli.cjs");
   let source;
   let cacheFile;
   try {
@@ -65,11 +68,11 @@ async function runCached(command) {
       }
     });
   }
-  const module = { exports: {} };
+  const bundle = { exports: {} };
   const load = script.runInThisContext();
-  load.call(module.exports, module.exports, createRequire(file), module, file, dirname(file), pathToFileURL(file).href, (specifier) => import(specifier));
-  await module.exports.run();
-  return true;
+  load.call(bundle.exports, bundle.exports, createRequire(file), bundle, file, dirname(file), pathToFileURL(file).href, (specifier) => import(specifier));
+  return bundle.exports.run();
 }
 
-if (!(NETWORK_COMMANDS.has(process.argv[2]) && (await runCached(process.argv[2])))) await import(main.href);
+const command = process.argv[2];
+if (!(NETWORK_COMMANDS.has(command) && runCached(command))) import(pathToFileURL(main).href);
