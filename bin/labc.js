@@ -3,7 +3,7 @@
 // A CommonJS script (bin/package.json): Node starts one without its ES module loader, which the
 // network commands below never need.
 "use strict";
-const { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require("node:fs");
+const { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require("node:fs");
 const { createRequire } = require("node:module");
 const { homedir } = require("node:os");
 const { dirname, join } = require("node:path");
@@ -31,10 +31,11 @@ function runCached(command) {
   let cacheFile;
   try {
     source = readFileSync(file, "latin1"); // ASCII (cli/build-start.mjs)
-    // V8 checks a cache against the source's length only: the name holds what tells builds apart.
-    const { size, mtimeMs, ino } = statSync(file);
+    // V8 checks a cache against the source's length only: the name holds the bundle's content id.
+    const id = /^\/\/labc-start ([0-9a-f]+)\n/.exec(source)?.[1];
+    if (!id) return false;
     const dir = join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "labc");
-    cacheFile = join(dir, `cli-${command}-${size}-${Math.trunc(mtimeMs)}-${ino}-${process.version}-${process.arch}.v8`);
+    cacheFile = join(dir, `cli-${command}-${id}-${process.version}-${process.arch}.v8`);
   } catch {
     return false;
   }

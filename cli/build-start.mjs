@@ -2,6 +2,7 @@
 // which bin/labc.js runs the network commands from (call, map, publish, subscribe) with a V8 code
 // cache. Node 20 has no compile cache for modules (module.enableCompileCache is Node 22), but a
 // vm.Script takes V8's cached data: with it, `labc call` skips compiling ~25 ES modules.
+import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { build } from "esbuild";
 
@@ -27,4 +28,7 @@ const text = outputFiles[0].text.replace(/^#!.*\n/, "").replace(/[^\x00-\x7f]/g,
 const dynamic = /(?<![\w$.])import\(/g;
 const count = text.match(dynamic)?.length ?? 0;
 if (count === 0 || /__labcImport/.test(text)) throw new Error("cli/build-start.mjs: expected import() calls to rename, and no __labcImport yet");
-writeFileSync("dist/cli.cjs", text.replace(dynamic, "__labcImport("));
+const body = text.replace(dynamic, "__labcImport(");
+// V8 checks cached code against the source's length only: bin/labc.js names a cache by this id.
+const id = createHash("sha256").update(body).digest("hex").slice(0, 16);
+writeFileSync("dist/cli.cjs", `//labc-start ${id}\n${body}`);
