@@ -3,7 +3,7 @@
 // A CommonJS script (bin/package.json): Node starts one without its ES module loader, which the
 // network commands below never need.
 "use strict";
-const { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require("node:fs");
+const { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require("node:fs");
 const { createRequire } = require("node:module");
 const { homedir } = require("node:os");
 const { dirname, join } = require("node:path");
@@ -58,9 +58,15 @@ function runCached(command) {
     // Once the command ran, the cache holds the functions it compiled on the way too.
     process.once("exit", () => {
       try {
+        // Other builds' caches: the three newest stay (two installs of labc may take turns, a
+        // global one and a project's), older ones go (each build leaves one).
         const dir = dirname(cacheFile);
         const prefix = `cli-${command}-`;
-        for (const old of readdirSync(dir)) if (old.startsWith(prefix) && old.endsWith(".v8")) rmSync(join(dir, old), { force: true });
+        const others = readdirSync(dir)
+          .filter((name) => name.startsWith(prefix) && name.endsWith(".v8"))
+          .map((name) => ({ name, mtime: statSync(join(dir, name)).mtimeMs }))
+          .sort((a, b) => b.mtime - a.mtime);
+        for (const { name } of others.slice(3)) rmSync(join(dir, name), { force: true });
         const partial = `${cacheFile}.${process.pid}`;
         writeFileSync(partial, script.createCachedData());
         renameSync(partial, cacheFile);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cac } from "cac";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -91,6 +91,20 @@ describe("bin/labc.js starts each command as dist/cli.js runs it", () => {
     expect(printed(await run(BIN, ["call", "echo", "hi"]))).toEqual({ code: 0, stdout: "hi\n", stderr: "" });
     expect(readFileSync(join(host.dir, "labc", file)).length).toBeGreaterThan(1000);
     expect(printed(await run(BIN, ["call", "echo", "hi"]))).toEqual({ code: 0, stdout: "hi\n", stderr: "" });
+  });
+
+  test("other builds' caches: the three newest stay when a cache is written, older ones go", async () => {
+    const dir = join(host.dir, "labc");
+    const current = cacheFiles().find((name) => name.startsWith("cli-call-"))!;
+    rmSync(join(dir, current));
+    const others = [1, 2, 3, 4, 5].map((age) => {
+      const name = `cli-call-${"0".repeat(15)}${age}-${process.version}-${process.arch}.v8`;
+      writeFileSync(join(dir, name), "another build's");
+      utimesSync(join(dir, name), Date.now() / 1000 - age * 60, Date.now() / 1000 - age * 60);
+      return name;
+    });
+    expect(printed(await run(BIN, ["call", "echo", "hi"]))).toEqual({ code: 0, stdout: "hi\n", stderr: "" });
+    expect(cacheFiles().filter((name) => name.startsWith("cli-call-"))).toEqual([...others.slice(0, 3), current].sort());
   });
 
   test("subscribe prints what is published and ends on Ctrl-C", async () => {
