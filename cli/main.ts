@@ -1,9 +1,7 @@
 #!/usr/bin/env node
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { cac } from "cac";
-import { PACKAGE_ROOT } from "../lib/paths.js";
-import { STDIN_ARG } from "./args.js";
+// The CLI's ES module entry (dist/cli.js), with every command: what bin/labc.js imports for all
+// but the network commands, and what the demo's server and the services a router starts run
+// (lib/paths.ts CLI_PATH).
 import { registerCalls } from "./commands/calls.js";
 import { registerInvite } from "./commands/invite.js";
 import { registerListing } from "./commands/listing.js";
@@ -11,52 +9,6 @@ import { registerRouter } from "./commands/router.js";
 import { registerServe } from "./commands/serve.js";
 import { registerServices } from "./commands/services.js";
 import { registerSetup } from "./commands/setup.js";
+import { labcCommand, run } from "./program.js";
 
-const packageJson = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
-
-const cli = cac("labc");
-
-cli
-  .option("--port <port>", "Root port of this host's router (config router.port, default 55555)")
-  .option("--set <key=value>", "Set a config key for this command (repeatable), e.g. --set call.timeout=5; never a secret (others see arguments in ps): LABC_SECRET or the secret file");
-
-// In this order: `labc --help` lists the commands as they are registered.
-registerServe(cli);
-registerCalls(cli);
-registerListing(cli);
-registerServices(cli);
-registerSetup(cli);
-registerInvite(cli);
-registerRouter(cli);
-
-// A reader that stops early (`labc subscribe 'lab.#' | head -3`) closes the pipe: that ends the
-// command quietly, as it ends any program in a pipeline, rather than with a stack trace.
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code !== "EPIPE") throw error;
-  process.exit(0);
-});
-
-cli.help();
-cli.version(packageJson.version);
-
-try {
-  // cac drops a lone `-` (and the word after it): it stands for stdin here, so it is renamed.
-  cli.parse(
-    process.argv.map((arg) => (arg === "-" ? STDIN_ARG : arg)),
-    { run: false },
-  );
-  if (cli.options.help || cli.options.version) {
-    // cac printed it
-  } else if (cli.matchedCommand) {
-    await cli.runMatchedCommand();
-  } else if (cli.args.length > 0) {
-    process.stderr.write(`labc: unknown command "${cli.args[0]}"; see labc --help\n`);
-    process.exitCode = 2;
-  } else {
-    cli.outputHelp();
-  }
-} catch (error) {
-  // cac's own complaints: a missing argument, an option without its value...
-  process.stderr.write(`labc: ${(error as Error).message}; see labc --help\n`);
-  process.exitCode = 2;
-}
+await run(labcCommand([registerServe, registerCalls, registerListing, registerServices, registerSetup, registerInvite, registerRouter]));

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { hostname, homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { parse, TomlError } from "smol-toml";
+import type * as Toml from "smol-toml";
 import { ConfigError } from "./errors.js";
 import { networkKey, type NetworkKey } from "./trust/network-key.js";
 import { applyRotation } from "./trust/rotation.js";
@@ -219,8 +220,15 @@ function set(
   loaded.sources[key as ConfigKey] = origin;
 }
 
+// The TOML parser is loaded when a file is there to read, not at start: a command on a host with
+// no config file (most of them) is spared it. Required rather than imported: loadConfig is
+// synchronous, and require is how a module is loaded on demand without an await.
+let toml: typeof Toml | undefined;
+const tomlParser = () => (toml ??= createRequire(import.meta.url)("smol-toml") as typeof Toml);
+
 function readFile(loaded: LoadedConfig, file: string): void {
   if (!existsSync(file)) return;
+  const { parse, TomlError } = tomlParser();
   let document: Record<string, unknown>;
   try {
     document = parse(readFileSync(file, "utf8"));

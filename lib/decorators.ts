@@ -4,7 +4,19 @@ import type { Scope, Visibility } from "./wire/message.js";
 
 // Loaded with require, not import: importing a CommonJS package from ES modules starts Node's
 // CommonJS export lexer, a WebAssembly module that costs every labc process about 6 MB.
-createRequire(import.meta.url)("reflect-metadata");
+let reflectLoaded = false;
+
+/** Loads reflect-metadata (idempotent): what the functions below and decorated classes use. */
+export function loadReflectMetadata(): void {
+  if (reflectLoaded) return;
+  createRequire(import.meta.url)("reflect-metadata");
+  reflectLoaded = true;
+}
+
+// At load, so that `__metadata` in a class compiled with emitDecoratorMetadata finds it; unless
+// the `labc` command asked for it on first use (bin/labc.js): `labc call` decorates nothing and is
+// spared its 64 KB, and the command loads services through lib/services/loader.ts, which loads it.
+if (!(globalThis as Record<symbol, unknown>)[Symbol.for("labc.reflectMetadataOnDemand")]) loadReflectMetadata();
 
 export interface RegisterOptions {
   /** Name callers use; defaults to the method's (or function's) own name. */
@@ -102,12 +114,14 @@ export function decorate(decorator: string, mark: (method: Function) => void, ar
 }
 
 export function markRegister(method: Function, options: RegisterOptions): void {
+  loadReflectMetadata();
   Reflect.defineMetadata(REGISTER, options, method);
 }
 
 /** The name `@register` gave a method (its `name` option), if it gave one. */
 export function registeredName(method: unknown): string | undefined {
   if (typeof method !== "function") return undefined;
+  loadReflectMetadata();
   return (Reflect.getOwnMetadata(REGISTER, method) as RegisterOptions | undefined)?.name;
 }
 
@@ -123,11 +137,13 @@ export interface Subscription {
 }
 
 export function markSubscribe(method: Function, pattern: string | undefined, options: SubscribeOptions = {}): void {
+  loadReflectMetadata();
   const subscriptions: Subscription[] = Reflect.getOwnMetadata(SUBSCRIBE, method) ?? [];
   Reflect.defineMetadata(SUBSCRIBE, [...subscriptions, { pattern, group: options.group }], method);
 }
 
 export function markWatch(method: Function, topic: string): void {
+  loadReflectMetadata();
   const topics: string[] = Reflect.getOwnMetadata(WATCH, method) ?? [];
   Reflect.defineMetadata(WATCH, [...topics, topic], method);
 }
@@ -143,6 +159,7 @@ export interface DecoratedMethod {
 
 /** Every decorated method of an instance, walking its prototype chain (subclass first). */
 export function decoratedMethods(instance: object): DecoratedMethod[] {
+  loadReflectMetadata();
   const found = new Map<string, DecoratedMethod>();
   for (let proto = Object.getPrototypeOf(instance); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
     for (const key of Object.getOwnPropertyNames(proto)) {

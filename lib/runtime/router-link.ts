@@ -1,5 +1,4 @@
 // A process's lifeline to its host's router, with the pool replica; starts the router if none runs.
-import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { keyOf, stateDir, type Config } from "../config.js";
@@ -45,8 +44,9 @@ const REACH_ROUTER_MS = 5000;
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /** Starts the host's router (cli/router-process.ts) in the background, detached: it outlives
- * this process. */
-function spawnRouter(config: Config): void {
+ * this process. child_process is loaded here, not at start: most processes find a router running. */
+async function spawnRouter(config: Config): Promise<void> {
+  const { spawn } = await import("node:child_process");
   const dir = stateDir();
   mkdirSync(dir, { recursive: true });
   const log = openSync(join(dir, `router-${config["router.port"]}.log`), "a");
@@ -87,7 +87,7 @@ async function reachRouter(config: Config): Promise<TcpTransport> {
         try {
           return await connectTcp(address, port, 1000, key);
         } catch {
-          spawnRouter(config);
+          await spawnRouter(config);
         }
       }
       await sleep(50);

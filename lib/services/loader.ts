@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { decoratedMethods } from "../decorators.js";
+import { decoratedMethods, loadReflectMetadata } from "../decorators.js";
 import { NoSuchServiceError, ServiceLoadError } from "../errors.js";
 import { compiled } from "./compile.js";
 import { matchService, readManifest, servicesDir } from "./manifest.js";
@@ -41,6 +41,8 @@ export async function serviceClasses(path: string): Promise<{ file: string; clas
   const runnable = await compiled(file);
   // Errors point into the service's own files, not into the compiled module.
   process.setSourceMapsEnabled(true);
+  // Before the service's classes are decorated (the labc command loads it on demand).
+  loadReflectMetadata();
   let module: Record<string, unknown>;
   try {
     module = await import(pathToFileURL(runnable).href);
