@@ -1,9 +1,11 @@
 // `labc serve`: services run in this process until Ctrl-C.
 import type { CAC } from "cac";
-import { loadConfig } from "../../lib/config.js";
+import { join } from "node:path";
+import { loadConfig, stateDir } from "../../lib/config.js";
 import { configure } from "../../lib/index.js";
 import { OPEN_NETWORK } from "../../lib/trust/secret.js";
 import { action, flagsOf, textOption, UsageError, type GlobalOptions } from "../args.js";
+import { outliveThePipes } from "../outlive-pipes.js";
 import { stopOnSignal } from "../stop-on-signal.js";
 
 export function registerServe(cli: CAC): void {
@@ -22,7 +24,12 @@ export function registerServe(cli: CAC): void {
         if (python !== undefined) {
           throw new UsageError(`${python} is a Python service: python3 -m labc serve ${python} runs it here, labc install ${python} for ServiceControl (docs/services.md)`);
         }
-        if (options.as !== undefined) process.title = `labc service ${textOption("as", options.as)}`;
+        if (options.as !== undefined) {
+          const name = textOption("as", options.as);
+          process.title = `labc service ${name}`;
+          // Started by a router: its pipes to that router must not end it once the router is gone.
+          outliveThePipes(join(stateDir(), "logs", `${name}.log`));
+        }
         const { findService, loadService } = await import("../../lib/services/loader.js");
         const paths = wanted.map((name) => findService(name));
         const { combinedStateId } = await import("../../lib/services/state-id.js");

@@ -213,3 +213,25 @@ describe("services where the user works", () => {
     expect(JSON.parse(result.stdout)).toEqual([["Greeter", "LightControl"], "hello from ./services", "/dev/ttyUSB7"]);
   });
 });
+
+describe("a service outlives its router", () => {
+  test("the next router adopts it, and what it prints after its router died goes to its log: it never ends it", async () => {
+    await ok(["install", join(PACKAGE_ROOT, "services", "echo.ts")]);
+    await ok(["start-service", "Echo"]);
+    const { pid } = (await services()).find((s) => s.name === "Echo")!;
+    await ok(["publish", "lab.print", "before its router died"]);
+    const router = (await host.routerPid())!;
+    process.kill(router, "SIGKILL");
+    await eventually(async () => ((await host.routerPid()) ?? router) !== router, 15000, "a new router, started by a service");
+    await eventually(async () => (await services()).some((s) => s.name === "Echo" && s.state === "running" && s.pid === pid), 15000, "Echo adopted by the new router");
+    // Its stdout is a pipe to the dead router: each print finds it broken, or goes to the log.
+    for (let i = 1; i <= 3; i++) await ok(["publish", "lab.print", `after its router died ${i}`]);
+    await eventually(async () => (await ok(["logs", "Echo"])).includes("after its router died 3"), 10000, "the prints in Echo's log");
+    const log = await ok(["logs", "Echo"]);
+    expect(log).toContain("before its router died\n");
+    for (let i = 1; i <= 3; i++) expect(log).toContain(`after its router died ${i}\n`);
+    expect(await ok(["call", "echo", "still here"])).toBe("still here\n");
+    expect((await services()).find((s) => s.name === "Echo")).toMatchObject({ state: "running", pid });
+    await ok(["stop-service", "Echo"]);
+  });
+});
