@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -53,9 +54,27 @@ READY_S = 30.0
 
 
 def free_port(address: str = "127.0.0.1") -> int:
+    """A port nobody listens on, nor on the one after it (a root port's invite port), below
+    Linux's ephemeral range: a port the kernel hands out as free may be the next outgoing
+    connection's source port, and a router started on it a moment later could not bind (the
+    TypeScript tests' freePort does the same)."""
+    for _ in range(100):
+        port = random.randrange(20000, 32700)
+        if _listenable(address, port) and _listenable(address, port + 1):
+            return port
     with socket.socket() as sock:
         sock.bind((address, 0))
         return sock.getsockname()[1]
+
+
+def _listenable(address: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((address, port))
+            sock.listen()
+        except OSError:
+            return False
+        return True
 
 
 def within(seconds: float, what: str, check, every: float = 0.05):
