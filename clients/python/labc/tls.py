@@ -21,6 +21,7 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from .errors import ConfigError, LabcError, NotTrustedError
+from .tls_socket import TlsSocket, use_tls_socket, wrap
 
 PREFIX = "labc1_"
 _FORMAT = re.compile(r"^labc1_[A-Za-z0-9_-]{43}$")
@@ -154,7 +155,7 @@ _client_contexts: Dict[str, ssl.SSLContext] = {}
 def _client_context(key: NetworkKey) -> ssl.SSLContext:
     context = _client_contexts.get(key.id)
     if context is None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context = use_tls_socket(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
         _tls13(context)
         # No name to check (no SNI, no certificate), but a certificate is still *verified*,
         # against a trust store left empty: a server that tries a certificate instead of the
@@ -231,7 +232,7 @@ def _close_unless_proved(tls: ssl.SSLSocket, address: str, problem: Optional[str
         raise NotTrustedError(f"{address}: {problem}", data={"address": address})
 
 
-def client_side(sock: socket.socket, secret: Any, address: str) -> ssl.SSLSocket:
+def client_side(sock: socket.socket, secret: Any, address: str) -> TlsSocket:
     """Secures a connected socket as a client: a TLS socket once the peer proved the network key
     (of ``secret``, or the NetworkKey given: dial.py offers each key of a rotation in turn).
 
@@ -243,7 +244,7 @@ def client_side(sock: socket.socket, secret: Any, address: str) -> ssl.SSLSocket
     deadline = time.monotonic() + (sock.gettimeout() or HANDSHAKE_S)
     timeout = sock.gettimeout()
     sock.setblocking(False)
-    tls = _client_context(key).wrap_socket(sock, server_side=False, server_hostname=None, do_handshake_on_connect=False)
+    tls = wrap(_client_context(key), sock, server_side=False)
     try:
         _handshake(tls, deadline)
     except ssl.SSLCertVerificationError as error:
@@ -278,7 +279,7 @@ def _client_failure(error: ssl.SSLError, key: NetworkKey) -> str:
     return f"the TLS handshake failed ({error.reason or error}): it has no network secret, or another one"
 
 
-def server_side(sock: socket.socket, secret: Any, timeout: float) -> ssl.SSLSocket:
+def server_side(sock: socket.socket, secret: Any, timeout: float) -> TlsSocket:
     """Secures a socket this process accepted: a TLS socket once the peer proved the network key
     (of ``secret``, or either key of a rotation.KeyRing's during a rotation), within ``timeout``
     seconds in all. A peer that does not (another secret, none, a resumed
@@ -315,12 +316,12 @@ def server_side(sock: socket.socket, secret: Any, timeout: float) -> ssl.SSLSock
         unknown[0] = (identity or "").replace("labc1 ", "", 1)
         return b""  # refused: the handshake fails with an alert
 
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context = use_tls_socket(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
     _tls13(context)
     context.verify_mode = ssl.CERT_NONE  # asks for no certificate (one sent unasked is an error)
     context.num_tickets = 0  # no tickets, so no session resumes: each link proves the key afresh
     context.set_psk_server_callback(psk_for)
-    tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+    tls = wrap(context, sock, server_side=True)
     try:
         _handshake(tls, deadline)
     except (ssl.SSLError, OSError, EOFError) as error:
