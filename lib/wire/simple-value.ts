@@ -148,7 +148,10 @@ function literalAt(frame: Buffer, at: number, end: number, bytes: Buffer, value:
 /**
  * The strings of recent names (topics, functions, keys), by their bytes: a subscriber reads one
  * topic, a server a few names, and records the same keys, over and over. Compared as ASCII,
- * which every kept name is; past `size` names it starts again rather than grow.
+ * which every kept name is; past `size` names it starts again rather than grow. Names longer
+ * than any valid one (validate.ts refuses names over 1024 characters) are neither looked for nor
+ * kept: a peer, before its hello is checked, could otherwise leave `size` strings of a frame's
+ * size each (64 MiB) in every process it reaches, and make each lookup compare that much again.
  */
 class Names {
   private names: string[] = [];
@@ -157,6 +160,7 @@ class Names {
   /** The name in `frame[start..end)`, the same string as before for the same bytes. */
   at(frame: Buffer, start: number, end: number, ascii: boolean): string {
     const length = end - start;
+    if (length > LONGEST_NAME) return ascii ? latin1(frame, start, end) : utf8(frame, start, end);
     for (const name of this.names) {
       if (name.length !== length) continue;
       let i = 0;
@@ -171,6 +175,8 @@ class Names {
     return name;
   }
 }
+
+const LONGEST_NAME = 1024;
 
 /** Topics and function names (shaped-body.ts), and the keys of records. */
 export const NAMES = new Names(8);

@@ -2,6 +2,7 @@ import { describe, expect, test } from "vitest";
 import { MalformedFrameError } from "../../lib/errors.js";
 import { decodeMessage } from "../../lib/wire/codec.js";
 import { Kind } from "../../lib/wire/message.js";
+import { NAMES } from "../../lib/wire/simple-value.js";
 import { problemWith } from "../../lib/wire/validate.js";
 import { prng, same } from "../fuzz.js";
 
@@ -192,4 +193,21 @@ describe("bodies read by their shape, fuzzed at the byte level", () => {
     }
     expect(byHand).toBeGreaterThan(300);
   });
+});
+
+test("the names the reader keeps (NAMES) are short: a peer's long names are read, not kept", () => {
+  const kept = () => (NAMES as unknown as { names: string[] }).names;
+  // Eight distinct long names, as a peer that has not said hello yet may send them (a frame may
+  // be 64 MiB: the cache held 8 such strings, 512 MiB, for as long as nobody used 8 others).
+  for (let i = 0; i < 8; i++) {
+    const fn = `${"a".repeat(100_000)}${i}`;
+    const json = Buffer.from(`{"fn":"${fn}","args":[],"target":"${"t".repeat(5000)}${i}","timeoutMs":5}`);
+    const message = decodeMessage(frameOf(Kind.req, 1, json, prng(i)));
+    expect(message.body).toStrictEqual({ fn, args: [], target: `${"t".repeat(5000)}${i}`, timeoutMs: 5 });
+  }
+  expect(Math.max(0, ...kept().map((name) => name.length))).toBeLessThanOrEqual(1024);
+  // Short ones are still kept, and still right.
+  const short = decodeMessage(frameOf(Kind.pub, 0, Buffer.from(`{"topic":"lab.t","args":[1]}`), prng(9)));
+  expect(short.body).toStrictEqual({ topic: "lab.t", args: [1] });
+  expect(kept()).toContain("lab.t");
 });
