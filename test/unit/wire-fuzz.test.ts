@@ -1,4 +1,4 @@
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { MalformedFrameError } from "../../lib/errors.js";
 import { decodeMessage } from "../../lib/wire/codec.js";
 import { Kind } from "../../lib/wire/message.js";
@@ -210,4 +210,29 @@ test("the names the reader keeps (NAMES) are short: a peer's long names are read
   const short = decodeMessage(frameOf(Kind.pub, 0, Buffer.from(`{"topic":"lab.t","args":[1]}`), prng(9)));
   expect(short.body).toStrictEqual({ topic: "lab.t", args: [1] });
   expect(kept()).toContain("lab.t");
+});
+
+test("a body of many keys alike costs the key cache (KEYS) a few comparisons per byte, not 64 per key", () => {
+  // Keys of one length that differ only at their end, new in every body: each was compared with
+  // every kept key of its length (up to 64) before being read, 20-45 times what JSON.parse of the
+  // same kilobyte costs.
+  const body = (length: number, salt: number) => {
+    const entries: string[] = [];
+    for (let k = 0; entries.join(",").length < 950; k++) entries.push(`"${"a".repeat(length - 5)}${String(salt * 1000 + k).padStart(5, "0")}":0`);
+    return Buffer.from(`{"v":{${entries.join(",")}}}`);
+  };
+  for (const length of [8, 32, 128]) {
+    const frames = Array.from({ length: 20 }, (_, salt) => frameOf(Kind.rep, 1, body(length, salt), prng(salt)));
+    const compared = vi.spyOn(String.prototype, "charCodeAt");
+    let bytes = 0;
+    try {
+      for (const frame of frames) {
+        bytes += frame.length;
+        expect(Object.keys(decodeMessage(frame).body.v).length).toBeGreaterThan(5);
+      }
+      expect(compared.mock.calls.length / bytes, `keys of ${length}`).toBeLessThan(8);
+    } finally {
+      compared.mockRestore();
+    }
+  }
 });
