@@ -1,7 +1,8 @@
 import { expect, test } from "vitest";
-import { decodeMessage, encodePublication, encodeReply, encodeRequest } from "../../lib/wire/codec.js";
+import { decodeMessage, encodeMessage, encodePublication, encodeReply, encodeRequest } from "../../lib/wire/codec.js";
 import { publicationText, replyText, requestText } from "../../lib/wire/frame-text.js";
 import { DEFAULT_LIMITS, type Limits } from "../../lib/wire/limits.js";
+import { Kind, type ReqBody } from "../../lib/wire/message.js";
 import { prng, same } from "../fuzz.js";
 
 /**
@@ -79,12 +80,14 @@ for (const seed of [11, 12, 13]) {
       const id = g.id();
       const ms = g.timeout();
       const target = g.target();
-      const what = `seed ${seed} #${n} ${kind} ${JSON.stringify({ name, id, ms, target, max: limits.maxFrameBytes }, (_, v) => (typeof v === "bigint" ? `${v}n` : v))}`;
+      const trace = kind === "req" ? g.pick([undefined, undefined, undefined, "t", "ü"]) : undefined;
+      const flags = kind === "req" ? g.pick([0, 0, 0, 1, 2, 3]) : 0;
+      const what = `seed ${seed} #${n} ${kind} ${JSON.stringify({ name, id, ms, target, trace, flags, max: limits.maxFrameBytes }, (_, v) => (typeof v === "bigint" ? `${v}n` : v))}`;
       const text = attempt(() =>
-        kind === "pub" ? publicationText(name, args, limits) : kind === "req" ? requestText(id, name, args, ms, limits, undefined, 0, target) : replyText(id, value, limits),
+        kind === "pub" ? publicationText(name, args, limits) : kind === "req" ? requestText(id, name, args, ms, limits, trace, flags, target) : replyText(id, value, limits),
       );
       const buffer = attempt(() =>
-        kind === "pub" ? encodePublication(name, args, limits) : kind === "req" ? encodeRequest(id, name, args, ms, limits, undefined, 0, target) : encodeReply(id, value, limits),
+        kind === "pub" ? encodePublication(name, args, limits) : kind === "req" ? encodeRequest(id, name, args, ms, limits, trace, flags, target) : encodeReply(id, value, limits),
       );
       expect(text.error, what).toBeUndefined();
       if (buffer.error !== undefined) {
@@ -94,6 +97,17 @@ for (const seed of [11, 12, 13]) {
       }
       const expected = bytes(buffer.value!);
       expect(expected.length, what).toBeLessThanOrEqual(4 + limits.maxFrameBytes);
+      if (kind === "req") {
+        // The generic encoder's bytes, keys in the order target, timeoutMs, trace; the flags in the header.
+        const body: ReqBody = { fn: name, args };
+        if (target !== undefined) body.target = target;
+        if (ms !== undefined) body.timeoutMs = ms;
+        if (trace !== undefined) body.trace = trace;
+        const generic = bytes(encodeMessage(Kind.req, id, body, limits));
+        generic[5] = flags;
+        expect(expected.equals(generic), what).toBe(true);
+        if (trace !== undefined || flags !== 0) expect(text.value, what).toBeUndefined();
+      }
       if (text.value === undefined) {
         tally.buffer++;
         continue;
