@@ -73,13 +73,14 @@ const LENGTHS = new Pieces<number, string>((jsonBytes) => latin1(u32(jsonBytes))
 
 function frameText(kind: Kind, id: number, head: string | null, value: unknown, tail: string, limits: Limits): string | undefined {
   if (head === null || !isPlain(value, 1, limits)) return undefined;
-  let middle: string;
+  let middle: string | undefined;
   try {
     middle = JSON.stringify(value);
   } catch {
     return undefined;
   }
-  if (!isAscii(middle)) return undefined;
+  // Nothing (a toJSON that gives undefined): codec.ts writes that body, without `v`.
+  if (middle === undefined || !isAscii(middle)) return undefined;
   const jsonBytes = head.length + middle.length + tail.length;
   if (MESSAGE_HEADER_BYTES + jsonBytes > limits.maxFrameBytes) return undefined;
   const ids = id === 0 ? "\0\0\0\0" : String.fromCharCode(id >>> 24, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff);

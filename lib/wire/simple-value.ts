@@ -15,6 +15,8 @@ const NULL = Buffer.from("null");
  * finds malformed) as before.
  */
 export function simpleValue(frame: Buffer, start: number, end: number): unknown {
+  // Two comparisons a byte, and two looks at every kept key: a small record finds its keys.
+  KEYS.allow(128 + 2 * (end - start));
   if (frame[start] !== 0x5b) return itemAt(frame, start, end) === end ? scalar : NOT_SIMPLE;
   if (frame[end - 1] !== 0x5d) return NOT_SIMPLE;
   const items: unknown[] = [];
@@ -148,20 +150,37 @@ function literalAt(frame: Buffer, at: number, end: number, bytes: Buffer, value:
 /**
  * The strings of recent names (topics, functions, keys), by their bytes: a subscriber reads one
  * topic, a server a few names, and records the same keys, over and over. Compared as ASCII,
- * which every kept name is; past `size` names it starts again rather than grow.
+ * which every kept name is; past `size` names it starts again rather than grow. Names longer
+ * than any valid one (validate.ts refuses names over 1024 characters) are neither looked for nor
+ * kept: a peer, before its hello is checked, could otherwise leave `size` strings of a frame's
+ * size each (64 MiB) in every process it reaches, and make each lookup compare that much again.
  */
 class Names {
   private names: string[] = [];
+  /** What the lookups may still cost (names visited and characters compared): see `allow`. */
+  private budget = Infinity;
   constructor(private readonly size: number) {}
+
+  /**
+   * The lookups from now on may cost this much in all; past it, names are read without one and
+   * not kept. A body of many keys alike, new each time, was compared with every kept key of its
+   * length: 20-45 times what JSON.parse of the same kilobyte costs.
+   */
+  allow(cost: number): void {
+    this.budget = cost;
+  }
 
   /** The name in `frame[start..end)`, the same string as before for the same bytes. */
   at(frame: Buffer, start: number, end: number, ascii: boolean): string {
     const length = end - start;
+    if (length > LONGEST_NAME || this.budget < 0) return ascii ? latin1(frame, start, end) : utf8(frame, start, end);
     for (const name of this.names) {
+      if (--this.budget < 0) break;
       if (name.length !== length) continue;
       let i = 0;
       while (i < length && name.charCodeAt(i) === frame[start + i]) i++;
       if (i === length) return name;
+      this.budget -= i;
     }
     const name = ascii ? latin1(frame, start, end) : utf8(frame, start, end);
     if (ascii) {
@@ -171,6 +190,8 @@ class Names {
     return name;
   }
 }
+
+const LONGEST_NAME = 1024;
 
 /** Topics and function names (shaped-body.ts), and the keys of records. */
 export const NAMES = new Names(8);

@@ -1,6 +1,7 @@
 import net from "node:net";
 import { expect, test } from "vitest";
 import { connectTcp, listenTcp, type TcpTransport } from "../../lib/net/tcp-transport.js";
+import { prng } from "../fuzz.js";
 
 /** A listener on 127.0.0.1 that keeps what its one connection receives. */
 async function receiver(): Promise<{ port: number; received: () => Buffer; close: () => Promise<void> }> {
@@ -63,4 +64,45 @@ test("text queued on a socket that is gone is dropped, not thrown", async () => 
   expect(() => transport.writeText("late")).not.toThrow();
   await transport.close();
   await new Promise((resolve) => server.close(resolve));
+});
+
+test("random runs of text and buffers, small and large, waited for or not, across ticks: the peer gets every byte in order", async () => {
+  const random = prng(7);
+  const int = (n: number) => Math.floor(random() * n);
+  const size = () => [0, 1, 12, 100, 1023, 1024, 1025, 2047, 2048, 2049, 5000, 70_000][int(12)]!;
+  const peer = await receiver();
+  const transport = await connectTcp("127.0.0.1", peer.port, 1000);
+  const expected: Buffer[] = [];
+  for (let n = 0; n < 600; n++) {
+    const roll = int(10);
+    const waitedFor = random() < 0.5;
+    const before = transport.queuedBytes;
+    let bytes: Buffer;
+    if (roll < 4) {
+      bytes = Buffer.from(Array.from({ length: size() }, () => int(256)));
+      transport.writeText(bytes.toString("latin1"), waitedFor);
+    } else if (roll < 7) {
+      bytes = Buffer.from(Array.from({ length: size() }, () => int(256)));
+      transport.write(bytes, waitedFor);
+    } else if (roll < 9) {
+      const parts = Array.from({ length: 1 + int(3) }, () => Buffer.alloc(size(), n & 0xff));
+      bytes = Buffer.concat(parts);
+      transport.write(parts, waitedFor);
+    } else {
+      await (random() < 0.5 ? new Promise((resolve) => setImmediate(resolve)) : transport.sent());
+      continue;
+    }
+    expected.push(bytes);
+    // What is queued grows by at most this write (the system may have taken some at once).
+    expect(transport.queuedBytes).toBeLessThanOrEqual(before + bytes.length);
+    expect(transport.queuedBytes).toBeGreaterThanOrEqual(0);
+  }
+  await transport.sent();
+  const want = Buffer.concat(expected);
+  await until(() => peer.received().length >= want.length, 20_000);
+  expect(peer.received().length).toBe(want.length);
+  expect(peer.received().equals(want)).toBe(true);
+  expect(transport.queuedBytes).toBe(0);
+  await transport.close();
+  await peer.close();
 });
