@@ -105,6 +105,17 @@ export class TcpTransport implements Transport {
       this.scheduled = true;
       process.nextTick(this.flush);
     }
+    if (text.length > COALESCE_BYTES) {
+      // A large frame is not joined (a copy more of it, in a string V8 then flattens): it goes
+      // as it is after what came before, as a large buffer does in `write`.
+      if (!this.corked) {
+        this.corked = true;
+        this.socket.cork();
+      }
+      this.handOver();
+      this.socket.write(text, "latin1");
+      return;
+    }
     // A string has a greatest length, and a tick that publishes without end must not reach it.
     if (this.text.length > MAX_TEXT) this.textToSmall();
     this.text += text;
