@@ -13,7 +13,8 @@ import unittest
 import support  # noqa: F401  (puts this checkout's labc first on sys.path)
 import labc
 import labc.aio
-from labc.frames import MAX_FRAME, PublicationHead, encode_publication
+from labc.body_checks import body_problem
+from labc.frames import MAX_FRAME, Kind, PublicationHead, encode_publication
 
 #: How many the flood publishes: enough for MSG_MORE to hold bytes at the moment the script exits.
 FLOOD = 20000
@@ -112,6 +113,17 @@ class PublicationFrames(unittest.TestCase):
         for args in ([1.0], [b"x"], [2 ** 53], ["\ud800"], [{1: 2}], [float("nan")]):
             self.assertIsNone(head.frame(args, MAX_FRAME), args)
         self.assertIsNone(head.frame(["x" * 100], 100))  # too large: encode says so
+
+
+class PublicationBodies(unittest.TestCase):
+    def test_a_topic_and_arguments_only_are_checked_as_every_field_is(self):
+        cases = [({"topic": "a.b", "args": [1]}, None), ({"topic": "a", "args": ()}, None),
+                 ({"topic": "", "args": []}, "topic must not be empty"), ({"topic": "x" * 1025, "args": []}, "topic is over 1024 characters"),
+                 ({"topic": 1, "args": []}, "topic must be a string"), ({"topic": "a", "args": {}}, "args must be an array"),
+                 ({"topic": "a", "x": 1}, "args is missing"), ({"args": [], "x": 1}, "topic is missing"),
+                 ({"topic": "a", "args": [], "groups": "g"}, "groups must be an array")]
+        for body, problem in cases:
+            self.assertEqual(body_problem(Kind.PUB, body), problem, body)
 
 
 class PythonPublishes(support.WorldTestCase):
