@@ -88,7 +88,10 @@ def call_all(name: str, *args: Any, timeout: Optional[float] = None) -> List[dic
 def publish(topic: str, *args: Any) -> int:
     """Publishes to every subscriber of ``topic``; returns how many servers it reached, once it
     has left this process."""
-    return runtime().publish(topic, *args)
+    rt = _default  # without the lock, nor Runtime.publish's steps, once made: a publisher calls this for every message
+    if rt is None or rt._closed:
+        rt = runtime()
+    return rt.publications.publish_plain(topic, args)
 
 
 def reqpub(topic: str, *args: Any, timeout: Optional[float] = None) -> Any:

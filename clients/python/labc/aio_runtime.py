@@ -219,7 +219,10 @@ class AioRuntime:
 
     async def _publish(self, topic: str, args: List[Any], skip: Optional[str] = None, except_server: Optional[str] = None) -> int:
         publications = self.rt.publications
-        if not self._loop_may_publish(topic):
+        plan = publications.plan_now(topic) if skip is None and except_server is None else None
+        # A plan that holds, its connections open, sends without blocking: no need to look again.
+        planned = plan is not None and plan.connections is not None and not any(c.closed for c in plan.connections)
+        if not planned and not self._loop_may_publish(topic):
             return await self._blocking(publications.publish, topic, args, skip=skip, except_server=except_server)
         reached, touched = publications.send(topic, args, skip=skip, except_server=except_server)
         if any(connection is not None and connection.queued for connection in touched):

@@ -8,6 +8,7 @@ from typing import Any, Dict, Optional
 from .frames import Kind
 
 MAX_NAME = 1024
+_PUB = Kind.PUB
 
 def _str(v: Any, path: str) -> Optional[str]:
     if type(v) is not str:
@@ -76,6 +77,12 @@ SHAPES = {
 
 def body_problem(kind: int, body: Dict[str, Any]) -> Optional[str]:
     """What is wrong with a body of this kind, in lib/wire/validate.ts's words, or None."""
+    if kind == _PUB and len(body) == 2:
+        # A publication with a topic and arguments only, as most are: SHAPES' checks of those two
+        # (the others absent), without a look-up for each field a subscriber's every message.
+        topic, args = body.get("topic"), body.get("args")
+        if type(topic) is str and 0 < len(topic) <= MAX_NAME and type(args) is list:
+            return None
     for field, check, optional in SHAPES.get(kind, ()):
         value = body.get(field)
         if value is None:

@@ -109,7 +109,7 @@ class Connection(ConnectionWriting, ConnectionReading):
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("@ll", 0, LEAD_SLICE_MS * 1000))
                 sock.setblocking(True)
-                self._dontwait = socket.MSG_DONTWAIT
+                self._dontwait = int(socket.MSG_DONTWAIT)  # an int: flags of enums are ORed in Python, per send
                 self._blocking_reads = True
             except (OSError, struct.error):
                 sock.setblocking(False)

@@ -16,6 +16,8 @@ from .frames import encode
 from .io_loop import HOLD_S
 from .trips import tripped
 
+_MORE = int(getattr(socket, "MSG_MORE", 0))  # an int: enum flags are ORed in Python, per send
+
 
 class ConnectionWriting:
     """The sending half of Connection (a mixin: it has no state of its own)."""
@@ -37,7 +39,7 @@ class ConnectionWriting:
                             # MSG_MORE: the kernel keeps the bytes for the next send, which carries
                             # both (the receiver reads them in one go); the loop pushes what waits
                             # HOLD_S later. A process that dies meanwhile still sends them (close).
-                            sent = self.sock.send(frame, socket.MSG_MORE | self._dontwait)
+                            sent = self.sock.send(frame, _MORE | self._dontwait)
                             hold = not self._held_more
                             self._held_more = True
                         else:

@@ -47,6 +47,7 @@ HEADER = 12  # bytes after the length prefix that every frame has
 _HEAD = struct.Struct(">IBBHII")
 _AFTER_LENGTH = struct.Struct(">BBHII")
 _U32 = struct.Struct(">I")
+_PUB = Kind.PUB
 
 Frame = Tuple[int, int, int, dict]
 
@@ -161,6 +162,30 @@ def encode_publication(topic: str, args: List[Any], max_frame: int = MAX_FRAME) 
         if total <= max_frame:
             return _HEAD.pack(total, Kind.PUB, 0, 0, 0, len(data)) + data
     return encode(Kind.PUB, 0, {"topic": topic, "args": list(args)}, 0, max_frame)
+
+
+class PublicationHead:
+    """The JSON of a publication before its arguments, made once per topic: ``{"topic":T,"args":``
+    (a publisher's every message then costs the arguments' JSON and one join)."""
+
+    __slots__ = ("head",)
+
+    def __init__(self, topic: str) -> None:
+        self.head = _utf8('{"topic":' + _dumps(topic) + ',"args":')
+
+    def frame(self, args: Any, max_frame: int) -> Any:
+        """``encode_publication(topic, args)``, the same bytes; None when ``args`` are not plain
+        JSON (values.is_plain), hold surrogates, or make too large a frame (``encode`` words it)."""
+        if not values.is_plain(args):
+            return None
+        try:
+            data = _dumps(args).encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        size = len(self.head) + len(data) + 1
+        if HEADER + size > max_frame:
+            return None
+        return b"".join((_HEAD.pack(HEADER + size, _PUB, 0, 0, 0, size), self.head, data, b"}"))
 
 
 class RequestHead:

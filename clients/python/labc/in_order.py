@@ -9,6 +9,7 @@ worker takes everything queued at once.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from typing import Any, Callable, Deque, Optional, Tuple
 
@@ -54,3 +55,8 @@ class InOrder:
                     fn(*args)
                 except Exception:
                     pass  # as an executor's future that nobody reads: the functions report their own
+            if not self._items:
+                # The GIL offered to the thread that submits before waiting: while it reads a
+                # flood, it queues a batch meanwhile, and this thread is woken once for all of
+                # them, not once per item (a wake-up, and the GIL handed over, each time).
+                time.sleep(0)

@@ -8,19 +8,31 @@ import random
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import LabcError, NoSuchFunctionError
-from .frames import Kind, encode, encode_publication
+from .frames import MAX_FRAME, Kind, PublicationHead, encode, encode_publication
 from .pool import PoolServer
 from .topics import check_topic
 
 REQPUB = "labc.reqpub"
 
 
+class _Plan:
+    """How publications on one topic go while the pool (``generation``) and our connections
+    (``changes``) are the same: ``connections`` to each subscriber, or None for the long way."""
+
+    __slots__ = ("generation", "changes", "head", "max_frame", "connections", "labels")
+
+    def __init__(self, generation: int, changes: int, head: PublicationHead) -> None:
+        self.generation, self.changes, self.head = generation, changes, head
+        self.max_frame = MAX_FRAME
+        self.connections: Optional[List[Any]] = None
+        self.labels: List[str] = []
+
+
 class Publications:
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
         self._turns: Dict[str, int] = {}
-        #: Per topic: (the pool's subscribers, its queue groups, whether _send_direct applies).
-        self._direct: Dict[str, tuple] = {}
+        self._plans: Dict[str, _Plan] = {}
 
     def _choose_members(self, topic: str, only: Optional[callable] = None) -> Dict[str, List[str]]:
         """For each queue group matching ``topic``, the server (by id) that gets this publication."""
@@ -39,6 +51,18 @@ class Publications:
             chosen.setdefault(well[turn % len(well)].id, []).append(group)
         return chosen
 
+    def publish_plain(self, topic: str, args: Any) -> int:
+        """``publish`` with no options (``labc.publish``), in the fewest steps when the topic's
+        plan holds (``_send_planned``); anything else goes the long way."""
+        done = self._send_planned(topic, args)
+        if done is None:
+            return self.publish(topic, list(args))
+        for connection in done[1]:
+            if connection.queued:  # what the socket did not take is waited for (wait_sent)
+                self.wait_sent(done[1])
+                break
+        return done[0]
+
     def publish(self, topic: str, args: List[Any], only: Optional[callable] = None, one_by_one: bool = False,
                 except_server: Optional[str] = None, skip: Optional[str] = None) -> int:
         """Sends to every subscriber (``only`` those a filter keeps); returns how many servers got it,
@@ -51,16 +75,16 @@ class Publications:
              except_server: Optional[str] = None, skip: Optional[str] = None) -> Tuple[int, List[Any]]:
         """``publish`` without its wait: how many servers it reaches, and the connections it wrote
         to (``wait_sent`` waits until they took it all)."""
+        if only is None and not one_by_one and except_server is None and skip is None:
+            done = self._send_planned(topic, args)
+            if done is not None:
+                return done
         rt = self.rt
         check_topic(topic)
         link = rt.link
         link.ready()
         if link.discovering_s() > 0:
             link.discovered()
-        if only is None and not one_by_one and except_server is None and skip is None and rt.server is None:
-            done = self._send_direct(topic, args)
-            if done is not None:
-                return done
         reached = 0
         own = rt.identity["id"]
         server = rt.server
@@ -121,43 +145,96 @@ class Publications:
                 rt.debug(f"publication on {topic} not passed to the other sites: {error}")
         return reached, touched
 
-    def _send_direct(self, topic: str, args: List[Any]) -> Optional[Tuple[int, List[Any]]]:
+    def _send_planned(self, topic: str, args: Any) -> Optional[Tuple[int, List[Any]]]:
         """The common publication, as ``send`` makes it, in fewer steps: this process serves
         nothing, no queue group and no other site subscribes to ``topic``, and every subscriber's
         own port is open from here. None when it is not that case (``send`` goes the long way)."""
-        pool = self.rt.link.pool
-        subscribers = pool.subscribers(topic, self.rt.identity["id"])
-        groups = pool.group_members(topic)
-        plan = self._direct.get(topic)
-        # Both lists are the pool's, made again whenever it changes: the same ones, the same plan.
-        if plan is None or plan[0] is not subscribers or plan[1] is not groups:
-            plan = (subscribers, groups, not groups and all(s.gateway is None for s in subscribers))
-            if len(self._direct) > 10000:
-                self._direct.clear()
-            self._direct[topic] = plan
-        if not plan[2]:
-            return None
-        links = self.rt.links
-        connections = []
+        rt = self.rt
+        link = rt.link
         try:
-            for target in subscribers:
-                route = links.route(target)
-                if route.target is not None:
-                    return None  # through the routers: the long way words it
-                connections.append(route.connection)
-            if not connections:
-                return 0, []
-            frame = encode_publication(topic, list(args))
-        except LabcError:
-            return None  # the long way says what went wrong as it always did
-        touched = []
-        for target, connection in zip(subscribers, connections):
+            plan = self._plans.get(topic)
+        except TypeError:
+            plan = None  # not a string: check_topic (in _make_plan) says so
+        router = link.connection
+        # plan_now's checks, here without its call: every publication makes them.
+        if (plan is None or plan.generation != link.pool.generation or plan.changes != rt.links.changes
+                or router is None or router.closed or rt.server is not None):
+            plan = self._make_plan(topic)
+            if plan is None:
+                return None
+        connections = plan.connections
+        if connections is None:
+            return None
+        if not connections:
+            return 0, connections
+        frame = plan.head.frame(args, plan.max_frame)
+        if frame is None:
+            return None  # the long way encodes it, or says why it cannot
+        for connection in connections:
+            if connection.closed:
+                return None  # the long way dials again, as route does
+        if len(connections) == 1:
             try:
-                connection.send_frame(frame, burst=True)
+                connections[0].send_frame(frame, True)
+            except LabcError as error:
+                rt.debug(f"publication on {topic} not delivered to {plan.labels[0]}: {error}")
+                return 0, []
+            return 1, connections
+        touched = []
+        for connection, label in zip(connections, plan.labels):
+            try:
+                connection.send_frame(frame, True)
                 touched.append(connection)
             except LabcError as error:
-                self.rt.debug(f"publication on {topic} not delivered to {target.describe()}: {error}")
+                rt.debug(f"publication on {topic} not delivered to {label}: {error}")
         return len(touched), touched
+
+    def plan_now(self, topic: str) -> Optional[_Plan]:
+        """The plan kept for ``topic`` while it holds: None when none is, or when what it was
+        made from changed (the pool, our connections, the router link, this process serving)."""
+        rt = self.rt
+        link = rt.link
+        plan = self._plans.get(topic)
+        router = link.connection
+        if (plan is None or plan.generation != link.pool.generation or plan.changes != rt.links.changes
+                or router is None or router.closed or rt.server is not None):
+            return None
+        return plan
+
+    def _make_plan(self, topic: str) -> Optional[_Plan]:
+        """How publications on ``topic`` go while the pool and our connections are the same (kept
+        per topic); None when this one goes the long way and nothing is to keep."""
+        rt = self.rt
+        link = rt.link
+        if rt.server is not None:
+            return None
+        check_topic(topic)
+        link.ready()
+        if link.discovering_s() > 0:
+            link.discovered()
+        pool = link.pool
+        # Read before looking: a change meanwhile makes the plan stale at once.
+        generation, changes = pool.generation, rt.links.changes
+        subscribers = pool.subscribers(topic, rt.identity["id"])
+        plan = _Plan(generation, changes, PublicationHead(topic))
+        if not pool.group_members(topic) and all(s.gateway is None for s in subscribers):
+            connections = []
+            try:
+                for target in subscribers:
+                    route = rt.links.route(target)
+                    if route.target is not None:
+                        break  # through the routers: the long way words it
+                    connections.append(route.connection)
+                else:
+                    plan.connections = connections
+                    plan.max_frame = min((c.max_frame for c in connections), default=MAX_FRAME)
+                    plan.labels = [target.describe() for target in subscribers]
+            except LabcError:
+                return None  # the long way says what went wrong as it always did
+        if len(self._plans) > 10000:
+            self._plans.clear()
+        self._plans[topic] = plan
+        return plan
 
     @staticmethod
     def wait_sent(touched: List[Any]) -> None:

@@ -78,8 +78,9 @@ class Runtime:
         return self.calls.call_all(name, list(args), timeout, scope)
 
     def publish(self, topic: str, *args: Any) -> int:
-        self._open()
-        return self.publications.publish(topic, list(args))
+        if self._closed:
+            raise ClosedError("labc was used after close()")
+        return self.publications.publish_plain(topic, args)
 
     def reqpub(self, topic: str, *args: Any, timeout: Optional[float] = None) -> Any:
         self._open()

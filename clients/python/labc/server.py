@@ -120,6 +120,8 @@ class Server(ServerDispatch, ServerAdmission, ServerCalls, ServerPublications, S
 
     def _may_resume(self, connection: Connection) -> None:
         """Resumes reading a connection paused when what it holds (calls, publications) is low again."""
+        if not connection.paused:
+            return  # as below, whatever it holds; without the lock, after every publication
         key = id_of(connection)
         with self._lock:
             pubs = self._waiting_pubs.get(key)

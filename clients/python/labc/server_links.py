@@ -64,6 +64,9 @@ class ServerLinks:
         self._leaving: Set[int] = set()
         self._lock = threading.Lock()
         self._dialing: Dict[str, threading.Lock] = {}
+        #: Counts what changes a route (a connection opened, closed or left, a server routed):
+        #: a publication's plan (publications.py) holds while it is the same.
+        self.changes = 0
         link.on_death.append(self.drop)
 
     def route(self, server: PoolServer) -> Route:
@@ -112,6 +115,7 @@ class ServerLinks:
                 # Its port is not reachable from here (another network, a firewall): the routers
                 # pass what is for it on, over its lifeline.
                 self._routed.add(server.id)
+                self.changes += 1
                 return None
             connection = Connection(self.link.loop, sock, server.describe(), self._handle, config["wire.max_frame_size"],
                                     config["limits.queued"], config["limits.unsent"])
@@ -119,6 +123,7 @@ class ServerLinks:
             connection.send(Kind.HELLO, 0, hello)
             connection.on_close.append(lambda closed, sid=server.id: self._closed(sid, closed))
             self._open[server.id] = connection
+            self.changes += 1
             return connection
 
     def _handle(self, connection: Connection, kind: int, flags: int, id: int, body: Dict[str, Any]) -> None:
@@ -126,6 +131,7 @@ class ServerLinks:
             # The server leaves: nothing new goes to it on this connection; what is in flight is
             # still answered. We answer once we will send nothing more here.
             self._leaving.add(id_of(connection))
+            self.changes += 1
             if id:
                 try:
                     connection.send(Kind.REP, id, {"v": None})
@@ -136,11 +142,13 @@ class ServerLinks:
         if self._open.get(server_id) is connection:
             del self._open[server_id]
         self._leaving.discard(id_of(connection))
+        self.changes += 1
 
     def drop(self, server_id: str) -> None:
         """The server left the pool: its connection closes, failing what waited on it."""
         connection = self._open.pop(server_id, None)
         self._routed.discard(server_id)
+        self.changes += 1
         if connection is not None:
             connection.close(ConnectionLostError("the server left the pool"))
 
@@ -151,6 +159,7 @@ class ServerLinks:
         for connection in list(self._open.values()):
             connection.close_after_flush(1.0)
         self._open.clear()
+        self.changes += 1
 
 
 def id_of(connection: Connection) -> int:
