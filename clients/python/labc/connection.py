@@ -25,6 +25,8 @@ from .waiter import Waiter
 
 __all__ = ["Connection", "PartialBudget", "Waiter"]
 
+_PUB = Kind.PUB
+
 
 class Connection(ConnectionWriting, ConnectionReading):
     """A TCP (or TLS) connection speaking labc frames. Thread-safe for senders."""
@@ -66,6 +68,9 @@ class Connection(ConnectionWriting, ConnectionReading):
         #: Bytes read so far, and the size of the frame being handled (an average over its read).
         self.bytes_in = 0
         self.frame_bytes = 0
+        #: Its publications a server has yet to run: ``bytes_in`` when each came (their span is
+        #: what they hold, give or take a read). Server-side (server_publications.py).
+        self.pub_marks: Deque[int] = deque()
         #: Set by whoever owns the connection (who the peer said it is, in its hello).
         self.peer: Dict[str, Any] = {}
         #: A peer that dialed us (a server's caller): set by the server that accepted it.
@@ -213,6 +218,10 @@ class Connection(ConnectionWriting, ConnectionReading):
             # Before its hello, a peer that dialed us is heard by its server only (which closes the
             # connection for anything but a hello): a ping is not answered, an answer not taken.
             self.handler(self, kind, flags, id, body)
+            return
+        if kind == _PUB:
+            if self.handler is not None:
+                self.handler(self, kind, flags, id, body)
             return
         if kind in (Kind.REP, Kind.EXC):
             with self._lock:

@@ -14,7 +14,7 @@ import socket
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .connection import Connection, PartialBudget
 from .dial import listen
@@ -52,9 +52,9 @@ class Server(ServerDispatch, ServerAdmission, ServerCalls, ServerPublications, S
         self._turns = Turns(self.executor, max(1, threads))
         self._serial: Dict[int, ThreadPoolExecutor] = {}
         self._publications = InOrder("labc publications")
-        #: Per connection, its publications waiting for their subscribers: how many bytes of it had
-        #: been read when each came (their span is what they hold, give or take a read).
-        self._waiting_pubs: Dict[int, Deque[int]] = {}
+        #: (Connection.pub_marks) The subscribers outside groups of the topics last published
+        #: here, by topic (server_publications.py).
+        self._plain_subscribers: Dict[str, tuple] = {}
         self._pause_bytes = int(self.config["limits.unsent"])
         #: The calls of each connection not answered yet, by request id (a negative one for an id of 0).
         self._running: Dict[int, Dict[int, Any]] = {}
@@ -105,6 +105,7 @@ class Server(ServerDispatch, ServerAdmission, ServerCalls, ServerPublications, S
         key = subscription_key(pattern, group)
         new = all(subscription_key(h.pattern, h.group) != key for h in self.handlers)
         self.handlers.append(Handler(pattern, fn, group, label))
+        self._plain_subscribers = {}  # matched again (a match under way keeps the old one)
         return key if new else None
 
     def offer(self) -> Dict[str, Any]:
@@ -123,9 +124,12 @@ class Server(ServerDispatch, ServerAdmission, ServerCalls, ServerPublications, S
         if not connection.paused:
             return  # as below, whatever it holds; without the lock, after every publication
         key = id_of(connection)
+        pubs = connection.pub_marks
+        try:
+            pubs_under = not pubs or (len(pubs) <= RESUME_AT and pubs[-1] - pubs[0] <= self._pause_bytes // 4)
+        except IndexError:  # emptied meanwhile by the publications' thread
+            pubs_under = True
         with self._lock:
-            pubs = self._waiting_pubs.get(key)
-            under = self._call_total.get(key, 0) <= self._pause_bytes // 4 and (
-                not pubs or (len(pubs) <= RESUME_AT and pubs[-1] - pubs[0] <= self._pause_bytes // 4))
+            under = pubs_under and self._call_total.get(key, 0) <= self._pause_bytes // 4
         if under and connection.paused and not connection.closed:
             self.loop.call_soon(connection.resume)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from .body_checks import body_problem
+from .body_checks import MAX_NAME, body_problem
 from .connection import Connection
 from .errors import LabcError
 from .frames import Kind
@@ -16,6 +16,7 @@ from .stream_pump import StreamPump
 from .trips import tripped
 
 PROTOCOL_VERSION = 1
+_PUB = Kind.PUB
 KIND_NAMES = {value: name.lower() for name, value in vars(Kind).items() if not name.startswith("_")}
 #: Kinds whose sender waits for an answer when the header id is not 0.
 ANSWERED = frozenset((Kind.HELLO, Kind.REQ, Kind.ANNOUNCE, Kind.WITHDRAW, Kind.PING, Kind.DEATH))
@@ -37,6 +38,12 @@ class ServerDispatch:
 
     def handle(self, connection: Connection, kind: int, flags: int, id: int, body: Dict[str, Any], routed: bool = False) -> None:
         """A message for this server, from a caller's connection or (``routed``) the lifeline."""
+        if kind == _PUB and connection.peer and len(body) == 2:
+            # A topic and arguments only, from a peer that said hello: most messages of a flood.
+            # body_problem's checks of those two, inline.
+            topic, args = body.get("topic"), body.get("args")
+            if type(topic) is str and 0 < len(topic) <= MAX_NAME and type(args) is list:
+                return self._plain_publication(connection, topic, args)
         accepted = getattr(connection, "accepted", False)
         problem = body_problem(kind, body)
         if problem is not None:
