@@ -4,7 +4,7 @@ import type { Limits } from "../wire/limits.js";
 import type { Transport } from "./transport.js";
 import { tripped } from "./trips.js";
 
-/** A frame: one buffer, its parts, or (publications) its bytes as latin1 text. */
+/** A frame: one buffer, its parts, or its bytes as latin1 text (frame-text.ts). */
 export type Frame = Buffer | Buffer[] | string;
 
 /** What crossed a connection, for `labc metrics`. */
