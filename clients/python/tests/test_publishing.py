@@ -98,8 +98,9 @@ def expected_extras(count):
 
 def heard(proc):
     proc.wait_for("HEARD ", 30)
-    line = next(line for line in proc.lines() if line.startswith("HEARD "))
-    return json.loads(line[len("HEARD "):])
+    # Anywhere in its line: stdout and stderr share one file (see test_subscribing.line_after).
+    line = next(line for line in proc.lines() if "HEARD " in line)
+    return json.loads(line[line.index("HEARD ") + len("HEARD "):])
 
 
 class PublicationFrames(unittest.TestCase):

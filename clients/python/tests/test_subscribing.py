@@ -123,9 +123,12 @@ labc.close()
 
 
 def line_after(proc, prefix, timeout=60):
+    """The rest of the line that says ``prefix``: stdout and stderr share one file, and a
+    subscriber's failure may be logged (in more than one write) from another thread as the main
+    thread prints, so the line may start with the log's end; the print itself is one write."""
     proc.wait_for(prefix, timeout)
-    line = next(line for line in proc.lines() if line.startswith(prefix))
-    return line[len(prefix):]
+    line = next(line for line in proc.lines() if prefix in line)
+    return line[line.index(prefix) + len(prefix):]
 
 
 class PythonSubscribes(support.WorldTestCase):
