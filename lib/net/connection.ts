@@ -2,11 +2,11 @@
 import { BadArgumentsError, BadMessageError, ClosedError, ConnectionLostError, LabcError, LimitError } from "../errors.js";
 import { encodeError } from "../wire/error-payload.js";
 import { debug, debugging, warn } from "../log.js";
-import { decodeMessage, encodeItem, encodeMessage, encodeReply, encodeRequest, reframe } from "../wire/codec.js";
+import { decodeMessage, encodeItem, encodeMessage, reframe } from "../wire/codec.js";
 import type { ItemStream, StreamSource } from "./item-stream.js";
 import { PeerRequests, type Cancellable, type StreamOutlet } from "./peer-requests.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
-import { replyText, requestText } from "../wire/frame-text.js";
+import { replyFrame, requestFrame } from "../wire/frame-text.js";
 import type { Metered, Metrics } from "../metrics.js";
 import { Kind, KIND_NAMES, type CreditBody, type HelloBody, type Message, type RepBody } from "../wire/message.js";
 import { problemWith } from "../wire/validate.js";
@@ -155,8 +155,7 @@ export class Connection implements Metered {
     let frame: Frame;
     try {
       const ms = timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : undefined;
-      const { nextId } = this.requests;
-      frame = requestText(nextId, fn, args, ms, this.options.limits, trace, flags, target) ?? encodeRequest(nextId, fn, args, ms, this.options.limits, trace, flags, target);
+      frame = requestFrame(this.requests.nextId, fn, args, ms, this.options.limits, trace, flags, target);
     } catch (error) {
       return Promise.reject(error instanceof BadArgumentsError ? new BadArgumentsError(`${fn}: ${error.message}`) : error);
     }
@@ -229,7 +228,7 @@ export class Connection implements Metered {
   reply(id: number, value: unknown): void {
     if (this.closed) return;
     try {
-      this.outbox.write(replyText(id, value, this.options.limits) ?? encodeReply(id, value, this.options.limits), true);
+      this.outbox.write(replyFrame(id, value, this.options.limits), true);
     } catch (error) {
       return this.replyError(id, error);
     }

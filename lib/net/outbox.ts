@@ -2,10 +2,10 @@ import { LimitError } from "../errors.js";
 import type { ConnectionMetrics } from "../metrics.js";
 import type { Limits } from "../wire/limits.js";
 import type { Transport } from "./transport.js";
+import type { Frame } from "../wire/frame-text.js";
 import { tripped } from "./trips.js";
 
-/** A frame: one buffer, its parts, or its bytes as latin1 text (frame-text.ts). */
-export type Frame = Buffer | Buffer[] | string;
+export type { Frame };
 
 /** What crossed a connection, for `labc metrics`. */
 export type Traffic = Omit<ConnectionMetrics, "peer">;

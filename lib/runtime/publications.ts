@@ -9,7 +9,7 @@ import type { GroupMember, PoolServer } from "../pool/function-pool.js";
 import { checkTopic } from "../pool/topic-trie.js";
 import type { Server } from "../server.js";
 import { encodePublication } from "../wire/codec.js";
-import { publicationText } from "../wire/frame-text.js";
+import { publicationFrame } from "../wire/frame-text.js";
 import { REQPUB, type Scope } from "../wire/message.js";
 import { leftProcess, type Transport } from "../net/transport.js";
 import type { Calls } from "./calls.js";
@@ -68,7 +68,7 @@ export class Publications {
         if (members.length) return this.tracked(this.deliver(topic, args, targets, here, this.chooseMembers(members)));
         if (targets.length === 0) return Promise.resolve(here);
         if (targets.every((target) => links.connection(target.id) !== undefined)) {
-          const frame = publicationText(topic, args, limits) ?? encodePublication(topic, args, limits);
+          const frame = publicationFrame(topic, args, limits);
           let waits: Promise<void>[] | undefined;
           let reached = here;
           for (const target of targets) {

@@ -139,6 +139,19 @@ function textFrame(kind: Kind, id: number, head: Buffer, middle: string, tail: B
   return out;
 }
 
+/**
+ * The frame of a body `head + middle + tail` as a buffer, `head` and `tail` ASCII text and
+ * `middle` any text of `middleBytes` bytes (frame-text.ts, when the arguments are not ASCII);
+ * refuses a frame over the size limit, as every encoder here does.
+ */
+export function bodyFrame(kind: Kind, id: number, head: string, middle: string, middleBytes: number, tail: string, limits: Limits): Buffer {
+  const out = header(kind, id, head.length + middleBytes + tail.length, NO_BLOBS, limits);
+  out.write(head, BODY_AT, head.length, "latin1");
+  out.write(middle, BODY_AT + head.length, middleBytes, "utf8");
+  out.write(tail, BODY_AT + head.length + middleBytes, tail.length, "latin1");
+  return out;
+}
+
 /** Where a frame's JSON body starts: after its length prefix and the message header. */
 const BODY_AT = 4 + MESSAGE_HEADER_BYTES;
 

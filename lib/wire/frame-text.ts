@@ -1,4 +1,4 @@
-import { requestTail } from "./codec.js";
+import { bodyFrame, encodePublication, encodeReply, encodeRequest, requestTail } from "./codec.js";
 import { MESSAGE_HEADER_BYTES } from "./frame-decoder.js";
 import { DEFAULT_LIMITS, type Limits } from "./limits.js";
 import { Kind } from "./message.js";
@@ -9,16 +9,45 @@ import { isPlain } from "./values.js";
 // encoders make, when every one of them is ASCII. A transport joins the texts of a tick and makes
 // them bytes in one pass (TcpTransport.writeText): a buffer per frame (allocation, header, copy,
 // then the tick's concat) cost about twice the JSON.stringify of a small frame's arguments.
-// Undefined for anything else (other characters, binary parts, values beyond JSON, a value that
-// cannot travel, a frame over the size limit), which codec.ts then makes, or refuses with the
-// error that says why.
+// The `*Frame` functions are what the hot paths call: text, else the buffer made from the same
+// JSON (other characters in the arguments), else codec.ts's encoder (binary parts, values
+// beyond JSON, names not ASCII, a trace or flags), which also says why a value cannot travel or
+// a frame is too large. The JSON of a frame that leaves is made once.
+// The `*Text` functions give the text alone, or undefined.
+
+/** A frame: one buffer, its parts, or its bytes as latin1 text. */
+export type Frame = Buffer | Buffer[] | string;
+
+/** A publication's frame (no queue groups): see above. */
+export function publicationFrame(topic: string, args: unknown[], limits: Limits = DEFAULT_LIMITS): Frame {
+  return frameOf(Kind.pub, 0, PUBLICATION_HEADS.get(topic), args, "}", limits) ?? encodePublication(topic, args, limits);
+}
+
+/** A request's frame: see above. */
+export function requestFrame(
+  id: number,
+  fn: string,
+  args: unknown[],
+  timeoutMs: number | undefined,
+  limits: Limits = DEFAULT_LIMITS,
+  trace?: string,
+  flags = 0,
+  target?: string,
+): Frame {
+  return requestOf(id, fn, args, timeoutMs, limits, trace, flags, target) ?? encodeRequest(id, fn, args, timeoutMs, limits, trace, flags, target);
+}
+
+/** A reply's frame: see above. */
+export function replyFrame(id: number, value: unknown, limits: Limits = DEFAULT_LIMITS): Frame {
+  return replyOf(id, value, limits) ?? encodeReply(id, value, limits);
+}
 
 /**
  * A publication's frame, the same bytes as `encodePublication(topic, args, limits)` (no queue
  * groups), or undefined.
  */
 export function publicationText(topic: string, args: unknown[], limits: Limits = DEFAULT_LIMITS): string | undefined {
-  return frameText(Kind.pub, 0, PUBLICATION_HEADS.get(topic), args, "}", limits);
+  return textOnly(frameOf(Kind.pub, 0, PUBLICATION_HEADS.get(topic), args, "}", limits));
 }
 
 /**
@@ -36,18 +65,39 @@ export function requestText(
   flags = 0,
   target?: string,
 ): string | undefined {
-  if (trace !== undefined || flags !== 0) return undefined;
-  const tail = REQUEST_TAILS.get(timeoutMs);
-  if (target === undefined) return frameText(Kind.req, id, REQUEST_HEADS.get(fn), args, tail, limits);
-  const targetText = TARGETS.get(target);
-  return targetText === null ? undefined : frameText(Kind.req, id, REQUEST_HEADS.get(fn), args, targetText + tail, limits);
+  return textOnly(requestOf(id, fn, args, timeoutMs, limits, trace, flags, target));
 }
 
 /** A reply's frame, the same bytes as `encodeReply(id, value, limits)`, or undefined. */
 export function replyText(id: number, value: unknown, limits: Limits = DEFAULT_LIMITS): string | undefined {
+  return textOnly(replyOf(id, value, limits));
+}
+
+function requestOf(
+  id: number,
+  fn: string,
+  args: unknown[],
+  timeoutMs: number | undefined,
+  limits: Limits,
+  trace: string | undefined,
+  flags: number,
+  target: string | undefined,
+): string | Buffer | undefined {
+  if (trace !== undefined || flags !== 0) return undefined;
+  const tail = REQUEST_TAILS.get(timeoutMs);
+  if (target === undefined) return frameOf(Kind.req, id, REQUEST_HEADS.get(fn), args, tail, limits);
+  const targetText = TARGETS.get(target);
+  return targetText === null ? undefined : frameOf(Kind.req, id, REQUEST_HEADS.get(fn), args, targetText + tail, limits);
+}
+
+function replyOf(id: number, value: unknown, limits: Limits): string | Buffer | undefined {
   // What JSON leaves out (undefined) leaves `v` out: codec.ts writes that body.
   if (value === undefined) return undefined;
-  return frameText(Kind.rep, id, `{"v":`, value, "}", limits);
+  return frameOf(Kind.rep, id, `{"v":`, value, "}", limits);
+}
+
+function textOnly(frame: string | Buffer | undefined): string | undefined {
+  return typeof frame === "string" ? frame : undefined;
 }
 
 /** Text `{"name":...,"args":` for a name, or null when it is not all ASCII. */
@@ -71,7 +121,12 @@ const TARGETS = new Pieces<string, string | null>((target) => {
 const STARTS = new Pieces<number, string>((key) => latin1([...u32(MESSAGE_HEADER_BYTES + Math.floor(key / 32)), key % 32, 0, 0, 0]));
 const LENGTHS = new Pieces<number, string>((jsonBytes) => latin1(u32(jsonBytes)));
 
-function frameText(kind: Kind, id: number, head: string | null, value: unknown, tail: string, limits: Limits): string | undefined {
+/**
+ * The frame as text when all of it is ASCII; as a buffer made from the same JSON when only the
+ * middle is not; undefined when codec.ts's encoder must make it (see above), decided before any
+ * JSON is made but for a frame over the size limit, which that encoder refuses.
+ */
+function frameOf(kind: Kind, id: number, head: string | null, value: unknown, tail: string, limits: Limits): string | Buffer | undefined {
   if (head === null || !isPlain(value, 1, limits)) return undefined;
   let middle: string | undefined;
   try {
@@ -80,14 +135,18 @@ function frameText(kind: Kind, id: number, head: string | null, value: unknown, 
     return undefined;
   }
   // Nothing (a toJSON that gives undefined): codec.ts writes that body, without `v`.
-  if (middle === undefined || !isAscii(middle)) return undefined;
-  const jsonBytes = head.length + middle.length + tail.length;
+  if (middle === undefined) return undefined;
+  const middleBytes = Buffer.byteLength(middle);
+  const jsonBytes = head.length + middleBytes + tail.length;
+  // JSON.stringify escapes lone surrogates: a text of as many bytes as characters is ASCII.
+  // Over the limit: codec.ts's encoder says so (the JSON made again, for an error only).
   if (MESSAGE_HEADER_BYTES + jsonBytes > limits.maxFrameBytes) return undefined;
+  if (middleBytes !== middle.length) return bodyFrame(kind, id, head, middle, middleBytes, tail, limits);
   const ids = id === 0 ? "\0\0\0\0" : String.fromCharCode(id >>> 24, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff);
   return STARTS.get(jsonBytes * 32 + kind) + ids + LENGTHS.get(jsonBytes) + head + middle + tail;
 }
 
-/** JSON.stringify escapes lone surrogates: a text of as many bytes as characters is ASCII. */
+/** A text of as many bytes as characters is ASCII. */
 function isAscii(text: string): boolean {
   return Buffer.byteLength(text) === text.length;
 }

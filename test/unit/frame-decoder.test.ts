@@ -1,7 +1,7 @@
 import { describe, expect, test, vi } from "vitest";
 import { FrameTooLargeError, MalformedFrameError } from "../../lib/errors.js";
 import { decodeMessage, encodeMessage, encodePublication, encodeReply, encodeRequest } from "../../lib/wire/codec.js";
-import { publicationText, replyText, requestText } from "../../lib/wire/frame-text.js";
+import { publicationFrame, publicationText, replyFrame, replyText, requestFrame, requestText } from "../../lib/wire/frame-text.js";
 import { FrameDecoder } from "../../lib/wire/frame-decoder.js";
 import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
 import { Kind, type Message } from "../../lib/wire/message.js";
@@ -164,6 +164,29 @@ describe("codec", () => {
     expect(() => encodePublication("t", ["x".repeat(100)], limits)).toThrow(/exceeds the maximum frame size/);
     // What cannot travel is left to encodePublication too, whose error names it (above).
     expect(publicationText("t", [() => 1])).toBeUndefined();
+  });
+
+  test("the frames the hot paths send are the encoders' bytes, their JSON made once, text or not", () => {
+    const bytes = (value: Buffer | Buffer[] | string) => (typeof value === "string" ? Buffer.from(value, "latin1") : Buffer.concat([value].flat()));
+    const cases: unknown[][] = [[{ s: 1, b: "hello" }], [{ t: 21.5, unit: "°C" }], ["😀", "a\u0001"], [new Date(0)], [Buffer.from([1])], []];
+    // The names' and timeouts' pieces are made once, at their first use.
+    publicationFrame("lab.t", [1]);
+    requestFrame(1, "f", [1], 500);
+    for (const args of cases) {
+      const stringify = vi.spyOn(JSON, "stringify");
+      const publication = publicationFrame("lab.t", args);
+      const request = requestFrame(9, "f", args, 500);
+      const reply = replyFrame(9, args[0]);
+      const calls = stringify.mock.calls.length;
+      stringify.mockRestore();
+      expect(bytes(publication)).toEqual(bytes(encodePublication("lab.t", args)));
+      expect(bytes(request)).toEqual(bytes(encodeRequest(9, "f", args, 500)));
+      expect(bytes(reply)).toEqual(bytes(encodeReply(9, args[0])));
+      // Plain values: one JSON.stringify each (the generic encoder, for the others, makes its own).
+      if (args.every((value) => typeof value !== "object" || (value !== null && !(value instanceof Date) && !Buffer.isBuffer(value)))) expect(calls, JSON.stringify(args)).toBe(3);
+    }
+    expect(typeof publicationFrame("lab.t", [{ unit: "°C" }])).not.toBe("string");
+    expect(() => publicationFrame("t", ["x".repeat(100)], { ...DEFAULT_LIMITS, maxFrameBytes: 64 })).toThrow(/exceeds the maximum frame size/);
   });
 
   test("a request's and a reply's text are the bytes of their frames, whatever the id", () => {

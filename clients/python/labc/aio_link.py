@@ -32,8 +32,9 @@ from .aio_deadlines import Deadlines
 from .aio_inbox import inbox_of
 from .connection import Connection
 from .connection_reading import ANSWERS
-from .errors import LabcError, error_from_exc
+from .errors import LabcError
 from .frames import Kind, encode
+from .waiter import Answered
 
 
 class LoopLink:
@@ -219,7 +220,7 @@ class LoopLink:
             pass
 
 
-class AioWaiter:
+class AioWaiter(Answered):
     """A request of the loop's in the connection's table: its answer settles ``future`` on the
     loop's thread, at once when the loop read it, else through the loop's inbox."""
 
@@ -233,33 +234,19 @@ class AioWaiter:
         self.done = False
         self._counted = True
 
-    def answer(self, kind: int, body: Dict[str, Any]) -> None:
-        if kind == Kind.EXC:
-            self.fail(error_from_exc(body, self.function, self.target))
-        else:
-            self.resolve(body.get("v"))
-
-    def item(self, body: Dict[str, Any]) -> None:
-        """A call's request gets no items."""
-
     def resolve(self, value: Any) -> None:
-        if not self.done:
-            self.done = True
-            if threading.get_ident() == self.link.thread:
-                self._settle((value, None))
-            else:
-                self._put(self._settle, (value, None))
+        self._finish((value, None))
 
     def fail(self, error: BaseException) -> None:
+        self._finish((None, error))
+
+    def _finish(self, outcome: tuple) -> None:
         if not self.done:
             self.done = True
             if threading.get_ident() == self.link.thread:
-                self._settle((None, error))
+                self._settle(outcome)
             else:
-                self._put(self._settle, (None, error))
-
-    def _put(self, fn: Any, arg: Any) -> None:
-        self.link._put(fn, arg)
+                self.link._put(self._settle, outcome)
 
     def _settle(self, outcome: tuple) -> None:
         future = self.future

@@ -10,7 +10,31 @@ from .errors import error_from_exc
 from .frames import Kind
 
 
-class Waiter:
+class Answered:
+    """What the connections hand a request's answer to (by request id): an ``exc`` fails it,
+    anything else resolves it with its value. Subclasses say how the asker learns it."""
+
+    __slots__ = ()
+    function: str
+    target: str
+
+    def answer(self, kind: int, body: Dict[str, Any]) -> None:
+        if kind == Kind.EXC:
+            self.fail(error_from_exc(body, self.function, self.target))
+        else:
+            self.resolve(body.get("v"))
+
+    def item(self, body: Dict[str, Any]) -> None:
+        """An item of a stream before its answer (streams override this)."""
+
+    def resolve(self, value: Any) -> None:
+        raise NotImplementedError
+
+    def fail(self, error: BaseException) -> None:
+        raise NotImplementedError
+
+
+class Waiter(Answered):
     """One request waiting for its answer: the asking thread sleeps on a lock until it comes."""
 
     __slots__ = ("_lock", "value", "error", "function", "target", "on_done", "done")
@@ -24,15 +48,6 @@ class Waiter:
         self.target = target
         self.on_done = on_done
         self.done = False
-
-    def answer(self, kind: int, body: Dict[str, Any]) -> None:
-        if kind == Kind.EXC:
-            self.fail(error_from_exc(body, self.function, self.target))
-        else:
-            self.resolve(body.get("v"))
-
-    def item(self, body: Dict[str, Any]) -> None:
-        """An item of a stream before its answer (streams override this)."""
 
     def resolve(self, value: Any) -> None:
         if self.done:
