@@ -16,6 +16,8 @@ import threading
 import time
 import unittest
 
+from support import free_port  # below the ephemeral range: a router started there can bind
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "clients", "python"))
 
@@ -25,12 +27,6 @@ import labc.aio  # noqa: E402
 CLI = os.path.join(REPO, "bin", "labc.js")
 PROBE = os.path.join(REPO, "clients", "python", "tests", "fixtures", "aio_probe.ts")
 _host = {}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def setUpModule():

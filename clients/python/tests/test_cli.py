@@ -8,13 +8,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 import unittest
+
+from support import free_port  # below the ephemeral range: a router started there can bind
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.dirname(HERE)
@@ -83,12 +84,6 @@ SERVICE = textwrap.dedent('''
         def heard(self, value):
             self.readings.append(value)
 ''')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Formatting(unittest.TestCase):

@@ -24,6 +24,8 @@ import threading
 import time
 import unittest
 
+from support import free_port  # below the ephemeral range: a router started there can bind
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.dirname(HERE)
 REPO = os.path.dirname(os.path.dirname(PACKAGE))
@@ -171,12 +173,6 @@ class Peer:
             self.sock.close()
         except OSError:
             pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def status(pid, field):

@@ -14,6 +14,8 @@ import tempfile
 import threading
 import unittest
 
+from support import free_port  # below the ephemeral range: a router started there can bind
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "clients", "python"))
 
@@ -114,12 +116,6 @@ class OlderPython(unittest.TestCase):
                 with self.assertRaises(ConfigError) as raised:
                     rt.call("echo", "x")
         self.assertIn("secured links need Python 3.13 or newer", str(raised.exception))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listener():
