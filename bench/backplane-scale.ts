@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { freePort } from "../lib/net/tcp-transport.js";
+import { freePort } from "../lib/net/free-port.js";
 import { cpuMicros, sleep } from "./measure.js";
 
 const quick = process.argv.includes("--quick");

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { loadConfig } from "../lib/config.js";
-import { freePort } from "../lib/net/tcp-transport.js";
+import { freePort } from "../lib/net/free-port.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { Runtime } from "../lib/runtime/runtime.js";
 import { benchHost, concurrent, interleaved, median, sleep, startProcess, warm, type Figure } from "./measure.js";

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { freePort } from "../lib/net/tcp-transport.js";
+import { freePort } from "../lib/net/free-port.js";
 
 export type Call = () => Promise<unknown>;
 

@@ -12,7 +12,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "../lib/config.js";
-import { freePort } from "../lib/net/tcp-transport.js";
+import { freePort } from "../lib/net/free-port.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { newSecret } from "../lib/trust/secret.js";
 import { Runtime } from "../lib/runtime/runtime.js";

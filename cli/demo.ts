@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { randomBytes } from "node:crypto";
 import { configure, network } from "../lib/index.js";
-import { freePort } from "../lib/net/tcp-transport.js";
+import { freePort } from "../lib/net/free-port.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 
 const say = (text: string) => process.stdout.write(`${text}\n`);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { frameOf, HostilePeer, KIND } from "../../bench/hostile-peer.js";
-import { freePort } from "../../lib/net/tcp-transport.js";
+import { freePort } from "../../lib/net/free-port.js";
 import { TestHost, eventually, sleep } from "../helpers.js";
 
 const HOME = join(__dirname, "..", "fixtures", "home.ts");

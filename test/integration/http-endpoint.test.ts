@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { CLI_PATH } from "../../lib/paths.js";
-import { freePort } from "../../lib/net/tcp-transport.js";
+import { freePort } from "../../lib/net/free-port.js";
 import type { Runtime } from "../../lib/runtime/runtime.js";
 import { ECHO, TestHost, type Served } from "../helpers.js";
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { PACKAGE_ROOT } from "../../lib/paths.js";
-import { freePort } from "../../lib/net/tcp-transport.js";
+import { freePort } from "../../lib/net/free-port.js";
 import { installPacked, packLabc } from "../packed.js";
 
 // The package as a user gets it: packed, installed into a project of their own (offline: the

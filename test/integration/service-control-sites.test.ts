@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { frameOf, KIND } from "../../bench/hostile-peer.js";
-import { freePort } from "../../lib/net/tcp-transport.js";
+import { freePort } from "../../lib/net/free-port.js";
 import { ECHO, TestHost, eventually, sleep } from "../helpers.js";
 
 /**

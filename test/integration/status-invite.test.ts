@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { freePort } from "../../lib/net/tcp-transport.js";
+import { freePort } from "../../lib/net/free-port.js";
 import { ECHO, TestHost } from "../helpers.js";
 
 /**
