@@ -3,6 +3,7 @@ import type { NetworkKey } from "../trust/network-key.js";
 import { dialSecure, secureAccepted } from "../trust/tls-link.js";
 import type { Listener, Transport } from "./transport.js";
 import { ReadSlab } from "./read-slab.js";
+import { keptPromise, type HandsOverAtExit, promiseAtExit, writeAllSync } from "./at-exit.js";
 import { tripped } from "./trips.js";
 
 /** Frames up to this size written in one tick are joined into one buffer before the socket. */
@@ -18,8 +19,15 @@ const EAGER_BYTES = 2048;
 const MAX_TEXT = 16 * 1024 * 1024;
 /** Written after others to learn, by its callback, when they have left. */
 const EMPTY = Buffer.alloc(0);
+/**
+ * `committed()` promises at once that a tick's frames leave even if the process exits next only
+ * while they are at most this many bytes: the exit hook must be able to hand them over then.
+ */
+const COMMITTED_BYTES = 256 * 1024;
+/** How long the exit hook waits for a peer that does not take what was promised to it. */
+const EXIT_WAIT_MS = 2000;
 
-export class TcpTransport implements Transport {
+export class TcpTransport implements Transport, HandsOverAtExit {
   readonly remote: string;
   /** Small frames written this tick, not yet handed to the socket. */
   private small: Buffer[] = [];
@@ -31,15 +39,27 @@ export class TcpTransport implements Transport {
   private corked = false;
   /** What `sent()` handed out for the writes of this tick, settled once they are with the system. */
   private whenSent: { promise: Promise<void>; done: () => void } | null = null;
+  /** `committed()` promised this tick's frames: the exit hook hands them over if the process exits first. */
+  private promised = false;
+  /** Given to `start`: bytes queued for the peer have left. */
+  private onDrain: (() => void) | undefined;
   /** Set by the listener: the peer proved itself (see Transport.vouch). */
   whenVouched: (() => void) | undefined;
   private readonly flush = () => {
     this.scheduled = false;
+    if (this.promised) {
+      this.promised = false;
+      keptPromise(this);
+    }
+    const handed = this.smallBytes > 0 || this.corked;
     this.handOver();
     if (this.corked) {
       this.corked = false;
       this.socket.uncork();
     }
+    // The socket emits "drain" only after a write it could not take at once: a sender waiting
+    // on what this tick queued (the outbox's `drain`) learns here that the system took it all.
+    if (handed && this.socket.writableLength === 0) this.onDrain?.();
     const sent = this.whenSent;
     if (sent) {
       this.whenSent = null;
@@ -137,6 +157,45 @@ export class TcpTransport implements Transport {
     return this.whenSent.promise;
   }
 
+  /**
+   * See Transport.committed. At once (undefined) while this process holds nothing unsent for the
+   * socket but this tick's frames, up to COMMITTED_BYTES: those the exit hook hands over if the
+   * process exits before the tick ends. An `await publish()` then costs no system call of its
+   * own, which is what publishing in a loop of `await`s needs: one write per tick, as
+   * fire-and-forget. Past that, or while the peer reads slower than we write, once with the system.
+   */
+  committed(): Promise<void> | undefined {
+    const { socket } = this;
+    if (socket.destroyed) return undefined;
+    if (socket.writableLength > 0 || this.smallBytes > COMMITTED_BYTES) return this.sent();
+    if (this.scheduled && !this.promised) {
+      this.promised = true;
+      promiseAtExit(this);
+    }
+    return undefined;
+  }
+
+  /**
+   * The process is exiting (its "exit" event) with this tick's frames promised: they are handed
+   * to the system now, synchronously. A plain socket's descriptor is written directly, waiting
+   * up to EXIT_WAIT_MS for a peer whose buffers are full (the event loop no longer runs); a
+   * secured one goes through TLS, which hands over what the system takes at once.
+   */
+  handOverAtExit(): void {
+    const { socket } = this;
+    if (socket.destroyed) return;
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (this.corked || socket.writableLength > 0 || typeof fd !== "number" || fd < 0 || socket.constructor !== net.Socket) {
+      this.flush();
+      return;
+    }
+    if (this.text) this.textToSmall();
+    const bytes = this.small.length === 1 ? this.small[0]! : Buffer.concat(this.small, this.smallBytes);
+    this.small = [];
+    this.smallBytes = 0;
+    writeAllSync(fd, bytes, Date.now() + EXIT_WAIT_MS);
+  }
+
   vouch(): void {
     const vouched = this.whenVouched;
     this.whenVouched = undefined;
@@ -213,6 +272,7 @@ export class TcpTransport implements Transport {
     this.socket.on("error", (error) => (failure = error));
     this.socket.on("close", () => onClose(failure));
     if (onDrain) this.socket.on("drain", onDrain);
+    this.onDrain = onDrain;
   }
 
   destroy(): void {
@@ -329,32 +389,3 @@ export function listenTcp(
   });
 }
 
-/**
- * A port nobody listens on right now, on `host`, nor on the port after it (a root port's invite
- * port), for tests and benchmarks: each gets its own. Taken below Linux's ephemeral range
- * (32768-60999): a port the kernel handed out as free is also one it may give the next outgoing
- * connection of any process as its source port, and a router started on it a moment later then
- * fails to bind (seen as LABC_NO_ROUTER in suites that open thousands of connections at once).
- */
-export async function freePort(host = "127.0.0.1"): Promise<number> {
-  for (let tries = 0; tries < 100; tries++) {
-    const port = 20000 + Math.floor(Math.random() * 12700);
-    if ((await listenable(host, port)) && (await listenable(host, port + 1))) return port;
-  }
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen({ host, port: 0 }, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function listenable(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once("error", () => resolve(false));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}

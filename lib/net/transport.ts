@@ -37,6 +37,13 @@ export interface Transport {
    */
   sent?(): Promise<void>;
   /**
+   * What a resolved `await publish()` promises: everything written so far leaves even if this
+   * process exits next. Undefined when that holds already (TcpTransport: it is with the system,
+   * or it is this tick's frames, which an exit hook hands over); else a promise that settles
+   * once it holds. Absent: as `sent`.
+   */
+  committed?(): Promise<void> | undefined;
+  /**
    * The peer proved itself (said hello): it no longer counts among its address's connections
    * that have not (listenTcp's `maxPerAddress`).
    */
@@ -66,9 +73,10 @@ export const IGNORABLE_ERRORS: ReadonlySet<string> = new Set([
   "ECONNABORTED",
 ]);
 
-const LEFT = Promise.resolve();
-
-/** Settles once what was written to `transport` is with the system (at once for a pipe that cannot tell). */
-export function leftProcess(transport: Transport): Promise<void> {
-  return transport.sent?.() ?? LEFT;
+/**
+ * Undefined once what was written to `transport` leaves even if the process exits next (see
+ * Transport.committed); else a promise that settles when it does.
+ */
+export function committed(transport: Transport): Promise<void> | undefined {
+  return transport.committed ? transport.committed() : transport.sent?.();
 }

@@ -11,12 +11,15 @@ import type { Server } from "../server.js";
 import { encodePublication } from "../wire/codec.js";
 import { publicationFrame } from "../wire/frame-text.js";
 import { REQPUB, type Scope } from "../wire/message.js";
-import { leftProcess, type Transport } from "../net/transport.js";
+import { committed } from "../net/transport.js";
 import type { Calls } from "./calls.js";
 import type { RouterLink } from "./router-link.js";
 import { describe, type ServerLinks } from "./server-links.js";
 
 const NO_CHOICE = new Map<PoolServer, string[]>();
+/** Settled promises of small counts of servers reached: a publication that left at once needs no promise of its own. */
+const REACHED = Array.from({ length: 64 }, (_, n) => Promise.resolve(n));
+const reachedNow = (n: number) => REACHED[n] ?? Promise.resolve(n);
 const NO_GROUPS: string[] = [];
 
 export interface PublicationsParts {
@@ -42,9 +45,8 @@ export class Publications {
   private readonly publishing = new Set<Promise<number>>();
   /** Publications each queue group has had from here: its members take turns. */
   private readonly groupTurns = new Map<string, number>();
-
-  /** The promise `left` handed out last, and what it was made from. */
-  private lastLeft: { sent: Promise<void>; reached: number; result: Promise<number> } = { sent: Promise.resolve(), reached: -1, result: Promise.resolve(0) };
+  /** The promise `after` handed out last for a lone wait, and what it was made from. */
+  private lastAfter: { wait: Promise<void>; reached: number; result: Promise<number> } | undefined;
 
   constructor(private readonly parts: PublicationsParts) {}
 
@@ -66,7 +68,7 @@ export class Publications {
         const targets = this.subscribersOf(topic);
         const members = link.pool.groupMembers(topic);
         if (members.length) return this.tracked(this.deliver(topic, args, targets, here, this.chooseMembers(members)));
-        if (targets.length === 0) return Promise.resolve(here);
+        if (targets.length === 0) return reachedNow(here);
         if (targets.every((target) => links.connection(target.id) !== undefined)) {
           const frame = publicationFrame(topic, args, limits);
           let waits: Promise<void>[] | undefined;
@@ -77,11 +79,12 @@ export class Publications {
             reached++;
             // A subscriber that reads slower than we publish: an awaiting publisher waits for it.
             if (connection.congested) (waits ??= []).push(connection.drain());
-            // Resolved means it has left this process: `await publish(); process.exit(0)` delivers.
-            if (targets.length === 1) return waits ? Promise.all([...waits, leftProcess(connection.transport)]).then(() => reached) : this.left(connection.transport, reached);
-            (waits ??= []).push(leftProcess(connection.transport));
+            // Resolved means it leaves even if the process exits next: `await publish();
+            // process.exit(0)` delivers (the transport's exit hook, when it is still queued).
+            const leaving = committed(connection.transport);
+            if (leaving) (waits ??= []).push(leaving);
           }
-          return waits ? Promise.all(waits).then(() => reached) : Promise.resolve(reached);
+          return waits ? this.after(waits, reached) : reachedNow(reached);
         }
       }
       checkTopic(topic);
@@ -92,16 +95,14 @@ export class Publications {
   }
 
   /**
-   * Settles with `reached` once what was written to `transport` has left the process. The
-   * publications of one tick share one promise (as they share the write): a promise each was a
-   * tenth of what a small publication costs.
+   * Settles with `reached` once `waits` have. The publications of one tick that wait for the
+   * same write share one promise: a promise each was a tenth of what a small publication costs.
    */
-  private left(transport: Transport, reached: number): Promise<number> {
-    const sent = leftProcess(transport);
-    const last = this.lastLeft;
-    if (last.sent === sent && last.reached === reached) return last.result;
-    const result = sent.then(() => reached);
-    this.lastLeft = { sent, reached, result };
+  private after(waits: Promise<void>[], reached: number): Promise<number> {
+    const last = this.lastAfter;
+    if (waits.length === 1 && last?.wait === waits[0] && last.reached === reached) return last.result;
+    const result = (waits.length === 1 ? waits[0]! : Promise.all(waits)).then(() => reached);
+    this.lastAfter = waits.length === 1 ? { wait: waits[0]!, reached, result } : undefined;
     return result;
   }
 

@@ -7,7 +7,7 @@ import { helloFrom, type Identity } from "../identity.js";
 import { debug } from "../log.js";
 import { Connection } from "../net/connection.js";
 import { connectTcp, type TcpTransport } from "../net/tcp-transport.js";
-import { leftProcess } from "../net/transport.js";
+import { committed } from "../net/transport.js";
 import { FunctionPool } from "../pool/function-pool.js";
 import type { BackplaneStatus } from "../wire/router-answers.js";
 import type { HostInfo } from "../wire/router-answers.js";
@@ -195,11 +195,11 @@ export class RouterLink {
     return this.ready().then(() => this.sendLeaving(Kind.pub, except === undefined ? { topic, args, gateway } : { topic, args, gateway, except }));
   }
 
-  /** Sends to the router; settles once the frame has left this process. */
-  private sendLeaving(kind: Kind, body: object): Promise<void> {
+  /** Sends to the router; settles once the frame leaves even if this process exits next. */
+  private sendLeaving(kind: Kind, body: object): Promise<void> | undefined {
     const connection = this.connection!;
     connection.send(kind, body);
-    return leftProcess(connection.transport);
+    return committed(connection.transport);
   }
 
   /** Asks the router for its table of hosts. */

@@ -10,7 +10,7 @@ import { connectTcp } from "../net/tcp-transport.js";
 import type { PoolServer } from "../pool/function-pool.js";
 import type { NetworkKey } from "../trust/network-key.js";
 import { Kind, type Message } from "../wire/message.js";
-import { leftProcess } from "../net/transport.js";
+import { committed } from "../net/transport.js";
 import type { RouterLink } from "./router-link.js";
 
 /** How long to try a server's own port before going through the routers. */
@@ -67,7 +67,7 @@ class DirectRoute implements Route {
 
   async publish(_topic: string, _args: unknown[], _groups: readonly string[], _sitesOnly: boolean, frame: () => Buffer | Buffer[]): Promise<boolean> {
     if (this.leaving.has(this.connection) || !this.connection.publish(frame())) return false;
-    await leftProcess(this.connection.transport);
+    await committed(this.connection.transport);
     return true;
   }
 }

@@ -1,5 +1,8 @@
+import { spawn } from "node:child_process";
 import net from "node:net";
+import { join } from "node:path";
 import { expect, test } from "vitest";
+import { PACKAGE_ROOT } from "../../lib/paths.js";
 import { connectTcp, listenTcp, type TcpTransport } from "../../lib/net/tcp-transport.js";
 import { prng } from "../fuzz.js";
 
@@ -105,4 +108,34 @@ test("random runs of text and buffers, small and large, waited for or not, acros
   expect(transport.queuedBytes).toBe(0);
   await transport.close();
   await peer.close();
+});
+
+test("a frame promised at once reaches a peer whose buffers were full when the process exited, once it reads", async () => {
+  let received = 0;
+  let socket: net.Socket | undefined;
+  const server = net.createServer((accepted) => {
+    socket = accepted;
+    accepted.pause();
+    accepted.on("data", (chunk) => (received += chunk.length));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const child = spawn(process.execPath, ["--import", "tsx", join(PACKAGE_ROOT, "test", "fixtures", "full-peer-exit.ts"), String((server.address() as net.AddressInfo).port)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  // The child is at its exit with its last frame not handed over, and the system's buffers toward
+  // this side full (they free some room after a few ms, as acknowledgements come in): its exit
+  // hook retries until the system takes the frame.
+  await until(() => stdout.endsWith("\n") || child.exitCode !== null, 10_000);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  socket!.resume();
+  const code = await new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once("exit", resolve)));
+  expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+  await until(() => received >= Number(stdout));
+  expect(received).toBe(Number(stdout));
+  socket!.destroy();
+  await new Promise((resolve) => server.close(resolve));
 });
