@@ -1,8 +1,13 @@
 /**
- * `npm run bench`: labc against a raw Node `net` baseline and its peers (Moleculer, NATS), all
- * measured in this one run, side by side. Clients run in this process, servers and subscribers
- * in processes of their own, everything on 127.0.0.1. `--quick` runs each figure briefly, once;
- * `--only raw,labc` measures only the systems named.
+ * `npm run bench`: what only labc has (calls through the router, reqpub, streams, job maps, the
+ * network secret's cost, metrics and hooks), and the figures the shared peer harness does not
+ * take (publications to 10 subscribers, binary and 1 MiB values, starts and memory) against a raw
+ * Node `net` baseline and its peers (Moleculer, NATS), all measured in this one run. W1-W3 from
+ * one process to one other against raw, the envelope RPC, Moleculer, ZeroMQ and NATS are the
+ * harness's (`npm run bench:peers`, the benchmark of record): here labc's own, as a reference for
+ * the W7-W13 ratios. Clients run in this process, servers and subscribers in processes of their
+ * own, everything on 127.0.0.1. `--quick` runs each figure briefly, once; `--only raw,labc`
+ * measures only the systems named.
  * Peers are installed by `npm run bench:setup`; a peer that is missing is skipped with a note.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -41,7 +46,7 @@ const PEERS = join(PACKAGE_ROOT, "bench", "peers");
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 /** "labc-secret" is labc with a network secret: every link over TLS (docs/security.md). */
-type System = "raw" | "envelope" | "labc" | "labc-secret" | "moleculer" | "nats";
+type System = "raw" | "labc" | "labc-secret" | "moleculer" | "nats";
 type LabcKind = "labc" | "labc-secret";
 interface Row {
   figure: string;
@@ -153,35 +158,6 @@ function rawClient(port: number) {
       return socket.writableNeedDrain ? new Promise((done) => socket.once("drain", done)) : undefined;
     },
     count: () => ask({ count: true }) as Promise<[number, number]>,
-  };
-}
-
-/** The minimal envelope RPC's client: an envelope per call, a promise per call, a table of them. */
-function envelopeClient(port: number) {
-  const socket = net.connect(port, "127.0.0.1");
-  socket.setNoDelay(true);
-  const send = tickWriter(socket);
-  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
-  let nextId = 1;
-  socket.on(
-    "data",
-    rawReader((_, answer) => {
-      const waiting = pending.get(answer.id);
-      if (!waiting) return;
-      pending.delete(answer.id);
-      if (answer.kind === "rep") waiting.resolve(answer.v);
-      else waiting.reject(new Error(answer.message));
-    }),
-  );
-  return {
-    ready: new Promise((resolve) => socket.once("connect", resolve)),
-    close: () => socket.destroy(),
-    call: (fn: string, args: unknown[]) =>
-      new Promise((resolve, reject) => {
-        const id = nextId++;
-        pending.set(id, { resolve, reject });
-        send(rawFrame(0, { kind: "req", id, fn, args }));
-      }),
   };
 }
 
@@ -393,23 +369,6 @@ async function startRaw(): Promise<Measured> {
       binary.close();
       stop(server.child);
       stop(binaryServer.child);
-    },
-  };
-}
-
-/** The minimal envelope RPC (issue 14): the ratio that matters is labc ÷ this. */
-async function startEnvelope(): Promise<Measured> {
-  const server = await readyServer("envelope", process.execPath, [here("./envelope-server.js")]);
-  const client = envelopeClient(Number(server.line));
-  await client.ready;
-  return {
-    system: "envelope",
-    serverPids: [server.child.pid!],
-    call: (value) => client.call("echo", [value]),
-    largeMessages: false,
-    close: () => {
-      client.close();
-      stop(server.child);
     },
   };
 }
@@ -707,7 +666,9 @@ async function startNats(): Promise<Measured | undefined> {
 
 /** Every workload, each across all the systems started, their rounds alternating. */
 async function measure(systems: Measured[], labcs: LabcSystem[]): Promise<void> {
-  const calls: { system: Label; call: Call; serverPids: number[] }[] = systems.map(({ system, call, serverPids }) => ({
+  // W1-W3 from one process to one other against raw and the peers are the shared harness's
+  // (`npm run bench:peers`): here labc's own, which W7, W8, W11 and W12 are taken against.
+  const calls: { system: Label; call: Call; serverPids: number[] }[] = labcs.map(({ system, call, serverPids }) => ({
     system,
     serverPids,
     call: () => call(SMALL),
@@ -728,7 +689,8 @@ async function measure(systems: Measured[], labcs: LabcSystem[]): Promise<void> 
     await throughputFigure(`W4 binary ${label}`, size, binary);
   }
   for (const [figure, count] of [["W3 pub/sub 1 → 1", 1], [`W3 fan-out to ${SUBSCRIBERS}`, SUBSCRIBERS]] as const) {
-    const sets = await Promise.all(systems.flatMap((s) => (s.subscribers ? [s.subscribers(count)] : [])));
+    const measured = count === 1 ? labcs : systems;
+    const sets = await Promise.all(measured.flatMap((s) => (s.subscribers ? [s.subscribers(count)] : [])));
     const publishers = sets.map((set) => set.publisher);
     await pubsubFigure(figure, publishers);
     if (count === 1) {
@@ -767,7 +729,7 @@ function publisherStyles(publish: (value: unknown) => Promise<number>): { name: 
 // ---- report ----
 
 function report(): void {
-  const systems: System[] = ["raw", "envelope", "labc", "labc-secret", "moleculer", "nats"];
+  const systems: System[] = ["raw", "labc", "labc-secret", "moleculer", "nats"];
   const format = (row: Row, system: System) => {
     const figure = row.values[system];
     if (!figure) return "-";
@@ -781,9 +743,9 @@ function report(): void {
   console.log(`\n(x) is the ratio to raw in this run; ±N% the spread of the rounds (${ROUNDS}, W2 ${W2_ROUNDS}, W4 ${W4_ROUNDS}; W1 takes the systems' calls in turn, in bursts of 50) when over 20%.`);
   console.log(
     "raw is Node's net as a careful engineer writes it: the answers to one read leave in one write, a client's writes\n" +
-      "of one tick in one write, a publisher writes corked batches of 1000 and waits for `drain`. envelope is the least\n" +
-      "RPC on raw's framing ({kind, id, fn, args}, a function table, a promise per call): labc ÷ envelope is what labc's\n" +
-      "own features cost.",
+      "of one tick in one write, a publisher writes corked batches of 1000 and waits for `drain`. W1, W2 and W3 1 → 1\n" +
+      "against raw, the envelope RPC, Moleculer, ZeroMQ and NATS, each role in a process of its own: `npm run\n" +
+      "bench:peers`, the benchmark of record; here labc's own figures for them, which the ratios below are taken against.",
   );
   const others = systems.filter((system) => system !== "labc" && system !== "labc-secret");
   const compared = rows.filter((row) => row.values.labc && others.some((system) => row.values[system]));
@@ -867,12 +829,11 @@ async function main(): Promise<void> {
   const systems: Measured[] = [];
   try {
     const raw = wanted("raw") ? await startRaw() : undefined;
-    const envelope = wanted("envelope") ? await startEnvelope() : undefined;
     const labcs: LabcSystem[] = [];
     for (const kind of ["labc", "labc-secret"] as const) if (wanted(kind)) labcs.push(await startLabc(kind));
     const moleculer = wanted("moleculer") ? await startMoleculer() : undefined;
     const nats = wanted("nats") ? await startNats() : undefined;
-    for (const system of [raw, envelope, ...labcs, moleculer, nats]) if (system) systems.push(system);
+    for (const system of [raw, ...labcs, moleculer, nats]) if (system) systems.push(system);
     await measure(systems, labcs);
   } finally {
     for (const system of systems) await system.close();
@@ -891,7 +852,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const withAdvantage = rows.map((row) => ({
     ...row,
-    labcAdvantage: Object.fromEntries((["raw", "envelope", "moleculer", "nats"] as const).flatMap((system) => {
+    labcAdvantage: Object.fromEntries((["raw", "moleculer", "nats"] as const).flatMap((system) => {
       const value = advantage(row, system);
       return value === undefined ? [] : [[system, value]];
     })),
