@@ -3,7 +3,7 @@ import { setImmediate as turn } from "node:timers/promises";
 import { BadArgumentsError, NoSuchFunctionError, StreamRequiredError } from "./errors.js";
 import { warn } from "./log.js";
 import { Connection } from "./net/connection.js";
-import { listenTcp } from "./net/tcp-transport.js";
+import { listenTcp } from "./net/listen-tcp.js";
 import { tripped } from "./net/trips.js";
 import type { Listener, Transport } from "./net/transport.js";
 import { checkPattern, subscriptionKey, TopicTrie } from "./pool/topic-trie.js";

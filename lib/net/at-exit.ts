@@ -2,8 +2,12 @@ import { writeSync } from "node:fs";
 
 /** Something holding frames it promised would leave: it hands them over when the process exits. */
 export interface HandsOverAtExit {
-  handOverAtExit(): void;
+  /** Hands over synchronously what it promised, waiting for a full peer until `until` (ms since the epoch). */
+  handOverAtExit(until: number): void;
 }
+
+/** How long the exit hook waits, for all of them together, for peers that do not take what was promised. */
+const EXIT_WAIT_MS = 2000;
 
 const promisedAtExit = new Set<HandsOverAtExit>();
 let exitHooked = false;
@@ -18,12 +22,19 @@ export function promiseAtExit(transport: HandsOverAtExit): void {
   if (exitHooked) return;
   exitHooked = true;
   process.on("exit", () => {
-    for (const promised of promisedAtExit) promised.handOverAtExit();
+    const until = Date.now() + EXIT_WAIT_MS;
+    for (const promised of promisedAtExit) {
+      try {
+        promised.handOverAtExit(until);
+      } catch {
+        // One that cannot must not keep the others, or the process's later exit listeners, from theirs.
+      }
+    }
     promisedAtExit.clear();
   });
 }
 
-/** Its flush handed over what it promised. */
+/** What it promised is with the system. */
 export function keptPromise(transport: HandsOverAtExit): void {
   promisedAtExit.delete(transport);
 }

@@ -1,10 +1,10 @@
+import { writeSync } from "node:fs";
 import net from "node:net";
 import type { NetworkKey } from "../trust/network-key.js";
-import { dialSecure, secureAccepted } from "../trust/tls-link.js";
-import type { Listener, Transport } from "./transport.js";
+import { dialSecure } from "../trust/tls-link.js";
+import type { Transport } from "./transport.js";
 import { ReadSlab } from "./read-slab.js";
 import { keptPromise, type HandsOverAtExit, promiseAtExit, writeAllSync } from "./at-exit.js";
-import { tripped } from "./trips.js";
 
 /** Frames up to this size written in one tick are joined into one buffer before the socket. */
 const COALESCE_BYTES = 1024;
@@ -27,8 +27,6 @@ const EMPTY = Buffer.alloc(0);
  * them waited longer).
  */
 const COMMITTED_BYTES = 64 * 1024;
-/** How long the exit hook waits for a peer that does not take what was promised to it. */
-const EXIT_WAIT_MS = 2000;
 
 export class TcpTransport implements Transport, HandsOverAtExit {
   readonly remote: string;
@@ -44,32 +42,40 @@ export class TcpTransport implements Transport, HandsOverAtExit {
   private whenSent: { promise: Promise<void>; done: () => void } | null = null;
   /** `committed()` promised this tick's frames: the exit hook hands them over if the process exits first. */
   private promised = false;
+  /**
+   * Promised bytes the system did not take at once, handed to the socket after them: until its
+   * write completes, the exit hook writes what the socket still holds of them.
+   */
+  private atRisk: Buffer | undefined;
+  /** A plain socket's descriptor, which promised bytes are written to directly; undefined for TLS. */
+  private readonly fd: number | undefined;
   /** Given to `start`: bytes queued for the peer have left. */
   private onDrain: (() => void) | undefined;
   /** Set by the listener: the peer proved itself (see Transport.vouch). */
   whenVouched: (() => void) | undefined;
   private readonly flush = () => {
     this.scheduled = false;
-    if (this.promised) {
-      this.promised = false;
-      keptPromise(this);
-    }
     const handed = this.smallBytes > 0 || this.corked;
     this.handOver();
     if (this.corked) {
       this.corked = false;
       this.socket.uncork();
     }
-    // The socket emits "drain" only after a write it could not take at once: a sender waiting
-    // on what this tick queued (the outbox's `drain`) learns here that the system took it all.
-    if (handed && this.socket.writableLength === 0) this.onDrain?.();
     const sent = this.whenSent;
-    if (sent) {
-      this.whenSent = null;
-      // Written at once (the usual case): nothing is left in this process. Else the empty
-      // write's callback runs once everything before it has left.
-      if (this.socket.writableLength === 0 || this.socket.destroyed) sent.done();
-      else this.socket.write(EMPTY, () => sent.done());
+    this.whenSent = null;
+    if (!handed && !sent) return;
+    // Written at once (the usual case): nothing is left in this process. Else the empty write's
+    // callback runs once everything before it has left. The socket emits "drain" only after a
+    // write past its high-water mark: a sender waiting on what is queued (the outbox's `drain`)
+    // learns it here.
+    if (this.socket.writableLength === 0 || this.socket.destroyed) {
+      sent?.done();
+      if (handed) this.onDrain?.();
+    } else {
+      this.socket.write(EMPTY, () => {
+        sent?.done();
+        this.onDrain?.();
+      });
     }
   };
 
@@ -79,6 +85,8 @@ export class TcpTransport implements Transport, HandsOverAtExit {
     private readonly slab?: ReadSlab,
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const fd = socket.constructor === net.Socket ? (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd : undefined;
+    this.fd = typeof fd === "number" && fd >= 0 ? fd : undefined;
     // Requests are small and latency-bound; batching is done per tick instead.
     socket.setNoDelay(true);
   }
@@ -106,7 +114,9 @@ export class TcpTransport implements Transport, HandsOverAtExit {
       if (waitedFor && this.smallBytes >= EAGER_BYTES && !this.corked) this.handOver();
       return;
     }
-    // Whatever this tick wrote before, then this frame's parts, all in one writev at the flush.
+    // Whatever this tick wrote before, then this frame's parts, all in one writev at the flush
+    // (what was promised goes first, on its own: see `handOverPromised`).
+    if (this.promised) this.handOver();
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
@@ -131,6 +141,7 @@ export class TcpTransport implements Transport, HandsOverAtExit {
     if (text.length > COALESCE_BYTES) {
       // A large frame is not joined (a copy more of it, in a string V8 then flattens): it goes
       // as it is after what came before, as a large buffer does in `write`.
+      if (this.promised) this.handOver();
       if (!this.corked) {
         this.corked = true;
         this.socket.cork();
@@ -170,7 +181,8 @@ export class TcpTransport implements Transport, HandsOverAtExit {
   committed(): Promise<void> | undefined {
     const { socket } = this;
     if (socket.destroyed) return undefined;
-    if (socket.writableLength > 0 || this.smallBytes > COMMITTED_BYTES) return this.sent();
+    // TLS cannot be written to at the exit but through its socket, which may take only part.
+    if (this.fd === undefined || socket.writableLength > 0 || this.smallBytes > COMMITTED_BYTES) return this.sent();
     if (this.scheduled && !this.promised) {
       this.promised = true;
       promiseAtExit(this);
@@ -179,24 +191,25 @@ export class TcpTransport implements Transport, HandsOverAtExit {
   }
 
   /**
-   * The process is exiting (its "exit" event) with this tick's frames promised: they are handed
-   * to the system now, synchronously. A plain socket's descriptor is written directly, waiting
-   * up to EXIT_WAIT_MS for a peer whose buffers are full (the event loop no longer runs); a
-   * secured one goes through TLS, which hands over what the system takes at once.
+   * The process is exiting (its "exit" event, where the event loop no longer runs) with bytes
+   * promised and not yet with the system: written to the descriptor now, waiting until `until`
+   * for a peer whose buffers are full. First what the socket still holds of the promised bytes
+   * it was given (`atRisk`: the last `writeQueueSize` of them, its write being the one under
+   * way), then this tick's; never both, as nothing is promised while the socket holds anything.
    */
-  handOverAtExit(): void {
-    const { socket } = this;
-    if (socket.destroyed) return;
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (this.corked || socket.writableLength > 0 || typeof fd !== "number" || fd < 0 || socket.constructor !== net.Socket) {
-      this.flush();
-      return;
+  handOverAtExit(until: number): void {
+    const { fd, socket, atRisk } = this;
+    if (fd === undefined || socket.destroyed) return;
+    if (atRisk) {
+      this.atRisk = undefined;
+      const held = (socket as unknown as { _handle?: { writeQueueSize?: unknown } })._handle?.writeQueueSize;
+      const left = typeof held === "number" ? Math.min(held, atRisk.length) : atRisk.length;
+      writeAllSync(fd, atRisk.subarray(atRisk.length - left), until);
     }
-    if (this.text) this.textToSmall();
-    const bytes = this.small.length === 1 ? this.small[0]! : Buffer.concat(this.small, this.smallBytes);
-    this.small = [];
-    this.smallBytes = 0;
-    writeAllSync(fd, bytes, Date.now() + EXIT_WAIT_MS);
+    if (this.promised) {
+      this.promised = false;
+      writeAllSync(fd, this.takeQueued(), until);
+    }
   }
 
   vouch(): void {
@@ -212,6 +225,10 @@ export class TcpTransport implements Transport, HandsOverAtExit {
   }
 
   private handOver(): void {
+    if (this.promised) {
+      this.promised = false;
+      if (this.handOverPromised()) return;
+    }
     if (this.text && this.small.length === 0) {
       // Only text this tick (publications, as a rule): the socket makes it bytes itself, without
       // a buffer of ours to allocate and collect.
@@ -220,12 +237,51 @@ export class TcpTransport implements Transport, HandsOverAtExit {
       this.smallBytes = 0;
       return;
     }
+    if (this.small.length === 0 && !this.text) return;
+    const joined = this.takeQueued();
+    if (!this.socket.destroyed) this.socket.write(joined);
+  }
+
+  /**
+   * This tick's promised frames, written to the descriptor directly while the socket holds
+   * nothing (the order holds): what the system does not take at once is handed to the socket
+   * and stays `atRisk` until its write completes, so that an exit meanwhile still delivers it.
+   * False when the socket holds something after all: the caller hands over as usual.
+   */
+  private handOverPromised(): boolean {
+    const { fd, socket } = this;
+    if (fd === undefined || socket.writableLength > 0 || socket.destroyed || this.atRisk) {
+      keptPromise(this);
+      return false;
+    }
+    const bytes = this.takeQueued();
+    let written = 0;
+    try {
+      written = writeSync(fd, bytes);
+    } catch {
+      // EAGAIN: the system takes nothing now; anything else the socket finds out itself.
+    }
+    if (written === bytes.length) {
+      keptPromise(this);
+      return true;
+    }
+    const rest = bytes.subarray(written);
+    this.atRisk = rest;
+    socket.write(rest, () => {
+      if (this.atRisk !== rest) return;
+      this.atRisk = undefined;
+      if (!this.promised) keptPromise(this);
+    });
+    return true;
+  }
+
+  /** This tick's queued frames as one buffer, taken out of the queue. */
+  private takeQueued(): Buffer {
     if (this.text) this.textToSmall();
-    if (this.small.length === 0 || this.socket.destroyed) return;
-    const joined = this.small.length === 1 ? this.small[0]! : Buffer.concat(this.small, this.smallBytes);
+    const bytes = this.small.length === 1 ? this.small[0]! : Buffer.concat(this.small, this.smallBytes);
     this.small = [];
     this.smallBytes = 0;
-    this.socket.write(joined);
+    return bytes;
   }
 
   get lendsChunks(): boolean {
@@ -323,80 +379,3 @@ export function connectTcp(host: string, port: number, timeoutMs = 2000, key?: N
     });
   });
 }
-
-export interface ListenOptions {
-  /**
-   * At most this many connections from one address are open at once that have not proved
-   * themselves yet (said hello, or completed the handshake with the network's key): past it, the
-   * oldest such one is closed. A flood of idle connections is cut, never the host's own processes,
-   * which say hello at once (a host may run thousands of them).
-   */
-  maxPerAddress?: number;
-  /** The network's key: each connection must complete a TLS handshake with it first. */
-  key?: NetworkKey;
-  /** How long that handshake may take. */
-  handshakeTimeoutMs?: number;
-}
-
-/** Listens on `host:port`; each accepted (and, with a key, secured) connection becomes a transport. */
-export function listenTcp(
-  host: string,
-  port: number,
-  onTransport: (transport: TcpTransport) => void,
-  { maxPerAddress = Infinity, key, handshakeTimeoutMs = 10_000 }: ListenOptions = {},
-): Promise<Listener> {
-  return new Promise((resolve, reject) => {
-    const sockets = new Set<net.Socket>();
-    /** Connections not proved yet, by address, oldest first. */
-    const unproved = new Map<string, Set<net.Socket>>();
-    const proved = (address: string, socket: net.Socket) => {
-      const set = unproved.get(address);
-      if (set?.delete(socket) && set.size === 0) unproved.delete(address);
-    };
-    const server = net.createServer((socket) => {
-      const address = socket.remoteAddress ?? "?";
-      let waiting = unproved.get(address);
-      if (!waiting) unproved.set(address, (waiting = new Set()));
-      if (waiting.size >= maxPerAddress) {
-        const [oldest] = waiting;
-        tripped("connections_per_address", address, `${waiting.size} connections from it have not said hello: the oldest was closed`);
-        proved(address, oldest!);
-        oldest!.destroy();
-        waiting = unproved.get(address) ?? unproved.set(address, new Set()).get(address)!;
-      }
-      waiting.add(socket);
-      sockets.add(socket);
-      socket.once("close", () => {
-        sockets.delete(socket);
-        proved(address, socket);
-      });
-      if (!key) {
-        const transport = new TcpTransport(socket);
-        transport.whenVouched = () => proved(address, socket);
-        return onTransport(transport);
-      }
-      void secureAccepted(socket, key, handshakeTimeoutMs).then((secured) => {
-        // The handshake proved the network's key.
-        proved(address, socket);
-        if (secured && !secured.destroyed) onTransport(new TcpTransport(secured));
-      });
-    });
-    server.once("error", reject);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.removeListener("error", reject);
-      server.on("error", () => {});
-      const address = server.address() as net.AddressInfo;
-      resolve({
-        port: address.port,
-        refuse: () => void server.close(),
-        close: () =>
-          new Promise<void>((done) => {
-            if (server.listening) server.close(() => done());
-            else done();
-            for (const socket of sockets) socket.destroy();
-          }),
-      });
-    });
-  });
-}
-
