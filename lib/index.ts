@@ -204,9 +204,9 @@ export function map<T = unknown>(name: string, items: Iterable<unknown>, options
  * Publishes to every matching subscriber; resolves with how many servers it reached, once the
  * publication leaves even if this process exits next (`await publish(...); process.exit(0)`
  * delivers it: what is still queued then is handed to the system by an exit hook). Awaiting
- * each publication costs no system call of its own, and not awaiting is as fast: the frames of
- * one tick leave together. A subscriber that reads slower than we publish slows the awaiting
- * publisher down.
+ * each publication costs no system call of its own (with the network secret it waits for the
+ * send), and not awaiting is as fast: the frames of one tick leave together. A subscriber that
+ * reads slower than we publish slows the awaiting publisher down.
  */
 export function publish(topic: string, ...args: unknown[]): Promise<number> {
   return runtime().publish(topic, ...args);
