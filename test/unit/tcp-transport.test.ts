@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import { writeSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { expect, test } from "vitest";
@@ -8,6 +7,7 @@ import { listenTcp } from "../../lib/net/listen-tcp.js";
 import { Outbox } from "../../lib/net/outbox.js";
 import { connectTcp, type TcpTransport } from "../../lib/net/tcp-transport.js";
 import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
+import { fillToward } from "../fixtures/fill-toward.js";
 import { prng } from "../fuzz.js";
 
 /** A listener on 127.0.0.1 that keeps what its one connection receives. */
@@ -154,25 +154,7 @@ test("a sender waiting for a peer that reads slowly is woken once what was queue
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const transport = await connectTcp("127.0.0.1", (server.address() as net.AddressInfo).port, 1000);
-  // The system's buffers toward the peer filled past Node (so that Node holds nothing), until they stay full.
-  const fd = (transport as unknown as { socket: { _handle: { fd: number } } }).socket._handle.fd;
-  const fill = () => {
-    let written = 0;
-    for (const size of [65536, 4096, 256, 16, 1]) {
-      const chunk = Buffer.alloc(size, 1);
-      for (;;) {
-        try {
-          written += writeSync(fd, chunk);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === "EAGAIN") break;
-          throw error;
-        }
-      }
-    }
-    return written;
-  };
-  fill();
-  while (fill() > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+  await fillToward(transport);
   // 5 000 bytes: congested past a `limits.unsent` of 4 096, and under the socket's 16 KiB, past
   // which alone it says "drain".
   const outbox = new Outbox(transport, { ...DEFAULT_LIMITS, maxUnsentBytes: 4096 }, { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, readPauses: 0, writeWaits: 0 }, () => {});
