@@ -250,8 +250,10 @@ export class TcpTransport implements Transport, HandsOverAtExit {
    */
   private handOverPromised(): boolean {
     const { fd, socket } = this;
-    if (fd === undefined || socket.writableLength > 0 || socket.destroyed || this.atRisk) {
-      keptPromise(this);
+    // Its write done (taken at once, its callback still to come): the socket holds none of it.
+    if (this.atRisk && socket.writableLength === 0) this.atRisk = undefined;
+    if (fd === undefined || socket.writableLength > 0 || socket.destroyed) {
+      if (!this.atRisk) keptPromise(this);
       return false;
     }
     const bytes = this.takeQueued();
