@@ -42,37 +42,6 @@ export function replyFrame(id: number, value: unknown, limits: Limits = DEFAULT_
   return replyOf(id, value, limits) ?? encodeReply(id, value, limits);
 }
 
-/**
- * A publication's frame, the same bytes as `encodePublication(topic, args, limits)` (no queue
- * groups), or undefined.
- */
-export function publicationText(topic: string, args: unknown[], limits: Limits = DEFAULT_LIMITS): string | undefined {
-  return textOnly(frameOf(Kind.pub, 0, PUBLICATION_HEADS.get(topic), args, "}", limits));
-}
-
-/**
- * A request's frame, the same bytes as `encodeRequest(id, fn, args, timeoutMs, limits,
- * undefined, 0, target)`, or undefined; always for one with a trace or flags (few, and made as
- * buffers).
- */
-export function requestText(
-  id: number,
-  fn: string,
-  args: unknown[],
-  timeoutMs: number | undefined,
-  limits: Limits = DEFAULT_LIMITS,
-  trace?: string,
-  flags = 0,
-  target?: string,
-): string | undefined {
-  return textOnly(requestOf(id, fn, args, timeoutMs, limits, trace, flags, target));
-}
-
-/** A reply's frame, the same bytes as `encodeReply(id, value, limits)`, or undefined. */
-export function replyText(id: number, value: unknown, limits: Limits = DEFAULT_LIMITS): string | undefined {
-  return textOnly(replyOf(id, value, limits));
-}
-
 function requestOf(
   id: number,
   fn: string,
@@ -94,10 +63,6 @@ function replyOf(id: number, value: unknown, limits: Limits): string | Buffer | 
   // What JSON leaves out (undefined) leaves `v` out: codec.ts writes that body.
   if (value === undefined) return undefined;
   return frameOf(Kind.rep, id, `{"v":`, value, "}", limits);
-}
-
-function textOnly(frame: string | Buffer | undefined): string | undefined {
-  return typeof frame === "string" ? frame : undefined;
 }
 
 /** Text `{"name":...,"args":` for a name, or null when it is not all ASCII. */

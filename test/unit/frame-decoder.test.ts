@@ -1,11 +1,13 @@
 import { describe, expect, test, vi } from "vitest";
 import { FrameTooLargeError, MalformedFrameError } from "../../lib/errors.js";
 import { decodeMessage, encodeMessage, encodePublication, encodeReply, encodeRequest } from "../../lib/wire/codec.js";
-import { publicationFrame, publicationText, replyFrame, replyText, requestFrame, requestText } from "../../lib/wire/frame-text.js";
+import { publicationFrame, replyFrame, requestFrame, type Frame } from "../../lib/wire/frame-text.js";
 import { FrameDecoder } from "../../lib/wire/frame-decoder.js";
 import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
 import { Kind, type Message } from "../../lib/wire/message.js";
 
+/** A frame made as text (the hot paths' all-ASCII frames), else undefined. */
+const asText = (made: Frame) => (typeof made === "string" ? made : undefined);
 const frame = (kind: Kind, id: number, body: object) => Buffer.concat([encodeMessage(kind, id, body)].flat());
 
 function decodeAll(chunks: Buffer[], max = DEFAULT_LIMITS.maxFrameBytes): Message[] {
@@ -153,17 +155,25 @@ describe("codec", () => {
     const bytes = (value: Buffer | Buffer[]) => Buffer.concat([value].flat());
     const ascii: [string, unknown[]][] = [["lab.temp", [21.5]], ["bench.msg", [{ s: 1, b: "hello" }]], ["t", []], ["a\"b", ["tab\t", null, [1, { x: "\u0001" }]]], ["t", ["\ud800"]]];
     for (const [topic, args] of ascii) {
-      expect(Buffer.from(publicationText(topic, args)!, "latin1")).toEqual(bytes(encodePublication(topic, args)));
+      expect(Buffer.from(asText(publicationFrame(topic, args))!, "latin1")).toEqual(bytes(encodePublication(topic, args)));
     }
     // Other characters, values beyond JSON, binary parts: the frame is made as a buffer.
     const other: [string, unknown[]][] = [["lab.é", [1]], ["t", ["é"]], ["t", ["😀"]], ["t", [new Date(0)]], ["t", [Buffer.from([1])]], ["t", [10n]], ["t", [undefined]]];
-    for (const [topic, args] of other) expect(publicationText(topic, args), topic).toBeUndefined();
+    for (const [topic, args] of other) expect(asText(publicationFrame(topic, args)), topic).toBeUndefined();
     // Over the size limit: left to encodePublication, which says so.
     const limits = { ...DEFAULT_LIMITS, maxFrameBytes: 64 };
-    expect(publicationText("t", ["x".repeat(100)], limits)).toBeUndefined();
-    expect(() => encodePublication("t", ["x".repeat(100)], limits)).toThrow(/exceeds the maximum frame size/);
-    // What cannot travel is left to encodePublication too, whose error names it (above).
-    expect(publicationText("t", [() => 1])).toBeUndefined();
+    expect(() => publicationFrame("t", ["x".repeat(100)], limits)).toThrow(/exceeds the maximum frame size/);
+    // What cannot travel is left to encodePublication too, whose error names it.
+    const refusal = (make: () => unknown) => {
+      try {
+        make();
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "no refusal";
+    };
+    expect(refusal(() => publicationFrame("t", [() => 1]))).toBe(refusal(() => encodePublication("t", [() => 1])));
+    expect(refusal(() => publicationFrame("t", [() => 1]))).not.toBe("no refusal");
   });
 
   test("the frames the hot paths send are the encoders' bytes, their JSON made once, text or not", () => {
@@ -196,35 +206,35 @@ describe("codec", () => {
     for (const id of ids) {
       for (const value of values) {
         for (const timeoutMs of [undefined, 0, 30_000, 1.5]) {
-          expect(Buffer.from(requestText(id, "echo", [value], timeoutMs)!, "latin1"), `${id} ${timeoutMs}`).toEqual(bytes(encodeRequest(id, "echo", [value], timeoutMs)));
+          expect(Buffer.from(asText(requestFrame(id, "echo", [value], timeoutMs))!, "latin1"), `${id} ${timeoutMs}`).toEqual(bytes(encodeRequest(id, "echo", [value], timeoutMs)));
         }
-        expect(Buffer.from(replyText(id, value)!, "latin1"), String(id)).toEqual(bytes(encodeReply(id, value)));
+        expect(Buffer.from(asText(replyFrame(id, value))!, "latin1"), String(id)).toEqual(bytes(encodeReply(id, value)));
         // Sent by way of the routers, as the generic encoder writes { fn, args, target, timeoutMs }.
         const forwarded = encodeMessage(Kind.req, id, { fn: "echo", args: [value], target: "s1", timeoutMs: 500 });
-        expect(Buffer.from(requestText(id, "echo", [value], 500, DEFAULT_LIMITS, undefined, 0, "s1")!, "latin1")).toEqual(bytes(forwarded));
+        expect(Buffer.from(asText(requestFrame(id, "echo", [value], 500, DEFAULT_LIMITS, undefined, 0, "s1"))!, "latin1")).toEqual(bytes(forwarded));
         expect(bytes(encodeRequest(id, "echo", [value], 500, DEFAULT_LIMITS, undefined, 0, "s1"))).toEqual(bytes(forwarded));
       }
     }
     // A trace or flags (a router's FLAG_FAR), other characters, values beyond JSON: buffers.
-    expect(requestText(1, "f", [1], undefined, DEFAULT_LIMITS, "trace")).toBeUndefined();
-    expect(requestText(1, "f", [1], undefined, DEFAULT_LIMITS, undefined, 1)).toBeUndefined();
+    expect(asText(requestFrame(1, "f", [1], undefined, DEFAULT_LIMITS, "trace"))).toBeUndefined();
+    expect(asText(requestFrame(1, "f", [1], undefined, DEFAULT_LIMITS, undefined, 1))).toBeUndefined();
     expect(bytes(encodeRequest(1, "f", [1], undefined, DEFAULT_LIMITS, undefined, 1))[5]).toBe(1);
     expect(bytes(encodeRequest(1, "f", [new Date(0)], undefined, DEFAULT_LIMITS, undefined, 1))[5]).toBe(1);
-    expect(requestText(1, "fé", [1], undefined)).toBeUndefined();
-    expect(requestText(1, "f", [1], 5, DEFAULT_LIMITS, undefined, 0, "sé")).toBeUndefined();
+    expect(asText(requestFrame(1, "fé", [1], undefined))).toBeUndefined();
+    expect(asText(requestFrame(1, "f", [1], 5, DEFAULT_LIMITS, undefined, 0, "sé"))).toBeUndefined();
     // What a router reads of it, and the server after it: by its shape, no JSON.parse.
     const parse = vi.spyOn(JSON, "parse");
-    const [passedOn] = decodeAll([Buffer.from(requestText(7, "echo", [{ a: 1, b: "hello" }], 500, DEFAULT_LIMITS, undefined, 0, "s1")!, "latin1")]);
+    const [passedOn] = decodeAll([Buffer.from(asText(requestFrame(7, "echo", [{ a: 1, b: "hello" }], 500, DEFAULT_LIMITS, undefined, 0, "s1"))!, "latin1")]);
     expect(parse).not.toHaveBeenCalled();
     parse.mockRestore();
     expect(passedOn!.body).toStrictEqual({ fn: "echo", args: [{ a: 1, b: "hello" }], target: "s1", timeoutMs: 500 });
     const traced = { fn: "f", args: [new Date(0)], target: "s", timeoutMs: 5, trace: "t" };
     expect(bytes(encodeRequest(1, "f", [new Date(0)], 5, DEFAULT_LIMITS, "t", 0, "s"))).toEqual(bytes(encodeMessage(Kind.req, 1, traced)));
     expect(bytes(encodeRequest(1, "f", [1], 5, DEFAULT_LIMITS, "t", 0, "s"))).toEqual(bytes(encodeMessage(Kind.req, 1, { ...traced, args: [1] })));
-    expect(requestText(1, "f", ["é"], undefined)).toBeUndefined();
-    expect(replyText(1, undefined)).toBeUndefined();
-    expect(replyText(1, new Map())).toBeUndefined();
-    expect(replyText(1, "é")).toBeUndefined();
+    expect(asText(requestFrame(1, "f", ["é"], undefined))).toBeUndefined();
+    expect(asText(replyFrame(1, undefined))).toBeUndefined();
+    expect(asText(replyFrame(1, new Map()))).toBeUndefined();
+    expect(asText(replyFrame(1, "é"))).toBeUndefined();
   });
 
   test("a request and a reply are encoded to the same bytes as the messages they stand for", () => {
