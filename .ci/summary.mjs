@@ -19,10 +19,27 @@ const brokenFiles = report.testResults.filter(
   (file) => file.status === "failed" && !file.assertionResults.some((test) => test.status === "failed"),
 ).length;
 
+// CI shows only the last lines of the output: the failed tests are named again here, with the first
+// lines of what they said, so that the tail alone tells which failed and why.
+for (const file of report.testResults) {
+  const failedTests = file.assertionResults.filter((test) => test.status === "failed");
+  if (file.status === "failed" && failedTests.length === 0) {
+    console.log(`FAILED FILE ${file.name}: ${firstLines(file.message)}`);
+  }
+  for (const test of failedTests) {
+    console.log(`FAILED ${file.name} > ${test.fullName}: ${firstLines((test.failureMessages ?? []).join("\n"))}`);
+  }
+}
+
+function firstLines(text = "") {
+  return String(text).split("\n").slice(0, 6).join("\n    ");
+}
+
 let python = { passed: 0, failed: 0, skipped: 0 };
 if (process.argv[3]) {
   try {
     python = JSON.parse(readFileSync(process.argv[3], "utf8"));
+    for (const name of python.names ?? []) console.log(`FAILED python ${name}`);
     console.log(`typescript: ${passed} passed, ${failed + brokenFiles} failed; python: ${python.passed} passed, ${python.failed} failed`);
   } catch (error) {
     // The Python suites did not run, or stopped before they could say how they went.

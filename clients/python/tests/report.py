@@ -40,12 +40,18 @@ def main(argv) -> int:
     passed -= sum(1 for test, _ in result.errors if isinstance(test, unittest.TestCase))
     # Secured links need Python 3.13's ssl: when this Python is older and a newer one is on the
     # machine, the suites of secured links run there too (their tests here skip, saying so).
+    newer = None
     if sys.version_info < (3, 13):
         newer = newer_python()
         if newer:
             more = run_on(newer, "test_tls", "test_tls_socket", "test_rotation")
             passed, failed, skipped = passed + more["passed"], failed + more["failed"], skipped + more["skipped"]
-    counts = {"passed": max(0, passed), "failed": failed, "skipped": skipped, "seconds": round(time.monotonic() - started, 1)}
+    # Named for .ci/summary.mjs, which repeats them at the end: CI shows only the output's tail.
+    names = [f"{test}: {last_line(trace)}" for test, trace in result.failures + result.errors]
+    names += [f"{test}: an unexpected success" for test in result.unexpectedSuccesses]
+    if sys.version_info < (3, 13) and newer:
+        names += more["names"]
+    counts = {"passed": max(0, passed), "failed": failed, "skipped": skipped, "seconds": round(time.monotonic() - started, 1), "names": names}
     if out:
         with open(out, "w", encoding="utf-8") as file:
             json.dump(counts, file)
@@ -75,16 +81,23 @@ def run_on(python: str, *modules: str) -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, os.path.dirname(HERE)]))
     done = subprocess.run([python, "-m", "unittest", "-v", *modules], cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sys.stdout.write(done.stdout)
+    names = [f"{kind}: {name} on {python}" for kind, name in re.findall(r"^(FAIL|ERROR): (.+)$", done.stdout, re.M)]
     ran = re.search(r"^Ran (\d+) tests?", done.stdout, re.M)
     if not ran:
-        return {"passed": 0, "failed": 1, "skipped": 0}
+        return {"passed": 0, "failed": 1, "skipped": 0, "names": names or [f"{' '.join(modules)} on {python}: no summary"]}
     total = int(ran.group(1))
     found = {key: int(n) for key, n in re.findall(r"(failures|errors|skipped|unexpected successes)=(\d+)", done.stdout.splitlines()[-1])}
     failed = found.get("failures", 0) + found.get("errors", 0) + found.get("unexpected successes", 0)
     if done.returncode != 0 and failed == 0:
         failed = 1
     skipped = found.get("skipped", 0)
-    return {"passed": max(0, total - failed - skipped), "failed": failed, "skipped": skipped}
+    return {"passed": max(0, total - failed - skipped), "failed": failed, "skipped": skipped, "names": names}
+
+
+def last_line(trace: str) -> str:
+    """The line of a traceback that says what went wrong (its last)."""
+    lines = [line for line in trace.strip().splitlines() if line.strip()]
+    return lines[-1].strip()[:300] if lines else ""
 
 
 if __name__ == "__main__":
