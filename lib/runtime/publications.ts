@@ -57,7 +57,7 @@ export class Publications {
   }
 
   private publishNow(topic: string, args: unknown[]): Promise<number> {
-    const { link, links, limits } = this.parts;
+    const { link } = this.parts;
     this.parts.metrics?.published(topic);
     try {
       const server = this.parts.server();
@@ -69,29 +69,40 @@ export class Publications {
         const members = link.pool.groupMembers(topic);
         if (members.length) return this.tracked(this.deliver(topic, args, targets, here, this.chooseMembers(members)));
         if (targets.length === 0) return reachedNow(here);
-        if (targets.every((target) => links.connection(target.id) !== undefined)) {
-          const frame = publicationFrame(topic, args, limits);
-          let waits: Promise<void>[] | undefined;
-          let reached = here;
-          for (const target of targets) {
-            const connection = links.connection(target.id)!;
-            if (!connection.publish(frame)) continue;
-            reached++;
-            // A subscriber that reads slower than we publish: an awaiting publisher waits for it.
-            if (connection.congested) (waits ??= []).push(connection.drain());
-            // Resolved means it leaves even if the process exits next: `await publish();
-            // process.exit(0)` delivers (the transport's exit hook, when it is still queued).
-            const leaving = committed(connection.transport);
-            if (leaving) (waits ??= []).push(leaving);
-          }
-          return waits ? this.after(waits, reached) : reachedNow(reached);
-        }
+        const now = this.sendOpen(topic, args, targets, here);
+        if (now) return now;
       }
       checkTopic(topic);
       return this.tracked(this.publishFar(topic, args, here));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * The hot path: when every one of `targets` has its connection open, the frame goes to each now,
+   * and the promise is one already settled unless a subscriber reads slower than we publish (an
+   * awaiting publisher waits for it) or the frame is not yet where the process's exit cannot lose
+   * it. Undefined when a connection is still to be made.
+   */
+  private sendOpen(topic: string, args: unknown[], targets: readonly PoolServer[], here: number): Promise<number> | undefined {
+    const { links, limits } = this.parts;
+    if (targets.length === 0) return reachedNow(here);
+    if (!targets.every((target) => links.connection(target.id) !== undefined)) return undefined;
+    const frame = publicationFrame(topic, args, limits);
+    let waits: Promise<void>[] | undefined;
+    let reached = here;
+    for (const target of targets) {
+      const connection = links.connection(target.id)!;
+      if (!connection.publish(frame)) continue;
+      reached++;
+      if (connection.congested) (waits ??= []).push(connection.drain());
+      // Resolved means it leaves even if the process exits next: `await publish();
+      // process.exit(0)` delivers (the transport's exit hook, when it is still queued).
+      const leaving = committed(connection.transport);
+      if (leaving) (waits ??= []).push(leaving);
+    }
+    return waits ? this.after(waits, reached) : reachedNow(reached);
   }
 
   /**
@@ -108,19 +119,60 @@ export class Publications {
 
   /** See `Runtime.publishTo`. */
   publishTo(topic: string, args: unknown[], where: { host: string; port?: number | undefined }): Promise<number> {
-    const targeted = async (args: unknown[]) => {
-      checkTopic(topic);
-      await this.parts.link.sync();
-      const { hostId } = this.parts.calls.perspective(where.host);
-      const isTarget = (server: { hostId: string; port: number }) =>
-        server.hostId === hostId && (where.port === undefined || server.port === where.port);
-      const server = this.parts.server();
-      const here = server && isTarget({ hostId: this.parts.identity.hostId, port: server.port }) && server.deliver(topic, args) > 0 ? 1 : 0;
-      const members = this.parts.link.pool.groupMembers(topic).filter((member) => isTarget(member.server));
-      // One host is named: its servers on another site get it one by one, not on the site subject.
-      return this.deliver(topic, args, this.subscribersOf(topic).filter(isTarget), here, this.chooseMembers(members), { oneByOne: true });
+    const targeted = (args: unknown[]): Promise<number> => {
+      try {
+        checkTopic(topic);
+        // As `publish`: while the pool lists subscribers there, no round trip to the router.
+        const now = this.parts.link.connected && this.parts.link.discoveringMs === 0 ? this.publishToListed(topic, args, where) : undefined;
+        return now ?? this.tracked(this.publishToSynced(topic, args, where));
+      } catch (error) {
+        return Promise.reject(error);
+      }
     };
-    return this.tracked(hooks.active ? hooks.publish(topic, args, targeted) : targeted(args));
+    return hooks.active ? this.tracked(hooks.publish(topic, args, targeted)) : targeted(args);
+  }
+
+  /**
+   * A publication to the subscribers of one host (`where`) the pool lists; undefined, with
+   * nothing delivered, when it lists none there: it may lag one that subscribed a moment ago.
+   */
+  private publishToListed(topic: string, args: unknown[], where: { host: string; port?: number | undefined }): Promise<number> | undefined {
+    const isTarget = this.targetOf(where, true);
+    if (!isTarget) return undefined;
+    const server = this.parts.server();
+    const hereToo = server !== undefined && isTarget({ hostId: this.parts.identity.hostId, port: server.port }) && server.subscribes(topic);
+    const targets = this.subscribersOf(topic).filter(isTarget);
+    const members = this.parts.link.pool.groupMembers(topic).filter((member) => isTarget(member.server));
+    if (!hereToo && targets.length === 0 && members.length === 0) return undefined;
+    const here = hereToo && server.deliver(topic, args) > 0 ? 1 : 0;
+    if (members.length === 0) {
+      const now = this.sendOpen(topic, args, targets, here);
+      if (now) return now;
+    }
+    // One host is named: its servers on another site get it one by one, not on the site subject.
+    return this.tracked(this.deliver(topic, args, targets, here, this.chooseMembers(members), { oneByOne: true }));
+  }
+
+  /** A publication to one host once the pool has caught up with the router. */
+  private async publishToSynced(topic: string, args: unknown[], where: { host: string; port?: number | undefined }): Promise<number> {
+    await this.parts.link.sync();
+    const isTarget = this.targetOf(where, false)!;
+    const server = this.parts.server();
+    const here = server && isTarget({ hostId: this.parts.identity.hostId, port: server.port }) && server.deliver(topic, args) > 0 ? 1 : 0;
+    const members = this.parts.link.pool.groupMembers(topic).filter((member) => isTarget(member.server));
+    return this.deliver(topic, args, this.subscribersOf(topic).filter(isTarget), here, this.chooseMembers(members), { oneByOne: true });
+  }
+
+  /** Whether a server is on the host (and port) `where` names; undefined for a host the pool does not know, when `quiet`. */
+  private targetOf(where: { host: string; port?: number | undefined }, quiet: boolean): ((server: { hostId: string; port: number }) => boolean) | undefined {
+    let hostId: string;
+    try {
+      hostId = this.parts.calls.perspective(where.host).hostId;
+    } catch (error) {
+      if (quiet) return undefined;
+      throw error;
+    }
+    return (server) => server.hostId === hostId && (where.port === undefined || server.port === where.port);
   }
 
   /** See `Runtime.reqpub`. */

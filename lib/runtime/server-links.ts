@@ -67,6 +67,9 @@ class DirectRoute implements Route {
 
   async publish(_topic: string, _args: unknown[], _groups: readonly string[], _sitesOnly: boolean, frame: () => Buffer | Buffer[]): Promise<boolean> {
     if (this.leaving.has(this.connection) || !this.connection.publish(frame())) return false;
+    // As publish's hot path (Publications.sendOpen): a subscriber that reads slower than we
+    // publish slows an awaiting publisher, and resolved means it leaves even if we exit next.
+    if (this.connection.congested) await this.connection.drain();
     await committed(this.connection.transport);
     return true;
   }
