@@ -176,8 +176,13 @@ export class TestHost {
       // no service was started
     }
     const router = await this.routerPid();
-    if (router) process.kill(router, "SIGKILL");
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      if (router) process.kill(router, "SIGKILL");
+    } catch {
+      // It left on its own between its answer and now (a router lingers a second after its last server).
+    }
+    // A process killed a moment ago may still be closing a file in it (ENOTEMPTY): tried again.
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
 }
 
