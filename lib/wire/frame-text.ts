@@ -11,7 +11,7 @@ import { isPlain } from "./values.js";
 // then the tick's concat) cost about twice the JSON.stringify of a small frame's arguments.
 // The `*Frame` functions are what the hot paths call: text, else the buffer made from the same
 // JSON (other characters in the arguments), else codec.ts's encoder (binary parts, values
-// beyond JSON, names not ASCII, a trace or flags), which also says why a value cannot travel or
+// beyond JSON, names not ASCII, flags), which also says why a value cannot travel or
 // a frame is too large. The JSON of a frame that leaves is made once.
 // The `*Text` functions give the text alone, or undefined.
 
@@ -52,7 +52,12 @@ function requestOf(
   flags: number,
   target: string | undefined,
 ): string | Buffer | undefined {
-  if (trace !== undefined || flags !== 0) return undefined;
+  if (flags !== 0) return undefined;
+  if (trace !== undefined) {
+    // A hooked call's (hooks.ts): its trace id differs from call to call, so no piece is kept.
+    const tail = requestTail(timeoutMs, trace, target);
+    return isAscii(tail) ? frameOf(Kind.req, id, REQUEST_HEADS.get(fn), args, tail, limits) : undefined;
+  }
   const tail = REQUEST_TAILS.get(timeoutMs);
   if (target === undefined) return frameOf(Kind.req, id, REQUEST_HEADS.get(fn), args, tail, limits);
   const targetText = TARGETS.get(target);

@@ -215,8 +215,14 @@ describe("codec", () => {
         expect(bytes(encodeRequest(id, "echo", [value], 500, DEFAULT_LIMITS, undefined, 0, "s1"))).toEqual(bytes(forwarded));
       }
     }
-    // A trace or flags (a router's FLAG_FAR), other characters, values beyond JSON: buffers.
-    expect(asText(requestFrame(1, "f", [1], undefined, DEFAULT_LIMITS, "trace"))).toBeUndefined();
+    // A hooked call's trace: text too, the same bytes as the encoder's, with a target or not.
+    for (const [timeoutMs, target] of [[undefined, undefined], [500, undefined], [500, "s1"]] as const) {
+      const traced = asText(requestFrame(3, "f", [1], timeoutMs, DEFAULT_LIMITS, "0af7651916cd43dd-b7ad6b7169203331", 0, target));
+      expect(Buffer.from(traced!, "latin1")).toEqual(bytes(encodeRequest(3, "f", [1], timeoutMs, DEFAULT_LIMITS, "0af7651916cd43dd-b7ad6b7169203331", 0, target)));
+    }
+    expect(decodeAll([Buffer.from(asText(requestFrame(3, "f", [1], 500, DEFAULT_LIMITS, "t-1"))!, "latin1")])[0]!.body).toEqual({ fn: "f", args: [1], timeoutMs: 500, trace: "t-1" });
+    // Flags (a router's FLAG_FAR), other characters (in a trace too), values beyond JSON: buffers.
+    expect(asText(requestFrame(1, "f", [1], undefined, DEFAULT_LIMITS, "tracé"))).toBeUndefined();
     expect(asText(requestFrame(1, "f", [1], undefined, DEFAULT_LIMITS, undefined, 1))).toBeUndefined();
     expect(bytes(encodeRequest(1, "f", [1], undefined, DEFAULT_LIMITS, undefined, 1))[5]).toBe(1);
     expect(bytes(encodeRequest(1, "f", [new Date(0)], undefined, DEFAULT_LIMITS, undefined, 1))[5]).toBe(1);
