@@ -78,6 +78,8 @@ export class InboundGuard {
     const busy = connection.servingCount() >= maxInFlight;
     const full = connection.transport.queuedBytes >= maxUnsentBytes;
     if (busy || full) {
+      // Told when what the peer leaves unread has left (Connection's `drained` asks again).
+      if (full) connection.transport.wantDrain?.();
       if (this.paused) return;
       this.paused = true;
       connection.countPause();

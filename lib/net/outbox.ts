@@ -67,12 +67,15 @@ export class Outbox {
   drain(): Promise<void> {
     if (!this.congested) return Promise.resolve();
     this.traffic.writeWaits++;
+    this.transport.wantDrain?.();
     return new Promise((done) => this.drainWaiters.push(done));
   }
 
   /** The transport wrote some of its queue. */
   drained(): void {
-    if (this.drainWaiters.length && !this.congested) for (const done of this.drainWaiters.splice(0)) done();
+    if (this.drainWaiters.length === 0) return;
+    if (!this.congested) for (const done of this.drainWaiters.splice(0)) done();
+    else this.transport.wantDrain?.();
   }
 
   /** The connection closed: nobody waits any longer. */

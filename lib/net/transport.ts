@@ -48,6 +48,11 @@ export interface Transport {
    * that have not (listenTcp's `maxPerAddress`).
    */
   vouch?(): void;
+  /**
+   * Someone waits for `onDrain` (a sender, or reading paused, on what the peer leaves unread):
+   * it is called once what is queued now has left. Absent: `onDrain` follows every write.
+   */
+  wantDrain?(): void;
   /** Stops and resumes delivery: TCP then makes the peer wait. */
   pause(): void;
   resume(): void;

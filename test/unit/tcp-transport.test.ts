@@ -172,3 +172,41 @@ test("a sender waiting for a peer that reads slowly is woken once what was queue
   transport.destroy();
   await new Promise((resolve) => server.close(resolve));
 });
+
+test("a flush that leaves bytes in the socket adds no empty write of its own while nobody waits for them to leave; a sender that starts waiting is still woken", async () => {
+  let peer: net.Socket | undefined;
+  const server = net.createServer((socket) => {
+    peer = socket;
+    socket.pause();
+    socket.on("data", () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const transport = await connectTcp("127.0.0.1", (server.address() as net.AddressInfo).port, 1000);
+  await fillToward(transport);
+  const outbox = new Outbox(transport, { ...DEFAULT_LIMITS, maxUnsentBytes: 4096 }, { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, readPauses: 0, writeWaits: 0 }, () => {});
+  transport.start(() => {}, () => {}, () => outbox.drained());
+  // As a TLS socket's every write: the socket still holds the bytes after each flush.
+  const socket = (transport as unknown as { socket: net.Socket }).socket;
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  let empty = 0;
+  socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if ((chunk as { length?: number }).length === 0) empty++;
+    return write(chunk, ...rest);
+  }) as typeof socket.write;
+  for (let tick = 0; tick < 20; tick++) {
+    outbox.write(`${"z".repeat(99)}\n`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  expect(socket.writableLength).toBeGreaterThan(0);
+  expect(empty).toBe(0);
+  for (let i = 0; i < 50; i++) outbox.write(`${"y".repeat(99)}\n`);
+  let woken = false;
+  void outbox.drain().then(() => (woken = true));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(woken).toBe(false);
+  peer!.resume();
+  await until(() => woken);
+  peer!.destroy();
+  transport.destroy();
+  await new Promise((resolve) => server.close(resolve));
+});
