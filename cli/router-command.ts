@@ -7,7 +7,7 @@ import { StaticPeers } from "../lib/discovery/static-peers.js";
 import { UdpBeacon } from "../lib/discovery/udp-beacon.js";
 import { hostId, newId } from "../lib/identity.js";
 import { listenTcp, type ListenOptions } from "../lib/net/listen-tcp.js";
-import { connectTcp } from "../lib/net/tcp-transport.js";
+import { connectTcp } from "../lib/net/connect-tcp.js";
 import type { NetworkKey } from "../lib/trust/network-key.js";
 import { OPEN_NETWORK } from "../lib/trust/secret.js";
 import type { Listener, Transport } from "../lib/net/transport.js";

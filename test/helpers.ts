@@ -7,7 +7,7 @@ import { loadConfig, type ConfigKey } from "../lib/config.js";
 import { helloFrom } from "../lib/identity.js";
 import { Connection } from "../lib/net/connection.js";
 import { freePort } from "../lib/net/free-port.js";
-import { connectTcp } from "../lib/net/tcp-transport.js";
+import { connectTcp } from "../lib/net/connect-tcp.js";
 import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { Runtime } from "../lib/runtime/runtime.js";
 import { DEFAULT_LIMITS } from "../lib/wire/limits.js";

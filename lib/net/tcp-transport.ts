@@ -1,9 +1,7 @@
 import { writeSync } from "node:fs";
 import net from "node:net";
-import type { NetworkKey } from "../trust/network-key.js";
-import { dialSecure } from "../trust/tls-link.js";
 import type { Transport } from "./transport.js";
-import { ReadSlab } from "./read-slab.js";
+import type { ReadSlab } from "./read-slab.js";
 import { keptPromise, type HandsOverAtExit, promiseAtExit, writeAllSync } from "./at-exit.js";
 
 /** Frames up to this size written in one tick are joined into one buffer before the socket. */
@@ -53,6 +51,8 @@ export class TcpTransport implements Transport, HandsOverAtExit {
   private onDrain: (() => void) | undefined;
   /** Someone waits for `onDrain` (see `wantDrain`): the next flush arranges it. */
   private drainWanted = false;
+  /** An empty write of `wantDrain`'s is under way. */
+  private probing = false;
   /** Set by the listener: the peer proved itself (see Transport.vouch). */
   whenVouched: (() => void) | undefined;
   private readonly flush = () => {
@@ -75,6 +75,11 @@ export class TcpTransport implements Transport, HandsOverAtExit {
       this.drainWanted = false;
       sent?.done();
       this.onDrain?.();
+    } else if (this.socket.writableEnded) {
+      // Ending (`close`): nothing may be written after the end, which delivers what the socket
+      // holds; its close tells whoever waits (the connection's `release`).
+      this.drainWanted = false;
+      if (sent) this.socket.once("close", sent.done);
     } else if (sent || this.drainWanted) {
       this.drainWanted = false;
       this.socket.write(EMPTY, () => {
@@ -162,12 +167,26 @@ export class TcpTransport implements Transport, HandsOverAtExit {
     if (waitedFor && this.smallBytes >= EAGER_BYTES && !this.corked) this.handOver();
   }
 
-  /** See Transport.wantDrain. */
+  /**
+   * See Transport.wantDrain. One empty write at a time answers it (the guard and the outbox may
+   * both ask after each `onDrain`); none once the socket ends or is destroyed: its close tells
+   * everyone, and its bytes never leave before it.
+   */
   wantDrain(): void {
     const { socket } = this;
-    if (this.scheduled) this.drainWanted = true;
-    else if (socket.writableLength === 0 || socket.destroyed) process.nextTick(() => this.onDrain?.());
-    else socket.write(EMPTY, () => this.onDrain?.());
+    if (socket.destroyed || socket.writableEnded) return;
+    if (this.scheduled) {
+      this.drainWanted = true;
+      return;
+    }
+    if (this.probing) return;
+    this.probing = true;
+    const done = () => {
+      this.probing = false;
+      this.onDrain?.();
+    };
+    if (socket.writableLength === 0) process.nextTick(done);
+    else socket.write(EMPTY, done);
   }
 
   sent(): Promise<void> {
@@ -368,29 +387,4 @@ export class TcpTransport implements Transport, HandsOverAtExit {
   unref(): void {
     this.socket.unref();
   }
-}
-
-/**
- * Connects to `host:port`; with the network's `key`, over TLS (lib/trust/tls-link.ts), and a
- * peer that cannot prove the same secret is refused with NotTrustedError.
- */
-export function connectTcp(host: string, port: number, timeoutMs = 2000, key?: NetworkKey): Promise<TcpTransport> {
-  const slab = new ReadSlab();
-  if (key) return dialSecure(host, port, key, timeoutMs, slab.options).then((socket) => new TcpTransport(socket, slab));
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, onread: slab.options });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: "ETIMEDOUT" }));
-    }, timeoutMs);
-    socket.once("connect", () => {
-      clearTimeout(timer);
-      socket.removeAllListeners("error");
-      resolve(new TcpTransport(socket, slab));
-    });
-    socket.once("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
 }

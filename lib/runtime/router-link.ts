@@ -6,7 +6,8 @@ import { ClosedError, ConnectionLostError, NotTrustedError, RouterUnavailableErr
 import { helloFrom, type Identity } from "../identity.js";
 import { debug } from "../log.js";
 import { Connection } from "../net/connection.js";
-import { connectTcp, type TcpTransport } from "../net/tcp-transport.js";
+import { connectTcp } from "../net/connect-tcp.js";
+import type { TcpTransport } from "../net/tcp-transport.js";
 import { committed } from "../net/transport.js";
 import { FunctionPool } from "../pool/function-pool.js";
 import type { BackplaneStatus } from "../wire/router-answers.js";

@@ -6,7 +6,7 @@ import type { Metrics } from "../metrics.js";
 import { Connection } from "../net/connection.js";
 import type { ItemStream, StreamSource } from "../net/item-stream.js";
 import type { Limits } from "../wire/limits.js";
-import { connectTcp } from "../net/tcp-transport.js";
+import { connectTcp } from "../net/connect-tcp.js";
 import type { PoolServer } from "../pool/function-pool.js";
 import type { NetworkKey } from "../trust/network-key.js";
 import { Kind, type Message } from "../wire/message.js";

@@ -5,7 +5,8 @@ import { expect, test } from "vitest";
 import { PACKAGE_ROOT } from "../../lib/paths.js";
 import { listenTcp } from "../../lib/net/listen-tcp.js";
 import { Outbox } from "../../lib/net/outbox.js";
-import { connectTcp, type TcpTransport } from "../../lib/net/tcp-transport.js";
+import { connectTcp } from "../../lib/net/connect-tcp.js";
+import type { TcpTransport } from "../../lib/net/tcp-transport.js";
 import { DEFAULT_LIMITS } from "../../lib/wire/limits.js";
 import { fillToward } from "../fixtures/fill-toward.js";
 import { prng } from "../fuzz.js";
@@ -209,4 +210,66 @@ test("a flush that leaves bytes in the socket adds no empty write of its own whi
   peer!.destroy();
   transport.destroy();
   await new Promise((resolve) => server.close(resolve));
+});
+
+/** A server whose one connection does not read until `resume`, and counts what it received. */
+async function stalledPeer(): Promise<{ port: number; received: () => number; resume: () => void; close: () => Promise<void> }> {
+  let peer: net.Socket | undefined;
+  let received = 0;
+  const server = net.createServer((socket) => {
+    peer = socket;
+    socket.pause();
+    socket.on("data", (chunk) => (received += chunk.length));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    received: () => received,
+    resume: () => peer!.resume(),
+    close: () => {
+      peer?.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const traffic = () => ({ bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, readPauses: 0, writeWaits: 0 });
+
+test("a sender that starts waiting on a socket destroyed but not yet closed is released by its close, without spinning the event loop", async () => {
+  const peer = await stalledPeer();
+  const transport = await connectTcp("127.0.0.1", peer.port, 1000);
+  const outbox = new Outbox(transport, { ...DEFAULT_LIMITS, maxUnsentBytes: 64 * 1024 }, traffic(), () => {});
+  let drains = 0;
+  transport.start(() => {}, () => outbox.release(), () => {
+    // Bounded here, so that a loop of onDrain → wantDrain → onDrain fails this test, not hangs it.
+    if (++drains < 1000) outbox.drained();
+  });
+  outbox.write(Buffer.alloc(32 * 1024 * 1024, 1));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  transport.destroy();
+  // Destroyed, its write still counted until the close: congested.
+  expect(outbox.congested).toBe(true);
+  await outbox.drain();
+  expect(drains).toBeLessThan(10);
+  await peer.close();
+});
+
+test("a sender waiting in the tick the connection closes in: everything written still reaches the peer", async () => {
+  const peer = await stalledPeer();
+  const transport = await connectTcp("127.0.0.1", peer.port, 1000);
+  const outbox = new Outbox(transport, { ...DEFAULT_LIMITS, maxUnsentBytes: 64 * 1024 }, traffic(), () => {});
+  let failure: Error | undefined;
+  transport.start(() => {}, (error) => (failure = error), () => outbox.drained());
+  outbox.write(Buffer.alloc(16 * 1024 * 1024, 1));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  // One tick: a frame queued, a sender that waits, the close (as Connection.close).
+  outbox.write("x".repeat(1000));
+  void outbox.drain();
+  const closed = transport.close(5000);
+  outbox.release();
+  setTimeout(peer.resume, 100);
+  await closed;
+  await until(() => peer.received() === 16 * 1024 * 1024 + 1000);
+  expect(failure).toBeUndefined();
+  await peer.close();
 });
