@@ -1,5 +1,6 @@
-// raw's RPC client (../raw/client.mjs) over TLS as labc's secret makes it. Usage as raw's:
-//   node raw-tls/client.mjs --workload w1|w2|w4 [--port 15110] [--calls N] ...
+// raw's RPC client (../raw/client.mjs), copied line for line but for the socket, so that the two differ
+// by TLS alone (made as labc's secret makes it).
+// Usage as raw's: node raw-tls/client.mjs --workload w1|w2|w4 [--port 15110] [--calls N] ...
 import tls from 'node:tls';
 import { HOST, parseArgs } from '../lib/common.mjs';
 import { RPC_DEFAULTS, runRpc } from '../lib/rpc-driver.mjs';

@@ -1,4 +1,4 @@
-// raw's echo server (../raw/server.mjs) over TLS as labc's secret makes it: the platform's floor
+// raw's echo server (../raw/server.mjs), copied but for the socket: over TLS as labc's secret makes it, the platform's floor
 // for a secured call. Usage: node raw-tls/server.mjs [--port 15110] [--exit-after-ms N]
 import net from 'node:net';
 import tls from 'node:tls';

@@ -146,46 +146,39 @@ test.each(["now", "timer", "large"])("a frame promised at once (%s) reaches a pe
   await new Promise((resolve) => server.close(resolve));
 });
 
-test("a sender waiting for a peer that reads slowly is woken once what was queued has left, below the socket's own high-water mark too", async () => {
-  let peer: net.Socket | undefined;
-  const server = net.createServer((socket) => {
-    peer = socket;
-    socket.pause();
-    socket.on("data", () => {});
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const transport = await connectTcp("127.0.0.1", (server.address() as net.AddressInfo).port, 1000);
+/** A transport filled toward its peer, which does not read yet, and an outbox on it congested past 4 096 bytes. */
+async function congestedOutbox(): Promise<{ peer: Awaited<ReturnType<typeof stalledPeer>>; transport: TcpTransport; outbox: Outbox }> {
+  const peer = await stalledPeer();
+  const transport = await connectTcp("127.0.0.1", peer.port, 1000);
   await fillToward(transport);
-  // 5 000 bytes: congested past a `limits.unsent` of 4 096, and under the socket's 16 KiB, past
-  // which alone it says "drain".
-  const outbox = new Outbox(transport, { ...DEFAULT_LIMITS, maxUnsentBytes: 4096 }, { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, readPauses: 0, writeWaits: 0 }, () => {});
+  // Under the socket's 16 KiB, past which alone it says "drain".
+  const outbox = new Outbox(transport, { ...DEFAULT_LIMITS, maxUnsentBytes: 4096 }, traffic(), () => {});
   transport.start(() => {}, () => {}, () => outbox.drained());
+  return { peer, transport, outbox };
+}
+
+/** Congests `outbox` with 5 000 bytes, then a sender waits: woken once the peer reads, not before. */
+async function waitsUntilRead(outbox: Outbox, peer: { resume: () => void }): Promise<void> {
   for (let i = 0; i < 50; i++) outbox.write(`${"y".repeat(99)}\n`);
   expect(outbox.congested).toBe(true);
   let woken = false;
   void outbox.drain().then(() => (woken = true));
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  await new Promise((resolve) => setTimeout(resolve, 150));
   expect(woken).toBe(false);
-  peer!.resume();
+  peer.resume();
   await until(() => woken);
+}
+
+test("a sender waiting for a peer that reads slowly is woken once what was queued has left, below the socket's own high-water mark too", async () => {
+  const { peer, transport, outbox } = await congestedOutbox();
+  await waitsUntilRead(outbox, peer);
   expect(transport.queuedBytes).toBe(0);
-  peer!.destroy();
   transport.destroy();
-  await new Promise((resolve) => server.close(resolve));
+  await peer.close();
 });
 
 test("a flush that leaves bytes in the socket adds no empty write of its own while nobody waits for them to leave; a sender that starts waiting is still woken", async () => {
-  let peer: net.Socket | undefined;
-  const server = net.createServer((socket) => {
-    peer = socket;
-    socket.pause();
-    socket.on("data", () => {});
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const transport = await connectTcp("127.0.0.1", (server.address() as net.AddressInfo).port, 1000);
-  await fillToward(transport);
-  const outbox = new Outbox(transport, { ...DEFAULT_LIMITS, maxUnsentBytes: 4096 }, { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, readPauses: 0, writeWaits: 0 }, () => {});
-  transport.start(() => {}, () => {}, () => outbox.drained());
+  const { peer, transport, outbox } = await congestedOutbox();
   // As a TLS socket's every write: the socket still holds the bytes after each flush.
   const socket = (transport as unknown as { socket: net.Socket }).socket;
   const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
@@ -200,16 +193,9 @@ test("a flush that leaves bytes in the socket adds no empty write of its own whi
   }
   expect(socket.writableLength).toBeGreaterThan(0);
   expect(empty).toBe(0);
-  for (let i = 0; i < 50; i++) outbox.write(`${"y".repeat(99)}\n`);
-  let woken = false;
-  void outbox.drain().then(() => (woken = true));
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  expect(woken).toBe(false);
-  peer!.resume();
-  await until(() => woken);
-  peer!.destroy();
+  await waitsUntilRead(outbox, peer);
   transport.destroy();
-  await new Promise((resolve) => server.close(resolve));
+  await peer.close();
 });
 
 /** A server whose one connection does not read until `resume`, and counts what it received. */
