@@ -1,8 +1,8 @@
 import type { ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { freePort } from "../../lib/net/free-port.js";
 import { ECHO, TestHost } from "../helpers.js";
 
 /**
@@ -15,23 +15,6 @@ interface Invite {
   code: string;
   stderr: () => string;
   exited: Promise<number | null>;
-}
-
-/** Whether `port` can be listened on now. */
-function free(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "0.0.0.0", () => server.close(() => resolve(true)));
-  });
-}
-
-/** A root port whose invite port (the next one) is free too. */
-async function rootPortWithInvitePort(): Promise<number> {
-  for (;;) {
-    const port = 20000 + Math.floor(Math.random() * 40000);
-    if ((await free(port)) && (await free(port + 1))) return port;
-  }
 }
 
 /** `labc invite` on `host`, resolved with its code once it printed it. */
@@ -62,7 +45,8 @@ const secretOf = (host: TestHost) => readFileSync(join(host.dir, "labc", "secret
 beforeEach(async () => {
   inviter = await TestHost.start();
   joiner = await TestHost.start();
-  rootPort = await rootPortWithInvitePort();
+  // With its invite port (the next one) free too, on every interface the inviter listens on.
+  rootPort = await freePort("0.0.0.0");
   expect((await inviter.cli(["secret", "new"])).code).toBe(0);
 });
 afterEach(async () => {

@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { freePort } from "../../lib/net/free-port.js";
@@ -17,20 +16,11 @@ let httpPort: number;
 let rootPort: number;
 let token: string;
 
-function free(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "0.0.0.0", () => server.close(() => resolve(true)));
-  });
-}
-
 beforeAll(async () => {
   inviter = await TestHost.start();
   joiner = await TestHost.start();
-  // This router's root port, with its invite port (the next one) free too.
-  do rootPort = 20000 + Math.floor(Math.random() * 40000);
-  while (!(await free(rootPort)) || !(await free(rootPort + 1)));
+  // This router's root port, with its invite port (the next one) free too, on every interface.
+  rootPort = await freePort("0.0.0.0");
   httpPort = await freePort();
   Object.assign(inviter.env, { LABC_ROUTER_PORT: String(rootPort), LABC_HTTP_ENABLED: "true", LABC_HTTP_PORT: String(httpPort) });
   expect((await inviter.cli(["secret", "new"])).code).toBe(0);
