@@ -156,37 +156,57 @@ export class TestHost {
     }
   }
 
+  /** The processes of the services its ServiceControl started, by their record. */
+  private servicePids(): number[] {
+    try {
+      const record = JSON.parse(readFileSync(join(this.dir, "labc", "services-running.json"), "utf8"));
+      return (Object.values(record) as { pid: number }[]).map((service) => service.pid);
+    } catch {
+      return []; // no service was started
+    }
+  }
+
   async cleanup(): Promise<void> {
     for (const runtime of this.runtimes) await runtime.close();
     const ends = [...this.children].map((child) => new Promise((done) => child.once("exit", done)));
     for (const child of this.children) child.kill("SIGKILL");
     await Promise.all(ends);
-    // Services its ServiceControl started outlive it on purpose: end them by their record. All
-    // servers go first: a router killed while they live would be started again by them.
-    try {
-      const running = JSON.parse(readFileSync(join(this.dir, "labc", "services-running.json"), "utf8"));
-      for (const { pid } of Object.values(running) as { pid: number }[]) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
+    // Services its ServiceControl started outlive it on purpose: ended by their record, with the
+    // router, until neither is left. The router's supervisor may start a service again that was
+    // killed a moment before (which then wrote its log in this folder: rmSync failed with
+    // ENOTEMPTY), and a service left alive would start a router again.
+    for (let round = 0; round < 5; round++) {
+      const services = this.servicePids();
+      for (const pid of services) kill(pid);
+      const router = await this.routerPid();
+      if (router) kill(router);
+      if (router === undefined && !services.some(running)) break;
+      await sleep(200);
+    }
+    // A process ending a moment ago may still write in it (ENOTEMPTY; a router that lingered
+    // marks its services stopped as it leaves): tried again, whole, for up to 2 s.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        rmSync(this.dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
+        return;
+      } catch (error) {
+        if (attempt === 10) throw error;
+        await sleep(200);
       }
-    } catch {
-      // no service was started
     }
-    const router = await this.routerPid();
-    try {
-      if (router) process.kill(router, "SIGKILL");
-    } catch {
-      // It left on its own between its answer and now (a router lingers a second after its last server).
-    }
-    // A process killed a moment ago may still be closing a file in it (ENOTEMPTY): tried again.
-    rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
 }
 
 export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** SIGKILL to `pid`, which may have left already. */
+function kill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
 
 /** Polls `check` until it returns true, or fails after `ms`. */
 /** What a child process printed, once it ended; killed (and rejected, naming `what`) past `ms`. */
