@@ -133,17 +133,18 @@ export class Publications {
   }
 
   /**
-   * A publication to the subscribers of one host (`where`) the pool lists; undefined, with
-   * nothing delivered, when it lists none there: it may lag one that subscribed a moment ago.
+   * A publication to the subscribers of one host (`where`) the pool lists. Unless `synced` (the
+   * pool has just caught up with the router), undefined, with nothing delivered, when it lists
+   * none there or does not know the host: it may lag one that subscribed a moment ago.
    */
-  private publishToListed(topic: string, args: unknown[], where: { host: string; port?: number | undefined }): Promise<number> | undefined {
-    const isTarget = this.targetOf(where, true);
+  private publishToListed(topic: string, args: unknown[], where: { host: string; port?: number | undefined }, synced = false): Promise<number> | undefined {
+    const isTarget = this.targetOf(where, !synced);
     if (!isTarget) return undefined;
     const server = this.parts.server();
     const hereToo = server !== undefined && isTarget({ hostId: this.parts.identity.hostId, port: server.port }) && server.subscribes(topic);
     const targets = this.subscribersOf(topic).filter(isTarget);
     const members = this.parts.link.pool.groupMembers(topic).filter((member) => isTarget(member.server));
-    if (!hereToo && targets.length === 0 && members.length === 0) return undefined;
+    if (!synced && !hereToo && targets.length === 0 && members.length === 0) return undefined;
     const here = hereToo && server.deliver(topic, args) > 0 ? 1 : 0;
     if (members.length === 0) {
       const now = this.sendOpen(topic, args, targets, here);
@@ -156,11 +157,7 @@ export class Publications {
   /** A publication to one host once the pool has caught up with the router. */
   private async publishToSynced(topic: string, args: unknown[], where: { host: string; port?: number | undefined }): Promise<number> {
     await this.parts.link.sync();
-    const isTarget = this.targetOf(where, false)!;
-    const server = this.parts.server();
-    const here = server && isTarget({ hostId: this.parts.identity.hostId, port: server.port }) && server.deliver(topic, args) > 0 ? 1 : 0;
-    const members = this.parts.link.pool.groupMembers(topic).filter((member) => isTarget(member.server));
-    return this.deliver(topic, args, this.subscribersOf(topic).filter(isTarget), here, this.chooseMembers(members), { oneByOne: true });
+    return this.publishToListed(topic, args, where, true)!;
   }
 
   /** Whether a server is on the host (and port) `where` names; undefined for a host the pool does not know, when `quiet`. */
