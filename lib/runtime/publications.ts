@@ -88,12 +88,12 @@ export class Publications {
   private sendOpen(topic: string, args: unknown[], targets: readonly PoolServer[], here: number): Promise<number> | undefined {
     const { links, limits } = this.parts;
     if (targets.length === 0) return reachedNow(here);
-    if (!targets.every((target) => links.connection(target.id) !== undefined)) return undefined;
+    for (let i = 0; i < targets.length; i++) if (links.connection(targets[i]!.id) === undefined) return undefined;
     const frame = publicationFrame(topic, args, limits);
     let waits: Promise<void>[] | undefined;
     let reached = here;
-    for (const target of targets) {
-      const connection = links.connection(target.id)!;
+    for (let i = 0; i < targets.length; i++) {
+      const connection = links.connection(targets[i]!.id)!;
       if (!connection.publish(frame)) continue;
       reached++;
       if (connection.congested) (waits ??= []).push(connection.drain());

@@ -20,7 +20,7 @@ export type Frame = Buffer | Buffer[] | string;
 
 /** A publication's frame (no queue groups): see above. */
 export function publicationFrame(topic: string, args: unknown[], limits: Limits = DEFAULT_LIMITS): Frame {
-  return frameOf(Kind.pub, 0, PUBLICATION_HEADS.get(topic), args, "}", limits) ?? encodePublication(topic, args, limits);
+  return publicationOf(topic, args, limits) ?? encodePublication(topic, args, limits);
 }
 
 /** A request's frame: see above. */
@@ -64,6 +64,27 @@ function requestOf(
   return targetText === null ? undefined : frameOf(Kind.req, id, REQUEST_HEADS.get(fn), args, targetText + tail, limits);
 }
 
+/**
+ * A publication of one argument (the rule) is that argument's JSON between two pieces kept for
+ * its topic: the text before it (length prefix, header, `{"topic":...,"args":[`) by the body's
+ * length, and `]}`. The array's JSON and four joins each cost more than the rest of a small
+ * publication's framing. The same bytes as the array's JSON: but for a value with `toJSON`,
+ * which is told its key ("0" in the array), that goes the array's way.
+ */
+function publicationOf(topic: string, args: unknown[], limits: Limits): string | Buffer | undefined {
+  const value = args.length === 1 ? args[0] : undefined;
+  const prefixes = PUBLICATION_PREFIXES.get(topic);
+  if (value === undefined || prefixes === null || !isPlain(value, 2, limits, true) || hasToJson(value)) {
+    return frameOf(Kind.pub, 0, PUBLICATION_HEADS.get(topic), args, "}", limits);
+  }
+  const middle = json(value);
+  return middle === undefined ? undefined : joined(Kind.pub, 0, prefixes.head, middle, "]}", limits, prefixes);
+}
+
+function hasToJson(value: unknown): boolean {
+  return typeof value === "object" && value !== null && typeof (value as { toJSON?: unknown }).toJSON === "function";
+}
+
 function replyOf(id: number, value: unknown, limits: Limits): string | Buffer | undefined {
   // What JSON leaves out (undefined) leaves `v` out: codec.ts writes that body.
   if (value === undefined) return undefined;
@@ -76,6 +97,10 @@ const asciiHead = (key: string) => (name: string) => {
   return isAscii(head) ? head : null;
 };
 const PUBLICATION_HEADS = new Pieces<string, string | null>(asciiHead("topic"));
+const PUBLICATION_PREFIXES = new Pieces<string, Prefixes | null>((topic) => {
+  const head = PUBLICATION_HEADS.get(topic);
+  return head === null ? null : new Prefixes(Kind.pub, head + "[");
+});
 const REQUEST_HEADS = new Pieces<string, string | null>(asciiHead("fn"));
 const REQUEST_TAILS = new Pieces<number | undefined, string>((ms) => requestTail(ms));
 /** `,"target":"id"` (a request sent by way of the routers), or null when not all ASCII. */
@@ -98,22 +123,42 @@ const LENGTHS = new Pieces<number, string>((jsonBytes) => latin1(u32(jsonBytes))
  */
 function frameOf(kind: Kind, id: number, head: string | null, value: unknown, tail: string, limits: Limits): string | Buffer | undefined {
   if (head === null || !isPlain(value, 1, limits)) return undefined;
-  let middle: string | undefined;
+  const middle = json(value);
+  return middle === undefined ? undefined : joined(kind, id, head, middle, tail, limits);
+}
+
+/** The JSON of a value isPlain passed; undefined when it has none (a toJSON giving undefined) or JSON.stringify throws. */
+function json(value: unknown): string | undefined {
   try {
-    middle = JSON.stringify(value);
+    return JSON.stringify(value);
   } catch {
     return undefined;
   }
-  // Nothing (a toJSON that gives undefined): codec.ts writes that body, without `v`.
-  if (middle === undefined) return undefined;
+}
+
+/** The frame of `head`, `middle` and `tail` (see frameOf); the text before `middle` from `prefixes` when given (no request id). */
+function joined(kind: Kind, id: number, head: string, middle: string, tail: string, limits: Limits, prefixes?: Prefixes): string | Buffer | undefined {
   const middleBytes = Buffer.byteLength(middle);
   const jsonBytes = head.length + middleBytes + tail.length;
   // JSON.stringify escapes lone surrogates: a text of as many bytes as characters is ASCII.
   // Over the limit: codec.ts's encoder says so (the JSON made again, for an error only).
   if (MESSAGE_HEADER_BYTES + jsonBytes > limits.maxFrameBytes) return undefined;
   if (middleBytes !== middle.length) return bodyFrame(kind, id, head, middle, middleBytes, tail, limits);
+  if (prefixes) return prefixes.get(jsonBytes) + middle + tail;
   const ids = id === 0 ? "\0\0\0\0" : String.fromCharCode(id >>> 24, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff);
   return STARTS.get(jsonBytes * 32 + kind) + ids + LENGTHS.get(jsonBytes) + head + middle + tail;
+}
+
+/** A head's frame text up to its middle, by the body's length, for frames without a request id (publications). */
+class Prefixes {
+  private readonly byLength: Pieces<number, string>;
+  constructor(kind: Kind, readonly head: string) {
+    this.byLength = new Pieces((jsonBytes) => STARTS.get(jsonBytes * 32 + kind) + "\0\0\0\0" + LENGTHS.get(jsonBytes) + head);
+  }
+
+  get(jsonBytes: number): string {
+    return this.byLength.get(jsonBytes);
+  }
 }
 
 /** A text of as many bytes as characters is ASCII. */

@@ -138,3 +138,23 @@ test("a reply whose value's toJSON gives nothing is the buffer encoder's `{}` (v
     expect(decodeMessage(bytes(encodeReply(1, value)).subarray(4)).body).toStrictEqual({});
   }
 });
+
+test("a publication of one argument is the array's bytes, also for a toJSON told its key, and its pieces follow the body's length", () => {
+  // In the array the argument's toJSON is told "0"; alone it would be told "".
+  const keyed = new (class Keyed {
+    toJSON(key: string): string {
+      return `key ${JSON.stringify(key)}`;
+    }
+  })();
+  const cases: unknown[][] = [[keyed], [new Date(0)], [{ s: 1, b: "hello" }], [{ s: 123456, b: "hello" }], ["ü"], [undefined], [null], [[1, [2]]], []];
+  for (const args of cases) {
+    const made = publicationFrame("bench.msg", args);
+    expect(frameBytes(made).equals(bytes(encodePublication("bench.msg", args))), JSON.stringify(args)).toBe(true);
+  }
+  expect(decodeMessage(frameBytes(publicationFrame("t", [keyed])).subarray(4)).body).toStrictEqual({ topic: "t", args: ['key "0"'] });
+  // Bodies of every length from a few bytes to past the pieces kept (1024 lengths of one topic).
+  for (let n = 0; n < 1100; n += 7) {
+    const args = [{ b: "x".repeat(n) }];
+    expect(frameBytes(publicationFrame("t", args)).equals(bytes(encodePublication("t", args)))).toBe(true);
+  }
+});
