@@ -58,34 +58,40 @@ export class TcpTransport implements Transport, HandsOverAtExit {
   private readonly flush = () => {
     this.scheduled = false;
     const handed = this.smallBytes > 0 || this.corked;
-    this.handOver();
+    const sent = this.whenSent;
+    this.whenSent = null;
+    // Whoever waits (`sent()`; `wantDrain`, as "drain" comes only past the high-water mark) is
+    // told once all has left: by the callback of this flush's write, else of an empty write.
+    // Only then: a TLS socket completes each write a turn later (an empty write after each was
+    // a tenth of a lone secured call's CPU, and one more turn for `await publish()`).
+    let told = false;
+    const tell = sent || this.drainWanted
+      ? () => {
+          if (told) return;
+          told = true;
+          sent?.done();
+          this.onDrain?.();
+        }
+      : undefined;
+    const carried = this.handOver(tell);
     if (this.corked) {
       this.corked = false;
       this.socket.uncork();
     }
-    const sent = this.whenSent;
-    this.whenSent = null;
-    if (!handed && !sent && !this.drainWanted) return;
-    // Written at once (the usual case): nothing is left in this process. Else the empty write's
-    // callback runs once everything before it has left, for whoever waits: `sent()`, or a
-    // `wantDrain` (the socket emits "drain" only after a write past its high-water mark). Not
-    // otherwise: a TLS socket completes every write a turn of the loop later, and an empty write
-    // after each was a tenth of the CPU a lone secured call costs.
+    if (!handed && !tell) return;
     if (this.socket.writableLength === 0 || this.socket.destroyed) {
+      // Written at once (the usual case): nothing is left in this process.
       this.drainWanted = false;
-      sent?.done();
-      this.onDrain?.();
+      if (tell) tell();
+      else this.onDrain?.();
     } else if (this.socket.writableEnded) {
       // Ending (`close`): nothing may be written after the end, which delivers what the socket
       // holds; its close tells whoever waits (the connection's `release`).
       this.drainWanted = false;
       if (sent) this.socket.once("close", sent.done);
-    } else if (sent || this.drainWanted) {
+    } else if (tell) {
       this.drainWanted = false;
-      this.socket.write(EMPTY, () => {
-        sent?.done();
-        this.onDrain?.();
-      });
+      if (!carried) this.socket.write(EMPTY, tell);
     }
   };
 
@@ -109,10 +115,7 @@ export class TcpTransport implements Transport, HandsOverAtExit {
    */
   write(data: Buffer | Buffer[], waitedFor = false): void {
     if (this.socket.destroyed) return;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.flush);
-    }
+    this.schedule();
     let bytes = 0;
     if (Array.isArray(data)) for (const part of data) bytes += part.length;
     else bytes = data.length;
@@ -144,10 +147,7 @@ export class TcpTransport implements Transport, HandsOverAtExit {
    */
   writeText(text: string, waitedFor = false): void {
     if (this.socket.destroyed) return;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.flush);
-    }
+    this.schedule();
     if (text.length > COALESCE_BYTES) {
       // A large frame is not joined (a copy more of it, in a string V8 then flattens): it goes
       // as it is after what came before, as a large buffer does in `write`.
@@ -191,10 +191,7 @@ export class TcpTransport implements Transport, HandsOverAtExit {
 
   sent(): Promise<void> {
     if (!this.scheduled && this.socket.writableLength === 0) return Promise.resolve();
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.flush);
-    }
+    this.schedule();
     if (!this.whenSent) {
       let done!: () => void;
       const promise = new Promise<void>((resolve) => (done = resolve));
@@ -250,28 +247,40 @@ export class TcpTransport implements Transport, HandsOverAtExit {
     vouched?.();
   }
 
+  /** Arranges the flush at the end of this tick. */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    process.nextTick(this.flush);
+  }
+
   /** The text written so far becomes the last of `small`, keeping the order of the writes. */
   private textToSmall(): void {
     this.small.push(Buffer.from(this.text, "latin1"));
     this.text = "";
   }
 
-  private handOver(): void {
+  /** Hands this tick's frames to the socket; true when a write of them carries `after` as its callback. */
+  private handOver(after?: () => void): boolean {
     if (this.promised) {
       this.promised = false;
-      if (this.handOverPromised()) return;
+      if (this.handOverPromised()) return false;
     }
     if (this.text && this.small.length === 0) {
       // Only text this tick (publications, as a rule): the socket makes it bytes itself, without
       // a buffer of ours to allocate and collect.
-      if (!this.socket.destroyed) this.socket.write(this.text, "latin1");
+      const text = this.text;
       this.text = "";
       this.smallBytes = 0;
-      return;
+      if (this.socket.destroyed) return false;
+      this.socket.write(text, "latin1", after);
+      return after !== undefined;
     }
-    if (this.small.length === 0 && !this.text) return;
+    if (this.small.length === 0 && !this.text) return false;
     const joined = this.takeQueued();
-    if (!this.socket.destroyed) this.socket.write(joined);
+    if (this.socket.destroyed) return false;
+    this.socket.write(joined, after);
+    return after !== undefined;
   }
 
   /**

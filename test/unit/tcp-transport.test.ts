@@ -180,6 +180,36 @@ test("a sender waiting for a peer that reads slowly is woken once what was queue
 test("a flush that leaves bytes in the socket adds no empty write of its own while nobody waits for them to leave; a sender that starts waiting is still woken", async () => {
   const { peer, transport, outbox } = await congestedOutbox();
   // As a TLS socket's every write: the socket still holds the bytes after each flush.
+  const { socket, empty } = emptyWrites(transport);
+  for (let tick = 0; tick < 20; tick++) {
+    outbox.write(`${"z".repeat(99)}\n`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  expect(socket.writableLength).toBeGreaterThan(0);
+  expect(empty()).toBe(0);
+  await waitsUntilRead(outbox, peer);
+  transport.destroy();
+  await peer.close();
+});
+
+test("a sender waiting for what a flush writes is told by that write's own callback, not by an empty write after it (with TLS, one turn of the loop more)", async () => {
+  const { peer, transport, outbox } = await congestedOutbox();
+  const { empty } = emptyWrites(transport);
+  outbox.write(`${"w".repeat(99)}\n`);
+  let sent = false;
+  void transport.sent().then(() => (sent = true));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(sent).toBe(false);
+  // A sender waiting for drain in the tick of its writes is told the same way.
+  await waitsUntilRead(outbox, peer);
+  await until(() => sent);
+  expect(empty()).toBe(0);
+  transport.destroy();
+  await peer.close();
+});
+
+/** Counts the empty writes made to the transport's socket from now on. */
+function emptyWrites(transport: TcpTransport): { socket: net.Socket; empty: () => number } {
   const socket = (transport as unknown as { socket: net.Socket }).socket;
   const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
   let empty = 0;
@@ -187,16 +217,8 @@ test("a flush that leaves bytes in the socket adds no empty write of its own whi
     if ((chunk as { length?: number }).length === 0) empty++;
     return write(chunk, ...rest);
   }) as typeof socket.write;
-  for (let tick = 0; tick < 20; tick++) {
-    outbox.write(`${"z".repeat(99)}\n`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  expect(socket.writableLength).toBeGreaterThan(0);
-  expect(empty).toBe(0);
-  await waitsUntilRead(outbox, peer);
-  transport.destroy();
-  await peer.close();
-});
+  return { socket, empty: () => empty };
+}
 
 /** A server whose one connection does not read until `resume`, and counts what it received. */
 async function stalledPeer(): Promise<{ port: number; received: () => number; resume: () => void; close: () => Promise<void> }> {
