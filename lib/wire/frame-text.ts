@@ -74,15 +74,21 @@ function requestOf(
 function publicationOf(topic: string, args: unknown[], limits: Limits): string | Buffer | undefined {
   const value = args.length === 1 ? args[0] : undefined;
   const prefixes = PUBLICATION_PREFIXES.get(topic);
-  if (value === undefined || prefixes === null || !isPlain(value, 2, limits, true) || hasToJson(value)) {
+  // The array's own depth (1) is checked here: isPlain checks depth only for objects.
+  if (value === undefined || prefixes === null || limits.maxDepth < 1 || !isPlain(value, 2, limits, true) || hasToJson(value)) {
     return frameOf(Kind.pub, 0, PUBLICATION_HEADS.get(topic), args, "}", limits);
   }
   const middle = json(value);
   return middle === undefined ? undefined : joined(Kind.pub, 0, prefixes.head, middle, "]}", limits, prefixes);
 }
 
+/** Whether `value` has a toJSON; true, so that the array's way says what is wrong, when looking throws (a Proxy). */
 function hasToJson(value: unknown): boolean {
-  return typeof value === "object" && value !== null && typeof (value as { toJSON?: unknown }).toJSON === "function";
+  try {
+    return typeof value === "object" && value !== null && typeof (value as { toJSON?: unknown }).toJSON === "function";
+  } catch {
+    return true;
+  }
 }
 
 function replyOf(id: number, value: unknown, limits: Limits): string | Buffer | undefined {
@@ -97,10 +103,11 @@ const asciiHead = (key: string) => (name: string) => {
   return isAscii(head) ? head : null;
 };
 const PUBLICATION_HEADS = new Pieces<string, string | null>(asciiHead("topic"));
+/** Fewer topics and lengths kept than other pieces: their product is what stays (about 2 MiB at most). */
 const PUBLICATION_PREFIXES = new Pieces<string, Prefixes | null>((topic) => {
   const head = PUBLICATION_HEADS.get(topic);
   return head === null ? null : new Prefixes(Kind.pub, head + "[");
-});
+}, 256);
 const REQUEST_HEADS = new Pieces<string, string | null>(asciiHead("fn"));
 const REQUEST_TAILS = new Pieces<number | undefined, string>((ms) => requestTail(ms));
 /** `,"target":"id"` (a request sent by way of the routers), or null when not all ASCII. */
@@ -153,7 +160,8 @@ function joined(kind: Kind, id: number, head: string, middle: string, tail: stri
 class Prefixes {
   private readonly byLength: Pieces<number, string>;
   constructor(kind: Kind, readonly head: string) {
-    this.byLength = new Pieces((jsonBytes) => STARTS.get(jsonBytes * 32 + kind) + "\0\0\0\0" + LENGTHS.get(jsonBytes) + head);
+    // A topic's bodies mostly differ in length by a few bytes (a counter, a reading).
+    this.byLength = new Pieces((jsonBytes) => STARTS.get(jsonBytes * 32 + kind) + "\0\0\0\0" + LENGTHS.get(jsonBytes) + head, 64);
   }
 
   get(jsonBytes: number): string {

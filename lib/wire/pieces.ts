@@ -2,16 +2,19 @@
  * Pieces of JSON text that recur, by what they are made from (a function's or topic's name with
  * the keys around it, a timeout, a length), kept as bytes or text: the hot paths copy them
  * instead of making them again, which costs more than the rest of a small frame. A process uses
- * few names; past `MAX_PIECES` the cache starts again rather than grow.
+ * few names; past `max` (MAX_PIECES unless said) the cache starts again rather than grow.
  */
 export class Pieces<K, P = Buffer> {
   private readonly pieces = new Map<K, P>();
-  constructor(private readonly make: (key: K) => P) {}
+  constructor(
+    private readonly make: (key: K) => P,
+    private readonly max = MAX_PIECES,
+  ) {}
 
   get(key: K): P {
     let piece = this.pieces.get(key);
     if (piece === undefined) {
-      if (this.pieces.size >= MAX_PIECES) this.pieces.clear();
+      if (this.pieces.size >= this.max) this.pieces.clear();
       this.pieces.set(key, (piece = this.make(key)));
     }
     return piece;

@@ -1,4 +1,5 @@
 import { expect, test } from "vitest";
+import { BadArgumentsError } from "../../lib/errors.js";
 import { decodeMessage, encodeMessage, encodePublication, encodeReply, encodeRequest } from "../../lib/wire/codec.js";
 import { publicationFrame, replyFrame, requestFrame, type Frame } from "../../lib/wire/frame-text.js";
 import { DEFAULT_LIMITS, type Limits } from "../../lib/wire/limits.js";
@@ -57,7 +58,7 @@ function generator(random: () => number) {
   const id = () => (random() < 0.5 ? pick(IDS) : int(2 ** 32));
   const timeout = () => pick([undefined, 1, 5, 500, 30000, 1.5, 0.001, 2 ** 31, 2 ** 53, 1e21, 123456789012345]);
   const target = () => pick([undefined, undefined, "s1", "a1b2c3", "", "ü", "a\"b"]);
-  const limits = (): Limits => (random() < 0.3 ? { ...DEFAULT_LIMITS, maxFrameBytes: 20 + int(200), maxDepth: 1 + int(5) } : DEFAULT_LIMITS);
+  const limits = (): Limits => (random() < 0.3 ? { ...DEFAULT_LIMITS, maxFrameBytes: 20 + int(200), maxDepth: int(6) } : DEFAULT_LIMITS);
   return { pick, int, value, name: () => pick(NAMES), id, timeout, target, limits };
 }
 
@@ -152,6 +153,12 @@ test("a publication of one argument is the array's bytes, also for a toJSON told
     expect(frameBytes(made).equals(bytes(encodePublication("bench.msg", args))), JSON.stringify(args)).toBe(true);
   }
   expect(decodeMessage(frameBytes(publicationFrame("t", [keyed])).subarray(4)).body).toStrictEqual({ topic: "t", args: ['key "0"'] });
+  // The array itself is one level deep; and a value that throws when its toJSON is looked for is refused as the encoder refuses it.
+  const flat = { ...DEFAULT_LIMITS, maxDepth: 0 };
+  expect(() => publicationFrame("t", [false], flat)).toThrow(/nested deeper than 0 levels/);
+  const strict = new Proxy({}, { get: (_, key) => { throw new Error(`no property ${String(key)}`); } });
+  expect(() => publicationFrame("t", [strict])).toThrow(BadArgumentsError);
+  expect(() => encodePublication("t", [strict])).toThrow(BadArgumentsError);
   // Bodies of every length from a few bytes to past the pieces kept (1024 lengths of one topic).
   for (let n = 0; n < 1100; n += 7) {
     const args = [{ b: "x".repeat(n) }];
