@@ -73,7 +73,7 @@ function requestOf(
  */
 function publicationOf(topic: string, args: unknown[], limits: Limits): string | Buffer | undefined {
   const value = args.length === 1 ? args[0] : undefined;
-  const prefixes = PUBLICATION_PREFIXES.get(topic);
+  const prefixes = value === undefined ? null : PUBLICATION_PREFIXES.get(topic);
   // The array's own depth (1) is checked here: isPlain checks depth only for objects.
   if (value === undefined || prefixes === null || limits.maxDepth < 1 || !isPlain(value, 2, limits, true) || hasToJson(value)) {
     return frameOf(Kind.pub, 0, PUBLICATION_HEADS.get(topic), args, "}", limits);
