@@ -14,7 +14,7 @@ import { fromOwnHost } from "../trust/own-address.js";
 import { InboundGuard } from "./inbound-guard.js";
 import type { Limits } from "../wire/limits.js";
 import { Outbox, type Frame } from "./outbox.js";
-import { Requests } from "./requests.js";
+import { Requests, type RelayReceiver } from "./requests.js";
 import { IGNORABLE_ERRORS, type Transport } from "./transport.js";
 import { tripped } from "./trips.js";
 
@@ -144,7 +144,7 @@ export class Connection implements Metered {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.requests.start(frame, what, timeoutMs, false, signal).answer;
+    return this.requests.start(frame, what, timeoutMs, signal).answer;
   }
 
   /**
@@ -159,17 +159,17 @@ export class Connection implements Metered {
     } catch (error) {
       return Promise.reject(error instanceof BadArgumentsError ? new BadArgumentsError(`${fn}: ${error.message}`) : error);
     }
-    return this.requests.start(frame, fn, timeoutMs, false, signal, undefined, this.options.metrics?.calledStats(fn)).answer;
+    return this.requests.start(frame, fn, timeoutMs, signal, undefined, this.options.metrics?.calledStats(fn)).answer;
   }
 
   /**
-   * Passes a request received elsewhere on as it came (its frame, under a new id) and settles
-   * with the answer's frame, unread, for `replyWith`: a router relays without decoding the
-   * answer or encoding anything again. Timeouts and loss still reject with a LabcError; `cancel`
+   * Passes a request received elsewhere on as it came (its frame, under a new id); the answer's
+   * frame, unread, goes to `receiver` (for `replyWith`): a router relays without decoding the
+   * answer or encoding anything again. Timeouts and loss fail it with a LabcError; `cancel`
    * with the id returned gives the request up.
    */
-  relay(request: Message, what: string, timeoutMs: number, onItem?: (frame: Buffer) => void): { id: number; answer: Promise<Buffer> } {
-    return this.requests.start(reframe(request.frame!, this.requests.nextId), what, timeoutMs, true, undefined, onItem);
+  relay(request: Message, what: string, timeoutMs: number, receiver: RelayReceiver): number {
+    return this.requests.relay(reframe(request.frame!, this.requests.nextId), what, timeoutMs, receiver);
   }
 
   /**
@@ -179,7 +179,7 @@ export class Connection implements Metered {
    */
   openStream(fn: string, args: unknown[], extra: object, timeoutMs: number, signal: AbortSignal | undefined, stream: ItemStream<any>): StreamSource {
     const frame = this.encodeRequest(fn, Kind.req, { fn, args, ...extra, credit: stream.window });
-    const { id, answer } = this.requests.start(frame, fn, timeoutMs, false, signal, (value) => stream.push(value));
+    const { id, answer } = this.requests.start(frame, fn, timeoutMs, signal, (value) => stream.push(value));
     answer.then((body: RepBody) => stream.end(body), (error) => stream.fail(error));
     return { grant: (n) => this.grant(id, n), cancel: () => this.cancel(id) };
   }

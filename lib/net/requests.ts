@@ -1,26 +1,39 @@
-import { CancelledError, ConnectionLostError, TimeoutError } from "../errors.js";
+import { BadMessageError, CancelledError, ConnectionLostError, TimeoutError } from "../errors.js";
 import type { CallStats } from "../metrics.js";
 import { encodeMessage } from "../wire/codec.js";
 import { errorFromPayload } from "../wire/error-payload.js";
-import { Kind, type ExcBody, type Message, type RepBody } from "../wire/message.js";
+import { Kind, KIND_NAMES, type ExcBody, type Message, type RepBody } from "../wire/message.js";
 import type { Frame } from "./outbox.js";
 import { requestExpiry, type Expiring } from "./request-expiry.js";
 
+/**
+ * Where a request relayed unread reports (a router passing a caller's request on): the frames
+ * that answer it, as they came, or why it failed. An object rather than a promise: a router
+ * relays each call, and a promise, its callbacks and a microtask each time were a tenth of its work.
+ */
+export interface RelayReceiver {
+  /** The request asked for a stream: its items are passed on (else they are dropped). */
+  readonly streamed: boolean;
+  item(frame: Buffer): void;
+  answered(frame: Buffer): void;
+  failed(error: Error): void;
+}
+
 /** One request of ours, waiting for its answer. */
 export interface Pending {
-  resolve: (value: any) => void;
-  reject: (error: Error) => void;
+  /** The promise's, for a request of this process (none for a relayed one). */
+  resolve: ((value: any) => void) | undefined;
+  reject: ((error: Error) => void) | undefined;
   what: string;
   timeoutMs: number;
   /** When it times out (performance.now() ms), or Infinity. */
   expiresAt: number;
-  /** Settle with the answering message itself, unread (a router relaying it). */
-  raw: boolean;
+  /** A request relayed unread: its answer goes here as the frame that came. */
+  relay: RelayReceiver | undefined;
   /** The caller's signal, and what listens to it, while the request waits. */
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
-  /** A stream's items as they arrive (their frames, unread, when `raw`); the answer that ends
-   * it then settles with its whole body. */
+  /** A stream's items as they arrive; the answer that ends it then settles with its whole body. */
   onItem: ((item: any) => void) | undefined;
   /** Where a call of a function counts (the process's metrics), and when it started (0: not timed). */
   stats: CallStats | undefined;
@@ -78,7 +91,6 @@ export class Requests implements Expiring {
     frame: Frame,
     what: string,
     timeoutMs: number,
-    raw: boolean,
     signal: AbortSignal | undefined,
     onItem?: (item: any) => void,
     stats?: CallStats,
@@ -86,6 +98,40 @@ export class Requests implements Expiring {
     const id = this.nextId;
     if (this.link.closed()) return { id, answer: Promise.reject(new ConnectionLostError(this.link.label(), what)) };
     if (signal?.aborted) return { id, answer: Promise.reject(new CancelledError(what, signal.reason)) };
+    const answer = new Promise((resolve, reject) => {
+      const entry = this.open(frame, what, timeoutMs, stats, resolve, reject, undefined, onItem);
+      if (signal) {
+        entry.signal = signal;
+        entry.onAbort = () => this.cancel(id, signal.reason);
+        signal.addEventListener("abort", entry.onAbort, { once: true });
+      }
+    });
+    return { id, answer };
+  }
+
+  /**
+   * Sends `frame` (which carries `nextId` already), a request relayed unread: its answer, and a
+   * stream's items, go to `receiver` as the frames that came. Returns the request's id.
+   */
+  relay(frame: Frame, what: string, timeoutMs: number, receiver: RelayReceiver): number {
+    const id = this.nextId;
+    if (this.link.closed()) receiver.failed(new ConnectionLostError(this.link.label(), what));
+    else this.open(frame, what, timeoutMs, undefined, undefined, undefined, receiver, undefined);
+    return id;
+  }
+
+  /** Takes the next id for a request and sends its frame. */
+  private open(
+    frame: Frame,
+    what: string,
+    timeoutMs: number,
+    stats: CallStats | undefined,
+    resolve: Pending["resolve"],
+    reject: Pending["reject"],
+    relay: RelayReceiver | undefined,
+    onItem: Pending["onItem"],
+  ): Pending {
+    const id = this.nextId;
     this.nextId = id >= 0xffffffff ? 1 : id + 1;
     const now = performance.now();
     const startedAt = stats ? stats.begin(now) : 0;
@@ -94,17 +140,11 @@ export class Requests implements Expiring {
       this.nextExpiry = expiresAt;
       requestExpiry.watch(this);
     }
-    const answer = new Promise((resolve, reject) => {
-      const entry: Pending = { resolve, reject, what, timeoutMs, expiresAt, raw, signal, onAbort: undefined, onItem, stats, startedAt };
-      if (signal) {
-        entry.onAbort = () => this.cancel(id, signal.reason);
-        signal.addEventListener("abort", entry.onAbort, { once: true });
-      }
-      if (this.pending.size === 0 && this.refWhilePending) this.link.ref();
-      this.pending.set(id, entry);
-      this.link.write(frame, true);
-    });
-    return { id, answer };
+    const entry: Pending = { resolve, reject, what, timeoutMs, expiresAt, relay, signal: undefined, onAbort: undefined, onItem, stats, startedAt };
+    if (this.pending.size === 0 && this.refWhilePending) this.link.ref();
+    this.pending.set(id, entry);
+    this.link.write(frame, true);
+    return entry;
   }
 
   /**
@@ -151,15 +191,21 @@ export class Requests implements Expiring {
   }
 
   /**
-   * A frame that answers a request relayed unread (`raw`), or one of its stream's items: passed
-   * on as it came. False when it is for no such request (it is then read as any other).
+   * A frame that answers a request relayed unread, or one of its stream's items: passed on as it
+   * came. False when it is for no such request (it is then read as any other).
    */
   answerUnread(kind: number, frame: Buffer): boolean {
     const id = frame.readUInt32BE(4);
     const entry = this.pending.get(id);
-    if (!entry?.raw) return false;
-    if (kind === Kind.item) this.item(entry, frame);
-    else this.resolve(id, entry, frame);
+    const relay = entry?.relay;
+    if (!relay) return false;
+    if (kind !== Kind.item) {
+      this.settle(id, entry!);
+      relay.answered(frame);
+    } else if (relay.streamed) {
+      entry!.expiresAt = Infinity;
+      relay.item(frame);
+    }
     return true;
   }
 
@@ -167,6 +213,9 @@ export class Requests implements Expiring {
   answer(message: Message): void {
     const entry = this.pending.get(message.id);
     if (!entry) return;
+    // Answers and items of a relayed request were passed on unread (`answerUnread`): what comes
+    // here for one is a pong, which its caller would take for an answer.
+    if (entry.relay) return this.reject(message.id, entry, new BadMessageError(KIND_NAMES[message.kind] ?? String(message.kind), `answers request ${message.id}, which was not a ping`));
     if (message.kind === Kind.item) return this.item(entry, (message.body as RepBody).v);
     if (message.kind === Kind.exc) return this.reject(message.id, entry, errorFromPayload(message.body as ExcBody, entry.what, this.link.label()));
     this.resolve(message.id, entry, message.kind === Kind.pong ? undefined : entry.onItem ? message.body : (message.body as RepBody).v);
@@ -183,13 +232,15 @@ export class Requests implements Expiring {
   resolve(id: number, entry: Pending, value: unknown): void {
     this.settle(id, entry);
     entry.stats?.end(entry.startedAt);
-    entry.resolve(value);
+    if (entry.relay) entry.relay.answered(value as Buffer);
+    else entry.resolve!(value);
   }
 
   reject(id: number, entry: Pending, error: Error): void {
     this.settle(id, entry);
     entry.stats?.end(entry.startedAt, error);
-    entry.reject(error);
+    if (entry.relay) entry.relay.failed(error);
+    else entry.reject!(error);
   }
 
   /** The connection closed: every request fails with the error `lost` makes for it. */

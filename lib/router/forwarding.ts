@@ -8,6 +8,7 @@ import { FLAG_FAR, FLAG_OTHER_SITE } from "../wire/codec.js";
 import { exported, Kind, REQPUB, type Message, type PubBody, type ReqBody } from "../wire/message.js";
 import type { HostInfoAnswers } from "./host-info.js";
 import type { Peers } from "./host-links.js";
+import { RelayedCall } from "./relayed-call.js";
 
 /** Whether a request came over the backplane from another site. */
 function isSite(from: Connection | Origin): boolean {
@@ -80,16 +81,11 @@ export class Forwarding {
       const where = target ? `server ${target.id} on ${target.host} is not reachable` : `no server ${body.target}`;
       return from.replyError(message.id, new NoSuchFunctionError(String(body.fn), "network", where));
     }
-    const timeoutMs = this.timeoutOf(body);
-    // A stream's items pass back as they come, and the reader's credit goes on to the server.
-    const onItem = body.credit === undefined ? undefined : (item: Buffer) => from.passItem(message.id, item);
-    const relayed = via.relay(message, String(body.fn), timeoutMs, onItem);
-    // The caller's cancel goes on to the server, under the id the request has there.
-    from.track(message.id, { cancel: () => via.cancel(relayed.id), credit: (n) => via.grant(relayed.id, n) });
-    relayed.answer.then(
-      (answer) => from.replyWith(message.id, answer),
-      (error) => from.replyError(message.id, error),
-    );
+    // A stream's items pass back as they come, and the reader's credit goes on to the server;
+    // so does the caller's cancel.
+    const call = new RelayedCall(from, message.id, via, body.credit !== undefined);
+    from.track(message.id, call);
+    call.viaId = via.relay(message, String(body.fn), this.timeoutOf(body), call);
   }
 
   private timeoutOf(body: ReqBody): number {

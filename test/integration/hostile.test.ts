@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { frameOf, HostilePeer, KIND, rssMb } from "../../bench/hostile-peer.js";
+import type { LabcError } from "../../lib/errors.js";
 import type { Runtime } from "../../lib/runtime/runtime.js";
 import { ECHO, FIXTURES, TestHost, eventually, sleep, type Served } from "../helpers.js";
 
@@ -150,6 +151,27 @@ describe("bounded memory", () => {
 });
 
 describe("every message is checked at the edge", () => {
+  test("a server that answers a relayed request with a pong: its caller gets LABC_BAD_MESSAGE, and the router relays on", async () => {
+    const forged = await peer(host.port);
+    forged.hello("server", { id: "pongs-back", port: server.port }, 1);
+    await forged.expect((f) => f.id === 1 && f.kind === KIND.rep);
+    forged.send(frameOf(KIND.announce, 2, { functions: [{ name: "pongs", scope: "network", visibility: "public" }], topics: [] }));
+    await forged.expect((f) => f.id === 2 && f.kind === KIND.rep);
+    await eventually(async () => (await labc.admin.sync(), labc.admin.pool.servers.has("pongs-back")));
+    const asked = labc.admin.forward("pongs-back", "pongs", ["first"], 3000).catch((e) => e);
+    const request = await forged.expect((f) => f.kind === KIND.req);
+    forged.send(frameOf(12, request.id, {}));
+    const error = (await asked) as LabcError;
+    expect(error.code).toBe("LABC_BAD_MESSAGE");
+    expect(error.message).toMatch(/pong/);
+    const again = labc.admin.forward("pongs-back", "pongs", ["second"], 3000);
+    const next = await forged.expect((f) => f.kind === KIND.req && f.body.args[0] === "second");
+    forged.send(frameOf(KIND.rep, next.id, { v: "answered" }));
+    expect(await again).toBe("answered");
+    expect(forged.isClosed).toBe(false);
+    await stillServed();
+  });
+
   test("malformed announces and withdraws to the router get LABC_BAD_MESSAGE and leave the pool whole", async () => {
     const fake = await peer(host.port);
     fake.hello("server", { port: 1 }, 1);
