@@ -220,8 +220,11 @@ export class Backplane {
     this.connection.publish(this.subjects.publication(message.body.topic), message.frame!);
   }
 
+  /** The most one NATS message may carry, as its server said (none known: no bound here). */
+  private readonly maxPayload = (): number => this.connection?.info?.max_payload ?? Infinity;
+
   private checkSize(frame: Buffer, what: string): void {
-    const most = this.connection?.info?.max_payload ?? Infinity;
+    const most = this.maxPayload();
     if (frame.length > most) {
       throw new LimitError("max_payload", `${what}: ${frame.length} bytes cross the backplane only up to its NATS server's max_payload (${most} bytes)`);
     }
@@ -287,10 +290,10 @@ export class Backplane {
   private arrived(msg: Msg): void {
     const message = this.decode(msg, msg.reply ? Kind.req : Kind.pub);
     if (!message) {
-      if (msg.reply) siteOrigin(msg).replyError(0, new MalformedFrameError("not a labc request"));
+      if (msg.reply) siteOrigin(msg, this.maxPayload).replyError(0, new MalformedFrameError("not a labc request"));
       return;
     }
-    this.options.deliver(message, msg.reply ? siteOrigin(msg) : NOWHERE);
+    this.options.deliver(message, msg.reply ? siteOrigin(msg, this.maxPayload) : NOWHERE);
   }
 
   private decode(msg: Msg, kind: Kind): Message | undefined {

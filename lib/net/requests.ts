@@ -98,14 +98,7 @@ export class Requests implements Expiring {
     const id = this.nextId;
     if (this.link.closed()) return { id, answer: Promise.reject(new ConnectionLostError(this.link.label(), what)) };
     if (signal?.aborted) return { id, answer: Promise.reject(new CancelledError(what, signal.reason)) };
-    const answer = new Promise((resolve, reject) => {
-      const entry = this.open(frame, what, timeoutMs, stats, resolve, reject, undefined, onItem);
-      if (signal) {
-        entry.signal = signal;
-        entry.onAbort = () => this.cancel(id, signal.reason);
-        signal.addEventListener("abort", entry.onAbort, { once: true });
-      }
-    });
+    const answer = new Promise((resolve, reject) => this.open(frame, what, timeoutMs, stats, resolve, reject, undefined, onItem, signal));
     return { id, answer };
   }
 
@@ -116,11 +109,15 @@ export class Requests implements Expiring {
   relay(frame: Frame, what: string, timeoutMs: number, receiver: RelayReceiver): number {
     const id = this.nextId;
     if (this.link.closed()) receiver.failed(new ConnectionLostError(this.link.label(), what));
-    else this.open(frame, what, timeoutMs, undefined, undefined, undefined, receiver, undefined);
+    else this.open(frame, what, timeoutMs, undefined, undefined, undefined, receiver, undefined, undefined);
     return id;
   }
 
-  /** Takes the next id for a request and sends its frame. */
+  /**
+   * Takes the next id for a request and sends its frame, listening to the caller's `signal`
+   * first: the write may close the connection (a peer that reads nothing), which settles the
+   * request at once, and only a listener already there is then removed (`settle`).
+   */
   private open(
     frame: Frame,
     what: string,
@@ -130,7 +127,8 @@ export class Requests implements Expiring {
     reject: Pending["reject"],
     relay: RelayReceiver | undefined,
     onItem: Pending["onItem"],
-  ): Pending {
+    signal: AbortSignal | undefined,
+  ): void {
     const id = this.nextId;
     this.nextId = id >= 0xffffffff ? 1 : id + 1;
     const now = performance.now();
@@ -140,11 +138,14 @@ export class Requests implements Expiring {
       this.nextExpiry = expiresAt;
       requestExpiry.watch(this);
     }
-    const entry: Pending = { resolve, reject, what, timeoutMs, expiresAt, relay, signal: undefined, onAbort: undefined, onItem, stats, startedAt };
+    const entry: Pending = { resolve, reject, what, timeoutMs, expiresAt, relay, signal, onAbort: undefined, onItem, stats, startedAt };
+    if (signal) {
+      entry.onAbort = () => this.cancel(id, signal.reason);
+      signal.addEventListener("abort", entry.onAbort, { once: true });
+    }
     if (this.pending.size === 0 && this.refWhilePending) this.link.ref();
     this.pending.set(id, entry);
     this.link.write(frame, true);
-    return entry;
   }
 
   /**

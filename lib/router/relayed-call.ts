@@ -1,3 +1,4 @@
+import { warn } from "../log.js";
 import type { Connection } from "../net/connection.js";
 import type { Cancellable } from "../net/peer-requests.js";
 import type { RelayReceiver } from "../net/requests.js";
@@ -14,6 +15,10 @@ export interface Caller {
  * (a router relays every call through it, so no promise and no closures): the answer, and a
  * stream's items, go back to the caller as they came; the caller's cancel and credit go on to
  * the server, under the id the request has there.
+ *
+ * The answer is passed back from `via`'s read (or its timer): whatever goes wrong on the
+ * caller's side is logged here, and never reaches that read, which would blame `via` for it
+ * and close the server's link with every other call on it.
  */
 export class RelayedCall implements RelayReceiver, Cancellable {
   /** The request's id on `via`, once sent. */
@@ -28,15 +33,27 @@ export class RelayedCall implements RelayReceiver, Cancellable {
   ) {}
 
   item(frame: Buffer): void {
-    this.caller.passItem(this.id, frame);
+    try {
+      this.caller.passItem(this.id, frame);
+    } catch (error) {
+      this.lost(error);
+    }
   }
 
   answered(frame: Buffer): void {
-    this.caller.replyWith(this.id, frame);
+    try {
+      this.caller.replyWith(this.id, frame);
+    } catch (error) {
+      this.lost(error);
+    }
   }
 
   failed(error: Error): void {
-    this.caller.replyError(this.id, error);
+    try {
+      this.caller.replyError(this.id, error);
+    } catch (passing) {
+      this.lost(passing);
+    }
   }
 
   cancel(): void {
@@ -45,5 +62,9 @@ export class RelayedCall implements RelayReceiver, Cancellable {
 
   credit(n: number): void {
     this.via.grant(this.viaId, n);
+  }
+
+  private lost(error: unknown): void {
+    warn(`an answer relayed from ${this.via.label} could not be passed back to its caller`, error);
   }
 }

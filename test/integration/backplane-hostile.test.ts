@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { frameOf, KIND } from "../../bench/hostile-peer.js";
+import { frameOf, HostilePeer, KIND } from "../../bench/hostile-peer.js";
 import { freePort } from "../../lib/net/free-port.js";
 import { ECHO, TestHost, eventually, sleep, type Served } from "../helpers.js";
 
@@ -70,6 +70,32 @@ describe.skipIf(noNats)("a hostile client of the NATS server", () => {
     const local = await asked(bare(frameOf(KIND.req, 4, { fn: "labc.metrics", args: [], target: echoServer })));
     expect(local.kind).toBe(KIND.exc);
     expect(await host.cli(["call", "echo", "still"]).then((r) => r.stdout)).toBe("still\n");
+  });
+
+  test("an answer past the NATS server's max_payload: the other site's caller is told why, and the server's link and its other calls go on", async () => {
+    const forged = await HostilePeer.connect(host.port);
+    try {
+      forged.hello("server", { id: "bigback", port: served.port }, 1);
+      await forged.expect((f) => f.id === 1 && f.kind === KIND.rep);
+      forged.send(frameOf(KIND.announce, 2, { functions: [{ name: "big", scope: "network", visibility: "public" }], topics: [] }));
+      await forged.expect((f) => f.id === 2 && f.kind === KIND.rep);
+      const labc = host.runtime();
+      await eventually(async () => (await labc.admin.sync(), labc.admin.pool.servers.has("bigback")));
+      const far = stranger.request("labc.main.req.target", bare(frameOf(KIND.req, 1, { fn: "big", args: ["large"], target: "bigback" })), { timeout: 3000 });
+      const near = labc.admin.forward("bigback", "big", ["small"], 3000);
+      const large = await forged.expect((f) => f.kind === KIND.req && f.body.args[0] === "large");
+      const small = await forged.expect((f) => f.kind === KIND.req && f.body.args[0] === "small");
+      // nats-server's max_payload is 1 MiB by default.
+      forged.send(frameOf(KIND.rep, large.id, { v: "y".repeat(1.5 * 1024 * 1024) }));
+      forged.send(frameOf(KIND.rep, small.id, { v: "answered" }));
+      const answer = decode((await far).data);
+      expect(answer.kind).toBe(KIND.exc);
+      expect(answer.body).toMatchObject({ code: "LABC_LIMIT", data: { limit: "max_payload" } });
+      expect(await near).toBe("answered");
+      expect(forged.isClosed).toBe(false);
+    } finally {
+      forged.destroy();
+    }
   });
 
   test("a listing with malformed entries brings in only the well-formed ones; a bye from nobody changes nothing", async () => {
