@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { dirname, join } from "node:path";
-import { CLI_PATH } from "../lib/paths.js";
+import { CLI_PATH, ROUTER_NODE_OPTIONS } from "../lib/paths.js";
 
 /**
  * The service-manager unit that keeps a host's router up from boot (`labc enable`), instead of
@@ -41,7 +41,7 @@ export function unitPlan(options: { system: boolean; port: number; env?: NodeJS.
     ? join("/etc/systemd/system", name)
     : join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "systemd", "user", name);
   const user = userInfo().username;
-  const exec = [process.execPath, CLI_PATH, "router", "--linger", "0", ...(port === DEFAULT_PORT ? [] : ["--port", String(port)])];
+  const exec = [process.execPath, ...ROUTER_NODE_OPTIONS, CLI_PATH, "router", "--linger", "0", ...(port === DEFAULT_PORT ? [] : ["--port", String(port)])];
   const environment = CARRIED_ENV.filter((key) => env[key]).map((key) => `Environment=${word(`${key}=${env[key]}`)}`);
   const text = [
     "# Written by `labc enable`; `labc disable` removes it.",

@@ -14,7 +14,7 @@ import type { BackplaneStatus } from "../wire/router-answers.js";
 import type { HostInfo } from "../wire/router-answers.js";
 import type { HostMetrics } from "../wire/router-answers.js";
 import type { Offer, Server } from "../server.js";
-import { ROUTER_PATH } from "../paths.js";
+import { ROUTER_NODE_OPTIONS, ROUTER_PATH } from "../paths.js";
 import type { Limits } from "../wire/limits.js";
 import type { ItemStream, StreamSource } from "../net/item-stream.js";
 import { Kind, type HelloBody, type Message, type PoolBody, type ReqBody, type WelcomeBody } from "../wire/message.js";
@@ -53,9 +53,7 @@ async function spawnRouter(config: Config): Promise<void> {
   const log = openSync(join(dir, `router-${config["router.port"]}.log`), "a");
   const child = spawn(
     process.execPath,
-    // A relay's garbage dies young: a 1 MB young generation (V8 lets it grow to 16 MB under load)
-    // kept a router relaying 100 calls in flight at 60 MB instead of 67-90 MB, as fast.
-    ["--max-semi-space-size=1", ROUTER_PATH, "--port", String(config["router.port"]), "--linger", String(config["router.linger"])],
+    [...ROUTER_NODE_OPTIONS, ROUTER_PATH, "--port", String(config["router.port"]), "--linger", String(config["router.linger"])],
     // The secret goes by environment, never by argument (others see arguments in `ps`), so
     // that a secret given by flag or labc.toml reaches the router too.
     { detached: true, stdio: ["ignore", log, log], env: { ...process.env, LABC_NETWORK_SECRET: config["network.secret"] } },

@@ -34,7 +34,7 @@ describe("labc enable --dry-run", () => {
     expect(dry.code).toBe(0);
     const name = `labc-router-${host.port}.service`;
     expect(dry.stdout).toContain(`# ${userUnit()}\n`);
-    expect(dry.stdout).toContain(`ExecStart=${process.execPath} ${CLI_PATH} router --linger 0 --port ${host.port}\n`);
+    expect(dry.stdout).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 ${CLI_PATH} router --linger 0 --port ${host.port}\n`);
     expect(dry.stdout).toContain(`Environment=XDG_CONFIG_HOME=${host.dir}\n`);
     expect(dry.stdout).toContain("Restart=on-failure\n");
     expect(dry.stdout).toContain("WantedBy=default.target\n");
