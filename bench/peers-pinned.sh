@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # W1 of the shared peer harness's raw, proto and labc roles with each process's vCPU fixed
 # (taskset): server and client on one vCPU, then on two, 5 reps, the systems in turn (which goes
-# first rotates), in a network namespace of its own. A lone call's round trip is two wake-ups, and waking a process on the other vCPU of
-# this virtual machine costs about 25 µs more than on its own: unpinned, which processes happened
-# to share a vCPU moved a rep's W1 ratio from 0.78x to 1.48x. Here each ratio compares like
-# placements (labc's router, started by its server, shares the server's vCPU; a lone call does not
-# pass through it). Needs two vCPUs (with one, it says so and stops).
+# first rotates), in a network namespace of its own. A lone call's round trip is two wake-ups,
+# and waking a process on the other vCPU of this virtual machine costs about 25 µs more than on
+# its own: unpinned, which processes happened to share a vCPU moved a rep's W1 ratio from 0.78x
+# to 1.48x. Here each ratio compares like placements (labc's router, started by its server,
+# shares the server's vCPU; a lone call does not pass through it). Needs two vCPUs (with one, it
+# says so and stops).
 # Usage: LABC_ENTRY=<checkout>/dist/labc.js bash bench/peers-pinned.sh OUTDIR   (as root)
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -17,8 +18,9 @@ if [ "$(nproc)" -lt 2 ] || ! command -v taskset >/dev/null; then
 fi
 NS=pinned$$
 ip netns add $NS && ip netns exec $NS ip link set lo up
-trap 'ip netns pids $NS | xargs -r kill -9; ip netns del $NS' EXIT
-H=$(mktemp -d); export HOME=$H XDG_CONFIG_HOME=$H/.config XDG_CACHE_HOME=$H/.cache XDG_STATE_HOME=$H/.state
+H=$(mktemp -d)
+trap 'ip netns pids $NS | xargs -r kill -9; ip netns del $NS; rm -rf "$H"' EXIT
+export HOME=$H XDG_CONFIG_HOME=$H/.config XDG_CACHE_HOME=$H/.cache XDG_STATE_HOME=$H/.state
 cd "$HERE/shared-peers"
 IN_NS=(ip netns exec $NS env LABC_ENTRY="$LABC_ENTRY" LABC_DISCOVERY_ENABLED=false LABC_ROUTER_PORT=15557 taskset -c)
 : >"$OUT/runs.jsonl"
