@@ -6,7 +6,8 @@
 # its own: unpinned, which processes happened to share a vCPU moved a rep's W1 ratio from 0.78x
 # to 1.48x. Here each ratio compares like placements (labc's router, started by its server,
 # shares the server's vCPU; a lone call does not pass through it). Needs two vCPUs (with one, it
-# says so and stops).
+# says so and stops). PINNED_SYSTEMS names other roles of the harness's folder to run instead
+# (bench/peers-tls.sh: raw, raw-tls, labc, labc-secret, with BENCH_LABC_SECRET).
 # Usage: LABC_ENTRY=<checkout>/dist/labc.js bash bench/peers-pinned.sh OUTDIR   (as root)
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -22,12 +23,15 @@ H=$(mktemp -d)
 trap 'ip netns pids $NS | xargs -r kill -9; ip netns del $NS; rm -rf "$H"' EXIT
 export HOME=$H XDG_CONFIG_HOME=$H/.config XDG_CACHE_HOME=$H/.cache XDG_STATE_HOME=$H/.state
 cd "$HERE/shared-peers"
-IN_NS=(ip netns exec $NS env LABC_ENTRY="$LABC_ENTRY" LABC_DISCOVERY_ENABLED=false LABC_ROUTER_PORT=15557 taskset -c)
+IN_NS=(ip netns exec $NS env LABC_ENTRY="$LABC_ENTRY" BENCH_LABC_SECRET="${BENCH_LABC_SECRET:-}" LABC_DISCOVERY_ENABLED=false LABC_ROUTER_PORT=15555 taskset -c)
+read -r -a systems <<<"${PINNED_SYSTEMS:-raw proto labc}"
 : >"$OUT/runs.jsonl"
 for rep in 1 2 3 4 5; do
-  case $((rep % 3)) in 1) order="raw proto labc" ;; 2) order="proto labc raw" ;; 0) order="labc raw proto" ;; esac
+  # Which system goes first rotates from rep to rep.
+  first=$(((rep - 1) % ${#systems[@]}))
+  order=("${systems[@]:first}" "${systems[@]:0:first}")
   for client_cpu in 0 1; do
-    for system in $order; do
+    for system in "${order[@]}"; do
       # Not through a function: `$!` is then the server itself (ip and taskset exec it), ended below.
       "${IN_NS[@]}" 0 node $system/server.mjs --port 15101 >"$OUT/server.log" 2>&1 &
       server=$!

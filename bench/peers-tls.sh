@@ -3,7 +3,8 @@
 # raw, raw over TLS as labc's secret makes it (raw-tls: TLS 1.3, an external PSK, the same suites;
 # bench/peers-tls/), labc, and labc with a network secret, all in one run, 3 reps, in a network
 # namespace of its own. The secret's target (labc-secret ÷ labc) reads against raw-tls ÷ raw: what
-# Node's TLS costs a call that does nothing else. The copies into the harness are removed after.
+# Node's TLS costs a call that does nothing else; then W1 of the four with each process's vCPU
+# fixed (bench/peers-pinned.sh). The copies into the harness are removed after.
 # Usage: LABC_ENTRY=<checkout>/dist/labc.js bash bench/peers-tls.sh OUTDIR   (as root)
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -26,4 +27,6 @@ ip netns exec $NS env BENCH_LABC_SECRET="$SECRET" LABC_ENTRY="$LABC_ENTRY" node 
   --system labc=labc --system raw-tls=raw-tls --system labc-secret=labc-secret --out "$OUT" >"$OUT.jsonl" 2>"$OUT.err"
 # Per rep: each system ÷ its plain counterpart, W1 p50 and W2 calls/s.
 node "$HERE/peers-tls/ratios.mjs" "$OUT/runs.jsonl" >"$OUT/ratios.md"
+# W1 again with each process's vCPU fixed, while the copies exist (bench/peers-pinned.sh).
+PINNED_SYSTEMS="raw raw-tls labc labc-secret" BENCH_LABC_SECRET="$SECRET" bash "$HERE/peers-pinned.sh" "$OUT/pinned" >/dev/null
 echo "done: $OUT"
