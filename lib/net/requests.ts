@@ -201,12 +201,8 @@ export class Requests implements Expiring {
     const entry = this.pending.get(id);
     const relay = entry?.relay;
     if (!relay) return false;
-    if (kind !== Kind.item) {
-      this.resolve(id, entry!, frame);
-    } else if (relay.streamed) {
-      entry!.expiresAt = Infinity;
-      relay.item(frame);
-    }
+    if (kind === Kind.item) this.item(entry!, frame);
+    else this.resolve(id, entry!, frame);
     return true;
   }
 
@@ -224,9 +220,12 @@ export class Requests implements Expiring {
 
   /** An item of the stream answering a request of ours: once items flow, the request no longer times out. */
   item(entry: Pending, item: unknown): void {
-    if (!entry.onItem) return;
+    const { relay } = entry;
+    // Items of a request that did not ask for a stream are dropped.
+    if (relay ? !relay.streamed : !entry.onItem) return;
     entry.expiresAt = Infinity;
-    entry.onItem(item);
+    if (relay) relay.item(item as Buffer);
+    else entry.onItem!(item);
   }
 
   /** The request is answered with `value`. */
