@@ -19,6 +19,11 @@ const { outputFiles } = await build({
   // bin/labc.js passes the bundle's own URL: lib/paths.ts finds the package from it.
   define: { "import.meta.url": "__labcUrl" },
   logLevel: "warning",
+  // A third less source to read and code to deserialize: 1.7 ms of each command's start (issue
+  // 31). Names stay, so a stack trace still names its functions; their lines are those of this
+  // bundle, and `node dist/cli.js <command>` runs the same code from source-mapped chunks.
+  minifyWhitespace: true,
+  minifySyntax: true,
 });
 // A vm.Script cannot run import() without --experimental-vm-modules: bin/labc.js passes an
 // import of its own (the specifiers are absolute or packages, so bin/ resolves them as dist/ does).

@@ -1,3 +1,5 @@
+import { nowMs } from "./clock.js";
+
 /**
  * What a process did, counted as it happens and read only when asked (`labc metrics`, through
  * the host's router: no steady chatter): per function, on the serving and the calling side,
@@ -65,13 +67,13 @@ export class CallStats {
   begin(now?: number): number {
     this.inFlight++;
     if (++this.started % TIMED_ONE_IN !== 0) return 0;
-    return now ?? performance.now();
+    return now ?? nowMs();
   }
 
   end(startedAt: number, error?: unknown): void {
     this.inFlight--;
     this.calls++;
-    if (startedAt !== 0) this.latency.add((performance.now() - startedAt) * 1000);
+    if (startedAt !== 0) this.latency.add((nowMs() - startedAt) * 1000);
     if (error === undefined) return;
     this.errors++;
     const code = errorCode(error);

@@ -1,10 +1,9 @@
 // `labc call`, `map`, `publish` and `subscribe`: functions and topics used from the command line.
-import { readFile } from "node:fs/promises";
 import type { CAC } from "cac";
 import { MapError, NoSuchFunctionError } from "../../lib/errors.js";
 import { configure, type Runtime } from "../../lib/index.js";
 import { SCOPES, type Scope } from "../../lib/wire/message.js";
-import { action, argumentsOf, countOption, flagsOf, readStdin, STDIN_ARG, textOption, UsageError, type GlobalOptions } from "../args.js";
+import { action, argumentsOf, countOption, flagsOf, readStdin, readWhole, STDIN_ARG, textOption, UsageError, type GlobalOptions } from "../args.js";
 import { parseArg, toJson, toLine, toText, writeItem, writeOut } from "../format.js";
 import { Progress } from "../progress.js";
 import { stopOnSignal } from "../stop-on-signal.js";
@@ -25,7 +24,7 @@ async function callArguments(labc: Runtime, name: string, args: string[], option
 /** A file of items for `labc map`, read whole. */
 async function readItems(path: string): Promise<Buffer> {
   try {
-    return await readFile(path);
+    return await readWhole(path);
   } catch (error) {
     throw new UsageError(`cannot read the items file ${path}: ${(error as Error).message}`);
   }

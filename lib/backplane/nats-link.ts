@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import net from "node:net";
-import tls from "node:tls";
+import { nowMs } from "../clock.js";
 import type { BackplaneSettings } from "../config.js";
 import { ConfigError, LimitError } from "../errors.js";
+import { nodeTls } from "../net/node-tls.js";
 import { MAX_LINE, NatsParser, type ServerInfo } from "./nats-parser.js";
 import { NatsPipe, type PipeLink } from "./nats-pipe.js";
 import { Subjects } from "./subjects.js";
@@ -70,7 +71,7 @@ async function connectOne(server: string, settings: BackplaneSettings, name: str
           throw new ConfigError(file, key, `cannot read it: ${(error as Error).message}`);
         }
       };
-      const secured = tls.connect({
+      const secured = nodeTls().connect({
         socket,
         servername: net.isIP(host) ? undefined : host,
         ca: read(caFile, "backplane.tls_ca"),
@@ -230,7 +231,7 @@ export class NatsLink implements PipeLink {
     });
     await this.taken(sid, subject);
     const sweep = setInterval(() => {
-      const now = performance.now();
+      const now = nowMs();
       for (const pipe of served.values()) if (now - pipe.activeAt > IDLE_MS && !pipe.busy()) pipe.end();
     }, IDLE_MS / 5).unref();
     return () => {

@@ -1,3 +1,4 @@
+import { nowMs } from "../clock.js";
 import { LimitError } from "../errors.js";
 import type { Transport } from "../net/transport.js";
 
@@ -27,7 +28,7 @@ export interface PipeLink {
  */
 export class NatsPipe implements Transport {
   readonly remote: string;
-  activeAt = performance.now();
+  activeAt = nowMs();
   /** Whether the Connection on it still serves requests (a server-side pipe is not closed idle then). */
   busy: () => boolean = () => false;
   private onData: ((chunk: Buffer) => void) | undefined;
@@ -53,7 +54,7 @@ export class NatsPipe implements Transport {
 
   write(data: Buffer | Buffer[]): void {
     if (this.ended) return;
-    this.activeAt = performance.now();
+    this.activeAt = nowMs();
     this.link.publish(this.to, this.reply, data);
   }
 
@@ -69,7 +70,7 @@ export class NatsPipe implements Transport {
 
   receive(chunk: Buffer): void {
     if (this.ended) return;
-    this.activeAt = performance.now();
+    this.activeAt = nowMs();
     // Paused: the Connection has as many requests of this caller as it takes. What the caller
     // sends meanwhile waits here, up to `maxWaitingBytes`; NATS cannot be asked to hold it.
     if (this.paused) {

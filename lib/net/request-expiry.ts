@@ -1,3 +1,5 @@
+import { nowMs } from "../clock.js";
+
 /**
  * Request timeouts at the cost of a clock read and a comparison per request: no timer, no entry
  * in a set, no closure. Each holder of requests (a Connection) keeps the earliest deadline among
@@ -9,7 +11,7 @@
  * Answered requests are forgotten at once: nothing is kept for them until their deadline.
  */
 export interface Expiring {
-  /** The earliest deadline among its requests (performance.now() ms), or Infinity; never later than the true one. */
+  /** The earliest deadline among its requests (`nowMs()`), or Infinity; never later than the true one. */
   readonly nextExpiry: number;
   /** Times out the requests due at `now` and sets `nextExpiry` anew. */
   expire(now: number): void;
@@ -33,14 +35,14 @@ export class RequestExpiry {
     if (this.timer) clearTimeout(this.timer);
     this.armedFor = at;
     // unref: a waiting request keeps its own socket referenced; this timer never holds a process.
-    this.timer = setTimeout(this.fire, Math.max(0, at - performance.now())).unref();
+    this.timer = setTimeout(this.fire, Math.max(0, at - nowMs())).unref();
   }
 
   private readonly fire = (): void => {
     this.timer = null;
     this.armedFor = Infinity;
     // The timer's clock may be a little behind this one: what is not due yet arms it again.
-    const now = performance.now();
+    const now = nowMs();
     let soonest = Infinity;
     for (const holder of this.holders) {
       if (holder.nextExpiry <= now) holder.expire(now);

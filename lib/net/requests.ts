@@ -1,3 +1,4 @@
+import { nowMs } from "../clock.js";
 import { BadMessageError, CancelledError, ConnectionLostError, TimeoutError } from "../errors.js";
 import type { CallStats } from "../metrics.js";
 import { encodeMessage } from "../wire/codec.js";
@@ -27,7 +28,7 @@ export interface Pending {
   reject: ((error: Error) => void) | undefined;
   what: string;
   timeoutMs: number;
-  /** When it times out (performance.now() ms), or Infinity. */
+  /** When it times out (`nowMs()`), or Infinity. */
   expiresAt: number;
   /** A request relayed unread: its answer goes here as the frame that came. */
   relay: RelayReceiver | undefined;
@@ -132,7 +133,7 @@ export class Requests implements Expiring {
   ): void {
     const id = this.nextId;
     this.nextId = id >= 0xffffffff ? 1 : id + 1;
-    const now = performance.now();
+    const now = nowMs();
     const startedAt = stats ? stats.begin(now) : 0;
     const expiresAt = timeoutMs > 0 ? now + timeoutMs : Infinity;
     if (expiresAt < this.nextExpiry) {

@@ -1,4 +1,5 @@
 import type { DirectCalls } from "../backplane/direct-calls.js";
+import { nowMs } from "../clock.js";
 import { ConnectionLostError } from "../errors.js";
 import { helloFrom, type Identity } from "../identity.js";
 import { debug } from "../log.js";
@@ -177,12 +178,12 @@ export class ServerLinks {
    * NATS did not take them.
    */
   private async reachOnNats(target: PoolServer): Promise<Connection | null> {
-    if (!target.nats || !this.parts.acrossSites.linkable || (this.offNats.get(target.id) ?? 0) > performance.now()) return null;
+    if (!target.nats || !this.parts.acrossSites.linkable || (this.offNats.get(target.id) ?? 0) > nowMs()) return null;
     try {
       return await this.dial(target);
     } catch (error) {
       debug("%s not on NATS from here (%s): through the gateways for %d s", describe(target), (error as Error).message, OFF_NATS_MS / 1000);
-      this.offNats.set(target.id, performance.now() + OFF_NATS_MS);
+      this.offNats.set(target.id, nowMs() + OFF_NATS_MS);
       return null;
     }
   }

@@ -1,7 +1,8 @@
 import net from "node:net";
-import tls from "node:tls";
+import type * as tls from "node:tls";
 import { NotTrustedError } from "../errors.js";
 import { errorToPayload } from "../wire/error-payload.js";
+import { nodeTls } from "../net/node-tls.js";
 import { refused } from "../net/trips.js";
 import { encodeMessage } from "../wire/codec.js";
 import { Kind } from "../wire/message.js";
@@ -34,7 +35,7 @@ const TLS_HANDSHAKE = 0x16;
 const contexts = new WeakMap<NetworkKey, tls.SecureContext>();
 function contextOf(key: NetworkKey): tls.SecureContext {
   let context = contexts.get(key);
-  if (!context) contexts.set(key, (context = tls.createSecureContext(PROTOCOL)));
+  if (!context) contexts.set(key, (context = nodeTls().createSecureContext(PROTOCOL)));
   return context;
 }
 
@@ -91,7 +92,7 @@ export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: numb
           return null;
         },
       };
-      const socket = new tls.TLSSocket(raw, options);
+      const socket = new (nodeTls().TLSSocket)(raw, options);
       socket.once("secure", () => {
         clearTimeout(timer);
         // What keeps a client without the key out is the handshake itself: this side has no
@@ -200,7 +201,7 @@ function dialWith(
     let connected = false;
     // Whether the server offered a certificate instead of the key (it does not hold it then).
     let certified = false;
-    const socket = tls.connect({
+    const socket = nodeTls().connect({
       host,
       port,
       ...PROTOCOL,

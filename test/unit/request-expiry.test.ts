@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, expect, test, vi } from "vitest";
+import { nowMs } from "../../lib/clock.js";
 import { RequestExpiry, type Expiring } from "../../lib/net/request-expiry.js";
 
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "hrtime"] });
 });
 afterEach(() => {
   vi.useRealTimers();
@@ -18,7 +19,7 @@ class Holder implements Expiring {
   constructor(private readonly expiry: RequestExpiry) {}
 
   add(name: string, ms: number): void {
-    const at = performance.now() + ms;
+    const at = nowMs() + ms;
     this.due.set(name, at);
     if (at < this.nextExpiry) {
       this.nextExpiry = at;
