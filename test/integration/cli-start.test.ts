@@ -19,6 +19,7 @@ let host: TestHost;
 beforeAll(async () => {
   host = await TestHost.start();
   await host.serve([ECHO]);
+  writeFileSync(join(host.dir, "argument.json"), '{"from":"a file"}\n');
 });
 afterAll(() => host.cleanup());
 
@@ -52,6 +53,8 @@ describe("bin/labc.js starts each command as dist/cli.js runs it", () => {
     ["typed arguments", ["call", "add", "1", "2"]],
     ["--json", ["call", "echo", '{"a":[1,true]}', "--json"]],
     ["an argument from stdin", ["call", "echo", "-"], "lines\nfrom stdin\n"],
+    ["an argument from a file", ["call", "echo", "@argument.json", "--json"]],
+    ["an argument file that is not there (exit 2)", ["call", "echo", "@nothere.json"]],
     ["too few arguments (exit 2)", ["call", "echo"]],
     ["no such function (exit 1)", ["call", "nosuch"]],
     ["a missing argument of the command (exit 2)", ["call"]],
@@ -78,6 +81,18 @@ describe("bin/labc.js starts each command as dist/cli.js runs it", () => {
     const expected = printed(await run(CLI_PATH, ["map", "echo", "items.txt", "--json"]));
     expect(expected).toMatchObject({ code: 0, stdout: '["a","b",3]\n' });
     expect(printed(await run(BIN, ["map", "echo", "items.txt", "--json"]))).toEqual(expected);
+  });
+
+  test("a call loads no Node module it does not use: TLS, fs/promises, perf_hooks, readline", async () => {
+    // Each costs the start of every call (docs/performance.md, the CLI's start, eighth session).
+    const preload = join(host.dir, "modules-loaded.cjs");
+    const list = join(host.dir, "modules-loaded.txt");
+    writeFileSync(preload, `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join("\\n")));\n`);
+    const child = spawn(process.execPath, ["--require", preload, BIN, "call", "echo", "hi"], { env: host.env, cwd: host.dir, stdio: ["ignore", "pipe", "pipe"] });
+    expect(await ranToEnd(child, "labc call echo hi", 20000)).toMatchObject({ code: 0, stdout: "hi\n" });
+    const loaded = readFileSync(list, "utf8").split("\n");
+    expect(loaded).toContain("NativeModule net");
+    expect(loaded.filter((name) => /^NativeModule (tls|_tls_wrap|fs\/promises|perf_hooks|readline)$/.test(name))).toEqual([]);
   });
 
   test("one cache per network command, in $XDG_CACHE_HOME/labc, none for the others", () => {
