@@ -24,6 +24,8 @@ const { outputFiles } = await build({
   // bundle, and `node dist/cli.js <command>` runs the same code from source-mapped chunks.
   minifyWhitespace: true,
   minifySyntax: true,
+  // Node prints the source line of an uncaught error: a line of the bundle, not all of it.
+  lineLimit: 160,
 });
 // A vm.Script cannot run import() without --experimental-vm-modules: bin/labc.js passes an
 // import of its own (the specifiers are absolute or packages, so bin/ resolves them as dist/ does).

@@ -18,10 +18,12 @@ export function labcCommand(commands: readonly ((cli: CAC) => void)[]): CAC {
   for (const register of commands) register(cli);
 
   // A reader that stops early (`labc subscribe 'lab.#' | head -3`) closes the pipe: that ends the
-  // command quietly, as it ends any program in a pipeline, rather than with a stack trace.
+  // command quietly, as it ends any program in a pipeline, rather than with a stack trace. Any
+  // other failure to write (a full disk) is one line and exit code 1.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code !== "EPIPE") throw error;
-    process.exit(0);
+    if (error.code === "EPIPE") process.exit(0);
+    process.stderr.write(`labc: cannot write the output: ${error.message}\n`);
+    process.exit(1);
   });
 
   cli.help();

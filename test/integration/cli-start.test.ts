@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cac } from "cac";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -92,7 +92,21 @@ describe("bin/labc.js starts each command as dist/cli.js runs it", () => {
     expect(await ranToEnd(child, "labc call echo hi", 20000)).toMatchObject({ code: 0, stdout: "hi\n" });
     const loaded = readFileSync(list, "utf8").split("\n");
     expect(loaded).toContain("NativeModule net");
-    expect(loaded.filter((name) => /^NativeModule (tls|_tls_wrap|fs\/promises|perf_hooks|readline)$/.test(name))).toEqual([]);
+    // By their internal names too: `require("node:fs").promises` loads internal/fs/promises only.
+    const unused = /^NativeModule (tls|_tls_wrap|fs\/promises|internal\/fs\/promises|perf_hooks|internal\/perf\/performance|readline|internal\/readline\/.*)$/;
+    expect(loaded.filter((name) => unused.test(name))).toEqual([]);
+  });
+
+  test("output that cannot be written (a full disk) is one line and exit code 1, from either entry", () => {
+    for (const entry of [BIN, CLI_PATH]) {
+      const full = openSync("/dev/full", "w");
+      try {
+        const ran = spawnSync(process.execPath, [entry, "call", "echo", "hi"], { env: host.env, cwd: host.dir, stdio: ["ignore", full, "pipe"], timeout: 20000 });
+        expect({ entry, code: ran.status, stderr: ran.stderr.toString() }).toEqual({ entry, code: 1, stderr: "labc: cannot write the output: ENOSPC: no space left on device, write\n" });
+      } finally {
+        closeSync(full);
+      }
+    }
   });
 
   test("one cache per network command, in $XDG_CACHE_HOME/labc, none for the others", () => {

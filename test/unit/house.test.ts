@@ -83,6 +83,13 @@ describe("the house", () => {
     expect(upward).toEqual([]);
   });
 
+  test("lib/ times deadlines and durations by one clock, lib/clock.ts (hooks.ts's documented startedAt aside)", () => {
+    // Mixed, they would expire every deadline at once: nowMs() counts from the boot, performance.now() from the start.
+    const code = (file: string) => readFileSync(join(ROOT, file), "utf8").replace(/\/\*[\s\S]*?\*\/|\/\/.*/g, "");
+    const other = files.filter((file) => file.startsWith("lib/") && file !== "lib/hooks.ts" && /\bperformance\.now\(/.test(code(file)));
+    expect(other).toEqual([]);
+  });
+
   test("the checks see the whole tree", () => {
     expect(files.length).toBeGreaterThan(50);
     expect(relative(ROOT, join(ROOT, "lib", "index.ts"))).toBe(join("lib", "index.ts"));
