@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from "node:crypto";
 import net from "node:net";
 import tls from "node:tls";
 import { readFileSync } from "node:fs";
@@ -68,6 +69,38 @@ export class HostilePeer {
       });
       socket.once("secureConnect", () => resolve(new HostilePeer(socket)));
       socket.once("error", reject);
+    });
+  }
+
+  /**
+   * On loopback with the local proof (docs/protocol.md#local-links), by hand: names `keyId` (16
+   * hex digits) and proves itself with `key` (the secret's local-proof key, or a guess). Says
+   * what the server answered, whether its proof was right for this connection, and the peer, its
+   * own proof sent, unless the server refused or closed at once. `localAddress` as for `connect`.
+   */
+  static localProof(port: number, host: string, keyId: string, key: Buffer, localAddress?: string): Promise<{ answer: Buffer; serverProved: boolean; peer?: HostilePeer }> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) });
+      const nonce = randomBytes(32);
+      let answer = Buffer.alloc(0);
+      const proof = (side: string, serverNonce: Buffer) => {
+        const tuple = `${socket.localAddress} ${socket.localPort} ${socket.remoteAddress} ${socket.remotePort}`;
+        return createHmac("sha256", key).update(`labc local 1 ${side} `).update(nonce).update(serverNonce).update(tuple).digest();
+      };
+      socket.once("error", reject);
+      socket.once("connect", () => socket.write(Buffer.concat([Buffer.from("LCL1"), Buffer.from(keyId, "hex"), nonce])));
+      socket.once("close", () => resolve({ answer, serverProved: false }));
+      const read = (chunk: Buffer) => {
+        answer = Buffer.concat([answer, chunk]);
+        if (answer.length < 68) return;
+        socket.removeListener("data", read);
+        socket.removeAllListeners("close");
+        const serverNonce = answer.subarray(4, 36);
+        const serverProved = proof("server", serverNonce).equals(answer.subarray(36, 68));
+        socket.write(proof("client", serverNonce));
+        resolve({ answer, serverProved, peer: new HostilePeer(socket) });
+      };
+      socket.on("data", read);
     });
   }
 

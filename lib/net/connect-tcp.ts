@@ -1,14 +1,18 @@
 import net from "node:net";
 import type { NetworkKey } from "../trust/network-key.js";
-import { dialSecure } from "../trust/tls-link.js";
+import { dialLocal, OlderPeer } from "../trust/local-proof.js";
+import { isLoopback } from "../trust/own-address.js";
+import { dialSecure, inKeyOrder, refusedKey } from "../trust/tls-link.js";
 import { ReadSlab } from "./read-slab.js";
 import { TcpTransport } from "./tcp-transport.js";
 
 /**
- * Connects to `host:port`; with the network's `key`, over TLS (lib/trust/tls-link.ts), and a
- * peer that cannot prove the same secret is refused with NotTrustedError.
+ * Connects to `host:port`; with the network's `key`, over TLS (lib/trust/tls-link.ts), or with
+ * the local proof when `host` is a loopback address (lib/trust/local-proof.ts), and a peer that
+ * cannot prove the same secret is refused with NotTrustedError.
  */
 export function connectTcp(host: string, port: number, timeoutMs = 2000, key?: NetworkKey): Promise<TcpTransport> {
+  if (key && isLoopback(host)) return connectLocal(host, port, timeoutMs, key);
   const slab = new ReadSlab();
   if (key) return dialSecure(host, port, key, timeoutMs, slab.options).then((socket) => new TcpTransport(socket, slab));
   return new Promise((resolve, reject) => {
@@ -27,4 +31,17 @@ export function connectTcp(host: string, port: number, timeoutMs = 2000, key?: N
       reject(error);
     });
   });
+}
+
+/** A process of this host, by the local proof; over TLS when it is a labc from before the proof, which closes at once. */
+async function connectLocal(host: string, port: number, timeoutMs: number, key: NetworkKey): Promise<TcpTransport> {
+  const where = `${host}:${port}`;
+  try {
+    const { socket, slab } = await inKeyOrder(key, (offered) => dialLocal(host, port, offered, timeoutMs, () => refusedKey(key, where, offered)));
+    return new TcpTransport(socket, slab);
+  } catch (error) {
+    if (!(error instanceof OlderPeer)) throw error;
+    const slab = new ReadSlab();
+    return new TcpTransport(await dialSecure(host, port, key, timeoutMs, slab.options), slab);
+  }
 }

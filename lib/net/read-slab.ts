@@ -34,6 +34,15 @@ export class ReadSlab {
     },
   };
 
+  /**
+   * Takes reads back from a receiver that read the start of the stream (a link's local proof),
+   * with `rest`, what came after its part: the next `deliverTo` gets that first.
+   */
+  takeBack(rest: Buffer): void {
+    this.receiver = null;
+    this.early = rest.length > 0 ? [rest] : [];
+  }
+
   deliverTo(receiver: (chunk: Buffer) => void): void {
     this.receiver = receiver;
     const early = this.early ?? [];

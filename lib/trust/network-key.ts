@@ -13,9 +13,12 @@ class SecretKeys {
   readonly identity: string;
   readonly httpToken: string;
   readonly announcementKey: Buffer;
+  /** What a link between two processes of this host proves instead of TLS (lib/trust/local-proof.ts). */
+  readonly localKey: Buffer;
 
   constructor(readonly secret: Buffer) {
     this.psk = derive(secret, "tls psk");
+    this.localKey = derive(secret, "local proof");
     this.announcementKey = derive(secret, "announcement mac");
     this.id = derive(secret, "key id", 8).toString("hex");
     this.identity = `labc1 ${this.id}`;
@@ -26,6 +29,9 @@ class SecretKeys {
     return createHmac("sha256", this.announcementKey).update(text).digest().subarray(0, 16).toString("base64url");
   }
 }
+
+/** What a dial offers of one secret: its TLS identity and PSK, or its local-proof key. */
+export type OfferedKey = Pick<SecretKeys, "psk" | "identity" | "id" | "localKey">;
 
 /** A rotation this key takes part in: the next secret's keys, and until when the old one still counts. */
 interface Rotation {
@@ -128,8 +134,16 @@ export class NetworkKey {
     return undefined;
   }
 
+  /** The local-proof key of a key id (16 hex digits), if it names one of the secrets in force. */
+  localKeyFor(keyId: string): Buffer | undefined {
+    const current = this.settled();
+    if (keyId === current.id) return current.localKey;
+    if (this.rotation && keyId === this.rotation.next.id) return this.rotation.next.localKey;
+    return undefined;
+  }
+
   /** The keys a dial tries, in order: the next first during a rotation, then the current. */
-  dialOrder(): { psk: Buffer; identity: string; id: string }[] {
+  dialOrder(): OfferedKey[] {
     const current = this.settled();
     return this.rotation ? [this.rotation.next, current] : [current];
   }

@@ -10,6 +10,12 @@ function plain(address: string): string {
   return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
 
+/** Whether `address` (as the kernel reports a socket's: "127.0.0.1", "::ffff:127.0.0.1", "::1") is a loopback address. */
+export function isLoopback(address: string): boolean {
+  const bare = plain(address);
+  return bare.startsWith("127.") || bare === "::1";
+}
+
 /**
  * Whether a connection from `remote` ("10.0.0.2:41234") comes from a process of this host: from
  * a loopback address or from one of this host's own interface addresses. The address is what
@@ -17,7 +23,7 @@ function plain(address: string): string {
  */
 export function fromOwnHost(remote: string): boolean {
   const address = plain(remote.replace(/:\d+$/, ""));
-  if (address.startsWith("127.") || address === "::1") return true;
+  if (isLoopback(address)) return true;
   const now = Date.now();
   if (now - readAt > REFRESH_MS || !known.has(address)) {
     // Read again when stale, and before saying no: an address just added is not missed.

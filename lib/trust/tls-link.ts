@@ -6,7 +6,8 @@ import { nodeTls } from "../net/node-tls.js";
 import { refused } from "../net/trips.js";
 import { encodeMessage } from "../wire/codec.js";
 import { Kind } from "../wire/message.js";
-import type { NetworkKey } from "./network-key.js";
+import { LOCAL_MAGIC, proveAccepted } from "./local-proof.js";
+import type { NetworkKey, OfferedKey } from "./network-key.js";
 
 /**
  * TLS 1.3 with the network's pre-shared key (psk_dhe_ke: an X25519 exchange on every handshake,
@@ -45,10 +46,11 @@ function addressOf(socket: net.Socket): string {
 
 /**
  * Secures a connection this process accepted: resolves with the TLS socket once the peer proved
- * it holds the network secret, or resolves null (the socket destroyed, the refusal logged) when
- * it did not, or did not finish within `timeoutMs`.
+ * it holds the network secret (or with the plain socket, when a process of this host proved it on
+ * loopback: lib/trust/local-proof.ts), or resolves null (the socket destroyed, the refusal
+ * logged) when it did not, or did not finish within `timeoutMs`.
  */
-export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: number): Promise<tls.TLSSocket | null> {
+export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: number): Promise<net.Socket | null> {
   return new Promise((resolve) => {
     const from = addressOf(raw);
     const refuse = (why: string, answered = false) => {
@@ -67,12 +69,20 @@ export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: numb
     });
     raw.once("data", (first: Buffer) => {
       raw.pause();
+      if (first[0] === LOCAL_MAGIC[0]) {
+        void proveAccepted(raw, first, key, (keyId) => unknownKey(key, keyId)).then((refusal) => {
+          clearTimeout(timer);
+          if (refusal) return refuse(refusal.why, refusal.answered);
+          if (!raw.destroyed) resolve(raw);
+        });
+        return;
+      }
       if (first[0] !== TLS_HANDSHAKE) {
         clearTimeout(timer);
         return refuse("it speaks labc without TLS: it has no network secret", answerPlainPeer(raw, first));
       }
       raw.unshift(first);
-      let unknownKey: string | undefined;
+      let unknownKeyId: string | undefined;
       // Set when this handshake took our key: the only way a link opens (see "secure" below).
       let tookKey = false;
       // Node takes `pskCallback` on a server-side TLSSocket; its types list it for servers only.
@@ -88,7 +98,7 @@ export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: numb
             return psk;
           }
           // The handshake fails without a key, and the peer is told so by a TLS alert.
-          unknownKey = identity.replace(/^labc1 /, "");
+          unknownKeyId = identity.replace(/^labc1 /, "");
           return null;
         },
       };
@@ -113,13 +123,18 @@ export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: numb
       socket.once("error", (error) => {
         clearTimeout(timer);
         refuse(
-          unknownKey === undefined
+          unknownKeyId === undefined
             ? `TLS handshake failed (${(error as NodeJS.ErrnoException).code ?? error.message})`
-            : missedRotation(key, unknownKey) ?? `it has another network secret (key id ${unknownKey}; ours is ${key.id})`,
+            : unknownKey(key, unknownKeyId),
         );
       });
     });
   });
+}
+
+/** Why a peer that named a key id not ours is refused. */
+function unknownKey(key: NetworkKey, keyId: string): string {
+  return missedRotation(key, keyId) ?? `it has another network secret (key id ${keyId}; ours is ${key.id})`;
 }
 
 /** Why a peer with the secret a rotation retired is refused, and how it catches up; else undefined. */
@@ -168,16 +183,27 @@ function peerCertified(socket: tls.TLSSocket): boolean {
  * otherwise). Failures of the handshake reject with NotTrustedError; failures to connect at all
  * reject with the socket's own error, as a plain dial does.
  */
-export async function dialSecure(host: string, port: number, key: NetworkKey, timeoutMs: number, onread?: net.OnReadOpts): Promise<tls.TLSSocket> {
-  // During a rotation the next secret goes first; a peer that has not learned it yet refuses
-  // it, and the current one is offered on a new connection.
+export function dialSecure(host: string, port: number, key: NetworkKey, timeoutMs: number, onread?: net.OnReadOpts): Promise<tls.TLSSocket> {
+  return inKeyOrder(key, (offered) => dialWith(host, port, key, offered, timeoutMs, onread));
+}
+
+/**
+ * Proves the keys of a dial in turn: during a rotation the next secret goes first; a peer that
+ * has not learned it yet refuses it, and the current one is offered on a new connection.
+ */
+export async function inKeyOrder<T>(key: NetworkKey, attempt: (offered: OfferedKey) => Promise<T>): Promise<T> {
   const [first, ...rest] = key.dialOrder();
   try {
-    return await dialWith(host, port, key, first!, timeoutMs, onread);
+    return await attempt(first!);
   } catch (error) {
     if (rest.length === 0 || !(error instanceof NotTrustedError) || !REFUSED_KEY.test(error.message)) throw error;
-    return dialWith(host, port, key, rest[0]!, timeoutMs, onread);
+    return attempt(rest[0]!);
   }
+}
+
+/** A refusal of the key offered, as a server that does not hold it answers. */
+export function refusedKey(key: NetworkKey, where: string, offered: OfferedKey, cause?: unknown): NotTrustedError {
+  return new NotTrustedError(where, `refused our network secret (key id ${offered.id}): it has another one${key.nextId ? "" : ` (${CATCH_UP})`}`, cause);
 }
 
 /** How a refusal of our key reads (a peer with another secret, or without the next one yet). */
@@ -192,7 +218,7 @@ function dialWith(
   host: string,
   port: number,
   key: NetworkKey,
-  offered: { psk: Buffer; identity: string; id: string },
+  offered: OfferedKey,
   timeoutMs: number,
   onread?: net.OnReadOpts,
 ): Promise<tls.TLSSocket> {
@@ -241,10 +267,9 @@ function dialWith(
       socket.destroy();
       if (!connected) return reject(error);
       const code = error.code ?? "";
+      if (!certified && !X509_FAILURE.test(code) && /ALERT|DECRYPT|BAD_RECORD_MAC/.test(code)) return reject(refusedKey(key, where, offered, error));
       const why = certified || X509_FAILURE.test(code)
         ? CERTIFICATE
-        : /ALERT|DECRYPT|BAD_RECORD_MAC/.test(code)
-        ? `refused our network secret (key id ${offered.id}): it has another one${key.nextId ? "" : ` (${CATCH_UP})`}`
         : /WRONG_VERSION|PACKET_LENGTH|RECORD_LAYER/.test(code)
           ? "answered without TLS: it has no network secret, and this process has one"
           : "closed the connection during the TLS handshake: it has no network secret, or another one";

@@ -1,4 +1,5 @@
-"""Opening a connection: TCP, then the network's TLS when a secret is set (docs/protocol.md#secured-links)."""
+"""Opening a connection: TCP, then the network's TLS when a secret is set (docs/protocol.md#secured-links),
+or the local proof when the address is this host's loopback (docs/protocol.md#local-links)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 import socket
 from typing import Optional, Union
 
+from . import local_proof
 from .errors import NotTrustedError
 from .rotation import KeyRing, key_ring
 from .tls import client_side
@@ -18,9 +20,11 @@ def dial(address: str, port: int, timeout: float, secret: Union[str, KeyRing, No
     """A connected socket (blocking, with TCP_NODELAY), secured when ``secret`` is set (a text,
     or the KeyRing of a config: rotation.keys_of).
 
-    During a rotation of the secret the next one is offered first; a peer that refuses it (it has
-    not learned it yet) gets the current one, on a new connection (lib/trust/tls-link.ts does the same).
-    Raises OSError when nothing listens, NotTrustedError when the TLS handshake fails.
+    A process of this host (a loopback ``address``) is dialed with the local proof, which needs no
+    TLS (a labc from before it, which closes at once, is dialed again with TLS). During a rotation
+    of the secret the next one is offered first; a peer that refuses it (it has not learned it
+    yet) gets the current one, on a new connection (lib/net/connect-tcp.ts does the same).
+    Raises OSError when nothing listens, NotTrustedError when the proof or the TLS handshake fails.
     """
     keys = key_ring(secret) if isinstance(secret, str) and secret else secret or None
     if keys is not None:
@@ -32,6 +36,12 @@ def dial(address: str, port: int, timeout: float, secret: Union[str, KeyRing, No
         if key is None:
             return sock
         try:
+            if local_proof.is_loopback(address):
+                try:
+                    return local_proof.client_side(sock, key, f"{address}:{port}")
+                except local_proof.OlderPeer:
+                    sock = socket.create_connection((address, port), timeout=timeout)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return client_side(sock, key, f"{address}:{port}")
         except NotTrustedError as error:
             sock.close()

@@ -1,17 +1,15 @@
 """Links secured with the network's secret: TLS 1.3 with an external pre-shared key, as
 docs/protocol.md#secured-links says (and lib/trust/tls-link.ts does on the TypeScript side).
 
-The keys come from the secret by HKDF-SHA256 (written here with the standard library's ``hmac``
-and ``hashlib``); the handshake is OpenSSL's, reached through ``ssl``'s PSK callbacks, which
-Python has from 3.13 (``SSLContext.set_psk_client_callback``). On an older Python a network with
-a secret cannot be joined, and the error says so: there is no other way in through ``ssl``.
+The keys come from the secret (secret.py); the handshake is OpenSSL's, reached through ``ssl``'s
+PSK callbacks, which Python has from 3.13 (``SSLContext.set_psk_client_callback``). On an older
+Python a link to another host cannot be secured, and the error says so: there is no other way in
+through ``ssl``. Links between processes of one host need no TLS (local_proof.py): a server here
+takes them, and a challenge, before it asks for TLS.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 import select
 import socket
@@ -20,11 +18,11 @@ import sys
 import time
 from typing import Any, Callable, Dict, Optional
 
+from . import local_proof
 from .errors import ConfigError, LabcError, NotTrustedError
+from .secret import NetworkKey, PREFIX, hkdf_sha256, network_key, parse_secret, secret_problem  # noqa: F401 (tls.X as before)
 from .tls_socket import TlsSocket, use_tls_socket, wrap
 
-PREFIX = "labc1_"
-_FORMAT = re.compile(r"^labc1_[A-Za-z0-9_-]{43}$")
 #: The suites a PSK of SHA-256 can be used with (OpenSSL offers an external PSK under those alone).
 CIPHERS = ("TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256")
 #: How long a client's handshake may take when its socket has no timeout.
@@ -32,83 +30,6 @@ HANDSHAKE_S = 10.0
 #: The first byte of a TLS record that carries a handshake (a ClientHello).
 _TLS_HANDSHAKE = 0x16
 _CERTIFICATE = "presented a certificate instead of the network key: it does not hold the secret"
-
-
-def hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
-    """HKDF (RFC 5869) with SHA-256: extract, then expand to ``length`` bytes."""
-    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
-    out, block, counter = b"", b"", 1
-    while len(out) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        out += block
-        counter += 1
-    return out[:length]
-
-
-def secret_problem(text: object) -> str:
-    """What is wrong with a text that is not a secret, without repeating any of it (a near miss is
-    nearly the secret): lengths and kinds of characters only, as lib/trust/secret.ts says them."""
-    unrepeated = "; it is not repeated here"
-    if not isinstance(text, str):
-        return f"it is a {type(text).__name__}, not a text{unrepeated}"
-    text = text.strip()
-    if not text:
-        return "it is empty"
-    body_length = 43
-    problems = []
-    prefixed = text.startswith(PREFIX)
-    if not prefixed:
-        at = text.find(PREFIX)
-        problems.append(f"it does not start with {PREFIX}" + (f" ({at} other characters come before it)" if at > 0 else ""))
-        if len(text) != len(PREFIX) + body_length:
-            problems.append(f"it has {len(text)} characters where a secret has {len(PREFIX) + body_length}")
-    elif len(text) != len(PREFIX) + body_length:
-        problems.append(f"it has {len(text) - len(PREFIX)} characters after {PREFIX} where a secret has {body_length}")
-    strange = [c for c in (text[len(PREFIX):] if prefixed else text) if not re.match(r"[A-Za-z0-9_-]", c)]
-    if strange:
-        kinds = []
-        for c in strange:
-            kind = ("spaces or line breaks" if c.isspace() else "quotes" if c in "\"'`" else "+, / or = of plain base64 where a secret is base64url"
-                    if c in "+/=" else "non-ASCII characters" if not 0x20 <= ord(c) <= 0x7E else "punctuation")
-            if kind not in kinds:
-                kinds.append(kind)
-        problems.append(f"{len(strange)} of its characters are not letters, digits, - or _ ({'; '.join(kinds)})")
-    return ("; ".join(problems) or f"it is not {PREFIX} and {body_length} letters, digits, - or _") + unrepeated
-
-
-def parse_secret(text: str) -> bytes:
-    """The secret's 32 bytes, or a ConfigError naming ``network.secret`` and what is wrong (never the text)."""
-    trimmed = text.strip() if isinstance(text, str) else text
-    if not isinstance(trimmed, str) or not _FORMAT.match(trimmed):
-        raise ConfigError(f"network.secret: not a labc network secret (make one with `labc secret new`, copy it whole): {secret_problem(text)}",
-                          data={"key": "network.secret"})
-    return base64.urlsafe_b64decode(trimmed[len(PREFIX):] + "=")
-
-
-class NetworkKey:
-    """What a secret gives a link: the PSK, and the key id that names it (in the clear) and tells
-    two secrets apart in messages without saying anything about either."""
-
-    __slots__ = ("psk", "id", "identity")
-
-    def __init__(self, secret: str) -> None:
-        raw = parse_secret(secret)
-        self.psk = hkdf_sha256(raw, b"labc network", b"tls psk", 32)
-        self.id = hkdf_sha256(raw, b"labc network", b"key id", 8).hex()
-        self.identity = f"labc1 {self.id}"
-
-    def psk_for(self, identity: Optional[str]) -> Optional[bytes]:
-        return self.psk if identity == self.identity else None
-
-
-_keys: Dict[str, NetworkKey] = {}
-
-
-def network_key(secret: str) -> NetworkKey:
-    key = _keys.get(secret)
-    if key is None:
-        key = _keys[secret] = NetworkKey(secret)
-    return key
 
 
 def supported() -> Optional[str]:
@@ -279,15 +200,20 @@ def _client_failure(error: ssl.SSLError, key: NetworkKey) -> str:
     return f"the TLS handshake failed ({error.reason or error}): it has no network secret, or another one"
 
 
-def server_side(sock: socket.socket, secret: Any, timeout: float) -> TlsSocket:
+def server_side(sock: socket.socket, secret: Any, timeout: float) -> socket.socket:
     """Secures a socket this process accepted: a TLS socket once the peer proved the network key
     (of ``secret``, or either key of a rotation.KeyRing's during a rotation), within ``timeout``
-    seconds in all. A peer that does not (another secret, none, a resumed
+    seconds in all; the plain socket when a process of this host proved it on loopback
+    (local_proof.py, which needs no TLS). A peer that does not (another secret, none, a resumed
     session, a certificate) gets NotTrustedError naming its address; one speaking plain labc
     that sent a ``hello`` with an id is first answered why, in plain frames. The socket is closed
     when this raises.
     """
-    key = _key_or_close(sock, secret)
+    try:
+        key = network_key(secret) if isinstance(secret, str) else secret
+    except LabcError:
+        sock.close()
+        raise
     address = _address(sock.getpeername)
     deadline = time.monotonic() + timeout
     sock.setblocking(False)
@@ -295,9 +221,13 @@ def server_side(sock: socket.socket, secret: Any, timeout: float) -> TlsSocket:
         first = _peek(sock, deadline)
         if not first:
             raise NotTrustedError(f"{address}: closed before a TLS handshake", data={"address": address})
+        if first == local_proof.MAGIC[:1]:
+            keys = key.dial_order() if hasattr(key, "dial_order") else [key]
+            return local_proof.server_side(sock, keys, address, deadline, lambda key_id: _unknown_key(key, key_id))
         if first[0] != _TLS_HANDSHAKE:
             _answer_plain_peer(sock, deadline)
             raise NotTrustedError(f"{address}: it speaks labc without TLS: it has no network secret", data={"address": address})
+        require_support()
     except socket.timeout as error:
         sock.close()
         raise NotTrustedError(f"{address}: no TLS handshake within {timeout:g} s", data={"address": address}) from error
@@ -327,7 +257,7 @@ def server_side(sock: socket.socket, secret: Any, timeout: float) -> TlsSocket:
     except (ssl.SSLError, OSError, EOFError) as error:
         tls.close()
         if unknown[0] is not None:
-            why = f"it has another network secret (key id {unknown[0]}; ours is {key.id})"
+            why = _unknown_key(key, unknown[0])
         elif isinstance(error, socket.timeout):
             why = f"no TLS handshake within {timeout:g} s"
         else:
@@ -338,6 +268,11 @@ def server_side(sock: socket.socket, secret: Any, timeout: float) -> TlsSocket:
         raise
     _close_unless_proved(tls, address, _check(tls) if took[0] else "it completed a TLS handshake without our network key")
     return tls
+
+
+def _unknown_key(key: Any, key_id: str) -> str:
+    """Why a peer that named a key id not ours is refused."""
+    return f"it has another network secret (key id {key_id}; ours is {key.id})"
 
 
 def _address(get: Callable[[], object]) -> str:

@@ -1,6 +1,7 @@
 """Secured links (labc/tls.py, docs/protocol.md#secured-links): the keys a secret gives, pinned
-to what the TypeScript side derives; the error on a Python without TLS-PSK; and, on Python 3.13
-or newer, real handshakes with a TypeScript router and server, and between Python processes."""
+to what the TypeScript side derives; the error on a Python without TLS-PSK; with a TypeScript
+router and server, links on one host (the local proof, any Python); and, on Python 3.13 or newer,
+real handshakes with them, and between Python processes."""
 
 import os
 import re
@@ -20,7 +21,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 sys.path.insert(0, os.path.join(REPO, "clients", "python"))
 
 import labc  # noqa: E402
-from labc import tls  # noqa: E402
+from labc import local_proof, tls  # noqa: E402
 from labc.errors import ConfigError, NotTrustedError  # noqa: E402
 from labc.frames import FrameReader, Kind, encode  # noqa: E402
 
@@ -95,6 +96,7 @@ class OlderPython(unittest.TestCase):
                     if side == "client":
                         tls.client_side(left, SECRET, "127.0.0.1:1")
                     else:
+                        right.sendall(b"\x16\x03\x01")  # a TLS ClientHello begins (a local proof would not need TLS)
                         tls.server_side(left, SECRET, 1.0)
                 error = raised.exception
                 # LABC_CONFIG: no peer is at fault and no secret is wrong; this process's setup is.
@@ -105,18 +107,6 @@ class OlderPython(unittest.TestCase):
                 self.assertIn(f"this is Python {version}", str(error))
                 self.assertNotIn(SECRET, str(error))
                 self.assertEqual(left.fileno(), -1)
-
-    def test_a_runtime_with_a_secret_fails_at_its_first_call_with_that_error(self):
-        # Something listens on the root port (so that no router is started): the link's dial
-        # connects, and securing it is what fails.
-        with socket.socket() as busy:
-            busy.bind(("127.0.0.1", 0))
-            busy.listen(1)
-            with labc.Runtime({"network.secret": SECRET, "router.port": busy.getsockname()[1]}) as rt:
-                with self.assertRaises(ConfigError) as raised:
-                    rt.call("echo", "x")
-        self.assertIn("secured links need Python 3.13 or newer", str(raised.exception))
-
 
 def listener():
     server = socket.socket()
@@ -257,9 +247,10 @@ class PythonHandshakes(unittest.TestCase):
         self.assertIn("no TLS handshake within 0.3 s", str(raised.exception))
 
 
-@unittest.skipUnless(HAS_PSK, WHY_SKIPPED)
 class WithTypeScript(unittest.TestCase):
-    """A TypeScript router and echo server with the secret; Python calls them, serves to them."""
+    """A TypeScript router and echo server with the secret; Python calls them, serves to them. On
+    one host every link is proved by the local proof (labc/local_proof.py), on any Python; TLS on
+    loopback, which a server still takes, needs Python 3.13."""
 
     @classmethod
     def setUpClass(cls):
@@ -302,17 +293,30 @@ class WithTypeScript(unittest.TestCase):
     def cli(self, *args, **env):
         return subprocess.run(["node", CLI, *args], capture_output=True, text=True, timeout=30, cwd=self.dir, env=dict(os.environ, **env))
 
-    def test_python_calls_typescript_over_tls(self):
+    def test_python_calls_typescript_on_this_host_with_the_local_proof(self):
         with labc.Runtime() as rt:
-            self.assertEqual(rt.call("echo", "over TLS"), "over TLS")
-            self.assertIsInstance(rt.link.connection.sock, ssl.SSLSocket)
+            self.assertEqual(rt.call("echo", "proved"), "proved")
+            # Plain sockets: the router and the server proved the secret without TLS.
+            self.assertNotIsInstance(rt.link.connection.sock, ssl.SSLSocket)
             (link,) = rt.links.connections()
-            self.assertIsInstance(link.sock, ssl.SSLSocket)
-            self.assertTrue(link.sock.session_reused)
+            self.assertNotIsInstance(link.sock, ssl.SSLSocket)
             self.assertEqual(rt.call_with("add", [2, 3]), 5)
             self.assertEqual(rt.call("echo", b"\x00" * 100_000), b"\x00" * 100_000)
 
-    def test_asyncio_over_tls(self):
+    @unittest.skipUnless(HAS_PSK, WHY_SKIPPED)
+    def test_tls_to_the_typescript_router_on_loopback_is_still_taken(self):
+        port = int(os.environ["LABC_ROUTER_PORT"])
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with tls.client_side(client, SECRET, f"127.0.0.1:{port}") as secured:
+            self.assertTrue(secured.session_reused)
+            secured.sendall(encode(Kind.HELLO, 1, {"v": 1, "role": "client", "id": "py-tls", "pid": os.getpid(), "host": "h", "hostId": "h"}))
+            reader = FrameReader(1 << 20)
+            while True:
+                frames = reader.feed(secured.recv(65536))
+                if any(frame[0] == Kind.REP and frame[2] == 1 for frame in frames):
+                    break
+
+    def test_asyncio_with_the_secret(self):
         import asyncio
 
         import labc.aio
@@ -325,7 +329,7 @@ class WithTypeScript(unittest.TestCase):
             echoed, items, reached = asyncio.run(main(labc.aio.AioRuntime(rt)))
         self.assertEqual((echoed, items, reached), (list(range(200)), ["one value"], 1))
 
-    def test_typescript_and_python_call_a_python_server_over_tls(self):
+    def test_typescript_and_python_call_a_python_server_with_the_secret(self):
         with labc.Runtime() as server:
             server.add_function(lambda a, b: a * b, {}, name="py_tls_times")
             server.serve(block=False)
@@ -334,7 +338,7 @@ class WithTypeScript(unittest.TestCase):
             with labc.Runtime() as caller:
                 self.assertEqual(caller.call("py_tls_times", 3, 4), 12)
                 (link,) = [c for c in caller.links.connections() if "py-" in c.label]
-                self.assertIsInstance(link.sock, ssl.SSLSocket)
+                self.assertNotIsInstance(link.sock, ssl.SSLSocket)
 
     def test_another_secret_is_refused_naming_the_router(self):
         with labc.Runtime({"network.secret": OTHER}) as rt:
@@ -350,10 +354,15 @@ class WithTypeScript(unittest.TestCase):
             done = self.cli("call", "py_tls_guarded", LABC_SECRET=OTHER)
             self.assertNotEqual(done.returncode, 0)
             self.assertIn("LABC_NOT_TRUSTED", done.stderr)
-            # Its own port refuses too (the router refused first, above).
+            # Its own port refuses too (the router refused first, above), the local proof and TLS.
             client = socket.create_connection(("127.0.0.1", port), timeout=5)
-            with self.assertRaises(NotTrustedError):
-                tls.client_side(client, OTHER, f"127.0.0.1:{port}")
+            with self.assertRaises(NotTrustedError) as raised:
+                local_proof.client_side(client, tls.network_key(OTHER), f"127.0.0.1:{port}")
+            self.assertIn("refused our network secret (key id 95f588bf07d96e86)", str(raised.exception))
+            if HAS_PSK:
+                client = socket.create_connection(("127.0.0.1", port), timeout=5)
+                with self.assertRaises(NotTrustedError):
+                    tls.client_side(client, OTHER, f"127.0.0.1:{port}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,196 @@
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import net from "node:net";
+import { NotTrustedError } from "../errors.js";
+import { ReadSlab } from "../net/read-slab.js";
+import type { NetworkKey, OfferedKey } from "./network-key.js";
+import { isLoopback } from "./own-address.js";
+
+/**
+ * A link between two processes of one host, in a network with a secret: each proves the secret
+ * by an answer to the other's challenge, bound to the connection's two loopback addresses and
+ * ports, and frames then travel as they do without a secret (docs/protocol.md#local-links).
+ *
+ * Why not TLS here: on loopback the kernel alone carries the bytes, and only root can read or
+ * inject them (root has the secret anyway), so TLS would buy nothing but its cost, a quarter of a
+ * lone call's round trip (docs/performance.md). What TLS still gives, proof of the secret both
+ * ways, this does: HMAC-SHA256 under a key of its own from the secret, over fresh nonces of both
+ * sides and the 4-tuple. The tuple is what a man in the middle cannot forward: a process that took
+ * a dead server's port, or the router's, and relayed the challenges to the real one, would be
+ * proving a connection other than its own.
+ */
+export const LOCAL_MAGIC = Buffer.from("LCL1", "latin1");
+/** The server's answer to a key id it does not hold, before it closes. */
+export const LOCAL_REFUSED = Buffer.from("LCLX", "latin1");
+const NONCE = 32;
+const KEY_ID = 8;
+const MAC = 32;
+/** magic, key id, client nonce */
+const CHALLENGE = LOCAL_MAGIC.length + KEY_ID + NONCE;
+/** magic, server nonce, server's proof */
+const ANSWER = LOCAL_MAGIC.length + NONCE + MAC;
+
+/** The connection as both sides write it: "client-address client-port server-address server-port". */
+function binding(client: [string, number], server: [string, number]): string {
+  const plain = (address: string) => address.replace(/^::ffff:/, "");
+  return `${plain(client[0])} ${client[1]} ${plain(server[0])} ${server[1]}`;
+}
+
+/** One side's proof: HMAC-SHA256 under the local key of "labc local 1 client " or "... server ", both nonces and the binding. */
+export function localProof(localKey: Buffer, side: "client" | "server", clientNonce: Buffer, serverNonce: Buffer, tuple: string): Buffer {
+  return createHmac("sha256", localKey).update(`labc local 1 ${side} `, "latin1").update(clientNonce).update(serverNonce).update(tuple, "latin1").digest();
+}
+
+function sameProof(given: Buffer, expected: Buffer): boolean {
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** Whether both ends of `socket` are loopback addresses: a link between two processes of this host. */
+export function onLoopback(socket: net.Socket): boolean {
+  return isLoopback(socket.remoteAddress ?? "") && isLoopback(socket.localAddress ?? "");
+}
+
+/** Reads of a link's first bytes, handed out in parts of the lengths asked. */
+class FirstBytes {
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private wanted: { bytes: number; take: (part: Buffer) => void } | null = null;
+
+  readonly add = (chunk: Buffer): void => {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+    this.hand();
+  };
+
+  next(bytes: number): Promise<Buffer> {
+    return new Promise((take) => {
+      this.wanted = { bytes, take };
+      this.hand();
+    });
+  }
+
+  /** What came after the parts handed out (frames sent right after the proof). */
+  rest(): Buffer {
+    return Buffer.concat(this.chunks, this.length);
+  }
+
+  get received(): number {
+    return this.length;
+  }
+
+  private hand(): void {
+    const wanted = this.wanted;
+    if (!wanted || this.length < wanted.bytes) return;
+    this.wanted = null;
+    const all = Buffer.concat(this.chunks, this.length);
+    this.chunks = [all.subarray(wanted.bytes)];
+    this.length -= wanted.bytes;
+    wanted.take(all.subarray(0, wanted.bytes));
+  }
+}
+
+/**
+ * The accepting side, once the first read started with LOCAL_MAGIC: resolves null when the peer
+ * proved the secret (the socket paused, what it sent after the proof put back to be read), or why
+ * it is refused, and whether it was answered first (the caller closes it).
+ */
+export async function proveAccepted(
+  raw: net.Socket,
+  first: Buffer,
+  key: NetworkKey,
+  /** Why a key id that is not ours is refused (another secret, or one a rotation retired). */
+  unknownKey: (keyId: string) => string,
+): Promise<{ why: string; answered: boolean } | null> {
+  if (!onLoopback(raw)) {
+    return { why: `it offered the local proof from ${raw.remoteAddress}, not from this host's loopback: links from other hosts take TLS`, answered: false };
+  }
+  const reads = new FirstBytes();
+  reads.add(first);
+  raw.on("data", reads.add);
+  raw.resume();
+  try {
+    const challenge = await reads.next(CHALLENGE);
+    if (!challenge.subarray(0, LOCAL_MAGIC.length).equals(LOCAL_MAGIC)) return { why: "it sent a malformed local proof", answered: false };
+    const keyId = challenge.subarray(LOCAL_MAGIC.length, LOCAL_MAGIC.length + KEY_ID).toString("hex");
+    const localKey = key.localKeyFor(keyId);
+    if (!localKey) {
+      raw.end(LOCAL_REFUSED);
+      return { why: unknownKey(keyId), answered: true };
+    }
+    const clientNonce = challenge.subarray(LOCAL_MAGIC.length + KEY_ID);
+    const serverNonce = randomBytes(NONCE);
+    const tuple = binding([raw.remoteAddress!, raw.remotePort!], [raw.localAddress!, raw.localPort!]);
+    raw.write(Buffer.concat([LOCAL_MAGIC, serverNonce, localProof(localKey, "server", clientNonce, serverNonce, tuple)]));
+    const given = await reads.next(MAC);
+    if (!sameProof(given, localProof(localKey, "client", clientNonce, serverNonce, tuple))) {
+      return { why: "its local proof of the network secret was wrong: it does not hold the secret", answered: false };
+    }
+    return null;
+  } finally {
+    raw.pause();
+    raw.removeListener("data", reads.add);
+    const rest = reads.rest();
+    if (rest.length > 0) raw.unshift(rest);
+  }
+}
+
+
+/**
+ * Dials a process of this host at a loopback `host` and proves `offered` to it (it proves it
+ * back, or the link is refused): resolves with the socket and the slab it reads into. Rejects
+ * with the socket's own error when nothing listens, NotTrustedError when a proof fails, and with
+ * `OlderPeer` when the peer closed without a word (a labc that takes TLS only).
+ */
+export function dialLocal(host: string, port: number, offered: OfferedKey, timeoutMs: number, refusedKey: () => NotTrustedError): Promise<{ socket: net.Socket; slab: ReadSlab }> {
+  return new Promise((resolve, reject) => {
+    const where = `${host}:${port}`;
+    const slab = new ReadSlab();
+    const reads = new FirstBytes();
+    const socket = net.connect({ host, port, onread: slab.options });
+    let connected = false;
+    let settled = false;
+    const fail = (error: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    };
+    const timer = setTimeout(() => fail(Object.assign(new Error(`connect to ${where} timed out`), { code: "ETIMEDOUT" })), timeoutMs);
+    const failed = (error: Error) => fail(connected ? new NotTrustedError(where, `the connection failed during the local proof (${error.message})`, error) : error);
+    const closed = () => {
+      const answer = reads.rest();
+      if (answer.subarray(0, LOCAL_REFUSED.length).equals(LOCAL_REFUSED)) return fail(refusedKey());
+      fail(answer.length === 0 ? new OlderPeer(where) : new NotTrustedError(where, "closed the connection during the local proof: it has no network secret, or another one"));
+    };
+    socket.once("error", failed);
+    socket.once("close", closed);
+    socket.once("connect", async () => {
+      connected = true;
+      if (!onLoopback(socket)) return fail(new NotTrustedError(where, "is not on this host's loopback: the local proof is for links between processes of one host"));
+      slab.deliverTo(reads.add);
+      const clientNonce = randomBytes(NONCE);
+      socket.write(Buffer.concat([LOCAL_MAGIC, Buffer.from(offered.id, "hex"), clientNonce]));
+      const answer = await reads.next(ANSWER);
+      if (settled) return;
+      const serverNonce = answer.subarray(LOCAL_MAGIC.length, LOCAL_MAGIC.length + NONCE);
+      const tuple = binding([socket.localAddress!, socket.localPort!], [socket.remoteAddress!, socket.remotePort!]);
+      if (!answer.subarray(0, LOCAL_MAGIC.length).equals(LOCAL_MAGIC) || !sameProof(answer.subarray(LOCAL_MAGIC.length + NONCE), localProof(offered.localKey, "server", clientNonce, serverNonce, tuple))) {
+        return fail(new NotTrustedError(where, "its answer to the local proof was wrong: it does not hold the network secret"));
+      }
+      settled = true;
+      clearTimeout(timer);
+      socket.write(localProof(offered.localKey, "client", clientNonce, serverNonce, tuple));
+      socket.removeListener("error", failed);
+      socket.removeListener("close", closed);
+      slab.takeBack(reads.rest());
+      resolve({ socket, slab });
+    });
+  });
+}
+
+/** A peer on loopback closed without a word at a local proof: an older labc, which takes TLS only. */
+export class OlderPeer extends Error {
+  constructor(readonly where: string) {
+    super(`${where} closed the connection at the local proof without a word`);
+  }
+}
