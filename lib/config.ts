@@ -32,6 +32,7 @@ const KEYS = {
   "network.dead_after": { type: "count", default: 4 },
   "network.realm": { type: "dotted", default: "" },
   "network.secret": { type: "secret", default: "" },
+  "network.local_proof": { type: "boolean", default: true },
   "service_control.remote": { type: "boolean", default: false },
   "service_control.python": { type: "text", default: "python3" },
   "discovery.enabled": { type: "boolean", default: true },
@@ -353,6 +354,7 @@ export function keyOf(config: Config): NetworkKey | undefined {
   const secret = config["network.secret"];
   if (!secret) return undefined;
   const key = networkKey(secret);
+  key.localProof = config["network.local_proof"];
   // A rotation recorded on this host (trust/rotation.ts) applies to every process of it.
   applyRotation(key, configDir());
   return key;

@@ -1,4 +1,4 @@
-import net from "node:net";
+import net, { isIP } from "node:net";
 import type { NetworkKey } from "../trust/network-key.js";
 import { dialLocal, OlderPeer } from "../trust/local-proof.js";
 import { isLoopback } from "../trust/own-address.js";
@@ -12,7 +12,7 @@ import { TcpTransport } from "./tcp-transport.js";
  * cannot prove the same secret is refused with NotTrustedError.
  */
 export function connectTcp(host: string, port: number, timeoutMs = 2000, key?: NetworkKey): Promise<TcpTransport> {
-  if (key && isLoopback(host)) return connectLocal(host, port, timeoutMs, key);
+  if (key?.localProof && isIP(host) !== 0 && isLoopback(host)) return connectLocal(host, port, timeoutMs, key);
   const slab = new ReadSlab();
   if (key) return dialSecure(host, port, key, timeoutMs, slab.options).then((socket) => new TcpTransport(socket, slab));
   return new Promise((resolve, reject) => {
@@ -33,7 +33,10 @@ export function connectTcp(host: string, port: number, timeoutMs = 2000, key?: N
   });
 }
 
-/** A process of this host, by the local proof; over TLS when it is a labc from before the proof, which closes at once. */
+/**
+ * A process of this host, by the local proof; over TLS when it does not take the proof (a labc
+ * from before it, or one with `network.local_proof = false`), which it says by not answering it.
+ */
 async function connectLocal(host: string, port: number, timeoutMs: number, key: NetworkKey): Promise<TcpTransport> {
   const where = `${host}:${port}`;
   try {

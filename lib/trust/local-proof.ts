@@ -101,8 +101,11 @@ export async function proveAccepted(
   unknownKey: (keyId: string) => string,
 ): Promise<{ why: string; answered: boolean } | null> {
   if (!onLoopback(raw)) {
-    return { why: `it offered the local proof from ${raw.remoteAddress}, not from this host's loopback: links from other hosts take TLS`, answered: false };
+    const from = raw.remoteAddress ?? "an address it no longer has (it closed)";
+    return { why: `it offered the local proof from ${from}, not from this host's loopback: links from other hosts take TLS`, answered: false };
   }
+  // Taken now: a socket that closes later has no addresses.
+  const tuple = binding([raw.remoteAddress!, raw.remotePort!], [raw.localAddress!, raw.localPort!]);
   const reads = new FirstBytes();
   reads.add(first);
   raw.on("data", reads.add);
@@ -118,7 +121,6 @@ export async function proveAccepted(
     }
     const clientNonce = challenge.subarray(LOCAL_MAGIC.length + KEY_ID);
     const serverNonce = randomBytes(NONCE);
-    const tuple = binding([raw.remoteAddress!, raw.remotePort!], [raw.localAddress!, raw.localPort!]);
     raw.write(Buffer.concat([LOCAL_MAGIC, serverNonce, localProof(localKey, "server", clientNonce, serverNonce, tuple)]));
     const given = await reads.next(MAC);
     if (!sameProof(given, localProof(localKey, "client", clientNonce, serverNonce, tuple))) {
@@ -156,11 +158,16 @@ export function dialLocal(host: string, port: number, offered: OfferedKey, timeo
       reject(error);
     };
     const timer = setTimeout(() => fail(Object.assign(new Error(`connect to ${where} timed out`), { code: "ETIMEDOUT" })), timeoutMs);
-    const failed = (error: Error) => fail(connected ? new NotTrustedError(where, `the connection failed during the local proof (${error.message})`, error) : error);
+    const failed = (error: NodeJS.ErrnoException) => {
+      if (!connected) return fail(error);
+      // Reset before a word: a peer that does not take the proof and closed on unread bytes.
+      if (error.code === "ECONNRESET" && reads.received === 0) return fail(new OlderPeer(where));
+      fail(new NotTrustedError(where, `the connection failed during the local proof (${error.message})`, error));
+    };
     const closed = () => {
       const answer = reads.rest();
       if (answer.subarray(0, LOCAL_REFUSED.length).equals(LOCAL_REFUSED)) return fail(refusedKey());
-      fail(answer.length === 0 ? new OlderPeer(where) : new NotTrustedError(where, "closed the connection during the local proof: it has no network secret, or another one"));
+      fail(notTheProof(answer) ? new OlderPeer(where) : new NotTrustedError(where, "closed the connection during the local proof: it has no network secret, or another one"));
     };
     socket.once("error", failed);
     socket.once("close", closed);
@@ -172,6 +179,7 @@ export function dialLocal(host: string, port: number, offered: OfferedKey, timeo
       socket.write(Buffer.concat([LOCAL_MAGIC, Buffer.from(offered.id, "hex"), clientNonce]));
       const answer = await reads.next(ANSWER);
       if (settled) return;
+      if (notTheProof(answer)) return fail(new OlderPeer(where));
       const serverNonce = answer.subarray(LOCAL_MAGIC.length, LOCAL_MAGIC.length + NONCE);
       const tuple = binding([socket.localAddress!, socket.localPort!], [socket.remoteAddress!, socket.remotePort!]);
       if (!answer.subarray(0, LOCAL_MAGIC.length).equals(LOCAL_MAGIC) || !sameProof(answer.subarray(LOCAL_MAGIC.length + NONCE), localProof(offered.localKey, "server", clientNonce, serverNonce, tuple))) {
@@ -188,7 +196,15 @@ export function dialLocal(host: string, port: number, offered: OfferedKey, timeo
   });
 }
 
-/** A peer on loopback closed without a word at a local proof: an older labc, which takes TLS only. */
+/**
+ * Whether a server's answer is none of the proof's (nothing, or bytes not starting "LCL"): an
+ * older labc read the challenge as a frame (and may have answered it as one).
+ */
+function notTheProof(answer: Buffer): boolean {
+  return answer.length === 0 || answer[0] !== LOCAL_MAGIC[0] || answer[1] !== LOCAL_MAGIC[1] || answer[2] !== LOCAL_MAGIC[2];
+}
+
+/** A peer on loopback did not take the local proof (a labc from before it, or one set to TLS only): dial it with TLS. */
 export class OlderPeer extends Error {
   constructor(readonly where: string) {
     super(`${where} closed the connection at the local proof without a word`);

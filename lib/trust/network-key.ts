@@ -50,6 +50,11 @@ interface Rotation {
  * window's end on, only the next one counts: the same object then stands for the new secret.
  */
 export class NetworkKey {
+  /**
+   * Whether links between processes of this host prove the secret on loopback without TLS
+   * (lib/trust/local-proof.ts; `network.local_proof`): false keeps TLS on loopback too.
+   */
+  localProof = true;
   private current: SecretKeys;
   private rotation: Rotation | undefined;
   /** The secret a finished rotation replaced: never taken, only named to a host that still has it. */

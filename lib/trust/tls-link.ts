@@ -60,7 +60,7 @@ export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: numb
       else raw.destroy();
       resolve(null);
     };
-    const timer = setTimeout(() => refuse(`no TLS handshake within ${timeoutMs} ms`), timeoutMs);
+    const timer = setTimeout(() => refuse(`no TLS handshake or local proof within ${timeoutMs} ms`), timeoutMs);
     raw.once("error", () => {});
     // Closed before a word (a port probe): nothing to refuse.
     raw.once("close", () => {
@@ -70,11 +70,16 @@ export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: numb
     raw.once("data", (first: Buffer) => {
       raw.pause();
       if (first[0] === LOCAL_MAGIC[0]) {
-        void proveAccepted(raw, first, key, (keyId) => unknownKey(key, keyId)).then((refusal) => {
-          clearTimeout(timer);
-          if (refusal) return refuse(refusal.why, refusal.answered);
-          if (!raw.destroyed) resolve(raw);
-        });
+        // Closed without a word, the dialer takes it for a labc without the proof and dials TLS.
+        if (!key.localProof) return clearTimeout(timer), refuse("it offered the local proof, and this host takes TLS only (network.local_proof = false)");
+        void proveAccepted(raw, first, key, (keyId) => unknownKey(key, keyId)).then(
+          (refusal) => {
+            clearTimeout(timer);
+            if (refusal) return refuse(refusal.why, refusal.answered);
+            if (!raw.destroyed) resolve(raw);
+          },
+          (error: Error) => (clearTimeout(timer), refuse(`the local proof failed (${error.message})`)),
+        );
         return;
       }
       if (first[0] !== TLS_HANDSHAKE) {

@@ -97,3 +97,43 @@ test("a process in the middle that relays the exchange proves nothing: the calle
     relay.close();
   }
 });
+
+test("a labc that reads the challenge as a frame and answers it (one from before local links) is dialed again with TLS", async () => {
+  // What an older server does with a challenge whose key id starts with 01: a hello with an id, so an exc.
+  const firstBytes: number[] = [];
+  const older = net.createServer((socket) => {
+    socket.on("error", () => {});
+    socket.once("data", (chunk) => {
+      firstBytes.push(chunk[0]!);
+      if (chunk[0] === 0x4c) socket.end(frameOf(KIND.exc, 1, { code: "LABC_NOT_TRUSTED", message: "this host requires the network secret" }));
+      else socket.destroy();
+    });
+  });
+  await new Promise<void>((done) => older.listen(0, "127.0.0.1", done));
+  try {
+    const port = (older.address() as net.AddressInfo).port;
+    const call = await host.cli(["call", "echo", "x"], { LABC_ROUTER_PORT: String(port) });
+    expect(call.code).not.toBe(0);
+    // The challenge, then a TLS ClientHello on a new connection.
+    expect(firstBytes).toEqual([0x4c, 0x16]);
+  } finally {
+    older.close();
+  }
+});
+
+test("network.local_proof = false keeps TLS on loopback: its router closes a challenge without a word, and a dialer then uses TLS", async () => {
+  const strict = await TestHost.start();
+  try {
+    const env = { LABC_SECRET: `labc1_${secret.toString("base64url")}`, LABC_NETWORK_LOCAL_PROOF: "false" };
+    await strict.serve([ECHO], env);
+    const { answer, peer } = await HostilePeer.localProof(strict.port, "127.0.0.1", keyId, derive("local proof"), "127.0.0.4");
+    expect([answer.length, peer]).toEqual([0, undefined]);
+    // A caller that offers the proof (the default) falls back to TLS; one set to false uses TLS at once.
+    expect((await strict.cli(["call", "echo", "fell back"], { LABC_SECRET: env.LABC_SECRET })).stdout).toBe("fell back\n");
+    expect((await strict.cli(["call", "echo", "tls"], env)).stdout).toBe("tls\n");
+    const log = readFileSync(join(strict.dir, "labc", `router-${strict.port}.log`), "utf8");
+    expect(log).toContain("this host takes TLS only (network.local_proof = false)");
+  } finally {
+    await strict.cleanup();
+  }
+});

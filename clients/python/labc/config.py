@@ -27,6 +27,7 @@ KEYS: Dict[str, Any] = {
     "server.drain_timeout": 10.0,
     "server.threads": 16,
     "network.secret": "",
+    "network.local_proof": True,
     "network.realm": "",
     "call.timeout": 30.0,
     "call.scope": "network",

@@ -14,6 +14,7 @@ a dead server's port, or the router's) cannot forward: it would prove a connecti
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import os
 import socket
 import time
@@ -32,13 +33,18 @@ EXCHANGE_S = 10.0
 
 
 class OlderPeer(Exception):
-    """A peer on loopback closed without a word at the challenge: a labc from before local links, which takes TLS only."""
+    """A peer on loopback did not take the challenge (a labc from before local links, or one with
+    ``network.local_proof = false``): it takes TLS only."""
 
 
 def is_loopback(address: str) -> bool:
-    """Whether ``address`` ("127.0.0.1", "::ffff:127.0.0.1", "::1") is a loopback address."""
+    """Whether ``address`` ("127.0.0.1", "::ffff:127.0.0.1", "::1") is a loopback address (a host
+    name is not, whatever it starts with)."""
     bare = address[7:] if address.startswith("::ffff:") else address
-    return bare.startswith("127.") or bare == "::1"
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False
 
 
 def on_loopback(sock: socket.socket) -> bool:
@@ -72,7 +78,7 @@ def _read_exactly(sock: socket.socket, count: int, deadline: float) -> bytes:
         try:
             chunk = sock.recv(count - len(got))
         except (ConnectionResetError, BrokenPipeError):
-            chunk = b""
+            chunk = b""  # a peer that does not take the proof may close on what it did not read
         if not chunk:
             return got
         got += chunk
@@ -92,12 +98,16 @@ def client_side(sock: socket.socket, key: Any, address: str) -> socket.socket:
                                   data={"address": address})
         client_nonce = os.urandom(_NONCE)
         sock.settimeout(max(0.001, deadline - time.monotonic()))
-        sock.sendall(MAGIC + bytes.fromhex(key.id) + client_nonce)
+        try:
+            sock.sendall(MAGIC + bytes.fromhex(key.id) + client_nonce)
+        except (ConnectionResetError, BrokenPipeError) as error:
+            raise OlderPeer(f"{address} closed the connection at the local proof without a word") from error
         answer = _read_exactly(sock, _ANSWER, deadline)
         if answer.startswith(REFUSED):
             raise NotTrustedError(f"{address}: refused our network secret (key id {key.id}): it has another one", data={"address": address})
-        if not answer:
-            raise OlderPeer(f"{address} closed the connection at the local proof without a word")
+        if answer[:3] != MAGIC[:3]:
+            # Nothing, or not the proof's: a labc without it read the challenge as a frame.
+            raise OlderPeer(f"{address} did not take the local proof")
         tuple_ = binding(sock.getsockname(), sock.getpeername())
         server_nonce = answer[len(MAGIC):len(MAGIC) + _NONCE]
         if (len(answer) < _ANSWER or not answer.startswith(MAGIC)

@@ -91,6 +91,8 @@ class KeyRing:
         self._seen: Optional[Tuple[int, int, int]] = None
         self._looked = float("-inf")
         self._lock = threading.Lock()
+        #: Whether links to processes of this host prove the secret without TLS (``network.local_proof``).
+        self.local_proof = True
 
     def look(self, force: bool = False) -> None:
         """Reads the record when it changed, at most every LOOK_EVERY_S (unless ``force``).
@@ -180,4 +182,6 @@ def keys_of(config: Any) -> Optional[KeyRing]:
     secret = config["network.secret"]
     if not secret:
         return None
-    return key_ring(secret, getattr(config, "folder", None))
+    ring = key_ring(secret, getattr(config, "folder", None))
+    ring.local_proof = bool(config["network.local_proof"])
+    return ring

@@ -222,6 +222,10 @@ def server_side(sock: socket.socket, secret: Any, timeout: float) -> socket.sock
         if not first:
             raise NotTrustedError(f"{address}: closed before a TLS handshake", data={"address": address})
         if first == local_proof.MAGIC[:1]:
+            if not getattr(key, "local_proof", True):
+                # Closed without a word: the dialer takes it for a labc without the proof, and dials TLS.
+                raise NotTrustedError(f"{address}: it offered the local proof, and this host takes TLS only (network.local_proof = false)",
+                                      data={"address": address})
             keys = key.dial_order() if hasattr(key, "dial_order") else [key]
             return local_proof.server_side(sock, keys, address, deadline, lambda key_id: _unknown_key(key, key_id))
         if first[0] != _TLS_HANDSHAKE:

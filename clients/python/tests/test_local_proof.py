@@ -103,6 +103,52 @@ class BothSides(unittest.TestCase):
         with self.assertRaises(local_proof.OlderPeer):
             local_proof.client_side(client, tls.network_key(SECRET), "127.0.0.1:x")
 
+    def test_a_peer_that_answers_a_frame_is_an_older_labc_and_is_dialed_again_with_tls(self):
+        # What an older server does with a challenge whose key id starts with 01: it reads a hello with an id, answers an exc.
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(3)
+        self.addCleanup(listening.close)
+        first_bytes = []
+
+        def older():
+            for _ in range(3):
+                sock, _ = listening.accept()
+                with sock:
+                    sock.settimeout(5)
+                    first = sock.recv(1)
+                    first_bytes.append(first)
+                    if first == b"L":
+                        sock.sendall(encode(Kind.EXC, 1, {"code": "LABC_NOT_TRUSTED", "message": "this host requires the network secret"}))
+        thread = threading.Thread(target=older, daemon=True)
+        thread.start()
+        port = listening.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with self.assertRaises(local_proof.OlderPeer):
+            local_proof.client_side(client, tls.network_key(SECRET), f"127.0.0.1:{port}")
+        # dial() then tries TLS on a new connection (on a Python without TLS-PSK, the error that says so).
+        from labc.dial import dial
+        with self.assertRaises(labc.LabcError) as raised:
+            dial("127.0.0.1", port, 5, SECRET).close()
+        thread.join(5)
+        if tls.supported() is None:
+            self.assertEqual(first_bytes, [b"L", b"L", b"\x16"])  # then a ClientHello
+        else:
+            self.assertIn("secured links need Python 3.13 or newer", str(raised.exception))
+            self.assertEqual(first_bytes, [b"L", b"L", b""])  # a connection for TLS, closed at once
+
+    def test_a_server_set_to_tls_only_closes_a_challenge_without_a_word(self):
+        from labc.rotation import key_ring
+        ring = key_ring(SECRET, os.path.join(os.path.dirname(__file__), "no-such-folder"))
+        ring.local_proof = False
+        self.addCleanup(setattr, ring, "local_proof", True)
+        client, accepted = accepted_pair()
+        serving = in_thread(tls.server_side, accepted, ring, 5.0)
+        with self.assertRaises(local_proof.OlderPeer):
+            local_proof.client_side(client, tls.network_key(SECRET), "127.0.0.1:x")
+        _, error = serving()
+        self.assertIn("this host takes TLS only (network.local_proof = false)", str(error))
+
 
 def by_hand(port, key_id, local_key, address="127.0.0.1"):
     """A peer playing the local proof with its own socket and HMAC: what the server answered,
