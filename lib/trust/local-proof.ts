@@ -10,10 +10,11 @@ import { isLoopback } from "./own-address.js";
  * by an answer to the other's challenge, bound to the connection's two loopback addresses and
  * ports, and frames then travel as they do without a secret (docs/protocol.md#local-links).
  *
- * Why not TLS here: on loopback the kernel alone carries the bytes, and only root can read or
- * inject them (root has the secret anyway), so TLS would buy nothing but its cost, a quarter of a
- * lone call's round trip (docs/performance.md). What TLS still gives, proof of the secret both
- * ways, this does: HMAC-SHA256 under a key of its own from the secret, over fresh nonces of both
+ * Why not TLS here: on loopback the kernel alone carries the bytes, and another user can neither
+ * read nor inject them (root can, and has the secret anyway; so can a process with CAP_NET_RAW,
+ * which is why `network.local_proof = false` keeps TLS: docs/security.md#local-links). TLS cost
+ * a quarter of a lone call's round trip (docs/performance.md). What it still gives, proof of the
+ * secret both ways, this does: HMAC-SHA256 under a key of its own from the secret, over fresh nonces of both
  * sides and the 4-tuple. The tuple is what a man in the middle cannot forward: a process that took
  * a dead server's port, or the router's, and relayed the challenges to the real one, would be
  * proving a connection other than its own.
@@ -135,12 +136,11 @@ export async function proveAccepted(
   }
 }
 
-
 /**
  * Dials a process of this host at a loopback `host` and proves `offered` to it (it proves it
  * back, or the link is refused): resolves with the socket and the slab it reads into. Rejects
  * with the socket's own error when nothing listens, NotTrustedError when a proof fails, and with
- * `OlderPeer` when the peer closed without a word (a labc that takes TLS only).
+ * `OlderPeer` when the peer did not take the proof (a labc that takes TLS only).
  */
 export function dialLocal(host: string, port: number, offered: OfferedKey, timeoutMs: number, refusedKey: () => NotTrustedError): Promise<{ socket: net.Socket; slab: ReadSlab }> {
   return new Promise((resolve, reject) => {
@@ -174,6 +174,8 @@ export function dialLocal(host: string, port: number, offered: OfferedKey, timeo
     socket.once("connect", async () => {
       connected = true;
       if (!onLoopback(socket)) return fail(new NotTrustedError(where, "is not on this host's loopback: the local proof is for links between processes of one host"));
+      // Taken now: a socket that closes later has no addresses.
+      const tuple = binding([socket.localAddress!, socket.localPort!], [socket.remoteAddress!, socket.remotePort!]);
       slab.deliverTo(reads.add);
       const clientNonce = randomBytes(NONCE);
       socket.write(Buffer.concat([LOCAL_MAGIC, Buffer.from(offered.id, "hex"), clientNonce]));
@@ -181,7 +183,6 @@ export function dialLocal(host: string, port: number, offered: OfferedKey, timeo
       if (settled) return;
       if (notTheProof(answer)) return fail(new OlderPeer(where));
       const serverNonce = answer.subarray(LOCAL_MAGIC.length, LOCAL_MAGIC.length + NONCE);
-      const tuple = binding([socket.localAddress!, socket.localPort!], [socket.remoteAddress!, socket.remotePort!]);
       if (!answer.subarray(0, LOCAL_MAGIC.length).equals(LOCAL_MAGIC) || !sameProof(answer.subarray(LOCAL_MAGIC.length + NONCE), localProof(offered.localKey, "server", clientNonce, serverNonce, tuple))) {
         return fail(new NotTrustedError(where, "its answer to the local proof was wrong: it does not hold the network secret"));
       }
@@ -207,6 +208,6 @@ function notTheProof(answer: Buffer): boolean {
 /** A peer on loopback did not take the local proof (a labc from before it, or one set to TLS only): dial it with TLS. */
 export class OlderPeer extends Error {
   constructor(readonly where: string) {
-    super(`${where} closed the connection at the local proof without a word`);
+    super(`${where} did not take the local proof`);
   }
 }

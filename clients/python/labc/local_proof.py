@@ -3,9 +3,10 @@ by an answer to the other's challenge, bound to the connection's loopback addres
 and frames then travel as they do without a secret (docs/protocol.md#local-links; the TypeScript
 side is lib/trust/local-proof.ts).
 
-On loopback only the kernel carries the bytes, and only root can read or inject them, so TLS
-would add nothing but its cost; what it still gives, proof of the secret both ways, this gives
-with ``hmac`` and ``hashlib`` alone. That is also why a Python without TLS-PSK (before 3.13)
+On loopback only the kernel carries the bytes, and another user can neither read nor inject
+them (root can, and has the secret anyway; so can a process with CAP_NET_RAW, which is why
+``network.local_proof = false`` keeps TLS: docs/security.md#local-links). What TLS still gives
+here, proof of the secret both ways, this gives with ``hmac`` and ``hashlib`` alone. That is also why a Python without TLS-PSK (before 3.13)
 takes part in a network with a secret on its own host: calls to this host's servers and the
 router, serving, publishing. The 4-tuple is what a process relaying the exchange (one that took
 a dead server's port, or the router's) cannot forward: it would prove a connection not its own.
@@ -88,14 +89,16 @@ def _read_exactly(sock: socket.socket, count: int, deadline: float) -> bytes:
 def client_side(sock: socket.socket, key: Any, address: str) -> socket.socket:
     """Proves ``key`` (a tls.NetworkKey) on a socket connected to a process of this host, and
     checks its proof back: the socket, its timeout as it was, once both hold. NotTrustedError
-    naming ``address`` when the peer refused the key or answered wrong; OlderPeer when it closed
-    without a word. The socket is closed when this raises."""
+    naming ``address`` when the peer refused the key or answered wrong; OlderPeer when it did not
+    take the proof (closed or reset without a word, or answered as a labc without it does). The
+    socket is closed when this raises."""
     timeout = sock.gettimeout()
     deadline = time.monotonic() + (timeout or EXCHANGE_S)
     try:
         if not on_loopback(sock):
             raise NotTrustedError(f"{address}: is not on this host's loopback: the local proof is for links between processes of one host",
                                   data={"address": address})
+        tuple_ = binding(sock.getsockname(), sock.getpeername())
         client_nonce = os.urandom(_NONCE)
         sock.settimeout(max(0.001, deadline - time.monotonic()))
         try:
@@ -108,7 +111,6 @@ def client_side(sock: socket.socket, key: Any, address: str) -> socket.socket:
         if answer[:3] != MAGIC[:3]:
             # Nothing, or not the proof's: a labc without it read the challenge as a frame.
             raise OlderPeer(f"{address} did not take the local proof")
-        tuple_ = binding(sock.getsockname(), sock.getpeername())
         server_nonce = answer[len(MAGIC):len(MAGIC) + _NONCE]
         if (len(answer) < _ANSWER or not answer.startswith(MAGIC)
                 or not hmac.compare_digest(answer[len(MAGIC) + _NONCE:], proof(key.local_key, "server", client_nonce, server_nonce, tuple_))):
@@ -135,6 +137,7 @@ def server_side(sock: socket.socket, keys: Iterable[Any], address: str, deadline
         if not on_loopback(sock):
             raise NotTrustedError(f"{address}: it offered the local proof from another host's address: links from other hosts take TLS",
                                   data={"address": address})
+        tuple_ = binding(sock.getpeername(), sock.getsockname())
         challenge = _read_exactly(sock, _CHALLENGE, deadline)
         if len(challenge) < _CHALLENGE or not challenge.startswith(MAGIC):
             raise NotTrustedError(f"{address}: it sent a malformed local proof", data={"address": address})
@@ -148,7 +151,6 @@ def server_side(sock: socket.socket, keys: Iterable[Any], address: str, deadline
             raise NotTrustedError(f"{address}: {unknown(key_id)}", data={"address": address})
         client_nonce = challenge[len(MAGIC) + _KEY_ID:]
         server_nonce = os.urandom(_NONCE)
-        tuple_ = binding(sock.getpeername(), sock.getsockname())
         sock.sendall(MAGIC + server_nonce + proof(key.local_key, "server", client_nonce, server_nonce, tuple_))
         given = _read_exactly(sock, _MAC, deadline)
         if not hmac.compare_digest(given, proof(key.local_key, "client", client_nonce, server_nonce, tuple_)):
