@@ -42,7 +42,7 @@ describe.skipIf(why)("discovery, 3 hosts in network namespaces", () => {
       "static peers alone",
       { LABC_DISCOVERY_ENABLED: "false", LABC_DISCOVERY_PEERS: "10.77.0.11,10.77.0.12:55555,10.77.0.13" },
     ],
-    // With a network secret: signed announcements, and every link over TLS.
+    // With a network secret: signed announcements, and every link between hosts over TLS.
     ["mDNS alone, with a secret", { LABC_DISCOVERY_UDP: "false", LABC_SECRET: SECRET }],
     ["UDP beacons alone, with a secret", { LABC_DISCOVERY_MDNS: "false", LABC_SECRET: SECRET }],
   ])("%s finds every host; calls cross hosts", async (_method, env) => {

@@ -7,8 +7,8 @@ import re
 import socket
 from typing import Optional, Union
 
-from . import local_proof
-from .errors import NotTrustedError
+from . import local_proof, tls
+from .errors import ConfigError, NotTrustedError
 from .rotation import KeyRing, key_ring
 from .tls import client_side
 
@@ -39,7 +39,11 @@ def dial(address: str, port: int, timeout: float, secret: Union[str, KeyRing, No
             if getattr(keys, "local_proof", True) and local_proof.is_loopback(address):
                 try:
                     return local_proof.client_side(sock, key, f"{address}:{port}")
-                except local_proof.OlderPeer:
+                except local_proof.OlderPeer as older:
+                    why = tls.supported()
+                    if why is not None:
+                        raise ConfigError(f"{older}: it takes TLS only (a labc from before local links, or one with network.local_proof = false), "
+                                          f"and TLS needs Python 3.13 or newer: {why}", data={"key": "network.secret"}) from older
                     sock = socket.create_connection((address, port), timeout=timeout)
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return client_side(sock, key, f"{address}:{port}")

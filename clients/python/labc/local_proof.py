@@ -31,6 +31,9 @@ _CHALLENGE = len(MAGIC) + _KEY_ID + _NONCE
 _ANSWER = len(MAGIC) + _NONCE + _MAC
 #: How long the exchange may take when the socket has no timeout.
 EXCHANGE_S = 10.0
+#: How long a server waits for a challenge and a proof: two round trips on loopback, so a peer
+#: that stalls holds a handshake's thread for this long at most, not limits.hello_timeout.
+ACCEPT_S = 3.0
 
 
 class OlderPeer(Exception):
@@ -104,13 +107,13 @@ def client_side(sock: socket.socket, key: Any, address: str) -> socket.socket:
         try:
             sock.sendall(MAGIC + bytes.fromhex(key.id) + client_nonce)
         except (ConnectionResetError, BrokenPipeError) as error:
-            raise OlderPeer(f"{address} closed the connection at the local proof without a word") from error
+            raise OlderPeer(f"{address} closed the connection at the local proof") from error
         answer = _read_exactly(sock, _ANSWER, deadline)
         if answer.startswith(REFUSED):
             raise NotTrustedError(f"{address}: refused our network secret (key id {key.id}): it has another one", data={"address": address})
         if answer[:3] != MAGIC[:3]:
             # Nothing, or not the proof's: a labc without it read the challenge as a frame.
-            raise OlderPeer(f"{address} did not take the local proof")
+            raise OlderPeer(f"{address} did not take the local proof" + (" (it closed without a word)" if not answer else ""))
         server_nonce = answer[len(MAGIC):len(MAGIC) + _NONCE]
         if (len(answer) < _ANSWER or not answer.startswith(MAGIC)
                 or not hmac.compare_digest(answer[len(MAGIC) + _NONCE:], proof(key.local_key, "server", client_nonce, server_nonce, tuple_))):
@@ -139,7 +142,10 @@ def server_side(sock: socket.socket, keys: Iterable[Any], address: str, deadline
                                   data={"address": address})
         tuple_ = binding(sock.getpeername(), sock.getsockname())
         challenge = _read_exactly(sock, _CHALLENGE, deadline)
-        if len(challenge) < _CHALLENGE or not challenge.startswith(MAGIC):
+        if len(challenge) < _CHALLENGE:
+            # Closed before a whole challenge (a port probe): nothing to refuse, as on the TypeScript side.
+            raise ConnectionAbortedError(f"{address}: closed before its challenge was complete")
+        if not challenge.startswith(MAGIC):
             raise NotTrustedError(f"{address}: it sent a malformed local proof", data={"address": address})
         key_id = challenge[len(MAGIC):len(MAGIC) + _KEY_ID].hex()
         key: Optional[Any] = next((each for each in keys if each.id == key_id), None)
@@ -153,6 +159,8 @@ def server_side(sock: socket.socket, keys: Iterable[Any], address: str, deadline
         server_nonce = os.urandom(_NONCE)
         sock.sendall(MAGIC + server_nonce + proof(key.local_key, "server", client_nonce, server_nonce, tuple_))
         given = _read_exactly(sock, _MAC, deadline)
+        if len(given) < _MAC:
+            raise ConnectionAbortedError(f"{address}: closed before its proof")
         if not hmac.compare_digest(given, proof(key.local_key, "client", client_nonce, server_nonce, tuple_)):
             raise NotTrustedError(f"{address}: its local proof of the network secret was wrong: it does not hold the secret", data={"address": address})
     except socket.timeout as error:

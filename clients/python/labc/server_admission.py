@@ -1,5 +1,6 @@
-"""Which connections a server takes and keeps: accepting on its port, TLS handshakes on threads
-of their own (bounded per address and in all), connections that have not said hello yet
+"""Which connections a server takes and keeps: accepting on its port, handshakes (TLS, or the
+local proof on loopback) on threads of their own (bounded per address, all of loopback counting
+as one, and in all), connections that have not said hello yet
 (bounded per address, the oldest cut), and the hello and frame timeouts. Part of Server
 (server.py), which sets the state used here (``listener``, ``connections``, ``_unproved``,
 ``_handshaking``, ``_partial``...)."""
@@ -12,12 +13,14 @@ import threading
 
 from .connection import Connection
 from .dial import from_own_host
-from .errors import ConfigError, LabcError, LimitError
+from .errors import ConfigError, LabcError, LimitError, NotTrustedError
+from .local_proof import is_loopback
 from .rotation import KeyRing, keys_of
 from .tls import server_side
-from .trips import tripped
+from .trips import refused, tripped
 
-#: TLS handshakes under way at once, per address and in all (each holds a thread).
+#: Handshakes under way at once, per address (all of 127.0.0.0/8 and ::1 counting as one: a
+#: process of this host has all of it) and in all (each holds a thread).
 HANDSHAKES, HANDSHAKES_AT_ONCE = 16, 256
 
 
@@ -38,7 +41,7 @@ class ServerAdmission:
                     sock.close()
                     continue
                 self._look(keys)
-                self._handshaking.setdefault(host, {})[id(sock)] = sock
+                self._handshaking.setdefault(_bucket(host), {})[id(sock)] = sock
                 threading.Thread(target=self._secure, args=(sock, host, keys), daemon=True, name="labc tls").start()
             else:
                 self._adopt(sock, host)
@@ -47,12 +50,13 @@ class ServerAdmission:
         """Room for one more handshake thread: at most HANDSHAKES per address (the oldest is cut)
         and HANDSHAKES_AT_ONCE in all (the new one is refused)."""
         if sum(len(shaking) for shaking in self._handshaking.values()) >= HANDSHAKES_AT_ONCE:
-            tripped("connections_per_address", f"{host}:{port}", f"{HANDSHAKES_AT_ONCE} TLS handshakes under way; closed the next at once")
+            tripped("connections_per_address", f"{host}:{port}", f"{HANDSHAKES_AT_ONCE} handshakes under way; closed the next at once")
             return False
-        shaking = self._handshaking.get(host, {})
+        shaking = self._handshaking.get(_bucket(host), {})
         if len(shaking) >= HANDSHAKES:
             oldest = next(iter(shaking.values()))
-            tripped("connections_per_address", f"{host}:{port}", f"{len(shaking)} TLS handshakes under way from it; the oldest was cut")
+            where = "this host's loopback" if is_loopback(host) else "it"
+            tripped("connections_per_address", f"{host}:{port}", f"{len(shaking)} handshakes under way from {where}; the oldest was cut")
             shaking.pop(id(oldest), None)
             try:
                 oldest.shutdown(socket.SHUT_RDWR)  # its thread's handshake fails, and the thread ends
@@ -73,11 +77,14 @@ class ServerAdmission:
     def _secure(self, sock: socket.socket, host: str, keys: KeyRing) -> None:
         try:
             secured = server_side(sock, keys, float(self.config["limits.hello_timeout"]))
-        except (LabcError, OSError):
+        except (LabcError, OSError) as error:
             sock.close()
+            if isinstance(error, (NotTrustedError, ConfigError)):
+                # As the TypeScript side logs it: once per peer and minute, with why.
+                refused(f"{host}:0", str(error).split(": ", 1)[-1] if isinstance(error, NotTrustedError) else str(error))
             return
         finally:
-            self.loop.call_soon(lambda: self._handshaking.get(host, {}).pop(id(sock), None))
+            self.loop.call_soon(lambda: self._handshaking.get(_bucket(host), {}).pop(id(sock), None))
         self.loop.call_soon(lambda: self._adopt(secured, host))
 
     def _adopt(self, sock: socket.socket, host: str) -> None:
@@ -124,3 +131,8 @@ class ServerAdmission:
             elif connection.partial_since and not connection.paused and now - connection.partial_since > frame_s:
                 tripped("frame_timeout", connection.remote, f"a frame still incomplete {frame_s:g} s after its first byte; closed the connection ({connection.label})")
                 connection.close(LimitError("a frame did not arrive whole within limits.frame_timeout", data={"limit": "frame_timeout"}))
+
+
+def _bucket(host: str) -> str:
+    """Where a peer's handshakes are counted: its address, or "loopback" for any of this host's."""
+    return "loopback" if is_loopback(host) else host

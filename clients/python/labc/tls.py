@@ -227,7 +227,8 @@ def server_side(sock: socket.socket, secret: Any, timeout: float) -> socket.sock
                 raise NotTrustedError(f"{address}: it offered the local proof, and this host takes TLS only (network.local_proof = false)",
                                       data={"address": address})
             keys = key.dial_order() if hasattr(key, "dial_order") else [key]
-            return local_proof.server_side(sock, keys, address, deadline, lambda key_id: _unknown_key(key, key_id))
+            proof_deadline = min(deadline, time.monotonic() + local_proof.ACCEPT_S)
+            return local_proof.server_side(sock, keys, address, proof_deadline, lambda key_id: _unknown_key(key, key_id))
         if first[0] != _TLS_HANDSHAKE:
             _answer_plain_peer(sock, deadline)
             raise NotTrustedError(f"{address}: it speaks labc without TLS: it has no network secret", data={"address": address})

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from typing import Dict
+from typing import Callable, Dict
 
 #: How often one peer's trips are logged at most.
 LOG_EVERY_S = 60.0
@@ -59,12 +59,26 @@ def address_of(remote: str) -> str:
 
 def tripped(limit: str, remote: str, detail: str) -> None:
     """``limit`` tripped on the connection of the peer at ``remote`` (``address:port``)."""
-    global _lines, _counted_at, _held
     address = address_of(remote)
+    _say(limit, f"{limit} {address}", lambda more: f"labc: {limit} tripped by {address}: {peer_text(detail)} "
+         f"(further {limit} trips by {address} are counted, not logged, for a minute{more})")
+
+
+def refused(remote: str, why: str) -> None:
+    """The peer at ``remote`` was refused, not being a member (it lacks the secret): counted as
+    ``refused``, and said once per peer and minute with why (lib/net/trips.ts's ``refused``)."""
+    address = address_of(remote)
+    _say("refused", f"refused {address}", lambda more: f"labc: refused {address}: {peer_text(why)} "
+         f"(further refusals of {address} are counted, not logged, for a minute{more})")
+
+
+def _say(count: str, key: str, line: Callable[[str], str]) -> None:
+    """Counts ``count``; logs ``line`` when ``key`` was not said this minute and the log's budget
+    has a line left (given what was held back before it)."""
+    global _lines, _counted_at, _held
     with _lock:
-        counts[limit] += 1
+        counts[count] += 1
         now = time.monotonic()
-        key = f"{limit} {address}"
         last = _last.get(key)
         if last is not None and now - last < LOG_EVERY_S:
             return
@@ -79,8 +93,7 @@ def tripped(limit: str, remote: str, detail: str) -> None:
         _last[key] = now
         held, _held = _held, 0
     more = f"; {held} trip(s) of other peers before this one were counted, not logged" if held else ""
-    line = f"labc: {limit} tripped by {address}: {peer_text(detail)} (further {limit} trips by {address} are counted, not logged, for a minute{more})"
     try:
-        print(line, file=sys.stderr, flush=True)
+        print(line(more), file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass

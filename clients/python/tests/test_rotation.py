@@ -118,11 +118,14 @@ class Record(Folder):
         self.assertEqual(ring.next_id, tls.network_key(NEW).id)
 
 
-@unittest.skipUnless(HAS_PSK, WHY_SKIPPED)
 class DialFallsBack(Folder):
-    def test_a_peer_without_the_next_key_gets_the_current_one_on_a_new_connection(self):
+    """A peer without the next key refuses it; the dial offers the current one on a new
+    connection: by the local proof on loopback (any Python), and over TLS (3.13 and later)."""
+
+    def fall_back(self, local_proof: bool):
         self.record(time.time() * 1000 + 60_000)
         ring = rotation.KeyRing(OLD, self.folder)
+        ring.local_proof = local_proof
         server = socket.socket()
         server.bind(("127.0.0.1", 0))
         server.listen(4)
@@ -142,11 +145,19 @@ class DialFallsBack(Folder):
             sock = dial("127.0.0.1", server.getsockname()[1], 5.0, ring)
             thread.join(10)
         with sock:
-            self.assertIsInstance(sock, ssl.SSLSocket)
             self.assertIsInstance(outcomes[0], NotTrustedError)
             self.assertIn(f"it has another network secret (key id {tls.network_key(NEW).id}", str(outcomes[0]))
-            self.assertIsInstance(outcomes[1], ssl.SSLSocket)
+            self.assertIsInstance(outcomes[1], socket.socket)
+            self.assertEqual(isinstance(sock, ssl.SSLSocket), not local_proof)
+            self.assertEqual(isinstance(outcomes[1], ssl.SSLSocket), not local_proof)
             outcomes[1].close()
+
+    def test_on_loopback_by_the_local_proof(self):
+        self.fall_back(local_proof=True)
+
+    @unittest.skipUnless(HAS_PSK, WHY_SKIPPED)
+    def test_over_tls(self):
+        self.fall_back(local_proof=False)
 
 
 SERVER = """

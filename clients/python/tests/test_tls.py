@@ -340,6 +340,28 @@ class WithTypeScript(unittest.TestCase):
                 (link,) = [c for c in caller.links.connections() if "py-" in c.label]
                 self.assertNotIsInstance(link.sock, ssl.SSLSocket)
 
+    def test_stalled_challenges_from_all_of_loopback_leave_a_python_server_callable(self):
+        with labc.Runtime() as server:
+            server.add_function(lambda: "still here", {}, name="py_tls_flooded")
+            server.serve(block=False)
+            port = server.server.port
+            threads = threading.active_count()
+            # 20 addresses of this host, 16 stalled challenges each: what one address was allowed before.
+            stalled = []
+            for n in range(20):
+                for _ in range(16):
+                    sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(f"127.0.0.{n + 2}", 0))
+                    sock.sendall(b"L")
+                    stalled.append(sock)
+            try:
+                done = self.cli("call", "py_tls_flooded")
+                self.assertEqual((done.returncode, done.stdout), (0, "still here\n"), done.stderr)
+                # All of loopback shares one budget of handshake threads.
+                self.assertLessEqual(threading.active_count() - threads, 2 * 16)
+            finally:
+                for sock in stalled:
+                    sock.close()
+
     def test_another_secret_is_refused_naming_the_router(self):
         with labc.Runtime({"network.secret": OTHER}) as rt:
             with self.assertRaises(NotTrustedError) as raised:
