@@ -30,13 +30,16 @@ def dial(address: str, port: int, timeout: float, secret: Union[str, KeyRing, No
     if keys is not None:
         keys.look()
     order = keys.dial_order() if keys is not None else [None]
+    if keys is not None and not keys.local_proof and local_proof.is_loopback(address) and tls.supported() is not None:
+        raise ConfigError(f"{address}:{port}: network.local_proof = false keeps TLS between the processes of this host, "
+                          f"and TLS needs Python 3.13 or newer: {tls.supported()}", data={"key": "network.local_proof"})
     for index, key in enumerate(order):
         sock = socket.create_connection((address, port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if key is None:
             return sock
         try:
-            if getattr(keys, "local_proof", True) and local_proof.is_loopback(address):
+            if keys.local_proof and local_proof.is_loopback(address):
                 try:
                     return local_proof.client_side(sock, key, f"{address}:{port}")
                 except local_proof.OlderPeer as older:
