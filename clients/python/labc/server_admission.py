@@ -81,7 +81,7 @@ class ServerAdmission:
             sock.close()
             if isinstance(error, (NotTrustedError, ConfigError)):
                 # As the TypeScript side logs it: once per peer and minute, with why.
-                refused(f"{host}:0", str(error).split(": ", 1)[-1] if isinstance(error, NotTrustedError) else str(error))
+                refused(f"[{host}]:0" if ":" in host else f"{host}:0", str(error).split(": ", 1)[-1] if isinstance(error, NotTrustedError) else str(error))
             return
         finally:
             self.loop.call_soon(lambda: self._handshaking.get(_bucket(host), {}).pop(id(sock), None))
