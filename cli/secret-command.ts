@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { configDir, loadConfig, type ConfigKey } from "../lib/config.js";
-import { isLoopback } from "../lib/router/http-endpoint.js";
+import { thisComputer } from "../lib/router/http-endpoint.js";
 import { networkKey } from "../lib/trust/network-key.js";
 import { isSecret, newSecret, parseSecret, secretFile, writeSecretFile } from "../lib/trust/secret.js";
 import type { SecretInput } from "./secret-input.js";
@@ -92,7 +92,7 @@ export async function runSecret(
       const secret = values["network.secret"];
       if (!secret) throw new SecretUsageError("no network secret is set: the network is open, and the HTTP endpoint answers this computer only");
       const { httpToken } = networkKey(secret);
-      const beyond = isLoopback(values["http.address"]) ? ` once the router listens beyond loopback ([http] address = "0.0.0.0")` : "";
+      const beyond = thisComputer(values["http.address"]) ? ` once the router listens beyond loopback ([http] address = "0.0.0.0")` : "";
       // Paste the address into the browser: on a command line, every user of this computer reads it in `ps`.
       process.stderr.write(
         `labc: the status page on this computer is http://127.0.0.1:${values["http.port"]}/#token=${httpToken};` +

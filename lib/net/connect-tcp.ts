@@ -1,4 +1,4 @@
-import net, { isIP } from "node:net";
+import net from "node:net";
 import type { NetworkKey } from "../trust/network-key.js";
 import { dialLocal, OlderPeer } from "../trust/local-proof.js";
 import { isLoopback } from "../trust/own-address.js";
@@ -12,7 +12,7 @@ import { TcpTransport } from "./tcp-transport.js";
  * cannot prove the same secret is refused with NotTrustedError.
  */
 export function connectTcp(host: string, port: number, timeoutMs = 2000, key?: NetworkKey): Promise<TcpTransport> {
-  if (key?.localProof && isIP(host) !== 0 && isLoopback(host)) return connectLocal(host, port, timeoutMs, key);
+  if (key?.localProof && isLoopback(host)) return connectLocal(host, port, timeoutMs, key);
   const slab = new ReadSlab();
   if (key) return dialSecure(host, port, key, timeoutMs, slab.options).then((socket) => new TcpTransport(socket, slab));
   return new Promise((resolve, reject) => {

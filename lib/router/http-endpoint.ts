@@ -1,6 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { ConfigError } from "../errors.js";
+import { isLoopback } from "../trust/own-address.js";
 import type { ProcessMetrics } from "../metrics.js";
 import type { HostMetrics } from "../wire/router-answers.js";
 
@@ -50,7 +51,7 @@ export class HttpEndpoint {
 
   async start(): Promise<number> {
     const { address, port, token } = this.options;
-    if (!isLoopback(address) && token === undefined) {
+    if (!thisComputer(address) && token === undefined) {
       throw new ConfigError(
         "config",
         "http.address",
@@ -66,7 +67,7 @@ export class HttpEndpoint {
         response.writeHead(refused.status, { "content-type": "text/plain; charset=utf-8", ...challenge }).end(`${refused.why}\n`);
         return;
       }
-      const asker: Asker = isLoopback(request.socket.localAddress ?? "") ? "this computer" : "another computer";
+      const asker: Asker = thisComputer(request.socket.localAddress ?? "") ? "this computer" : "another computer";
       if (this.options.pages?.handle(request, response, path, asker)) return;
       if (request.method !== "GET" && request.method !== "HEAD") {
         response.writeHead(405, { allow: "GET, HEAD" }).end();
@@ -111,7 +112,7 @@ export class HttpEndpoint {
 function refusal(request: IncomingMessage, path: string, port: number, token: string | undefined): { status: number; why: string } | undefined {
   const host = request.headers.host ?? "";
   const refuse = (why: string, status = 403) => ({ status, why });
-  const near = isLoopback(request.socket.localAddress ?? "");
+  const near = thisComputer(request.socket.localAddress ?? "");
   // Any port: a tunnel (ssh -L 9000:127.0.0.1:55580) names its own.
   if (near && !/^(?:localhost|127\.\d+\.\d+\.\d+|\[::1\])(?::\d+)?$/.test(host)) return refuse(`Host "${host}" is not a name of this computer: use http://127.0.0.1:${port}/`);
   // With no secret, every user of this computer is trusted, and nobody else is let in.
@@ -139,8 +140,8 @@ function carries(request: IncomingMessage, token: string): boolean {
 }
 
 /** An address of this computer only: what the endpoint may listen on without a secret, and where a request comes from this computer. */
-export function isLoopback(address: string): boolean {
-  return address === "localhost" || address === "::1" || /^(?:::ffff:)?127\.\d+\.\d+\.\d+$/.test(address);
+export function thisComputer(address: string): boolean {
+  return address === "localhost" || isLoopback(address);
 }
 
 /** A label value as Prometheus's text format writes it: backslash, quote and line break escaped. */

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 
 /** How long the list of this host's addresses is reused: interfaces come and go (DHCP, VPN). */
@@ -10,10 +11,14 @@ function plain(address: string): string {
   return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
 
-/** Whether `address` (as the kernel reports a socket's: "127.0.0.1", "::ffff:127.0.0.1", "::1") is a loopback address. */
+/**
+ * Whether `address` ("127.0.0.1", "::ffff:127.0.0.1", "::1", as the kernel reports a socket's or
+ * a config names one) is a loopback address. Only an address: a host name, even "127.x.example",
+ * is not one.
+ */
 export function isLoopback(address: string): boolean {
   const bare = plain(address);
-  return bare.startsWith("127.") || bare === "::1";
+  return isIP(bare) === 4 ? bare.startsWith("127.") : bare === "::1";
 }
 
 /**

@@ -1,6 +1,7 @@
 import { expect, test } from "vitest";
 import { localProof } from "../../lib/trust/local-proof.js";
 import { networkKey } from "../../lib/trust/network-key.js";
+import { isLoopback } from "../../lib/trust/own-address.js";
 
 // docs/protocol.md#local-links: the vector another language checks itself against.
 test("the local proof's key and both proofs match the protocol's test vector", () => {
@@ -14,4 +15,9 @@ test("the local proof's key and both proofs match the protocol's test vector", (
   expect(localProof(localKey, "client", clientNonce, serverNonce, tuple).toString("hex")).toBe("347d1617e5d55ee89c0bb5a6817d6d683f98b25eb6c059134a058c2cc9ae4444");
   // Another key id is not ours: nothing to prove with.
   expect(key.localKeyFor("0000000000000000")).toBeUndefined();
+});
+
+test("only a loopback address counts as one: a host name that starts like one does not", () => {
+  for (const address of ["127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1"]) expect(isLoopback(address), address).toBe(true);
+  for (const address of ["127.evil.example", "localhost", "10.0.0.1", "::ffff:10.0.0.1", "fe80::1", ""]) expect(isLoopback(address), address).toBe(false);
 });

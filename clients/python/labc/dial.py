@@ -90,4 +90,4 @@ def from_own_host(sock: socket.socket) -> bool:
         remote = remote[7:]
     if local.startswith("::ffff:"):
         local = local[7:]
-    return remote.startswith("127.") or remote == "::1" or remote == local
+    return local_proof.is_loopback(remote) or remote == local

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import unittest
 import warnings
@@ -75,6 +76,26 @@ def _listenable(address: str, port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def in_thread(fn, *args):
+    """Runs ``fn`` in a thread; returns a function that joins it and gives (value, error)."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = fn(*args)
+        except BaseException as error:  # noqa: B902 - handed to the test
+            result["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def join():
+        thread.join(10)
+        return result.get("value"), result.get("error")
+
+    return join
 
 
 def within(seconds: float, what: str, check, every: float = 0.05):

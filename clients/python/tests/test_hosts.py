@@ -154,6 +154,10 @@ class Bench:
         for i in range(n):
             yield i * i
 
+    @labc.register
+    def far(self):
+        return labc.context().from_other_host
+
 labc.serve(Bench(), block=False)
 print("READY", flush=True)
 labc.runtime().wait()
@@ -312,24 +316,6 @@ class TwoHosts(unittest.TestCase):
         self.assertLess(seen["lost_at"] - killed_at, 1.0, seen)
 
 
-SECRET_SERVER_PY = r"""
-import labc
-
-class Guarded:
-    @labc.register
-    def far(self):
-        return labc.context().from_other_host
-
-    @labc.register
-    def squares(self, n):
-        for i in range(n):
-            yield i * i
-
-labc.serve(Guarded(), block=False)
-print("READY", flush=True)
-labc.runtime().wait()
-"""
-
 #: A secret both hosts hold (test_tls.py's).
 SECRET = "labc1_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 
@@ -347,18 +333,18 @@ class TwoHostsWithASecret(unittest.TestCase):
         cls.a, cls.b = cls.lan.hosts
         for world in (cls.a, cls.b):
             world.env["LABC_SECRET"] = SECRET
-        cls.py_server = cls.a.python_start(SECRET_SERVER_PY, ready="READY")
+        cls.py_server = cls.a.python_start(B_SERVER_PY, ready="READY")
         cls.ts_server = cls.b.ts_serve("services/echo.ts")
 
     def test_python_and_typescript_call_each_other_across_hosts(self):
         seen = last_json(self.b.ts_script(UNTIL_TS + """
-            const far = await until(() => labc.call("guarded.far"));
+            const far = await until(() => labc.call("bench.far"));
             console.log(JSON.stringify({ far }));
         """))
         self.assertEqual(seen["far"], True)
         seen = last_json(self.a.python_run(with_until("""
             echoed = until(labc.call, "echo", "across")
-            print(json.dumps({"echoed": echoed, "squares": list(labc.get_host("host1").stream("guarded.squares", 50))}))
+            print(json.dumps({"echoed": echoed, "squares": list(labc.get_host("host1").stream("bench.squares", 50))}))
         """)))
         self.assertEqual(seen, {"echoed": "across", "squares": [i * i for i in range(50)]})
         # Without the secret, host2's processes are refused.

@@ -13,6 +13,7 @@ import unittest
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "clients", "python"))
 
+from support import in_thread  # noqa: E402
 import labc  # noqa: E402
 from labc import local_proof, tls  # noqa: E402
 from labc.errors import NotTrustedError  # noqa: E402
@@ -49,20 +50,6 @@ def accepted_pair():
         client = socket.create_connection(server.getsockname(), timeout=5)
         accepted, _ = server.accept()
     return client, accepted
-
-
-def in_thread(function, *args):
-    result = {}
-
-    def run():
-        try:
-            result["value"] = function(*args)
-        except Exception as error:  # handed to the test
-            result["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return lambda: (thread.join(10), result.get("value"), result.get("error"))[1:]
 
 
 class BothSides(unittest.TestCase):

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import unittest
 
-from support import free_port  # below the ephemeral range: a router started there can bind
+from support import free_port, in_thread  # free_port: below the ephemeral range, where a router started there can bind
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "clients", "python"))
@@ -113,26 +113,6 @@ def listener():
     server.bind(("127.0.0.1", 0))
     server.listen(4)
     return server, f"127.0.0.1:{server.getsockname()[1]}"
-
-
-def in_thread(fn, *args):
-    """Runs ``fn`` in a thread; returns a function that joins it and gives (value, error)."""
-    result = {}
-
-    def run():
-        try:
-            result["value"] = fn(*args)
-        except BaseException as error:  # noqa: B902 - handed to the test
-            result["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-
-    def join():
-        thread.join(10)
-        return result.get("value"), result.get("error")
-
-    return join
 
 
 @unittest.skipUnless(HAS_PSK, WHY_SKIPPED)
