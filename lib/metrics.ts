@@ -142,6 +142,9 @@ export class Metrics {
   readonly served = new Map<string, CallStats>();
   readonly called = new Map<string, CallStats>();
   readonly topics = new Map<string, TopicStats>();
+  /** The topic counted last and its counts: a stream publishes one topic over and over (entries are never removed). */
+  private lastTopic: string | undefined;
+  private lastStats: TopicStats | undefined;
   readonly connections = new Set<Metered>();
 
   servedStats(fn: string): CallStats {
@@ -157,12 +160,15 @@ export class Metrics {
   }
 
   private topic(topic: string): TopicStats {
+    if (topic === this.lastTopic) return this.lastStats!;
     let stats = this.topics.get(topic);
     if (!stats) {
       const key = this.topics.size >= MAX_TOPICS ? OTHER_TOPICS : topic;
       stats = this.topics.get(key);
       if (!stats) this.topics.set(key, (stats = { published: 0, delivered: 0 }));
     }
+    this.lastTopic = topic;
+    this.lastStats = stats;
     return stats;
   }
 

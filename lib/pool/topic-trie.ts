@@ -76,9 +76,12 @@ export class TopicTrie<T> {
   private readonly root: Node<T> = newNode();
   /** `matches` of recent topics: publications repeat their topics, subscriptions change rarely. */
   private readonly cache = new Map<string, readonly T[]>();
+  /** The topic `matches` was asked last and its answer: a stream publishes one topic over and over. */
+  private lastTopic: string | undefined;
+  private lastFound: readonly T[] = [];
 
   add(pattern: string, value: T): void {
-    this.cache.clear();
+    this.forget();
     let node = this.root;
     for (const word of checkPattern(pattern)) {
       let child = node.children.get(word);
@@ -90,7 +93,7 @@ export class TopicTrie<T> {
 
   /** Removes one value from a pattern, pruning nodes left empty. Returns whether it was there. */
   remove(pattern: string, value: T): boolean {
-    this.cache.clear();
+    this.forget();
     const words = topicWords(pattern);
     const trail: Node<T>[] = [this.root];
     for (const word of words) {
@@ -116,13 +119,21 @@ export class TopicTrie<T> {
 
   /** Like `match`, as an array remembered until the subscriptions change: for hot paths. */
   matches(topic: string): readonly T[] {
+    if (topic === this.lastTopic) return this.lastFound;
     let found = this.cache.get(topic);
     if (!found) {
       found = [...this.match(topic)];
       if (this.cache.size >= CACHED_TOPICS) this.cache.clear();
       this.cache.set(topic, found);
     }
+    this.lastTopic = topic;
+    this.lastFound = found;
     return found;
+  }
+
+  private forget(): void {
+    this.cache.clear();
+    this.lastTopic = undefined;
   }
 
   private walk(node: Node<T>, words: string[], at: number, into: Set<T>): void {

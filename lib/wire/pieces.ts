@@ -6,19 +6,29 @@
  */
 export class Pieces<K, P = Buffer> {
   private readonly pieces = new Map<K, P>();
+  /**
+   * The piece given last and its key: a stream of publications or calls repeats one name, and
+   * a comparison is a tenth of the Map's lookup (a piece never changes, so it never goes stale).
+   */
+  private lastKey: K | typeof NONE = NONE;
+  private lastPiece: P | undefined;
   constructor(
     private readonly make: (key: K) => P,
     private readonly max = MAX_PIECES,
   ) {}
 
   get(key: K): P {
+    if (key === this.lastKey) return this.lastPiece!;
     let piece = this.pieces.get(key);
     if (piece === undefined) {
       if (this.pieces.size >= this.max) this.pieces.clear();
       this.pieces.set(key, (piece = this.make(key)));
     }
+    this.lastKey = key;
+    this.lastPiece = piece;
     return piece;
   }
 }
 
 const MAX_PIECES = 1024;
+const NONE = Symbol("none");
