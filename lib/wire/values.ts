@@ -45,12 +45,15 @@ export function isPlain(value: unknown, depth: number, limits: Limits, inArray =
     return true;
   }
   const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) {
+  const own = proto === Object.prototype || proto === null;
+  if (!own) {
     if (special(value) !== undefined) return false;
     if (typeof (value as { toJSON?: unknown }).toJSON === "function") return true;
   }
   for (const key in value) {
-    if (!Object.hasOwn(value, key)) continue;
+    // A plain object's keys are its own (for-in of an Object.prototype given enumerable keys
+    // checks theirs too, which can only send the value the longer way): no lookup each.
+    if (!own && !Object.hasOwn(value, key)) continue;
     const item = (value as Record<string, unknown>)[key];
     if (typeof item === "object" ? !isPlain(item, depth + 1, limits) : !plainScalar(item, false)) return false;
   }

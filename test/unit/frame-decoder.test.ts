@@ -176,6 +176,24 @@ describe("codec", () => {
     expect(refusal(() => publicationFrame("t", [() => 1]))).not.toBe("no refusal");
   });
 
+  test("with keys added to Object.prototype, the hot paths' frames are still the encoders' bytes", () => {
+    // isPlain reads a plain object's keys without asking whether each is its own: an inherited
+    // one is checked too, and can only send the value the encoder's way.
+    const bytes = (value: Buffer | Buffer[] | string) => (typeof value === "string" ? Buffer.from(value, "latin1") : Buffer.concat([value].flat()));
+    for (const inherited of [1, () => 1, new Date(0), undefined]) {
+      Object.defineProperty(Object.prototype, "extra", { value: inherited, enumerable: true, configurable: true, writable: true });
+      try {
+        for (const args of [[{ s: 1, b: "hello" }], [{ at: { n: 2 } }], [Object.assign(Object.create(null), { k: 3 })]]) {
+          expect(bytes(publicationFrame("lab.t", args))).toEqual(bytes(encodePublication("lab.t", args)));
+          expect(bytes(requestFrame(3, "f", args, 500))).toEqual(bytes(encodeRequest(3, "f", args, 500)));
+          expect(Object.hasOwn(JSON.parse(bytes(publicationFrame("lab.t", args)).subarray(16).toString()).args[0], "extra")).toBe(false);
+        }
+      } finally {
+        delete (Object.prototype as Record<string, unknown>)["extra"];
+      }
+    }
+  });
+
   test("the frames the hot paths send are the encoders' bytes, their JSON made once, text or not", () => {
     const bytes = (value: Buffer | Buffer[] | string) => (typeof value === "string" ? Buffer.from(value, "latin1") : Buffer.concat([value].flat()));
     const cases: unknown[][] = [[{ s: 1, b: "hello" }], [{ t: 21.5, unit: "°C" }], ["😀", "a\u0001"], [new Date(0)], [Buffer.from([1])], []];
