@@ -94,6 +94,9 @@ export interface TopicStats {
   delivered: number;
 }
 
+/** No topic counted yet (not `undefined`, which a JavaScript caller may pass). */
+const NONE = Symbol("none");
+
 /** Distinct topics counted one by one; past these, the rest are counted together. */
 const MAX_TOPICS = 1000;
 const OTHER_TOPICS = "(other topics)";
@@ -143,7 +146,7 @@ export class Metrics {
   readonly called = new Map<string, CallStats>();
   readonly topics = new Map<string, TopicStats>();
   /** The topic counted last and its counts: a stream publishes one topic over and over (entries are never removed). */
-  private lastTopic: string | undefined;
+  private lastTopic: string | typeof NONE = NONE;
   private lastStats: TopicStats | undefined;
   readonly connections = new Set<Metered>();
 

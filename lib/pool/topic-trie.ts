@@ -68,6 +68,9 @@ interface Node<T> {
 
 const newNode = <T>(): Node<T> => ({ children: new Map(), values: null });
 
+/** No topic asked yet (not `undefined`, which a JavaScript caller may pass and must see refused). */
+const NONE = Symbol("none");
+
 /** Topics whose matches are remembered at most; beyond it the memory starts over. */
 const CACHED_TOPICS = 1024;
 
@@ -77,7 +80,7 @@ export class TopicTrie<T> {
   /** `matches` of recent topics: publications repeat their topics, subscriptions change rarely. */
   private readonly cache = new Map<string, readonly T[]>();
   /** The topic `matches` was asked last and its answer: a stream publishes one topic over and over. */
-  private lastTopic: string | undefined;
+  private lastTopic: string | typeof NONE = NONE;
   private lastFound: readonly T[] = [];
 
   add(pattern: string, value: T): void {
@@ -133,7 +136,8 @@ export class TopicTrie<T> {
 
   private forget(): void {
     this.cache.clear();
-    this.lastTopic = undefined;
+    this.lastTopic = NONE;
+    this.lastFound = [];
   }
 
   private walk(node: Node<T>, words: string[], at: number, into: Set<T>): void {

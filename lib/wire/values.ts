@@ -50,12 +50,17 @@ export function isPlain(value: unknown, depth: number, limits: Limits, inArray =
     if (special(value) !== undefined) return false;
     if (typeof (value as { toJSON?: unknown }).toJSON === "function") return true;
   }
-  for (const key in value) {
-    // A plain object's keys are its own (for-in of an Object.prototype given enumerable keys
-    // checks theirs too, which can only send the value the longer way): no lookup each.
-    if (!own && !Object.hasOwn(value, key)) continue;
-    const item = (value as Record<string, unknown>)[key];
-    if (typeof item === "object" ? !isPlain(item, depth + 1, limits) : !plainScalar(item, false)) return false;
+  try {
+    for (const key in value) {
+      // A plain object's keys are its own (for-in of an Object.prototype given enumerable keys
+      // checks theirs too, which can only send the value the longer way): no lookup each. Such
+      // an inherited getter that throws sends it that way too, where only own keys are read.
+      if (!own && !Object.hasOwn(value, key)) continue;
+      const item = (value as Record<string, unknown>)[key];
+      if (typeof item === "object" ? !isPlain(item, depth + 1, limits) : !plainScalar(item, false)) return false;
+    }
+  } catch {
+    return false;
   }
   return true;
 }

@@ -70,6 +70,17 @@ describe("TopicTrie.matches (remembered)", () => {
     expect(trie.matches("a.b")).toEqual(["y"]);
     expect(() => trie.matches("a.*")).toThrow(/wildcards/);
   });
+
+  test("the topic asked last is remembered, and a topic that is no string is still refused after a change", () => {
+    const trie = new TopicTrie<string>();
+    trie.add("a", "x");
+    expect(trie.matches("a")).toEqual(["x"]);
+    expect(trie.matches("a")).toBe(trie.matches("a"));
+    trie.remove("a", "x");
+    // A JavaScript caller's publish(undefined): the memory of the last topic must not answer it.
+    expect(() => trie.matches(undefined as unknown as string)).toThrow();
+    expect(trie.matches("a")).toEqual([]);
+  });
 });
 
 describe("queue-group subscriptions", () => {
