@@ -8,7 +8,8 @@ export class Pieces<K, P = Buffer> {
   private readonly pieces = new Map<K, P>();
   /**
    * The piece given last and its key: a stream of publications or calls repeats one name, and
-   * a comparison is a tenth of the Map's lookup (a piece never changes, so it never goes stale).
+   * a comparison costs less than the Map's hashing and lookup (a piece never changes, so it
+   * never goes stale).
    */
   private lastKey: K | typeof NONE = NONE;
   private lastPiece: P | undefined;
