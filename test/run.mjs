@@ -1,16 +1,17 @@
 // `npm test`: every test, the TypeScript suite (vitest) and the Python client's suites
 // (clients/python/tests/report.py). The exit code is non-zero when anything failed.
 //
-// With no arguments, two lines of work run side by side: the files that build hosts out of network
-// namespaces (test/netns, mostly waiting on discovery and timers), and every other file
-// (test/unit, test/integration) followed by the Python suites. One after another they took about 16 minutes
-// on 2 vCPUs; side by side they take the longer of the two lines. Each line's output comes
-// through as it is written, every line marked with where it came from. For CI,
-// $LABC_TS_RESULTS names where vitest's JSON report of both lines is written, and
-// $LABC_PY_RESULTS where report.py writes its counts (.ci/summary.mjs adds them up).
+// With no arguments, two vitest processes run side by side: one for the files that build hosts
+// out of network namespaces (test/netns, mostly waiting on discovery and timers), one for every
+// other file (test/unit, test/integration); then the Python suites. One after another they took
+// about 16 minutes on 2 vCPUs; side by side, about 11. Each process's output comes through as it
+// is written, every line marked with where it came from.
 //
 // With arguments (`npm test -- test/unit/codec.test.ts`, `-t name`...), vitest runs once with them,
-// then the Python suites, one after the other as before.
+// then the Python suites.
+//
+// For CI, $LABC_TS_RESULTS names where vitest's JSON report (of both lines) is written, and
+// $LABC_PY_RESULTS where report.py writes its counts; .ci/summary.mjs adds them up.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,15 +21,28 @@ import { fileURLToPath } from "node:url";
 const root = join(fileURLToPath(import.meta.url), "..", "..");
 const vitestEntry = join(root, "node_modules", "vitest", "vitest.mjs");
 const args = process.argv.slice(2);
+const children = new Set();
+// The children write into pipes: in a terminal they are told they may still use colour.
+const colour = process.stdout.isTTY ? { FORCE_COLOR: "1" } : {};
 
-/** Runs a command; its output goes through line by line, marked with `tag` when there is one. */
+// Ctrl-C, or CI giving up, reaches this process: the children (and the namespaces they hold)
+// end with it rather than run on unseen.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, () => {
+    for (const child of children) child.kill(signal);
+    process.exitCode = 1;
+  });
+}
+
+/** Runs a command to its end: its exit status. Its output goes through line by line, marked with `tag` when there is one. */
 function run(command, commandArgs, { tag, env } = {}) {
   return new Promise((resolve) => {
     const child = spawn(command, commandArgs, {
       cwd: root,
-      env: env ?? process.env,
+      env: { ...process.env, ...(tag ? colour : {}), ...env },
       stdio: tag ? ["ignore", "pipe", "pipe"] : "inherit",
     });
+    children.add(child);
     if (tag) {
       for (const [stream, out] of [[child.stdout, process.stdout], [child.stderr, process.stderr]]) {
         let partial = "";
@@ -42,22 +56,36 @@ function run(command, commandArgs, { tag, env } = {}) {
       }
     }
     child.on("error", (error) => {
+      children.delete(child);
       console.log(`${tag ?? ""} ${command} did not run: ${error.message}`.trim());
       resolve(1);
     });
-    child.on("close", (code, signal) => resolve(signal ? 1 : code));
+    // Its output is read to the end ("close"), but not for long after it exited: a process it
+    // started and left running may hold the pipes open.
+    child.on("exit", (code, signal) => {
+      children.delete(child);
+      const status = signal ? 1 : code;
+      const late = setTimeout(() => resolve(status), 2000);
+      child.on("close", () => {
+        clearTimeout(late);
+        resolve(status);
+      });
+    });
   });
 }
 
 function python(tag) {
+  // Unbuffered: through a pipe, Python's output would come in blocks, and a run that hangs
+  // would not show which test it was in.
   return run("python3", [join(root, "clients", "python", "tests", "report.py")], {
     tag,
-    env: { ...process.env, PYTHONPATH: join(root, "clients", "python") },
+    env: { PYTHONPATH: join(root, "clients", "python"), PYTHONUNBUFFERED: "1" },
   });
 }
 
 if (args.length > 0) {
-  const vitest = await run(process.execPath, [vitestEntry, "run", ...args]);
+  const report = process.env.LABC_TS_RESULTS ? ["--reporter=default", "--reporter=json", `--outputFile.json=${process.env.LABC_TS_RESULTS}`] : [];
+  const vitest = await run(process.execPath, [vitestEntry, "run", ...args, ...report]);
   const py = await python();
   process.exit(vitest === 0 && py === 0 ? 0 : 1);
 }
@@ -70,36 +98,51 @@ function vitest(tag, selection) {
     { tag: `[${tag}]` },
   );
 }
-const [netns, [local, py]] = await Promise.all([
-  vitest("netns", ["test/netns"]),
-  vitest("local", ["--exclude=test/netns/**"]).then(async (status) => [status, await python("[python]")]),
-]);
+const [netns, local] = await Promise.all([vitest("netns", ["test/netns"]), vitest("local", ["--exclude=test/netns/**"])]);
+// Alone: some of the Python tests time a reaction to a tenth of a second.
+const py = await python("[python]");
 
-const merged = mergeReports(["netns", "local"].map((tag) => join(reports, `${tag}.json`)));
+const merged = mergeReports([
+  { tag: "netns", status: netns },
+  { tag: "local", status: local },
+]);
 rmSync(reports, { recursive: true, force: true });
 // CI's summary (.ci/summary.mjs) reads the report and says the counts; without one, they are said here.
 if (process.env.LABC_TS_RESULTS) writeFileSync(process.env.LABC_TS_RESULTS, JSON.stringify(merged));
-else console.log(`typescript: ${merged.numPassedTests} passed, ${merged.numFailedTests} failed, ${merged.numPendingTests} skipped (${merged.testResults.length} files)`);
+else {
+  const brokenFiles = merged.testResults.filter((file) => file.status === "failed" && !file.assertionResults.some((test) => test.status === "failed")).length;
+  console.log(`typescript: ${merged.numPassedTests} passed, ${merged.numFailedTests + brokenFiles} failed, ${merged.numPendingTests} skipped`);
+}
 process.exit(netns === 0 && local === 0 && py === 0 ? 0 : 1);
 
 /**
- * vitest's JSON reports of both lines as one. A line whose report is missing (vitest did not
- * start, or died) counts as a failed file, so that it cannot pass unseen.
+ * vitest's JSON reports of both lines as one. A line that failed without a failed test in its
+ * report (no report: vitest did not start or died; or an error outside any test, which vitest's
+ * JSON leaves out) counts as a failed file named for the line, so that it cannot pass unseen.
  */
-function mergeReports(files) {
+function mergeReports(lines) {
   const merged = { numPassedTests: 0, numFailedTests: 0, numPendingTests: 0, numTodoTests: 0, numTotalTests: 0, success: true, testResults: [] };
-  for (const file of files) {
+  for (const { tag, status } of lines) {
     let report;
+    let problem;
     try {
-      report = JSON.parse(readFileSync(file, "utf8"));
+      report = JSON.parse(readFileSync(join(reports, `${tag}.json`), "utf8"));
+      if (!Array.isArray(report.testResults)) throw new Error("it has no testResults");
     } catch (error) {
-      merged.success = false;
-      merged.testResults.push({ name: file, status: "failed", message: `no vitest report (${error.message})`, assertionResults: [] });
-      continue;
+      report = undefined;
+      problem = `no vitest report (${error.message}); see the lines marked [${tag}]`;
     }
-    for (const key of ["numPassedTests", "numFailedTests", "numPendingTests", "numTodoTests", "numTotalTests"]) merged[key] += report[key] ?? 0;
-    merged.success &&= report.success !== false;
-    merged.testResults.push(...report.testResults);
+    if (report) {
+      for (const key of ["numPassedTests", "numFailedTests", "numPendingTests", "numTodoTests", "numTotalTests"]) merged[key] += report[key] ?? 0;
+      merged.testResults.push(...report.testResults);
+      const failedInside = report.testResults.some((file) => file.status === "failed");
+      if (status !== 0 && !failedInside) problem = `vitest exited with ${status} and no failed test in its report (an error outside any test?); see the lines marked [${tag}]`;
+    }
+    if (problem) {
+      merged.success = false;
+      merged.testResults.push({ name: `[${tag}] vitest`, status: "failed", message: problem, assertionResults: [] });
+    }
   }
+  merged.success &&= merged.numFailedTests === 0;
   return merged;
 }
