@@ -22,6 +22,8 @@ const root = join(fileURLToPath(import.meta.url), "..", "..");
 const vitestEntry = join(root, "node_modules", "vitest", "vitest.mjs");
 const args = process.argv.slice(2);
 const children = new Set();
+/** A signal came: what has not started yet does not start. */
+let stopping = false;
 // The children write into pipes: in a terminal they are told they may still use colour.
 const colour = process.stdout.isTTY ? { FORCE_COLOR: "1" } : {};
 
@@ -29,6 +31,7 @@ const colour = process.stdout.isTTY ? { FORCE_COLOR: "1" } : {};
 // end with it rather than run on unseen.
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(signal, () => {
+    stopping = true;
     for (const child of children) child.kill(signal);
     process.exitCode = 1;
   });
@@ -36,6 +39,7 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 
 /** Runs a command to its end: its exit status. Its output goes through line by line, marked with `tag` when there is one. */
 function run(command, commandArgs, { tag, env } = {}) {
+  if (stopping) return Promise.resolve(1);
   return new Promise((resolve) => {
     const child = spawn(command, commandArgs, {
       cwd: root,
