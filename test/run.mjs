@@ -22,18 +22,15 @@ const root = join(fileURLToPath(import.meta.url), "..", "..");
 const vitestEntry = join(root, "node_modules", "vitest", "vitest.mjs");
 const args = process.argv.slice(2);
 const children = new Set();
-/** A signal came: what has not started yet does not start. */
+/** A signal came: what has not started yet does not start, and the run fails. */
 let stopping = false;
-// The children write into pipes: in a terminal they are told they may still use colour.
-const colour = process.stdout.isTTY ? { FORCE_COLOR: "1" } : {};
 
 // Ctrl-C, or CI giving up, reaches this process: the children (and the namespaces they hold)
-// end with it rather than run on unseen.
+// end with it rather than run on unseen; a second signal ends them at once.
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(signal, () => {
+    for (const child of children) child.kill(stopping ? "SIGKILL" : signal);
     stopping = true;
-    for (const child of children) child.kill(signal);
-    process.exitCode = 1;
   });
 }
 
@@ -43,7 +40,7 @@ function run(command, commandArgs, { tag, env } = {}) {
   return new Promise((resolve) => {
     const child = spawn(command, commandArgs, {
       cwd: root,
-      env: { ...process.env, ...(tag ? colour : {}), ...env },
+      env: { ...process.env, ...env },
       stdio: tag ? ["ignore", "pipe", "pipe"] : "inherit",
     });
     children.add(child);
@@ -87,44 +84,48 @@ function python(tag) {
   });
 }
 
+// The exit code is set, not exited with: what the children wrote may still be on its way out
+// (writes to a pipe, as in CI, complete later on Linux), and process.exit would cut it.
 if (args.length > 0) {
   const report = process.env.LABC_TS_RESULTS ? ["--reporter=default", "--reporter=json", `--outputFile.json=${process.env.LABC_TS_RESULTS}`] : [];
   const vitest = await run(process.execPath, [vitestEntry, "run", ...args, ...report]);
   const py = await python();
-  process.exit(vitest === 0 && py === 0 ? 0 : 1);
+  process.exitCode = vitest === 0 && py === 0 && !stopping ? 0 : 1;
+} else {
+  await runAll();
 }
 
-const reports = mkdtempSync(join(tmpdir(), "labc-test-reports-"));
-function vitest(tag, selection) {
-  return run(
-    process.execPath,
-    [vitestEntry, "run", ...selection, "--reporter=default", "--reporter=json", `--outputFile.json=${join(reports, `${tag}.json`)}`],
-    { tag: `[${tag}]` },
-  );
-}
-const [netns, local] = await Promise.all([vitest("netns", ["test/netns"]), vitest("local", ["--exclude=test/netns/**"])]);
-// Alone: some of the Python tests time a reaction to a tenth of a second.
-const py = await python("[python]");
+/** No arguments: the two vitest processes side by side, then the Python suites. */
+async function runAll() {
+  const reports = mkdtempSync(join(tmpdir(), "labc-test-reports-"));
+  const vitest = (tag, selection) =>
+    run(process.execPath, [vitestEntry, "run", ...selection, "--reporter=default", "--reporter=json", `--outputFile.json=${join(reports, `${tag}.json`)}`], {
+      tag: `[${tag}]`,
+    });
+  const [netns, local] = await Promise.all([vitest("netns", ["test/netns"]), vitest("local", ["--exclude=test/netns/**"])]);
+  // Alone: some of the Python tests time a reaction to a tenth of a second.
+  const py = await python("[python]");
 
-const merged = mergeReports([
-  { tag: "netns", status: netns },
-  { tag: "local", status: local },
-]);
-rmSync(reports, { recursive: true, force: true });
-// CI's summary (.ci/summary.mjs) reads the report and says the counts; without one, they are said here.
-if (process.env.LABC_TS_RESULTS) writeFileSync(process.env.LABC_TS_RESULTS, JSON.stringify(merged));
-else {
-  const brokenFiles = merged.testResults.filter((file) => file.status === "failed" && !file.assertionResults.some((test) => test.status === "failed")).length;
-  console.log(`typescript: ${merged.numPassedTests} passed, ${merged.numFailedTests + brokenFiles} failed, ${merged.numPendingTests} skipped`);
+  const merged = mergeReports(reports, [
+    { tag: "netns", status: netns },
+    { tag: "local", status: local },
+  ]);
+  rmSync(reports, { recursive: true, force: true });
+  // CI's summary (.ci/summary.mjs) reads the report and says the counts; without one, they are said here.
+  if (process.env.LABC_TS_RESULTS) writeFileSync(process.env.LABC_TS_RESULTS, JSON.stringify(merged));
+  else {
+    const brokenFiles = merged.testResults.filter((file) => file.status === "failed" && !file.assertionResults.some((test) => test.status === "failed")).length;
+    console.log(`typescript: ${merged.numPassedTests} passed, ${merged.numFailedTests + brokenFiles} failed, ${merged.numPendingTests} skipped`);
+  }
+  process.exitCode = netns === 0 && local === 0 && py === 0 && !stopping ? 0 : 1;
 }
-process.exit(netns === 0 && local === 0 && py === 0 ? 0 : 1);
 
 /**
  * vitest's JSON reports of both lines as one. A line that failed without a failed test in its
  * report (no report: vitest did not start or died; or an error outside any test, which vitest's
  * JSON leaves out) counts as a failed file named for the line, so that it cannot pass unseen.
  */
-function mergeReports(lines) {
+function mergeReports(reports, lines) {
   const merged = { numPassedTests: 0, numFailedTests: 0, numPendingTests: 0, numTodoTests: 0, numTotalTests: 0, success: true, testResults: [] };
   for (const { tag, status } of lines) {
     let report;
