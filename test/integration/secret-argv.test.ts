@@ -119,7 +119,6 @@ test.skipIf(!asRoot)(
   async () => {
     const secret = newSecret();
     const watcher = otherUser();
-    let routerPid = 0;
     try {
       await watcher.sees(/^\s*PID\s+PPID (COMMAND|ARGS)$/, "ps's header");
 
@@ -140,7 +139,7 @@ test.skipIf(!asRoot)(
       // The server started the router (its parent until the server exits). Seen by nobody, the
       // root-owned server and router show that it reads other users' processes (no hidepid):
       // what it saw, and did not see, means something.
-      routerPid = await watcher.seesProcess({ ppid: served.pid, args: /^labc router$/ }, "the router");
+      const routerPid = await watcher.seesProcess({ ppid: served.pid, args: /^labc router$/ }, "the router");
       // The router holds the secret (it refuses a caller without it), so it did get it.
       expect((await host.cli(["call", "echo", "over TLS"])).stdout).toBe("over TLS\n");
       const stranger = await host.cli(["call", "echo", "x"], { XDG_CONFIG_HOME: join(host.dir, "elsewhere") });
