@@ -46,6 +46,10 @@ export async function run(cli: CAC): Promise<void> {
     } else if (cli.args.length > 0) {
       process.stderr.write(`labc: unknown command "${cli.args[0]}"; see labc --help\n`);
       process.exitCode = 2;
+    } else if (unknownOption(cli)) {
+      // No command, and an option cac does not know (`labc --bogus`): a typo, said as after a command.
+      process.stderr.write(`labc: Unknown option \`--${unknownOption(cli)}\`; see labc --help\n`);
+      process.exitCode = 2;
     } else {
       cli.outputHelp();
     }
@@ -54,4 +58,9 @@ export async function run(cli: CAC): Promise<void> {
     process.stderr.write(`labc: ${(error as Error).message}; see labc --help\n`);
     process.exitCode = 2;
   }
+}
+
+/** An option given without a command that is none of the global ones (--port, --set, --help, --version). */
+function unknownOption(cli: CAC): string | undefined {
+  return Object.keys(cli.options).find((key) => key !== "--" && !cli.globalCommand.options.some((option) => option.names.includes(key)));
 }

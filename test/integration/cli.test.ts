@@ -132,7 +132,7 @@ describe("other commands", () => {
     expect(result.stderr).toBe(`labc: ${join(host.dir, "labc.toml")}: router.port: expected a port number from 0 to 65535, got "high" [LABC_CONFIG]\n`);
   });
 
-  test("--help, --version, and unknown commands", async () => {
+  test("--help, --version, unknown commands and unknown options", async () => {
     const help = await host.cli(["--help"]);
     expect(help.code).toBe(0);
     for (const command of ["serve", "call", "publish", "subscribe", "ls", "config", "demo"]) {
@@ -146,6 +146,13 @@ describe("other commands", () => {
     const unknown = await host.cli(["frobnicate"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe('labc: unknown command "frobnicate"; see labc --help\n');
+    // An option no command takes, with no command: a typo, not a request for help.
+    const typo = await host.cli(["--bogus"]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toBe("labc: Unknown option `--bogus`; see labc --help\n");
+    const global = await host.cli(["--port", String(host.port)]);
+    expect(global.code).toBe(0);
+    expect(global.stdout).toContain("Usage:");
   });
 
   test("`labc serve` names the file and the reason when it cannot serve it", async () => {
