@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -38,14 +38,18 @@ export interface CliResult {
 
 /**
  * One simulated host for a test file: its own root port and config folder, so test files run
- * in parallel without meeting. Everything it starts, it ends by PID in `cleanup()`.
+ * in parallel without meeting. Everything it starts, it ends by PID in `cleanup()`; and, should
+ * the test process end first (a run interrupted between a test's start and its `afterAll`), at
+ * its exit, as a Lan does (test/netns/lan.ts).
  */
 export class TestHost {
   readonly env: NodeJS.ProcessEnv;
   private readonly children = new Set<ChildProcess>();
   private readonly runtimes = new Set<Runtime>();
+  private readonly onExit = () => this.endAtExit();
 
   private constructor(readonly port: number, readonly dir: string) {
+    process.once("exit", this.onExit);
     this.env = {
       ...process.env,
       XDG_CONFIG_HOME: dir,
@@ -166,7 +170,21 @@ export class TestHost {
     }
   }
 
+  /**
+   * The process exits with this host not cleaned up: what it started ends now, synchronously (an
+   * exit handler cannot wait): its children, the services by their record, and its router, the
+   * process listening on its root port (asking the router its PID takes a round trip). Its
+   * folder goes too.
+   */
+  private endAtExit(): void {
+    for (const child of this.children) if (child.pid) kill(child.pid);
+    for (const pid of this.servicePids()) kill(pid);
+    for (const pid of listenersOn(this.port)) kill(pid);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
   async cleanup(): Promise<void> {
+    process.removeListener("exit", this.onExit);
     for (const runtime of this.runtimes) await runtime.close();
     const ends = [...this.children].map((child) => new Promise((done) => child.once("exit", done)));
     for (const child of this.children) child.kill("SIGKILL");
@@ -199,6 +217,46 @@ export class TestHost {
 
 export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
+/**
+ * The PIDs of the processes listening on TCP `port` here: the router of a root port (its command
+ * line says only "labc router"). From /proc: the listening sockets' inodes, then whose fds they are.
+ */
+function listenersOn(port: number): number[] {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const inodes = new Set<string>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let lines: string[];
+    try {
+      lines = readFileSync(table, "utf8").split("\n").slice(1);
+    } catch {
+      continue; // no IPv6
+    }
+    for (const line of lines) {
+      const [, address, , state, , , , , , inode] = line.trim().split(/\s+/);
+      if (address?.endsWith(local) && state === "0A" && inode) inodes.add(inode);
+    }
+  }
+  const pids: number[] = [];
+  if (inodes.size === 0) return pids;
+  for (const pid of readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // ended meanwhile
+    }
+    const socket = fds.some((fd) => {
+      try {
+        return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? "");
+      } catch {
+        return false;
+      }
+    });
+    if (socket) pids.push(Number(pid));
+  }
+  return pids;
+}
+
 /** SIGKILL to `pid`, which may have left already. */
 function kill(pid: number): void {
   try {
@@ -208,7 +266,6 @@ function kill(pid: number): void {
   }
 }
 
-/** Polls `check` until it returns true, or fails after `ms`. */
 /** What a child process printed, once it ended; killed (and rejected, naming `what`) past `ms`. */
 export function ranToEnd(child: ChildProcess, what: string, ms: number): Promise<CliResult> {
   const out: Buffer[] = [];
@@ -228,6 +285,7 @@ export function ranToEnd(child: ChildProcess, what: string, ms: number): Promise
   });
 }
 
+/** Polls `check` until it returns true, or fails after `ms`. */
 export async function eventually(check: () => boolean | Promise<boolean>, ms = 5000, what = "condition"): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
