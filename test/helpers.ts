@@ -179,8 +179,13 @@ export class TestHost {
   private endAtExit(): void {
     for (const child of this.children) if (child.pid) kill(child.pid);
     for (const pid of this.servicePids()) kill(pid);
-    for (const pid of listenersOn(this.port)) kill(pid);
-    rmSync(this.dir, { recursive: true, force: true });
+    // Not this process, should a test of it hold the root port itself (a router's stand-in).
+    for (const pid of listenersOn(this.port)) if (pid !== process.pid) kill(pid);
+    try {
+      rmSync(this.dir, { recursive: true, force: true });
+    } catch {
+      // a process ending a moment ago still wrote in it: the folder is in tmpdir
+    }
   }
 
   async cleanup(): Promise<void> {
