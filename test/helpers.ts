@@ -12,6 +12,8 @@ import { CLI_PATH, PACKAGE_ROOT } from "../lib/paths.js";
 import { Runtime } from "../lib/runtime/runtime.js";
 import { DEFAULT_LIMITS } from "../lib/wire/limits.js";
 import { Kind } from "../lib/wire/message.js";
+import { isServiceCommand } from "../lib/services/python-service.js";
+import { onTestExit } from "./test-exit.js";
 
 export const FIXTURES = join(PACKAGE_ROOT, "test", "fixtures");
 export const ECHO = join(PACKAGE_ROOT, "services", "echo.ts");
@@ -39,17 +41,16 @@ export interface CliResult {
 /**
  * One simulated host for a test file: its own root port and config folder, so test files run
  * in parallel without meeting. Everything it starts, it ends by PID in `cleanup()`; and, should
- * the test process end first (a run interrupted between a test's start and its `afterAll`), at
- * its exit, as a Lan does (test/netns/lan.ts).
+ * the test process end first (a run interrupted between a test's start and its `afterAll`: an
+ * exit, Ctrl-C, vitest's SIGTERM), then (test-exit.ts), as a Lan does (test/netns/lan.ts).
  */
 export class TestHost {
   readonly env: NodeJS.ProcessEnv;
   private readonly children = new Set<ChildProcess>();
   private readonly runtimes = new Set<Runtime>();
-  private readonly onExit = () => this.endAtExit();
+  private readonly forgetExit = onTestExit(() => this.endAtExit());
 
   private constructor(readonly port: number, readonly dir: string) {
-    process.once("exit", this.onExit);
     this.env = {
       ...process.env,
       XDG_CONFIG_HOME: dir,
@@ -160,36 +161,40 @@ export class TestHost {
     }
   }
 
-  /** The processes of the services its ServiceControl started, by their record. */
+  /**
+   * The processes of the services its ServiceControl started, by their record, that still run
+   * them: a record the router did not update (it was killed) may name PIDs taken since by others.
+   */
   private servicePids(): number[] {
+    let record: Record<string, { pid: number }>;
     try {
-      const record = JSON.parse(readFileSync(join(this.dir, "labc", "services-running.json"), "utf8"));
-      return (Object.values(record) as { pid: number }[]).map((service) => service.pid);
+      record = JSON.parse(readFileSync(join(this.dir, "labc", "services-running.json"), "utf8"));
     } catch {
       return []; // no service was started
     }
+    return Object.entries(record)
+      .filter(([name, { pid }]) => isServiceCommand(commandOf(pid), name))
+      .map(([, { pid }]) => pid);
   }
 
   /**
-   * The process exits with this host not cleaned up: what it started ends now, synchronously (an
-   * exit handler cannot wait): its children, the services by their record, and its router, the
-   * process listening on its root port (asking the router its PID takes a round trip). Its
-   * folder goes too.
+   * The process ends with this host not cleaned up: what it started ends now, synchronously.
+   * The router first (a service that ends makes it write its record in the folder), found as the
+   * process titled "labc router" listening on the root port (asking it its PID takes a round
+   * trip); then the services and the children; then the folder.
    */
   private endAtExit(): void {
-    for (const child of this.children) if (child.pid) kill(child.pid);
+    for (const pid of routersOn(this.port)) kill(pid);
     for (const pid of this.servicePids()) kill(pid);
-    // Not this process, should a test of it hold the root port itself (a router's stand-in).
-    for (const pid of listenersOn(this.port)) if (pid !== process.pid) kill(pid);
+    for (const child of this.children) if (child.pid) kill(child.pid);
     try {
-      rmSync(this.dir, { recursive: true, force: true });
+      rmSync(this.dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
     } catch {
-      // a process ending a moment ago still wrote in it: the folder is in tmpdir
+      // a process ending this moment still wrote in it: the folder is in tmpdir
     }
   }
 
   async cleanup(): Promise<void> {
-    process.removeListener("exit", this.onExit);
     for (const runtime of this.runtimes) await runtime.close();
     const ends = [...this.children].map((child) => new Promise((done) => child.once("exit", done)));
     for (const child of this.children) child.kill("SIGKILL");
@@ -211,6 +216,8 @@ export class TestHost {
     for (let attempt = 1; ; attempt++) {
       try {
         rmSync(this.dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
+        // Only now: until the end, the exit's work is what would end what is left.
+        this.forgetExit();
         return;
       } catch (error) {
         if (attempt === 10) throw error;
@@ -222,11 +229,21 @@ export class TestHost {
 
 export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
+/** A process's command line (its title, for a process that set one), or "" once it ended. */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return "";
+  }
+}
+
 /**
- * The PIDs of the processes listening on TCP `port` here: the router of a root port (its command
- * line says only "labc router"). From /proc: the listening sockets' inodes, then whose fds they are.
+ * The routers listening on TCP `port` in this process's network namespace (/proc/net shows no
+ * other): the processes titled "labc router" (cli/router-command.ts) holding one of the
+ * listening sockets on it. Never this process.
  */
-function listenersOn(port: number): number[] {
+function routersOn(port: number): number[] {
   const local = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
   const inodes = new Set<string>();
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
@@ -241,25 +258,28 @@ function listenersOn(port: number): number[] {
       if (address?.endsWith(local) && state === "0A" && inode) inodes.add(inode);
     }
   }
-  const pids: number[] = [];
-  if (inodes.size === 0) return pids;
-  for (const pid of readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      continue; // ended meanwhile
-    }
-    const socket = fds.some((fd) => {
-      try {
-        return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? "");
-      } catch {
-        return false;
-      }
-    });
-    if (socket) pids.push(Number(pid));
+  if (inodes.size === 0) return [];
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid && commandOf(Number(entry)).startsWith("labc router"))
+    .filter((pid) => holdsSocket(pid, inodes))
+    .map(Number);
+}
+
+/** Whether process `pid` holds one of the sockets `inodes`. */
+function holdsSocket(pid: string, inodes: Set<string>): boolean {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false; // ended meanwhile
   }
-  return pids;
+  return fds.some((fd) => {
+    try {
+      return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? "");
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** SIGKILL to `pid`, which may have left already. */

@@ -1,16 +1,58 @@
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { expect, test } from "vitest";
 import { PACKAGE_ROOT } from "../../lib/paths.js";
 import { eventually, FIXTURES, running } from "../helpers.js";
 
+interface Left {
+  served: number;
+  router: number;
+  dir: string;
+}
+
+/**
+ * Runs the fixture, which serves echo on a TestHost of its own and ends without its cleanup: by
+ * exiting, or by `signal` once it serves. Whatever the test finds, what the fixture started is
+ * ended here after it.
+ */
+async function leftBehind(signal: NodeJS.Signals | undefined, check: (left: Left) => Promise<void>): Promise<void> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(FIXTURES, "host-left.ts"), ...(signal ? ["wait"] : [])], {
+    cwd: PACKAGE_ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
+  let left: Left | undefined;
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once("line", resolve);
+      exited.then(() => reject(new Error(`the fixture ended before serving: ${stderr}`)));
+    });
+    left = JSON.parse(line) as Left;
+    expect(left.router).toBeGreaterThan(0);
+    if (signal) child.kill(signal);
+    await exited;
+    await check(left);
+  } finally {
+    child.kill("SIGKILL");
+    for (const pid of left ? [left.served, left.router] : []) if (running(pid)) process.kill(pid, "SIGKILL");
+    if (left) rmSync(left.dir, { recursive: true, force: true });
+  }
+}
+
+/** The server, the router and the folder are gone (`running` counts a zombie as ended; the wait is for the kills to land). */
+async function allEnded({ served, router, dir }: Left): Promise<void> {
+  await eventually(() => !running(served) && !running(router), 5000, "server and router ended");
+  expect(existsSync(dir)).toBe(false);
+}
+
 test("a test process that exits before its cleanup still ends what its TestHost started: the server, the router, the folder", async () => {
-  const run = spawnSync(process.execPath, ["--import", "tsx", join(FIXTURES, "host-left.ts")], { cwd: PACKAGE_ROOT, encoding: "utf8", timeout: 30000 });
-  expect(run.status, run.stderr).toBe(0);
-  const left = JSON.parse(run.stdout.trim().split("\n").pop()!) as { served: number; router: number; dir: string };
-  expect(left.router).toBeGreaterThan(0);
-  // SIGKILL at the fixture's exit: gone at once, or a zombie reaped a moment later.
-  await eventually(() => !running(left.served) && !running(left.router), 5000, "server and router ended");
-  expect(existsSync(left.dir)).toBe(false);
+  await leftBehind(undefined, allEnded);
+});
+
+test.each(["SIGTERM", "SIGINT"] as const)("a test process ended by %s (vitest stopping a worker, Ctrl-C) ends what its TestHost started", async (signal) => {
+  await leftBehind(signal, allEnded);
 });

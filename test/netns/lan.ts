@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { CLI_PATH, PACKAGE_ROOT } from "../../lib/paths.js";
+import { onTestExit } from "../test-exit.js";
 
 /**
  * Several hosts on one machine: one network namespace per host, each with a veth whose other
@@ -195,12 +196,10 @@ export class LanHost {
 
 export class Lan {
   private cleaned = false;
-  private readonly onExit = () => this.cleanup();
+  // Even when the process ends on an error or a signal, nothing of the Lan outlives it.
+  private readonly forgetExit = onTestExit(() => this.cleanup());
 
-  private constructor(readonly hosts: LanHost[], private readonly namespaces: string[]) {
-    // Even when the process ends on an error, nothing of the Lan outlives it.
-    process.once("exit", this.onExit);
-  }
+  private constructor(readonly hosts: LanHost[], private readonly namespaces: string[]) {}
 
   /** Builds `count` hosts named host1, host2... (or `names`) with `env` for all of them. */
   static create(count: number, env: NodeJS.ProcessEnv = {}, names: string[] = []): Lan {
@@ -238,7 +237,7 @@ export class Lan {
   cleanup(): void {
     if (this.cleaned) return;
     this.cleaned = true;
-    process.removeListener("exit", this.onExit);
+    this.forgetExit();
     for (const host of this.hosts) {
       host.killAll();
       rmSync(host.dir, { recursive: true, force: true });
