@@ -1,14 +1,17 @@
-// The least a relay can cost in Node on this machine, to set labc's router against (W7, issue
-// 31): the shared harness's raw frames (u32 length, u32 id, JSON) from callers to one raw echo
-// server and back, ids mapped through a ring of slots in typed arrays, each frame passed on as a
-// view of the chunk it came in with its id rewritten in place, one corked write per chunk read.
-// Nothing is checked, nothing times out, nothing is cancelled: no real router can go below it.
+// A lean relay in Node, to set labc's router against (W7, issue 31): what passing calls on costs
+// when nothing else is done. The shared harness's raw frames (u32 length, u32 id, JSON) from
+// callers to one raw echo server and back, ids mapped through a ring of slots, each frame passed
+// on as a view of the chunk it came in with its id rewritten in place (one view and one write()
+// per frame, the writes of one chunk corked into one writev). Nothing is checked, nothing times
+// out, nothing is cancelled, no destination is read: a real router does all of that on top.
+// (Not the very least: the run of whole frames of a chunk could leave as one view.)
 // Run by bench/relay-floor.sh. Usage: node bench/relay-floor.mjs LISTEN_PORT SERVER_PORT
 import net from "node:net";
 
 const [listenPort, serverPort] = process.argv.slice(2).map(Number);
 const SLOTS = 0x10000; // ids in flight at once, far more than the 100 measured
 const callerIds = new Uint32Array(SLOTS);
+/** The caller's socket of each slot. */
 const callers = new Array(SLOTS);
 let nextId = 1;
 
@@ -33,6 +36,10 @@ function framer(onFrame) {
 
 const upstream = net.connect({ host: "127.0.0.1", port: serverPort });
 upstream.setNoDelay(true);
+upstream.on("error", (error) => {
+  console.error(`relay-floor: the server at port ${serverPort}: ${error.message}`);
+  process.exit(1);
+});
 const corked = [];
 const answers = framer((chunk, offset, size) => {
   const slot = chunk.readUInt32BE(offset + 4) % SLOTS;
