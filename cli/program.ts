@@ -46,11 +46,11 @@ export async function run(cli: CAC): Promise<void> {
     } else if (cli.args.length > 0) {
       process.stderr.write(`labc: unknown command "${cli.args[0]}"; see labc --help\n`);
       process.exitCode = 2;
-    } else if (unknownOption(cli)) {
-      // No command, and an option cac does not know (`labc --bogus`): a typo, said as after a command.
-      process.stderr.write(`labc: Unknown option \`--${unknownOption(cli)}\`; see labc --help\n`);
-      process.exitCode = 2;
     } else {
+      // No command, and an option cac does not know (`labc --bogus`): a typo, said as cac says
+      // it after a command (below), not a request for help.
+      const typo = unknownOption(cli);
+      if (typo !== undefined) throw new Error(`Unknown option \`--${typo}\``);
       cli.outputHelp();
     }
   } catch (error) {
