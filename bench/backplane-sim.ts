@@ -36,7 +36,7 @@ const gateways = Array.from({ length: count }, (_, k) => {
   const pool = new FunctionPool();
   const mine = entry(site);
   const backplane = new Backplane({
-    settings: { servers: [nats!], realm: "sim", heartbeatMs },
+    settings: { servers: [nats!], realm: "sim", heartbeatMs, relinkMs: 10_000 },
     self: { hostId: `sim-${site}`, name: `sim${site}`, instance: randomBytes(4).toString("hex") },
     limits: DEFAULT_LIMITS,
     pool,

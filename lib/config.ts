@@ -62,6 +62,7 @@ const KEYS = {
   "backplane.nats": { type: "strings", default: [] },
   "backplane.realm": { type: "dotted", default: "main" },
   "backplane.heartbeat": { type: "seconds", default: 1 },
+  "backplane.relink": { type: "seconds", default: 10 },
   "backplane.user": { type: "text", default: "" },
   "backplane.pass": { type: "text", default: "" },
   "backplane.token": { type: "text", default: "" },
@@ -268,6 +269,8 @@ export interface BackplaneSettings {
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** Milliseconds between a gateway's beats; a site is suspect after 2 missed, gone after 4. */
   heartbeatMs: number;
+  /** Milliseconds a process whose own NATS link failed or was lost waits before it links again. */
+  relinkMs: number;
   /** The labc network has a secret: a NATS server that asks for no credentials is worth a warning. */
   guarded?: boolean;
 }
@@ -280,6 +283,7 @@ export function backplaneSettings(config: Config, guarded: boolean): BackplaneSe
     servers: config["backplane.nats"],
     realm: config["backplane.realm"] || "main",
     heartbeatMs: Math.max(0.1, config["backplane.heartbeat"]) * 1000,
+    relinkMs: Math.max(0.1, config["backplane.relink"]) * 1000,
     guarded,
     user: text("backplane.user"),
     pass: text("backplane.pass"),

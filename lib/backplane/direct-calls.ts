@@ -14,8 +14,6 @@ const UNNAMED_CALLER = Buffer.concat(
 
 /** How long linking to NATS may take before a process gives up and uses its gateway. */
 const LINK_TIMEOUT_MS = 1000;
-/** After a failed link, calls go through the gateway this long before linking is tried again. */
-const RETRY_MS = 10_000;
 
 /**
  * A process on a gateway's host speaking NATS itself (docs/backplane.md#direct-calls): its calls
@@ -106,11 +104,12 @@ export class DirectCalls {
     if (this.answering) this.retryLater();
   }
 
+  /** Calls go through the gateway for `backplane.relink` before linking is tried again. */
   private retryLater(): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.linking = undefined;
       if (this.answering) void this.answer(this.answering);
-    }, RETRY_MS).unref();
+    }, this.settings!.relinkMs).unref();
   }
 }

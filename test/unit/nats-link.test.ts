@@ -60,7 +60,7 @@ async function linked(info: object = {}, deny: string[] = []): Promise<{ fake: F
   const fake = new FakeNats(info, deny);
   fakes.push(fake);
   const port = await fake.listen();
-  const settings: BackplaneSettings = { servers: [`nats://127.0.0.1:${port}`], realm: "main", heartbeatMs: 1000, user: "lab", pass: "pw" };
+  const settings: BackplaneSettings = { servers: [`nats://127.0.0.1:${port}`], realm: "main", heartbeatMs: 1000, relinkMs: 10_000, user: "lab", pass: "pw" };
   const link = await linkToNats(settings, "test", 2000);
   links.push(link);
   return { fake, link };
