@@ -269,7 +269,7 @@ export interface BackplaneSettings {
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** Milliseconds between a gateway's beats; a site is suspect after 2 missed, gone after 4. */
   heartbeatMs: number;
-  /** Milliseconds a process whose own NATS link failed or was lost waits before it links again. */
+  /** Milliseconds before a process tries NATS again after its link failed, and between a server's tries after its link was lost. */
   relinkMs: number;
   /** The labc network has a secret: a NATS server that asks for no credentials is worth a warning. */
   guarded?: boolean;

@@ -119,17 +119,17 @@ describe("frozen servers are skipped", () => {
   test("a stopped server turns suspect within about a second, calls avoid it, and it returns when resumed", async () => {
     const frozen = await host.serve([LAB]);
     const well = await host.serve([LAB]);
-    const pids = async () => Promise.all(Array.from({ length: 20 }, () => labc.call<any>("pid")));
-    expect(new Set(await pids()).size).toBe(2);
-    // When it fails is taken as it fails: the checks below take their own time on a loaded machine.
-    let failedAt = 0;
-    const inFlight = labc
-      .callWith<any>("slowEcho", [300, "late"], { port: frozen.port, host: labc.identity.host, timeoutMs: 1500 })
-      .catch((error) => ((failedAt = Date.now()), error));
-    await sleep(50);
-    process.kill(frozen.pid, "SIGSTOP");
-    const stoppedAt = Date.now();
     try {
+      const pids = async () => Promise.all(Array.from({ length: 20 }, () => labc.call<any>("pid")));
+      expect(new Set(await pids()).size).toBe(2);
+      // When it fails is taken as it fails: the checks below take their own time on a loaded machine.
+      let failedAt = 0;
+      const inFlight = labc
+        .callWith<any>("slowEcho", [300, "late"], { port: frozen.port, host: labc.identity.host, timeoutMs: 1500 })
+        .catch((error) => ((failedAt = Date.now()), error));
+      await sleep(50);
+      process.kill(frozen.pid, "SIGSTOP");
+      const stoppedAt = Date.now();
       await eventually(async () => /"suspect":\s*true/.test((await host.cli(["ls", "--json"])).stdout), 3000, "suspect in labc ls");
       const seenAfter = Date.now() - stoppedAt;
       expect(seenAfter).toBeLessThan(2500);
@@ -139,7 +139,7 @@ describe("frozen servers are skipped", () => {
       const started = Date.now();
       expect(new Set(await pids())).toEqual(new Set([well.pid]));
       expect(Date.now() - started).toBeLessThan(1000);
-      // The call sent before the freeze fails at its own deadline (1 450 ms from here), not later.
+      // The call sent before the freeze fails at its own deadline (1 450 ms after the SIGSTOP), not later.
       expect(await inFlight).toBeInstanceOf(TimeoutError);
       expect(failedAt - stoppedAt).toBeLessThan(2000);
       process.kill(frozen.pid, "SIGCONT");
@@ -149,6 +149,7 @@ describe("frozen servers are skipped", () => {
       // Even when a check failed: the tests below count calls to the one server they start.
       frozen.child.kill("SIGKILL");
       well.child.kill("SIGKILL");
+      await Promise.all([frozen.exited, well.exited]);
     }
   });
 });
