@@ -88,8 +88,8 @@ beforeAll(async () => {
   tap.subscribe("labc.main.>", { callback: (_error, msg) => void seen.push(msg.subject) });
   let farId: string;
   let onNats: boolean;
-  // Site b's server links to NATS again 20 s after it lost it (10 s by default): the test of a
-  // restart sees calls through the gateways meanwhile, however loaded the machine.
+  // A server links to NATS again 20 s after it lost it (`relink`, 10 s by default): the test of
+  // a restart sees calls through the gateways meanwhile, however loaded the machine.
   ({ a, b, far, farId, onNats } = await twoSites(`nats://127.0.0.1:${natsPort}`, [], { LABC_BACKPLANE_RELINK: "20" }));
   expect(onNats).toBe(true);
   farSubject = `labc.main.srv.${farId}`;
