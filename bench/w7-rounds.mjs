@@ -1,0 +1,123 @@
+// W7 in rounds (issue 31): 100 calls in flight to `echo`, direct and through the router, in
+// alternating rounds of 1 s, with each process's CPU per call from its threads' schedstat
+// (nanoseconds on a vCPU; /proc's ticks run high), its reads and writes per call from
+// /proc/PID/io, and the machine's busy and idle vCPUs. On 2 vCPUs the three processes of a
+// relayed call share them and the rounds' ratios spread widely (1.4x to 2.6x in one run):
+// judge a change to the router by its CPU per call against the caller's, in the same rounds.
+// The caller is this process (a Runtime of the build); the server and the router are labc's
+// own, on 127.0.0.1 with discovery off, in a folder of their own; both end with the run.
+// Usage: node bench/w7-rounds.mjs [ROUNDS=6]   (after `npm run build`; EACH=1 prints each round)
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(fileURLToPath(import.meta.url), "..", "..");
+const rounds = Number(process.argv[2] ?? 6);
+const { Runtime } = await import(join(root, "dist/lib/runtime/runtime.js"));
+const { loadConfig } = await import(join(root, "dist/lib/config.js"));
+const { freePort } = await import(join(root, "dist/lib/net/free-port.js"));
+
+const dir = mkdtempSync(join(tmpdir(), "labc-w7-"));
+const port = await freePort();
+const env = { ...process.env, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir, XDG_CACHE_HOME: dir, LABC_ROUTER_PORT: String(port), LABC_ROUTER_LINGER: "1", LABC_DISCOVERY_ENABLED: "false" };
+const server = spawn(process.execPath, [join(root, "bin/labc.js"), "serve", join(root, "services/echo.ts")], { env, stdio: ["ignore", "pipe", "inherit"] });
+let routerPid;
+const end = () => {
+  for (const pid of [server.pid, routerPid]) {
+    try {
+      if (pid) process.kill(pid);
+    } catch {
+      // gone already
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+};
+process.once("SIGINT", () => (end(), process.exit(130)));
+
+/** µs on a vCPU so far, every thread of process `pid`. */
+function cpu(pid) {
+  let ns = 0;
+  for (const thread of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${thread}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return ns / 1000;
+}
+/** Read- and write-like system calls so far of process `pid`. */
+function syscalls(pid) {
+  const io = readFileSync(`/proc/${pid}/io`, "utf8");
+  return Number(/syscr: (\d+)/.exec(io)[1]) + Number(/syscw: (\d+)/.exec(io)[1]);
+}
+/** µs every vCPU spent idle so far (/proc/stat's ticks of 10 ms). */
+function idle() {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].split(/ +/);
+  return (Number(fields[4]) + Number(fields[5])) * 10_000;
+}
+
+try {
+  await new Promise((ready, failed) => {
+    server.stdout.on("data", (text) => String(text).includes("serving") && ready());
+    server.once("exit", (code) => failed(new Error(`labc serve exited (${code})`)));
+  });
+  const runtime = new Runtime(loadConfig({ env, flags: { "router.port": port } }).values);
+  await runtime.call("echo", "x");
+  routerPid = runtime.admin.routerPid;
+  const target = [...runtime.admin.pool.servers.values()].find((s) => s.pid === server.pid);
+  const pids = [process.pid, routerPid, server.pid];
+  const ways = {
+    direct: () => runtime.call("echo", "hello"),
+    routed: () => runtime.admin.forward(target.id, "echo", ["hello"], 30_000),
+  };
+
+  async function round(call, ms) {
+    let calls = 0;
+    const until = performance.now() + ms;
+    const cpu0 = pids.map(cpu);
+    const sys0 = pids.map(syscalls);
+    const idle0 = idle();
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 100 }, async () => {
+      while (performance.now() < until) {
+        await call();
+        calls++;
+      }
+    }));
+    const us = (performance.now() - t0) * 1000;
+    const used = pids.map((pid, i) => cpu(pid) - cpu0[i]);
+    return {
+      rate: (calls / us) * 1e6,
+      cpu: used.map((u) => u / calls),
+      syscalls: pids.map((pid, i) => (syscalls(pid) - sys0[i]) / calls),
+      busy: used.reduce((a, b) => a + b, 0) / us,
+      idle: (idle() - idle0) / us,
+    };
+  }
+
+  for (let i = 0; i < 2; i++) for (const call of Object.values(ways)) await round(call, 500); // warm-up
+  const results = { direct: [], routed: [] };
+  for (let i = 0; i < rounds; i++) {
+    for (const [way, call] of Object.entries(ways)) {
+      const r = await round(call, 1000);
+      results[way].push(r);
+      if (process.env.EACH) console.log(`${way} ${Math.round(r.rate)}/s, CPU µs per call ${r.cpu.map((x) => x.toFixed(2)).join(" ")}, reads+writes per call ${r.syscalls.map((x) => x.toFixed(3)).join(" ")}`);
+    }
+  }
+  const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+  console.log(`W7 in ${rounds} rounds of 1 s each way, 100 in flight (medians; CPU per call: caller, router, server)`);
+  for (const [way, rs] of Object.entries(results)) {
+    const cpus = [0, 1, 2].map((i) => median(rs.map((r) => r.cpu[i])).toFixed(2)).join(", ");
+    console.log(`${way}: ${Math.round(median(rs.map((r) => r.rate)))} calls/s; CPU µs ${cpus}; vCPUs busy ${median(rs.map((r) => r.busy)).toFixed(2)}, idle ${median(rs.map((r) => r.idle)).toFixed(2)}`);
+  }
+  const ratios = results.direct.map((d, i) => d.rate / results.routed[i].rate);
+  const routerOverCaller = results.routed.map((r) => r.cpu[1] / r.cpu[0]);
+  console.log(`direct ÷ routed per round: ${ratios.map((x) => x.toFixed(2)).join(" ")} (median ${median(ratios).toFixed(2)}; target ≤ 1.6)`);
+  console.log(`router's CPU ÷ caller's per round: ${routerOverCaller.map((x) => x.toFixed(3)).join(" ")} (median ${median(routerOverCaller).toFixed(3)})`);
+  await runtime.close();
+} finally {
+  end();
+}
