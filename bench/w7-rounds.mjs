@@ -3,17 +3,25 @@
 // (nanoseconds on a vCPU; /proc's ticks run high), its reads and writes per call from
 // /proc/PID/io, and the machine's busy and idle vCPUs. On 2 vCPUs the three processes of a
 // relayed call share them and the rounds' ratios spread widely (1.4x to 2.6x in one run):
-// judge a change to the router by its CPU per call against the caller's, in the same rounds.
+// judge a change to the router by its CPU per call against the caller's, in the same rounds,
+// and compare two builds by running this in turns against each (W7_ROOT).
 // The caller is this process (a Runtime of the build); the server and the router are labc's
 // own, on 127.0.0.1 with discovery off, in a folder of their own; both end with the run.
-// Usage: node bench/w7-rounds.mjs [ROUNDS=6]   (after `npm run build`; EACH=1 prints each round)
+// Usage: node bench/w7-rounds.mjs [ROUNDS=6]   (after `npm run build`)
+//   EACH=1        prints each round
+//   W7_ROOT=dir   measures the build in dir (a copy of this project with its dist/, bin/,
+//                 services/ and node_modules) instead of this one
+//   PROFILE=dir   starts the router itself under --cpu-prof, its profile written to dir when it
+//                 leaves (1 s after the server; the run waits for it). The profiler's thread
+//                 counts in the router's CPU (about 0.3 µs a call)
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const root = join(fileURLToPath(import.meta.url), "..", "..");
+const root = process.env.W7_ROOT ?? join(fileURLToPath(import.meta.url), "..", "..");
+const profile = process.env.PROFILE;
 const rounds = Number(process.argv[2] ?? 6);
 const { Runtime } = await import(join(root, "dist/lib/runtime/runtime.js"));
 const { loadConfig } = await import(join(root, "dist/lib/config.js"));
@@ -22,10 +30,17 @@ const { freePort } = await import(join(root, "dist/lib/net/free-port.js"));
 const dir = mkdtempSync(join(tmpdir(), "labc-w7-"));
 const port = await freePort();
 const env = { ...process.env, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir, XDG_CACHE_HOME: dir, LABC_ROUTER_PORT: String(port), LABC_ROUTER_LINGER: "1", LABC_DISCOVERY_ENABLED: "false" };
+// Profiled, the router is started here (as lib/runtime/router-link.ts would, plus --cpu-prof)
+// before the server, which then finds it; it writes its profile when it leaves of itself.
+const profiled = profile
+  ? spawn(process.execPath, ["--max-semi-space-size=1", "--cpu-prof", `--cpu-prof-dir=${profile}`, join(root, "dist/router.js"), "--port", String(port), "--linger", "1"], { env, stdio: ["ignore", "ignore", "inherit"] })
+  : undefined;
+const left = profiled && new Promise((done) => profiled.once("exit", done));
+if (profiled) await waitForPort(port);
 const server = spawn(process.execPath, [join(root, "bin/labc.js"), "serve", join(root, "services/echo.ts")], { env, stdio: ["ignore", "pipe", "inherit"] });
-let routerPid;
+let routerPid = profiled?.pid;
 const end = () => {
-  for (const pid of [server.pid, routerPid]) {
+  for (const pid of profiled ? [server.pid] : [server.pid, routerPid]) {
     try {
       if (pid) process.kill(pid);
     } catch {
@@ -34,7 +49,20 @@ const end = () => {
   }
   rmSync(dir, { recursive: true, force: true });
 };
-process.once("SIGINT", () => (end(), process.exit(130)));
+process.once("SIGINT", () => (end(), profiled?.kill(), process.exit(130)));
+
+/** Resolves once something listens on 127.0.0.1:`port` (5 s at most). */
+async function waitForPort(port) {
+  const { connect } = await import("node:net");
+  for (const until = Date.now() + 5000; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+    const open = await new Promise((done) => {
+      const socket = connect(port, "127.0.0.1", () => (socket.destroy(), done(true)));
+      socket.once("error", () => done(false));
+    });
+    if (open) return;
+  }
+  throw new Error(`the router did not listen on port ${port}`);
+}
 
 /** µs on a vCPU so far, every thread of process `pid`. */
 function cpu(pid) {
@@ -51,7 +79,7 @@ function cpu(pid) {
 /** Read- and write-like system calls so far of process `pid`. */
 function syscalls(pid) {
   const io = readFileSync(`/proc/${pid}/io`, "utf8");
-  return Number(/syscr: (\d+)/.exec(io)[1]) + Number(/syscw: (\d+)/.exec(io)[1]);
+  return [Number(/syscr: (\d+)/.exec(io)[1]), Number(/syscw: (\d+)/.exec(io)[1])];
 }
 /** µs every vCPU spent idle so far (/proc/stat's ticks of 10 ms). */
 function idle() {
@@ -92,7 +120,7 @@ try {
     return {
       rate: (calls / us) * 1e6,
       cpu: used.map((u) => u / calls),
-      syscalls: pids.map((pid, i) => (syscalls(pid) - sys0[i]) / calls),
+      syscalls: pids.map((pid, i) => syscalls(pid).map((n, k) => (n - sys0[i][k]) / calls)),
       busy: used.reduce((a, b) => a + b, 0) / us,
       idle: (idle() - idle0) / us,
     };
@@ -104,14 +132,15 @@ try {
     for (const [way, call] of Object.entries(ways)) {
       const r = await round(call, 1000);
       results[way].push(r);
-      if (process.env.EACH) console.log(`${way} ${Math.round(r.rate)}/s, CPU µs per call ${r.cpu.map((x) => x.toFixed(2)).join(" ")}, reads+writes per call ${r.syscalls.map((x) => x.toFixed(3)).join(" ")}`);
+      if (process.env.EACH) console.log(`${way} ${Math.round(r.rate)}/s, CPU µs per call ${r.cpu.map((x) => x.toFixed(2)).join(" ")}, reads/writes per call ${r.syscalls.map(([r, w]) => `${r.toFixed(3)}/${w.toFixed(3)}`).join(" ")}`);
     }
   }
   const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
-  console.log(`W7 in ${rounds} rounds of 1 s each way, 100 in flight (medians; CPU per call: caller, router, server)`);
+  console.log(`W7 in ${rounds} rounds of 1 s each way, 100 in flight (medians; each figure for the caller, router, server)`);
   for (const [way, rs] of Object.entries(results)) {
     const cpus = [0, 1, 2].map((i) => median(rs.map((r) => r.cpu[i])).toFixed(2)).join(", ");
-    console.log(`${way}: ${Math.round(median(rs.map((r) => r.rate)))} calls/s; CPU µs ${cpus}; vCPUs busy ${median(rs.map((r) => r.busy)).toFixed(2)}, idle ${median(rs.map((r) => r.idle)).toFixed(2)}`);
+    const io = [0, 1, 2].map((i) => [0, 1].map((k) => median(rs.map((r) => r.syscalls[i][k])).toFixed(3)).join("/")).join(", ");
+    console.log(`${way}: ${Math.round(median(rs.map((r) => r.rate)))} calls/s; CPU µs ${cpus}; reads/writes per call ${io}; vCPUs busy ${median(rs.map((r) => r.busy)).toFixed(2)}, idle ${median(rs.map((r) => r.idle)).toFixed(2)}`);
   }
   const ratios = results.direct.map((d, i) => d.rate / results.routed[i].rate);
   const routerOverCaller = results.routed.map((r) => r.cpu[1] / r.cpu[0]);
@@ -120,4 +149,8 @@ try {
   await runtime.close();
 } finally {
   end();
+}
+if (left) {
+  await left;
+  console.log(`the router's profile is in ${profile}`);
 }
