@@ -26,6 +26,7 @@ const rounds = Number(process.argv[2] ?? 6);
 const { Runtime } = await import(join(root, "dist/lib/runtime/runtime.js"));
 const { loadConfig } = await import(join(root, "dist/lib/config.js"));
 const { freePort } = await import(join(root, "dist/lib/net/free-port.js"));
+const { ROUTER_NODE_OPTIONS } = await import(join(root, "dist/lib/paths.js"));
 
 const dir = mkdtempSync(join(tmpdir(), "labc-w7-"));
 const port = await freePort();
@@ -33,10 +34,16 @@ const env = { ...process.env, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir, XDG_CAC
 // Profiled, the router is started here (as lib/runtime/router-link.ts would, plus --cpu-prof)
 // before the server, which then finds it; it writes its profile when it leaves of itself.
 const profiled = profile
-  ? spawn(process.execPath, ["--max-semi-space-size=1", "--cpu-prof", `--cpu-prof-dir=${profile}`, join(root, "dist/router.js"), "--port", String(port), "--linger", "1"], { env, stdio: ["ignore", "ignore", "inherit"] })
+  ? spawn(process.execPath, [...ROUTER_NODE_OPTIONS, "--cpu-prof", `--cpu-prof-dir=${profile}`, join(root, "dist/router.js"), "--port", String(port), "--linger", "1"], { env, stdio: ["ignore", "ignore", "inherit"] })
   : undefined;
 const left = profiled && new Promise((done) => profiled.once("exit", done));
-if (profiled) await waitForPort(port);
+if (profiled) {
+  await waitForPort(port).catch((error) => {
+    profiled.kill();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
+}
 const server = spawn(process.execPath, [join(root, "bin/labc.js"), "serve", join(root, "services/echo.ts")], { env, stdio: ["ignore", "pipe", "inherit"] });
 let routerPid = profiled?.pid;
 const end = () => {
