@@ -1,11 +1,14 @@
 // The functions a V8 CPU profile (node --cpu-prof, or bench/w7-rounds.mjs's PROFILE) spent its
 // samples in, each by its own time (not counting what it called), as a share of the time the
-// process was not idle; then, for the names given, the share with what they called.
+// process was not idle; then, for the names given, the share with what they called (by name:
+// every function of that name together). V8 samples on the wall clock: time the process spent
+// waiting for a vCPU lands on the function it was in, so on a busy machine the shares are of
+// time, not quite of CPU.
 // Usage: node bench/profile-top.mjs FILE.cpuprofile [TOP=40] [NAME...]
 import { readFileSync } from "node:fs";
 
 const [file, top = "40", ...names] = process.argv.slice(2);
-if (!file) {
+if (!file || !(Number(top) > 0)) {
   console.error("usage: node bench/profile-top.mjs FILE.cpuprofile [TOP=40] [NAME...]");
   process.exit(2);
 }

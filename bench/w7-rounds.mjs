@@ -6,21 +6,23 @@
 // judge a change to the router by its CPU per call against the caller's, in the same rounds,
 // and compare two builds by running this in turns against each (W7_ROOT).
 // The caller is this process (a Runtime of the build); the server and the router are labc's
-// own, on 127.0.0.1 with discovery off, in a folder of their own; both end with the run.
+// own, on 127.0.0.1 with discovery off, in a folder of their own; both end with the run (a
+// profiled router 1 s after the server, of itself).
 // Usage: node bench/w7-rounds.mjs [ROUNDS=6]   (after `npm run build`)
 //   EACH=1        prints each round
 //   W7_ROOT=dir   measures the build in dir (a copy of this project with its dist/, bin/,
 //                 services/ and node_modules) instead of this one
 //   PROFILE=dir   starts the router itself under --cpu-prof, its profile written to dir when it
-//                 leaves (1 s after the server; the run waits for it). The profiler's thread
-//                 counts in the router's CPU (about 0.3 µs a call)
+//                 leaves (1 s after the server; a run that ends well waits for it). The
+//                 profiler's thread counts in the router's CPU: some 50 ms a second, 0.3-0.7 µs
+//                 a call
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const root = process.env.W7_ROOT ?? join(fileURLToPath(import.meta.url), "..", "..");
+const root = process.env.W7_ROOT ? resolve(process.env.W7_ROOT) : join(fileURLToPath(import.meta.url), "..", "..");
 const profile = process.env.PROFILE;
 const rounds = Number(process.argv[2] ?? 6);
 const { Runtime } = await import(join(root, "dist/lib/runtime/runtime.js"));
@@ -28,26 +30,14 @@ const { loadConfig } = await import(join(root, "dist/lib/config.js"));
 const { freePort } = await import(join(root, "dist/lib/net/free-port.js"));
 const { ROUTER_NODE_OPTIONS } = await import(join(root, "dist/lib/paths.js"));
 
-const dir = mkdtempSync(join(tmpdir(), "labc-w7-"));
 const port = await freePort();
+const dir = mkdtempSync(join(tmpdir(), "labc-w7-"));
 const env = { ...process.env, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir, XDG_CACHE_HOME: dir, LABC_ROUTER_PORT: String(port), LABC_ROUTER_LINGER: "1", LABC_DISCOVERY_ENABLED: "false" };
-// Profiled, the router is started here (as lib/runtime/router-link.ts would, plus --cpu-prof)
-// before the server, which then finds it; it writes its profile when it leaves of itself.
-const profiled = profile
-  ? spawn(process.execPath, [...ROUTER_NODE_OPTIONS, "--cpu-prof", `--cpu-prof-dir=${profile}`, join(root, "dist/router.js"), "--port", String(port), "--linger", "1"], { env, stdio: ["ignore", "ignore", "inherit"] })
-  : undefined;
-const left = profiled && new Promise((done) => profiled.once("exit", done));
-if (profiled) {
-  await waitForPort(port).catch((error) => {
-    profiled.kill();
-    rmSync(dir, { recursive: true, force: true });
-    throw error;
-  });
-}
-const server = spawn(process.execPath, [join(root, "bin/labc.js"), "serve", join(root, "services/echo.ts")], { env, stdio: ["ignore", "pipe", "inherit"] });
-let routerPid = profiled?.pid;
+let server;
+let routerPid;
+let profiled;
 const end = () => {
-  for (const pid of profiled ? [server.pid] : [server.pid, routerPid]) {
+  for (const pid of profiled ? [server?.pid] : [server?.pid, routerPid]) {
     try {
       if (pid) process.kill(pid);
     } catch {
@@ -57,6 +47,21 @@ const end = () => {
   rmSync(dir, { recursive: true, force: true });
 };
 process.once("SIGINT", () => (end(), profiled?.kill(), process.exit(130)));
+// Profiled, the router is started here (as lib/runtime/router-link.ts would, plus --cpu-prof)
+// before the server, which then finds it; it writes its profile when it leaves of itself.
+if (profile) {
+  profiled = spawn(process.execPath, [...ROUTER_NODE_OPTIONS, "--cpu-prof", `--cpu-prof-dir=${profile}`, join(root, "dist/router.js"), "--port", String(port), "--linger", "1"], { env, stdio: ["ignore", "ignore", "inherit"] });
+  routerPid = profiled.pid;
+}
+const left = profiled && new Promise((done) => profiled.once("exit", done));
+if (profiled) {
+  await waitForPort(port).catch((error) => {
+    profiled.kill();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
+}
+server = spawn(process.execPath, [join(root, "bin/labc.js"), "serve", join(root, "services/echo.ts")], { env, stdio: ["ignore", "pipe", "inherit"] });
 
 /** Resolves once something listens on 127.0.0.1:`port` (5 s at most). */
 async function waitForPort(port) {
