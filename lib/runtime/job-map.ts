@@ -36,7 +36,7 @@ export interface MapTransport {
   /** The error of items left when no server offers the function. */
   missing(): LabcError;
   call(server: PoolServer, item: unknown, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<unknown>;
-  /** Whether the function may run twice for one item (registered `idempotent: true`) on that server. */
+  /** Whether the function may run twice for one item (registered `idempotent: true`) on that server; asked as each call starts. */
   idempotent(server: PoolServer): boolean;
   /** Whether a call that failed had left for its server (else it may go to another at once). */
   sent(error: unknown): boolean;
@@ -152,19 +152,22 @@ export class JobMap<T = unknown> implements PromiseLike<T[]>, AsyncIterable<MapR
     this.attempts[index]!++;
     this.inFlight.set(server, (this.inFlight.get(server) ?? 0) + 1);
     const where = `${server.host} pid ${server.pid}`;
+    // Asked now: a death notice that comes before the connection's close empties the pool's
+    // entry for the server, and its calls then fail as if it offered nothing.
+    const idempotent = this.transport.idempotent(server);
     this.transport.call(server, this.items[index], this.options.timeoutMs, this.options.signal).then(
       (value) => this.ended(index, server, where, { value: value as T }),
       (error: unknown) => {
         const sent = this.transport.sent(error);
         const lost = !sent || error instanceof ConnectionLostError;
         if (lost) this.lost.add(server);
-        if (lost && this.attempts[index]! < MAX_ATTEMPTS && (!sent || this.transport.idempotent(server))) {
+        if (lost && this.attempts[index]! < MAX_ATTEMPTS && (!sent || idempotent)) {
           // The server went away with it: another one does it (it may have run there, which an
           // idempotent function allows; one not sent at all may go anywhere).
           this.queue.unshift(index);
           return this.ended(index, server, where, undefined);
         }
-        if (lost && sent && !this.transport.idempotent(server)) error = new ItemLostError(this.name, index, where, error);
+        if (lost && sent && !idempotent) error = new ItemLostError(this.name, index, where, error);
         this.ended(index, server, where, { error: error as LabcError });
       },
     );

@@ -95,7 +95,9 @@ describe.skipIf(why)("labc.map over 3 namespace hosts, a worker host killed half
     const outcomes = await mapWithAKill("work", workers[2]!);
     expect(outcomes).toHaveLength(1000);
     expect(new Set(outcomes.map((o) => o.index)).size).toBe(1000);
-    expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+    // Named in the message: a run's summary shows only its first lines.
+    const failed = outcomes.filter((o) => !o.ok).map((o) => `item ${o.index}: ${o.code} after ${o.attempts} attempt(s)`);
+    expect(failed, failed.join("; ")).toEqual([]);
     for (const o of outcomes) expect(o.value).toBe(o.index * 2);
     const counts = doneCounts("work");
     // Done once, or (sent again after its host was lost, as its attempts say) at most twice.
