@@ -58,9 +58,12 @@ export class JobMap<T = unknown> implements PromiseLike<T[]>, AsyncIterable<MapR
   private readonly results: MapResult<T>[];
   private readonly queue: number[];
   private readonly attempts: number[];
-  private readonly inFlight = new Map<PoolServer, number>();
+  // Both by server id, not by the pool's object: a caller that joins its router again (after the
+  // router restarted) gets new objects for the same servers.
+  /** Calls in flight on each server. */
+  private readonly inFlight = new Map<string, number>();
   /** Servers lost during the job: nothing more goes to them, even before the pool drops them. */
-  private readonly lost = new Set<PoolServer>();
+  private readonly lost = new Set<string>();
   private running = 0;
   private readonly completed: MapResult<T>[] = [];
   private readonly waiting: ((result: IteratorResult<MapResult<T>>) => void)[] = [];
@@ -124,7 +127,7 @@ export class JobMap<T = unknown> implements PromiseLike<T[]>, AsyncIterable<MapR
     }
     const perServer = this.options.perServer ?? 2;
     while (this.queue.length) {
-      const servers = this.transport.servers().filter((server) => !this.lost.has(server));
+      const servers = this.transport.servers().filter((server) => !this.lost.has(server.id));
       if (servers.length === 0) {
         if (this.running > 0) return; // a server may come back, or the calls in flight end it
         const error = this.transport.missing();
@@ -136,7 +139,7 @@ export class JobMap<T = unknown> implements PromiseLike<T[]>, AsyncIterable<MapR
       let best: PoolServer | undefined;
       let fewest = perServer;
       for (const server of servers) {
-        const busy = this.inFlight.get(server) ?? 0;
+        const busy = this.inFlight.get(server.id) ?? 0;
         if (busy < fewest || (busy === fewest && best?.suspect && !server.suspect)) {
           best = server;
           fewest = busy;
@@ -150,7 +153,7 @@ export class JobMap<T = unknown> implements PromiseLike<T[]>, AsyncIterable<MapR
   private start(index: number, server: PoolServer): void {
     this.running++;
     this.attempts[index]!++;
-    this.inFlight.set(server, (this.inFlight.get(server) ?? 0) + 1);
+    this.inFlight.set(server.id, (this.inFlight.get(server.id) ?? 0) + 1);
     const where = `${server.host} pid ${server.pid}`;
     // Asked now: a death notice that comes before the connection's close empties the pool's
     // entry for the server, and its calls then fail as if it offered nothing.
@@ -160,7 +163,7 @@ export class JobMap<T = unknown> implements PromiseLike<T[]>, AsyncIterable<MapR
       (error: unknown) => {
         const sent = this.transport.sent(error);
         const lost = !sent || error instanceof ConnectionLostError;
-        if (lost) this.lost.add(server);
+        if (lost) this.lost.add(server.id);
         if (lost && this.attempts[index]! < MAX_ATTEMPTS && (!sent || idempotent)) {
           // The server went away with it: another one does it (it may have run there, which an
           // idempotent function allows; one not sent at all may go anywhere).
@@ -175,9 +178,9 @@ export class JobMap<T = unknown> implements PromiseLike<T[]>, AsyncIterable<MapR
 
   private ended(index: number, server: PoolServer, where: string, outcome: { value?: T; error?: LabcError } | undefined): void {
     this.running--;
-    const busy = this.inFlight.get(server)! - 1;
-    if (busy > 0) this.inFlight.set(server, busy);
-    else this.inFlight.delete(server);
+    const busy = this.inFlight.get(server.id)! - 1;
+    if (busy > 0) this.inFlight.set(server.id, busy);
+    else this.inFlight.delete(server.id);
     if (outcome) this.settle(index, where, outcome);
     this.pump();
   }

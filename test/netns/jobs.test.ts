@@ -42,7 +42,7 @@ function doneCounts(fn: string): Map<number, number> {
  * Runs `labc.map(fn, 0..999)` from host1, and SIGKILLs `victim` once 300 items are done.
  * Resolves with every item's outcome as the script saw it.
  */
-async function mapWithAKill(fn: string, victim: { kill: (signal: NodeJS.Signals) => boolean }): Promise<{ index: number; ok: boolean; value?: number; code?: string; attempts: number }[]> {
+async function mapWithAKill(fn: string, victim: { kill: (signal: NodeJS.Signals) => boolean }): Promise<{ index: number; ok: boolean; value?: number; code?: string; message?: string; attempts: number }[]> {
   const [h1] = hosts;
   const file = join(h1.dir, `map-${fn}.mjs`);
   const labc = pathToFileURL(join(PACKAGE_ROOT, "dist", "labc.js")).href;
@@ -51,7 +51,7 @@ async function mapWithAKill(fn: string, victim: { kill: (signal: NodeJS.Signals)
     `const job = labc.map(${JSON.stringify(fn)}, Array.from({ length: 1000 }, (_, i) => i), { perServer: 2 });`,
     "const outcomes = [];",
     "for await (const r of job) {",
-    "  outcomes.push({ index: r.index, ok: r.ok, value: r.value, code: r.error?.code, attempts: r.attempts });",
+    "  outcomes.push({ index: r.index, ok: r.ok, value: r.value, code: r.error?.code, message: r.error?.message, attempts: r.attempts });",
     '  if (outcomes.length === 300) console.log("HALF");',
     "}",
     "await job.catch(() => {});",
@@ -96,7 +96,7 @@ describe.skipIf(why)("labc.map over 3 namespace hosts, a worker host killed half
     expect(outcomes).toHaveLength(1000);
     expect(new Set(outcomes.map((o) => o.index)).size).toBe(1000);
     // Named in the message: a run's summary shows only its first lines.
-    const failed = outcomes.filter((o) => !o.ok).map((o) => `item ${o.index}: ${o.code} after ${o.attempts} attempt(s)`);
+    const failed = outcomes.filter((o) => !o.ok).map((o) => `item ${o.index} after ${o.attempts} attempt(s): ${o.code} ${o.message}`);
     expect(failed, failed.join("; ")).toEqual([]);
     for (const o of outcomes) expect(o.value).toBe(o.index * 2);
     const counts = doneCounts("work");

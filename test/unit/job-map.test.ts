@@ -50,11 +50,12 @@ describe("JobMap, a server lost with items on it", () => {
     expect(outcomes.find((o) => o.item === onA.item)).toMatchObject({ ok: true, attempts: 2, server: "b pid 1" });
   });
 
-  test("not idempotent: its item fails with ItemLostError, whichever came first", async () => {
+  test.each(["the death notice", "the connection's close"])("not idempotent: its item fails with ItemLostError when %s comes first", async (first) => {
     const { pool, calls, map } = job(false);
     await turn();
     const onA = calls.find((call) => call.server.id === "a")!;
     const onB = calls.find((call) => call.server.id === "b")!;
+    if (first === "the death notice") pool.removeServer("a");
     onA.fail(new ConnectionLostError("server a", "work"));
     pool.removeServer("a");
     onB.answer(Number(onB.item) * 2);
@@ -63,5 +64,21 @@ describe("JobMap, a server lost with items on it", () => {
     const lost = error.results.find((r: { item: unknown }) => r.item === onA.item);
     expect(lost).toMatchObject({ ok: false, attempts: 1, server: "a pid 1" });
     expect(lost.error).toBeInstanceOf(ItemLostError);
+  });
+
+  test("a server lost stays lost when the pool's objects are made again (the caller joined its router again)", async () => {
+    const { pool, calls, map } = job(true);
+    await turn();
+    const onA = calls.find((call) => call.server.id === "a")!;
+    const onB = calls.find((call) => call.server.id === "b")!;
+    onA.fail(new ConnectionLostError("server a", "work"));
+    await turn();
+    // The router still lists `a` (its death not noticed yet), in new objects.
+    pool.replaceWith(pool.snapshot());
+    onB.answer(Number(onB.item) * 2);
+    await turn();
+    expect(calls.slice(2).map((call) => [call.item, call.server.id])).toEqual([[onA.item, "b"]]);
+    calls[2]!.answer(Number(onA.item) * 2);
+    expect(await map).toEqual([2, 4]);
   });
 });
