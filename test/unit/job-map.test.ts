@@ -57,6 +57,7 @@ describe("JobMap, a server lost with items on it", () => {
     const onB = calls.find((call) => call.server.id === "b")!;
     if (first === "the death notice") pool.removeServer("a");
     onA.fail(new ConnectionLostError("server a", "work"));
+    await turn(); // the job has read the failure
     pool.removeServer("a");
     onB.answer(Number(onB.item) * 2);
     const error = await map.then(() => undefined, (e) => e);
