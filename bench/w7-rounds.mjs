@@ -32,7 +32,10 @@ const { ROUTER_NODE_OPTIONS } = await import(join(root, "dist/lib/paths.js"));
 
 const port = await freePort();
 const dir = mkdtempSync(join(tmpdir(), "labc-w7-"));
-const env = { ...process.env, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir, XDG_CACHE_HOME: dir, LABC_ROUTER_PORT: String(port), LABC_ROUTER_LINGER: "1", LABC_DISCOVERY_ENABLED: "false" };
+// This process (the caller) takes the same folders as its server and router: it finds their
+// local sockets there (lib/net/local-sockets.ts; LABC_NETWORK_LOCAL_SOCKETS=false measures TCP).
+Object.assign(process.env, { XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir, XDG_CACHE_HOME: dir });
+const env = { ...process.env, LABC_ROUTER_PORT: String(port), LABC_ROUTER_LINGER: "1", LABC_DISCOVERY_ENABLED: "false" };
 let server;
 let routerPid;
 let profiled;

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { spawn } from "node:child_process";
-import { backplaneSettings, configDir, keyOf, loadConfig, stateDir, type Config } from "../lib/config.js";
+import { backplaneSettings, configDir, keyOf, loadConfig, localSocketsOf, stateDir, type Config } from "../lib/config.js";
 import type { Discovery } from "../lib/discovery/discovery.js";
 import { KnownHosts } from "../lib/discovery/known-hosts.js";
 import { StaticPeers } from "../lib/discovery/static-peers.js";
@@ -130,6 +130,7 @@ export async function runRouter(config: Config): Promise<void> {
         maxPerAddress: limits.maxConnectionsPerAddress,
         key,
         handshakeTimeoutMs: limits.helloTimeoutMs,
+        local: localSocketsOf(config),
       }),
     dial: (address, peerPort) => connectTcp(address, peerPort, 1000, key),
     discoveries: await discoveriesFor(config, self, known, key),

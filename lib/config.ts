@@ -4,6 +4,7 @@ import { hostname, homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type * as Toml from "smol-toml";
 import { ConfigError } from "./errors.js";
+import { localSocketsIn, type LocalSockets } from "./net/local-sockets.js";
 import { networkKey, type NetworkKey } from "./trust/network-key.js";
 import { applyRotation } from "./trust/rotation.js";
 import { isSecret, readSecretFile, secretFile, secretProblem } from "./trust/secret.js";
@@ -33,6 +34,7 @@ const KEYS = {
   "network.realm": { type: "dotted", default: "" },
   "network.secret": { type: "secret", default: "" },
   "network.local_proof": { type: "boolean", default: true },
+  "network.local_sockets": { type: "boolean", default: true },
   "service_control.remote": { type: "boolean", default: false },
   "service_control.python": { type: "text", default: "python3" },
   "discovery.enabled": { type: "boolean", default: true },
@@ -362,4 +364,13 @@ export function keyOf(config: Config): NetworkKey | undefined {
   // A rotation recorded on this host (trust/rotation.ts) applies to every process of it.
   applyRotation(key, configDir());
   return key;
+}
+
+const socketsOf = new Map<string, LocalSockets | undefined>();
+/** This host's Unix sockets for its own links (lib/net/local-sockets.ts), unless `network.local_sockets` is false or the folder cannot be kept private. */
+export function localSocketsOf(config: Config): LocalSockets | undefined {
+  if (!config["network.local_sockets"]) return undefined;
+  const dir = stateDir();
+  if (!socketsOf.has(dir)) socketsOf.set(dir, localSocketsIn(dir));
+  return socketsOf.get(dir);
 }

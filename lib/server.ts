@@ -8,6 +8,7 @@ import { tripped } from "./net/trips.js";
 import type { Listener, Transport } from "./net/transport.js";
 import { checkPattern, subscriptionKey, TopicTrie } from "./pool/topic-trie.js";
 import type { Limits } from "./wire/limits.js";
+import type { LocalSockets } from "./net/local-sockets.js";
 import type { NetworkKey } from "./trust/network-key.js";
 import { exported, Kind, offered, REQPUB, type FunctionEntry, type Message, type PubBody, type ReqBody } from "./wire/message.js";
 import { CallContext, runWith } from "./context.js";
@@ -52,6 +53,8 @@ export interface ServerOptions {
   sendStacks: boolean;
   /** The network's key: callers must hold the secret. */
   key: NetworkKey | undefined;
+  /** This host's Unix sockets, on which callers of this user reach the port too. */
+  local?: LocalSockets;
   /** Where the calls it serves and the publications it delivers count (off when absent). */
   metrics: Metrics | undefined;
 }
@@ -97,6 +100,7 @@ export class Server {
     this.listener = await listenTcp(this.options.address, 0, (transport) => this.accept(transport, `caller at ${transport.remote}`), {
       maxPerAddress: limits.maxConnectionsPerAddress,
       key: this.options.key,
+      local: this.options.local,
       handshakeTimeoutMs: limits.helloTimeoutMs,
     });
     this.port = this.listener.port;

@@ -1,7 +1,9 @@
 import net from "node:net";
 import type { NetworkKey } from "../trust/network-key.js";
 import type { Listener } from "./transport.js";
+import { LOCAL_SOCKET } from "../trust/own-address.js";
 import { secureAccepted } from "../trust/tls-link.js";
+import type { LocalSockets } from "./local-sockets.js";
 import { TcpTransport } from "./tcp-transport.js";
 import { tripped } from "./trips.js";
 
@@ -17,14 +19,22 @@ export interface ListenOptions {
   key?: NetworkKey;
   /** How long that handshake may take. */
   handshakeTimeoutMs?: number;
+  /**
+   * This host's Unix sockets: a listener that takes connections on 127.0.0.1 takes them on the
+   * socket for its port too (lib/net/local-sockets.ts), unless the key keeps TLS on loopback.
+   */
+  local?: LocalSockets;
 }
+
+/** The addresses whose listener takes connections on 127.0.0.1 (IPv6's any address takes IPv4's too). */
+const TAKES_LOOPBACK = new Set(["0.0.0.0", "::", "127.0.0.1"]);
 
 /** Listens on `host:port`; each accepted (and, with a key, secured) connection becomes a transport. */
 export function listenTcp(
   host: string,
   port: number,
   onTransport: (transport: TcpTransport) => void,
-  { maxPerAddress = Infinity, key, handshakeTimeoutMs = 10_000 }: ListenOptions = {},
+  { maxPerAddress = Infinity, key, handshakeTimeoutMs = 10_000, local }: ListenOptions = {},
 ): Promise<Listener> {
   return new Promise((resolve, reject) => {
     const sockets = new Set<net.Socket>();
@@ -34,8 +44,9 @@ export function listenTcp(
       const set = unproved.get(address);
       if (set?.delete(socket) && set.size === 0) unproved.delete(address);
     };
-    const server = net.createServer((socket) => {
-      const address = socket.remoteAddress ?? "?";
+    /** A connection on the port, or (counted as one address) on its Unix socket `onSocket`. */
+    const accept = (socket: net.Socket, onSocket?: { name: string; port: number }) => {
+      const address = onSocket === undefined ? (socket.remoteAddress ?? "?") : LOCAL_SOCKET;
       let waiting = unproved.get(address);
       if (!waiting) unproved.set(address, (waiting = new Set()));
       if (waiting.size >= maxPerAddress) {
@@ -51,27 +62,35 @@ export function listenTcp(
         sockets.delete(socket);
         proved(address, socket);
       });
+      const remote = onSocket === undefined ? undefined : LOCAL_SOCKET;
       if (!key) {
-        const transport = new TcpTransport(socket);
+        const transport = new TcpTransport(socket, undefined, remote);
         transport.whenVouched = () => proved(address, socket);
         return onTransport(transport);
       }
-      void secureAccepted(socket, key, handshakeTimeoutMs).then((secured) => {
+      void secureAccepted(socket, key, handshakeTimeoutMs, onSocket).then((secured) => {
         // The handshake proved the network's key.
         proved(address, socket);
-        if (secured && !secured.destroyed) onTransport(new TcpTransport(secured));
+        if (secured && !secured.destroyed) onTransport(new TcpTransport(secured, undefined, remote));
       });
-    });
+    };
+    const server = net.createServer((socket) => accept(socket));
     server.once("error", reject);
-    server.listen({ host, port, exclusive: true }, () => {
+    server.listen({ host, port, exclusive: true }, async () => {
       server.removeListener("error", reject);
       server.on("error", () => {});
-      const address = server.address() as net.AddressInfo;
+      const taken = (server.address() as net.AddressInfo).port;
+      const named = local && { name: local.nameFor(taken), port: taken };
+      const onSocket = named && TAKES_LOOPBACK.has(host) && (!key || key.localProof) ? await local.listen(taken, (socket) => accept(socket, named)) : undefined;
       resolve({
-        port: address.port,
-        refuse: () => void server.close(),
+        port: taken,
+        refuse: () => {
+          onSocket?.close();
+          server.close();
+        },
         close: () =>
           new Promise<void>((done) => {
+            onSocket?.close();
             if (server.listening) server.close(() => done());
             else done();
             for (const socket of sockets) socket.destroy();

@@ -27,7 +27,6 @@ const EMPTY = Buffer.alloc(0);
 const COMMITTED_BYTES = 64 * 1024;
 
 export class TcpTransport implements Transport, HandsOverAtExit {
-  readonly remote: string;
   /** Small frames written this tick, not yet handed to the socket. */
   private small: Buffer[] = [];
   /** Frames written this tick as latin1 text (writeText), after those in `small`. */
@@ -99,8 +98,9 @@ export class TcpTransport implements Transport, HandsOverAtExit {
     private readonly socket: net.Socket,
     /** For a socket dialed with its `options` as `onread`: reads come from there. */
     private readonly slab?: ReadSlab,
+    /** LOCAL_SOCKET for one of this host's Unix sockets, which have no address. */
+    readonly remote = `${socket.remoteAddress}:${socket.remotePort}`,
   ) {
-    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const fd = socket.constructor === net.Socket ? (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd : undefined;
     this.fd = typeof fd === "number" && fd >= 0 ? fd : undefined;
     // Requests are small and latency-bound; batching is done per tick instead.

@@ -1,5 +1,6 @@
 // The router's links to other hosts' routers (Peers): dial, accept, heartbeats, deaths.
 import { BadArgumentsError, NotPermittedError, NotTrustedError } from "../errors.js";
+import { addressOf } from "../trust/own-address.js";
 import { helloFrom } from "../identity.js";
 import { Lifeline } from "./lifeline.js";
 import type { HostState } from "../wire/router-answers.js";
@@ -123,7 +124,7 @@ export class Peers {
 
   /** A router on another host dialed us and said hello. */
   accept(connection: Connection, hello: HelloBody): WelcomeBody {
-    const address = connection.transport.remote.replace(/:\d+$/, "").replace(/^::ffff:/, "");
+    const address = addressOf(connection.transport.remote);
     if (!hello.hostId) throw new BadArgumentsError("a router's hello names its host id");
     if (hello.hostId === this.options.self.hostId) {
       // A static peer or known address that turns out to be this very host, or a clone of it.

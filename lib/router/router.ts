@@ -3,6 +3,7 @@ import { Backplane } from "../backplane/nats-backplane.js";
 import type { BackplaneSettings } from "../config.js";
 import type { Discovery } from "../discovery/discovery.js";
 import { BadArgumentsError, NotPermittedError } from "../errors.js";
+import { addressOf } from "../trust/own-address.js";
 import { debug, warn } from "../log.js";
 import { processMetrics } from "../metrics.js";
 import { Connection } from "../net/connection.js";
@@ -206,7 +207,7 @@ export class Router {
     connection.label = `${body.role} ${body.id} (pid ${body.pid})`;
     if (body.role === "server" && !this.serverOf.has(connection)) {
       if (!Number.isInteger(body.port) || !body.port) throw new BadArgumentsError("a server's hello needs its port");
-      const address = connection.transport.remote.replace(/:\d+$/, "");
+      const address = addressOf(connection.transport.remote);
       // Ids of this host's servers belong to this host: one another host claimed first is taken back.
       const taken = this.pool.removeServer(body.id);
       if (taken && reachedThrough(taken) !== this.options.hostId) this.notify(Kind.death, { server: taken.id });
@@ -214,7 +215,7 @@ export class Router {
         id: body.id,
         host: this.options.host,
         hostId: this.options.hostId,
-        address: address.startsWith("::ffff:") ? address.slice(7) : address,
+        address,
         port: body.port!,
         pid: body.pid,
         state: body.state,

@@ -1,5 +1,5 @@
 import type { DirectCalls } from "../backplane/direct-calls.js";
-import type { Config } from "../config.js";
+import { localSocketsOf, type Config } from "../config.js";
 import { decoratedMethods, routeName, type RegisterOptions, type SubscribeOptions } from "../decorators.js";
 import { BadArgumentsError } from "../errors.js";
 import type { Identity } from "../identity.js";
@@ -176,6 +176,7 @@ export class Offers {
         limits,
         sendStacks: config["errors.send_stack"],
         key,
+        local: localSocketsOf(config),
         metrics,
       });
       await server.listen();

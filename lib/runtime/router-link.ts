@@ -1,7 +1,7 @@
 // A process's lifeline to its host's router, with the pool replica; starts the router if none runs.
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { keyOf, stateDir, type Config } from "../config.js";
+import { keyOf, localSocketsOf, stateDir, type Config } from "../config.js";
 import { ClosedError, ConnectionLostError, NotTrustedError, RouterUnavailableError } from "../errors.js";
 import { helloFrom, type Identity } from "../identity.js";
 import { debug } from "../log.js";
@@ -68,11 +68,12 @@ async function reachRouter(config: Config): Promise<TcpTransport> {
   const address = config["router.address"];
   const port = config["router.port"];
   const key = keyOf(config);
+  const local = localSocketsOf(config);
   const deadline = Date.now() + REACH_ROUTER_MS;
   let started = false;
   for (;;) {
     try {
-      return await connectTcp(address, port, 1000, key);
+      return await connectTcp(address, port, 1000, key, local);
     } catch (error) {
       // Another secret than the router's: starting a router would not help.
       if (error instanceof NotTrustedError) throw error;
@@ -84,7 +85,7 @@ async function reachRouter(config: Config): Promise<TcpTransport> {
         await sleep(Math.random() * 100);
         started = true;
         try {
-          return await connectTcp(address, port, 1000, key);
+          return await connectTcp(address, port, 1000, key, local);
         } catch {
           await spawnRouter(config);
         }

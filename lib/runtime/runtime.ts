@@ -1,5 +1,5 @@
 // Runtime: everything labc does in one process, as a front door that checks and delegates.
-import { backplaneSettings, configDir, keyOf, limitsFrom, type Config } from "../config.js";
+import { backplaneSettings, configDir, keyOf, limitsFrom, localSocketsOf, type Config } from "../config.js";
 import { watchRotation } from "../trust/rotation.js";
 import { DirectCalls } from "../backplane/direct-calls.js";
 import type { RegisterOptions, SubscribeOptions } from "../decorators.js";
@@ -94,7 +94,7 @@ export class Runtime {
     const link = this.link;
     this.admin = new RuntimeAdmin(link);
     this.offers = new Offers({ config, identity, limits, metrics, key, link, acrossSites: this.acrossSites, publish: (topic, value) => this.publish(topic, value) });
-    this.links = new ServerLinks({ identity, limits, metrics, key, link, acrossSites: this.acrossSites });
+    this.links = new ServerLinks({ identity, limits, metrics, key, local: localSocketsOf(config), link, acrossSites: this.acrossSites });
     const links = this.links;
     this.calls = new Calls({ identity, link, links, server, defaultScope, defaultTimeoutMs });
     const calls = this.calls;

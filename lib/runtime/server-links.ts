@@ -9,6 +9,7 @@ import type { ItemStream, StreamSource } from "../net/item-stream.js";
 import type { Limits } from "../wire/limits.js";
 import { connectTcp } from "../net/connect-tcp.js";
 import type { PoolServer } from "../pool/function-pool.js";
+import type { LocalSockets } from "../net/local-sockets.js";
 import type { NetworkKey } from "../trust/network-key.js";
 import { Kind, type Message } from "../wire/message.js";
 import { committed } from "../net/transport.js";
@@ -102,6 +103,8 @@ export interface ServerLinksParts {
   limits: Limits;
   metrics: Metrics | undefined;
   key: NetworkKey | undefined;
+  /** This host's Unix sockets: a server of this host is reached over its socket when it has one. */
+  local?: LocalSockets;
   link: RouterLink;
   /** On a gateway's host: calls to and from other sites on NATS, past the gateways. */
   acrossSites: DirectCalls;
@@ -208,11 +211,11 @@ export class ServerLinks {
     if (open) return Promise.resolve(open);
     let pending = this.dialing.get(target.id);
     if (!pending) {
-      const { identity, limits, metrics, key, acrossSites } = this.parts;
+      const { identity, limits, metrics, key, local, acrossSites } = this.parts;
       const onNats = target.gateway !== undefined;
       const opening = onNats
         ? acrossSites.pipe(target.id).then((pipe) => pipe ?? Promise.reject(new Error("this process has no NATS link")))
-        : connectTcp(target.address, target.port, DIAL_TIMEOUT_MS, key);
+        : connectTcp(target.address, target.port, DIAL_TIMEOUT_MS, key, local);
       pending = opening
         .then(async (transport) => {
           const connection: Connection = new Connection(transport, {

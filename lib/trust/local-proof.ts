@@ -8,7 +8,8 @@ import { isLoopback } from "./own-address.js";
 /**
  * A link between two processes of one host, in a network with a secret: each proves the secret
  * by an answer to the other's challenge, bound to the connection's two loopback addresses and
- * ports, and frames then travel as they do without a secret (docs/protocol.md#local-links).
+ * ports (or the name of the host's Unix socket it took: lib/net/local-sockets.ts), and frames then
+ * travel as they do without a secret (docs/protocol.md#local-links).
  *
  * Why not TLS here: on loopback the kernel alone carries the bytes, and another user can neither
  * read nor inject them (root can, and has the secret anyway; so can a process with CAP_NET_RAW,
@@ -34,6 +35,15 @@ const ANSWER = LOCAL_MAGIC.length + NONCE + MAC;
 function binding(client: [string, number], server: [string, number]): string {
   const plain = (address: string) => address.replace(/^::ffff:/, "");
   return `${plain(client[0])} ${client[1]} ${plain(server[0])} ${server[1]}`;
+}
+
+/**
+ * A connection over one of this host's Unix sockets as both sides write it: "unix" and the
+ * socket's file name (lib/net/local-sockets.ts). A process that relayed the challenges from a
+ * socket of its own to the real one would be proving another name, or a TCP tuple.
+ */
+export function socketBinding(name: string): string {
+  return `unix ${name}`;
 }
 
 /** One side's proof: HMAC-SHA256 under the local key of "labc local 1 client " or "... server ", both nonces and the binding. */
@@ -100,13 +110,15 @@ export async function proveAccepted(
   key: NetworkKey,
   /** Why a key id that is not ours is refused (another secret, or one a rotation retired). */
   unknownKey: (keyId: string) => string,
+  /** The name of this host's Unix socket `raw` was accepted on; undefined for TCP. */
+  socketName?: string,
 ): Promise<{ why: string; answered: boolean } | null> {
-  if (!onLoopback(raw)) {
+  if (socketName === undefined && !onLoopback(raw)) {
     const from = raw.remoteAddress ?? "an address it no longer has (it closed)";
     return { why: `it offered the local proof from ${from}, not from this host's loopback: links from other hosts take TLS`, answered: false };
   }
   // Taken now: a socket that closes later has no addresses.
-  const tuple = binding([raw.remoteAddress!, raw.remotePort!], [raw.localAddress!, raw.localPort!]);
+  const tuple = socketName !== undefined ? socketBinding(socketName) : binding([raw.remoteAddress!, raw.remotePort!], [raw.localAddress!, raw.localPort!]);
   const reads = new FirstBytes();
   reads.add(first);
   raw.on("data", reads.add);
@@ -136,18 +148,21 @@ export async function proveAccepted(
   }
 }
 
+/** Where a process of this host takes connections: a loopback address and port, or one of its Unix sockets. */
+export type LocalTarget = { host: string; port: number } | { path: string; name: string; where: string };
+
 /**
- * Dials a process of this host at a loopback `host` and proves `offered` to it (it proves it
- * back, or the link is refused): resolves with the socket and the slab it reads into. Rejects
- * with the socket's own error when nothing listens, NotTrustedError when a proof fails, and with
- * `OlderPeer` when the peer did not take the proof (a labc that takes TLS only).
+ * Dials a process of this host (`to`) and proves `offered` to it (it proves it back, or the link
+ * is refused): resolves with the socket and the slab it reads into. Rejects with the socket's own
+ * error when nothing listens, NotTrustedError when a proof fails, and with `OlderPeer` when the
+ * peer did not take the proof (a labc that takes TLS only).
  */
-export function dialLocal(host: string, port: number, offered: OfferedKey, timeoutMs: number, refusedKey: () => NotTrustedError): Promise<{ socket: net.Socket; slab: ReadSlab }> {
+export function dialLocal(to: LocalTarget, offered: OfferedKey, timeoutMs: number, refusedKey: () => NotTrustedError): Promise<{ socket: net.Socket; slab: ReadSlab }> {
   return new Promise((resolve, reject) => {
-    const where = `${host}:${port}`;
+    const where = "path" in to ? to.where : `${to.host}:${to.port}`;
     const slab = new ReadSlab();
     const reads = new FirstBytes();
-    const socket = net.connect({ host, port, onread: slab.options });
+    const socket = "path" in to ? net.connect({ path: to.path, onread: slab.options }) : net.connect({ host: to.host, port: to.port, onread: slab.options });
     let connected = false;
     let settled = false;
     const fail = (error: Error) => {
@@ -173,9 +188,9 @@ export function dialLocal(host: string, port: number, offered: OfferedKey, timeo
     socket.once("close", closed);
     socket.once("connect", async () => {
       connected = true;
-      if (!onLoopback(socket)) return fail(new NotTrustedError(where, "is not on this host's loopback: the local proof is for links between processes of one host"));
+      if (!("path" in to) && !onLoopback(socket)) return fail(new NotTrustedError(where, "is not on this host's loopback: the local proof is for links between processes of one host"));
       // Taken now: a socket that closes later has no addresses.
-      const tuple = binding([socket.localAddress!, socket.localPort!], [socket.remoteAddress!, socket.remotePort!]);
+      const tuple = "path" in to ? socketBinding(to.name) : binding([socket.localAddress!, socket.localPort!], [socket.remoteAddress!, socket.remotePort!]);
       slab.deliverTo(reads.add);
       const clientNonce = randomBytes(NONCE);
       socket.write(Buffer.concat([LOCAL_MAGIC, Buffer.from(offered.id, "hex"), clientNonce]));

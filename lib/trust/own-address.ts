@@ -22,12 +22,24 @@ export function isLoopback(address: string): boolean {
 }
 
 /**
+ * What a transport accepted on, or dialed over, one of this host's Unix sockets says as its
+ * remote end (lib/net/local-sockets.ts): a process of this host, which TCP would have shown as
+ * 127.0.0.1.
+ */
+export const LOCAL_SOCKET = "local socket";
+
+/** The peer's address in a transport's `remote` ("10.0.0.2:41234", "::1:41234", or LOCAL_SOCKET). */
+export function addressOf(remote: string): string {
+  return remote === LOCAL_SOCKET ? "127.0.0.1" : plain(remote.replace(/:\d+$/, ""));
+}
+
+/**
  * Whether a connection from `remote` ("10.0.0.2:41234") comes from a process of this host: from
- * a loopback address or from one of this host's own interface addresses. The address is what
- * the kernel says the peer connected from, not anything the peer claims.
+ * a loopback address, one of this host's own interface addresses, or one of its Unix sockets.
+ * The address is what the kernel says the peer connected from, not anything the peer claims.
  */
 export function fromOwnHost(remote: string): boolean {
-  const address = plain(remote.replace(/:\d+$/, ""));
+  const address = addressOf(remote);
   if (isLoopback(address)) return true;
   const now = Date.now();
   if (now - readAt > REFRESH_MS || !known.has(address)) {

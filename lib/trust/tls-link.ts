@@ -8,6 +8,7 @@ import { encodeMessage } from "../wire/codec.js";
 import { Kind } from "../wire/message.js";
 import { LOCAL_MAGIC, proveAccepted } from "./local-proof.js";
 import type { NetworkKey, OfferedKey } from "./network-key.js";
+import { LOCAL_SOCKET } from "./own-address.js";
 
 /**
  * TLS 1.3 with the network's pre-shared key (psk_dhe_ke: an X25519 exchange on every handshake,
@@ -50,9 +51,15 @@ function addressOf(socket: net.Socket): string {
  * loopback: lib/trust/local-proof.ts), or resolves null (the socket destroyed, the refusal
  * logged) when it did not, or did not finish within `timeoutMs`.
  */
-export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: number): Promise<net.Socket | null> {
+export function secureAccepted(
+  raw: net.Socket,
+  key: NetworkKey,
+  timeoutMs: number,
+  /** This host's Unix socket `raw` was accepted on, its name and port (lib/net/local-sockets.ts); undefined for TCP. */
+  onSocket?: { name: string; port: number },
+): Promise<net.Socket | null> {
   return new Promise((resolve) => {
-    const from = addressOf(raw);
+    const from = onSocket === undefined ? addressOf(raw) : LOCAL_SOCKET;
     const refuse = (why: string, answered = false) => {
       refused(from, why);
       // An answer, when there is one, leaves first; a peer that does not read it is cut.
@@ -72,7 +79,7 @@ export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: numb
       if (first[0] === LOCAL_MAGIC[0]) {
         // Closed without a word, the dialer takes it for a labc without the proof and dials TLS.
         if (!key.localProof) return clearTimeout(timer), refuse("it offered the local proof, and this host takes TLS only (network.local_proof = false)");
-        void proveAccepted(raw, first, key, (keyId) => unknownKey(key, keyId)).then(
+        void proveAccepted(raw, first, key, (keyId) => unknownKey(key, keyId), onSocket?.name).then(
           (refusal) => {
             clearTimeout(timer);
             if (refusal) return refuse(refusal.why, refusal.answered);
@@ -84,7 +91,7 @@ export function secureAccepted(raw: net.Socket, key: NetworkKey, timeoutMs: numb
       }
       if (first[0] !== TLS_HANDSHAKE) {
         clearTimeout(timer);
-        return refuse("it speaks labc without TLS: it has no network secret", answerPlainPeer(raw, first));
+        return refuse("it speaks labc without TLS: it has no network secret", answerPlainPeer(raw, first, onSocket ? `127.0.0.1:${onSocket.port}` : `${raw.localAddress?.replace(/^::ffff:/, "")}:${raw.localPort}`));
       }
       raw.unshift(first);
       let unknownKeyId: string | undefined;
@@ -156,12 +163,12 @@ export function missedRotation(key: NetworkKey, keyId: string, at = key.retiredA
  * (a hello with an id), it gets a plain answer saying why it is refused: a host that forgot the
  * secret learns it from its first call instead of a lost connection.
  */
-function answerPlainPeer(raw: net.Socket, first: Buffer): boolean {
+function answerPlainPeer(raw: net.Socket, first: Buffer, where: string): boolean {
   if (first.length < 12 || first[4] !== Kind.hello) return false;
   const id = first.readUInt32BE(8);
   if (id === 0) return false;
   const error = new NotTrustedError(
-    `${raw.localAddress?.replace(/^::ffff:/, "")}:${raw.localPort}`,
+    where,
     "this host requires the network secret: set the same secret on this host (`labc secret show` on a host that has it)",
   );
   raw.end(Buffer.concat([encodeMessage(Kind.exc, id, errorToPayload(error, false))].flat()));

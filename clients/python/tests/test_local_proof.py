@@ -35,6 +35,12 @@ class Vector(unittest.TestCase):
                          "38c0ed612b61e448c708530405e0b4f37163e9c35c4db5f10d5dc6ceec3d2cbc")
         self.assertEqual(local_proof.proof(key.local_key, "client", *nonces, tuple_).hex(),
                          "347d1617e5d55ee89c0bb5a6817d6d683f98b25eb6c059134a058c2cc9ae4444")
+        # Over one of the host's Unix sockets (docs/protocol.md#local-sockets), the socket's name.
+        socket_ = b"unix 0123456789ab.55555"
+        self.assertEqual(local_proof.proof(key.local_key, "server", *nonces, socket_).hex(),
+                         "d4c36ca3ca44268bdbcb0999de1db7c44ded92d6eb2e791ffa901203ec776175")
+        self.assertEqual(local_proof.proof(key.local_key, "client", *nonces, socket_).hex(),
+                         "d6f1f8156d882c9e2999e6b8274e15d91c44937e9da1d7230c726716c39bf820")
 
     def test_loopback_addresses(self):
         for address, loopback in (("127.0.0.1", True), ("127.3.2.1", True), ("::1", True), ("::ffff:127.0.0.1", True),
