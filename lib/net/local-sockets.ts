@@ -10,8 +10,8 @@ import { debug } from "../log.js";
  * takes connections on 127.0.0.1:P (a server's port, the router's root port) also takes them on a
  * Unix socket named for P, in a folder only its user can enter; a process of that user that dials
  * 127.0.0.1:P takes the socket when it answers, and TCP otherwise. The bytes are the same (the
- * local proof of a secret too); the kernel's path is shorter: a call between two processes of one
- * host costs 15-22 % less CPU (docs/performance.md).
+ * local proof of a secret too); the kernel's path is shorter, and a call between two processes of
+ * one host costs them less CPU (docs/performance.md, "Local links on Unix sockets").
  *
  * Why the name stands for 127.0.0.1:P exactly: only one process at a time takes connections
  * there, so only it may hold the name, and a dialer of that address reaches through the socket
@@ -95,8 +95,9 @@ export class LocalSockets {
     server.on("error", () => {});
     let ino: number;
     try {
+      // Its inode taken before the rename: after it, another holder may have renamed its own over.
+      ino = statSync(made).ino;
       renameSync(made, path);
-      ino = statSync(path).ino;
     } catch (error) {
       debug("cannot name %s: %s", this.shownFor(port), (error as Error).message);
       server.close();
@@ -115,7 +116,6 @@ export class LocalSockets {
     };
     atExit.add(remove);
     return {
-      path,
       close: () => {
         if (!open) return;
         open = false;
@@ -128,7 +128,6 @@ export class LocalSockets {
 }
 
 export interface LocalListener {
-  readonly path: string;
   /** Takes no more connections and removes the socket; those open stay. */
   close(): void;
 }
