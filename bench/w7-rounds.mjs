@@ -10,6 +10,10 @@
 // profiled router 1 s after the server, of itself).
 // Usage: node bench/w7-rounds.mjs [ROUNDS=6]   (after `npm run build`)
 //   EACH=1        prints each round
+//   TCP_TOO=1     also measures a second caller in this process with network.local_sockets =
+//                 false, in the same rounds: with LABC_NETWORK_LOCAL_SOCKETS=true, direct and
+//                 routed calls over the host's Unix sockets against the same over TCP
+//                 (lib/net/local-sockets.ts; the server's lifeline stays on its socket)
 //   W7_ROOT=dir   measures the build in dir (a copy of this project with its dist/, bin/,
 //                 services/ and node_modules) instead of this one
 //   PROFILE=dir   starts the router itself under --cpu-prof, its profile written to dir when it
@@ -33,7 +37,7 @@ const { ROUTER_NODE_OPTIONS } = await import(join(root, "dist/lib/paths.js"));
 const port = await freePort();
 const dir = mkdtempSync(join(tmpdir(), "labc-w7-"));
 // This process (the caller) takes the same folders as its server and router: it finds their
-// local sockets there (lib/net/local-sockets.ts; LABC_NETWORK_LOCAL_SOCKETS=false measures TCP).
+// local sockets there when LABC_NETWORK_LOCAL_SOCKETS=true (lib/net/local-sockets.ts).
 Object.assign(process.env, { XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir, XDG_CACHE_HOME: dir });
 const env = { ...process.env, LABC_ROUTER_PORT: String(port), LABC_ROUTER_LINGER: "1", LABC_DISCOVERY_ENABLED: "false" };
 let server;
@@ -116,6 +120,12 @@ try {
     direct: () => runtime.call("echo", "hello"),
     routed: () => runtime.admin.forward(target.id, "echo", ["hello"], 30_000),
   };
+  const overTcp = process.env.TCP_TOO && new Runtime(loadConfig({ env, flags: { "router.port": port, "network.local_sockets": false } }).values);
+  if (overTcp) {
+    await overTcp.call("echo", "x");
+    ways["direct over TCP"] = () => overTcp.call("echo", "hello");
+    ways["routed over TCP"] = () => overTcp.admin.forward(target.id, "echo", ["hello"], 30_000);
+  }
 
   async function round(call, ms) {
     let calls = 0;
@@ -142,7 +152,7 @@ try {
   }
 
   for (let i = 0; i < 2; i++) for (const call of Object.values(ways)) await round(call, 500); // warm-up
-  const results = { direct: [], routed: [] };
+  const results = Object.fromEntries(Object.keys(ways).map((way) => [way, []]));
   for (let i = 0; i < rounds; i++) {
     for (const [way, call] of Object.entries(ways)) {
       const r = await round(call, 1000);
@@ -161,6 +171,15 @@ try {
   const routerOverCaller = results.routed.map((r) => r.cpu[1] / r.cpu[0]);
   console.log(`direct ÷ routed per round: ${ratios.map((x) => x.toFixed(2)).join(" ")} (median ${median(ratios).toFixed(2)}; target ≤ 1.6)`);
   console.log(`router's CPU ÷ caller's per round: ${routerOverCaller.map((x) => x.toFixed(3)).join(" ")} (median ${median(routerOverCaller).toFixed(3)})`);
+  if (overTcp) {
+    for (const way of ["direct", "routed"]) {
+      const gain = results[way].map((r, i) => r.rate / results[`${way} over TCP`][i].rate);
+      console.log(`${way} calls/s, sockets ÷ TCP per round: ${gain.map((x) => x.toFixed(2)).join(" ")} (median ${median(gain).toFixed(2)})`);
+    }
+    const tcpRatios = results["direct over TCP"].map((d, i) => d.rate / results["routed over TCP"][i].rate);
+    console.log(`direct ÷ routed over TCP per round: median ${median(tcpRatios).toFixed(2)}`);
+    await overTcp.close();
+  }
   await runtime.close();
 } finally {
   end();

@@ -34,7 +34,7 @@ const KEYS = {
   "network.realm": { type: "dotted", default: "" },
   "network.secret": { type: "secret", default: "" },
   "network.local_proof": { type: "boolean", default: true },
-  "network.local_sockets": { type: "boolean", default: true },
+  "network.local_sockets": { type: "boolean", default: false },
   "service_control.remote": { type: "boolean", default: false },
   "service_control.python": { type: "text", default: "python3" },
   "discovery.enabled": { type: "boolean", default: true },
@@ -367,7 +367,7 @@ export function keyOf(config: Config): NetworkKey | undefined {
 }
 
 const socketsOf = new Map<string, LocalSockets | undefined>();
-/** This host's Unix sockets for its own links (lib/net/local-sockets.ts), unless `network.local_sockets` is false or the folder cannot be kept private. */
+/** This host's Unix sockets for its own links (lib/net/local-sockets.ts) when `network.local_sockets` is true and the folder can be kept private. */
 export function localSocketsOf(config: Config): LocalSockets | undefined {
   if (!config["network.local_sockets"]) return undefined;
   const dir = stateDir();

@@ -6,7 +6,8 @@ import { dirname, join } from "node:path";
 import { debug } from "../log.js";
 
 /**
- * A host's own links on Unix sockets (issue 31; docs/protocol.md#local-sockets). A process that
+ * A host's own links on Unix sockets, with `network.local_sockets = true` (issue 31;
+ * docs/protocol.md#local-sockets; off by default, see docs/performance.md). A process that
  * takes connections on 127.0.0.1:P (a server's port, the router's root port) also takes them on a
  * Unix socket named for P, in a folder only its user can enter; a process of that user that dials
  * 127.0.0.1:P takes the socket when it answers, and TCP otherwise. The bytes are the same (the

@@ -325,25 +325,25 @@ describe("labc processes", () => {
   });
   afterAll(() => host.cleanup());
 
-  test("a server and its router take sockets for their ports, calls go over them, and they go when the processes leave", async () => {
-    const served = await host.serve([join(import.meta.dirname, "..", "..", "services", "echo.ts")]);
+  test("with network.local_sockets = true, a server and its router take sockets for their ports, calls go over them, and they go when the processes leave", async () => {
+    const on = { LABC_NETWORK_LOCAL_SOCKETS: "true" };
+    const served = await host.serve([join(import.meta.dirname, "..", "..", "services", "echo.ts")], on);
     const sockets = localSocketsIn(join(host.dir, "labc"))!;
     expect(lstatSync(sockets.pathFor(served.port)).isSocket()).toBe(true);
     expect(lstatSync(sockets.pathFor(host.port)).isSocket()).toBe(true);
-    const result = await host.cli(["call", "echo", "over the socket"]);
+    const result = await host.cli(["call", "echo", "over the socket"], on);
     expect(result.stdout.trim()).toBe("over the socket");
     // The server's lifeline is on the router's socket: the router's view of it says 127.0.0.1.
-    const listed: { pid: number; address: string; port: number }[] = JSON.parse((await host.cli(["ls", "--json"])).stdout);
+    const listed: { pid: number; address: string; port: number }[] = JSON.parse((await host.cli(["ls", "--json"], on)).stdout);
     expect(listed.find((server) => server.pid === served.pid)).toMatchObject({ address: "127.0.0.1", port: served.port });
     served.child.kill("SIGTERM");
     await served.exited;
     await until(() => !existsSync(sockets.pathFor(served.port)) && !existsSync(sockets.pathFor(host.port)), 10_000);
   });
 
-  test("network.local_sockets = false keeps every link on TCP", async () => {
-    const off = { LABC_NETWORK_LOCAL_SOCKETS: "false" };
-    const served = await host.serve([join(import.meta.dirname, "..", "..", "services", "echo.ts")], off);
-    const result = await host.cli(["call", "echo", "over TCP"], off);
+  test("by default every link is TCP: no socket is made", async () => {
+    const served = await host.serve([join(import.meta.dirname, "..", "..", "services", "echo.ts")]);
+    const result = await host.cli(["call", "echo", "over TCP"]);
     expect(result.stdout.trim()).toBe("over TCP");
     const folder = join(host.dir, "labc", "sockets");
     const named = existsSync(folder) ? readdirSync(folder).filter((name) => name.includes(`.${served.port}`) || name.includes(`.${host.port}`)) : [];
