@@ -13,7 +13,7 @@
 //   TCP_TOO=1     also measures a second caller in this process with network.local_sockets =
 //                 false, in the same rounds: with LABC_NETWORK_LOCAL_SOCKETS=true, direct and
 //                 routed calls over the host's Unix sockets against the same over TCP
-//                 (lib/net/local-sockets.ts; the server's lifeline stays on its socket)
+//                 (lib/net/local-sockets.ts, from 16644f3 on; the server's lifeline stays on its socket)
 //   W7_ROOT=dir   measures the build in dir (a copy of this project with its dist/, bin/,
 //                 services/ and node_modules) instead of this one
 //   PROFILE=dir   starts the router itself under --cpu-prof, its profile written to dir when it

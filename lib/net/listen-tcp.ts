@@ -26,8 +26,8 @@ export interface ListenOptions {
   local?: LocalSockets;
 }
 
-/** The addresses whose listener takes connections on 127.0.0.1 (IPv6's any address takes IPv4's too). */
-const TAKES_LOOPBACK = new Set(["0.0.0.0", "::", "127.0.0.1"]);
+/** The addresses whose listener surely takes connections on 127.0.0.1 (`::` does only where IPv6 sockets are not IPv6-only). */
+const TAKES_LOOPBACK = new Set(["0.0.0.0", "127.0.0.1"]);
 
 /** Listens on `host:port`; each accepted (and, with a key, secured) connection becomes a transport. */
 export function listenTcp(
@@ -81,7 +81,7 @@ export function listenTcp(
       server.on("error", () => {});
       const taken = (server.address() as net.AddressInfo).port;
       const named = local && { name: local.nameFor(taken), port: taken };
-      const onSocket = named && TAKES_LOOPBACK.has(host) && (!key || key.localProof) ? await local.listen(taken, (socket) => accept(socket, named)) : undefined;
+      const onSocket = named && TAKES_LOOPBACK.has(host) && (!key || key.localProof) ? await local.listen(taken, (socket) => accept(socket, named)).catch(() => undefined) : undefined;
       resolve({
         port: taken,
         refuse: () => {

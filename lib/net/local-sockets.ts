@@ -115,7 +115,7 @@ export class LocalSockets {
         // Gone already.
       }
     };
-    atExit.add(remove);
+    removeAtExit(remove);
     return {
       close: () => {
         if (!open) return;
@@ -152,32 +152,38 @@ export function localSocketsIn(stateDir: string): LocalSockets | undefined {
     fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
     const uid = process.getuid();
     const own = fstatSync(fd);
-    if (own.uid !== uid) return refuse(dir, "it is another user's", fd);
+    if (own.uid !== uid) return noSockets(dir, "it is another user's", fd);
     if ((own.mode & 0o077) !== 0) {
       fchmodSync(fd, 0o700);
       // A file system may ignore it. What others put in while it was open, `ours` passes over.
-      if ((fstatSync(fd).mode & 0o077) !== 0) return refuse(dir, "its mode stays open to others", fd);
+      if ((fstatSync(fd).mode & 0o077) !== 0) return noSockets(dir, "its mode stays open to others", fd);
     }
     const pinned = `/proc/self/fd/${fd}`;
     if (existsSync(pinned)) return new LocalSockets(dir, pinned);
     const parent = lstatSync(dirname(dir));
     if ((parent.uid !== uid && parent.uid !== 0) || ((parent.mode & 0o022) !== 0 && (parent.mode & 0o1000) === 0)) {
-      return refuse(dir, "another user may write its parent folder", fd);
+      return noSockets(dir, "another user may write its parent folder", fd);
     }
     closeSync(fd);
     return new LocalSockets(dir, dir);
   } catch (error) {
     // ELOOP: a link in the folder's place.
-    return refuse(dir, (error as Error).message, fd);
+    return noSockets(dir, (error as Error).message, fd);
   }
 }
 
-function refuse(dir: string, why: string, fd?: number): undefined {
+function noSockets(dir: string, why: string, fd?: number): undefined {
   if (fd !== undefined) closeSync(fd);
   debug("no local sockets in %s (%s): this host's links take TCP", dir, why);
   return undefined;
 }
 
-/** Sockets to remove when the process exits without closing them (a CLI's process.exit). */
+/** Sockets to remove when the process exits without closing them (a CLI's process.exit); hooked on the first. */
 const atExit = new Set<() => void>();
-process.on("exit", () => atExit.forEach((remove) => remove()));
+let exitHooked = false;
+function removeAtExit(remove: () => void): void {
+  atExit.add(remove);
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on("exit", () => atExit.forEach((each) => each()));
+}

@@ -1,9 +1,10 @@
 /**
  * A byte pipe to one peer. Connections, the router and the pool talk only to this; `node:net`
- * lives in tcp-transport.ts alone.
+ * lives in lib/net's socket files alone (tcp-transport.ts, connect-tcp.ts, listen-tcp.ts,
+ * local-sockets.ts).
  */
 export interface Transport {
-  /** The peer's address, for messages and logs ("127.0.0.1:40123"). */
+  /** The peer's address, for messages and logs ("127.0.0.1:40123"; "local socket" on a host's Unix socket). */
   readonly remote: string;
   /**
    * Queues bytes; writes made in one tick leave together. `waitedFor`: a request or an answer,
