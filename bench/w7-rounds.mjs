@@ -14,6 +14,10 @@
 //                 false, in the same rounds: with LABC_NETWORK_LOCAL_SOCKETS=true, direct and
 //                 routed calls over the host's Unix sockets against the same over TCP
 //                 (lib/net/local-sockets.ts, from 16644f3 on; the server's lifeline stays on its socket)
+//   PIPE=1        also measures calls from a second caller in this process to the same server
+//                 through a byte pipe (a process of node:net's `pipe`, nothing read or checked):
+//                 what any relay in Node costs at least, for labc's own caller and server in the
+//                 same rounds. The pipe's CPU is the fourth figure of each way
 //   W7_ROOT=dir   measures the build in dir (a copy of this project with its dist/, bin/,
 //                 services/ and node_modules) instead of this one
 //   PROFILE=dir   starts the router itself under --cpu-prof, its profile written to dir when it
@@ -43,7 +47,8 @@ const env = { ...process.env, LABC_ROUTER_PORT: String(port), LABC_ROUTER_LINGER
 let server;
 let routerPid;
 let profiled;
-const end = () => {
+// A let: PIPE's pipe ends with the rest.
+let end = () => {
   for (const pid of profiled ? [server?.pid] : [server?.pid, routerPid]) {
     try {
       if (pid) process.kill(pid);
@@ -116,10 +121,37 @@ try {
   routerPid = runtime.admin.routerPid;
   const target = [...runtime.admin.pool.servers.values()].find((s) => s.pid === server.pid);
   const pids = [process.pid, routerPid, server.pid];
+  let piped;
+  /**
+   * A caller whose link to `target` goes through a byte pipe (PIPE): a process listening on a
+   * port of its own that pipes each connection to the server's port. The caller's entry for the
+   * server is given the pipe's port before its first call to it, so it dials the pipe.
+   */
+  async function viaPipe(target) {
+    const pipePort = await freePort();
+    const code = `const net = require("node:net");
+      net.createServer((c) => {
+        const s = net.connect(${target.port}, "127.0.0.1");
+        c.setNoDelay(true); s.setNoDelay(true); c.pipe(s); s.pipe(c);
+        c.on("error", () => s.destroy()); s.on("error", () => c.destroy());
+      }).listen(${pipePort}, "127.0.0.1", () => console.log("ready"));`;
+    const pipe = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+    pids.push(pipe.pid);
+    const ended = end;
+    end = () => (pipe.kill(), ended());
+    await new Promise((ready) => pipe.stdout.once("data", ready));
+    piped = new Runtime(loadConfig({ env, flags: { "router.port": port } }).values);
+    await piped.admin.sync();
+    const entry = [...piped.admin.pool.servers.values()].find((s) => s.pid === server.pid);
+    Object.defineProperty(entry, "port", { value: pipePort });
+    await piped.call("echo", "x");
+    return () => piped.call("echo", "hello");
+  }
   const ways = {
     direct: () => runtime.call("echo", "hello"),
     routed: () => runtime.admin.forward(target.id, "echo", ["hello"], 30_000),
   };
+  if (process.env.PIPE) ways.piped = await viaPipe(target);
   const overTcp = process.env.TCP_TOO && new Runtime(loadConfig({ env, flags: { "router.port": port, "network.local_sockets": false } }).values);
   if (overTcp) {
     await overTcp.call("echo", "x");
@@ -163,13 +195,20 @@ try {
   const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
   console.log(`W7 in ${rounds} rounds of 1 s each way, 100 in flight (medians; each figure for the caller, router, server)`);
   for (const [way, rs] of Object.entries(results)) {
-    const cpus = [0, 1, 2].map((i) => median(rs.map((r) => r.cpu[i])).toFixed(2)).join(", ");
+    const cpus = pids.map((_, i) => median(rs.map((r) => r.cpu[i])).toFixed(2)).join(", ");
     const io = [0, 1, 2].map((i) => [0, 1].map((k) => median(rs.map((r) => r.syscalls[i][k])).toFixed(3)).join("/")).join(", ");
     console.log(`${way}: ${Math.round(median(rs.map((r) => r.rate)))} calls/s; CPU µs ${cpus}; reads/writes per call ${io}; vCPUs busy ${median(rs.map((r) => r.busy)).toFixed(2)}, idle ${median(rs.map((r) => r.idle)).toFixed(2)}`);
   }
   const ratios = results.direct.map((d, i) => d.rate / results.routed[i].rate);
   const routerOverCaller = results.routed.map((r) => r.cpu[1] / r.cpu[0]);
   console.log(`direct ÷ routed per round: ${ratios.map((x) => x.toFixed(2)).join(" ")} (median ${median(ratios).toFixed(2)}; target ≤ 1.6)`);
+  if (piped) {
+    // The pipe's CPU per piped call: near nothing would mean the caller reached the server some other way.
+    if (median(results.piped.map((r) => r.cpu[3])) < 0.1) throw new Error("the piped calls did not go through the pipe");
+    const floor = results.direct.map((d, i) => d.rate / results.piped[i].rate);
+    console.log(`direct ÷ piped per round: ${floor.map((x) => x.toFixed(2)).join(" ")} (median ${median(floor).toFixed(2)})`);
+    await piped.close();
+  }
   console.log(`router's CPU ÷ caller's per round: ${routerOverCaller.map((x) => x.toFixed(3)).join(" ")} (median ${median(routerOverCaller).toFixed(3)})`);
   if (overTcp) {
     for (const way of ["direct", "routed"]) {
