@@ -266,9 +266,10 @@ export class TcpTransport implements Transport, HandsOverAtExit {
       this.promised = false;
       if (this.handOverPromised()) return false;
     }
-    if (this.text && this.small.length === 0) {
-      // Only text this tick (publications, as a rule): the socket makes it bytes itself, without
-      // a buffer of ours to allocate and collect.
+    if (this.text && this.small.length === 0 && this.socket.writableLength === 0) {
+      // Only text this tick (publications, as a rule) for a socket holding nothing: it makes it
+      // bytes itself, with no buffer of ours. A string kept in a full socket's queue survives
+      // young collections (39 % of a publisher's time over a Unix socket): one buffer instead.
       const text = this.text;
       this.text = "";
       this.smallBytes = 0;

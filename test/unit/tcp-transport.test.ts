@@ -208,6 +208,44 @@ test("a sender waiting for what a flush writes is told by that write's own callb
   await peer.close();
 });
 
+test("a tick of text is handed to a socket that holds earlier writes as one buffer, not as a string to keep; to one that holds nothing, as the string; the peer gets it all in order", async () => {
+  const { peer, transport } = await congestedOutbox();
+  const socket = (transport as unknown as { socket: net.Socket }).socket;
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  const handed: string[] = [];
+  socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if ((chunk as { length?: number }).length !== 0) handed.push(typeof chunk === "string" ? "string" : "buffer");
+    return write(chunk, ...rest);
+  }) as typeof socket.write;
+  const sent: string[] = [];
+  const tick = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const frame = `publication ${sent.length};`;
+      sent.push(frame);
+      transport.writeText(frame);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+  // The system's buffers are full. The first tick's text finds the socket empty: handed as the
+  // string, which the system does not take, so the socket keeps it; the next ticks' are buffers.
+  for (let i = 0; i < 3; i++) await tick(100);
+  expect(socket.writableLength).toBeGreaterThan(0);
+  expect(handed).toEqual(["string", "buffer", "buffer"]);
+  peer.resume();
+  await until(() => socket.writableLength === 0);
+  handed.length = 0;
+  await tick(100);
+  expect(handed).toEqual(["string"]);
+  const frames = Buffer.from(sent.join(""), "latin1");
+  await until(() => peer.bytes().subarray(-frames.length).equals(frames));
+  // What fillToward wrote first (bytes of 1), then every frame in order, nothing else.
+  const filler = peer.bytes().subarray(0, -frames.length);
+  expect(filler.length).toBeGreaterThan(0);
+  expect(filler.every((byte) => byte === 1)).toBe(true);
+  transport.destroy();
+  await peer.close();
+});
+
 /** Counts the empty writes made to the transport's socket from now on. */
 function emptyWrites(transport: TcpTransport): { socket: net.Socket; empty: () => number } {
   const socket = (transport as unknown as { socket: net.Socket }).socket;
@@ -221,18 +259,23 @@ function emptyWrites(transport: TcpTransport): { socket: net.Socket; empty: () =
 }
 
 /** A server whose one connection does not read until `resume`, and counts what it received. */
-async function stalledPeer(): Promise<{ port: number; received: () => number; resume: () => void; close: () => Promise<void> }> {
+async function stalledPeer(): Promise<{ port: number; received: () => number; bytes: () => Buffer; resume: () => void; close: () => Promise<void> }> {
   let peer: net.Socket | undefined;
   let received = 0;
+  const chunks: Buffer[] = [];
   const server = net.createServer((socket) => {
     peer = socket;
     socket.pause();
-    socket.on("data", (chunk) => (received += chunk.length));
+    socket.on("data", (chunk) => {
+      received += chunk.length;
+      chunks.push(chunk);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
     received: () => received,
+    bytes: () => Buffer.concat(chunks),
     resume: () => peer!.resume(),
     close: () => {
       peer?.destroy();
