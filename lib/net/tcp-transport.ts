@@ -149,15 +149,15 @@ export class TcpTransport implements Transport, HandsOverAtExit {
     if (this.socket.destroyed) return;
     this.schedule();
     if (text.length > COALESCE_BYTES) {
-      // A large frame is not joined (a copy more of it, in a string V8 then flattens): it goes
-      // as it is after what came before, as a large buffer does in `write`.
+      // A large frame is not joined (a copy more of it, in a string V8 then flattens): it goes as
+      // it is after what came before, as a large buffer in `write`; behind writes, as a buffer (see `handOver`).
       if (this.promised) this.handOver();
       if (!this.corked) {
         this.corked = true;
         this.socket.cork();
       }
       this.handOver();
-      this.socket.write(text, "latin1");
+      this.socket.write(this.socket.writableLength > 0 ? Buffer.from(text, "latin1") : text, "latin1");
       return;
     }
     // A string has a greatest length, and a tick that publishes without end must not reach it.
@@ -268,8 +268,8 @@ export class TcpTransport implements Transport, HandsOverAtExit {
     }
     if (this.text && this.small.length === 0 && this.socket.writableLength === 0) {
       // Only text this tick (publications, as a rule) for a socket holding nothing: it makes it
-      // bytes itself, with no buffer of ours. A string kept in a full socket's queue survives
-      // young collections (39 % of a publisher's time over a Unix socket): one buffer instead.
+      // bytes itself, with no buffer of ours. A string kept in a socket's queue (its system buffer
+      // full) survives young collections, 39 % of a publisher's time over a Unix socket: a buffer.
       const text = this.text;
       this.text = "";
       this.smallBytes = 0;

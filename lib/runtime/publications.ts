@@ -20,6 +20,13 @@ const NO_CHOICE = new Map<PoolServer, string[]>();
 /** Settled promises of small counts of servers reached: a publication that left at once needs no promise of its own. */
 const REACHED = Array.from({ length: 64 }, (_, n) => Promise.resolve(n));
 const reachedNow = (n: number) => REACHED[n] ?? Promise.resolve(n);
+
+/** The same promises in the same order. */
+function sameWaits(a: readonly Promise<void>[], b: readonly Promise<void>[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 const NO_GROUPS: string[] = [];
 
 export interface PublicationsParts {
@@ -45,8 +52,8 @@ export class Publications {
   private readonly publishing = new Set<Promise<number>>();
   /** Publications each queue group has had from here: its members take turns. */
   private readonly groupTurns = new Map<string, number>();
-  /** The promise `after` handed out last for a lone wait, and what it was made from. */
-  private lastAfter: { wait: Promise<void>; reached: number; result: Promise<number> } | undefined;
+  /** The promise `after` handed out last, and what it was made from. */
+  private lastAfter: { waits: Promise<void>[]; reached: number; result: Promise<number> } | undefined;
 
   constructor(private readonly parts: PublicationsParts) {}
 
@@ -107,13 +114,14 @@ export class Publications {
 
   /**
    * Settles with `reached` once `waits` have. The publications of one tick that wait for the
-   * same write share one promise: a promise each was a tenth of what a small publication costs.
+   * same writes (and, on a congested link, the same drain) share one promise: a promise each was
+   * a tenth of what a small publication costs.
    */
   private after(waits: Promise<void>[], reached: number): Promise<number> {
     const last = this.lastAfter;
-    if (waits.length === 1 && last?.wait === waits[0] && last.reached === reached) return last.result;
+    if (last?.reached === reached && sameWaits(last.waits, waits)) return last.result;
     const result = (waits.length === 1 ? waits[0]! : Promise.all(waits)).then(() => reached);
-    this.lastAfter = waits.length === 1 ? { wait: waits[0]!, reached, result } : undefined;
+    this.lastAfter = { waits, reached, result };
     return result;
   }
 

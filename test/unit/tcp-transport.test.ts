@@ -177,6 +177,29 @@ test("a sender waiting for a peer that reads slowly is woken once what was queue
   await peer.close();
 });
 
+test("senders waiting for drain on a congested link share one promise, all told at once; the next congestion makes another", async () => {
+  const { peer, transport, outbox } = await congestedOutbox();
+  for (let i = 0; i < 50; i++) outbox.write(`${"y".repeat(99)}\n`);
+  expect(outbox.congested).toBe(true);
+  const waits = Array.from({ length: 1000 }, () => outbox.drain());
+  expect(new Set(waits).size).toBe(1);
+  let told = 0;
+  for (const wait of waits) void wait.then(() => told++);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(told).toBe(0);
+  peer.resume();
+  await until(() => told === 1000);
+  expect(outbox.congested).toBe(false);
+  // Congested again, by a peer that reads but is sent more than the socket takes at once.
+  for (let i = 0; i < 50_000; i++) outbox.write(`${"z".repeat(99)}\n`);
+  expect(outbox.congested).toBe(true);
+  const next = outbox.drain();
+  expect(next).not.toBe(waits[0]);
+  await next;
+  transport.destroy();
+  await peer.close();
+});
+
 test("a flush that leaves bytes in the socket adds no empty write of its own while nobody waits for them to leave; a sender that starts waiting is still woken", async () => {
   const { peer, transport, outbox } = await congestedOutbox();
   // As a TLS socket's every write: the socket still holds the bytes after each flush.
@@ -210,29 +233,29 @@ test("a sender waiting for what a flush writes is told by that write's own callb
 
 test("a tick of text is handed to a socket that holds earlier writes as one buffer, not as a string to keep; to one that holds nothing, as the string; the peer gets it all in order", async () => {
   const { peer, transport } = await congestedOutbox();
-  const socket = (transport as unknown as { socket: net.Socket }).socket;
-  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
   const handed: string[] = [];
-  socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-    if ((chunk as { length?: number }).length !== 0) handed.push(typeof chunk === "string" ? "string" : "buffer");
-    return write(chunk, ...rest);
-  }) as typeof socket.write;
+  const socket = writesTo(transport, (chunk) => chunk.length !== 0 && handed.push(typeof chunk === "string" ? "string" : "buffer"));
   const sent: string[] = [];
-  const tick = async (n: number) => {
+  const tick = async (n: number, pad = "") => {
     for (let i = 0; i < n; i++) {
-      const frame = `publication ${sent.length};`;
+      const frame = `publication ${sent.length};${pad}`;
       sent.push(frame);
       transport.writeText(frame);
     }
     await new Promise((resolve) => setImmediate(resolve));
   };
   // The system's buffers are full. The first tick's text finds the socket empty: handed as the
-  // string, which the system does not take, so the socket keeps it; the next ticks' are buffers.
+  // string, which the system does not take, so the socket keeps it; the next ticks' are buffers,
+  // a large frame too (written as it is, not joined).
   for (let i = 0; i < 3; i++) await tick(100);
+  await tick(1, "x".repeat(2000));
   expect(socket.writableLength).toBeGreaterThan(0);
-  expect(handed).toEqual(["string", "buffer", "buffer"]);
+  expect(handed).toEqual(["string", "buffer", "buffer", "buffer"]);
+  const waited = transport.sent();
   peer.resume();
-  await until(() => socket.writableLength === 0);
+  // Told once all of it left, the buffers handed as such too.
+  await waited;
+  expect(socket.writableLength).toBe(0);
   handed.length = 0;
   await tick(100);
   expect(handed).toEqual(["string"]);
@@ -246,15 +269,21 @@ test("a tick of text is handed to a socket that holds earlier writes as one buff
   await peer.close();
 });
 
-/** Counts the empty writes made to the transport's socket from now on. */
-function emptyWrites(transport: TcpTransport): { socket: net.Socket; empty: () => number } {
+/** Shows `seen` each chunk handed to the transport's socket from now on; the socket. */
+function writesTo(transport: TcpTransport, seen: (chunk: string | Buffer) => unknown): net.Socket {
   const socket = (transport as unknown as { socket: net.Socket }).socket;
   const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-  let empty = 0;
-  socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-    if ((chunk as { length?: number }).length === 0) empty++;
+  socket.write = ((chunk: string | Buffer, ...rest: unknown[]) => {
+    seen(chunk);
     return write(chunk, ...rest);
   }) as typeof socket.write;
+  return socket;
+}
+
+/** Counts the empty writes made to the transport's socket from now on. */
+function emptyWrites(transport: TcpTransport): { socket: net.Socket; empty: () => number } {
+  let empty = 0;
+  const socket = writesTo(transport, (chunk) => chunk.length === 0 && empty++);
   return { socket, empty: () => empty };
 }
 
