@@ -17,7 +17,8 @@
 //   PIPE=1        also measures calls from a second caller in this process to the same server
 //                 through a byte pipe (a process of node:net's `pipe`, nothing read or checked):
 //                 what any relay in Node costs at least, for labc's own caller and server in the
-//                 same rounds. The pipe's CPU is the fourth figure of each way
+//                 same rounds. The pipe's CPU is the fourth figure of each way. TCP only (both
+//                 legs of the pipe are): not with LABC_NETWORK_LOCAL_SOCKETS=true
 //   W7_ROOT=dir   measures the build in dir (a copy of this project with its dist/, bin/,
 //                 services/ and node_modules) instead of this one
 //   PROFILE=dir   starts the router itself under --cpu-prof, its profile written to dir when it
@@ -139,7 +140,10 @@ try {
     pids.push(pipe.pid);
     const ended = end;
     end = () => (pipe.kill(), ended());
-    await new Promise((ready) => pipe.stdout.once("data", ready));
+    await new Promise((ready, failed) => {
+      pipe.stdout.once("data", ready);
+      pipe.once("exit", (code) => failed(new Error(`the pipe exited (${code}) before it listened`)));
+    });
     piped = new Runtime(loadConfig({ env, flags: { "router.port": port } }).values);
     await piped.admin.sync();
     const entry = [...piped.admin.pool.servers.values()].find((s) => s.pid === server.pid);
@@ -151,7 +155,11 @@ try {
     direct: () => runtime.call("echo", "hello"),
     routed: () => runtime.admin.forward(target.id, "echo", ["hello"], 30_000),
   };
-  if (process.env.PIPE) ways.piped = await viaPipe(target);
+  if (process.env.PIPE) {
+    // The direct calls would take the host's Unix socket and the pipe's legs TCP: unlike links.
+    if (loadConfig({ env }).values["network.local_sockets"]) throw new Error("PIPE=1 measures TCP: unset LABC_NETWORK_LOCAL_SOCKETS");
+    ways.piped = await viaPipe(target);
+  }
   const overTcp = process.env.TCP_TOO && new Runtime(loadConfig({ env, flags: { "router.port": port, "network.local_sockets": false } }).values);
   if (overTcp) {
     await overTcp.call("echo", "x");
@@ -193,7 +201,7 @@ try {
     }
   }
   const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
-  console.log(`W7 in ${rounds} rounds of 1 s each way, 100 in flight (medians; each figure for the caller, router, server)`);
+  console.log(`W7 in ${rounds} rounds of 1 s each way, 100 in flight (medians; each figure for the caller, router, server${piped ? ", pipe" : ""})`);
   for (const [way, rs] of Object.entries(results)) {
     const cpus = pids.map((_, i) => median(rs.map((r) => r.cpu[i])).toFixed(2)).join(", ");
     const io = [0, 1, 2].map((i) => [0, 1].map((k) => median(rs.map((r) => r.syscalls[i][k])).toFixed(3)).join("/")).join(", ");
