@@ -89,7 +89,7 @@ export class Outbox {
     else this.transport.wantDrain?.();
   }
 
-  /** The connection closed: nobody waits any longer. */
+  /** Everyone waiting for `drain` goes on: the link is no longer congested, or it closed. */
   release(): void {
     const waiting = this.waiting;
     this.waiting = undefined;

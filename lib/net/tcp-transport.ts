@@ -150,7 +150,7 @@ export class TcpTransport implements Transport, HandsOverAtExit {
     this.schedule();
     if (text.length > COALESCE_BYTES) {
       // A large frame is not joined (a copy more of it, in a string V8 then flattens): it goes as
-      // it is after what came before, as a large buffer in `write`; behind writes, as a buffer (see `handOver`).
+      // it is after what came before, as a large buffer in `write`; behind writes as a buffer.
       if (this.promised) this.handOver();
       if (!this.corked) {
         this.corked = true;

@@ -20,6 +20,7 @@ const NO_CHOICE = new Map<PoolServer, string[]>();
 /** Settled promises of small counts of servers reached: a publication that left at once needs no promise of its own. */
 const REACHED = Array.from({ length: 64 }, (_, n) => Promise.resolve(n));
 const reachedNow = (n: number) => REACHED[n] ?? Promise.resolve(n);
+const NO_GROUPS: string[] = [];
 
 /** The same promises in the same order. */
 function sameWaits(a: readonly Promise<void>[], b: readonly Promise<void>[]): boolean {
@@ -27,7 +28,6 @@ function sameWaits(a: readonly Promise<void>[], b: readonly Promise<void>[]): bo
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
-const NO_GROUPS: string[] = [];
 
 export interface PublicationsParts {
   identity: Identity;
@@ -53,7 +53,7 @@ export class Publications {
   /** Publications each queue group has had from here: its members take turns. */
   private readonly groupTurns = new Map<string, number>();
   /** The promise `after` handed out last, and what it was made from. */
-  private lastAfter: { waits: Promise<void>[]; reached: number; result: Promise<number> } | undefined;
+  private lastAfter: { waits: readonly Promise<void>[]; reached: number; result: Promise<number> } | undefined;
 
   constructor(private readonly parts: PublicationsParts) {}
 
