@@ -3,6 +3,7 @@ import type { NetworkKey } from "../trust/network-key.js";
 import { dialLocal, OlderPeer, type LocalTarget } from "../trust/local-proof.js";
 import { isLoopback, LOCAL_SOCKET } from "../trust/own-address.js";
 import { dialSecure, inKeyOrder, refusedKey } from "../trust/tls-link.js";
+import { dialTimeout } from "./dial-timeout.js";
 import type { LocalSockets } from "./local-sockets.js";
 import { ReadSlab } from "./read-slab.js";
 import { TcpTransport } from "./tcp-transport.js";
@@ -47,17 +48,17 @@ function dialPlain(to: net.NetConnectOpts, where: string, timeoutMs: number, rem
   const slab = new ReadSlab();
   return new Promise((resolve, reject) => {
     const socket = net.connect({ ...to, onread: slab.options });
-    const timer = setTimeout(() => {
+    const cancel = dialTimeout(timeoutMs, () => {
       socket.destroy();
       reject(Object.assign(new Error(`connect to ${where} timed out`), { code: "ETIMEDOUT" }));
-    }, timeoutMs);
+    });
     socket.once("connect", () => {
-      clearTimeout(timer);
+      cancel();
       socket.removeAllListeners("error");
       resolve(new TcpTransport(socket, slab, remote));
     });
     socket.once("error", (error) => {
-      clearTimeout(timer);
+      cancel();
       reject(error);
     });
   });

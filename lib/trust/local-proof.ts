@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import net from "node:net";
 import { NotTrustedError } from "../errors.js";
+import { dialTimeout } from "../net/dial-timeout.js";
 import { ReadSlab } from "../net/read-slab.js";
 import type { NetworkKey, OfferedKey } from "./network-key.js";
 import { isLoopback } from "./own-address.js";
@@ -168,11 +169,11 @@ export function dialLocal(to: LocalTarget, offered: OfferedKey, timeoutMs: numbe
     const fail = (error: Error) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      cancel();
       socket.destroy();
       reject(error);
     };
-    const timer = setTimeout(() => fail(Object.assign(new Error(`connect to ${where} timed out`), { code: "ETIMEDOUT" })), timeoutMs);
+    const cancel = dialTimeout(timeoutMs, () => fail(Object.assign(new Error(`connect to ${where} timed out`), { code: "ETIMEDOUT" })));
     const failed = (error: NodeJS.ErrnoException) => {
       if (!connected) return fail(error);
       // Reset before a word: a peer that does not take the proof and closed on unread bytes.
@@ -202,7 +203,7 @@ export function dialLocal(to: LocalTarget, offered: OfferedKey, timeoutMs: numbe
         return fail(new NotTrustedError(where, "its answer to the local proof was wrong: it does not hold the network secret"));
       }
       settled = true;
-      clearTimeout(timer);
+      cancel();
       socket.write(localProof(offered.localKey, "client", clientNonce, serverNonce, tuple));
       socket.removeListener("error", failed);
       socket.removeListener("close", closed);

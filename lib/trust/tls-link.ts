@@ -2,6 +2,7 @@ import net from "node:net";
 import type * as tls from "node:tls";
 import { NotTrustedError } from "../errors.js";
 import { errorToPayload } from "../wire/error-payload.js";
+import { dialTimeout } from "../net/dial-timeout.js";
 import { nodeTls } from "../net/node-tls.js";
 import { refused } from "../net/trips.js";
 import { encodeMessage } from "../wire/codec.js";
@@ -257,13 +258,13 @@ function dialWith(
       // Node reads into `onread` for TLS as for plain sockets; its types leave the option out.
       ...({ onread } as object),
     });
-    const timer = setTimeout(() => {
+    const cancel = dialTimeout(timeoutMs, () => {
       socket.destroy();
       reject(Object.assign(new Error(`connect to ${where} timed out`), { code: "ETIMEDOUT" }));
-    }, timeoutMs);
+    });
     socket.once("connect", () => (connected = true));
     socket.once("secureConnect", () => {
-      clearTimeout(timer);
+      cancel();
       // Checked again rather than trusted to the two guards above: in TLS 1.3 a handshake with
       // an external PSK is one that "resumed", and it carries no certificate. This process never
       // offers a session ticket, so nothing else resumes.
@@ -275,7 +276,7 @@ function dialWith(
       resolve(socket);
     });
     socket.once("error", (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
+      cancel();
       socket.destroy();
       if (!connected) return reject(error);
       const code = error.code ?? "";

@@ -1,0 +1,56 @@
+import { expect, test } from "vitest";
+import { dialTimeout } from "../../lib/net/dial-timeout.js";
+
+/** Keeps the event loop from turning for `ms`, as a script's long synchronous loop does. */
+const busy = (ms: number) => {
+  const until = Date.now() + ms;
+  while (Date.now() < until);
+};
+
+test("it expires once its time has passed with the event loop free", async () => {
+  const start = Date.now();
+  await new Promise<void>((expired) => dialTimeout(100, expired));
+  expect(Date.now() - start).toBeGreaterThanOrEqual(95);
+  expect(Date.now() - start).toBeLessThan(1000);
+});
+
+test("a timer made late by a busy loop waits again, so an answer read in that turn of the loop comes first", async () => {
+  let expired = false;
+  const cancel = dialTimeout(100, () => (expired = true));
+  busy(300);
+  // Runs after the turn's timers and its reads: where a connect's or a handshake's answer lands.
+  setImmediate(cancel);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(expired).toBe(false);
+});
+
+test("a peer that never answers is still given up, its time after the loop was last free", async () => {
+  let expiredAt = 0;
+  dialTimeout(100, () => (expiredAt = Date.now()));
+  busy(300);
+  const free = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(expiredAt - free).toBeGreaterThanOrEqual(95);
+  expect(expiredAt - free).toBeLessThan(400);
+});
+
+test("a loop that is always busy when the timer is due does not keep it waiting for ever", async () => {
+  let expired = false;
+  dialTimeout(50, () => (expired = true));
+  const blocker = setInterval(() => busy(120), 5);
+  try {
+    const until = Date.now() + 3000;
+    while (!expired && Date.now() < until) await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    clearInterval(blocker);
+  }
+  expect(expired).toBe(true);
+});
+
+test("cancelled, it never expires", async () => {
+  let expired = false;
+  const cancel = dialTimeout(50, () => (expired = true));
+  cancel();
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  expect(expired).toBe(false);
+});
