@@ -1,30 +1,43 @@
+import { nowMs } from "../clock.js";
+
 /** How late a timer may fire and still have measured the peer, not this process. */
 const LATE_MS = 50;
 /** How many times a dial's wait starts again because this process was busy. */
 const MAX_RESTARTS = 3;
 
 /**
- * A dial's timeout that a busy process does not trip: `expired` runs once `ms` have passed
- * with the event loop free to read the answer. In a turn of the loop timers run before I/O, so
- * a timer that fires late (the process ran something else past the deadline, such as a user's
- * loop publishing a few hundred thousand times before its first link is up) would give up on a
- * connect or a handshake whose answer is already waiting to be read: a lab's script then died
- * on "no labc router answers" with its router running. Then the wait starts again from that
- * moment, up to MAX_RESTARTS times; a peer that does not answer is still given up `ms` after
- * the process was last free to notice. Returns the cancel.
+ * A dial's timeout that a busy process does not trip. In a turn of the event loop timers run
+ * before reads, so a plain timer gives up on a connect or a handshake whose answer waits to be
+ * read whenever the process ran something else past the deadline: a lab's script publishing a
+ * few hundred thousand samples in one loop right after its first publish died on "no labc
+ * router answers" with its router running (over TCP Node does not even send the connect before
+ * that loop ends). So the wait starts at the first turn of the loop after the caller's own code;
+ * a timer that fires more than LATE_MS late starts it again from then (up to MAX_RESTARTS
+ * times); and the verdict waits for that turn's reads (`setImmediate`), as the inbound guard's
+ * frame timeout does. A peer that does not answer is given up `ms` after the wait began, at
+ * worst (a process late at every deadline) about four times that plus its stalls. Returns the
+ * cancel.
  */
 export function dialTimeout(ms: number, expired: () => void): () => void {
   let restarts = 0;
-  let due = Date.now() + ms;
-  const fire = () => {
-    const now = Date.now();
-    if (now - due > LATE_MS && restarts++ < MAX_RESTARTS) {
-      due = now + ms;
-      timer = setTimeout(fire, ms);
-      return;
-    }
-    expired();
+  let due = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let verdict: NodeJS.Immediate | undefined;
+  const wait = () => {
+    due = nowMs() + ms;
+    timer = setTimeout(fire, ms);
   };
-  let timer = setTimeout(fire, ms);
-  return () => clearTimeout(timer);
+  const fire = () => {
+    if (nowMs() - due > LATE_MS && restarts++ < MAX_RESTARTS) return wait();
+    verdict = setImmediate(expired);
+  };
+  let start: NodeJS.Immediate | undefined = setImmediate(() => {
+    start = undefined;
+    wait();
+  });
+  return () => {
+    if (start) clearImmediate(start);
+    clearTimeout(timer);
+    if (verdict) clearImmediate(verdict);
+  };
 }

@@ -1,6 +1,7 @@
 // A process's lifeline to its host's router, with the pool replica; starts the router if none runs.
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
+import { nowMs } from "../clock.js";
 import { keyOf, localSocketsOf, stateDir, type Config } from "../config.js";
 import { ClosedError, ConnectionLostError, NotTrustedError, RouterUnavailableError } from "../errors.js";
 import { helloFrom, type Identity } from "../identity.js";
@@ -69,7 +70,9 @@ async function reachRouter(config: Config): Promise<TcpTransport> {
   const port = config["router.port"];
   const key = keyOf(config);
   const local = localSocketsOf(config);
-  const deadline = Date.now() + REACH_ROUTER_MS;
+  // From the first refusal, not from the call: a script busy for seconds before its loop turns
+  // would otherwise read that refusal past the deadline and never start a router.
+  let deadline = 0;
   let started = false;
   for (;;) {
     try {
@@ -78,7 +81,8 @@ async function reachRouter(config: Config): Promise<TcpTransport> {
       // Another secret than the router's: starting a router would not help.
       if (error instanceof NotTrustedError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== "ECONNREFUSED" || Date.now() > deadline) throw new RouterUnavailableError(`${address}:${port}`, error);
+      deadline ||= nowMs() + REACH_ROUTER_MS;
+      if (code !== "ECONNREFUSED" || nowMs() > deadline) throw new RouterUnavailableError(`${address}:${port}`, error);
       if (!started) {
         // Every server of the host may notice a lost router at once; a random pause lets the
         // first one's router take the port, and the others' start finds it taken and exits.

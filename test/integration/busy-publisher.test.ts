@@ -6,7 +6,9 @@ import { TestHost, eventually, type Served } from "../helpers.js";
 /**
  * A script that publishes without awaiting and keeps its event loop busy past a dial's timeout
  * (1 s) before the loop first turns: its link to the router is answered while it cannot read,
- * and every publication still arrives, without the secret and with it (the local proof).
+ * and every publication still arrives, without the secret and with it (the local proof); and
+ * one busy for longer than a router may take to start, on a host whose router is not running,
+ * still starts one.
  */
 
 const TALLY = join(PACKAGE_ROOT, "test", "fixtures", "tally.ts");
@@ -43,4 +45,14 @@ test.each([
     `2 000 publications at the subscriber (it has ${seen.length}; its stderr: ${tallies.get(host)!.stderr()})`,
   );
   expect(seen).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
+}, 30_000);
+
+test("a publisher busy for 5.5 s after its first publish, on a host whose router is not running: it starts one", async () => {
+  const host = await TestHost.start();
+  try {
+    const result = await host.node([SCRIPT, "1", "10", "5500"]);
+    expect(result).toMatchObject({ code: 0, stderr: "", stdout: "reached 0\n" });
+  } finally {
+    await host.cleanup();
+  }
 }, 30_000);

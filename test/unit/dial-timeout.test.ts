@@ -24,6 +24,27 @@ test("a timer made late by a busy loop waits again, so an answer read in that tu
   expect(expired).toBe(false);
 });
 
+test("a timer that fires a little late, the wait under way, still lets that turn's reads come first", async () => {
+  let expired = false;
+  const cancel = dialTimeout(100, () => (expired = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  // Due at 100 ms, fired at about 120: within LATE_MS, so no second wait, but a verdict after the reads.
+  busy(120);
+  setImmediate(cancel);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(expired).toBe(false);
+});
+
+test("the wait begins when the caller's own code has let the loop turn", async () => {
+  let expired = false;
+  const cancel = dialTimeout(100, () => (expired = true));
+  // As a script that publishes, then loops for a while before the loop first turns.
+  busy(1030);
+  setTimeout(cancel, 50);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  expect(expired).toBe(false);
+});
+
 test("a peer that never answers is still given up, its time after the loop was last free", async () => {
   let expiredAt = 0;
   dialTimeout(100, () => (expiredAt = Date.now()));
