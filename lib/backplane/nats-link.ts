@@ -3,6 +3,7 @@ import net from "node:net";
 import { nowMs } from "../clock.js";
 import type { BackplaneSettings } from "../config.js";
 import { ConfigError, LimitError } from "../errors.js";
+import { handshakeTimeout } from "../net/handshake-timeout.js";
 import { nodeTls } from "../net/node-tls.js";
 import { MAX_LINE, NatsParser, type ServerInfo } from "./nats-parser.js";
 import { NatsPipe, type PipeLink } from "./nats-pipe.js";
@@ -57,7 +58,7 @@ async function connectOne(server: string, settings: BackplaneSettings, name: str
   socket.setNoDelay(true);
   // Its errors end it, and are read where they matter: the handshake's steps, then the link.
   socket.on("error", () => {});
-  const timer = setTimeout(() => socket.destroy(new Error(`no answer from NATS at ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
+  const cancel = handshakeTimeout(timeoutMs, () => socket.destroy(new Error(`no answer from NATS at ${host}:${port} within ${timeoutMs} ms`)));
   try {
     const info = JSON.parse((await firstLine(socket)).replace(/^INFO\s+/i, "")) as ServerInfo;
     let stream: net.Socket = socket;
@@ -91,7 +92,7 @@ async function connectOne(server: string, settings: BackplaneSettings, name: str
     socket.destroy();
     throw error;
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
 }
 

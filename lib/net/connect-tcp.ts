@@ -3,7 +3,7 @@ import type { NetworkKey } from "../trust/network-key.js";
 import { dialLocal, OlderPeer, type LocalTarget } from "../trust/local-proof.js";
 import { isLoopback, LOCAL_SOCKET } from "../trust/own-address.js";
 import { dialSecure, inKeyOrder, refusedKey } from "../trust/tls-link.js";
-import { dialTimeout } from "./dial-timeout.js";
+import { handshakeTimeout } from "./handshake-timeout.js";
 import type { LocalSockets } from "./local-sockets.js";
 import { ReadSlab } from "./read-slab.js";
 import { TcpTransport } from "./tcp-transport.js";
@@ -48,7 +48,7 @@ function dialPlain(to: net.NetConnectOpts, where: string, timeoutMs: number, rem
   const slab = new ReadSlab();
   return new Promise((resolve, reject) => {
     const socket = net.connect({ ...to, onread: slab.options });
-    const cancel = dialTimeout(timeoutMs, () => {
+    const cancel = handshakeTimeout(timeoutMs, () => {
       socket.destroy();
       reject(Object.assign(new Error(`connect to ${where} timed out`), { code: "ETIMEDOUT" }));
     });

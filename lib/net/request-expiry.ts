@@ -38,9 +38,16 @@ export class RequestExpiry {
     this.timer = setTimeout(this.fire, Math.max(0, at - nowMs())).unref();
   }
 
+  // In a turn of the event loop timers run before reads: a process that kept its loop busy past
+  // a deadline (a script's long synchronous loop) has not yet read answers that came in time,
+  // and would time them out. The verdict waits for this turn's reads.
   private readonly fire = (): void => {
     this.timer = null;
     this.armedFor = Infinity;
+    setImmediate(this.expireDue).unref();
+  };
+
+  private readonly expireDue = (): void => {
     // The timer's clock may be a little behind this one: what is not due yet arms it again.
     const now = nowMs();
     let soonest = Infinity;

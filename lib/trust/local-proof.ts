@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import net from "node:net";
 import { NotTrustedError } from "../errors.js";
-import { dialTimeout } from "../net/dial-timeout.js";
+import { handshakeTimeout } from "../net/handshake-timeout.js";
 import { ReadSlab } from "../net/read-slab.js";
 import type { NetworkKey, OfferedKey } from "./network-key.js";
 import { isLoopback } from "./own-address.js";
@@ -173,7 +173,7 @@ export function dialLocal(to: LocalTarget, offered: OfferedKey, timeoutMs: numbe
       socket.destroy();
       reject(error);
     };
-    const cancel = dialTimeout(timeoutMs, () => fail(Object.assign(new Error(`connect to ${where} timed out`), { code: "ETIMEDOUT" })));
+    const cancel = handshakeTimeout(timeoutMs, () => fail(Object.assign(new Error(`connect to ${where} timed out`), { code: "ETIMEDOUT" })));
     const failed = (error: NodeJS.ErrnoException) => {
       if (!connected) return fail(error);
       // Reset before a word: a peer that does not take the proof and closed on unread bytes.

@@ -2,7 +2,7 @@ import net from "node:net";
 import type * as tls from "node:tls";
 import { NotTrustedError } from "../errors.js";
 import { errorToPayload } from "../wire/error-payload.js";
-import { dialTimeout } from "../net/dial-timeout.js";
+import { handshakeTimeout } from "../net/handshake-timeout.js";
 import { nodeTls } from "../net/node-tls.js";
 import { refused } from "../net/trips.js";
 import { encodeMessage } from "../wire/codec.js";
@@ -68,30 +68,31 @@ export function secureAccepted(
       else raw.destroy();
       resolve(null);
     };
-    const timer = setTimeout(() => refuse(`no TLS handshake or local proof within ${timeoutMs} ms`), timeoutMs);
+    // A serving script that kept its event loop busy past the deadline has read nothing yet.
+    const cancel = handshakeTimeout(timeoutMs, () => refuse(`no TLS handshake or local proof within ${timeoutMs} ms`));
     raw.once("error", () => {});
     // Closed before a word (a port probe): nothing to refuse.
     raw.once("close", () => {
-      clearTimeout(timer);
+      cancel();
       resolve(null);
     });
     raw.once("data", (first: Buffer) => {
       raw.pause();
       if (first[0] === LOCAL_MAGIC[0]) {
         // Closed without a word, the dialer takes it for a labc without the proof and dials TLS.
-        if (!key.localProof) return clearTimeout(timer), refuse("it offered the local proof, and this host takes TLS only (network.local_proof = false)");
+        if (!key.localProof) return cancel(), refuse("it offered the local proof, and this host takes TLS only (network.local_proof = false)");
         void proveAccepted(raw, first, key, (keyId) => unknownKey(key, keyId), onSocket?.name).then(
           (refusal) => {
-            clearTimeout(timer);
+            cancel();
             if (refusal) return refuse(refusal.why, refusal.answered);
             if (!raw.destroyed) resolve(raw);
           },
-          (error: Error) => (clearTimeout(timer), refuse(`the local proof failed (${error.message})`)),
+          (error: Error) => (cancel(), refuse(`the local proof failed (${error.message})`)),
         );
         return;
       }
       if (first[0] !== TLS_HANDSHAKE) {
-        clearTimeout(timer);
+        cancel();
         return refuse("it speaks labc without TLS: it has no network secret", answerPlainPeer(raw, first, onSocket ? `127.0.0.1:${onSocket.port}` : `${raw.localAddress?.replace(/^::ffff:/, "")}:${raw.localPort}`));
       }
       raw.unshift(first);
@@ -117,7 +118,7 @@ export function secureAccepted(
       };
       const socket = new (nodeTls().TLSSocket)(raw, options);
       socket.once("secure", () => {
-        clearTimeout(timer);
+        cancel();
         // What keeps a client without the key out is the handshake itself: this side has no
         // certificate (so it cannot authenticate any other way; TLS 1.3 has no anonymous suites),
         // never asks for a client certificate (one sent unasked is a protocol error), and a
@@ -134,7 +135,7 @@ export function secureAccepted(
         resolve(socket);
       });
       socket.once("error", (error) => {
-        clearTimeout(timer);
+        cancel();
         refuse(
           unknownKeyId === undefined
             ? `TLS handshake failed (${(error as NodeJS.ErrnoException).code ?? error.message})`
@@ -258,7 +259,7 @@ function dialWith(
       // Node reads into `onread` for TLS as for plain sockets; its types leave the option out.
       ...({ onread } as object),
     });
-    const cancel = dialTimeout(timeoutMs, () => {
+    const cancel = handshakeTimeout(timeoutMs, () => {
       socket.destroy();
       reject(Object.assign(new Error(`connect to ${where} timed out`), { code: "ETIMEDOUT" }));
     });

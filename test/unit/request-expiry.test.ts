@@ -3,7 +3,7 @@ import { nowMs } from "../../lib/clock.js";
 import { RequestExpiry, type Expiring } from "../../lib/net/request-expiry.js";
 
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "hrtime"] });
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setImmediate", "clearImmediate", "hrtime"] });
 });
 afterEach(() => {
   vi.useRealTimers();

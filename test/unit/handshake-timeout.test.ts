@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { dialTimeout } from "../../lib/net/dial-timeout.js";
+import { handshakeTimeout } from "../../lib/net/handshake-timeout.js";
 
 /** Keeps the event loop from turning for `ms`, as a script's long synchronous loop does. */
 const busy = (ms: number) => {
@@ -9,14 +9,14 @@ const busy = (ms: number) => {
 
 test("it expires once its time has passed with the event loop free", async () => {
   const start = Date.now();
-  await new Promise<void>((expired) => dialTimeout(100, expired));
+  await new Promise<void>((expired) => handshakeTimeout(100, expired));
   expect(Date.now() - start).toBeGreaterThanOrEqual(95);
   expect(Date.now() - start).toBeLessThan(1000);
 });
 
 test("a timer made late by a busy loop waits again, so an answer read in that turn of the loop comes first", async () => {
   let expired = false;
-  const cancel = dialTimeout(100, () => (expired = true));
+  const cancel = handshakeTimeout(100, () => (expired = true));
   busy(300);
   // Runs after the turn's timers and its reads: where a connect's or a handshake's answer lands.
   setImmediate(cancel);
@@ -26,7 +26,7 @@ test("a timer made late by a busy loop waits again, so an answer read in that tu
 
 test("a timer that fires a little late, the wait under way, still lets that turn's reads come first", async () => {
   let expired = false;
-  const cancel = dialTimeout(100, () => (expired = true));
+  const cancel = handshakeTimeout(100, () => (expired = true));
   await new Promise((resolve) => setImmediate(resolve));
   // Due at 100 ms, fired at about 120: within LATE_MS, so no second wait, but a verdict after the reads.
   busy(120);
@@ -37,7 +37,7 @@ test("a timer that fires a little late, the wait under way, still lets that turn
 
 test("the wait begins when the caller's own code has let the loop turn", async () => {
   let expired = false;
-  const cancel = dialTimeout(100, () => (expired = true));
+  const cancel = handshakeTimeout(100, () => (expired = true));
   // As a script that publishes, then loops for a while before the loop first turns.
   busy(1030);
   setTimeout(cancel, 50);
@@ -47,7 +47,7 @@ test("the wait begins when the caller's own code has let the loop turn", async (
 
 test("a peer that never answers is still given up, its time after the loop was last free", async () => {
   let expiredAt = 0;
-  dialTimeout(100, () => (expiredAt = Date.now()));
+  handshakeTimeout(100, () => (expiredAt = Date.now()));
   busy(300);
   const free = Date.now();
   await new Promise((resolve) => setTimeout(resolve, 500));
@@ -57,7 +57,7 @@ test("a peer that never answers is still given up, its time after the loop was l
 
 test("a loop that is always busy when the timer is due does not keep it waiting for ever", async () => {
   let expired = false;
-  dialTimeout(50, () => (expired = true));
+  handshakeTimeout(50, () => (expired = true));
   const blocker = setInterval(() => busy(120), 5);
   try {
     const until = Date.now() + 3000;
@@ -70,7 +70,7 @@ test("a loop that is always busy when the timer is due does not keep it waiting 
 
 test("cancelled, it never expires", async () => {
   let expired = false;
-  const cancel = dialTimeout(50, () => (expired = true));
+  const cancel = handshakeTimeout(50, () => (expired = true));
   cancel();
   await new Promise((resolve) => setTimeout(resolve, 150));
   expect(expired).toBe(false);
