@@ -44,7 +44,8 @@ export class RequestExpiry {
   private readonly fire = (): void => {
     this.timer = null;
     this.armedFor = Infinity;
-    setImmediate(this.expireDue).unref();
+    // Not unref'd: with only unref'd immediates the loop's poll waits for I/O or a timer first.
+    setImmediate(this.expireDue);
   };
 
   private readonly expireDue = (): void => {
