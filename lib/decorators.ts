@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import type {} from "reflect-metadata";
+import type { OptionNames } from "./check-options.js";
 import type { Scope, Visibility } from "./wire/message.js";
 
 // Loaded with require, not import: importing a CommonJS package from ES modules starts Node's
@@ -30,6 +31,8 @@ export interface RegisterOptions {
    */
   idempotent?: boolean;
 }
+
+export const REGISTER_OPTIONS = { name: true, scope: true, visibility: true, idempotent: true } as const satisfies OptionNames<RegisterOptions>;
 
 // Registered symbols: metadata written by one copy of labc is read by another.
 const REGISTER = Symbol.for("labc:register");
@@ -129,6 +132,8 @@ export interface SubscribeOptions {
   /** A queue group: each publication goes to one subscriber of the group, across hosts. */
   group?: string;
 }
+
+export const SUBSCRIBE_OPTIONS = { group: true } as const satisfies OptionNames<SubscribeOptions>;
 
 /** One `@subscribe` of a method: its pattern (`undefined` for the method's own name) and group. */
 export interface Subscription {

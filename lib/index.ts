@@ -9,6 +9,7 @@
  * await labc.call("echo", "hi");
  * ```
  */
+import { checkOptions } from "./check-options.js";
 import { loadConfig, type ConfigKey } from "./config.js";
 import {
   decorate,
@@ -17,6 +18,8 @@ import {
   markSubscribe,
   markWatch,
   methodDecorator,
+  REGISTER_OPTIONS,
+  SUBSCRIBE_OPTIONS,
   type InstanceMethodContext,
   type InstancePrototype,
   type MethodDecorator,
@@ -68,6 +71,7 @@ export function register(first?: unknown, second?: unknown, third?: unknown): un
     return decorate("@register", (method) => markRegister(method, {}), [first, second, third]);
   }
   if (typeof first === "function") return runtime().register(first, second as RegisterOptions | undefined);
+  checkOptions("@register", first, REGISTER_OPTIONS);
   const options = (first ?? {}) as RegisterOptions;
   return methodDecorator("@register", (method) => markRegister(method, options));
 }
@@ -88,6 +92,7 @@ export function subscribe(first?: unknown, second?: unknown, third?: unknown): u
     return decorate("@subscribe", (method) => markSubscribe(method, undefined), [first, second, third]);
   }
   if (typeof first === "function") return runtime().subscribe(first, second as string | undefined, third as SubscribeOptions | undefined);
+  checkOptions(`@subscribe("${String(first)}")`, second, SUBSCRIBE_OPTIONS);
   const group = (second as SubscribeOptions | undefined)?.group;
   if (group !== undefined) checkGroup(group);
   const pattern = first as string | undefined;

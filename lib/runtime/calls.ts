@@ -1,5 +1,6 @@
 // Calls and streams of a process: resolved from a perspective, run here or sent on a Route.
 import { CallContext } from "../context.js";
+import type { OptionNames } from "../check-options.js";
 import { BadArgumentsError, CancelledError, ConnectionLostError, NoSuchFunctionError, NoSuchHostError, StateMismatchError } from "../errors.js";
 import { hooks } from "../hooks.js";
 import type { Identity } from "../identity.js";
@@ -37,6 +38,9 @@ export interface StreamOptions extends CallOptions {
   /** Items the producer may send ahead of the reader (default 64): what a slow reader holds at most. */
   window?: number;
 }
+
+export const CALL_OPTIONS = { timeoutMs: true, scope: true, host: true, port: true, state: true, order: true, signal: true } as const satisfies OptionNames<CallOptions>;
+export const STREAM_OPTIONS = { ...CALL_OPTIONS, window: true } as const satisfies OptionNames<StreamOptions>;
 
 const DEFAULT_WINDOW = 64;
 

@@ -1,4 +1,5 @@
 // A job of many items spread over every server offering a function (labc.map).
+import type { OptionNames } from "../check-options.js";
 import { CancelledError, ConnectionLostError, ItemLostError, LabcError, MapError } from "../errors.js";
 import type { PoolServer } from "../pool/function-pool.js";
 
@@ -12,6 +13,8 @@ export interface MapOptions {
   /** Aborting it stops the job: the items not started fail with CancelledError. */
   signal?: AbortSignal;
 }
+
+export const MAP_OPTIONS = { concurrency: true, perServer: true, timeoutMs: true, signal: true } as const satisfies OptionNames<MapOptions>;
 
 /** One item's outcome, as `labc.map()` yields it when the item is done. */
 export interface MapResult<T = unknown> {

@@ -2,7 +2,8 @@
 import { backplaneSettings, configDir, keyOf, limitsFrom, localSocketsOf, type Config } from "../config.js";
 import { watchRotation } from "../trust/rotation.js";
 import { DirectCalls } from "../backplane/direct-calls.js";
-import type { RegisterOptions, SubscribeOptions } from "../decorators.js";
+import { checkOptions } from "../check-options.js";
+import { REGISTER_OPTIONS, SUBSCRIBE_OPTIONS, type RegisterOptions, type SubscribeOptions } from "../decorators.js";
 import { hostId, newId, type Identity } from "../identity.js";
 import { namespace, type Namespace } from "../namespace.js";
 import type { ItemStream } from "../net/item-stream.js";
@@ -13,9 +14,9 @@ import type { ServiceInfo } from "../services/supervisor.js";
 import { processMetrics, type Metrics } from "../metrics.js";
 import type { NetworkKey } from "../trust/network-key.js";
 import { RuntimeAdmin } from "./admin.js";
-import { Calls, NO_OPTIONS, type CallOptions, type StreamOptions } from "./calls.js";
+import { CALL_OPTIONS, Calls, NO_OPTIONS, STREAM_OPTIONS, type CallOptions, type StreamOptions } from "./calls.js";
 import { FanOut, type CallAllResult } from "./fan-out.js";
-import type { JobMap, MapOptions } from "./job-map.js";
+import { MAP_OPTIONS, type JobMap, type MapOptions } from "./job-map.js";
 import { Offers, type Unsubscribe } from "./offers.js";
 import { Publications } from "./publications.js";
 import { remote, type Remote, type ServiceRef } from "./remote.js";
@@ -42,6 +43,19 @@ export interface HostHandle {
   /** Starts an installed service there (by name, snake_case or unique prefix); resolves once it serves. */
   startService(name: string): Promise<ServiceInfo>;
   stopService(name: string): Promise<ServiceInfo>;
+}
+
+const MAP_WITH_SCOPE = { ...MAP_OPTIONS, scope: true, host: true } as const;
+const FUNCTION_SUBSCRIBE_OPTIONS = { ...SUBSCRIBE_OPTIONS, withTopic: true } as const;
+
+/** A rejection when `options` has a key the function does not take (checkOptions), else undefined. */
+function checked(where: string, options: unknown, names: Readonly<Record<string, true>>): Promise<never> | undefined {
+  try {
+    checkOptions(where, options, names);
+    return undefined;
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /**
@@ -161,7 +175,7 @@ export class Runtime {
 
   /** Exposes a plain function under `options.name` or its own name. */
   register(fn: Function, options: RegisterOptions = {}): Promise<void> {
-    return this.offers.register(fn, options);
+    return checked(`register("${fn?.name}")`, options, REGISTER_OPTIONS) ?? this.offers.register(fn, options);
   }
 
   /** Removes a function; callers elsewhere stop seeing it at once. */
@@ -174,7 +188,7 @@ export class Runtime {
    * name), or `fn(topic, ...args)` with `withTopic`; in a queue `group`, for its share of them.
    */
   subscribe(fn: Function, pattern: string = fn.name, options: SubscribeOptions & { withTopic?: boolean } = {}): Promise<Unsubscribe> {
-    return this.offers.subscribe(fn, pattern, options);
+    return checked(`subscribe("${pattern}")`, options, FUNCTION_SUBSCRIBE_OPTIONS) ?? this.offers.subscribe(fn, pattern, options);
   }
 
   call<T = unknown>(name: string, ...args: unknown[]): Promise<T> {
@@ -190,7 +204,7 @@ export class Runtime {
   }
 
   callWith<T = unknown>(name: string, args: unknown[], options: CallOptions = NO_OPTIONS): Promise<T> {
-    return this.calls.callWith<T>(name, args, options);
+    return checked(`callWith("${name}")`, options, CALL_OPTIONS) ?? this.calls.callWith<T>(name, args, options);
   }
 
   stream<T = unknown>(name: string, ...args: unknown[]): ItemStream<T> {
@@ -205,6 +219,7 @@ export class Runtime {
    * `timeoutMs` bounds the wait for the first item; after it, only `signal` ends the stream.
    */
   streamWith<T = unknown>(name: string, args: unknown[], options: StreamOptions = NO_OPTIONS): ItemStream<T> {
+    checkOptions(`streamWith("${name}")`, options, STREAM_OPTIONS);
     return this.calls.streamWith<T>(name, args, options);
   }
 
@@ -217,12 +232,13 @@ export class Runtime {
    * others go on, and a MapError accounts for every item.
    */
   map<T = unknown>(name: string, items: Iterable<unknown>, options: MapOptions & Pick<CallOptions, "scope" | "host"> = {}): JobMap<T> {
+    checkOptions(`map("${name}")`, options, MAP_WITH_SCOPE);
     return this.fanOut.map<T>(name, items, options);
   }
 
   /** Calls every server that offers `name` (from the perspective chosen), each answer or error. */
   callAll(name: string, args: unknown[], options: CallOptions = {}): Promise<CallAllResult[]> {
-    return this.fanOut.callAll(name, args, options);
+    return checked(`callAll("${name}")`, options, CALL_OPTIONS) ?? this.fanOut.callAll(name, args, options);
   }
 
   /** Delivers to every matching subscriber; resolves with how many servers got it. */

@@ -9,6 +9,7 @@ import {
   RemoteError,
   TimeoutError,
 } from "../../lib/errors.js";
+import { register, subscribe } from "../../lib/index.js";
 import type { Runtime } from "../../lib/runtime/runtime.js";
 import { ECHO, FIXTURES, TestHost, eventually, sleep, type Served } from "../helpers.js";
 
@@ -139,6 +140,34 @@ describe("errors", () => {
     // What JSON cannot carry but labc can goes through.
     const returned = await labc.call<any>("echo", 10n);
     expect(returned).toBe(10n);
+  });
+
+  test("an option a function does not take is refused, naming the function and the options it takes", async () => {
+    // As a plain script writes them: TypeScript refuses these where it compiles.
+    const loose = labc as unknown as Record<string, (...args: unknown[]) => any>;
+    const refusal = async (run: () => unknown) => {
+      try {
+        await run();
+      } catch (error) {
+        expect(error).toBeInstanceOf(BadArgumentsError);
+        return (error as Error).message;
+      }
+      throw new Error("not refused");
+    };
+    const calls = "timeoutMs, scope, host, port, state, order, signal";
+    expect(await refusal(() => loose.callWith!("echo", ["x"], { timeout: 50 }))).toBe(`callWith("echo"): no option "timeout" (did you mean "timeoutMs"?); its options are ${calls}`);
+    expect(await refusal(() => loose.callWith!("echo", ["x"], 50))).toBe(`callWith("echo"): its options are an object with ${calls}, not 50`);
+    expect(await refusal(() => labc.getHost(labc.identity.host).callWith("echo", ["x"], { Scope: "host" } as never))).toBe(`callWith("echo"): no option "Scope" (did you mean "scope"?); its options are ${calls}`);
+    expect(await refusal(() => loose.callAll!("echo", ["x"], { timeout: 50 }))).toMatch(/^callAll\("echo"\): no option "timeout"/);
+    expect(await refusal(() => loose.streamWith!("echo", ["x"], { windowSize: 8 }))).toBe(`streamWith("echo"): no option "windowSize"; its options are ${calls}, window`);
+    expect(await refusal(() => loose.map!("echo", [1], { perserver: 1 }))).toBe(`map("echo"): no option "perserver" (did you mean "perServer"?); its options are concurrency, perServer, timeoutMs, signal, scope, host`);
+    expect(await refusal(() => loose.register!(function tare() {}, { timeoutMs: 5 }))).toBe(`register("tare"): no option "timeoutMs"; its options are name, scope, visibility, idempotent`);
+    expect(await refusal(() => loose.subscribe!(function heard() {}, "lab.temp.*", { queue: "w" }))).toBe(`subscribe("lab.temp.*"): no option "queue"; its options are group, withTopic`);
+    expect(await refusal(() => (register as (options: unknown) => unknown)("echo"))).toBe(`@register: its options are an object with name, scope, visibility, idempotent, not "echo"`);
+    expect(await refusal(() => (subscribe as (pattern: string, options: unknown) => unknown)("lab.temp.*", { grp: "w" }))).toBe(`@subscribe("lab.temp.*"): no option "grp"; its options are group`);
+    // What the options allow still goes, and the refused ones registered nothing.
+    expect(await labc.callWith("echo", ["x"], { timeoutMs: 5000, scope: "host" })).toBe("x");
+    await expect(labc.callWith("tare", [], { scope: "server" })).rejects.toBeInstanceOf(NoSuchFunctionError);
   });
 
   test("server-scope and secret functions cannot be called from another process", async () => {

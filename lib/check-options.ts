@@ -1,0 +1,23 @@
+import { BadArgumentsError } from "./errors.js";
+
+/** The names of an options object's keys, kept beside its interface (`satisfies` keeps them equal). */
+export type OptionNames<T> = Readonly<Record<keyof T, true>>;
+
+/**
+ * Refuses an options object with a key its function does not take. TypeScript checks them where
+ * it compiles the caller; a plain script's `callWith("f", [], { timeout: 500 })` would otherwise
+ * run with the default timeout and say nothing (Python's keyword arguments refuse an unknown one
+ * as well). `where` names the function and what it was called for: `callWith("f")`.
+ */
+export function checkOptions(where: string, options: unknown, names: OptionNames<object>): void {
+  if (options === undefined) return;
+  const known = Object.keys(names);
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new BadArgumentsError(`${where}: its options are an object with ${known.join(", ")}, not ${Array.isArray(options) ? "an array" : typeof options === "string" ? JSON.stringify(options) : String(options)}`);
+  }
+  for (const key in options) {
+    if (Object.hasOwn(names, key)) continue;
+    const meant = known.find((name) => name.toLowerCase() === key.toLowerCase() || name === `${key}Ms`);
+    throw new BadArgumentsError(`${where}: no option "${key}"${meant ? ` (did you mean "${meant}"?)` : ""}; its options are ${known.join(", ")}`);
+  }
+}
