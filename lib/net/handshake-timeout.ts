@@ -2,7 +2,7 @@ import { nowMs } from "../clock.js";
 
 /** How late a timer may fire and still have measured the peer, not this process. */
 const LATE_MS = 50;
-/** How many times a handshake's wait starts again because this process was busy. */
+/** How many times a dial's wait starts again because this process was busy. */
 const MAX_RESTARTS = 3;
 
 /**
@@ -18,10 +18,11 @@ const MAX_RESTARTS = 3;
  * starts it again from then (up to MAX_RESTARTS times); and the verdict waits for that turn's
  * reads (`setImmediate`), as the inbound guard's frame timeout and request timeouts do. A peer
  * that does not answer is given up `ms` after the wait began, at worst (a process late at every
- * deadline) about four times that plus its stalls. Returns the cancel.
+ * deadline) about `1 + restarts` times that plus its stalls. The accepting side allows one
+ * restart: a stranger who sends nothing gains from a busy server at most one more wait. Returns
+ * the cancel.
  */
-export function handshakeTimeout(ms: number, expired: () => void): () => void {
-  let restarts = 0;
+export function handshakeTimeout(ms: number, expired: () => void, restarts = MAX_RESTARTS): () => void {
   let due = 0;
   let timer: NodeJS.Timeout | undefined;
   let verdict: NodeJS.Immediate | undefined;
@@ -30,7 +31,7 @@ export function handshakeTimeout(ms: number, expired: () => void): () => void {
     timer = setTimeout(fire, ms);
   };
   const fire = () => {
-    if (nowMs() - due > LATE_MS && restarts++ < MAX_RESTARTS) return wait();
+    if (nowMs() - due > LATE_MS && restarts-- > 0) return wait();
     verdict = setImmediate(expired);
   };
   let start: NodeJS.Immediate | undefined = setImmediate(() => {

@@ -1,5 +1,6 @@
 import net from "node:net";
 import type * as tls from "node:tls";
+import { nowMs } from "../clock.js";
 import { NotTrustedError } from "../errors.js";
 import { errorToPayload } from "../wire/error-payload.js";
 import { handshakeTimeout } from "../net/handshake-timeout.js";
@@ -68,8 +69,10 @@ export function secureAccepted(
       else raw.destroy();
       resolve(null);
     };
-    // A serving script that kept its event loop busy past the deadline has read nothing yet.
-    const cancel = handshakeTimeout(timeoutMs, () => refuse(`no TLS handshake or local proof within ${timeoutMs} ms`));
+    // A serving script that kept its event loop busy past the deadline has read nothing yet: its
+    // wait starts again once (no more: a stranger who sends nothing must not gain from it).
+    const acceptedAt = nowMs();
+    const cancel = handshakeTimeout(timeoutMs, () => refuse(`no TLS handshake or local proof within ${Math.round(nowMs() - acceptedAt)} ms`), 1);
     raw.once("error", () => {});
     // Closed before a word (a port probe): nothing to refuse.
     raw.once("close", () => {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import tls from "node:tls";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { PACKAGE_ROOT } from "../../lib/paths.js";
+import { frameOf, helloBody, KIND } from "../../bench/hostile-peer.js";
 import { networkKey } from "../../lib/trust/network-key.js";
 import { TestHost, eventually, type Served } from "../helpers.js";
 
@@ -72,24 +73,29 @@ test("a caller busy for 1.5 s past its call's 1 s timeout gets the answer that c
   expect(result).toMatchObject({ code: 0, stderr: "" });
   // What the publishers' tests left at the subscriber, or nothing.
   expect(result.stdout).toMatch(/^answered \[[\d,]*\]\n$/);
-  // The control: an answer that does not come in time still times out.
-  const late = await plain.node([CALLER, "block", "500", "0", "1500"]);
+  // The control: a caller as busy whose answer does not come in time still times out.
+  const late = await plain.node([CALLER, "block", "500", "1000", "3000"]);
+  expect(late).toMatchObject({ code: 0, stderr: "" });
   expect(late.stdout).toMatch(/^failed LABC_TIMEOUT: call to "block" .* timed out after 500 ms/);
 }, 30_000);
 
 test("a server busy for 1.5 s past its 1 s handshake timeout takes the TLS handshake that came meanwhile", async () => {
   const host = await TestHost.start();
+  let raw: net.Socket | undefined;
   try {
     const secret = `labc1_${randomBytes(32).toString("base64url")}`;
     host.env.LABC_SECRET = secret;
     const server = await host.serve([BLOCKER], { LABC_LIMITS_HELLO_TIMEOUT: "1" });
-    // Accepted while the server is free: its timer for this handshake starts.
-    const raw = net.connect({ host: "127.0.0.1", port: server.port });
-    await new Promise((connected) => raw.once("connect", connected));
-    await new Promise((accepted) => setTimeout(accepted, 100));
-    const blocked = host.cli(["call", "block", "1500"]);
-    await eventually(() => server.stderr().includes("blocking"), 10_000, `the server to block (its stderr: ${server.stderr()})`);
-    // The ClientHello arrives while the server cannot read; it reads it after its timer is due.
+    // A caller whose links are open, so that the server starts blocking as soon as it is asked.
+    const caller = host.runtime();
+    expect(await caller.callWith("block", [0])).toBe(0);
+    // Accepted while the server is free: its wait for this connection's handshake starts.
+    raw = net.connect({ host: "127.0.0.1", port: server.port });
+    raw.on("error", () => {});
+    await new Promise((connected) => raw!.once("connect", connected));
+    const blocked = caller.callWith("block", [1500]);
+    await eventually(() => server.stderr().includes("blocking 1500"), 5000, `the server to block (its stderr: ${server.stderr()})`);
+    // The ClientHello arrives while the server cannot read; it reads it after its wait is due.
     const key = networkKey(secret);
     const member = tls.connect({
       socket: raw,
@@ -98,18 +104,26 @@ test("a server busy for 1.5 s past its 1 s handshake timeout takes the TLS hands
       pskCallback: () => ({ psk: key.psk, identity: key.identity }),
       checkServerIdentity: () => undefined,
     });
-    try {
-      const outcome = await new Promise<string>((done) => {
-        member.once("secureConnect", () => done("secure"));
-        member.once("error", (error) => done(`error: ${error.message}`));
-        member.once("close", () => done("closed"));
+    // The link is the server's too: it answers a call made on it (a refusal would close it).
+    const answer = await new Promise<string>((done) => {
+      let buffer = Buffer.alloc(0);
+      member.once("secureConnect", () => member.write(Buffer.concat([frameOf(KIND.hello, 0, helloBody("client")), frameOf(KIND.req, 7, { fn: "block", args: [1] })])));
+      member.on("data", (chunk: Buffer) => {
+        buffer = Buffer.concat([buffer, chunk]);
+        while (buffer.length >= 4 && buffer.length >= 4 + buffer.readUInt32BE(0)) {
+          const frame = buffer.subarray(4, 4 + buffer.readUInt32BE(0));
+          buffer = buffer.subarray(4 + frame.length);
+          if (frame.readUInt32BE(4) === 7) done(`kind ${frame[0]}: ${frame.toString("utf8", 12, 12 + frame.readUInt32BE(8))}`);
+        }
       });
-      expect(outcome).toBe("secure");
-    } finally {
-      member.destroy();
-    }
-    expect(await blocked).toMatchObject({ code: 0, stdout: "1500\n" });
+      member.once("error", (error) => done(`error: ${error.message}`));
+      member.once("close", () => done(`closed (the server's stderr: ${server.stderr()})`));
+    });
+    member.destroy();
+    expect(answer).toBe(`kind ${KIND.rep}: {"v":1}`);
+    expect(await blocked).toBe(1500);
   } finally {
+    raw?.destroy();
     await host.cleanup();
   }
 }, 30_000);

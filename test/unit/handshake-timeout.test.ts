@@ -75,3 +75,22 @@ test("cancelled, it never expires", async () => {
   await new Promise((resolve) => setTimeout(resolve, 150));
   expect(expired).toBe(false);
 });
+
+test("with one restart (the accepting side), a loop late at both deadlines gives up at the second; a dial waits again", async () => {
+  const expiredWith = async (restarts: number) => {
+    let expired = false;
+    const cancel = handshakeTimeout(100, () => (expired = true), restarts);
+    // The wait begins; late at its deadline, it starts again from the loop's next turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    busy(200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Late at the second.
+    busy(200);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    await new Promise((resolve) => setImmediate(resolve));
+    cancel();
+    return expired;
+  };
+  expect(await expiredWith(1)).toBe(true);
+  expect(await expiredWith(3)).toBe(false);
+});

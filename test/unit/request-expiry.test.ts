@@ -83,3 +83,23 @@ test("a request due sooner than every other, on another holder, is not served la
   vi.advanceTimersByTime(10_000);
   expect(a.expired).toEqual(["long"]);
 });
+
+test("an answer read after the timer fired, before its verdict, is not timed out; one watched then is served", () => {
+  const expiry = new RequestExpiry();
+  const holder = new Holder(expiry);
+  holder.add("answered", 100);
+  holder.add("unanswered", 100);
+  // The timer fires; the verdict waits for the reads of that turn of the loop.
+  vi.advanceTimersToNextTimer();
+  expect(holder.expired).toEqual([]);
+  holder.answer("answered");
+  const other = new Holder(expiry);
+  other.add("new", 50);
+  vi.advanceTimersToNextTimer();
+  expect(holder.expired).toEqual(["unanswered"]);
+  vi.advanceTimersByTime(49);
+  expect(other.expired).toEqual([]);
+  vi.advanceTimersByTime(2);
+  expect(other.expired).toEqual(["new"]);
+  expect(vi.getTimerCount()).toBe(0);
+});
