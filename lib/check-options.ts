@@ -13,11 +13,18 @@ export function checkOptions(where: string, options: unknown, names: OptionNames
   if (options === undefined) return;
   const known = Object.keys(names);
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new BadArgumentsError(`${where}: its options are an object with ${known.join(", ")}, not ${Array.isArray(options) ? "an array" : typeof options === "string" ? JSON.stringify(options) : String(options)}`);
+    throw new BadArgumentsError(`${where}: its options are an object with ${known.join(", ")}, not ${describe(options)}`);
   }
-  for (const key in options) {
+  // Own keys only: a key someone put on Object.prototype must not break every call with options.
+  for (const key of Object.keys(options)) {
     if (Object.hasOwn(names, key)) continue;
     const meant = known.find((name) => name.toLowerCase() === key.toLowerCase() || name === `${key}Ms`);
     throw new BadArgumentsError(`${where}: no option "${key}"${meant ? ` (did you mean "${meant}"?)` : ""}; its options are ${known.join(", ")}`);
   }
+}
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "function") return "a function";
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
 }

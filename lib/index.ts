@@ -11,6 +11,7 @@
  */
 import { checkOptions } from "./check-options.js";
 import { loadConfig, type ConfigKey } from "./config.js";
+import { BadArgumentsError } from "./errors.js";
 import {
   decorate,
   isDecoratorCall,
@@ -92,7 +93,10 @@ export function subscribe(first?: unknown, second?: unknown, third?: unknown): u
     return decorate("@subscribe", (method) => markSubscribe(method, undefined), [first, second, third]);
   }
   if (typeof first === "function") return runtime().subscribe(first, second as string | undefined, third as SubscribeOptions | undefined);
-  checkOptions(`@subscribe("${String(first)}")`, second, SUBSCRIBE_OPTIONS);
+  if (first !== undefined && typeof first !== "string") {
+    throw new BadArgumentsError(`@subscribe: its first argument is a topic pattern, not ${typeof first === "object" ? "an object" : String(first)}; options come second: @subscribe("lab.temp.*", { group: "workers" })`);
+  }
+  checkOptions(first === undefined ? "@subscribe" : `@subscribe("${first}")`, second, SUBSCRIBE_OPTIONS);
   const group = (second as SubscribeOptions | undefined)?.group;
   if (group !== undefined) checkGroup(group);
   const pattern = first as string | undefined;

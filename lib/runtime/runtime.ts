@@ -2,7 +2,7 @@
 import { backplaneSettings, configDir, keyOf, limitsFrom, localSocketsOf, type Config } from "../config.js";
 import { watchRotation } from "../trust/rotation.js";
 import { DirectCalls } from "../backplane/direct-calls.js";
-import { checkOptions } from "../check-options.js";
+import { checkOptions, type OptionNames } from "../check-options.js";
 import { REGISTER_OPTIONS, SUBSCRIBE_OPTIONS, type RegisterOptions, type SubscribeOptions } from "../decorators.js";
 import { hostId, newId, type Identity } from "../identity.js";
 import { namespace, type Namespace } from "../namespace.js";
@@ -45,8 +45,8 @@ export interface HostHandle {
   stopService(name: string): Promise<ServiceInfo>;
 }
 
-const MAP_WITH_SCOPE = { ...MAP_OPTIONS, scope: true, host: true } as const;
-const FUNCTION_SUBSCRIBE_OPTIONS = { ...SUBSCRIBE_OPTIONS, withTopic: true } as const;
+const MAP_WITH_SCOPE = { ...MAP_OPTIONS, scope: true, host: true } as const satisfies OptionNames<MapOptions & Pick<CallOptions, "scope" | "host">>;
+const FUNCTION_SUBSCRIBE_OPTIONS = { ...SUBSCRIBE_OPTIONS, withTopic: true } as const satisfies OptionNames<SubscribeOptions & { withTopic?: boolean }>;
 
 /** A rejection when `options` has a key the function does not take (checkOptions), else undefined. */
 function checked(where: string, options: unknown, names: Readonly<Record<string, true>>): Promise<never> | undefined {
@@ -131,7 +131,7 @@ export class Runtime {
     return {
       name: host,
       call: (name, ...args) => this.callWith(name, args, fixed),
-      callWith: (name, args, options = {}) => this.callWith(name, args, { ...options, ...fixed }),
+      callWith: (name, args, options = {}) => checked(`callWith("${name}")`, options, CALL_OPTIONS) ?? this.callWith(name, args, { ...options, ...fixed }),
       use: (service) => remote(service, (name, args) => this.callWith(name, args, fixed)),
       callAll: (name, ...args) => this.callAll(name, args, fixed),
       stream: (name, ...args) => this.streamWith(name, args, fixed),
@@ -175,7 +175,7 @@ export class Runtime {
 
   /** Exposes a plain function under `options.name` or its own name. */
   register(fn: Function, options: RegisterOptions = {}): Promise<void> {
-    return checked(`register("${fn?.name}")`, options, REGISTER_OPTIONS) ?? this.offers.register(fn, options);
+    return checked(`register("${typeof options?.name === "string" ? options.name : fn?.name}")`, options, REGISTER_OPTIONS) ?? this.offers.register(fn, options);
   }
 
   /** Removes a function; callers elsewhere stop seeing it at once. */

@@ -165,6 +165,10 @@ describe("errors", () => {
     expect(await refusal(() => loose.subscribe!(function heard() {}, "lab.temp.*", { queue: "w" }))).toBe(`subscribe("lab.temp.*"): no option "queue"; its options are group, withTopic`);
     expect(await refusal(() => (register as (options: unknown) => unknown)("echo"))).toBe(`@register: its options are an object with name, scope, visibility, idempotent, not "echo"`);
     expect(await refusal(() => (subscribe as (pattern: string, options: unknown) => unknown)("lab.temp.*", { grp: "w" }))).toBe(`@subscribe("lab.temp.*"): no option "grp"; its options are group`);
+    expect(await refusal(() => (subscribe as (pattern: unknown) => unknown)({ group: "w" }))).toBe(`@subscribe: its first argument is a topic pattern, not an object; options come second: @subscribe("lab.temp.*", { group: "workers" })`);
+    expect(await refusal(() => labc.getHost(labc.identity.host).callWith("echo", ["x"], 500 as never))).toBe(`callWith("echo"): its options are an object with ${calls}, not 500`);
+    expect(await refusal(() => loose.subscribe!(function heard() {}, "lab.temp.*", () => 1))).toBe(`subscribe("lab.temp.*"): its options are an object with group, withTopic, not a function`);
+    expect(await refusal(() => loose.register!(() => 1, { name: "tare", timeout: 5 }))).toMatch(/^register\("tare"\): no option "timeout"/);
     // What the options allow still goes, and the refused ones registered nothing.
     expect(await labc.callWith("echo", ["x"], { timeoutMs: 5000, scope: "host" })).toBe("x");
     await expect(labc.callWith("tare", [], { scope: "server" })).rejects.toBeInstanceOf(NoSuchFunctionError);
