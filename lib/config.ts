@@ -203,11 +203,9 @@ function set(
   raw: unknown,
   origin: string,
   fromText: boolean,
-  /** The key as the error names it after `origin`; null where `origin` names it (an environment variable). */
-  shownKey: string | null = key,
 ): void {
   if (!(key in KEYS)) {
-    throw new ConfigError(origin, shownKey ?? undefined, `unknown key (known keys: ${CONFIG_KEYS.join(", ")})`);
+    throw new ConfigError(origin, key, `unknown key (known keys: ${CONFIG_KEYS.join(", ")})`);
   }
   const spec: KeySpec = KEYS[key as ConfigKey];
   const value = coerce(spec.type, raw, fromText);
@@ -219,7 +217,7 @@ function set(
         : SECRET_KEYS.includes(key as ConfigKey)
           ? `, got ${Array.isArray(raw) ? "a list" : `a ${typeof raw}`} (not repeated here)`
           : `, got ${JSON.stringify(raw)}`;
-    throw new ConfigError(origin, shownKey ?? undefined, `expected ${EXPECTED[spec.type]}${got}`);
+    throw new ConfigError(origin, key, `expected ${EXPECTED[spec.type]}${got}`);
   }
   (loaded.values as Record<string, unknown>)[key] = value;
   loaded.sources[key as ConfigKey] = origin;
@@ -318,11 +316,11 @@ export function loadConfig(
   readFile(loaded, resolve(options.cwd ?? process.cwd(), "labc.toml"));
   for (const key of CONFIG_KEYS) {
     const raw = env[envName(key)];
-    if (raw !== undefined && raw !== "") set(loaded, key, raw, `env ${envName(key)}`, true, null);
+    if (raw !== undefined && raw !== "") set(loaded, key, raw, `env ${envName(key)}`, true);
   }
   // The short name the docs give; LABC_NETWORK_SECRET works too (and wins).
   if (env.LABC_SECRET && !env[envName("network.secret")]) {
-    set(loaded, "network.secret", env.LABC_SECRET, "env LABC_SECRET", true, null);
+    set(loaded, "network.secret", env.LABC_SECRET, "env LABC_SECRET", true);
   }
   for (const [key, raw] of Object.entries(options.flags ?? {})) {
     if (raw !== undefined) set(loaded, key, raw, "flag", typeof raw === "string");

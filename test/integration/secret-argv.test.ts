@@ -266,7 +266,7 @@ test("a near-miss secret is refused naming where it came from and what is wrong,
 
   const refusals: [CliResult, string, string, RegExp][] = [];
   // The environment, both names.
-  refusals.push([await host.cli(["config"], { ...env, LABC_SECRET: short }), short, "env LABC_SECRET: expected", /42 characters after labc1_ where a secret has 43/]);
+  refusals.push([await host.cli(["config"], { ...env, LABC_SECRET: short }), short, "env LABC_SECRET: network.secret:", /42 characters after labc1_ where a secret has 43/]);
   refusals.push([await host.cli(["config"], { ...env, LABC_NETWORK_SECRET: otherPrefix }), otherPrefix, "env LABC_NETWORK_SECRET:", /does not start with labc1_/]);
   // A server and its would-be router stop at once, saying the same.
   const served = await ended(host.spawn(["serve", ECHO], { ...env, LABC_SECRET: typo }));

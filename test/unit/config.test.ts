@@ -67,7 +67,7 @@ describe("config", () => {
   test("a bad environment variable is named", () => {
     const { env, cwd } = folders();
     env.LABC_ROUTER_PORT = "abc";
-    expect(() => loadConfig({ env, cwd })).toThrow(/^env LABC_ROUTER_PORT: expected a port/);
+    expect(() => loadConfig({ env, cwd })).toThrow(/^env LABC_ROUTER_PORT: router\.port: expected a port/);
   });
 
   test("config.example.toml documents every key with its default", () => {
