@@ -5,8 +5,11 @@ import { defineConfig } from "vitest/config";
 
 // A router that a test's own runtime starts inherits this process's environment, and writes its
 // log and state under XDG_STATE_HOME: a folder of the run's own, never the user's home (removed
-// by test/global-home.ts when the run ends).
-process.env.LABC_TEST_HOME ??= mkdtempSync(join(tmpdir(), "labc-vitest-"));
+// by test/global-home.ts when the run ends). One this process made: a parent's is not ours.
+if (process.env.LABC_TEST_HOME_PID !== String(process.pid)) {
+  process.env.LABC_TEST_HOME = mkdtempSync(join(tmpdir(), "labc-vitest-"));
+  process.env.LABC_TEST_HOME_PID = String(process.pid);
+}
 const home = process.env.LABC_TEST_HOME;
 
 export default defineConfig({
