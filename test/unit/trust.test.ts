@@ -43,7 +43,7 @@ describe("the network secret", () => {
     expect(loaded.sources["network.secret"]).toBe("env LABC_SECRET");
     const fromFlag = newSecret();
     expect(loadConfig({ env: { ...env, LABC_SECRET: fromEnv }, cwd, flags: { "network.secret": fromFlag } }).values["network.secret"]).toBe(fromFlag);
-    expect(() => loadConfig({ env: { ...env, LABC_SECRET: "hunter2" }, cwd })).toThrow(/LABC_SECRET: expected a secret made by `labc secret new`/);
+    expect(() => loadConfig({ env: { ...env, LABC_SECRET: "hunter2" }, cwd })).toThrow(/^env LABC_SECRET: network\.secret: expected a secret made by `labc secret new`/);
   });
 
   test("a secret file that other users can read is refused, with the command that fixes it", () => {
