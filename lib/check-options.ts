@@ -23,6 +23,16 @@ export function checkOptions(where: string, options: unknown, names: OptionNames
   }
 }
 
+/** For a function that returns a promise: checkOptions's refusal as a rejection, else undefined. */
+export function refusedOptions(where: string, options: unknown, names: OptionNames<object>): Promise<never> | undefined {
+  try {
+    checkOptions(where, options, names);
+    return undefined;
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 function describe(value: unknown): string {
   if (Array.isArray(value)) return "an array";
   if (typeof value === "function") return "a function";

@@ -2,7 +2,7 @@
 import { backplaneSettings, configDir, keyOf, limitsFrom, localSocketsOf, type Config } from "../config.js";
 import { watchRotation } from "../trust/rotation.js";
 import { DirectCalls } from "../backplane/direct-calls.js";
-import { checkOptions, type OptionNames } from "../check-options.js";
+import { checkOptions, refusedOptions, type OptionNames } from "../check-options.js";
 import { REGISTER_OPTIONS, SUBSCRIBE_OPTIONS, type RegisterOptions, type SubscribeOptions } from "../decorators.js";
 import { hostId, newId, type Identity } from "../identity.js";
 import { namespace, type Namespace } from "../namespace.js";
@@ -47,16 +47,6 @@ export interface HostHandle {
 
 const MAP_WITH_SCOPE = { ...MAP_OPTIONS, scope: true, host: true } as const satisfies OptionNames<MapOptions & Pick<CallOptions, "scope" | "host">>;
 const FUNCTION_SUBSCRIBE_OPTIONS = { ...SUBSCRIBE_OPTIONS, withTopic: true } as const satisfies OptionNames<SubscribeOptions & { withTopic?: boolean }>;
-
-/** A rejection when `options` has a key the function does not take (checkOptions), else undefined. */
-function checked(where: string, options: unknown, names: Readonly<Record<string, true>>): Promise<never> | undefined {
-  try {
-    checkOptions(where, options, names);
-    return undefined;
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
 
 /**
  * Everything labc does inside one process, as one object: the front door, which checks and
@@ -131,7 +121,7 @@ export class Runtime {
     return {
       name: host,
       call: (name, ...args) => this.callWith(name, args, fixed),
-      callWith: (name, args, options = {}) => checked(`callWith("${name}")`, options, CALL_OPTIONS) ?? this.callWith(name, args, { ...options, ...fixed }),
+      callWith: (name, args, options = {}) => refusedOptions(`callWith("${name}")`, options, CALL_OPTIONS) ?? this.callWith(name, args, { ...options, ...fixed }),
       use: (service) => remote(service, (name, args) => this.callWith(name, args, fixed)),
       callAll: (name, ...args) => this.callAll(name, args, fixed),
       stream: (name, ...args) => this.streamWith(name, args, fixed),
@@ -175,7 +165,7 @@ export class Runtime {
 
   /** Exposes a plain function under `options.name` or its own name. */
   register(fn: Function, options: RegisterOptions = {}): Promise<void> {
-    return checked(`register("${typeof options?.name === "string" ? options.name : fn?.name}")`, options, REGISTER_OPTIONS) ?? this.offers.register(fn, options);
+    return refusedOptions(`register("${typeof options?.name === "string" ? options.name : fn?.name}")`, options, REGISTER_OPTIONS) ?? this.offers.register(fn, options);
   }
 
   /** Removes a function; callers elsewhere stop seeing it at once. */
@@ -188,7 +178,7 @@ export class Runtime {
    * name), or `fn(topic, ...args)` with `withTopic`; in a queue `group`, for its share of them.
    */
   subscribe(fn: Function, pattern: string = fn.name, options: SubscribeOptions & { withTopic?: boolean } = {}): Promise<Unsubscribe> {
-    return checked(`subscribe("${pattern}")`, options, FUNCTION_SUBSCRIBE_OPTIONS) ?? this.offers.subscribe(fn, pattern, options);
+    return refusedOptions(`subscribe("${pattern}")`, options, FUNCTION_SUBSCRIBE_OPTIONS) ?? this.offers.subscribe(fn, pattern, options);
   }
 
   call<T = unknown>(name: string, ...args: unknown[]): Promise<T> {
@@ -204,7 +194,7 @@ export class Runtime {
   }
 
   callWith<T = unknown>(name: string, args: unknown[], options: CallOptions = NO_OPTIONS): Promise<T> {
-    return checked(`callWith("${name}")`, options, CALL_OPTIONS) ?? this.calls.callWith<T>(name, args, options);
+    return refusedOptions(`callWith("${name}")`, options, CALL_OPTIONS) ?? this.calls.callWith<T>(name, args, options);
   }
 
   stream<T = unknown>(name: string, ...args: unknown[]): ItemStream<T> {
@@ -238,7 +228,7 @@ export class Runtime {
 
   /** Calls every server that offers `name` (from the perspective chosen), each answer or error. */
   callAll(name: string, args: unknown[], options: CallOptions = {}): Promise<CallAllResult[]> {
-    return checked(`callAll("${name}")`, options, CALL_OPTIONS) ?? this.fanOut.callAll(name, args, options);
+    return refusedOptions(`callAll("${name}")`, options, CALL_OPTIONS) ?? this.fanOut.callAll(name, args, options);
   }
 
   /** Delivers to every matching subscriber; resolves with how many servers got it. */
