@@ -33,8 +33,10 @@ export function refusedOptions(where: string, options: unknown, names: OptionNam
   }
 }
 
-function describe(value: unknown): string {
+/** A value as an argument error names it: a string quoted, an array or function by its kind. */
+export function describe(value: unknown): string {
   if (Array.isArray(value)) return "an array";
   if (typeof value === "function") return "a function";
+  if (typeof value === "object" && value !== null) return "an object";
   return typeof value === "string" ? JSON.stringify(value) : String(value);
 }

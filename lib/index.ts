@@ -9,7 +9,7 @@
  * await labc.call("echo", "hi");
  * ```
  */
-import { checkOptions } from "./check-options.js";
+import { checkOptions, describe } from "./check-options.js";
 import { loadConfig, type ConfigKey } from "./config.js";
 import { BadArgumentsError } from "./errors.js";
 import {
@@ -94,7 +94,9 @@ export function subscribe(first?: unknown, second?: unknown, third?: unknown): u
   }
   if (typeof first === "function") return runtime().subscribe(first, second as string | undefined, third as SubscribeOptions | undefined);
   if (first !== undefined && typeof first !== "string") {
-    throw new BadArgumentsError(`@subscribe: its first argument is a topic pattern, not ${typeof first === "object" ? "an object" : String(first)}; options come second: @subscribe("lab.temp.*", { group: "workers" })`);
+    const what = describe(first);
+    const hint = what === "an object" ? `; options come second: @subscribe("lab.temp.*", { group: "workers" })` : "";
+    throw new BadArgumentsError(`@subscribe: its first argument is a topic pattern, not ${what}${hint}`);
   }
   checkOptions(first === undefined ? "@subscribe" : `@subscribe("${first}")`, second, SUBSCRIBE_OPTIONS);
   const group = (second as SubscribeOptions | undefined)?.group;

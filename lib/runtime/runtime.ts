@@ -2,7 +2,8 @@
 import { backplaneSettings, configDir, keyOf, limitsFrom, localSocketsOf, type Config } from "../config.js";
 import { watchRotation } from "../trust/rotation.js";
 import { DirectCalls } from "../backplane/direct-calls.js";
-import { checkOptions, refusedOptions, type OptionNames } from "../check-options.js";
+import { checkOptions, describe, refusedOptions, type OptionNames } from "../check-options.js";
+import { BadArgumentsError } from "../errors.js";
 import { REGISTER_OPTIONS, SUBSCRIBE_OPTIONS, type RegisterOptions, type SubscribeOptions } from "../decorators.js";
 import { hostId, newId, type Identity } from "../identity.js";
 import { namespace, type Namespace } from "../namespace.js";
@@ -46,6 +47,8 @@ export interface HostHandle {
 }
 
 const MAP_WITH_SCOPE = { ...MAP_OPTIONS, scope: true, host: true } as const satisfies OptionNames<MapOptions & Pick<CallOptions, "scope" | "host">>;
+// A host's handle fixes host and port itself (HostHandle.callWith's Omit).
+const { host: _host, port: _port, ...HOST_CALL_OPTIONS } = CALL_OPTIONS;
 const FUNCTION_SUBSCRIBE_OPTIONS = { ...SUBSCRIBE_OPTIONS, withTopic: true } as const satisfies OptionNames<SubscribeOptions & { withTopic?: boolean }>;
 
 /**
@@ -121,7 +124,7 @@ export class Runtime {
     return {
       name: host,
       call: (name, ...args) => this.callWith(name, args, fixed),
-      callWith: (name, args, options = {}) => refusedOptions(`callWith("${name}")`, options, CALL_OPTIONS) ?? this.callWith(name, args, { ...options, ...fixed }),
+      callWith: (name, args, options = {}) => refusedOptions(`callWith("${name}") on ${host}`, options, HOST_CALL_OPTIONS) ?? this.callWith(name, args, { ...options, ...fixed }),
       use: (service) => remote(service, (name, args) => this.callWith(name, args, fixed)),
       callAll: (name, ...args) => this.callAll(name, args, fixed),
       stream: (name, ...args) => this.streamWith(name, args, fixed),
@@ -178,6 +181,9 @@ export class Runtime {
    * name), or `fn(topic, ...args)` with `withTopic`; in a queue `group`, for its share of them.
    */
   subscribe(fn: Function, pattern: string = fn.name, options: SubscribeOptions & { withTopic?: boolean } = {}): Promise<Unsubscribe> {
+    if (typeof pattern !== "string") {
+      return Promise.reject(new BadArgumentsError(`subscribe(${fn?.name || "fn"}, pattern): the pattern is a topic pattern, not ${describe(pattern)}; options come third: subscribe(fn, "lab.temp.*", { group: "workers" })`));
+    }
     return refusedOptions(`subscribe("${pattern}")`, options, FUNCTION_SUBSCRIBE_OPTIONS) ?? this.offers.subscribe(fn, pattern, options);
   }
 

@@ -72,7 +72,7 @@ export function secureAccepted(
     // A serving script that kept its event loop busy past the deadline has read nothing yet: its
     // wait starts again once (no more: a stranger who sends nothing must not gain from it).
     const acceptedAt = nowMs();
-    const cancel = handshakeTimeout(timeoutMs, () => refuse(`no TLS handshake or local proof within ${Math.round(nowMs() - acceptedAt)} ms`), 1);
+    const cancel = handshakeTimeout(timeoutMs, () => refuse(`no TLS handshake or local proof within ${Math.round(nowMs() - acceptedAt)} ms (limits.hello_timeout ${timeoutMs} ms)`), 1);
     raw.once("error", () => {});
     // Closed before a word (a port probe): nothing to refuse.
     raw.once("close", () => {

@@ -93,6 +93,9 @@ test("a server busy for 1.5 s past its 1 s handshake timeout takes the TLS hands
     raw = net.connect({ host: "127.0.0.1", port: server.port });
     raw.on("error", () => {});
     await new Promise((connected) => raw!.once("connect", connected));
+    // `connect` is the kernel's handshake: give the server the turn in which it accepts and
+    // starts its wait, or it could block first and read the ClientHello in time (no test).
+    await new Promise((accepted) => setTimeout(accepted, 200));
     const blocked = caller.callWith("block", [1500]);
     await eventually(() => server.stderr().includes("blocking 1500"), 5000, `the server to block (its stderr: ${server.stderr()})`);
     // The ClientHello arrives while the server cannot read; it reads it after its wait is due.

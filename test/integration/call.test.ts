@@ -157,7 +157,13 @@ describe("errors", () => {
     const calls = "timeoutMs, scope, host, port, state, order, signal";
     expect(await refusal(() => loose.callWith!("echo", ["x"], { timeout: 50 }))).toBe(`callWith("echo"): no option "timeout" (did you mean "timeoutMs"?); its options are ${calls}`);
     expect(await refusal(() => loose.callWith!("echo", ["x"], 50))).toBe(`callWith("echo"): its options are an object with ${calls}, not 50`);
-    expect(await refusal(() => labc.getHost(labc.identity.host).callWith("echo", ["x"], { Scope: "host" } as never))).toBe(`callWith("echo"): no option "Scope" (did you mean "scope"?); its options are ${calls}`);
+    const here = labc.identity.host;
+    const hostCalls = "timeoutMs, scope, state, order, signal";
+    expect(await refusal(() => labc.getHost(here).callWith("echo", ["x"], { Scope: "host" } as never))).toBe(`callWith("echo") on ${here}: no option "Scope" (did you mean "scope"?); its options are ${hostCalls}`);
+    // A host's handle fixes the host itself: another one given is refused, not overridden.
+    expect(await refusal(() => labc.getHost(here).callWith("echo", ["x"], { host: "elsewhere" } as never))).toBe(`callWith("echo") on ${here}: no option "host"; its options are ${hostCalls}`);
+    expect(await refusal(() => loose.subscribe!(function heard() {}, { group: "w" }))).toBe(`subscribe(heard, pattern): the pattern is a topic pattern, not an object; options come third: subscribe(fn, "lab.temp.*", { group: "workers" })`);
+    expect(await refusal(() => (subscribe as (pattern: unknown) => unknown)(5))).toBe(`@subscribe: its first argument is a topic pattern, not 5`);
     expect(await refusal(() => loose.callAll!("echo", ["x"], { timeout: 50 }))).toMatch(/^callAll\("echo"\): no option "timeout"/);
     expect(await refusal(() => loose.streamWith!("echo", ["x"], { windowSize: 8 }))).toBe(`streamWith("echo"): no option "windowSize"; its options are ${calls}, window`);
     expect(await refusal(() => loose.map!("echo", [1], { perserver: 1 }))).toBe(`map("echo"): no option "perserver" (did you mean "perServer"?); its options are concurrency, perServer, timeoutMs, signal, scope, host`);
@@ -166,7 +172,7 @@ describe("errors", () => {
     expect(await refusal(() => (register as (options: unknown) => unknown)("echo"))).toBe(`@register: its options are an object with name, scope, visibility, idempotent, not "echo"`);
     expect(await refusal(() => (subscribe as (pattern: string, options: unknown) => unknown)("lab.temp.*", { grp: "w" }))).toBe(`@subscribe("lab.temp.*"): no option "grp"; its options are group`);
     expect(await refusal(() => (subscribe as (pattern: unknown) => unknown)({ group: "w" }))).toBe(`@subscribe: its first argument is a topic pattern, not an object; options come second: @subscribe("lab.temp.*", { group: "workers" })`);
-    expect(await refusal(() => labc.getHost(labc.identity.host).callWith("echo", ["x"], 500 as never))).toBe(`callWith("echo"): its options are an object with ${calls}, not 500`);
+    expect(await refusal(() => labc.getHost(here).callWith("echo", ["x"], 500 as never))).toBe(`callWith("echo") on ${here}: its options are an object with ${hostCalls}, not 500`);
     expect(await refusal(() => loose.subscribe!(function heard() {}, "lab.temp.*", () => 1))).toBe(`subscribe("lab.temp.*"): its options are an object with group, withTopic, not a function`);
     expect(await refusal(() => loose.register!(() => 1, { name: "tare", timeout: 5 }))).toMatch(/^register\("tare"\): no option "timeout"/);
     // What the options allow still goes, and the refused ones registered nothing.
